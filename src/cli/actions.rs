@@ -1,0 +1,89 @@
+//! pause, resume, kill, retry, clean, serve, shutdown.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use color_eyre::eyre::{eyre, Result};
+
+use crate::client::Client;
+use crate::paths::Home;
+use crate::protocol::{Command, Reply};
+use crate::run::Phase;
+
+use super::run::expect_run;
+
+pub async fn pause(client: &Client, run: &str) -> Result<i32> {
+    let r = expect_run(client.request(&Command::Pause { run: run.into() }).await?)?;
+    println!("paused run {} (phase {})", r.id, r.phase);
+    Ok(0)
+}
+
+pub async fn resume(client: &Client, run: &str) -> Result<i32> {
+    let r = expect_run(client.request(&Command::Resume { run: run.into() }).await?)?;
+    println!("resumed run {} (phase {})", r.id, r.phase);
+    Ok(0)
+}
+
+pub async fn kill(client: &Client, run: &str) -> Result<i32> {
+    let r = expect_run(client.request(&Command::Kill { run: run.into() }).await?)?;
+    if r.status.is_terminal() {
+        println!("killed run {}", r.id);
+    } else {
+        println!("killing run {}: its processes got SIGTERM, SIGKILL follows after the grace period", r.id);
+    }
+    Ok(0)
+}
+
+pub async fn retry(client: &Client, run: &str, phase: Option<Phase>) -> Result<i32> {
+    let r = expect_run(client.request(&Command::Retry { run: run.into(), phase }).await?)?;
+    println!("retrying run {} from phase {} (attempt {})", r.id, r.phase, r.attempt);
+    Ok(0)
+}
+
+pub async fn clean(client: &Client, run: &str, force: bool) -> Result<i32> {
+    let r = expect_run(client.request(&Command::Clean { run: run.into(), force }).await?)?;
+    println!(
+        "removed {} and branch {}; the proof pack stays",
+        r.worktree.display(),
+        r.branch
+    );
+    Ok(0)
+}
+
+pub async fn serve(client: &Client, home: Home, config: Option<PathBuf>, detach: bool) -> Result<i32> {
+    if detach {
+        let reply = client.request(&Command::Ping).await?;
+        if let Reply::Pong { pid } = reply {
+            println!("flightdeck server running (pid {pid}); log: {}", home.server_log().display());
+        }
+        return Ok(0);
+    }
+    let global = crate::config::load(&crate::config::Sources { repo: None, explicit: config })
+        .map_err(|e| eyre!("{e}"))?;
+    match crate::server::serve(home, global).await {
+        Ok(()) => Ok(0),
+        Err(e) if e.downcast_ref::<crate::server::AlreadyRunning>().is_some() => {
+            eprintln!("flightdeck: {e}; nothing to do");
+            Ok(0)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn shutdown(client: &Client, kill_runs: bool) -> Result<i32> {
+    let Some(stream) = client.connect_existing().await else {
+        println!("no server is running");
+        return Ok(0);
+    };
+    let mut s = Client::send_on(stream, &Command::Shutdown { kill_runs }).await?;
+    let _ = s.next().await?;
+    // Wait for the socket to go, so a following command starts a fresh server.
+    for _ in 0..100 {
+        if !client.home().socket().exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("server stopped");
+    Ok(0)
+}

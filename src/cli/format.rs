@@ -1,0 +1,112 @@
+//! Human output for the terminal: the runs table and the proof summary.
+
+use std::fmt::Write;
+
+use crate::proof::summary::ProofSummary;
+use crate::run::RunRecord;
+use crate::time::{elapsed_secs, human_duration};
+
+pub fn table(runs: &[RunRecord]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<9} {:<11} {:<8} {:<10} {:>8}  TASK",
+        "ID", "STATUS", "PHASE", "AGENT", "ELAPSED"
+    );
+    for r in runs {
+        let elapsed = r
+            .started_at
+            .as_deref()
+            .and_then(|s| elapsed_secs(s, r.finished_at.as_deref()))
+            .map(human_duration)
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<9} {:<11} {:<8} {:<10} {:>8}  {}",
+            r.id,
+            r.status.as_str(),
+            r.phase.as_str(),
+            cut(&r.agent, 10),
+            elapsed,
+            cut(&first_line(&r.task), 60)
+        );
+    }
+    out
+}
+
+pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "run {}  {}  (phase {}, attempt {})", r.id, r.status, r.phase, r.attempt);
+    let _ = writeln!(o, "task      {}", first_line(&r.task));
+    let _ = writeln!(o, "agent     {}", r.agent);
+    let _ = writeln!(o, "repo      {}", r.repo.display());
+    let _ = writeln!(o, "base      {} ({})", short(&r.base), r.base_ref);
+    let _ = writeln!(o, "branch    {}", r.branch);
+    let _ = writeln!(
+        o,
+        "worktree  {}{}",
+        r.worktree.display(),
+        if r.cleaned { " (cleaned)" } else { "" }
+    );
+    if let Some(reason) = &r.reason {
+        let _ = writeln!(o, "reason    {reason}");
+    }
+    if let Some(code) = r.exit_code {
+        let _ = writeln!(o, "exit code {code}");
+    }
+    if let Some(p) = &proof.patch {
+        let _ = writeln!(
+            o,
+            "patch     {} file(s), +{} -{}",
+            p.files.len(),
+            p.insertions,
+            p.deletions
+        );
+        for f in p.files.iter().take(20) {
+            let _ = writeln!(o, "            {f}");
+        }
+    }
+    if let Some(checks) = &proof.smoke {
+        if checks.is_empty() {
+            let _ = writeln!(o, "checks    none configured");
+        }
+        for c in checks {
+            let mark = if c.passed { "pass" } else { "FAIL" };
+            let _ = writeln!(
+                o,
+                "check     {mark}  {} ({} ms){}",
+                c.name,
+                c.duration_ms,
+                if c.required { "" } else { "  optional" }
+            );
+        }
+    }
+    let _ = writeln!(o, "proof     {}", proof.dir.display());
+    for f in &proof.files {
+        let _ = writeln!(o, "            {} ({} bytes)", f.name, f.bytes);
+    }
+    o
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("");
+    if s.lines().nth(1).is_some() {
+        format!("{line} …")
+    } else {
+        line.to_string()
+    }
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}

@@ -1,0 +1,160 @@
+//! The command line, as DESIGN.md fixes it.
+
+mod actions;
+mod format;
+mod run;
+mod view;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use color_eyre::eyre::Result;
+
+use crate::run::Phase;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flightdeck",
+    version,
+    about = "Run many AI coding agents in parallel, each in its own git worktree, with a proof pack per run.",
+    after_help = "With no command, opens Mission Control. FLIGHTDECK_HOME sets where state lives."
+)]
+pub struct Cli {
+    /// A config file layered over the others (also FLIGHTDECK_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Start a run: a worktree, an agent, a proof pack.
+    Run {
+        /// The repository (or plain directory) to work on; default: the current directory.
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+        /// The agent from config ([agents.NAME]); default: default_agent.
+        #[arg(long, value_name = "NAME")]
+        agent: Option<String>,
+        /// The branch, tag or commit to start from; default: HEAD.
+        #[arg(long, value_name = "REF")]
+        base: Option<String>,
+        /// Wait for the run to end; exit non-zero unless it succeeded.
+        #[arg(long)]
+        wait: bool,
+        /// Print the run record as JSON.
+        #[arg(long)]
+        json: bool,
+        /// What the agent should do.
+        #[arg(required = true, num_args = 1.., value_name = "TASK")]
+        task: Vec<String>,
+    },
+    /// List runs, newest first.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The run record and its proof pack summary.
+    Show {
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The run's timeline, human-readable.
+    Logs {
+        run: String,
+        /// Keep printing new lines until the run ends.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Stop every process of a run (SIGSTOP).
+    Pause { run: String },
+    /// Continue a paused run (SIGCONT).
+    Resume { run: String },
+    /// End a run: SIGTERM, then SIGKILL after the grace period.
+    Kill { run: String },
+    /// Run a phase again from its checkpoint and carry on to the end.
+    Retry {
+        run: String,
+        /// prepare, agent, smoke or proof; default: the phase the run stopped in.
+        #[arg(long, value_name = "PHASE")]
+        phase: Option<Phase>,
+    },
+    /// Remove the run's worktree and branch (the proof pack stays).
+    Clean {
+        run: String,
+        /// Remove even with uncommitted changes or unmerged commits.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Merge the run through the gate.
+    Merge { run: String },
+    /// Run the server (other commands start it when needed).
+    Serve {
+        /// Start it in the background and return once it answers.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// A sample repository and scripted agents, live in the cockpit.
+    Demo,
+    /// Stop the server (runs keep going unless --kill-runs).
+    #[command(hide = true)]
+    Shutdown {
+        #[arg(long)]
+        kill_runs: bool,
+    },
+}
+
+pub async fn main(cli: Cli) -> Result<i32> {
+    let home = crate::paths::Home::from_env()?;
+    let config = cli
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("FLIGHTDECK_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .map(absolute);
+    let client = crate::client::Client::new(home.clone(), config.clone());
+    match cli.command {
+        None => {
+            eprintln!("flightdeck: Mission Control is not built yet; use `flightdeck ls`, `flightdeck show RUN` and `flightdeck logs RUN --follow`");
+            Ok(2)
+        }
+        Some(Cmd::Run {
+            repo,
+            agent,
+            base,
+            wait,
+            json,
+            task,
+        }) => {
+            let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));
+            run::start(&client, run::Args { repo, agent, base, wait, json, task: task.join(" "), config }).await
+        }
+        Some(Cmd::Ls { json }) => view::ls(&client, json).await,
+        Some(Cmd::Show { run, json }) => view::show(&client, &run, json).await,
+        Some(Cmd::Logs { run, follow }) => view::logs(&client, &run, follow).await,
+        Some(Cmd::Pause { run }) => actions::pause(&client, &run).await,
+        Some(Cmd::Resume { run }) => actions::resume(&client, &run).await,
+        Some(Cmd::Kill { run }) => actions::kill(&client, &run).await,
+        Some(Cmd::Retry { run, phase }) => actions::retry(&client, &run, phase).await,
+        Some(Cmd::Clean { run, force }) => actions::clean(&client, &run, force).await,
+        Some(Cmd::Merge { .. }) => {
+            eprintln!("flightdeck: the merge gate is not built yet; merge the run's branch (flightdeck/<id>) with git after reading its proof pack");
+            Ok(2)
+        }
+        Some(Cmd::Serve { detach }) => actions::serve(&client, home, config, detach).await,
+        Some(Cmd::Demo) => {
+            eprintln!("flightdeck: the demo comes with Mission Control and is not built yet");
+            Ok(2)
+        }
+        Some(Cmd::Shutdown { kill_runs }) => actions::shutdown(&client, kill_runs).await,
+    }
+}
+
+fn absolute(p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        p
+    } else {
+        std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
+    }
+}

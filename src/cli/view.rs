@@ -1,0 +1,63 @@
+//! ls, show, logs.
+
+use color_eyre::eyre::{eyre, Result};
+
+use crate::client::Client;
+use crate::proof::timeline;
+use crate::protocol::{Command, Reply};
+
+use super::format;
+
+pub async fn ls(client: &Client, json: bool) -> Result<i32> {
+    let runs = match client.request(&Command::List).await? {
+        Reply::Runs { runs } => runs,
+        other => return Err(eyre!("unexpected answer from the server: {other:?}")),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+    } else if runs.is_empty() {
+        println!("no runs yet; start one with: flightdeck run \"TASK\"");
+    } else {
+        print!("{}", format::table(&runs));
+    }
+    Ok(0)
+}
+
+pub async fn show(client: &Client, run: &str, json: bool) -> Result<i32> {
+    let (record, proof) = match client.request(&Command::Show { run: run.into() }).await? {
+        Reply::Shown { run, proof } => (run, proof),
+        other => return Err(eyre!("unexpected answer from the server: {other:?}")),
+    };
+    if json {
+        let mut value = serde_json::to_value(&*record)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("proof".into(), serde_json::to_value(&*proof)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print!("{}", format::show(&record, &proof));
+    }
+    Ok(0)
+}
+
+pub async fn logs(client: &Client, run: &str, follow: bool) -> Result<i32> {
+    let mut stream = client
+        .stream(&Command::Timeline {
+            run: run.into(),
+            follow,
+            tail: None,
+        })
+        .await?;
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    while let Some(reply) = stream.next().await? {
+        if let Reply::Line { line } = reply {
+            let mut out = stdout.lock();
+            // A closed pipe (`| head`) ends the command quietly.
+            if writeln!(out, "{}", timeline::format_human(&line)).is_err() || out.flush().is_err() {
+                return Ok(0);
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,126 @@
+//! The client side of the socket: connect (starting a server when none answers), send one
+//! command, read the reply or the stream that follows.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::unix::OwnedReadHalf;
+use tokio::net::UnixStream;
+
+use crate::paths::Home;
+use crate::protocol::{Command, ProtocolError, Reply};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server said no; its message says why.
+    #[error("{0}")]
+    Server(#[from] ProtocolError),
+    #[error("{0}")]
+    Connect(String),
+    #[error("lost the connection to the server: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the server sent something this client does not understand ({0}); are client and server the same version?")]
+    Protocol(String),
+}
+
+#[derive(Clone)]
+pub struct Client {
+    home: Home,
+    /// Passed to a server this client starts.
+    config: Option<PathBuf>,
+}
+
+/// A reply stream: one reply per line until `End` or the connection closes.
+pub struct ReplyStream {
+    lines: Lines<BufReader<OwnedReadHalf>>,
+    _write: tokio::net::unix::OwnedWriteHalf,
+}
+
+impl ReplyStream {
+    pub async fn next(&mut self) -> Result<Option<Reply>, ClientError> {
+        match self.lines.next_line().await? {
+            None => Ok(None),
+            Some(line) => match serde_json::from_str::<Reply>(&line) {
+                Ok(Reply::End) => Ok(None),
+                Ok(Reply::Error { error }) => Err(ClientError::Server(error)),
+                Ok(r) => Ok(Some(r)),
+                Err(e) => Err(ClientError::Protocol(e.to_string())),
+            },
+        }
+    }
+}
+
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Client {
+    pub fn new(home: Home, config: Option<PathBuf>) -> Self {
+        Self { home, config }
+    }
+
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// Connect, starting a detached server when none answers.
+    pub async fn connect(&self) -> Result<UnixStream, ClientError> {
+        if let Ok(s) = UnixStream::connect(self.home.socket()).await {
+            return Ok(s);
+        }
+        crate::server::spawn::spawn_detached(&self.home, self.config.as_deref())
+            .map_err(|e| ClientError::Connect(format!("{e:#}")))?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut delay = Duration::from_millis(20);
+        loop {
+            if let Ok(s) = UnixStream::connect(self.home.socket()).await {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                return Err(ClientError::Connect(format!(
+                    "the flightdeck server did not start within {}s; its log {} says: {}",
+                    START_TIMEOUT.as_secs(),
+                    self.home.server_log().display(),
+                    last_log_line(&self.home)
+                )));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// Connect only if a server is already there (no autostart).
+    pub async fn connect_existing(&self) -> Option<UnixStream> {
+        UnixStream::connect(self.home.socket()).await.ok()
+    }
+
+    pub async fn stream(&self, cmd: &Command) -> Result<ReplyStream, ClientError> {
+        let stream = self.connect().await?;
+        Self::send_on(stream, cmd).await
+    }
+
+    pub async fn send_on(stream: UnixStream, cmd: &Command) -> Result<ReplyStream, ClientError> {
+        let (read, mut write) = stream.into_split();
+        let mut line = serde_json::to_vec(cmd).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        write.write_all(&line).await?;
+        Ok(ReplyStream {
+            lines: BufReader::new(read).lines(),
+            _write: write,
+        })
+    }
+
+    /// One command, one reply.
+    pub async fn request(&self, cmd: &Command) -> Result<Reply, ClientError> {
+        let mut s = self.stream(cmd).await?;
+        s.next().await?.ok_or_else(|| {
+            ClientError::Protocol("the server closed the connection without answering".into())
+        })
+    }
+}
+
+fn last_log_line(home: &Home) -> String {
+    std::fs::read_to_string(home.server_log())
+        .ok()
+        .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string))
+        .unwrap_or_else(|| "nothing".into())
+}

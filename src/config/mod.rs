@@ -1,0 +1,192 @@
+//! Configuration: built-in defaults (assets/), the user's file, the repository's
+//! `.flightdeck.toml`, then `--config FILE` / `FLIGHTDECK_CONFIG`; later layers win.
+
+pub mod duration;
+mod layers;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use duration::ConfigDuration;
+pub use layers::{load, Sources};
+
+/// The built-in defaults, shipped in the binary.
+pub const DEFAULTS: &str = include_str!("../../assets/default-config.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Runs beyond this wait as queued.
+    pub max_parallel: usize,
+    /// Where worktrees go; empty means `<FLIGHTDECK_HOME>/worktrees`.
+    pub worktree_root: String,
+    /// The agent used when `run` is given no `--agent`.
+    pub default_agent: String,
+    /// How long a killed run's processes get between SIGTERM and SIGKILL.
+    pub kill_grace: ConfigDuration,
+    pub agents: BTreeMap<String, AgentConfig>,
+    pub smoke: Vec<SmokeCheck>,
+    pub gate: GateConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_parallel: 4,
+            worktree_root: String::new(),
+            default_agent: String::new(),
+            kill_grace: ConfigDuration::secs(5),
+            agents: BTreeMap::new(),
+            smoke: Vec::new(),
+            gate: GateConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentKind {
+    #[default]
+    Command,
+    ClaudeCode,
+    Codex,
+    Aider,
+    Builtin,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    pub kind: AgentKind,
+    /// argv; `{task}`, `{worktree}` and `{run_id}` are filled in per argument, never via a shell.
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// The agent phase fails when the agent runs longer than this (paused time not counted).
+    pub timeout: Option<ConfigDuration>,
+    /// A line shown beside the agent's name, e.g. "scripted demo agent".
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeCheck {
+    pub name: String,
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub timeout: Option<ConfigDuration>,
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateConfig {
+    pub min_score: f64,
+    pub auto_merge: bool,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        Self {
+            min_score: 0.8,
+            auto_merge: false,
+        }
+    }
+}
+
+impl Config {
+    /// The worktree root, with `~` expanded; relative paths are taken from `home`.
+    pub fn worktree_root(&self, home: &crate::paths::Home) -> PathBuf {
+        let raw = self.worktree_root.trim();
+        if raw.is_empty() {
+            return home.default_worktree_root();
+        }
+        let expanded = expand_tilde(raw);
+        if expanded.is_absolute() {
+            expanded
+        } else {
+            home.root().join(expanded)
+        }
+    }
+
+    /// The agent a run asked for (or the default), or an error naming the ones that exist.
+    pub fn agent(&self, name: Option<&str>) -> Result<(String, &AgentConfig), String> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None if !self.default_agent.is_empty() => self.default_agent.clone(),
+            None => {
+                return Err(
+                    "no agent given and no default_agent configured; pass --agent NAME".into(),
+                )
+            }
+        };
+        match self.agents.get(&name) {
+            Some(a) => Ok((name, a)),
+            None => {
+                let known: Vec<&str> = self.agents.keys().map(String::as_str).collect();
+                Err(format!(
+                    "unknown agent `{name}`; configured agents: {} (add [agents.{name}] to your config)",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            }
+        }
+    }
+
+    /// Checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_parallel == 0 {
+            return Err("max_parallel must be at least 1".into());
+        }
+        for check in &self.smoke {
+            if check.command.is_empty() {
+                return Err(format!(
+                    "smoke check `{}` has an empty command; give it a program to run",
+                    check.name
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.gate.min_score) {
+            return Err("gate.min_score must be between 0 and 1".into());
+        }
+        Ok(())
+    }
+}
+
+pub fn expand_tilde(raw: &str) -> PathBuf {
+    if let Some(rest) = raw.strip_prefix("~/") {
+        if let Some(home) = std::env::var_os("HOME") {
+            return Path::new(&home).join(rest);
+        }
+    }
+    PathBuf::from(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_name_an_existing_default_agent() {
+        let cfg: Config = toml::from_str(DEFAULTS).expect("assets/default-config.toml parses");
+        cfg.validate().unwrap();
+        assert!(cfg.agent(None).is_ok(), "default_agent must be configured");
+    }
+
+    #[test]
+    fn unknown_agent_lists_known_ones() {
+        let cfg: Config = toml::from_str(DEFAULTS).unwrap();
+        let err = cfg.agent(Some("nope")).unwrap_err();
+        assert!(err.contains("unknown agent `nope`"), "{err}");
+        assert!(err.contains("claude"), "{err}");
+    }
+}

@@ -1,0 +1,17 @@
+//! flightdeck: a terminal cockpit for AI coding agents running in parallel, each in its own git
+//! worktree, each leaving a proof pack. The binary is `src/main.rs`; this library holds
+//! everything so benches, examples and tests can reach the parts.
+
+pub mod agents;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod log;
+pub mod paths;
+pub mod proof;
+pub mod protocol;
+pub mod run;
+pub mod server;
+pub mod supervisor;
+pub mod time;
+pub mod workspace;

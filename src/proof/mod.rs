@@ -1,0 +1,7 @@
+//! The proof pack: the files in `runs/<id>/` that let a reviewer check a run without trusting it.
+
+pub mod patch;
+pub mod smoke;
+pub mod store;
+pub mod summary;
+pub mod timeline;

@@ -1,0 +1,51 @@
+//! `run.json`: written whole to a temporary file and renamed, so a reader never sees half a record.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::paths::{pack, Home};
+use crate::run::RunRecord;
+
+pub fn write_record(dir: &Path, record: &RunRecord) -> std::io::Result<()> {
+    let mut text = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    write_atomic(&dir.join(pack::RUN), &text)
+}
+
+/// Write `bytes` to `path` through a temporary file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    std::fs::rename(&tmp, path)
+}
+
+pub fn read_record(dir: &Path) -> Result<RunRecord, String> {
+    let path = dir.join(pack::RUN);
+    let text = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Every run record under `runs/`; unreadable ones are reported and skipped, never fatal.
+pub fn load_all(home: &Home) -> (Vec<RunRecord>, Vec<String>) {
+    let mut records = Vec::new();
+    let mut problems = Vec::new();
+    let Ok(entries) = std::fs::read_dir(home.runs_dir()) else {
+        return (records, problems);
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if !dir.join(pack::RUN).exists() {
+            continue;
+        }
+        match read_record(&dir) {
+            Ok(r) => records.push(r),
+            Err(e) => problems.push(e),
+        }
+    }
+    (records, problems)
+}

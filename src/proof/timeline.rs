@@ -1,0 +1,263 @@
+//! `timeline.jsonl`: one JSON object a line, append-only. Each line goes out in one `write`
+//! (O_APPEND), so readers see whole lines; only a crash mid-write can leave a torn last line,
+//! which readers skip and the next writer seals off with a newline.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::run::Phase;
+
+pub const VERSION: u64 = 1;
+
+pub struct TimelineWriter {
+    run: String,
+    file: File,
+    next_seq: u64,
+}
+
+impl TimelineWriter {
+    /// Open for appending, carrying on from the last sequence number already written.
+    pub fn open(path: &Path, run: &str) -> io::Result<Self> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
+        let (last_seq, ends_clean) = last_seq(&mut file)?;
+        if !ends_clean {
+            // Seal a torn line so the next one starts on a line of its own.
+            file.write_all(b"\n")?;
+        }
+        Ok(Self {
+            run: run.to_string(),
+            file,
+            next_seq: last_seq.map_or(1, |s| s + 1),
+        })
+    }
+
+    /// Append one line; returns it as written.
+    pub fn append(&mut self, phase: Phase, kind: &str, fields: Map<String, Value>) -> io::Result<Value> {
+        let mut obj = Map::new();
+        obj.insert("v".into(), VERSION.into());
+        obj.insert("seq".into(), self.next_seq.into());
+        obj.insert("ts".into(), crate::time::now_rfc3339().into());
+        obj.insert("run".into(), self.run.clone().into());
+        obj.insert("phase".into(), phase.as_str().into());
+        obj.insert("type".into(), kind.into());
+        for (k, v) in fields {
+            if !obj.contains_key(&k) {
+                obj.insert(k, v);
+            }
+        }
+        let value = Value::Object(obj);
+        let mut line = serde_json::to_vec(&value).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        self.next_seq += 1;
+        Ok(value)
+    }
+
+    /// Make what was written durable (called at phase boundaries).
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
+/// The last complete line's `seq`, and whether the file ends with a newline.
+fn last_seq(file: &mut File) -> io::Result<(Option<u64>, bool)> {
+    let len = file.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok((None, true));
+    }
+    let lines = read_tail_lines(file, len, 8)?;
+    let mut ends_clean = true;
+    let mut buf = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut buf)?;
+    if buf[0] != b'\n' {
+        ends_clean = false;
+    }
+    let seq = lines
+        .iter()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|v| v.get("seq").and_then(Value::as_u64));
+    Ok((seq, ends_clean))
+}
+
+/// Read whole lines from the end of a file, at most `max` of them, without reading the rest:
+/// opening a million-line timeline must not cost a million lines.
+fn read_tail_lines(file: &mut File, len: u64, max: usize) -> io::Result<Vec<String>> {
+    const CHUNK: u64 = 64 * 1024;
+    let mut pos = len;
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let start = pos.saturating_sub(CHUNK);
+        let mut chunk = vec![0u8; (pos - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&buf);
+        buf = chunk;
+        pos = start;
+        let newlines = buf.iter().filter(|b| **b == b'\n').count();
+        if pos == 0 || newlines > max {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    if pos > 0 && !lines.is_empty() {
+        lines.remove(0); // cut at an arbitrary byte: not a whole line
+    }
+    let lines: Vec<String> = lines
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let skip = lines.len().saturating_sub(max);
+    Ok(lines.into_iter().skip(skip).collect())
+}
+
+/// Every whole, parseable line; a torn or garbled line is skipped, never an error.
+pub fn read_all(path: &Path) -> io::Result<Vec<Value>> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for line in BufReader::new(file).split(b'\n') {
+        let line = line?;
+        if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// The last `n` parseable lines, read from the end of the file.
+pub fn read_tail(path: &Path, n: usize) -> io::Result<Vec<Value>> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let len = file.seek(SeekFrom::End(0))?;
+    let lines = read_tail_lines(&mut file, len, n)?;
+    Ok(lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect())
+}
+
+/// One line for people: `12:03:04  agent   agent.output  text`.
+pub fn format_human(line: &Value) -> String {
+    let ts = line.get("ts").and_then(Value::as_str).unwrap_or("");
+    let time = ts.get(11..19).unwrap_or(ts);
+    let phase = line.get("phase").and_then(Value::as_str).unwrap_or("?");
+    let kind = line.get("type").and_then(Value::as_str).unwrap_or("?");
+    format!("{time}  {phase:<7} {kind:<22} {}", summary(line))
+}
+
+/// The interesting part of a line: `text` or `message` if present, else its other fields.
+pub fn summary(line: &Value) -> String {
+    const FIXED: [&str; 6] = ["v", "seq", "ts", "run", "phase", "type"];
+    let Some(obj) = line.as_object() else {
+        return String::new();
+    };
+    for key in ["text", "message"] {
+        if let Some(text) = obj.get(key).and_then(Value::as_str) {
+            let rest = fields_text(obj, &FIXED, key);
+            return if rest.is_empty() {
+                text.to_string()
+            } else {
+                format!("{text}  ({rest})")
+            };
+        }
+    }
+    fields_text(obj, &FIXED, "")
+}
+
+fn fields_text(obj: &Map<String, Value>, skip: &[&str], also: &str) -> String {
+    obj.iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()) && k.as_str() != also)
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Build the fields of a line: `fields!{"text" => s, "code" => 3}`.
+#[macro_export]
+macro_rules! fields {
+    () => { serde_json::Map::new() };
+    ($($k:expr => $v:expr),+ $(,)?) => {{
+        let mut m = serde_json::Map::new();
+        $( m.insert(($k).to_string(), serde_json::json!($v)); )+
+        m
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_numbered_and_survive_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timeline.jsonl");
+        let mut w = TimelineWriter::open(&path, "r1").unwrap();
+        w.append(Phase::Prepare, "run.created", fields! {"task" => "x"})
+            .unwrap();
+        let line = w
+            .append(Phase::Agent, "agent.output", fields! {"text" => "hi"})
+            .unwrap();
+        assert_eq!(line["seq"], 2);
+        assert_eq!(line["type"], "agent.output");
+        drop(w);
+
+        // A crash mid-write leaves half a line.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"v":1,"seq":3,"ts":"2026"#).unwrap();
+        drop(f);
+        assert_eq!(read_all(&path).unwrap().len(), 2);
+        assert_eq!(read_tail(&path, 10).unwrap().len(), 2);
+
+        let mut w = TimelineWriter::open(&path, "r1").unwrap();
+        let line = w
+            .append(Phase::Agent, "agent.output", fields! {"text" => "again"})
+            .unwrap();
+        assert_eq!(line["seq"], 3);
+        let all = read_all(&path).unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[2]["text"], "again");
+    }
+
+    #[test]
+    fn tail_reads_from_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut w = TimelineWriter::open(&path, "r").unwrap();
+        for i in 0..5000 {
+            w.append(Phase::Agent, "agent.output", fields! {"text" => format!("line {i}")})
+                .unwrap();
+        }
+        let tail = read_tail(&path, 3).unwrap();
+        assert_eq!(tail.len(), 3);
+        assert_eq!(tail[2]["text"], "line 4999");
+        assert_eq!(tail[0]["seq"], 4998);
+    }
+
+    #[test]
+    fn human_format_shows_text() {
+        let v = serde_json::json!({"v":1,"seq":1,"ts":"2026-11-24T10:11:12Z","run":"r","phase":"agent","type":"agent.output","text":"hello"});
+        let s = format_human(&v);
+        assert!(s.starts_with("10:11:12  agent"), "{s}");
+        assert!(s.ends_with("hello"), "{s}");
+    }
+}

@@ -1,0 +1,182 @@
+//! The protocol between clients (CLI, Mission Control) and the supervisor: plain serde data,
+//! sent as JSON lines over the server's Unix socket, or over channels in-process.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::run::{Phase, RunRecord};
+
+/// What a client sees of a run. Today it is the run record itself; it is a separate name so the
+/// cockpit can grow live-only fields without touching `run.json`.
+pub type RunSnapshot = RunRecord;
+
+/// A request; one per connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    /// Start a run.
+    Run(RunRequest),
+    /// Every run, newest first.
+    List,
+    Show {
+        run: String,
+    },
+    Pause {
+        run: String,
+    },
+    Resume {
+        run: String,
+    },
+    Kill {
+        run: String,
+    },
+    Retry {
+        run: String,
+        phase: Option<Phase>,
+    },
+    Clean {
+        run: String,
+        force: bool,
+    },
+    /// Reply when the run has finished (succeeded, failed, killed, interrupted).
+    Wait {
+        run: String,
+    },
+    /// The run's timeline lines; with `follow`, keep sending new ones until the run ends.
+    /// `tail` limits the lines sent from what is already written.
+    Timeline {
+        run: String,
+        follow: bool,
+        tail: Option<usize>,
+    },
+    /// Stream every run's updates and new timeline lines (the cockpit's feed).
+    Subscribe,
+    /// Liveness check; answers with the server's pid.
+    Ping,
+    /// Stop the server. With `kill_runs`, runs are killed first (tests use this to leave nothing
+    /// behind); otherwise agents keep running without a supervisor.
+    Shutdown {
+        kill_runs: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub task: String,
+    /// Absolute path of the repository or directory.
+    pub repo: PathBuf,
+    pub agent: Option<String>,
+    pub base: Option<String>,
+    /// `--config FILE` / `FLIGHTDECK_CONFIG`, absolute.
+    pub config: Option<PathBuf>,
+}
+
+/// Something that happened, pushed to subscribers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A run's record changed (or appeared).
+    Run { run: Box<RunSnapshot> },
+    /// A new line of a run's timeline.
+    Timeline {
+        run: String,
+        line: serde_json::Value,
+    },
+}
+
+/// A reply line. Streams end with `End`; single answers are one line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    Run { run: Box<RunSnapshot> },
+    Runs { runs: Vec<RunSnapshot> },
+    /// `show`: the record and a summary of its proof pack.
+    Shown {
+        run: Box<RunSnapshot>,
+        proof: Box<crate::proof::summary::ProofSummary>,
+    },
+    /// A plain acknowledgement with what was done.
+    Done { message: String },
+    Event { event: Event },
+    /// One timeline line, as written to `timeline.jsonl`.
+    Line { line: serde_json::Value },
+    Pong { pid: u32 },
+    Error { error: ProtocolError },
+    End,
+}
+
+/// Errors a client branches on: kind for programs, message for people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ProtocolError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Bad input from the user: path, agent, base, config.
+    Invalid,
+    /// No run matches the id or prefix.
+    UnknownRun,
+    /// The prefix matches several runs.
+    AmbiguousRun,
+    /// The run is in a state where the action makes no sense, or would lose work.
+    Refused,
+    /// Something broke on the server's side.
+    Internal,
+}
+
+impl ProtocolError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, message)
+    }
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Refused, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_round_trip_as_json_lines() {
+        let cmds = vec![
+            Command::Run(RunRequest {
+                task: "fix \"it\"\n$(rm -rf /) `x` é".into(),
+                repo: "/tmp/r".into(),
+                agent: Some("a".into()),
+                base: None,
+                config: None,
+            }),
+            Command::Retry {
+                run: "abc".into(),
+                phase: Some(Phase::Agent),
+            },
+            Command::Timeline {
+                run: "abc".into(),
+                follow: true,
+                tail: Some(10),
+            },
+        ];
+        for c in cmds {
+            let line = serde_json::to_string(&c).unwrap();
+            assert!(!line.contains('\n'));
+            assert_eq!(serde_json::from_str::<Command>(&line).unwrap(), c);
+        }
+        let v = serde_json::to_value(Command::Kill { run: "x".into() }).unwrap();
+        assert_eq!(v["cmd"], "kill");
+    }
+}

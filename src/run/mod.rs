@@ -1,0 +1,6 @@
+//! The run record and the names it is made of: statuses, phases, merge states, run ids.
+
+pub mod id;
+pub mod record;
+
+pub use record::{MergeState, Phase, RunRecord, Status, Tokens, WorkspaceKind};

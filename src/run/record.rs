@@ -1,0 +1,274 @@
+//! The run record: `runs/<id>/run.json`, `ls --json` items and `show --json`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Queued,
+    Running,
+    Paused,
+    Succeeded,
+    Failed,
+    Killed,
+    Interrupted,
+}
+
+impl Status {
+    /// A finished run: nothing runs for it until it is retried.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Status::Succeeded | Status::Failed | Status::Killed | Status::Interrupted
+        )
+    }
+
+    /// A run holding one of the `max_parallel` slots.
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Running | Status::Paused)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Killed => "killed",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Prepare,
+    Agent,
+    Smoke,
+    Browser,
+    Proof,
+    Deliver,
+    Done,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 7] = [
+        Phase::Prepare,
+        Phase::Agent,
+        Phase::Smoke,
+        Phase::Browser,
+        Phase::Proof,
+        Phase::Deliver,
+        Phase::Done,
+    ];
+
+    /// The phases a run goes through today, in order. `browser` and `deliver` join the pipeline
+    /// when the browser loop and the merge gate land; the names are already part of the contract.
+    pub const PIPELINE: [Phase; 5] = [
+        Phase::Prepare,
+        Phase::Agent,
+        Phase::Smoke,
+        Phase::Proof,
+        Phase::Done,
+    ];
+
+    /// The phase after this one in the pipeline (`done` stays `done`).
+    pub fn next(self) -> Phase {
+        let pos = Self::PIPELINE.iter().position(|p| *p == self);
+        match pos {
+            Some(i) if i + 1 < Self::PIPELINE.len() => Self::PIPELINE[i + 1],
+            _ => Phase::Done,
+        }
+    }
+
+    /// Phases that `retry --phase` accepts.
+    pub fn is_retryable(self) -> bool {
+        Self::PIPELINE.contains(&self) && self != Phase::Done
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Prepare => "prepare",
+            Phase::Agent => "agent",
+            Phase::Smoke => "smoke",
+            Phase::Browser => "browser",
+            Phase::Proof => "proof",
+            Phase::Deliver => "deliver",
+            Phase::Done => "done",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Phase {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Phase::ALL
+            .iter()
+            .copied()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Phase::PIPELINE[..Phase::PIPELINE.len() - 1]
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect();
+                format!("unknown phase `{s}`; use one of {}", names.join(", "))
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeState {
+    #[default]
+    None,
+    Pending,
+    Blocked,
+    Ready,
+    Merged,
+    Conflict,
+}
+
+impl MergeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeState::None => "none",
+            MergeState::Pending => "pending",
+            MergeState::Blocked => "blocked",
+            MergeState::Ready => "ready",
+            MergeState::Merged => "merged",
+            MergeState::Conflict => "conflict",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+}
+
+impl Tokens {
+    pub fn total(&self) -> u64 {
+        self.input + self.output + self.cache_read + self.cache_write
+    }
+}
+
+/// How the run's working directory was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkspaceKind {
+    /// A git worktree of the user's repository on the run's own branch.
+    Worktree,
+    /// A copy of a directory that is not a git repository, with a private repository of its own
+    /// holding the original state as the base commit.
+    Copy,
+}
+
+/// The run record. Field names are part of the contract (DESIGN.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub task: String,
+    pub agent: String,
+    /// The repository (or plain directory) the run works on.
+    pub repo: PathBuf,
+    /// The base commit id; empty until the workspace exists.
+    pub base: String,
+    pub branch: String,
+    pub worktree: PathBuf,
+    pub phase: Phase,
+    pub status: Status,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub exit_code: Option<i32>,
+    pub tokens: Tokens,
+    pub cost_usd: Option<f64>,
+    pub score: Option<f64>,
+    pub merge: MergeState,
+
+    // Beyond the contract's minimum.
+    /// `worktree` or `copy`.
+    pub workspace: WorkspaceKind,
+    /// What `--base` named (or `HEAD`), and the branch the base commit came from, if any.
+    pub base_ref: String,
+    pub base_branch: Option<String>,
+    /// Why the run stopped where it did (failure reason, `killed by user`, ...).
+    pub reason: Option<String>,
+    /// 1 for the first attempt, +1 for each retry.
+    pub attempt: u32,
+    /// The commit each phase started from, for `retry --phase`.
+    pub checkpoints: BTreeMap<Phase, String>,
+    /// A config file given with `--config` / `FLIGHTDECK_CONFIG`, reloaded on retry.
+    pub config_file: Option<PathBuf>,
+    /// Set once `clean` removed the worktree.
+    pub cleaned: bool,
+}
+
+impl RunRecord {
+    pub fn tokens_total(&self) -> u64 {
+        self.tokens.total()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_order() {
+        assert_eq!(Phase::Prepare.next(), Phase::Agent);
+        assert_eq!(Phase::Agent.next(), Phase::Smoke);
+        assert_eq!(Phase::Smoke.next(), Phase::Proof);
+        assert_eq!(Phase::Proof.next(), Phase::Done);
+        assert_eq!(Phase::Done.next(), Phase::Done);
+    }
+
+    #[test]
+    fn phase_names_round_trip() {
+        for p in Phase::ALL {
+            assert_eq!(p.as_str().parse::<Phase>(), Ok(p));
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+        let err = "build".parse::<Phase>().unwrap_err();
+        assert!(err.contains("prepare, agent, smoke, proof"), "{err}");
+    }
+
+    #[test]
+    fn status_names_match_contract() {
+        let all = [
+            (Status::Queued, "queued"),
+            (Status::Running, "running"),
+            (Status::Paused, "paused"),
+            (Status::Succeeded, "succeeded"),
+            (Status::Failed, "failed"),
+            (Status::Killed, "killed"),
+            (Status::Interrupted, "interrupted"),
+        ];
+        for (s, name) in all {
+            assert_eq!(serde_json::to_value(s).unwrap(), name);
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! One client connection: read a command, answer it, or stream (timeline lines, events).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::UnixStream;
+use tokio::sync::{broadcast, Notify};
+
+use crate::paths::{pack, Home};
+use crate::protocol::{Command, Event, ProtocolError, Reply};
+use crate::proof::{summary, timeline};
+use crate::supervisor::Handle;
+
+/// Requests are small; a longer line is not a request.
+const MAX_REQUEST: usize = 1 << 20;
+
+pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<Notify>) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read.take(MAX_REQUEST as u64));
+    let mut line = String::new();
+    if reader.read_line(&mut line).await.is_err() || line.trim().is_empty() {
+        return;
+    }
+    let cmd: Command = match serde_json::from_str(line.trim()) {
+        Ok(c) => c,
+        Err(e) => {
+            let err = ProtocolError::invalid(format!(
+                "malformed request ({e}); is this client the same flightdeck version as the server?"
+            ));
+            let _ = send(&mut write, &Reply::Error { error: err }).await;
+            return;
+        }
+    };
+    let result = match cmd {
+        Command::Timeline { run, follow, tail } => stream_timeline(&mut write, &handle, &home, &run, follow, tail).await,
+        Command::Subscribe => stream_events(&mut write, &handle).await,
+        Command::Show { run } => show(&mut write, &handle, &home, run).await,
+        cmd @ Command::Shutdown { .. } => {
+            let answer = handle.call(cmd).await;
+            let r = send(&mut write, &to_reply(answer)).await;
+            stop.notify_one();
+            r
+        }
+        other => {
+            let answer = handle.call(other).await;
+            send(&mut write, &to_reply(answer)).await
+        }
+    };
+    if let Err(e) = result {
+        // The client went away; nothing to answer.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            crate::log!("connection ended: {e}");
+        }
+    }
+}
+
+fn to_reply(answer: Result<Reply, ProtocolError>) -> Reply {
+    answer.unwrap_or_else(|error| Reply::Error { error })
+}
+
+async fn send<T: Serialize>(w: &mut OwnedWriteHalf, msg: &T) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    w.write_all(&bytes).await
+}
+
+async fn show(w: &mut OwnedWriteHalf, handle: &Handle, home: &Home, run: String) -> std::io::Result<()> {
+    match handle.call(Command::Show { run }).await {
+        Ok(Reply::Run { run }) => {
+            let dir = home.run_dir(&run.id);
+            let proof = tokio::task::spawn_blocking(move || summary::summarize(&dir))
+                .await
+                .map_err(std::io::Error::other)?;
+            send(
+                w,
+                &Reply::Shown {
+                    run,
+                    proof: Box::new(proof),
+                },
+            )
+            .await
+        }
+        other => send(w, &to_reply(other)).await,
+    }
+}
+
+/// Send what the timeline holds (all, or the last `tail` lines), then with `follow` the new
+/// lines as they are written, until the run finishes.
+async fn stream_timeline(
+    w: &mut OwnedWriteHalf,
+    handle: &Handle,
+    home: &Home,
+    run: &str,
+    follow: bool,
+    tail: Option<usize>,
+) -> std::io::Result<()> {
+    // Subscribe before reading, so no line falls between the file and the feed.
+    let mut events = handle.subscribe();
+    let record = match handle.call(Command::Show { run: run.to_string() }).await {
+        Ok(Reply::Run { run }) => run,
+        other => return send(w, &to_reply(other)).await,
+    };
+    let path = home.run_dir(&record.id).join(pack::TIMELINE);
+    let mut last_seq = send_file_lines(w, &path, tail, 0).await?;
+    let finished_in_file = |seq: u64| seq > 0 && record.status.is_terminal();
+    if !follow || finished_in_file(last_seq) {
+        return send(w, &Reply::End).await;
+    }
+    loop {
+        match events.recv().await {
+            Ok(Event::Timeline { run, line }) if run == record.id => {
+                let seq = line.get("seq").and_then(|s| s.as_u64()).unwrap_or(0);
+                if seq <= last_seq {
+                    continue;
+                }
+                last_seq = seq;
+                let done = line.get("type").and_then(|t| t.as_str()) == Some("run.finished");
+                send(w, &Reply::Line { line }).await?;
+                if done {
+                    return send(w, &Reply::End).await;
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                // Too slow for the feed: catch up from the file.
+                last_seq = send_file_lines(w, &path, None, last_seq).await?;
+            }
+            Err(broadcast::error::RecvError::Closed) => return send(w, &Reply::End).await,
+        }
+    }
+}
+
+/// Send lines with `seq` above `after`; returns the last `seq` sent (or `after`).
+async fn send_file_lines(
+    w: &mut OwnedWriteHalf,
+    path: &std::path::Path,
+    tail: Option<usize>,
+    after: u64,
+) -> std::io::Result<u64> {
+    let p = path.to_path_buf();
+    let lines = tokio::task::spawn_blocking(move || match tail {
+        Some(n) => timeline::read_tail(&p, n),
+        None => timeline::read_all(&p),
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    let mut last = after;
+    for line in lines {
+        let seq = line.get("seq").and_then(|s| s.as_u64()).unwrap_or(0);
+        if seq <= after {
+            continue;
+        }
+        last = last.max(seq);
+        send(w, &Reply::Line { line }).await?;
+    }
+    Ok(last)
+}
+
+/// The cockpit's feed: every run now, then every change as it happens.
+async fn stream_events(w: &mut OwnedWriteHalf, handle: &Handle) -> std::io::Result<()> {
+    let mut events = handle.subscribe();
+    let runs = handle.call(Command::List).await;
+    send(w, &to_reply(runs)).await?;
+    loop {
+        match events.recv().await {
+            Ok(event) => send(w, &Reply::Event { event }).await?,
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let runs = handle.call(Command::List).await;
+                send(w, &to_reply(runs)).await?;
+            }
+            Err(broadcast::error::RecvError::Closed) => return send(w, &Reply::End).await,
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The server: holds the supervisor and answers clients on `$FLIGHTDECK_HOME/flightdeck.sock`,
+//! one JSON-line request per connection. Exactly one server per home, guarded by a lock file.
+
+mod connection;
+mod lock;
+pub mod spawn;
+
+use std::sync::Arc;
+
+use color_eyre::eyre::{eyre, Result, WrapErr};
+use tokio::net::UnixListener;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::paths::Home;
+use crate::protocol::Command;
+use crate::supervisor::Supervisor;
+
+pub use lock::AlreadyRunning;
+
+/// Run the server until a shutdown request or a signal. Returns `AlreadyRunning` (as the error's
+/// root cause) when another server holds the home.
+pub async fn serve(home: Home, global: Config) -> Result<()> {
+    home.ensure()?;
+    let _lock = lock::acquire(&home)?;
+    let socket = home.socket();
+    // We hold the lock, so a socket file left here belongs to a server that died.
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket)
+        .wrap_err_with(|| format!("cannot listen on {}", socket.display()))?;
+    let _ = nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        &socket,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    );
+    // A dropped SSH session must not take the server down.
+    // SAFETY: setting a signal to "ignore" installs no handler code.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGHUP,
+            nix::sys::signal::SigHandler::SigIgn,
+        );
+    }
+    crate::log!(
+        "server started: pid {}, home {}",
+        std::process::id(),
+        home.root().display()
+    );
+
+    let (handle, supervisor) = Supervisor::start(home.clone(), global);
+    let stop = Arc::new(Notify::new());
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| eyre!("cannot watch SIGTERM: {e}"))?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let (handle, home, stop) = (handle.clone(), home.clone(), stop.clone());
+                    tokio::spawn(async move {
+                        connection::handle(stream, handle, home, stop).await;
+                    });
+                }
+                Err(e) => crate::log!("accept failed: {e}"),
+            },
+            _ = stop.notified() => break,
+            _ = tokio::signal::ctrl_c() => {
+                let _ = handle.call(Command::Shutdown { kill_runs: false }).await;
+                break;
+            }
+            _ = sigterm.recv() => {
+                let _ = handle.call(Command::Shutdown { kill_runs: false }).await;
+                break;
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&socket);
+    let _ = supervisor.await;
+    crate::log!("server stopped");
+    Ok(())
+}

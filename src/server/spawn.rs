@@ -1,0 +1,41 @@
+//! Starting a server in the background: its own session (so a closing terminal does not take
+//! it down), output to `server.log`.
+
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Stdio;
+
+use color_eyre::eyre::{Result, WrapErr};
+
+use crate::paths::Home;
+
+pub fn spawn_detached(home: &Home, config: Option<&Path>) -> Result<()> {
+    home.ensure()?;
+    let exe = std::env::current_exe().wrap_err("cannot find the flightdeck executable")?;
+    let log_path = home.server_log();
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .wrap_err_with(|| format!("cannot open {}", log_path.display()))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("serve");
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.env("FLIGHTDECK_HOME", home.root())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
+    }
+    let mut child = cmd.spawn().wrap_err("cannot start the flightdeck server")?;
+    // Reap it if it exits early (it lost the race to another server), so no zombie lingers.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    Ok(())
+}

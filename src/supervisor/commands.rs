@@ -1,0 +1,251 @@
+//! Answering client commands and reports from the supervisor's own tasks.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::fields;
+use crate::protocol::{Command, ProtocolError, Reply};
+use crate::run::id;
+use crate::run::Phase;
+use crate::workspace::{self, WorkspaceError};
+
+use super::context::RunCtx;
+use super::machine::{Input, Machine};
+use super::submit;
+use super::{Answer, Entry, Internal, Supervisor};
+
+impl Supervisor {
+    pub(super) fn on_command(&mut self, cmd: Command, reply: oneshot::Sender<Answer>) {
+        let answer = match cmd {
+            Command::Run(request) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = tokio::task::spawn_blocking(move || submit::validate(request))
+                        .await
+                        .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
+                    Supervisor::send_internal(&tx, Internal::Submitted { result, reply });
+                });
+                return;
+            }
+            Command::List => Ok(Reply::Runs {
+                runs: self.sorted_records(),
+            }),
+            Command::Show { run } => self.resolve(&run).map(|id| Reply::Run {
+                run: Box::new(self.runs[&id].record.clone()),
+            }),
+            Command::Pause { run } => self.simple(&run, Input::Pause, "run.paused", "paused"),
+            Command::Resume { run } => self.simple(&run, Input::Resume, "run.resumed", "resumed"),
+            Command::Kill { run } => self.simple(&run, Input::Kill, "run.kill_requested", "killing"),
+            Command::Retry { run, phase } => {
+                let id = match self.resolve(&run) {
+                    Ok(id) => id,
+                    Err(e) => return drop(reply.send(Err(e))),
+                };
+                // Check the state first, so a refusal needs no config reload.
+                let m = &self.runs[&id].machine;
+                if let Err(e) = super::machine::step(m, Input::Retry { phase }) {
+                    return drop(reply.send(Err(ProtocolError::refused(format!("cannot retry run {id}: {e}")))));
+                }
+                let rec = &self.runs[&id].record;
+                let (repo, explicit) = (rec.repo.clone(), rec.config_file.clone());
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let config = tokio::task::spawn_blocking(move || submit::load_config(Some(repo), explicit))
+                        .await
+                        .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
+                    Supervisor::send_internal(&tx, Internal::RetryReady { run: id, phase, config, reply });
+                });
+                return;
+            }
+            Command::Clean { run, force } => return self.clean(&run, force, reply),
+            Command::Wait { run } => match self.resolve(&run) {
+                Ok(id) => {
+                    let rec = &self.runs[&id].record;
+                    if rec.status.is_terminal() {
+                        Ok(Reply::Run {
+                            run: Box::new(rec.clone()),
+                        })
+                    } else {
+                        self.waiters.entry(id).or_default().push(reply);
+                        return;
+                    }
+                }
+                Err(e) => Err(e),
+            },
+            Command::Ping => Ok(Reply::Pong {
+                pid: std::process::id(),
+            }),
+            Command::Timeline { .. } | Command::Subscribe | Command::Shutdown { .. } => Err(
+                ProtocolError::internal("this command is handled by the server, not the supervisor"),
+            ),
+        };
+        let _ = reply.send(answer);
+    }
+
+    /// Pause, resume, kill: one machine input, one timeline note.
+    fn simple(&mut self, run: &str, input: Input, kind: &'static str, verb: &str) -> Answer {
+        let id = self.resolve(run)?;
+        let phase = self.runs[&id].record.phase;
+        match super::machine::step(&self.runs[&id].machine, input.clone()) {
+            Ok(_) => {
+                self.runs[&id]
+                    .ctx
+                    .emit(phase, kind, fields! {"message" => format!("{verb} by request")});
+                self.step(&id, input);
+                Ok(Reply::Run {
+                    run: Box::new(self.runs[&id].record.clone()),
+                })
+            }
+            Err(e) => Err(ProtocolError::refused(format!("cannot {} run {id}: {e}", verb_of(kind)))),
+        }
+    }
+
+    fn clean(&mut self, run: &str, force: bool, reply: oneshot::Sender<Answer>) {
+        let id = match self.resolve(run) {
+            Ok(id) => id,
+            Err(e) => return drop(reply.send(Err(e))),
+        };
+        let rec = self.runs[&id].record.clone();
+        if !rec.status.is_terminal() {
+            let e = ProtocolError::refused(format!(
+                "run {id} is {}; kill it or wait for it to finish before cleaning",
+                rec.status
+            ));
+            return drop(reply.send(Err(e)));
+        }
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let result = tokio::task::spawn_blocking(move || {
+                if !force {
+                    workspace::check_clean(&rec)?;
+                }
+                workspace::remove(&rec)
+            })
+            .await
+            .unwrap_or_else(|e| Err(WorkspaceError::Io(e.to_string())))
+            .map_err(|e| match e {
+                WorkspaceError::Refused(m) => ProtocolError::refused(format!("not cleaning run {id}: {m}")),
+                other => ProtocolError::internal(format!("cleaning run {id} failed: {other}")),
+            });
+            Supervisor::send_internal(&tx, Internal::Cleaned { run: id, result, reply });
+        });
+    }
+
+    pub(super) fn on_internal(&mut self, msg: Internal) {
+        match msg {
+            Internal::Submitted { result, reply } => {
+                let answer = result.and_then(|v| self.accept(v));
+                let _ = reply.send(answer);
+            }
+            Internal::RetryReady {
+                run,
+                phase,
+                config,
+                reply,
+            } => {
+                let answer = config.and_then(|config| {
+                    let entry = self
+                        .runs
+                        .get_mut(&run)
+                        .ok_or_else(|| ProtocolError::internal("the run disappeared"))?;
+                    // The state may have changed while the config was read.
+                    super::machine::step(&entry.machine, Input::Retry { phase })
+                        .map_err(|e| ProtocolError::refused(format!("cannot retry run {run}: {e}")))?;
+                    entry.config = Some(Arc::new(config));
+                    entry.record.attempt += 1;
+                    entry.ctx.procs.reset();
+                    let from = phase.unwrap_or(entry.record.phase);
+                    entry.ctx.emit(
+                        from,
+                        "run.retried",
+                        fields! {"message" => format!("retrying from phase {from}"), "attempt" => entry.record.attempt},
+                    );
+                    self.step(&run, Input::Retry { phase });
+                    Ok(Reply::Run {
+                        run: Box::new(self.runs[&run].record.clone()),
+                    })
+                });
+                let _ = reply.send(answer);
+            }
+            Internal::PhaseDone { run, phase, report } => self.phase_done(&run, phase, report),
+            Internal::KillGraceOver { run } => {
+                if let Some(e) = self.runs.get(&run) {
+                    if e.machine.busy && e.machine.kill_requested {
+                        e.ctx.procs.kill_now();
+                    }
+                }
+            }
+            Internal::Cleaned { run, result, reply } => {
+                if result.is_ok() {
+                    if let Some(e) = self.runs.get_mut(&run) {
+                        e.record.cleaned = true;
+                        let message = format!(
+                            "removed {} and branch {}; the proof pack stays in {}",
+                            e.record.worktree.display(),
+                            e.record.branch,
+                            e.ctx.dir.display()
+                        );
+                        e.ctx.emit(e.record.phase, "workspace.cleaned", fields! {"message" => message});
+                        self.persist(&run);
+                    }
+                }
+                let answer = result.map(|()| Reply::Run {
+                    run: Box::new(self.runs[&run].record.clone()),
+                });
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    /// A validated request becomes a queued run.
+    fn accept(&mut self, v: submit::Validated) -> Answer {
+        let id = loop {
+            let candidate = id::generate();
+            if !self.runs.contains_key(&candidate) && !self.home.run_dir(&candidate).exists() {
+                break candidate;
+            }
+        };
+        let dir = self.home.run_dir(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            ProtocolError::internal(format!("cannot create {}: {e}", dir.display()))
+        })?;
+        let record = submit::new_record(&id, &v, &self.home);
+        let ctx = RunCtx::new(id.clone(), dir, self.events.clone());
+        ctx.emit(
+            Phase::Prepare,
+            "run.created",
+            fields! {
+                "task" => record.task,
+                "agent" => record.agent,
+                "repo" => record.repo,
+                "base" => record.base,
+                "base_ref" => record.base_ref,
+                "workspace" => record.workspace,
+            },
+        );
+        self.runs.insert(
+            id.clone(),
+            Entry {
+                record,
+                machine: Machine::new(),
+                ctx,
+                config: Some(Arc::new(v.config)),
+            },
+        );
+        self.queue.push_back(id.clone());
+        self.persist(&id);
+        self.try_start();
+        Ok(Reply::Run {
+            run: Box::new(self.runs[&id].record.clone()),
+        })
+    }
+}
+
+fn verb_of(kind: &str) -> &'static str {
+    match kind {
+        "run.paused" => "pause",
+        "run.resumed" => "resume",
+        _ => "kill",
+    }
+}

@@ -1,0 +1,184 @@
+//! Carrying out what the state machine decided: start phase workers, signal process groups,
+//! finish runs, keep the queue moving, write records.
+
+
+
+use crate::fields;
+use crate::protocol::{Event, Reply};
+use crate::run::{Phase, Status};
+
+use super::machine::{self, Effect, Input, Outcome, Signal};
+use super::phases::{self, PhaseJob, PhaseReport, Update};
+use super::{Internal, Supervisor};
+
+impl Supervisor {
+    /// Feed one input to a run's machine and carry out the effects. Refusals were checked by
+    /// the caller where a person is waiting for the answer; here they are only logged.
+    pub(super) fn step(&mut self, id: &str, input: Input) {
+        let Some(entry) = self.runs.get_mut(id) else { return };
+        match machine::step(&entry.machine, input.clone()) {
+            Ok((next, effects)) => {
+                entry.machine = next;
+                entry.record.status = entry.machine.status;
+                entry.record.phase = entry.machine.phase;
+                for fx in effects {
+                    self.apply(id, fx);
+                }
+                self.persist(id);
+                self.try_start();
+            }
+            Err(e) => crate::log!("run {id}: {input:?} refused: {e}"),
+        }
+    }
+
+    fn apply(&mut self, id: &str, effect: Effect) {
+        let Some(entry) = self.runs.get_mut(id) else { return };
+        match effect {
+            Effect::RunPhase { phase, retry } => {
+                if phase == Phase::Prepare || entry.record.started_at.is_none() || retry {
+                    entry.record.started_at = Some(crate::time::now_rfc3339());
+                    entry.record.finished_at = None;
+                    entry.record.reason = None;
+                }
+                entry.record.phase = phase;
+                entry.ctx.emit(
+                    phase,
+                    "phase.started",
+                    fields! {"attempt" => entry.record.attempt, "retry" => retry},
+                );
+                let Some(config) = entry.config.clone() else {
+                    // Cannot happen: runs start only after a submit or a retry, which set it.
+                    let report = PhaseReport {
+                        outcome: Outcome::Failed {
+                            reason: "internal error: the run has no configuration".into(),
+                        },
+                        updates: vec![],
+                    };
+                    Supervisor::send_internal(&self.tx, Internal::PhaseDone { run: id.to_string(), phase, report });
+                    return;
+                };
+                let job = PhaseJob {
+                    phase,
+                    record: entry.record.clone(),
+                    config,
+                    retry,
+                    kill_grace: self.global.kill_grace.0,
+                };
+                let ctx = entry.ctx.clone();
+                let tx = self.tx.clone();
+                let run = id.to_string();
+                tokio::spawn(async move {
+                    let report = phases::run(ctx.clone(), job).await;
+                    // The phase boundary: make the timeline durable.
+                    let _ = tokio::task::spawn_blocking(move || ctx.sync_timeline()).await;
+                    Supervisor::send_internal(&tx, Internal::PhaseDone { run, phase, report });
+                });
+            }
+            Effect::Signal(sig) => match sig {
+                Signal::Stop => entry.ctx.procs.set_paused(true),
+                Signal::Cont => entry.ctx.procs.set_paused(false),
+                Signal::Term => entry.ctx.procs.request_kill(),
+            },
+            Effect::EscalateKill => {
+                let tx = self.tx.clone();
+                let run = id.to_string();
+                let grace = self.kill_grace();
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    Supervisor::send_internal(&tx, Internal::KillGraceOver { run });
+                });
+            }
+            Effect::Enqueue => {
+                if !self.queue.iter().any(|q| q == id) {
+                    self.queue.push_back(id.to_string());
+                }
+            }
+            Effect::Finish { status, reason } => self.finish(id, status, reason),
+            Effect::Note { kind, message } => {
+                let phase = entry.record.phase;
+                entry.ctx.emit(phase, kind, fields! {"message" => message});
+            }
+        }
+    }
+
+    /// Record a run's end and answer whoever waits for it.
+    pub(super) fn finish(&mut self, id: &str, status: Status, reason: Option<String>) {
+        let Some(entry) = self.runs.get_mut(id) else { return };
+        entry.machine.status = status;
+        entry.machine.busy = false;
+        entry.record.status = status;
+        entry.record.finished_at = Some(crate::time::now_rfc3339());
+        entry.record.reason = reason.clone();
+        self.queue.retain(|q| q != id);
+        let entry = &self.runs[id];
+        entry.ctx.emit(
+            entry.record.phase,
+            "run.finished",
+            fields! {
+                "status" => status,
+                "message" => reason.unwrap_or_else(|| format!("run {status}")),
+                "exit_code" => entry.record.exit_code,
+                "attempt" => entry.record.attempt,
+            },
+        );
+        let ctx = entry.ctx.clone();
+        tokio::task::spawn_blocking(move || ctx.sync_timeline());
+        self.persist(id);
+        let record = self.runs[id].record.clone();
+        for w in self.waiters.remove(id).unwrap_or_default() {
+            let _ = w.send(Ok(Reply::Run {
+                run: Box::new(record.clone()),
+            }));
+        }
+    }
+
+    pub(super) fn phase_done(&mut self, id: &str, phase: Phase, report: PhaseReport) {
+        let Some(entry) = self.runs.get_mut(id) else { return };
+        for update in report.updates {
+            match update {
+                Update::Base(b) => entry.record.base = b,
+                Update::Checkpoint(p, c) => {
+                    entry.record.checkpoints.insert(p, c);
+                }
+                Update::ExitCode(c) => entry.record.exit_code = c,
+            }
+        }
+        let (kind, mut f) = match &report.outcome {
+            Outcome::Succeeded => ("phase.finished", fields! {"outcome" => "succeeded"}),
+            Outcome::Failed { reason } => ("phase.finished", fields! {"outcome" => "failed", "message" => reason}),
+        };
+        f.insert("attempt".into(), entry.record.attempt.into());
+        entry.ctx.emit(phase, kind, f);
+        self.step(
+            id,
+            Input::PhaseFinished {
+                phase,
+                outcome: report.outcome,
+            },
+        );
+    }
+
+    /// Start queued runs while there are free slots, first come first served.
+    pub(super) fn try_start(&mut self) {
+        let limit = self.global.max_parallel.max(1);
+        while self.active_count() < limit {
+            let Some(id) = self.queue.pop_front() else { break };
+            let startable = self
+                .runs
+                .get(&id)
+                .is_some_and(|e| e.machine.status == Status::Queued);
+            if startable {
+                self.step(&id, Input::Start);
+            }
+        }
+    }
+
+    pub(super) fn persist(&mut self, id: &str) {
+        let Some(entry) = self.runs.get(id) else { return };
+        self.persister.save(entry.ctx.dir.clone(), &entry.record);
+        let _ = self.events.send(Event::Run {
+            run: Box::new(entry.record.clone()),
+        });
+    }
+}
+

@@ -1,0 +1,250 @@
+//! The supervisor: one task that owns every run (records, workspaces, processes, proof packs).
+//! It selects over client commands and reports from its phase workers, runs the pure state
+//! machine (`machine`), and carries out the effects it returns.
+
+mod commands;
+mod context;
+mod effects;
+pub mod machine;
+mod persist;
+pub mod phases;
+pub mod process;
+mod submit;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::config::Config;
+use crate::paths::Home;
+use crate::protocol::{Command, ErrorKind, Event, ProtocolError, Reply};
+use crate::run::id::{self, Resolved};
+use crate::run::{Phase, RunRecord};
+
+use context::RunCtx;
+use machine::Machine;
+use persist::Persister;
+use phases::PhaseReport;
+
+pub type Answer = Result<Reply, ProtocolError>;
+
+/// How to reach the supervisor: send commands, subscribe to events.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::UnboundedSender<Msg>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Handle {
+    pub async fn call(&self, cmd: Command) -> Answer {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Request(cmd, tx))
+            .map_err(|_| ProtocolError::internal("the supervisor has stopped"))?;
+        rx.await
+            .map_err(|_| ProtocolError::internal("the supervisor dropped the request"))?
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
+
+enum Msg {
+    Request(Command, oneshot::Sender<Answer>),
+    Internal(Internal),
+}
+
+/// Reports from tasks the supervisor started.
+enum Internal {
+    Submitted {
+        result: Result<submit::Validated, ProtocolError>,
+        reply: oneshot::Sender<Answer>,
+    },
+    RetryReady {
+        run: String,
+        phase: Option<Phase>,
+        config: Result<Config, ProtocolError>,
+        reply: oneshot::Sender<Answer>,
+    },
+    PhaseDone {
+        run: String,
+        phase: Phase,
+        report: PhaseReport,
+    },
+    KillGraceOver {
+        run: String,
+    },
+    Cleaned {
+        run: String,
+        result: Result<(), ProtocolError>,
+        reply: oneshot::Sender<Answer>,
+    },
+}
+
+struct Entry {
+    record: RunRecord,
+    machine: Machine,
+    ctx: Arc<RunCtx>,
+    /// The run's config; None for runs loaded from disk until they are retried.
+    config: Option<Arc<Config>>,
+}
+
+pub struct Supervisor {
+    home: Home,
+    global: Config,
+    runs: HashMap<String, Entry>,
+    queue: VecDeque<String>,
+    waiters: HashMap<String, Vec<oneshot::Sender<Answer>>>,
+    events: broadcast::Sender<Event>,
+    tx: mpsc::UnboundedSender<Msg>,
+    persister: Persister,
+    /// Set when a shutdown was asked for: the loop ends after answering.
+    stopping: bool,
+}
+
+impl Supervisor {
+    /// Load the runs on disk and start the supervisor task.
+    pub fn start(home: Home, global: Config) -> (Handle, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(4096);
+        let mut sup = Supervisor {
+            home,
+            global,
+            runs: HashMap::new(),
+            queue: VecDeque::new(),
+            waiters: HashMap::new(),
+            events: events.clone(),
+            tx: tx.clone(),
+            persister: Persister::start(),
+            stopping: false,
+        };
+        sup.load_existing();
+        let handle = Handle { tx, events };
+        let task = tokio::spawn(sup.run(rx));
+        (handle, task)
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Request(Command::Shutdown { kill_runs }, reply) => {
+                    self.shutdown(kill_runs).await;
+                    let _ = reply.send(Ok(Reply::Done {
+                        message: "server stopped".into(),
+                    }));
+                    self.stopping = true;
+                }
+                Msg::Request(cmd, reply) => self.on_command(cmd, reply),
+                Msg::Internal(i) => self.on_internal(i),
+            }
+            if self.stopping {
+                break;
+            }
+        }
+    }
+
+    /// Records left unfinished by a previous server have nobody supervising them any more.
+    fn load_existing(&mut self) {
+        let (records, problems) = crate::proof::store::load_all(&self.home);
+        for p in problems {
+            crate::log!("skipping an unreadable run record: {p}");
+        }
+        for record in records {
+            if !id::is_valid(&record.id) {
+                continue;
+            }
+            let ctx = RunCtx::new(
+                record.id.clone(),
+                self.home.run_dir(&record.id),
+                self.events.clone(),
+            );
+            let reached = record
+                .checkpoints
+                .keys()
+                .copied()
+                .max()
+                .unwrap_or(Phase::Prepare)
+                .max(if record.status.is_terminal() { record.phase.min(Phase::Proof) } else { Phase::Prepare });
+            let machine = Machine {
+                status: record.status,
+                phase: record.phase,
+                reached,
+                ..Machine::new()
+            };
+            let id = record.id.clone();
+            self.runs.insert(
+                id.clone(),
+                Entry {
+                    record,
+                    machine,
+                    ctx,
+                    config: None,
+                },
+            );
+            if !self.runs[&id].record.status.is_terminal() {
+                self.step(&id, machine::Input::Interrupted);
+            }
+        }
+    }
+
+    fn resolve(&self, prefix: &str) -> Result<String, ProtocolError> {
+        match id::resolve(prefix, self.runs.keys().map(String::as_str)) {
+            Resolved::One(id) => Ok(id.to_string()),
+            Resolved::None => Err(ProtocolError::new(
+                ErrorKind::UnknownRun,
+                format!("no run matches `{prefix}`; `flightdeck ls` lists the runs"),
+            )),
+            Resolved::Ambiguous(ids) => Err(ProtocolError::new(
+                ErrorKind::AmbiguousRun,
+                format!(
+                    "`{prefix}` matches {} runs ({}); give more of the id",
+                    ids.len(),
+                    ids.join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn active_count(&self) -> usize {
+        self.runs
+            .values()
+            .filter(|e| e.machine.status.is_active())
+            .count()
+    }
+
+    fn send_internal(tx: &mpsc::UnboundedSender<Msg>, i: Internal) {
+        let _ = tx.send(Msg::Internal(i));
+    }
+
+    fn kill_grace(&self) -> Duration {
+        self.global.kill_grace.0
+    }
+
+    /// Records newest first.
+    fn sorted_records(&self) -> Vec<RunRecord> {
+        let mut v: Vec<RunRecord> = self.runs.values().map(|e| e.record.clone()).collect();
+        v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        v
+    }
+
+    async fn shutdown(&mut self, kill_runs: bool) {
+        if kill_runs {
+            let ids: Vec<String> = self
+                .runs
+                .iter()
+                .filter(|(_, e)| !e.machine.status.is_terminal())
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in ids {
+                if let Some(e) = self.runs.get(&id) {
+                    e.ctx.procs.kill_now();
+                }
+                self.finish(&id, crate::run::Status::Killed, Some("the server was shut down".into()));
+            }
+        }
+        self.persister.flush().await;
+    }
+}

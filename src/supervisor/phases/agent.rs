@@ -1,0 +1,187 @@
+//! agent: start the agent in the worktree, record its output, wait for it (timeout, pause and
+//! kill aware), then commit what it did on the run's branch as the next phase's checkpoint.
+
+use std::fs::OpenOptions;
+use std::process::Stdio;
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use crate::agents::{self, output, Vars};
+use crate::fields;
+use crate::paths::pack;
+use crate::proof;
+use crate::run::Phase;
+use crate::supervisor::context::RunCtx;
+use crate::supervisor::process::{self, Exit};
+use crate::workspace;
+
+use super::{blocking, PhaseJob, PhaseReport, Update};
+
+pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
+    let rec = &job.record;
+    let mut updates = Vec::new();
+    let worktree = rec.worktree.clone();
+
+    // The checkpoint this phase starts from: the base on the first attempt.
+    let checkpoint = rec
+        .checkpoints
+        .get(&Phase::Agent)
+        .cloned()
+        .unwrap_or_else(|| rec.base.clone());
+    if job.retry {
+        let (wt, cp) = (worktree.clone(), checkpoint.clone());
+        if let Err(e) = blocking(move || workspace::reset_to(&wt, &cp).map_err(|e| e.to_string())).await {
+            return PhaseReport::failed(format!("cannot reset the worktree for the retry: {e}"), updates);
+        }
+        ctx.emit(
+            Phase::Agent,
+            "workspace.reset",
+            fields! {"message" => format!("worktree reset to {checkpoint} for the retry"), "commit" => checkpoint},
+        );
+    }
+    updates.push(Update::Checkpoint(Phase::Agent, checkpoint));
+
+    let (name, agent) = match job.config.agent(Some(&rec.agent)) {
+        Ok(a) => a,
+        Err(e) => return PhaseReport::failed(e, updates),
+    };
+    let launch = match agents::build(
+        &name,
+        agent,
+        &Vars {
+            task: &rec.task,
+            worktree: &worktree,
+            run_id: &rec.id,
+        },
+    ) {
+        Ok(l) => l,
+        Err(e) => return PhaseReport::failed(e, updates),
+    };
+
+    let log_path = ctx.path(pack::AGENT_LOG);
+    let log = match OpenOptions::new().create(true).append(true).open(&log_path) {
+        Ok(f) => f,
+        Err(e) => return PhaseReport::failed(format!("cannot open agent.log: {e}"), updates),
+    };
+    let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let (stdout, stderr) = match log.try_clone() {
+        Ok(second) => (Stdio::from(log), Stdio::from(second)),
+        Err(e) => return PhaseReport::failed(format!("cannot open agent.log: {e}"), updates),
+    };
+
+    let mut cmd = tokio::process::Command::new(&launch.program);
+    cmd.args(&launch.args)
+        .current_dir(&launch.cwd)
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .kill_on_drop(false);
+    let started = Instant::now();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let reason = format!(
+                "cannot start agent `{name}` ({}): {e}; install it or fix [agents.{name}].command",
+                launch.program
+            );
+            ctx.emit(
+                Phase::Agent,
+                "agent.spawn_failed",
+                fields! {"program" => launch.program, "error" => e.to_string(), "message" => reason},
+            );
+            return PhaseReport::failed(reason, updates);
+        }
+    };
+    drop(cmd); // closes our copies of the log descriptors
+    let pid = child.id().unwrap_or(0) as i32;
+    ctx.procs.register(pid);
+    ctx.emit(
+        Phase::Agent,
+        "agent.started",
+        fields! {"agent" => name, "pid" => pid, "argv" => launch.argv(), "attempt" => rec.attempt},
+    );
+
+    let (done_tx, done_rx) = watch::channel(false);
+    let follower = {
+        let ctx = ctx.clone();
+        tokio::spawn(output::follow(log_path, offset, done_rx, move |text| {
+            ctx.emit(Phase::Agent, "agent.output", fields! {"text" => text});
+        }))
+    };
+
+    let timeout = agent.timeout.map(|t| t.0);
+    let exit = process::wait(&mut child, &ctx.procs, timeout, job.kill_grace).await;
+    ctx.procs.unregister_and_reap();
+    let _ = done_tx.send(true);
+    let _ = follower.await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+
+    let (failure, exit_code) = match exit {
+        Ok(Exit::Exited(status)) => {
+            let code = status.code();
+            ctx.emit(
+                Phase::Agent,
+                "agent.exited",
+                fields! {"exit_code" => code, "message" => format!("agent {}", process::describe(&status)), "duration_ms" => duration_ms},
+            );
+            let failure = (!status.success()).then(|| format!("agent {}", process::describe(&status)));
+            (failure, code)
+        }
+        Ok(Exit::TimedOut(limit)) => {
+            let reason = format!(
+                "agent timed out after {}",
+                crate::time::human_duration(limit.as_secs() as i64)
+            );
+            ctx.emit(Phase::Agent, "agent.timeout", fields! {"message" => reason, "duration_ms" => duration_ms});
+            (Some(reason), None)
+        }
+        Err(e) => (Some(format!("lost track of the agent process: {e}")), None),
+    };
+    updates.push(Update::ExitCode(exit_code));
+
+    // Checkpoint: whatever the agent left, committed on the run's branch, and the patch.
+    let note = failure.clone().unwrap_or_default();
+    let message = workspace::message_for(&rec.task, &rec.id, &note);
+    let (wt, dir, base) = (worktree.clone(), ctx.dir.clone(), rec.base.clone());
+    let committed = blocking(move || {
+        let commit = workspace::commit_all(&wt, &message).map_err(|e| e.to_string())?;
+        let stat = proof::patch::write(&dir, &wt, &base).map_err(|e| e.to_string())?;
+        Ok((commit, stat))
+    })
+    .await;
+    match committed {
+        Ok((commit, stat)) => {
+            for f in &stat.changed {
+                ctx.emit(
+                    Phase::Agent,
+                    "file.changed",
+                    fields! {"path" => f.path, "change" => f.change, "insertions" => f.insertions, "deletions" => f.deletions},
+                );
+            }
+            ctx.emit(
+                Phase::Agent,
+                "checkpoint",
+                fields! {
+                    "commit" => commit,
+                    "message" => match &commit {
+                        Some(c) => format!("committed the agent's changes as {c}"),
+                        None => "the agent changed nothing".to_string(),
+                    },
+                    "files" => stat.files, "insertions" => stat.insertions, "deletions" => stat.deletions,
+                },
+            );
+        }
+        Err(e) => {
+            let reason = format!("cannot commit the agent's changes: {e}");
+            return PhaseReport::failed(failure.unwrap_or(reason), updates);
+        }
+    }
+
+    match failure {
+        Some(reason) => PhaseReport::failed(reason, updates),
+        None => PhaseReport::ok(updates),
+    }
+}

@@ -1,0 +1,81 @@
+//! Phase workers: each does one phase of one run and reports how it went. They touch the
+//! workspace, processes and proof files; the supervisor only applies their reports.
+
+mod agent;
+mod prepare;
+mod proof;
+mod smoke;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::fields;
+use crate::run::{Phase, RunRecord};
+use crate::supervisor::context::RunCtx;
+use crate::supervisor::machine::Outcome;
+
+/// One phase to do.
+pub struct PhaseJob {
+    pub phase: Phase,
+    /// The run as it was when the phase started.
+    pub record: RunRecord,
+    pub config: Arc<Config>,
+    /// Re-running the phase from its checkpoint.
+    pub retry: bool,
+    pub kill_grace: Duration,
+}
+
+/// Changes to the run record that a worker found out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    Base(String),
+    Checkpoint(Phase, String),
+    ExitCode(Option<i32>),
+}
+
+pub struct PhaseReport {
+    pub outcome: Outcome,
+    pub updates: Vec<Update>,
+}
+
+impl PhaseReport {
+    fn ok(updates: Vec<Update>) -> Self {
+        Self {
+            outcome: Outcome::Succeeded,
+            updates,
+        }
+    }
+    fn failed(reason: impl Into<String>, updates: Vec<Update>) -> Self {
+        Self {
+            outcome: Outcome::Failed {
+                reason: reason.into(),
+            },
+            updates,
+        }
+    }
+}
+
+pub async fn run(ctx: Arc<RunCtx>, job: PhaseJob) -> PhaseReport {
+    let phase = job.phase;
+    let report = match phase {
+        Phase::Prepare => prepare::run(&ctx, &job).await,
+        Phase::Agent => agent::run(&ctx, &job).await,
+        Phase::Smoke => smoke::run(&ctx, &job).await,
+        Phase::Proof => proof::run(&ctx, &job).await,
+        other => PhaseReport::failed(format!("phase {other} is not part of this version's pipeline"), vec![]),
+    };
+    if let Outcome::Failed { reason } = &report.outcome {
+        ctx.emit(phase, "phase.failed", fields! {"message" => reason});
+    }
+    report
+}
+
+/// Run blocking work (git2, file copies) off the runtime; a panic becomes an error message.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("internal error: {e}"))?
+}

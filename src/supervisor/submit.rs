@@ -1,0 +1,96 @@
+//! Checking a new run's request (path, base, config, agent) and making its record.
+
+use std::path::PathBuf;
+
+use crate::config::{self, Config, Sources};
+use crate::paths::Home;
+use crate::protocol::{ProtocolError, RunRequest};
+use crate::run::{MergeState, Phase, RunRecord, Status, Tokens, WorkspaceKind};
+use crate::workspace::{self, Source, WorkspaceError};
+
+pub struct Validated {
+    pub request: RunRequest,
+    pub source: Source,
+    pub config: Config,
+    pub agent: String,
+}
+
+/// Blocking (git2, config files): call from `spawn_blocking`.
+pub fn validate(request: RunRequest) -> Result<Validated, ProtocolError> {
+    if request.task.trim().is_empty() {
+        return Err(ProtocolError::invalid(
+            "the task is empty; say what the agent should do, e.g. flightdeck run \"fix the flaky test\"",
+        ));
+    }
+    let source = workspace::inspect(&request.repo, request.base.as_deref()).map_err(|e| match e {
+        WorkspaceError::Invalid(m) => ProtocolError::invalid(m),
+        other => ProtocolError::invalid(format!(
+            "cannot read the repository {}: {other}",
+            request.repo.display()
+        )),
+    })?;
+    let config = load_config(Some(source.dir().to_path_buf()), request.config.clone())?;
+    let (agent, _) = config
+        .agent(request.agent.as_deref())
+        .map_err(ProtocolError::invalid)?;
+    Ok(Validated {
+        request,
+        source,
+        config,
+        agent,
+    })
+}
+
+pub fn load_config(repo: Option<PathBuf>, explicit: Option<PathBuf>) -> Result<Config, ProtocolError> {
+    config::load(&Sources { repo, explicit }).map_err(|e| ProtocolError::invalid(e.to_string()))
+}
+
+/// The record of a run that has just been accepted.
+pub fn new_record(id: &str, v: &Validated, home: &Home) -> RunRecord {
+    let worktree = v
+        .config
+        .worktree_root(home)
+        .join(v.source.name())
+        .join(id);
+    let (workspace, base, base_ref, base_branch) = match &v.source {
+        Source::Git {
+            base,
+            base_ref,
+            base_branch,
+            ..
+        } => (
+            WorkspaceKind::Worktree,
+            base.clone(),
+            base_ref.clone(),
+            base_branch.clone(),
+        ),
+        Source::Plain { .. } => (WorkspaceKind::Copy, String::new(), "copy".into(), None),
+    };
+    RunRecord {
+        id: id.to_string(),
+        task: v.request.task.clone(),
+        agent: v.agent.clone(),
+        repo: v.source.dir().to_path_buf(),
+        base,
+        branch: format!("flightdeck/{id}"),
+        worktree,
+        phase: Phase::Prepare,
+        status: Status::Queued,
+        created_at: crate::time::now_rfc3339(),
+        started_at: None,
+        finished_at: None,
+        exit_code: None,
+        tokens: Tokens::default(),
+        cost_usd: None,
+        score: None,
+        merge: MergeState::None,
+        workspace,
+        base_ref,
+        base_branch,
+        reason: None,
+        attempt: 1,
+        checkpoints: Default::default(),
+        config_file: v.request.config.clone(),
+        cleaned: false,
+    }
+}

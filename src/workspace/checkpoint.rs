@@ -1,0 +1,61 @@
+//! Checkpoints on the run's branch: commit the agent's work, read HEAD, reset for a retry.
+
+use std::path::Path;
+
+use git2::{build::CheckoutBuilder, IndexAddOption, Oid, Repository, ResetType};
+
+use super::{signature, WorkspaceError};
+
+pub fn head_commit(worktree: &Path) -> Result<String, WorkspaceError> {
+    let repo = Repository::open(worktree)?;
+    let id = repo.head()?.peel_to_commit()?.id();
+    Ok(id.to_string())
+}
+
+/// Commit everything in the worktree (new and deleted files too, ignored files not) on its
+/// branch. Returns the new commit, or None when nothing changed.
+pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>, WorkspaceError> {
+    let repo = Repository::open(worktree)?;
+    let mut index = repo.index()?;
+    index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
+    index.update_all(["*"], None)?;
+    index.write()?;
+    let tree_id = index.write_tree()?;
+    let head = repo.head()?.peel_to_commit()?;
+    if head.tree_id() == tree_id {
+        return Ok(None);
+    }
+    let tree = repo.find_tree(tree_id)?;
+    let sig = signature()?;
+    let id = repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&head])?;
+    Ok(Some(id.to_string()))
+}
+
+/// Put the worktree and its branch back at `commit`: tracked files reset, untracked files
+/// removed (ignored ones, like a copied `.env`, stay).
+pub fn reset_to(worktree: &Path, commit: &str) -> Result<(), WorkspaceError> {
+    let repo = Repository::open(worktree)?;
+    let target = repo.find_object(Oid::from_str(commit)?, None)?;
+    let mut checkout = CheckoutBuilder::new();
+    checkout.force().remove_untracked(true);
+    repo.reset(&target, ResetType::Hard, Some(&mut checkout))?;
+    Ok(())
+}
+
+/// A message for the checkpoint commit: the task's first line as subject, the rest as body.
+pub fn message_for(task: &str, run_id: &str, note: &str) -> String {
+    let mut lines = task.trim().lines();
+    let subject: String = lines.next().unwrap_or("flightdeck run").chars().take(72).collect();
+    let body: Vec<&str> = lines.collect();
+    let mut msg = subject;
+    msg.push_str("\n\n");
+    if task.trim().chars().count() > 72 || !body.is_empty() {
+        msg.push_str(task.trim());
+        msg.push_str("\n\n");
+    }
+    msg.push_str(&format!("flightdeck-run: {run_id}\n"));
+    if !note.is_empty() {
+        msg.push_str(&format!("flightdeck-note: {note}\n"));
+    }
+    msg
+}

@@ -1,0 +1,92 @@
+//! Workspaces: each run's own working directory. A git worktree on its own branch where the
+//! repository is a git repository, a plain copy elsewhere. Everything here is blocking (git2 and
+//! file copies): the supervisor calls it from `spawn_blocking`.
+
+mod checkpoint;
+mod clean;
+mod copy;
+mod diff;
+mod inspect;
+mod worktree;
+
+use std::path::PathBuf;
+
+pub use checkpoint::{commit_all, head_commit, message_for, reset_to};
+pub use clean::{check_clean, remove};
+pub use diff::{diff_against_base, DiffStat};
+pub use inspect::{inspect, Source};
+
+use crate::run::WorkspaceKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    /// The user's input is wrong (path, base ref): say what to do.
+    #[error("{0}")]
+    Invalid(String),
+    /// Cleaning would lose work.
+    #[error("{0}")]
+    Refused(String),
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl WorkspaceError {
+    fn io(what: &str, e: std::io::Error) -> Self {
+        WorkspaceError::Io(format!("{what}: {e}"))
+    }
+}
+
+/// What `create` needs to make a run's workspace.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub run_id: String,
+    pub kind: WorkspaceKind,
+    /// The repository root (worktree) or the directory (copy).
+    pub source: PathBuf,
+    /// The base commit (worktree kind); the copy's base is made by `create`.
+    pub base: String,
+    pub branch: String,
+    pub path: PathBuf,
+}
+
+/// What `create` made.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The base commit id (for a copy, the snapshot commit of its private repository).
+    pub base: String,
+    /// Files of the source checkout with uncommitted changes, which the run does not carry.
+    pub uncommitted: Vec<String>,
+    pub files_copied: Option<usize>,
+}
+
+pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
+    match spec.kind {
+        WorkspaceKind::Worktree => worktree::create(spec),
+        WorkspaceKind::Copy => copy::create(spec),
+    }
+}
+
+pub const AUTHOR_NAME: &str = "flightdeck";
+pub const AUTHOR_EMAIL: &str = "flightdeck@localhost";
+
+fn signature() -> Result<git2::Signature<'static>, git2::Error> {
+    git2::Signature::now(AUTHOR_NAME, AUTHOR_EMAIL)
+}
+
+/// Files with changes not committed (untracked included, ignored files not).
+fn dirty_files(repo: &git2::Repository, limit: usize) -> Result<Vec<String>, git2::Error> {
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut opts))?;
+    Ok(statuses
+        .iter()
+        .filter(|s| !s.status().is_ignored())
+        .take(limit)
+        .filter_map(|s| s.path().map(str::to_string))
+        .collect())
+}
