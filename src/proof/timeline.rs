@@ -183,7 +183,7 @@ pub fn summary(line: &Value) -> String {
 
 fn fields_text(obj: &Map<String, Value>, skip: &[&str], also: &str) -> String {
     obj.iter()
-        .filter(|(k, _)| !skip.contains(&k.as_str()) && k.as_str() != also)
+        .filter(|(k, v)| !skip.contains(&k.as_str()) && k.as_str() != also && !v.is_null())
         .map(|(k, v)| match v {
             Value::String(s) => format!("{k}={s}"),
             other => format!("{k}={other}"),

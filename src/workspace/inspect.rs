@@ -91,9 +91,10 @@ pub fn inspect(path: &Path, base: Option<&str>) -> Result<Source, WorkspaceError
             dir.display()
         )));
     }
-    let root = repo
+    // components() drops the trailing slash libgit2 leaves on workdir paths.
+    let root: PathBuf = repo
         .workdir()
-        .map(Path::to_path_buf)
+        .map(|p| p.components().collect())
         .unwrap_or_else(|| dir.clone());
     let base_ref = base.unwrap_or("HEAD").to_string();
     let (base, base_branch) = resolve_base(&repo, &base_ref)?;

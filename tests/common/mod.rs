@@ -1,0 +1,188 @@
+//! Test harness: a private FLIGHTDECK_HOME, real git repositories, the real binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_flightdeck");
+
+/// One test's world: its own home, config and server. Dropping it stops the server and kills
+/// every run it still has.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Env {
+    pub fn new(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        let config_path = dir.path().join("flightdeck.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        std::fs::create_dir_all(dir.path().join("xdg")).unwrap();
+        Env {
+            dir,
+            home,
+            config: config_path,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("FLIGHTDECK_HOME", &self.home)
+            .env("FLIGHTDECK_CONFIG", &self.config)
+            // Keep the user's own config out of the tests.
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
+            .current_dir(self.dir.path());
+        c
+    }
+
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run flightdeck")
+    }
+
+    /// Run and expect success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            out.status.success(),
+            "flightdeck {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run and expect failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            !out.status.success(),
+            "flightdeck {args:?} should have failed:\nstdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+
+    /// Start a run and return its id.
+    pub fn start(&self, repo: &Path, agent: &str, task: &str) -> String {
+        let out = self.ok(&["run", "--repo", repo.to_str().unwrap(), "--agent", agent, task]);
+        out.trim().to_string()
+    }
+
+    pub fn record(&self, id: &str) -> Value {
+        self.json(&["show", id, "--json"])
+    }
+
+    /// Poll until the run's record satisfies `pred`.
+    pub fn wait_for(&self, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = self.record(id);
+            if pred(&r) {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "run {id} never became {what}: {r:#}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn wait_status(&self, id: &str, status: &str) -> Value {
+        self.wait_for(id, status, |r| r["status"] == status)
+    }
+
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.home.join("runs").join(id)
+    }
+
+    pub fn timeline(&self, id: &str) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.run_dir(id).join("timeline.jsonl")).unwrap_or_default();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    pub fn events_of(&self, id: &str, kind: &str) -> Vec<Value> {
+        self.timeline(id).into_iter().filter(|l| l["type"] == kind).collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["shutdown", "--kill-runs"]).output();
+    }
+}
+
+/// A git repository with a few committed files, on branch `main`.
+pub fn git_repo(parent: &Path, name: &str) -> PathBuf {
+    let repo = parent.join(name);
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    std::fs::write(repo.join("README.md"), "# sample\n").unwrap();
+    std::fs::write(repo.join("shared.txt"), "shared log\n").unwrap();
+    std::fs::write(repo.join("src/lib.rs"), "pub fn answer() -> u32 { 42 }\n").unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "initial"]);
+    repo
+}
+
+pub fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(repo)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Process state letter from /proc/<pid>/stat (R, S, T, Z, ...), or None when gone.
+pub fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: the state follows the last ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.chars().next()
+}
+
+pub fn alive(pid: i32) -> bool {
+    matches!(proc_state(pid), Some(s) if s != 'Z' && s != 'X')
+}
+
+pub fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pred() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The pids written one per line to `file`, once it has `n` of them.
+pub fn read_pids(file: &Path, n: usize) -> Vec<i32> {
+    let mut pids = Vec::new();
+    wait_until(&format!("{n} pids in {}", file.display()), || {
+        pids = std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        pids.len() >= n
+    });
+    pids
+}
