@@ -14,11 +14,11 @@ use crate::protocol::{Command, ProtocolError, Reply};
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The server said no; its message says why.
-    #[error("{0}")]
+    #[error(transparent)]
     Server(#[from] ProtocolError),
     #[error("{0}")]
     Connect(String),
-    #[error("lost the connection to the server: {0}")]
+    #[error("lost the connection to the server")]
     Io(#[from] std::io::Error),
     #[error("the server sent something this client does not understand ({0}); are client and server the same version?")]
     Protocol(String),
@@ -67,13 +67,23 @@ impl Client {
         if let Ok(s) = UnixStream::connect(self.home.socket()).await {
             return Ok(s);
         }
-        crate::server::spawn::spawn_detached(&self.home, self.config.as_deref())
+        let mut child = crate::server::spawn::spawn_detached(&self.home, self.config.as_deref())
             .map_err(|e| ClientError::Connect(format!("{e:#}")))?;
         let deadline = Instant::now() + START_TIMEOUT;
         let mut delay = Duration::from_millis(20);
         loop {
             if let Ok(s) = UnixStream::connect(self.home.socket()).await {
+                reap_later(child);
                 return Ok(s);
+            }
+            // Exit 0 means another server won the race; anything else is a failure to report.
+            if let Ok(Some(status)) = child.try_wait() {
+                if !status.success() {
+                    return Err(ClientError::Connect(format!(
+                        "the flightdeck server could not start: {}",
+                        last_log_line(&self.home)
+                    )));
+                }
             }
             if Instant::now() > deadline {
                 return Err(ClientError::Connect(format!(
@@ -116,6 +126,13 @@ impl Client {
             ClientError::Protocol("the server closed the connection without answering".into())
         })
     }
+}
+
+/// A server we started lives on after us; reap it if it ends while we still run.
+fn reap_later(mut child: std::process::Child) {
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
 }
 
 fn last_log_line(home: &Home) -> String {

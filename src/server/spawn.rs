@@ -10,7 +10,8 @@ use color_eyre::eyre::{Result, WrapErr};
 
 use crate::paths::Home;
 
-pub fn spawn_detached(home: &Home, config: Option<&Path>) -> Result<()> {
+/// Returns the child so a caller can notice a server that exits at once (a bad config).
+pub fn spawn_detached(home: &Home, config: Option<&Path>) -> Result<std::process::Child> {
     home.ensure()?;
     let exe = std::env::current_exe().wrap_err("cannot find the flightdeck executable")?;
     let log_path = home.server_log();
@@ -32,10 +33,5 @@ pub fn spawn_detached(home: &Home, config: Option<&Path>) -> Result<()> {
     unsafe {
         cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
     }
-    let mut child = cmd.spawn().wrap_err("cannot start the flightdeck server")?;
-    // Reap it if it exits early (it lost the race to another server), so no zombie lingers.
-    std::thread::spawn(move || {
-        let _ = child.wait();
-    });
-    Ok(())
+    cmd.spawn().wrap_err("cannot start the flightdeck server")
 }
