@@ -89,20 +89,34 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
-    Run { run: Box<RunSnapshot> },
-    Runs { runs: Vec<RunSnapshot> },
+    Run {
+        run: Box<RunSnapshot>,
+    },
+    Runs {
+        runs: Vec<RunSnapshot>,
+    },
     /// `show`: the record and a summary of its proof pack.
     Shown {
         run: Box<RunSnapshot>,
         proof: Box<crate::proof::summary::ProofSummary>,
     },
     /// A plain acknowledgement with what was done.
-    Done { message: String },
-    Event { event: Event },
+    Done {
+        message: String,
+    },
+    Event {
+        event: Event,
+    },
     /// One timeline line, as written to `timeline.jsonl`.
-    Line { line: serde_json::Value },
-    Pong { pid: u32 },
-    Error { error: ProtocolError },
+    Line {
+        line: serde_json::Value,
+    },
+    Pong {
+        pid: u32,
+    },
+    Error {
+        error: ProtocolError,
+    },
     End,
 }
 

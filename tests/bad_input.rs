@@ -17,7 +17,10 @@ command = ["true"]
 "#;
 
 fn server_pid(env: &Env) -> String {
-    std::fs::read_to_string(env.home.join("server.lock")).unwrap().trim().to_string()
+    std::fs::read_to_string(env.home.join("server.lock"))
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 fn one_sentence(err: &str) {
@@ -34,17 +37,42 @@ fn each_bad_input_gets_its_error_and_the_server_stays_up() {
     env.ok(&["ls"]);
     let pid = server_pid(&env);
 
-    let err = env.fails(&["run", "--repo", "/nonexistent/flightdeck/path", "--agent", "echo", "task"]);
+    let err = env.fails(&[
+        "run",
+        "--repo",
+        "/nonexistent/flightdeck/path",
+        "--agent",
+        "echo",
+        "task",
+    ]);
     one_sentence(&err);
-    assert!(err.contains("/nonexistent/flightdeck/path does not exist"), "{err}");
+    assert!(
+        err.contains("/nonexistent/flightdeck/path does not exist"),
+        "{err}"
+    );
 
     let err = env.fails(&["run", "--repo", repo_s, "--agent", "nope", "task"]);
     one_sentence(&err);
-    assert!(err.contains("unknown agent `nope`") && err.contains("echo"), "{err}");
+    assert!(
+        err.contains("unknown agent `nope`") && err.contains("echo"),
+        "{err}"
+    );
 
-    let err = env.fails(&["run", "--repo", repo_s, "--agent", "echo", "--base", "no-such-branch", "task"]);
+    let err = env.fails(&[
+        "run",
+        "--repo",
+        repo_s,
+        "--agent",
+        "echo",
+        "--base",
+        "no-such-branch",
+        "task",
+    ]);
     one_sentence(&err);
-    assert!(err.contains("base `no-such-branch` does not name a commit"), "{err}");
+    assert!(
+        err.contains("base `no-such-branch` does not name a commit"),
+        "{err}"
+    );
 
     let err = env.fails(&["run", "--repo", repo_s, "--agent", "echo", "   "]);
     one_sentence(&err);
@@ -52,16 +80,36 @@ fn each_bad_input_gets_its_error_and_the_server_stays_up() {
 
     // A malformed config given with --config: file, line, what is wrong.
     let bad = env.path().join("bad.toml");
-    std::fs::write(&bad, "max_parallel = 2\n[agents.x]\ncommand = [\"a\" \"b\"]\n").unwrap();
-    let err = env.fails(&["run", "--config", bad.to_str().unwrap(), "--repo", repo_s, "--agent", "echo", "task"]);
+    std::fs::write(
+        &bad,
+        "max_parallel = 2\n[agents.x]\ncommand = [\"a\" \"b\"]\n",
+    )
+    .unwrap();
+    let err = env.fails(&[
+        "run",
+        "--config",
+        bad.to_str().unwrap(),
+        "--repo",
+        repo_s,
+        "--agent",
+        "echo",
+        "task",
+    ]);
     one_sentence(&err);
     assert!(err.contains("bad.toml") && err.contains("line 3"), "{err}");
 
     // A mistake in the repository's own .flightdeck.toml.
-    std::fs::write(repo.join(".flightdeck.toml"), "max_parallel = 2\nkill_grace = \"soon\"\n").unwrap();
+    std::fs::write(
+        repo.join(".flightdeck.toml"),
+        "max_parallel = 2\nkill_grace = \"soon\"\n",
+    )
+    .unwrap();
     let err = env.fails(&["run", "--repo", repo_s, "--agent", "echo", "task"]);
     one_sentence(&err);
-    assert!(err.contains(".flightdeck.toml") && err.contains("line 2") && err.contains("soon"), "{err}");
+    assert!(
+        err.contains(".flightdeck.toml") && err.contains("line 2") && err.contains("soon"),
+        "{err}"
+    );
     std::fs::remove_file(repo.join(".flightdeck.toml")).unwrap();
 
     let err = env.fails(&["show", "zzzzzzzz"]);
@@ -72,17 +120,29 @@ fn each_bad_input_gets_its_error_and_the_server_stays_up() {
 
     // An agent program that is not installed: the run fails in its agent phase, with the OS
     // error in the timeline.
-    let out = env.output(&["run", "--repo", repo_s, "--agent", "missing", "--wait", "task"]);
+    let out = env.output(&[
+        "run", "--repo", repo_s, "--agent", "missing", "--wait", "task",
+    ]);
     assert!(!out.status.success());
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let r = env.record(&id);
     assert_eq!(r["status"], "failed");
     assert_eq!(r["phase"], "agent");
     let spawn = &env.events_of(&id, "agent.spawn_failed")[0];
-    assert!(spawn["error"].as_str().unwrap().contains("No such file or directory"), "{spawn}");
+    assert!(
+        spawn["error"]
+            .as_str()
+            .unwrap()
+            .contains("No such file or directory"),
+        "{spawn}"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot start agent `missing`"));
 
-    assert_eq!(server_pid(&env), pid, "the server stayed up through all of it");
+    assert_eq!(
+        server_pid(&env),
+        pid,
+        "the server stayed up through all of it"
+    );
 }
 
 #[test]
@@ -100,7 +160,10 @@ fn ambiguous_prefixes_are_refused() {
     };
     let err = env.fails(&["show", &shared.0[..1]]);
     one_sentence(&err);
-    assert!(err.contains("matches") && err.contains(&shared.0) && err.contains(&shared.1), "{err}");
+    assert!(
+        err.contains("matches") && err.contains(&shared.0) && err.contains(&shared.1),
+        "{err}"
+    );
     // A longer prefix resolves.
     let r = env.record(&shared.1[..6]);
     assert_eq!(r["id"], shared.1.as_str());
@@ -111,13 +174,25 @@ fn task_text_reaches_the_agent_byte_for_byte() {
     let env = Env::new(CONFIG);
     let repo = git_repo(env.path(), "repo");
     let task = "fix \"quoted\" and 'single'\nsecond line $(touch /tmp/pwned) `uname` $HOME ; rm -rf / # é漢字🚀 {worktree}";
-    let out = env.ok(&["run", "--repo", repo.to_str().unwrap(), "--agent", "echo", "--wait", "--json", task]);
+    let out = env.ok(&[
+        "run",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--agent",
+        "echo",
+        "--wait",
+        "--json",
+        task,
+    ]);
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["task"], task);
     let wt = std::path::PathBuf::from(r["worktree"].as_str().unwrap());
     assert_eq!(std::fs::read_to_string(wt.join("argv.txt")).unwrap(), task);
     assert_eq!(std::fs::read_to_string(wt.join("env.txt")).unwrap(), task);
-    assert_eq!(env.events_of(r["id"].as_str().unwrap(), "run.created")[0]["task"], task);
+    assert_eq!(
+        env.events_of(r["id"].as_str().unwrap(), "run.created")[0]["task"],
+        task
+    );
 }
 
 #[test]
@@ -127,5 +202,8 @@ fn a_malformed_global_config_stops_the_server_from_starting_with_a_clear_error()
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     one_sentence(&err);
-    assert!(err.contains("could not start") && err.contains("flightdeck.toml") && err.contains("line"), "{err}");
+    assert!(
+        err.contains("could not start") && err.contains("flightdeck.toml") && err.contains("line"),
+        "{err}"
+    );
 }

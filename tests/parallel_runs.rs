@@ -32,9 +32,20 @@ fn ten_parallel_runs_stay_isolated() {
     distinct.dedup();
     assert_eq!(distinct.len(), 10, "ids: {ids:?}");
 
-    let records: Vec<_> = ids.iter().map(|id| env.wait_status(id, "succeeded")).collect();
+    let records: Vec<_> = ids
+        .iter()
+        .map(|id| env.wait_status(id, "succeeded"))
+        .collect();
 
-    let branches = git(&repo, &["branch", "--list", "flightdeck/*", "--format=%(refname:short)"]);
+    let branches = git(
+        &repo,
+        &[
+            "branch",
+            "--list",
+            "flightdeck/*",
+            "--format=%(refname:short)",
+        ],
+    );
     let mut branches: Vec<&str> = branches.lines().collect();
     branches.sort();
     let mut expected: Vec<String> = ids.iter().map(|id| format!("flightdeck/{id}")).collect();
@@ -69,33 +80,57 @@ fn ten_parallel_runs_stay_isolated() {
         assert!(patch.contains(&format!("+++ b/own-{id}.txt")), "{patch}");
         assert!(patch.contains(&format!("+{task}")), "{patch}");
         for other in ids.iter().filter(|o| *o != id) {
-            assert!(!patch.contains(other.as_str()), "patch of {id} mentions {other}:\n{patch}");
+            assert!(
+                !patch.contains(other.as_str()),
+                "patch of {id} mentions {other}:\n{patch}"
+            );
         }
         assert_eq!(patch.matches("diff --git").count(), 2, "{patch}");
         let shared = patch.split("diff --git a/shared.txt").nth(1).unwrap();
-        assert_eq!(shared.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count(), 1);
+        assert_eq!(
+            shared
+                .lines()
+                .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+                .count(),
+            1
+        );
         assert!(env.run_dir(id).join("agent.log").exists());
         assert!(env.run_dir(id).join("run.json").exists());
     }
 
     // The user's checkout: same HEAD, same branch, clean, no run's files.
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head_before);
-    assert_eq!(git(&repo, &["symbolic-ref", "--short", "HEAD"]).trim(), "main");
+    assert_eq!(
+        git(&repo, &["symbolic-ref", "--short", "HEAD"]).trim(),
+        "main"
+    );
     assert_eq!(git(&repo, &["status", "--porcelain"]).trim(), "");
-    assert_eq!(std::fs::read_to_string(repo.join("shared.txt")).unwrap(), "shared log\n");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("shared.txt")).unwrap(),
+        "shared log\n"
+    );
 
     // The queue kept at most max_parallel runs going: count overlapping agent phases.
     let mut spans: Vec<(String, String)> = ids
         .iter()
         .map(|id| {
-            let started = env.events_of(id, "agent.started")[0]["ts"].as_str().unwrap().to_string();
-            let exited = env.events_of(id, "agent.exited")[0]["ts"].as_str().unwrap().to_string();
+            let started = env.events_of(id, "agent.started")[0]["ts"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let exited = env.events_of(id, "agent.exited")[0]["ts"]
+                .as_str()
+                .unwrap()
+                .to_string();
             (started, exited)
         })
         .collect();
     spans.sort();
     for (i, (start, _)) in spans.iter().enumerate() {
         let overlapping = spans[..i].iter().filter(|(_, end)| end > start).count() + 1;
-        assert!(overlapping <= 4, "{overlapping} agents ran at once with max_parallel = 4");
+        assert!(
+            overlapping <= 4,
+            "{overlapping} agents ran at once with max_parallel = 4"
+        );
     }
 }

@@ -42,7 +42,9 @@ fn pause_resume_kill_reach_the_whole_process_group() {
     let out = env.ok(&["pause", &id[..5]]);
     assert!(out.contains("paused"), "{out}");
     for pid in &pids {
-        wait_until(&format!("pid {pid} stopped"), || proc_state(*pid) == Some('T'));
+        wait_until(&format!("pid {pid} stopped"), || {
+            proc_state(*pid) == Some('T')
+        });
     }
     assert_eq!(env.record(&id)["status"], "paused");
     std::thread::sleep(Duration::from_millis(400));
@@ -98,7 +100,10 @@ fn agent_timeout_fails_the_run_and_leaves_no_process() {
     let pids = read_pids(&dir.path().join(format!("pids-{id}")), 2);
     let r = env.wait_status(&id, "failed");
     assert_eq!(r["phase"], "agent");
-    assert!(r["reason"].as_str().unwrap().contains("timed out after 1s"), "{r:#}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("timed out after 1s"),
+        "{r:#}"
+    );
     for pid in &pids {
         wait_until(&format!("pid {pid} gone"), || !alive(*pid));
     }

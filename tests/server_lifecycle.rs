@@ -22,7 +22,9 @@ fn servers_for(home: &std::path::Path) -> Vec<i32> {
     let want = format!("FLIGHTDECK_HOME={}", home.display());
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
         if args.get(1) != Some(&&b"serve"[..]) || !alive(pid) {
@@ -43,15 +45,27 @@ fn racing_clients_get_one_server_and_runs_outlive_their_client() {
     assert!(servers_for(&env.home).is_empty());
 
     let children: Vec<_> = (0..8)
-        .map(|_| env.cmd(&["ls", "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .map(|_| {
+            env.cmd(&["ls", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v, serde_json::json!([]));
     }
-    wait_until("losing servers to exit", || servers_for(&env.home).len() == 1);
+    wait_until("losing servers to exit", || {
+        servers_for(&env.home).len() == 1
+    });
     let server = servers_for(&env.home)[0];
     let lock_pid = std::fs::read_to_string(env.home.join("server.lock")).unwrap();
     assert_eq!(lock_pid.trim(), server.to_string());
@@ -59,11 +73,25 @@ fn racing_clients_get_one_server_and_runs_outlive_their_client() {
     // The client that starts a run exits at once; the run goes on without it.
     let id = env.start(&repo, "quick", "outlive the client");
     let listed = env.json(&["ls", "--json"]);
-    let mine = listed.as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).unwrap();
-    assert!(matches!(mine["status"].as_str(), Some("queued" | "running")), "{mine}");
+    let mine = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .unwrap();
+    assert!(
+        matches!(mine["status"].as_str(), Some("queued" | "running")),
+        "{mine}"
+    );
     let r = env.wait_status(&id, "succeeded");
-    assert!(std::path::Path::new(r["worktree"].as_str().unwrap()).join("done.txt").exists());
-    assert_eq!(servers_for(&env.home), vec![server], "the same server throughout");
+    assert!(std::path::Path::new(r["worktree"].as_str().unwrap())
+        .join("done.txt")
+        .exists());
+    assert_eq!(
+        servers_for(&env.home),
+        vec![server],
+        "the same server throughout"
+    );
 }
 
 #[test]
@@ -86,18 +114,27 @@ fn logs_follow_streams_new_lines_until_the_run_ends() {
         }
     }
     assert!(seen[0].contains("run.created"), "{seen:?}");
-    assert!(!seen.iter().any(|l| l.contains("agent.output") && l.contains("step two")));
+    assert!(!seen
+        .iter()
+        .any(|l| l.contains("agent.output") && l.contains("step two")));
     // Only now may the agent go on: whatever comes next was streamed, not read at the end.
     let wt = env.record(&id)["worktree"].as_str().unwrap().to_string();
     std::fs::write(std::path::Path::new(&wt).join(format!("../go-{id}")), "").unwrap();
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert!(follow.wait().unwrap().success());
-    assert!(rest.iter().any(|l| l.contains("agent.output") && l.contains("step two")), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("agent.output") && l.contains("step two")),
+        "{rest:?}"
+    );
     assert!(rest.last().unwrap().contains("run.finished"), "{rest:?}");
 
     // Without --follow, the whole timeline at once, in order.
     let all = env.ok(&["logs", &id]);
-    let kinds: Vec<&str> = all.lines().map(|l| l.split_whitespace().nth(2).unwrap_or("")).collect();
+    let kinds: Vec<&str> = all
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap_or(""))
+        .collect();
     assert_eq!(kinds.first(), Some(&"run.created"));
     assert_eq!(kinds.last(), Some(&"run.finished"));
 }
@@ -120,10 +157,16 @@ command = ["sh", "-c", "echo $$ > \"$1\"; exec sleep 1000", "sh", "{worktree}/..
     assert!(alive(pid), "stopping the server stops no run");
     let r = env.record(&id); // starts a new server
     assert_eq!(r["status"], "interrupted", "{r:#}");
-    assert_eq!(env.events_of(&id, "run.finished")[0]["status"], "interrupted");
+    assert_eq!(
+        env.events_of(&id, "run.finished")[0]["status"],
+        "interrupted"
+    );
     nix_kill(pid);
 }
 
 fn nix_kill(pid: i32) {
-    let _ = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status();
 }

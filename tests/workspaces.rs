@@ -47,7 +47,16 @@ fn a_plain_directory_works_through_a_copy() {
     std::fs::write(dir.join("target/debug/big.bin"), "build output").unwrap();
     std::fs::write(dir.join("node_modules/x/index.js"), "module").unwrap();
 
-    let out = env.ok(&["run", "--repo", dir.to_str().unwrap(), "--agent", "editor", "--wait", "--json", "edit the plain dir"]);
+    let out = env.ok(&[
+        "run",
+        "--repo",
+        dir.to_str().unwrap(),
+        "--agent",
+        "editor",
+        "--wait",
+        "--json",
+        "edit the plain dir",
+    ]);
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["status"], "succeeded", "{r:#}");
     assert_eq!(r["workspace"], "copy");
@@ -55,16 +64,28 @@ fn a_plain_directory_works_through_a_copy() {
     assert_ne!(wt, dir);
     assert!(wt.join("docs/guide.md").exists());
     assert!(!wt.join("target").exists(), "target/ is not copied");
-    assert!(!wt.join("node_modules").exists(), "node_modules/ is not copied");
-    assert_eq!(std::fs::read_to_string(wt.join("README.md")).unwrap(), "plain project\nchanged\n");
+    assert!(
+        !wt.join("node_modules").exists(),
+        "node_modules/ is not copied"
+    );
+    assert_eq!(
+        std::fs::read_to_string(wt.join("README.md")).unwrap(),
+        "plain project\nchanged\n"
+    );
     // The original is untouched.
-    assert_eq!(std::fs::read_to_string(dir.join("README.md")).unwrap(), "plain project\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("README.md")).unwrap(),
+        "plain project\n"
+    );
     assert!(!dir.join("added.txt").exists());
     assert!(!dir.join(".git").exists());
 
     let id = r["id"].as_str().unwrap();
     let patch = std::fs::read_to_string(env.run_dir(id).join("patch.diff")).unwrap();
-    assert!(patch.contains("diff --git a/README.md b/README.md"), "{patch}");
+    assert!(
+        patch.contains("diff --git a/README.md b/README.md"),
+        "{patch}"
+    );
     assert!(patch.contains("+changed"), "{patch}");
     assert!(patch.contains("+++ b/added.txt"), "{patch}");
     assert!(!patch.contains("guide"), "{patch}");
@@ -74,7 +95,10 @@ fn a_plain_directory_works_through_a_copy() {
     assert!(err.contains("exist nowhere else"), "{err}");
     env.ok(&["clean", id, "--force"]);
     assert!(!wt.exists());
-    assert!(env.run_dir(id).join("patch.diff").exists(), "the proof pack stays");
+    assert!(
+        env.run_dir(id).join("patch.diff").exists(),
+        "the proof pack stays"
+    );
 }
 
 #[test]
@@ -85,14 +109,23 @@ fn uncommitted_changes_are_not_carried_and_the_timeline_says_so() {
     std::fs::write(repo.join("scratch.txt"), "untracked\n").unwrap();
     let id = env.start(&repo, "nothing", "start from the commit");
     let r = env.wait_status(&id, "succeeded");
-    assert_eq!(std::fs::read_to_string(worktree(&r).join("README.md")).unwrap(), "# sample\n");
+    assert_eq!(
+        std::fs::read_to_string(worktree(&r).join("README.md")).unwrap(),
+        "# sample\n"
+    );
     assert!(!worktree(&r).join("scratch.txt").exists());
     let notes = env.events_of(&id, "workspace.uncommitted_not_carried");
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["files"], 2);
-    assert!(notes[0]["message"].as_str().unwrap().contains("not carried over"));
+    assert!(notes[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not carried over"));
     // The user's edits are still there.
-    assert_eq!(std::fs::read_to_string(repo.join("README.md")).unwrap(), "# edited, not committed\n");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("README.md")).unwrap(),
+        "# edited, not committed\n"
+    );
 }
 
 #[test]
@@ -107,7 +140,10 @@ fn retry_agent_starts_again_from_the_base_commit() {
     assert!(r["reason"].as_str().unwrap().contains("exited with code 3"));
     assert!(worktree(&r).join("junk.txt").exists());
     let failed_patch = std::fs::read_to_string(env.run_dir(&id).join("patch.diff")).unwrap();
-    assert!(failed_patch.contains("junk.txt"), "a failed run keeps its evidence");
+    assert!(
+        failed_patch.contains("junk.txt"),
+        "a failed run keeps its evidence"
+    );
 
     let out = env.ok(&["retry", &id, "--phase", "agent"]);
     assert!(out.contains("attempt 2"), "{out}");
@@ -116,11 +152,28 @@ fn retry_agent_starts_again_from_the_base_commit() {
     assert_eq!(r["exit_code"], 0);
     let wt = worktree(&r);
     assert!(wt.join("good.txt").exists());
-    assert!(!wt.join("junk.txt").exists(), "the retry starts from the base commit");
+    assert!(
+        !wt.join("junk.txt").exists(),
+        "the retry starts from the base commit"
+    );
     let patch = std::fs::read_to_string(env.run_dir(&id).join("patch.diff")).unwrap();
-    assert!(patch.contains("good.txt") && !patch.contains("junk.txt"), "{patch}");
+    assert!(
+        patch.contains("good.txt") && !patch.contains("junk.txt"),
+        "{patch}"
+    );
     // One commit on top of the base: the failed attempt is gone from the branch.
-    assert_eq!(git(&wt, &["rev-list", "--count", &format!("{}..HEAD", r["base"].as_str().unwrap())]).trim(), "1");
+    assert_eq!(
+        git(
+            &wt,
+            &[
+                "rev-list",
+                "--count",
+                &format!("{}..HEAD", r["base"].as_str().unwrap())
+            ]
+        )
+        .trim(),
+        "1"
+    );
     assert_eq!(env.events_of(&id, "workspace.reset").len(), 1);
     assert_eq!(env.events_of(&id, "agent.started").len(), 2);
 
@@ -137,12 +190,17 @@ fn retry_smoke_reruns_the_checks_on_the_current_state() {
     let id = env.start(&repo, "checked", "pass the gate file");
     let r = env.wait_status(&id, "failed");
     assert_eq!(r["phase"], "smoke");
-    let smoke: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(env.run_dir(&id).join("smoke.json")).unwrap()).unwrap();
+    let smoke: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(env.run_dir(&id).join("smoke.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(smoke[0]["name"], "gate-file");
     assert_eq!(smoke[0]["passed"], false);
     assert_eq!(smoke[0]["exit_code"], 1);
-    assert!(smoke[0]["output_tail"].as_str().unwrap().contains("the gate file says no"));
+    assert!(smoke[0]["output_tail"]
+        .as_str()
+        .unwrap()
+        .contains("the gate file says no"));
     assert!(smoke[0]["duration_ms"].is_u64());
     assert_eq!(smoke[0]["command"][0], "sh");
 
@@ -150,7 +208,11 @@ fn retry_smoke_reruns_the_checks_on_the_current_state() {
     env.ok(&["retry", &id]); // the default phase is the one that failed
     let r = env.wait_status(&id, "succeeded");
     assert_eq!(r["phase"], "done");
-    assert_eq!(env.events_of(&id, "agent.started").len(), 1, "the agent did not run again");
+    assert_eq!(
+        env.events_of(&id, "agent.started").len(),
+        1,
+        "the agent did not run again"
+    );
     assert_eq!(env.events_of(&id, "check.finished").len(), 2);
     assert!(worktree(&r).join("result.txt").exists());
 }
@@ -165,7 +227,11 @@ fn clean_refuses_to_lose_work_unless_forced() {
     let r = env.wait_status(&quiet, "succeeded");
     env.ok(&["clean", &quiet]);
     assert!(!worktree(&r).exists());
-    assert!(git(&repo, &["branch", "--list", &format!("flightdeck/{quiet}")]).trim().is_empty());
+    assert!(
+        git(&repo, &["branch", "--list", &format!("flightdeck/{quiet}")])
+            .trim()
+            .is_empty()
+    );
     assert!(env.record(&quiet)["cleaned"].as_bool().unwrap());
 
     // Committed on the branch but not merged.
@@ -179,12 +245,18 @@ fn clean_refuses_to_lose_work_unless_forced() {
     // Uncommitted changes in the worktree.
     std::fs::write(wt.join("notes.txt"), "my notes").unwrap();
     let err = env.fails(&["clean", &id]);
-    assert!(err.contains("uncommitted changes") && err.contains("notes.txt"), "{err}");
+    assert!(
+        err.contains("uncommitted changes") && err.contains("notes.txt"),
+        "{err}"
+    );
     assert!(wt.join("notes.txt").exists());
 
     // Merged: then clean needs no force.
     std::fs::remove_file(wt.join("notes.txt")).unwrap();
-    git(&repo, &["merge", "-q", "--ff-only", &format!("flightdeck/{id}")]);
+    git(
+        &repo,
+        &["merge", "-q", "--ff-only", &format!("flightdeck/{id}")],
+    );
     env.ok(&["clean", &id]);
     assert!(!wt.exists());
     assert!(env.run_dir(&id).join("patch.diff").exists());
@@ -197,7 +269,11 @@ fn clean_refuses_to_lose_work_unless_forced() {
     env.fails(&["clean", &id]);
     env.ok(&["clean", &id, "--force"]);
     assert!(!worktree(&r).exists());
-    assert!(git(&repo, &["branch", "--list", &format!("flightdeck/{id}")]).trim().is_empty());
+    assert!(
+        git(&repo, &["branch", "--list", &format!("flightdeck/{id}")])
+            .trim()
+            .is_empty()
+    );
     assert!(git(&repo, &["worktree", "list"]).lines().count() == 1);
 }
 
@@ -211,7 +287,18 @@ fn base_may_name_another_branch() {
     git(&repo, &["commit", "-q", "-m", "feature"]);
     let feature = git(&repo, &["rev-parse", "HEAD"]);
     git(&repo, &["checkout", "-q", "main"]);
-    let out = env.ok(&["run", "--repo", repo.to_str().unwrap(), "--agent", "nothing", "--base", "feature", "--wait", "--json", "on feature"]);
+    let out = env.ok(&[
+        "run",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--agent",
+        "nothing",
+        "--base",
+        "feature",
+        "--wait",
+        "--json",
+        "on feature",
+    ]);
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["base"].as_str().unwrap(), feature.trim());
     assert_eq!(r["base_branch"], "feature");

@@ -70,11 +70,15 @@ pub fn fill(template: &str, task: &str, worktree: &str, run_id: &str) -> String 
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open..];
-        let (value, used) = [("{task}", task), ("{worktree}", worktree), ("{run_id}", run_id)]
-            .iter()
-            .find(|(key, _)| after.starts_with(key))
-            .map(|(key, value)| (*value, key.len()))
-            .unwrap_or(("{", 1));
+        let (value, used) = [
+            ("{task}", task),
+            ("{worktree}", worktree),
+            ("{run_id}", run_id),
+        ]
+        .iter()
+        .find(|(key, _)| after.starts_with(key))
+        .map(|(key, value)| (*value, key.len()))
+        .unwrap_or(("{", 1));
         out.push_str(value);
         rest = &after[used..];
     }
@@ -90,7 +94,10 @@ mod tests {
     fn fills_each_argument_once() {
         let task = "say {worktree} and $(rm -rf /) `x` \"q\"\né";
         assert_eq!(fill("{task}", task, "/w", "r1"), task);
-        assert_eq!(fill("--dir={worktree}/{run_id}", task, "/w", "r1"), "--dir=/w/r1");
+        assert_eq!(
+            fill("--dir={worktree}/{run_id}", task, "/w", "r1"),
+            "--dir=/w/r1"
+        );
         assert_eq!(fill("{other} {", task, "/w", "r1"), "{other} {");
     }
 

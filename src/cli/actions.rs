@@ -29,19 +29,39 @@ pub async fn kill(client: &Client, run: &str) -> Result<i32> {
     if r.status.is_terminal() {
         println!("killed run {}", r.id);
     } else {
-        println!("killing run {}: its processes got SIGTERM, SIGKILL follows after the grace period", r.id);
+        println!(
+            "killing run {}: its processes got SIGTERM, SIGKILL follows after the grace period",
+            r.id
+        );
     }
     Ok(0)
 }
 
 pub async fn retry(client: &Client, run: &str, phase: Option<Phase>) -> Result<i32> {
-    let r = expect_run(client.request(&Command::Retry { run: run.into(), phase }).await?)?;
-    println!("retrying run {} from phase {} (attempt {})", r.id, r.phase, r.attempt);
+    let r = expect_run(
+        client
+            .request(&Command::Retry {
+                run: run.into(),
+                phase,
+            })
+            .await?,
+    )?;
+    println!(
+        "retrying run {} from phase {} (attempt {})",
+        r.id, r.phase, r.attempt
+    );
     Ok(0)
 }
 
 pub async fn clean(client: &Client, run: &str, force: bool) -> Result<i32> {
-    let r = expect_run(client.request(&Command::Clean { run: run.into(), force }).await?)?;
+    let r = expect_run(
+        client
+            .request(&Command::Clean {
+                run: run.into(),
+                force,
+            })
+            .await?,
+    )?;
     println!(
         "removed {} and branch {}; the proof pack stays",
         r.worktree.display(),
@@ -50,16 +70,27 @@ pub async fn clean(client: &Client, run: &str, force: bool) -> Result<i32> {
     Ok(0)
 }
 
-pub async fn serve(client: &Client, home: Home, config: Option<PathBuf>, detach: bool) -> Result<i32> {
+pub async fn serve(
+    client: &Client,
+    home: Home,
+    config: Option<PathBuf>,
+    detach: bool,
+) -> Result<i32> {
     if detach {
         let reply = client.request(&Command::Ping).await?;
         if let Reply::Pong { pid } = reply {
-            println!("flightdeck server running (pid {pid}); log: {}", home.server_log().display());
+            println!(
+                "flightdeck server running (pid {pid}); log: {}",
+                home.server_log().display()
+            );
         }
         return Ok(0);
     }
-    let global = crate::config::load(&crate::config::Sources { repo: None, explicit: config })
-        .map_err(|e| eyre!("{e}"))?;
+    let global = crate::config::load(&crate::config::Sources {
+        repo: None,
+        explicit: config,
+    })
+    .map_err(|e| eyre!("{e}"))?;
     match crate::server::serve(home, global).await {
         Ok(()) => Ok(0),
         Err(e) if e.downcast_ref::<crate::server::AlreadyRunning>().is_some() => {

@@ -36,7 +36,11 @@ pub fn table(runs: &[RunRecord]) -> String {
 
 pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "run {}  {}  (phase {}, attempt {})", r.id, r.status, r.phase, r.attempt);
+    let _ = writeln!(
+        o,
+        "run {}  {}  (phase {}, attempt {})",
+        r.id, r.status, r.phase, r.attempt
+    );
     let _ = writeln!(o, "task      {}", first_line(&r.task));
     let _ = writeln!(o, "agent     {}", r.agent);
     let _ = writeln!(o, "repo      {}", r.repo.display());

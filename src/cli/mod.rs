@@ -111,7 +111,11 @@ pub async fn main(cli: Cli) -> Result<i32> {
     let config = cli
         .config
         .clone()
-        .or_else(|| std::env::var_os("FLIGHTDECK_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            std::env::var_os("FLIGHTDECK_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
         .map(absolute);
     let client = crate::client::Client::new(home.clone(), config.clone());
     match cli.command {
@@ -128,7 +132,19 @@ pub async fn main(cli: Cli) -> Result<i32> {
             task,
         }) => {
             let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));
-            run::start(&client, run::Args { repo, agent, base, wait, json, task: task.join(" "), config }).await
+            run::start(
+                &client,
+                run::Args {
+                    repo,
+                    agent,
+                    base,
+                    wait,
+                    json,
+                    task: task.join(" "),
+                    config,
+                },
+            )
+            .await
         }
         Some(Cmd::Ls { json }) => view::ls(&client, json).await,
         Some(Cmd::Show { run, json }) => view::show(&client, &run, json).await,

@@ -38,7 +38,13 @@ pub async fn start(client: &Client, a: Args) -> Result<i32> {
     if !a.json {
         println!("{}", record.id);
     }
-    let done = expect_run(client.request(&Command::Wait { run: record.id.clone() }).await?)?;
+    let done = expect_run(
+        client
+            .request(&Command::Wait {
+                run: record.id.clone(),
+            })
+            .await?,
+    )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&done)?);
     }
@@ -49,7 +55,10 @@ pub async fn start(client: &Client, a: Args) -> Result<i32> {
 pub fn report_end(run: &RunRecord) -> i32 {
     match run.status {
         Status::Succeeded => {
-            eprintln!("run {} succeeded; proof pack: flightdeck show {}", run.id, run.id);
+            eprintln!(
+                "run {} succeeded; proof pack: flightdeck show {}",
+                run.id, run.id
+            );
             0
         }
         status => {
@@ -57,7 +66,10 @@ pub fn report_end(run: &RunRecord) -> i32 {
                 "run {} {status} in phase {}{}; see `flightdeck logs {}`",
                 run.id,
                 run.phase,
-                run.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default(),
+                run.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default(),
                 run.id
             );
             1

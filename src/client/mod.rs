@@ -138,6 +138,11 @@ fn reap_later(mut child: std::process::Child) {
 fn last_log_line(home: &Home) -> String {
     std::fs::read_to_string(home.server_log())
         .ok()
-        .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string))
+        .and_then(|t| {
+            t.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "nothing".into())
 }

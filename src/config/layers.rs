@@ -90,10 +90,7 @@ impl Config {
 /// the file and line where it was made rather than after merging.
 fn parse_layer(text: &str, path: &Path) -> Result<toml::Table, ConfigError> {
     let malformed = |e: toml::de::Error| {
-        let (line, column) = e
-            .span()
-            .map(|s| line_col(text, s.start))
-            .unwrap_or((1, 1));
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         ConfigError::Malformed {
             path: path.to_path_buf(),
             line,
@@ -198,7 +195,10 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(err.contains("line 1") && err.contains("max_paralel"), "{err}");
+        assert!(
+            err.contains("line 1") && err.contains("max_paralel"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,7 +8,11 @@ use crate::workspace;
 
 /// Write `patch.diff` for `worktree` against `base`; returns (files, insertions, deletions).
 /// Blocking: call from `spawn_blocking`.
-pub fn write(run_dir: &Path, worktree: &Path, base: &str) -> Result<workspace::DiffStat, workspace::WorkspaceError> {
+pub fn write(
+    run_dir: &Path,
+    worktree: &Path,
+    base: &str,
+) -> Result<workspace::DiffStat, workspace::WorkspaceError> {
     let (text, stat) = workspace::diff_against_base(worktree, base)?;
     write_atomic(&run_dir.join(pack::PATCH), text.as_bytes())
         .map_err(|e| workspace::WorkspaceError::Io(format!("writing patch.diff: {e}")))?;

@@ -39,7 +39,12 @@ impl TimelineWriter {
     }
 
     /// Append one line; returns it as written.
-    pub fn append(&mut self, phase: Phase, kind: &str, fields: Map<String, Value>) -> io::Result<Value> {
+    pub fn append(
+        &mut self,
+        phase: Phase,
+        kind: &str,
+        fields: Map<String, Value>,
+    ) -> io::Result<Value> {
         let mut obj = Map::new();
         obj.insert("v".into(), VERSION.into());
         obj.insert("seq".into(), self.next_seq.into());
@@ -244,8 +249,12 @@ mod tests {
         let path = dir.path().join("t.jsonl");
         let mut w = TimelineWriter::open(&path, "r").unwrap();
         for i in 0..5000 {
-            w.append(Phase::Agent, "agent.output", fields! {"text" => format!("line {i}")})
-                .unwrap();
+            w.append(
+                Phase::Agent,
+                "agent.output",
+                fields! {"text" => format!("line {i}")},
+            )
+            .unwrap();
         }
         let tail = read_tail(&path, 3).unwrap();
         assert_eq!(tail.len(), 3);

@@ -46,7 +46,10 @@ pub fn resolve<'a>(prefix: &str, ids: impl IntoIterator<Item = &'a str>) -> Reso
     if prefix.is_empty() {
         return Resolved::None;
     }
-    let mut matches: Vec<&str> = ids.into_iter().filter(|id| id.starts_with(prefix)).collect();
+    let mut matches: Vec<&str> = ids
+        .into_iter()
+        .filter(|id| id.starts_with(prefix))
+        .collect();
     if let Some(exact) = matches.iter().find(|id| **id == prefix) {
         return Resolved::One(exact);
     }

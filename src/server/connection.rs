@@ -9,8 +9,8 @@ use tokio::net::UnixStream;
 use tokio::sync::{broadcast, Notify};
 
 use crate::paths::{pack, Home};
-use crate::protocol::{Command, Event, ProtocolError, Reply};
 use crate::proof::{summary, timeline};
+use crate::protocol::{Command, Event, ProtocolError, Reply};
 use crate::supervisor::Handle;
 
 /// Requests are small; a longer line is not a request.
@@ -34,7 +34,9 @@ pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<No
         }
     };
     let result = match cmd {
-        Command::Timeline { run, follow, tail } => stream_timeline(&mut write, &handle, &home, &run, follow, tail).await,
+        Command::Timeline { run, follow, tail } => {
+            stream_timeline(&mut write, &handle, &home, &run, follow, tail).await
+        }
         Command::Subscribe => stream_events(&mut write, &handle).await,
         Command::Show { run } => show(&mut write, &handle, &home, run).await,
         cmd @ Command::Shutdown { .. } => {
@@ -66,7 +68,12 @@ async fn send<T: Serialize>(w: &mut OwnedWriteHalf, msg: &T) -> std::io::Result<
     w.write_all(&bytes).await
 }
 
-async fn show(w: &mut OwnedWriteHalf, handle: &Handle, home: &Home, run: String) -> std::io::Result<()> {
+async fn show(
+    w: &mut OwnedWriteHalf,
+    handle: &Handle,
+    home: &Home,
+    run: String,
+) -> std::io::Result<()> {
     match handle.call(Command::Show { run }).await {
         Ok(Reply::Run { run }) => {
             let dir = home.run_dir(&run.id);
@@ -98,7 +105,12 @@ async fn stream_timeline(
 ) -> std::io::Result<()> {
     // Subscribe before reading, so no line falls between the file and the feed.
     let mut events = handle.subscribe();
-    let record = match handle.call(Command::Show { run: run.to_string() }).await {
+    let record = match handle
+        .call(Command::Show {
+            run: run.to_string(),
+        })
+        .await
+    {
         Ok(Reply::Run { run }) => run,
         other => return send(w, &to_reply(other)).await,
     };

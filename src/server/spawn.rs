@@ -31,7 +31,11 @@ pub fn spawn_detached(home: &Home, config: Option<&Path>) -> Result<std::process
         .stderr(log);
     // SAFETY: setsid is async-signal-safe, as pre_exec requires.
     unsafe {
-        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
     }
     cmd.spawn().wrap_err("cannot start the flightdeck server")
 }

@@ -21,7 +21,7 @@ impl Supervisor {
             Command::Run(request) => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let result = tokio::task::spawn_blocking(move || submit::validate(request))
+                    let result = tokio::task::spawn_blocking(move || submit::validate(request).map(Box::new))
                         .await
                         .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
                     Supervisor::send_internal(&tx, Internal::Submitted { result, reply });
@@ -36,7 +36,9 @@ impl Supervisor {
             }),
             Command::Pause { run } => self.simple(&run, Input::Pause, "run.paused", "paused"),
             Command::Resume { run } => self.simple(&run, Input::Resume, "run.resumed", "resumed"),
-            Command::Kill { run } => self.simple(&run, Input::Kill, "run.kill_requested", "killing"),
+            Command::Kill { run } => {
+                self.simple(&run, Input::Kill, "run.kill_requested", "killing")
+            }
             Command::Retry { run, phase } => {
                 let id = match self.resolve(&run) {
                     Ok(id) => id,
@@ -45,16 +47,28 @@ impl Supervisor {
                 // Check the state first, so a refusal needs no config reload.
                 let m = &self.runs[&id].machine;
                 if let Err(e) = super::machine::step(m, Input::Retry { phase }) {
-                    return drop(reply.send(Err(ProtocolError::refused(format!("cannot retry run {id}: {e}")))));
+                    return drop(reply.send(Err(ProtocolError::refused(format!(
+                        "cannot retry run {id}: {e}"
+                    )))));
                 }
                 let rec = &self.runs[&id].record;
                 let (repo, explicit) = (rec.repo.clone(), rec.config_file.clone());
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let config = tokio::task::spawn_blocking(move || submit::load_config(Some(repo), explicit))
-                        .await
-                        .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
-                    Supervisor::send_internal(&tx, Internal::RetryReady { run: id, phase, config, reply });
+                    let config = tokio::task::spawn_blocking(move || {
+                        submit::load_config(Some(repo), explicit)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
+                    Supervisor::send_internal(
+                        &tx,
+                        Internal::RetryReady {
+                            run: id,
+                            phase,
+                            config,
+                            reply,
+                        },
+                    );
                 });
                 return;
             }
@@ -76,9 +90,11 @@ impl Supervisor {
             Command::Ping => Ok(Reply::Pong {
                 pid: std::process::id(),
             }),
-            Command::Timeline { .. } | Command::Subscribe | Command::Shutdown { .. } => Err(
-                ProtocolError::internal("this command is handled by the server, not the supervisor"),
-            ),
+            Command::Timeline { .. } | Command::Subscribe | Command::Shutdown { .. } => {
+                Err(ProtocolError::internal(
+                    "this command is handled by the server, not the supervisor",
+                ))
+            }
         };
         let _ = reply.send(answer);
     }
@@ -89,15 +105,20 @@ impl Supervisor {
         let phase = self.runs[&id].record.phase;
         match super::machine::step(&self.runs[&id].machine, input.clone()) {
             Ok(_) => {
-                self.runs[&id]
-                    .ctx
-                    .emit(phase, kind, fields! {"message" => format!("{verb} by request")});
+                self.runs[&id].ctx.emit(
+                    phase,
+                    kind,
+                    fields! {"message" => format!("{verb} by request")},
+                );
                 self.step(&id, input);
                 Ok(Reply::Run {
                     run: Box::new(self.runs[&id].record.clone()),
                 })
             }
-            Err(e) => Err(ProtocolError::refused(format!("cannot {} run {id}: {e}", verb_of(kind)))),
+            Err(e) => Err(ProtocolError::refused(format!(
+                "cannot {} run {id}: {e}",
+                verb_of(kind)
+            ))),
         }
     }
 
@@ -125,10 +146,19 @@ impl Supervisor {
             .await
             .unwrap_or_else(|e| Err(WorkspaceError::Io(e.to_string())))
             .map_err(|e| match e {
-                WorkspaceError::Refused(m) => ProtocolError::refused(format!("not cleaning run {id}: {m}")),
+                WorkspaceError::Refused(m) => {
+                    ProtocolError::refused(format!("not cleaning run {id}: {m}"))
+                }
                 other => ProtocolError::internal(format!("cleaning run {id} failed: {other}")),
             });
-            Supervisor::send_internal(&tx, Internal::Cleaned { run: id, result, reply });
+            Supervisor::send_internal(
+                &tx,
+                Internal::Cleaned {
+                    run: id,
+                    result,
+                    reply,
+                },
+            );
         });
     }
 
@@ -186,7 +216,11 @@ impl Supervisor {
                             e.record.branch,
                             e.ctx.dir.display()
                         );
-                        e.ctx.emit(e.record.phase, "workspace.cleaned", fields! {"message" => message});
+                        e.ctx.emit(
+                            e.record.phase,
+                            "workspace.cleaned",
+                            fields! {"message" => message},
+                        );
                         self.persist(&run);
                     }
                 }
@@ -199,7 +233,7 @@ impl Supervisor {
     }
 
     /// A validated request becomes a queued run.
-    fn accept(&mut self, v: submit::Validated) -> Answer {
+    fn accept(&mut self, v: Box<submit::Validated>) -> Answer {
         let id = loop {
             let candidate = id::generate();
             if !self.runs.contains_key(&candidate) && !self.home.run_dir(&candidate).exists() {
@@ -230,7 +264,7 @@ impl Supervisor {
                 record,
                 machine: Machine::new(),
                 ctx,
-                config: Some(Arc::new(v.config)),
+                config: Some(Arc::new(v.config.clone())),
             },
         );
         self.queue.push_back(id.clone());

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
 use crate::paths::pack;
-use crate::protocol::Event;
 use crate::proof::timeline::TimelineWriter;
+use crate::protocol::Event;
 use crate::run::Phase;
 use crate::supervisor::process::ProcessSlot;
 

@@ -1,8 +1,6 @@
 //! Carrying out what the state machine decided: start phase workers, signal process groups,
 //! finish runs, keep the queue moving, write records.
 
-
-
 use crate::fields;
 use crate::protocol::{Event, Reply};
 use crate::run::{Phase, Status};
@@ -15,7 +13,9 @@ impl Supervisor {
     /// Feed one input to a run's machine and carry out the effects. Refusals were checked by
     /// the caller where a person is waiting for the answer; here they are only logged.
     pub(super) fn step(&mut self, id: &str, input: Input) {
-        let Some(entry) = self.runs.get_mut(id) else { return };
+        let Some(entry) = self.runs.get_mut(id) else {
+            return;
+        };
         match machine::step(&entry.machine, input.clone()) {
             Ok((next, effects)) => {
                 entry.machine = next;
@@ -32,7 +32,9 @@ impl Supervisor {
     }
 
     fn apply(&mut self, id: &str, effect: Effect) {
-        let Some(entry) = self.runs.get_mut(id) else { return };
+        let Some(entry) = self.runs.get_mut(id) else {
+            return;
+        };
         match effect {
             Effect::RunPhase { phase, retry } => {
                 if phase == Phase::Prepare || entry.record.started_at.is_none() || retry {
@@ -54,7 +56,14 @@ impl Supervisor {
                         },
                         updates: vec![],
                     };
-                    Supervisor::send_internal(&self.tx, Internal::PhaseDone { run: id.to_string(), phase, report });
+                    Supervisor::send_internal(
+                        &self.tx,
+                        Internal::PhaseDone {
+                            run: id.to_string(),
+                            phase,
+                            report,
+                        },
+                    );
                     return;
                 };
                 let job = PhaseJob {
@@ -103,7 +112,9 @@ impl Supervisor {
 
     /// Record a run's end and answer whoever waits for it.
     pub(super) fn finish(&mut self, id: &str, status: Status, reason: Option<String>) {
-        let Some(entry) = self.runs.get_mut(id) else { return };
+        let Some(entry) = self.runs.get_mut(id) else {
+            return;
+        };
         entry.machine.status = status;
         entry.machine.busy = false;
         entry.record.status = status;
@@ -133,7 +144,9 @@ impl Supervisor {
     }
 
     pub(super) fn phase_done(&mut self, id: &str, phase: Phase, report: PhaseReport) {
-        let Some(entry) = self.runs.get_mut(id) else { return };
+        let Some(entry) = self.runs.get_mut(id) else {
+            return;
+        };
         for update in report.updates {
             match update {
                 Update::Base(b) => entry.record.base = b,
@@ -145,7 +158,10 @@ impl Supervisor {
         }
         let (kind, mut f) = match &report.outcome {
             Outcome::Succeeded => ("phase.finished", fields! {"outcome" => "succeeded"}),
-            Outcome::Failed { reason } => ("phase.finished", fields! {"outcome" => "failed", "message" => reason}),
+            Outcome::Failed { reason } => (
+                "phase.finished",
+                fields! {"outcome" => "failed", "message" => reason},
+            ),
         };
         f.insert("attempt".into(), entry.record.attempt.into());
         entry.ctx.emit(phase, kind, f);
@@ -162,7 +178,9 @@ impl Supervisor {
     pub(super) fn try_start(&mut self) {
         let limit = self.global.max_parallel.max(1);
         while self.active_count() < limit {
-            let Some(id) = self.queue.pop_front() else { break };
+            let Some(id) = self.queue.pop_front() else {
+                break;
+            };
             let startable = self
                 .runs
                 .get(&id)
@@ -174,11 +192,12 @@ impl Supervisor {
     }
 
     pub(super) fn persist(&mut self, id: &str) {
-        let Some(entry) = self.runs.get(id) else { return };
+        let Some(entry) = self.runs.get(id) else {
+            return;
+        };
         self.persister.save(entry.ctx.dir.clone(), &entry.record);
         let _ = self.events.send(Event::Run {
             run: Box::new(entry.record.clone()),
         });
     }
 }
-

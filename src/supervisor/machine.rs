@@ -50,11 +50,16 @@ pub enum Outcome {
 pub enum Input {
     /// A slot is free: start the queued run at its phase.
     Start,
-    PhaseFinished { phase: Phase, outcome: Outcome },
+    PhaseFinished {
+        phase: Phase,
+        outcome: Outcome,
+    },
     Pause,
     Resume,
     Kill,
-    Retry { phase: Option<Phase> },
+    Retry {
+        phase: Option<Phase>,
+    },
     /// The server found the run unfinished on start-up, with no supervisor behind it.
     Interrupted,
 }
@@ -77,14 +82,19 @@ pub enum Effect {
     /// Put the run at the back of the queue.
     Enqueue,
     /// Record the end: timestamps, reason, the `run.finished` line, free the slot.
-    Finish { status: Status, reason: Option<String> },
+    Finish {
+        status: Status,
+        reason: Option<String>,
+    },
     /// Note in the timeline (type, message).
     Note { kind: &'static str, message: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("the run has already finished ({0}); nothing to do (retry it with `flightdeck retry`)")]
+    #[error(
+        "the run has already finished ({0}); nothing to do (retry it with `flightdeck retry`)"
+    )]
     Finished(Status),
     #[error("the run is {0}, not running; only a running run can be paused")]
     NotRunning(Status),

@@ -60,7 +60,7 @@ enum Msg {
 /// Reports from tasks the supervisor started.
 enum Internal {
     Submitted {
-        result: Result<submit::Validated, ProtocolError>,
+        result: Result<Box<submit::Validated>, ProtocolError>,
         reply: oneshot::Sender<Answer>,
     },
     RetryReady {
@@ -167,7 +167,11 @@ impl Supervisor {
                 .copied()
                 .max()
                 .unwrap_or(Phase::Prepare)
-                .max(if record.status.is_terminal() { record.phase.min(Phase::Proof) } else { Phase::Prepare });
+                .max(if record.status.is_terminal() {
+                    record.phase.min(Phase::Proof)
+                } else {
+                    Phase::Prepare
+                });
             let machine = Machine {
                 status: record.status,
                 phase: record.phase,
@@ -242,7 +246,11 @@ impl Supervisor {
                 if let Some(e) = self.runs.get(&id) {
                     e.ctx.procs.kill_now();
                 }
-                self.finish(&id, crate::run::Status::Killed, Some("the server was shut down".into()));
+                self.finish(
+                    &id,
+                    crate::run::Status::Killed,
+                    Some("the server was shut down".into()),
+                );
             }
         }
         self.persister.flush().await;

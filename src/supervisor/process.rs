@@ -65,7 +65,14 @@ impl ProcessSlot {
         let mut s = self.lock();
         s.paused = paused;
         if let Some(pgid) = s.pgid {
-            send(pgid, if paused { Signal::SIGSTOP } else { Signal::SIGCONT });
+            send(
+                pgid,
+                if paused {
+                    Signal::SIGSTOP
+                } else {
+                    Signal::SIGCONT
+                },
+            );
         }
         self.paused_tx.send_replace(paused);
     }

@@ -22,13 +22,14 @@ pub fn validate(request: RunRequest) -> Result<Validated, ProtocolError> {
             "the task is empty; say what the agent should do, e.g. flightdeck run \"fix the flaky test\"",
         ));
     }
-    let source = workspace::inspect(&request.repo, request.base.as_deref()).map_err(|e| match e {
-        WorkspaceError::Invalid(m) => ProtocolError::invalid(m),
-        other => ProtocolError::invalid(format!(
-            "cannot read the repository {}: {other}",
-            request.repo.display()
-        )),
-    })?;
+    let source =
+        workspace::inspect(&request.repo, request.base.as_deref()).map_err(|e| match e {
+            WorkspaceError::Invalid(m) => ProtocolError::invalid(m),
+            other => ProtocolError::invalid(format!(
+                "cannot read the repository {}: {other}",
+                request.repo.display()
+            )),
+        })?;
     let config = load_config(Some(source.dir().to_path_buf()), request.config.clone())?;
     let (agent, _) = config
         .agent(request.agent.as_deref())
@@ -41,17 +42,16 @@ pub fn validate(request: RunRequest) -> Result<Validated, ProtocolError> {
     })
 }
 
-pub fn load_config(repo: Option<PathBuf>, explicit: Option<PathBuf>) -> Result<Config, ProtocolError> {
+pub fn load_config(
+    repo: Option<PathBuf>,
+    explicit: Option<PathBuf>,
+) -> Result<Config, ProtocolError> {
     config::load(&Sources { repo, explicit }).map_err(|e| ProtocolError::invalid(e.to_string()))
 }
 
 /// The record of a run that has just been accepted.
 pub fn new_record(id: &str, v: &Validated, home: &Home) -> RunRecord {
-    let worktree = v
-        .config
-        .worktree_root(home)
-        .join(v.source.name())
-        .join(id);
+    let worktree = v.config.worktree_root(home).join(v.source.name()).join(id);
     let (workspace, base, base_ref, base_branch) = match &v.source {
         Source::Git {
             base,

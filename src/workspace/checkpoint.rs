@@ -45,7 +45,12 @@ pub fn reset_to(worktree: &Path, commit: &str) -> Result<(), WorkspaceError> {
 /// A message for the checkpoint commit: the task's first line as subject, the rest as body.
 pub fn message_for(task: &str, run_id: &str, note: &str) -> String {
     let mut lines = task.trim().lines();
-    let subject: String = lines.next().unwrap_or("flightdeck run").chars().take(72).collect();
+    let subject: String = lines
+        .next()
+        .unwrap_or("flightdeck run")
+        .chars()
+        .take(72)
+        .collect();
     let body: Vec<&str> = lines.collect();
     let mut msg = subject;
     msg.push_str("\n\n");

@@ -42,10 +42,16 @@ pub fn check_clean(run: &RunRecord) -> Result<(), WorkspaceError> {
             .base_branch
             .as_deref()
             .and_then(|b| repo.find_branch(b, BranchType::Local).ok())
-            .and_then(|b| b.get().target().map(|t| (t, b.name().ok().flatten().map(str::to_string))))
-        {
+            .and_then(|b| {
+                b.get()
+                    .target()
+                    .map(|t| (t, b.name().ok().flatten().map(str::to_string)))
+            }) {
             Some((t, name)) => (t, name.unwrap_or_default()),
-            None => (Oid::from_str(&run.base)?, format!("its base {}", short(&run.base))),
+            None => (
+                Oid::from_str(&run.base)?,
+                format!("its base {}", short(&run.base)),
+            ),
         };
         if tip != target && !repo.graph_descendant_of(target, tip)? {
             let (ahead, _) = repo.graph_ahead_behind(tip, target)?;
@@ -81,4 +87,3 @@ pub fn remove(run: &RunRecord) -> Result<(), WorkspaceError> {
 fn short(id: &str) -> &str {
     id.get(..10).unwrap_or(id)
 }
-

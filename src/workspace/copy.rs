@@ -50,10 +50,11 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
 
 fn copy_tree(from: &Path, to: &Path) -> Result<usize, WorkspaceError> {
     let mut count = 0;
-    let entries =
-        fs::read_dir(from).map_err(|e| WorkspaceError::io(&format!("reading {}", from.display()), e))?;
+    let entries = fs::read_dir(from)
+        .map_err(|e| WorkspaceError::io(&format!("reading {}", from.display()), e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| WorkspaceError::io(&format!("reading {}", from.display()), e))?;
+        let entry =
+            entry.map_err(|e| WorkspaceError::io(&format!("reading {}", from.display()), e))?;
         let name = entry.file_name();
         if SKIP.iter().any(|s| name == *s) {
             continue;

@@ -26,7 +26,10 @@ pub struct ChangedFile {
 
 /// Base commit → the branch's head commit (the checkpoint made after the agent), which is what a
 /// merge would bring in. New and deleted files included.
-pub fn diff_against_base(worktree: &Path, base: &str) -> Result<(String, DiffStat), WorkspaceError> {
+pub fn diff_against_base(
+    worktree: &Path,
+    base: &str,
+) -> Result<(String, DiffStat), WorkspaceError> {
     let repo = Repository::open(worktree)?;
     let base_tree = repo.find_commit(Oid::from_str(base)?)?.tree()?;
     let head_tree = repo.head()?.peel_to_tree()?;

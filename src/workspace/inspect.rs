@@ -129,7 +129,9 @@ fn resolve_base(repo: &Repository, spec: &str) -> Result<(String, Option<String>
         ))
     })?;
     let commit = obj.peel_to_commit().map_err(|_| {
-        WorkspaceError::Invalid(format!("base `{spec}` is not a commit; pass a branch, tag or commit id"))
+        WorkspaceError::Invalid(format!(
+            "base `{spec}` is not a commit; pass a branch, tag or commit id"
+        ))
     })?;
     let branch = repo
         .find_branch(spec, BranchType::Local)

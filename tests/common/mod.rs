@@ -81,7 +81,14 @@ impl Env {
 
     /// Start a run and return its id.
     pub fn start(&self, repo: &Path, agent: &str, task: &str) -> String {
-        let out = self.ok(&["run", "--repo", repo.to_str().unwrap(), "--agent", agent, task]);
+        let out = self.ok(&[
+            "run",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--agent",
+            agent,
+            task,
+        ]);
         out.trim().to_string()
     }
 
@@ -97,7 +104,10 @@ impl Env {
             if pred(&r) {
                 return r;
             }
-            assert!(Instant::now() < deadline, "run {id} never became {what}: {r:#}");
+            assert!(
+                Instant::now() < deadline,
+                "run {id} never became {what}: {r:#}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -111,12 +121,18 @@ impl Env {
     }
 
     pub fn timeline(&self, id: &str) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.run_dir(id).join("timeline.jsonl")).unwrap_or_default();
-        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+        let text =
+            std::fs::read_to_string(self.run_dir(id).join("timeline.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     pub fn events_of(&self, id: &str, kind: &str) -> Vec<Value> {
-        self.timeline(id).into_iter().filter(|l| l["type"] == kind).collect()
+        self.timeline(id)
+            .into_iter()
+            .filter(|l| l["type"] == kind)
+            .collect()
     }
 }
 
@@ -149,7 +165,11 @@ pub fn git(repo: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "test@example.com")
         .output()
         .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

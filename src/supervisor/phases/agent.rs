@@ -31,8 +31,13 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         .unwrap_or_else(|| rec.base.clone());
     if job.retry {
         let (wt, cp) = (worktree.clone(), checkpoint.clone());
-        if let Err(e) = blocking(move || workspace::reset_to(&wt, &cp).map_err(|e| e.to_string())).await {
-            return PhaseReport::failed(format!("cannot reset the worktree for the retry: {e}"), updates);
+        if let Err(e) =
+            blocking(move || workspace::reset_to(&wt, &cp).map_err(|e| e.to_string())).await
+        {
+            return PhaseReport::failed(
+                format!("cannot reset the worktree for the retry: {e}"),
+                updates,
+            );
         }
         ctx.emit(
             Phase::Agent,
@@ -127,7 +132,8 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
                 "agent.exited",
                 fields! {"exit_code" => code, "message" => format!("agent {}", process::describe(&status)), "duration_ms" => duration_ms},
             );
-            let failure = (!status.success()).then(|| format!("agent {}", process::describe(&status)));
+            let failure =
+                (!status.success()).then(|| format!("agent {}", process::describe(&status)));
             (failure, code)
         }
         Ok(Exit::TimedOut(limit)) => {
@@ -135,7 +141,11 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
                 "agent timed out after {}",
                 crate::time::human_duration(limit.as_secs() as i64)
             );
-            ctx.emit(Phase::Agent, "agent.timeout", fields! {"message" => reason, "duration_ms" => duration_ms});
+            ctx.emit(
+                Phase::Agent,
+                "agent.timeout",
+                fields! {"message" => reason, "duration_ms" => duration_ms},
+            );
             (Some(reason), None)
         }
         Err(e) => (Some(format!("lost track of the agent process: {e}")), None),

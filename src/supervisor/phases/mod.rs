@@ -63,7 +63,10 @@ pub async fn run(ctx: Arc<RunCtx>, job: PhaseJob) -> PhaseReport {
         Phase::Agent => agent::run(&ctx, &job).await,
         Phase::Smoke => smoke::run(&ctx, &job).await,
         Phase::Proof => proof::run(&ctx, &job).await,
-        other => PhaseReport::failed(format!("phase {other} is not part of this version's pipeline"), vec![]),
+        other => PhaseReport::failed(
+            format!("phase {other} is not part of this version's pipeline"),
+            vec![],
+        ),
     };
     if let Outcome::Failed { reason } = &report.outcome {
         ctx.emit(phase, "phase.failed", fields! {"message" => reason});

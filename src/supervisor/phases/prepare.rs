@@ -21,7 +21,8 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         }
     }
     let spec = spec_of(&rec);
-    let created = match blocking(move || workspace::create(&spec).map_err(|e| e.to_string())).await {
+    let created = match blocking(move || workspace::create(&spec).map_err(|e| e.to_string())).await
+    {
         Ok(c) => c,
         Err(e) => return PhaseReport::failed(format!("cannot create the workspace: {e}"), vec![]),
     };

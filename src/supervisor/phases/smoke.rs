@@ -23,7 +23,8 @@ const TAIL_BYTES: usize = 4096;
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let rec = &job.record;
     let wt = rec.worktree.clone();
-    let head = match blocking(move || workspace::head_commit(&wt).map_err(|e| e.to_string())).await {
+    let head = match blocking(move || workspace::head_commit(&wt).map_err(|e| e.to_string())).await
+    {
         Ok(h) => h,
         Err(e) => return PhaseReport::failed(format!("cannot read the worktree: {e}"), vec![]),
     };
