@@ -129,6 +129,9 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
             });
             next.retry = false;
         }
+        Input::PhaseFinished { .. } if m.status.is_terminal() => {
+            // A worker reporting after its run was ended (shutdown, interrupt): stale.
+        }
         Input::PhaseFinished { phase, outcome } => {
             next.busy = false;
             if m.kill_requested {
@@ -491,6 +494,14 @@ mod tests {
             }
         )
         .is_ok());
+    }
+
+    #[test]
+    fn a_late_report_for_a_finished_run_changes_nothing() {
+        let killed = run(&run(&started(), Input::Kill).0, ok(Phase::Prepare)).0;
+        let (m, fx) = run(&killed, ok(Phase::Agent));
+        assert_eq!(m, killed);
+        assert!(fx.is_empty());
     }
 
     #[test]
