@@ -50,7 +50,11 @@ pub enum Command {
         follow: bool,
         tail: Option<usize>,
     },
-    /// Stream every run's updates and new timeline lines (the cockpit's feed).
+    /// The run's `patch.diff`.
+    Patch {
+        run: String,
+    },
+    /// Every run now, then each run's record whenever it changes (the cockpit's feed).
     Subscribe,
     /// Liveness check; answers with the server's pid.
     Ping,
@@ -107,6 +111,8 @@ pub enum Reply {
     Event {
         event: Event,
     },
+    /// The text of `patch.diff` (empty when the run has none yet).
+    Patch { run: String, text: String },
     /// One timeline line, as written to `timeline.jsonl`.
     Line {
         line: serde_json::Value,

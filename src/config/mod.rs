@@ -29,6 +29,24 @@ pub struct Config {
     pub agents: BTreeMap<String, AgentConfig>,
     pub smoke: Vec<SmokeCheck>,
     pub gate: GateConfig,
+    /// Mission Control key bindings: action name → key or keys (see config.example.toml).
+    pub keys: BTreeMap<String, KeyBinding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyBinding {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyBinding {
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            KeyBinding::One(k) => vec![k.clone()],
+            KeyBinding::Many(ks) => ks.clone(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -41,6 +59,7 @@ impl Default for Config {
             agents: BTreeMap::new(),
             smoke: Vec::new(),
             gate: GateConfig::default(),
+            keys: BTreeMap::new(),
         }
     }
 }

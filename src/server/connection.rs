@@ -39,6 +39,7 @@ pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<No
         }
         Command::Subscribe => stream_events(&mut write, &handle).await,
         Command::Show { run } => show(&mut write, &handle, &home, run).await,
+        Command::Patch { run } => patch(&mut write, &handle, &home, run).await,
         cmd @ Command::Shutdown { .. } => {
             let answer = handle.call(cmd).await;
             let r = send(&mut write, &to_reply(answer)).await;
@@ -88,6 +89,17 @@ async fn show(
                 },
             )
             .await
+        }
+        other => send(w, &to_reply(other)).await,
+    }
+}
+
+async fn patch(w: &mut OwnedWriteHalf, handle: &Handle, home: &Home, run: String) -> std::io::Result<()> {
+    match handle.call(Command::Show { run }).await {
+        Ok(Reply::Run { run }) => {
+            let path = home.run_dir(&run.id).join(pack::PATCH);
+            let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
+            send(w, &Reply::Patch { run: run.id, text }).await
         }
         other => send(w, &to_reply(other)).await,
     }
@@ -177,7 +189,9 @@ async fn stream_events(w: &mut OwnedWriteHalf, handle: &Handle) -> std::io::Resu
     send(w, &to_reply(runs)).await?;
     loop {
         match events.recv().await {
-            Ok(event) => send(w, &Reply::Event { event }).await?,
+            // Timeline lines have their own stream (`Timeline`); this feed carries records.
+            Ok(event @ Event::Run { .. }) => send(w, &Reply::Event { event }).await?,
+            Ok(Event::Timeline { .. }) => {}
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 let runs = handle.call(Command::List).await;
                 send(w, &to_reply(runs)).await?;

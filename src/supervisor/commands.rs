@@ -90,7 +90,10 @@ impl Supervisor {
             Command::Ping => Ok(Reply::Pong {
                 pid: std::process::id(),
             }),
-            Command::Timeline { .. } | Command::Subscribe | Command::Shutdown { .. } => {
+            Command::Timeline { .. }
+            | Command::Subscribe
+            | Command::Patch { .. }
+            | Command::Shutdown { .. } => {
                 Err(ProtocolError::internal(
                     "this command is handled by the server, not the supervisor",
                 ))
