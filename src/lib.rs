@@ -14,4 +14,5 @@ pub mod run;
 pub mod server;
 pub mod supervisor;
 pub mod time;
+pub mod ui;
 pub mod workspace;

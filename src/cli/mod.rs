@@ -120,8 +120,8 @@ pub async fn main(cli: Cli) -> Result<i32> {
     let client = crate::client::Client::new(home.clone(), config.clone());
     match cli.command {
         None => {
-            eprintln!("flightdeck: Mission Control is not built yet; use `flightdeck ls`, `flightdeck show RUN` and `flightdeck logs RUN --follow`");
-            Ok(2)
+            let repo = absolute(PathBuf::from("."));
+            crate::ui::open(client, repo, config).await
         }
         Some(Cmd::Run {
             repo,

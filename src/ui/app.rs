@@ -1,0 +1,245 @@
+//! Mission Control's state. Plain data: `update` changes it, `view` draws it.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::protocol::RunSnapshot;
+use crate::run::{Phase, Status};
+
+use super::keymap::Keymap;
+
+/// Timeline lines kept for the split pane; older ones are dropped as new ones arrive.
+pub const TIMELINE_KEEP: usize = 5000;
+/// Lines asked for when a pane opens: read from the end of the file, never the whole of it.
+pub const TIMELINE_TAIL: usize = 1000;
+
+pub struct App {
+    /// Every run the server reported, in arrival order (see `visible` for display order).
+    pub runs: Vec<RunSnapshot>,
+    /// The selected run's id: selection follows the run when the table re-sorts.
+    pub selected: Option<String>,
+    pub filter: String,
+    pub mode: Mode,
+    pub pane: Option<Pane>,
+    pub focus: Focus,
+    pub status: Option<StatusLine>,
+    pub connection: Connection,
+    pub keymap: Keymap,
+    /// Agents offered by `n`, with their labels.
+    pub agents: Vec<(String, Option<String>)>,
+    pub default_agent: String,
+    /// Where `n` starts new runs.
+    pub repo: PathBuf,
+    pub config: Option<PathBuf>,
+    pub quit: bool,
+    /// Rows of the table that fit on screen, for paging (set by the view).
+    pub page: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Help,
+    Filter { input: String },
+    NewRun { input: String, agent: usize },
+    Confirm { action: Confirmable, run: String },
+    Retry { run: String, choice: usize },
+    Diff { run: String, lines: Vec<String>, scroll: usize },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmable {
+    Kill,
+    Clean,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Table,
+    Timeline,
+}
+
+/// The split pane: one run's timeline, tailing live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pane {
+    pub run: String,
+    pub lines: VecDeque<Value>,
+    /// At the bottom, showing new lines as they come.
+    pub follow: bool,
+    /// Lines scrolled up from the bottom (0 in follow mode).
+    pub scroll: usize,
+    /// The stream ended (run finished or server gone).
+    pub ended: bool,
+}
+
+impl Pane {
+    pub fn new(run: String) -> Self {
+        Self {
+            run,
+            lines: VecDeque::new(),
+            follow: true,
+            scroll: 0,
+            ended: false,
+        }
+    }
+
+    pub fn push(&mut self, lines: Vec<Value>) {
+        let added = lines.len();
+        self.lines.extend(lines);
+        while self.lines.len() > TIMELINE_KEEP {
+            self.lines.pop_front();
+        }
+        if !self.follow {
+            // Keep the same lines in view while new ones arrive below.
+            self.scroll = (self.scroll + added).min(self.lines.len().saturating_sub(1));
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusLine {
+    pub text: String,
+    pub error: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Connection {
+    Connecting,
+    Connected,
+    Lost(String),
+}
+
+/// The phases `r` offers, in order.
+pub const RETRY_PHASES: [Phase; 4] = [Phase::Prepare, Phase::Agent, Phase::Smoke, Phase::Proof];
+
+impl App {
+    pub fn new(repo: PathBuf, config: Option<PathBuf>) -> Self {
+        Self {
+            runs: Vec::new(),
+            selected: None,
+            filter: String::new(),
+            mode: Mode::Normal,
+            pane: None,
+            focus: Focus::Table,
+            status: None,
+            connection: Connection::Connecting,
+            keymap: Keymap::default(),
+            agents: Vec::new(),
+            default_agent: String::new(),
+            repo,
+            config,
+            quit: false,
+            page: 10,
+        }
+    }
+
+    /// Runs in display order: active first (running, paused, queued), newest first, filtered.
+    pub fn visible(&self) -> Vec<&RunSnapshot> {
+        let needle = self.filter.to_lowercase();
+        let mut v: Vec<&RunSnapshot> = self
+            .runs
+            .iter()
+            .filter(|r| needle.is_empty() || matches_filter(r, &needle))
+            .collect();
+        v.sort_by(|a, b| {
+            rank(a.status)
+                .cmp(&rank(b.status))
+                .then_with(|| b.created_at.cmp(&a.created_at))
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        v
+    }
+
+    pub fn selected_index(&self) -> Option<usize> {
+        let id = self.selected.as_deref()?;
+        self.visible().iter().position(|r| r.id == id)
+    }
+
+    pub fn selected_run(&self) -> Option<&RunSnapshot> {
+        let id = self.selected.as_deref()?;
+        self.runs.iter().find(|r| r.id == id)
+    }
+
+    /// Keep a selection that is visible: the same run if it still is, else the first row.
+    pub fn fix_selection(&mut self) {
+        let visible = self.visible();
+        let still = self
+            .selected
+            .as_deref()
+            .is_some_and(|id| visible.iter().any(|r| r.id == id));
+        if !still {
+            self.selected = visible.first().map(|r| r.id.clone());
+        }
+    }
+
+    pub fn select_index(&mut self, i: usize) {
+        let id = {
+            let visible = self.visible();
+            if visible.is_empty() {
+                None
+            } else {
+                Some(visible[i.min(visible.len() - 1)].id.clone())
+            }
+        };
+        self.selected = id;
+    }
+
+    pub fn upsert(&mut self, run: RunSnapshot) {
+        match self.runs.iter_mut().find(|r| r.id == run.id) {
+            Some(slot) => *slot = run,
+            None => self.runs.push(run),
+        }
+    }
+
+    pub fn has_active(&self) -> bool {
+        self.runs
+            .iter()
+            .any(|r| matches!(r.status, Status::Running | Status::Queued | Status::Paused))
+    }
+
+    pub fn say(&mut self, text: impl Into<String>) {
+        self.status = Some(StatusLine {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.status = Some(StatusLine {
+            text: text.into(),
+            error: true,
+        });
+    }
+}
+
+fn rank(s: Status) -> u8 {
+    match s {
+        Status::Running => 0,
+        Status::Paused => 1,
+        Status::Queued => 2,
+        _ => 3,
+    }
+}
+
+fn matches_filter(r: &RunSnapshot, needle: &str) -> bool {
+    [
+        r.id.as_str(),
+        r.task.as_str(),
+        r.agent.as_str(),
+        r.status.as_str(),
+        r.phase.as_str(),
+    ]
+    .iter()
+    .any(|f| f.to_lowercase().contains(needle))
+}
+
+/// The phase `r` proposes: the one the run stopped in, or agent for a finished run.
+pub fn default_retry_phase(r: &RunSnapshot) -> usize {
+    let phase = match r.status {
+        Status::Succeeded => Phase::Agent,
+        _ => r.phase,
+    };
+    RETRY_PHASES.iter().position(|p| *p == phase).unwrap_or(1)
+}

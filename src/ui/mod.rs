@@ -1,0 +1,36 @@
+//! Mission Control: the live ratatui cockpit. It talks to the supervisor only through the
+//! protocol (over the server's socket); it never touches git, processes or run files.
+
+pub mod app;
+pub mod keymap;
+pub mod runtime;
+pub mod update;
+pub mod view;
+
+use std::path::PathBuf;
+
+use color_eyre::eyre::{eyre, Result};
+
+use crate::client::Client;
+use crate::config::{self, Sources};
+
+/// Open the cockpit. `repo` is where `n` starts new runs; the config (for the agent list and
+/// the key bindings) is read the way a run's would be.
+pub async fn open(client: Client, repo: PathBuf, config_file: Option<PathBuf>) -> Result<i32> {
+    let cfg = config::load(&Sources {
+        repo: Some(repo.clone()),
+        explicit: config_file.clone(),
+    })
+    .map_err(|e| eyre!("{e}"))?;
+    let mut app = app::App::new(repo, config_file);
+    app.keymap = keymap::Keymap::new(&cfg.keys).map_err(|e| eyre!("{e}"))?;
+    app.agents = cfg
+        .agents
+        .iter()
+        .map(|(name, a)| (name.clone(), a.label.clone()))
+        .collect();
+    app.default_agent = cfg.default_agent.clone();
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    runtime::run(client, app, color).await?;
+    Ok(0)
+}

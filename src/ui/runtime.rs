@@ -1,0 +1,256 @@
+//! The cockpit's IO: terminal, server feed, timeline stream, commands. One inbox of messages,
+//! drained in batches; the screen is redrawn only when something changed, at most every
+//! `MIN_FRAME`, so an idle cockpit costs next to nothing.
+
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::Result;
+use crossterm::event::{Event as TermEvent, KeyEventKind};
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::task::JoinHandle;
+
+use crate::client::Client;
+use crate::protocol::{Command, Event, Reply};
+
+use super::app::{App, TIMELINE_TAIL};
+use super::update::{update, Effect, Msg};
+use super::view::{self, theme::Theme, Ctx};
+
+const MIN_FRAME: Duration = Duration::from_millis(33);
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+
+pub async fn run(client: Client, mut app: App, color: bool) -> Result<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    spawn_input(tx.clone());
+    tokio::spawn(feed(client.clone(), tx.clone()));
+    tokio::spawn(ticks(tx.clone()));
+
+    let mut terminal = ratatui::try_init()?;
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let mut io = Io {
+        client,
+        tx,
+        timeline: None,
+    };
+    let result: Result<()> = async {
+        let mut dirty = true;
+        let mut last_draw = Instant::now() - MIN_FRAME;
+        loop {
+            if dirty && last_draw.elapsed() >= MIN_FRAME {
+                let ctx = Ctx {
+                    theme: Theme { color },
+                    now: time::OffsetDateTime::now_utc(),
+                    home: home.as_deref(),
+                };
+                terminal.draw(|f| view::draw(f, &mut app, &ctx))?;
+                dirty = false;
+                last_draw = Instant::now();
+            }
+            let msg = if dirty {
+                let wait = MIN_FRAME.saturating_sub(last_draw.elapsed());
+                tokio::select! {
+                    m = rx.recv() => m,
+                    _ = tokio::time::sleep(wait) => continue,
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(msg) = msg else { break };
+            dirty |= io.handle(&mut app, msg);
+            // Drain whatever else is waiting, then draw once for the lot.
+            for _ in 0..10_000 {
+                match rx.try_recv() {
+                    Ok(m) => dirty |= io.handle(&mut app, m),
+                    Err(_) => break,
+                }
+            }
+            if app.quit {
+                break;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    ratatui::restore();
+    result
+}
+
+struct Io {
+    client: Client,
+    tx: UnboundedSender<Msg>,
+    timeline: Option<JoinHandle<()>>,
+}
+
+impl Io {
+    fn handle(&mut self, app: &mut App, msg: Msg) -> bool {
+        let (effects, dirty) = update(app, msg);
+        for fx in effects {
+            self.perform(fx);
+        }
+        dirty
+    }
+
+    fn perform(&mut self, fx: Effect) {
+        match fx {
+            Effect::Send { what, cmd } => {
+                let (client, tx) = (self.client.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let result = client
+                        .request(&cmd)
+                        .await
+                        .map(|reply| describe(&cmd, &reply))
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Done { what, result });
+                });
+            }
+            Effect::OpenTimeline { run } => {
+                if let Some(t) = self.timeline.take() {
+                    t.abort();
+                }
+                let (client, tx) = (self.client.clone(), self.tx.clone());
+                self.timeline = Some(tokio::spawn(stream_timeline(client, tx, run)));
+            }
+            Effect::CloseTimeline => {
+                if let Some(t) = self.timeline.take() {
+                    t.abort();
+                }
+            }
+            Effect::LoadPatch { run } => {
+                let (client, tx) = (self.client.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let msg = match client.request(&Command::Patch { run: run.clone() }).await {
+                        Ok(Reply::Patch { run, text }) => Msg::Patch { run, text },
+                        Ok(other) => Msg::Done {
+                            what: format!("diff {run}"),
+                            result: Err(format!("unexpected answer {other:?}")),
+                        },
+                        Err(e) => Msg::Done {
+                            what: format!("diff {run}"),
+                            result: Err(e.to_string()),
+                        },
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
+        }
+    }
+}
+
+/// What the status line says when a command went through.
+fn describe(cmd: &Command, reply: &Reply) -> String {
+    let id = match reply {
+        Reply::Run { run } => run.id.clone(),
+        _ => String::new(),
+    };
+    match cmd {
+        Command::Run(_) => format!("started run {id}"),
+        Command::Pause { .. } => format!("paused run {id}"),
+        Command::Resume { .. } => format!("resumed run {id}"),
+        Command::Kill { .. } => format!("killing run {id}"),
+        Command::Retry { phase, .. } => format!(
+            "retrying run {id} from {}",
+            phase.map(|p| p.as_str()).unwrap_or("its failed phase")
+        ),
+        Command::Clean { .. } => format!("cleaned run {id}: worktree and branch removed"),
+        _ => "done".into(),
+    }
+}
+
+/// Keys and resizes from a plain thread: crossterm's read blocks.
+fn spawn_input(tx: UnboundedSender<Msg>) {
+    std::thread::spawn(move || loop {
+        let msg = match crossterm::event::read() {
+            Ok(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => Msg::Key(k),
+            Ok(TermEvent::Resize(..)) => Msg::Resize,
+            Ok(_) => continue,
+            Err(_) => break,
+        };
+        if tx.send(msg).is_err() {
+            break;
+        }
+    });
+}
+
+async fn ticks(tx: UnboundedSender<Msg>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        if tx.send(Msg::Tick).is_err() {
+            break;
+        }
+    }
+}
+
+/// The run records feed; on loss, say so and keep trying to get back.
+async fn feed(client: Client, tx: UnboundedSender<Msg>) {
+    let mut first = true;
+    loop {
+        let stream = if first {
+            // The first time, start a server if none runs.
+            client.stream(&Command::Subscribe).await
+        } else {
+            match client.connect_existing().await {
+                Some(s) => Client::send_on(s, &Command::Subscribe).await,
+                None => Err(crate::client::ClientError::Connect("the server is not running".into())),
+            }
+        };
+        first = false;
+        match stream {
+            Ok(mut s) => {
+                let mut told = false;
+                loop {
+                    match s.next().await {
+                        Ok(Some(Reply::Runs { runs })) => {
+                            if !told {
+                                let _ = tx.send(Msg::Connected);
+                                told = true;
+                            }
+                            let _ = tx.send(Msg::Runs(runs));
+                        }
+                        Ok(Some(Reply::Event {
+                            event: Event::Run { run },
+                        })) => {
+                            let _ = tx.send(Msg::Run(run));
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) => {
+                            let _ = tx.send(Msg::Disconnected("the server closed the connection".into()));
+                            break;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Msg::Disconnected(e.to_string()));
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                if tx.send(Msg::Disconnected(e.to_string())).is_err() {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(RECONNECT_EVERY).await;
+    }
+}
+
+async fn stream_timeline(client: Client, tx: UnboundedSender<Msg>, run: String) {
+    let cmd = Command::Timeline {
+        run: run.clone(),
+        follow: true,
+        tail: Some(TIMELINE_TAIL),
+    };
+    let Ok(mut s) = client.stream(&cmd).await else {
+        let _ = tx.send(Msg::TimelineEnded { run });
+        return;
+    };
+    while let Ok(Some(reply)) = s.next().await {
+        if let Reply::Line { line } = reply {
+            let _ = tx.send(Msg::TimelineLines {
+                run: run.clone(),
+                lines: vec![line],
+            });
+        }
+    }
+    let _ = tx.send(Msg::TimelineEnded { run });
+}

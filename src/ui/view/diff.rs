@@ -1,0 +1,47 @@
+//! `d`: the run's patch, coloured like `git diff`, scrollable.
+
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::Frame;
+
+use super::Ctx;
+
+pub fn draw(frame: &mut Frame, area: Rect, run: &str, lines: &[String], scroll: usize, ctx: &Ctx) {
+    let t = ctx.theme;
+    let rect = Rect {
+        x: area.x + 1,
+        y: area.y + 1,
+        width: area.width.saturating_sub(2),
+        height: area.height.saturating_sub(2),
+    };
+    let height = rect.height.saturating_sub(2) as usize;
+    let shown: Vec<Line> = lines
+        .iter()
+        .skip(scroll)
+        .take(height)
+        .map(|l| {
+            let style = if l.starts_with("diff --git") || l.starts_with("+++") || l.starts_with("---") {
+                t.bold()
+            } else if l.starts_with('+') {
+                t.fg(Color::Green)
+            } else if l.starts_with('-') {
+                t.fg(Color::Red)
+            } else if l.starts_with("@@") {
+                t.fg(Color::Cyan)
+            } else {
+                Default::default()
+            };
+            Line::from(Span::styled(l.replace('\t', "    "), style))
+        })
+        .collect();
+    let title = format!(
+        " patch.diff · {run} · lines {}-{} of {} · j/k PgUp/PgDn g/G · Esc closes ",
+        (scroll + 1).min(lines.len()),
+        (scroll + height).min(lines.len()),
+        lines.len()
+    );
+    frame.render_widget(Clear, rect);
+    frame.render_widget(Paragraph::new(shown).block(Block::bordered().title(title)), rect);
+}

@@ -1,0 +1,165 @@
+//! Drawing Mission Control: header, runs table, the timeline pane, the footer, overlays.
+//! Pure rendering from `App` (and the clock, passed in so snapshots are stable).
+
+mod diff;
+mod overlays;
+mod pane;
+mod table;
+pub mod text;
+pub mod theme;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+use time::OffsetDateTime;
+
+use crate::run::Status;
+
+use super::app::{App, Connection, Mode};
+use theme::Theme;
+
+/// At this width and wider the pane goes beside the table; narrower, below it.
+pub const SIDE_BY_SIDE: u16 = 140;
+
+pub struct Ctx<'a> {
+    pub theme: Theme,
+    pub now: OffsetDateTime,
+    pub home: Option<&'a std::path::Path>,
+}
+
+pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
+    let area = frame.area();
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(frame, header, app, ctx);
+
+    let (table_area, pane_area) = match app.pane {
+        None => (body, None),
+        Some(_) if body.width >= SIDE_BY_SIDE => {
+            let [t, p] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
+            (t, Some(p))
+        }
+        Some(_) => {
+            let [t, p] = Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body);
+            (t, Some(p))
+        }
+    };
+    // Rows that fit, for paging: minus the border and header lines.
+    app.page = table_area.height.saturating_sub(3) as usize;
+    table::draw(frame, table_area, app, ctx);
+    if let (Some(area), Some(pane)) = (pane_area, &app.pane) {
+        pane::draw(frame, area, pane, app.focus, ctx);
+    }
+    draw_footer(frame, footer, app, ctx);
+
+    match &app.mode {
+        Mode::Help => overlays::help(frame, area, app, ctx),
+        Mode::Confirm { action, run } => overlays::confirm(frame, area, *action, run, app, ctx),
+        Mode::Retry { run, choice } => overlays::retry(frame, area, run, *choice, ctx),
+        Mode::Diff { run, lines, scroll } => diff::draw(frame, area, run, lines, *scroll, ctx),
+        Mode::Normal | Mode::Filter { .. } | Mode::NewRun { .. } => {}
+    }
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
+    let t = ctx.theme;
+    let mut spans = vec![Span::styled("flightdeck", t.bold()), Span::raw("  ")];
+    let order = [
+        Status::Running,
+        Status::Paused,
+        Status::Queued,
+        Status::Succeeded,
+        Status::Failed,
+        Status::Killed,
+        Status::Interrupted,
+    ];
+    for s in order {
+        let n = app.runs.iter().filter(|r| r.status == s).count();
+        if n > 0 {
+            spans.push(Span::styled(format!("{} {n} {s}", theme::symbol(s)), t.status(s)));
+            spans.push(Span::raw("  "));
+        }
+    }
+    if app.runs.is_empty() {
+        spans.push(Span::styled("no runs", t.dim()));
+        spans.push(Span::raw("  "));
+    }
+    let tokens: u64 = app.runs.iter().map(|r| r.tokens.total()).sum();
+    let costs: Vec<f64> = app.runs.iter().filter_map(|r| r.cost_usd).collect();
+    spans.push(Span::raw(format!("tokens {}", text::count(tokens))));
+    spans.push(Span::raw("  "));
+    spans.push(Span::raw(format!(
+        "cost {}",
+        if costs.is_empty() { "-".to_string() } else { text::cost(Some(costs.iter().sum())) }
+    )));
+    match &app.connection {
+        Connection::Connected => {}
+        Connection::Connecting => {
+            spans.push(Span::raw("  "));
+            spans.push(Span::styled("connecting…", t.dim()));
+        }
+        Connection::Lost(why) => {
+            spans.push(Span::raw("  "));
+            spans.push(Span::styled(format!("server lost ({why}); reconnecting…"), t.error()));
+        }
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
+    let t = ctx.theme;
+    let line = match &app.mode {
+        Mode::Filter { input } => Line::from(vec![
+            Span::styled("filter /", t.bold()),
+            Span::raw(input.clone()),
+            Span::styled("▏  Enter keep · Esc clear", t.dim()),
+        ]),
+        Mode::NewRun { input, agent } => {
+            let (name, label) = app
+                .agents
+                .get(*agent)
+                .map(|(n, l)| (n.as_str(), l.as_deref()))
+                .unwrap_or(("(default)", None));
+            let agent_text = match label {
+                Some(l) => format!("[{name} · {l}]"),
+                None => format!("[{name}]"),
+            };
+            Line::from(vec![
+                Span::styled("new run ", t.bold()),
+                Span::styled(agent_text, t.fg(ratatui::style::Color::Cyan)),
+                Span::raw(" › "),
+                Span::raw(input.clone()),
+                Span::styled("▏  Tab agent · Enter start · Esc cancel", t.dim()),
+            ])
+        }
+        _ => match &app.status {
+            Some(s) if s.error => Line::from(Span::styled(s.text.clone(), t.error())),
+            Some(s) => Line::from(Span::raw(s.text.clone())),
+            None => {
+                let mut hint = String::from("? help · Enter timeline · p pause · x kill · r retry · n new · d diff · q quit");
+                if !app.filter.is_empty() {
+                    hint = format!("filter: {}  ·  {hint}", app.filter);
+                }
+                Line::from(Span::styled(hint, t.dim()))
+            }
+        },
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// A rectangle of `w` x `h` centred in `area` (clamped to it).
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}

@@ -1,0 +1,96 @@
+//! Boxes drawn over the screen: help, y/n confirmation, the retry phase choice.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::super::app::{App, Confirmable, RETRY_PHASES};
+use super::text::{cut, first_line};
+use super::{centered, Ctx};
+
+pub fn help(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
+    let t = ctx.theme;
+    let entries = app.keymap.help();
+    let key_w = entries.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(4).max(4);
+    let mut lines: Vec<Line> = entries
+        .iter()
+        .map(|(keys, what)| {
+            Line::from(vec![
+                Span::styled(format!(" {keys:<key_w$}  "), t.bold()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(
+        " keys come from [keys] in config · Esc or ? closes",
+        t.dim(),
+    )));
+    let h = lines.len() as u16 + 2;
+    let w = 72.min(area.width);
+    let rect = centered(area, w, h);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" keys ")), rect);
+}
+
+pub fn confirm(frame: &mut Frame, area: Rect, action: Confirmable, run: &str, app: &App, ctx: &Ctx) {
+    let t = ctx.theme;
+    let task = app
+        .runs
+        .iter()
+        .find(|r| r.id == run)
+        .map(|r| first_line(&r.task))
+        .unwrap_or_default();
+    let question = match action {
+        Confirmable::Kill => format!("Kill run {run}? Its processes get SIGTERM, then SIGKILL."),
+        Confirmable::Clean => format!("Remove the worktree and branch of run {run}? The proof pack stays."),
+    };
+    let w = 64.min(area.width);
+    let lines = vec![
+        Line::raw(question),
+        Line::from(Span::styled(cut(&task, w as usize - 4), t.dim())),
+        Line::raw(""),
+        Line::from(vec![
+            Span::styled("y", t.bold()),
+            Span::raw(" yes   "),
+            Span::styled("n", t.bold()),
+            Span::raw(" / Esc no"),
+        ]),
+    ];
+    let rect = centered(area, w, 7);
+    frame.render_widget(Clear, rect);
+    let title = match action {
+        Confirmable::Kill => " kill ",
+        Confirmable::Clean => " clean ",
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(title).border_style(t.error())),
+        rect,
+    );
+}
+
+pub fn retry(frame: &mut Frame, area: Rect, run: &str, choice: usize, ctx: &Ctx) {
+    let t = ctx.theme;
+    let mut phases = vec![];
+    for (i, p) in RETRY_PHASES.iter().enumerate() {
+        let label = format!(" {p} ");
+        if i == choice {
+            phases.push(Span::styled(format!("[{label}]"), t.selected()));
+        } else {
+            phases.push(Span::raw(format!(" {label} ")));
+        }
+    }
+    let lines = vec![
+        Line::raw(format!("Retry run {run} from phase:")),
+        Line::raw(""),
+        Line::from(phases),
+        Line::raw(""),
+        Line::from(Span::styled("←/→ choose · Enter retry · Esc cancel", t.dim())),
+    ];
+    let rect = centered(area, 56.min(area.width), 7);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" retry ")), rect);
+}
