@@ -10,7 +10,7 @@ pub fn table(runs: &[RunRecord]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<9} {:<11} {:<8} {:<10} {:>8}  TASK",
+        "{:<9} {:<11} {:<8} {:<18} {:>8}  TASK",
         "ID", "STATUS", "PHASE", "AGENT", "ELAPSED"
     );
     for r in runs {
@@ -22,11 +22,11 @@ pub fn table(runs: &[RunRecord]) -> String {
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
-            "{:<9} {:<11} {:<8} {:<10} {:>8}  {}",
+            "{:<9} {:<11} {:<8} {:<18} {:>8}  {}",
             r.id,
             r.status.as_str(),
             r.phase.as_str(),
-            cut(&r.agent, 10),
+            cut(&r.agent, 18),
             elapsed,
             cut(&first_line(&r.task), 60)
         );

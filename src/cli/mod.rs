@@ -5,6 +5,8 @@ mod format;
 mod run;
 mod view;
 
+pub use run::expect_run;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -97,7 +99,11 @@ pub enum Cmd {
         detach: bool,
     },
     /// A sample repository and scripted agents, live in the cockpit.
-    Demo,
+    Demo {
+        /// Start the demo runs and print their ids, without opening the cockpit.
+        #[arg(long, hide = true)]
+        no_ui: bool,
+    },
     /// Stop the server (runs keep going unless --kill-runs).
     #[command(hide = true)]
     Shutdown {
@@ -159,10 +165,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
             Ok(2)
         }
         Some(Cmd::Serve { detach }) => actions::serve(&client, home, config, detach).await,
-        Some(Cmd::Demo) => {
-            eprintln!("flightdeck: the demo comes with Mission Control and is not built yet");
-            Ok(2)
-        }
+        Some(Cmd::Demo { no_ui }) => crate::demo::run(home, no_ui).await,
         Some(Cmd::Shutdown { kill_runs }) => actions::shutdown(&client, kill_runs).await,
     }
 }

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Scripted demo agent: adds a dark mode toggle but leaves a TODO behind, so the smoke check
+# fails. About 30 steps.
+. "$(dirname "$0")/common.sh"
+say "task: $FLIGHTDECK_TASK"
+for i in 1 2 3 4 5; do work "sketching the toggle ($i/5)"; done
+cat >> style.css <<'CSS'
+
+body.dark {
+  color: #eee;
+  background: #111;
+}
+CSS
+work "added body.dark styles"
+cat >> app.js <<'JS'
+
+// TODO: remember the choice across visits
+document.body.addEventListener("dblclick", () => document.body.classList.toggle("dark"));
+JS
+work "wired a double-click toggle"
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21; do work "polishing ($i/21)"; done
+say "done (I left a TODO for later)"
