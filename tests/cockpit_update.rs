@@ -1,0 +1,220 @@
+//! Mission Control's update function without IO: keys → actions → commands.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use flightdeck::protocol::{Command, RunSnapshot};
+use flightdeck::run::{Phase, Status};
+use flightdeck::ui::app::{App, Confirmable, Focus, Mode};
+use flightdeck::ui::update::{update, Effect, Msg};
+
+mod fixtures;
+
+fn key(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn code(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+fn app_with(runs: Vec<RunSnapshot>) -> App {
+    let mut app = App::new("/repo".into(), None);
+    app.agents = vec![("claude".into(), None), ("scripted-docs".into(), Some("scripted demo agent".into()))];
+    app.default_agent = "claude".into();
+    update(&mut app, Msg::Runs(runs));
+    app
+}
+
+fn sends(fx: &[Effect]) -> Vec<Command> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send { cmd, .. } => Some(cmd.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn press(app: &mut App, msgs: Vec<Msg>) -> Vec<Effect> {
+    msgs.into_iter().flat_map(|m| update(app, m).0).collect()
+}
+
+#[test]
+fn active_runs_come_first_newest_first() {
+    let app = app_with(fixtures::runs());
+    let order: Vec<&str> = app.visible().iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(order, vec!["run00002", "run00001", "run00003", "run00005", "run00004", "run00000"]);
+    assert_eq!(app.selected.as_deref(), Some("run00002"), "the first row is selected");
+}
+
+#[test]
+fn moving_keeps_the_selection_on_the_same_run_across_updates() {
+    let mut app = app_with(fixtures::runs());
+    press(&mut app, vec![key('j'), key('j')]);
+    assert_eq!(app.selected.as_deref(), Some("run00003"));
+    // run00001 finishes: the table re-sorts, the selection stays on run00003.
+    let mut r = fixtures::runs()[1].clone();
+    r.status = Status::Succeeded;
+    update(&mut app, Msg::Run(Box::new(r)));
+    assert_eq!(app.selected.as_deref(), Some("run00003"));
+    press(&mut app, vec![key('G')]);
+    assert_eq!(app.selected.as_deref(), Some("run00000"));
+    press(&mut app, vec![key('g'), key('k')]);
+    assert_eq!(app.selected.as_deref(), Some("run00002"));
+}
+
+#[test]
+fn p_pauses_a_running_run_and_resumes_a_paused_one() {
+    let mut app = app_with(fixtures::runs());
+    let fx = press(&mut app, vec![key('p')]);
+    assert_eq!(sends(&fx), vec![Command::Pause { run: "run00002".into() }]);
+    press(&mut app, vec![key('j')]); // run00001 is paused
+    let fx = press(&mut app, vec![key('p')]);
+    assert_eq!(sends(&fx), vec![Command::Resume { run: "run00001".into() }]);
+}
+
+#[test]
+fn x_asks_before_killing() {
+    let mut app = app_with(fixtures::runs());
+    let fx = press(&mut app, vec![key('x')]);
+    assert!(sends(&fx).is_empty());
+    assert_eq!(app.mode, Mode::Confirm { action: Confirmable::Kill, run: "run00002".into() });
+    let fx = press(&mut app, vec![key('n')]);
+    assert!(sends(&fx).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    let fx = press(&mut app, vec![key('x'), key('y')]);
+    assert_eq!(sends(&fx), vec![Command::Kill { run: "run00002".into() }]);
+    // A finished run cannot be killed: said in the status line, nothing sent.
+    let fx = press(&mut app, vec![key('G'), key('x')]);
+    assert!(sends(&fx).is_empty());
+    assert!(app.status.as_ref().unwrap().error);
+}
+
+#[test]
+fn r_asks_which_phase_defaulting_to_the_failed_one() {
+    let mut app = app_with(fixtures::runs());
+    // run00000 (the oldest, last row) failed in smoke.
+    press(&mut app, vec![key('G')]);
+    assert_eq!(app.selected.as_deref(), Some("run00000"));
+    press(&mut app, vec![key('r')]);
+    assert_eq!(app.mode, Mode::Retry { run: "run00000".into(), choice: 2 });
+    let fx = press(&mut app, vec![code(KeyCode::Enter)]);
+    assert_eq!(sends(&fx), vec![Command::Retry { run: "run00000".into(), phase: Some(Phase::Smoke) }]);
+    let fx = press(&mut app, vec![key('r'), code(KeyCode::Left), code(KeyCode::Enter)]);
+    assert_eq!(sends(&fx), vec![Command::Retry { run: "run00000".into(), phase: Some(Phase::Agent) }]);
+    let fx = press(&mut app, vec![key('r'), code(KeyCode::Esc)]);
+    assert!(sends(&fx).is_empty());
+}
+
+#[test]
+fn n_types_a_task_and_tab_cycles_agents() {
+    let mut app = app_with(fixtures::runs());
+    let mut msgs = vec![key('n')];
+    msgs.extend("fix it".chars().map(key));
+    msgs.push(code(KeyCode::Tab));
+    msgs.push(code(KeyCode::Enter));
+    let fx = press(&mut app, msgs);
+    match &sends(&fx)[..] {
+        [Command::Run(req)] => {
+            assert_eq!(req.task, "fix it");
+            assert_eq!(req.agent.as_deref(), Some("scripted-docs"));
+            assert_eq!(req.repo, std::path::PathBuf::from("/repo"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // An empty task is not sent.
+    let fx = press(&mut app, vec![key('n'), code(KeyCode::Enter)]);
+    assert!(sends(&fx).is_empty());
+}
+
+#[test]
+fn c_asks_then_cleans_and_a_refusal_shows_in_the_status_line() {
+    let mut app = app_with(fixtures::runs());
+    let fx = press(&mut app, vec![key('G'), key('c'), key('y')]);
+    assert_eq!(sends(&fx), vec![Command::Clean { run: "run00000".into(), force: false }]);
+    update(
+        &mut app,
+        Msg::Done { what: "clean run00000".into(), result: Err("branch has 1 commit(s) not merged".into()) },
+    );
+    let s = app.status.clone().unwrap();
+    assert!(s.error && s.text.contains("not merged"), "{s:?}");
+}
+
+#[test]
+fn filter_narrows_the_table_and_esc_clears_it() {
+    let mut app = app_with(fixtures::runs());
+    let mut msgs = vec![key('/')];
+    msgs.extend("flaky".chars().map(key));
+    press(&mut app, msgs);
+    assert_eq!(app.visible().len(), 1);
+    assert_eq!(app.selected.as_deref(), Some("run00001"));
+    press(&mut app, vec![code(KeyCode::Enter)]);
+    assert_eq!(app.filter, "flaky");
+    assert_eq!(app.mode, Mode::Normal);
+    press(&mut app, vec![key('/'), code(KeyCode::Esc)]);
+    assert_eq!(app.visible().len(), 6);
+}
+
+#[test]
+fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_mode() {
+    let mut app = app_with(fixtures::runs());
+    let fx = press(&mut app, vec![code(KeyCode::Enter)]);
+    assert_eq!(fx, vec![Effect::OpenTimeline { run: "run00002".into() }]);
+    assert_eq!(app.focus, Focus::Timeline);
+    update(&mut app, Msg::TimelineLines { run: "run00002".into(), lines: fixtures::timeline(50) });
+    // In the pane, k scrolls up: follow mode ends; new lines keep the view still.
+    press(&mut app, vec![key('k'), key('k')]);
+    let pane = app.pane.clone().unwrap();
+    assert!(!pane.follow);
+    assert_eq!(pane.scroll, 2);
+    update(&mut app, Msg::TimelineLines { run: "run00002".into(), lines: fixtures::timeline(3) });
+    assert_eq!(app.pane.as_ref().unwrap().scroll, 5);
+    press(&mut app, vec![key('G')]);
+    assert!(app.pane.as_ref().unwrap().follow);
+    // Lines of another run are not this pane's.
+    let (_, dirty) = update(&mut app, Msg::TimelineLines { run: "other".into(), lines: fixtures::timeline(3) });
+    assert!(!dirty);
+    // Tab back to the table; j selects the next run and the pane follows it.
+    let fx = press(&mut app, vec![code(KeyCode::Tab), key('j')]);
+    assert_eq!(fx, vec![Effect::OpenTimeline { run: "run00001".into() }]);
+    assert_eq!(app.pane.as_ref().unwrap().run, "run00001");
+    assert!(app.pane.as_ref().unwrap().lines.is_empty());
+    let fx = press(&mut app, vec![code(KeyCode::Esc)]);
+    assert_eq!(fx, vec![Effect::CloseTimeline]);
+    assert!(app.pane.is_none());
+}
+
+#[test]
+fn d_loads_the_patch_and_shows_it_scrollable() {
+    let mut app = app_with(fixtures::runs());
+    let fx = press(&mut app, vec![key('d')]);
+    assert_eq!(fx, vec![Effect::LoadPatch { run: "run00002".into() }]);
+    update(&mut app, Msg::Patch { run: "run00002".into(), text: fixtures::patch() });
+    assert!(matches!(app.mode, Mode::Diff { scroll: 0, .. }));
+    press(&mut app, vec![key('j'), key('j')]);
+    assert!(matches!(app.mode, Mode::Diff { scroll: 2, .. }));
+    press(&mut app, vec![code(KeyCode::Esc)]);
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn help_quit_and_connection_states() {
+    let mut app = app_with(fixtures::runs());
+    press(&mut app, vec![key('?')]);
+    assert_eq!(app.mode, Mode::Help);
+    press(&mut app, vec![code(KeyCode::Esc)]);
+    assert_eq!(app.mode, Mode::Normal);
+    let (_, dirty) = update(&mut app, Msg::Disconnected("gone".into()));
+    assert!(dirty);
+    let (_, dirty) = update(&mut app, Msg::Disconnected("gone".into()));
+    assert!(!dirty, "the same news twice needs no redraw");
+    update(&mut app, Msg::Connected);
+    assert!(app.status.as_ref().unwrap().text.contains("reconnected"));
+    // Idle: a tick with no active run needs no redraw.
+    let idle = app_with(vec![fixtures::runs()[4].clone()]);
+    let mut idle = idle;
+    assert!(!update(&mut idle, Msg::Tick).1);
+    press(&mut app, vec![key('q')]);
+    assert!(app.quit);
+    let mut app2 = app_with(fixtures::runs());
+    press(&mut app2, vec![key('x'), Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))]);
+    assert!(app2.quit, "ctrl-c quits even from a dialog");
+}
