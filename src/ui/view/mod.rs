@@ -78,11 +78,18 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
         Status::Killed,
         Status::Interrupted,
     ];
+    // Narrow terminals get symbols only (the help overlay has the legend).
+    let wide = area.width >= 120;
     for s in order {
         let n = app.runs.iter().filter(|r| r.status == s).count();
         if n > 0 {
-            spans.push(Span::styled(format!("{} {n} {s}", theme::symbol(s)), t.status(s)));
-            spans.push(Span::raw("  "));
+            let text = if wide {
+                format!("{} {n} {s}", theme::symbol(s))
+            } else {
+                format!("{}{n}", theme::symbol(s))
+            };
+            spans.push(Span::styled(text, t.status(s)));
+            spans.push(Span::raw(if wide { "  " } else { " " }));
         }
     }
     if app.runs.is_empty() {

@@ -22,13 +22,16 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
             ])
         })
         .collect();
-    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(
+        " ▶ running  ‖ paused  · queued  ✓ succeeded  ✗ failed  ■ killed  ! interrupted",
+        t.dim(),
+    )));
     lines.push(Line::from(Span::styled(
         " keys come from [keys] in config · Esc or ? closes",
         t.dim(),
     )));
     let h = lines.len() as u16 + 2;
-    let w = 72.min(area.width);
+    let w = 80.min(area.width);
     let rect = centered(area, w, h);
     frame.render_widget(Clear, rect);
     frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" keys ")), rect);

@@ -1,0 +1,97 @@
+//! Snapshots of Mission Control's main views at 80x24 and 160x48 (ratatui's TestBackend).
+//! Review changes with `cargo insta review`; CI fails on any difference.
+
+mod fixtures;
+
+use flightdeck::ui::app::{App, Confirmable, Mode, Pane};
+use flightdeck::ui::update::{update, Msg};
+use flightdeck::ui::view::{self, theme::Theme, Ctx};
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use ratatui::Terminal;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn app() -> App {
+    let mut app = App::new("/home/dev/src/app".into(), None);
+    update(&mut app, Msg::Connected);
+    update(&mut app, Msg::Runs(fixtures::runs()));
+    app.status = None;
+    app
+}
+
+fn render(app: &mut App, w: u16, h: u16, color: bool) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let now = time::OffsetDateTime::parse(fixtures::NOW, &time::format_description::well_known::Rfc3339).unwrap();
+    let ctx = Ctx {
+        theme: Theme { color },
+        now,
+        home: Some(std::path::Path::new("/home/dev")),
+    };
+    terminal.draw(|f| view::draw(f, app, &ctx)).unwrap();
+    terminal
+}
+
+fn snap(name: &str, mut app: App) {
+    for (w, h) in SIZES {
+        let t = render(&mut app, w, h, true);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), t.backend());
+    }
+}
+
+#[test]
+fn table() {
+    snap("table", app());
+}
+
+#[test]
+fn split_pane() {
+    let mut a = app();
+    let mut pane = Pane::new("run00002".into());
+    pane.push(fixtures::timeline(60));
+    a.pane = Some(pane);
+    snap("split_pane", a);
+}
+
+#[test]
+fn help() {
+    let mut a = app();
+    a.mode = Mode::Help;
+    snap("help", a);
+}
+
+#[test]
+fn diff() {
+    let mut a = app();
+    a.mode = Mode::Diff {
+        run: "run00002".into(),
+        lines: fixtures::patch().lines().map(String::from).collect(),
+        scroll: 0,
+    };
+    snap("diff", a);
+}
+
+#[test]
+fn confirm_kill() {
+    let mut a = app();
+    a.mode = Mode::Confirm {
+        action: Confirmable::Kill,
+        run: "run00002".into(),
+    };
+    snap("confirm", a);
+}
+
+#[test]
+fn no_color_means_no_colour_but_the_same_words() {
+    let mut a = app();
+    let plain = render(&mut a, 160, 48, false);
+    for cell in plain.backend().buffer().content() {
+        assert_eq!(cell.fg, Color::Reset, "a coloured cell under NO_COLOR: {cell:?}");
+    }
+    let coloured = render(&mut a, 160, 48, true);
+    assert_eq!(plain.backend().to_string(), coloured.backend().to_string());
+    let text = plain.backend().to_string();
+    for word in ["▶ running", "‖ paused", "✗ failed", "✓ succeeded", "■ killed", "· queued"] {
+        assert!(text.contains(word), "{word} missing");
+    }
+}
