@@ -15,7 +15,10 @@ const REPO_FILES: [(&str, &str); 5] = [
     ("index.html", include_str!("../assets/demo/repo/index.html")),
     ("app.js", include_str!("../assets/demo/repo/app.js")),
     ("style.css", include_str!("../assets/demo/repo/style.css")),
-    ("tests/check.sh", include_str!("../assets/demo/repo/tests/check.sh")),
+    (
+        "tests/check.sh",
+        include_str!("../assets/demo/repo/tests/check.sh"),
+    ),
 ];
 
 const COMMON: &str = include_str!("../assets/demo/agents/common.sh");
@@ -67,7 +70,8 @@ pub fn prepare(home: &Home) -> Result<Setup> {
     let dir = home.root().join("demo");
     let repo = dir.join("greeter");
     let agents = dir.join("agents");
-    std::fs::create_dir_all(&agents).wrap_err_with(|| format!("cannot create {}", agents.display()))?;
+    std::fs::create_dir_all(&agents)
+        .wrap_err_with(|| format!("cannot create {}", agents.display()))?;
     if !repo.join(".git").exists() {
         make_repo(&repo)?;
     }
@@ -97,7 +101,8 @@ pub fn prepare(home: &Home) -> Result<Setup> {
 
 fn write(path: &Path, text: &str) -> Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).wrap_err_with(|| format!("cannot create {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .wrap_err_with(|| format!("cannot create {}", parent.display()))?;
     }
     std::fs::write(path, text).wrap_err_with(|| format!("cannot write {}", path.display()))
 }
@@ -106,14 +111,24 @@ fn make_repo(repo: &Path) -> Result<()> {
     for (name, text) in REPO_FILES {
         write(&repo.join(name), text)?;
     }
-    let r = git2::Repository::init_opts(repo, git2::RepositoryInitOptions::new().initial_head("main"))
-        .wrap_err("cannot create the demo repository")?;
+    let r = git2::Repository::init_opts(
+        repo,
+        git2::RepositoryInitOptions::new().initial_head("main"),
+    )
+    .wrap_err("cannot create the demo repository")?;
     let mut index = r.index()?;
     index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
     index.write()?;
     let tree = r.find_tree(index.write_tree()?)?;
     let sig = git2::Signature::now("flightdeck demo", "demo@flightdeck.invalid")?;
-    r.commit(Some("HEAD"), &sig, &sig, "greeter: a page that says hello", &tree, &[])?;
+    r.commit(
+        Some("HEAD"),
+        &sig,
+        &sig,
+        "greeter: a page that says hello",
+        &tree,
+        &[],
+    )?;
     Ok(())
 }
 

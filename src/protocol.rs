@@ -112,7 +112,10 @@ pub enum Reply {
         event: Event,
     },
     /// The text of `patch.diff` (empty when the run has none yet).
-    Patch { run: String, text: String },
+    Patch {
+        run: String,
+        text: String,
+    },
     /// One timeline line, as written to `timeline.jsonl`.
     Line {
         line: serde_json::Value,

@@ -14,13 +14,29 @@ struct Tmux {
 
 impl Tmux {
     fn new() -> Self {
-        let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
-        assert!(ok, "tmux is needed for the cockpit test: apt-get install tmux");
-        Tmux { socket: format!("fdtest-{}", std::process::id()) }
+        let ok = Command::new("tmux")
+            .arg("-V")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "tmux is needed for the cockpit test: apt-get install tmux"
+        );
+        Tmux {
+            socket: format!("fdtest-{}", std::process::id()),
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux")
+        // -u: UTF-8 whatever the locale, so the status symbols come through.
+        Command::new("tmux")
+            .arg("-u")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux")
     }
 
     fn capture(&self) -> String {
@@ -40,7 +56,10 @@ impl Tmux {
             if pred(&screen) {
                 return screen;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; the screen:\n{screen}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -57,7 +76,10 @@ impl Drop for Tmux {
 }
 
 fn row<'a>(screen: &'a str, id: &str) -> &'a str {
-    screen.lines().find(|l| l.contains(id) && !l.contains("timeline")).unwrap_or("")
+    screen
+        .lines()
+        .find(|l| l.contains(id) && !l.contains("timeline"))
+        .unwrap_or("")
 }
 
 #[test]
@@ -71,7 +93,9 @@ command = ["sh", "-c", "sleep 1000 & echo $! >> \"$1\"; echo $$ >> \"$1\"; i=0; 
         pids_dir.path().display()
     ));
     let repo = git_repo(env.path(), "repo");
-    let ids: Vec<String> = (0..3).map(|i| env.start(&repo, "ticker", &format!("ticker {i}"))).collect();
+    let ids: Vec<String> = (0..3)
+        .map(|i| env.start(&repo, "ticker", &format!("ticker {i}")))
+        .collect();
     let pids = |id: &str| read_pids(&pids_dir.path().join(format!("pids-{id}")), 2);
 
     let tmux = Tmux::new();
@@ -82,18 +106,45 @@ command = ["sh", "-c", "sleep 1000 & echo $! >> \"$1\"; echo $$ >> \"$1\"; i=0; 
         env.path().join("xdg").display()
     );
     let repo_s = repo.to_str().unwrap();
-    let started = tmux.cmd(&["new-session", "-d", "-s", "fd", "-x", "120", "-y", "40", "-c", repo_s, &shell]);
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "fd",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "-c",
+        repo_s,
+        &shell,
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
 
     // All three runs appear, running. The newest is on top and selected.
-    let screen = tmux.wait_for("three running runs", |s| ids.iter().all(|id| row(s, id).contains("▶ running")));
-    let top = screen.lines().position(|l| l.contains(ids[2].as_str())).unwrap();
-    assert!(ids[..2].iter().all(|id| screen.lines().position(|l| l.contains(id.as_str())).unwrap() > top));
+    let screen = tmux.wait_for("three running runs", |s| {
+        ids.iter().all(|id| row(s, id).contains("▶ running"))
+    });
+    let top = screen
+        .lines()
+        .position(|l| l.contains(ids[2].as_str()))
+        .unwrap();
+    assert!(ids[..2].iter().all(|id| screen
+        .lines()
+        .position(|l| l.contains(id.as_str()))
+        .unwrap()
+        > top));
 
     // Enter opens the newest run's timeline, which follows new lines.
     tmux.keys(&["Enter"]);
     let title = format!("timeline {}", ids[2]);
-    let screen = tmux.wait_for("the split pane", |s| s.contains(&title) && s.contains("tick"));
+    let screen = tmux.wait_for("the split pane", |s| {
+        s.contains(&title) && s.contains("tick")
+    });
     let last_tick = |s: &str| {
         s.lines()
             .filter_map(|l| l.split("tick ").nth(1))
@@ -114,7 +165,9 @@ command = ["sh", "-c", "sleep 1000 & echo $! >> \"$1\"; echo $$ >> \"$1\"; i=0; 
     // Paused runs sort below running ones and the selection stays with the run. Tab back to
     // the table, g to the top (the newest running run), x then y kills it.
     tmux.keys(&["Tab", "g", "x"]);
-    tmux.wait_for("the kill question", |s| s.contains(&format!("Kill run {}", ids[1])));
+    tmux.wait_for("the kill question", |s| {
+        s.contains(&format!("Kill run {}", ids[1]))
+    });
     tmux.keys(&["y"]);
     tmux.wait_for("killed", |s| row(s, &ids[1]).contains("■ killed"));
     for pid in pids(&ids[1]) {
@@ -126,7 +179,14 @@ command = ["sh", "-c", "sleep 1000 & echo $! >> \"$1\"; echo $$ >> \"$1\"; i=0; 
     wait_until("the cockpit to exit", || !tmux.alive());
     let runs = env.json(&["ls", "--json"]);
     let status = |id: &str| {
-        runs.as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["status"].as_str().unwrap().to_string()
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     assert_eq!(status(&ids[0]), "running");
     assert_eq!(status(&ids[1]), "killed");

@@ -18,7 +18,10 @@ fn code(c: KeyCode) -> Msg {
 
 fn app_with(runs: Vec<RunSnapshot>) -> App {
     let mut app = App::new("/repo".into(), None);
-    app.agents = vec![("claude".into(), None), ("scripted-docs".into(), Some("scripted demo agent".into()))];
+    app.agents = vec![
+        ("claude".into(), None),
+        ("scripted-docs".into(), Some("scripted demo agent".into())),
+    ];
     app.default_agent = "claude".into();
     update(&mut app, Msg::Runs(runs));
     app
@@ -41,8 +44,15 @@ fn press(app: &mut App, msgs: Vec<Msg>) -> Vec<Effect> {
 fn active_runs_come_first_newest_first() {
     let app = app_with(fixtures::runs());
     let order: Vec<&str> = app.visible().iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(order, vec!["run00002", "run00001", "run00003", "run00005", "run00004", "run00000"]);
-    assert_eq!(app.selected.as_deref(), Some("run00002"), "the first row is selected");
+    assert_eq!(
+        order,
+        vec!["run00002", "run00001", "run00003", "run00005", "run00004", "run00000"]
+    );
+    assert_eq!(
+        app.selected.as_deref(),
+        Some("run00002"),
+        "the first row is selected"
+    );
 }
 
 #[test]
@@ -65,10 +75,20 @@ fn moving_keeps_the_selection_on_the_same_run_across_updates() {
 fn p_pauses_a_running_run_and_resumes_a_paused_one() {
     let mut app = app_with(fixtures::runs());
     let fx = press(&mut app, vec![key('p')]);
-    assert_eq!(sends(&fx), vec![Command::Pause { run: "run00002".into() }]);
+    assert_eq!(
+        sends(&fx),
+        vec![Command::Pause {
+            run: "run00002".into()
+        }]
+    );
     press(&mut app, vec![key('j')]); // run00001 is paused
     let fx = press(&mut app, vec![key('p')]);
-    assert_eq!(sends(&fx), vec![Command::Resume { run: "run00001".into() }]);
+    assert_eq!(
+        sends(&fx),
+        vec![Command::Resume {
+            run: "run00001".into()
+        }]
+    );
 }
 
 #[test]
@@ -76,12 +96,23 @@ fn x_asks_before_killing() {
     let mut app = app_with(fixtures::runs());
     let fx = press(&mut app, vec![key('x')]);
     assert!(sends(&fx).is_empty());
-    assert_eq!(app.mode, Mode::Confirm { action: Confirmable::Kill, run: "run00002".into() });
+    assert_eq!(
+        app.mode,
+        Mode::Confirm {
+            action: Confirmable::Kill,
+            run: "run00002".into()
+        }
+    );
     let fx = press(&mut app, vec![key('n')]);
     assert!(sends(&fx).is_empty());
     assert_eq!(app.mode, Mode::Normal);
     let fx = press(&mut app, vec![key('x'), key('y')]);
-    assert_eq!(sends(&fx), vec![Command::Kill { run: "run00002".into() }]);
+    assert_eq!(
+        sends(&fx),
+        vec![Command::Kill {
+            run: "run00002".into()
+        }]
+    );
     // A finished run cannot be killed: said in the status line, nothing sent.
     let fx = press(&mut app, vec![key('G'), key('x')]);
     assert!(sends(&fx).is_empty());
@@ -95,11 +126,32 @@ fn r_asks_which_phase_defaulting_to_the_failed_one() {
     press(&mut app, vec![key('G')]);
     assert_eq!(app.selected.as_deref(), Some("run00000"));
     press(&mut app, vec![key('r')]);
-    assert_eq!(app.mode, Mode::Retry { run: "run00000".into(), choice: 2 });
+    assert_eq!(
+        app.mode,
+        Mode::Retry {
+            run: "run00000".into(),
+            choice: 2
+        }
+    );
     let fx = press(&mut app, vec![code(KeyCode::Enter)]);
-    assert_eq!(sends(&fx), vec![Command::Retry { run: "run00000".into(), phase: Some(Phase::Smoke) }]);
-    let fx = press(&mut app, vec![key('r'), code(KeyCode::Left), code(KeyCode::Enter)]);
-    assert_eq!(sends(&fx), vec![Command::Retry { run: "run00000".into(), phase: Some(Phase::Agent) }]);
+    assert_eq!(
+        sends(&fx),
+        vec![Command::Retry {
+            run: "run00000".into(),
+            phase: Some(Phase::Smoke)
+        }]
+    );
+    let fx = press(
+        &mut app,
+        vec![key('r'), code(KeyCode::Left), code(KeyCode::Enter)],
+    );
+    assert_eq!(
+        sends(&fx),
+        vec![Command::Retry {
+            run: "run00000".into(),
+            phase: Some(Phase::Agent)
+        }]
+    );
     let fx = press(&mut app, vec![key('r'), code(KeyCode::Esc)]);
     assert!(sends(&fx).is_empty());
 }
@@ -129,10 +181,19 @@ fn n_types_a_task_and_tab_cycles_agents() {
 fn c_asks_then_cleans_and_a_refusal_shows_in_the_status_line() {
     let mut app = app_with(fixtures::runs());
     let fx = press(&mut app, vec![key('G'), key('c'), key('y')]);
-    assert_eq!(sends(&fx), vec![Command::Clean { run: "run00000".into(), force: false }]);
+    assert_eq!(
+        sends(&fx),
+        vec![Command::Clean {
+            run: "run00000".into(),
+            force: false
+        }]
+    );
     update(
         &mut app,
-        Msg::Done { what: "clean run00000".into(), result: Err("branch has 1 commit(s) not merged".into()) },
+        Msg::Done {
+            what: "clean run00000".into(),
+            result: Err("branch has 1 commit(s) not merged".into()),
+        },
     );
     let s = app.status.clone().unwrap();
     assert!(s.error && s.text.contains("not merged"), "{s:?}");
@@ -157,24 +218,52 @@ fn filter_narrows_the_table_and_esc_clears_it() {
 fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_mode() {
     let mut app = app_with(fixtures::runs());
     let fx = press(&mut app, vec![code(KeyCode::Enter)]);
-    assert_eq!(fx, vec![Effect::OpenTimeline { run: "run00002".into() }]);
+    assert_eq!(
+        fx,
+        vec![Effect::OpenTimeline {
+            run: "run00002".into()
+        }]
+    );
     assert_eq!(app.focus, Focus::Timeline);
-    update(&mut app, Msg::TimelineLines { run: "run00002".into(), lines: fixtures::timeline(50) });
+    update(
+        &mut app,
+        Msg::TimelineLines {
+            run: "run00002".into(),
+            lines: fixtures::timeline(50),
+        },
+    );
     // In the pane, k scrolls up: follow mode ends; new lines keep the view still.
     press(&mut app, vec![key('k'), key('k')]);
     let pane = app.pane.clone().unwrap();
     assert!(!pane.follow);
     assert_eq!(pane.scroll, 2);
-    update(&mut app, Msg::TimelineLines { run: "run00002".into(), lines: fixtures::timeline(3) });
+    update(
+        &mut app,
+        Msg::TimelineLines {
+            run: "run00002".into(),
+            lines: fixtures::timeline(3),
+        },
+    );
     assert_eq!(app.pane.as_ref().unwrap().scroll, 5);
     press(&mut app, vec![key('G')]);
     assert!(app.pane.as_ref().unwrap().follow);
     // Lines of another run are not this pane's.
-    let (_, dirty) = update(&mut app, Msg::TimelineLines { run: "other".into(), lines: fixtures::timeline(3) });
+    let (_, dirty) = update(
+        &mut app,
+        Msg::TimelineLines {
+            run: "other".into(),
+            lines: fixtures::timeline(3),
+        },
+    );
     assert!(!dirty);
     // Tab back to the table; j selects the next run and the pane follows it.
     let fx = press(&mut app, vec![code(KeyCode::Tab), key('j')]);
-    assert_eq!(fx, vec![Effect::OpenTimeline { run: "run00001".into() }]);
+    assert_eq!(
+        fx,
+        vec![Effect::OpenTimeline {
+            run: "run00001".into()
+        }]
+    );
     assert_eq!(app.pane.as_ref().unwrap().run, "run00001");
     assert!(app.pane.as_ref().unwrap().lines.is_empty());
     let fx = press(&mut app, vec![code(KeyCode::Esc)]);
@@ -186,8 +275,19 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
 fn d_loads_the_patch_and_shows_it_scrollable() {
     let mut app = app_with(fixtures::runs());
     let fx = press(&mut app, vec![key('d')]);
-    assert_eq!(fx, vec![Effect::LoadPatch { run: "run00002".into() }]);
-    update(&mut app, Msg::Patch { run: "run00002".into(), text: fixtures::patch() });
+    assert_eq!(
+        fx,
+        vec![Effect::LoadPatch {
+            run: "run00002".into()
+        }]
+    );
+    update(
+        &mut app,
+        Msg::Patch {
+            run: "run00002".into(),
+            text: fixtures::patch(),
+        },
+    );
     assert!(matches!(app.mode, Mode::Diff { scroll: 0, .. }));
     press(&mut app, vec![key('j'), key('j')]);
     assert!(matches!(app.mode, Mode::Diff { scroll: 2, .. }));
@@ -215,6 +315,12 @@ fn help_quit_and_connection_states() {
     press(&mut app, vec![key('q')]);
     assert!(app.quit);
     let mut app2 = app_with(fixtures::runs());
-    press(&mut app2, vec![key('x'), Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))]);
+    press(
+        &mut app2,
+        vec![
+            key('x'),
+            Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        ],
+    );
     assert!(app2.quit, "ctrl-c quits even from a dialog");
 }

@@ -22,7 +22,11 @@ fn app() -> App {
 
 fn render(app: &mut App, w: u16, h: u16, color: bool) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    let now = time::OffsetDateTime::parse(fixtures::NOW, &time::format_description::well_known::Rfc3339).unwrap();
+    let now = time::OffsetDateTime::parse(
+        fixtures::NOW,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
     let ctx = Ctx {
         theme: Theme { color },
         now,
@@ -86,12 +90,23 @@ fn no_color_means_no_colour_but_the_same_words() {
     let mut a = app();
     let plain = render(&mut a, 160, 48, false);
     for cell in plain.backend().buffer().content() {
-        assert_eq!(cell.fg, Color::Reset, "a coloured cell under NO_COLOR: {cell:?}");
+        assert_eq!(
+            cell.fg,
+            Color::Reset,
+            "a coloured cell under NO_COLOR: {cell:?}"
+        );
     }
     let coloured = render(&mut a, 160, 48, true);
     assert_eq!(plain.backend().to_string(), coloured.backend().to_string());
     let text = plain.backend().to_string();
-    for word in ["▶ running", "‖ paused", "✗ failed", "✓ succeeded", "■ killed", "· queued"] {
+    for word in [
+        "▶ running",
+        "‖ paused",
+        "✗ failed",
+        "✓ succeeded",
+        "■ killed",
+        "· queued",
+    ] {
         assert!(text.contains(word), "{word} missing");
     }
 }

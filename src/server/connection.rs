@@ -94,7 +94,12 @@ async fn show(
     }
 }
 
-async fn patch(w: &mut OwnedWriteHalf, handle: &Handle, home: &Home, run: String) -> std::io::Result<()> {
+async fn patch(
+    w: &mut OwnedWriteHalf,
+    handle: &Handle,
+    home: &Home,
+    run: String,
+) -> std::io::Result<()> {
     match handle.call(Command::Show { run }).await {
         Ok(Reply::Run { run }) => {
             let path = home.run_dir(&run.id).join(pack::PATCH);

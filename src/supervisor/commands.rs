@@ -21,9 +21,11 @@ impl Supervisor {
             Command::Run(request) => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let result = tokio::task::spawn_blocking(move || submit::validate(request).map(Box::new))
-                        .await
-                        .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
+                    let result = tokio::task::spawn_blocking(move || {
+                        submit::validate(request).map(Box::new)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
                     Supervisor::send_internal(&tx, Internal::Submitted { result, reply });
                 });
                 return;
@@ -93,11 +95,9 @@ impl Supervisor {
             Command::Timeline { .. }
             | Command::Subscribe
             | Command::Patch { .. }
-            | Command::Shutdown { .. } => {
-                Err(ProtocolError::internal(
-                    "this command is handled by the server, not the supervisor",
-                ))
-            }
+            | Command::Shutdown { .. } => Err(ProtocolError::internal(
+                "this command is handled by the server, not the supervisor",
+            )),
         };
         let _ = reply.send(answer);
     }

@@ -42,11 +42,26 @@ pub struct App {
 pub enum Mode {
     Normal,
     Help,
-    Filter { input: String },
-    NewRun { input: String, agent: usize },
-    Confirm { action: Confirmable, run: String },
-    Retry { run: String, choice: usize },
-    Diff { run: String, lines: Vec<String>, scroll: usize },
+    Filter {
+        input: String,
+    },
+    NewRun {
+        input: String,
+        agent: usize,
+    },
+    Confirm {
+        action: Confirmable,
+        run: String,
+    },
+    Retry {
+        run: String,
+        choice: usize,
+    },
+    Diff {
+        run: String,
+        lines: Vec<String>,
+        scroll: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

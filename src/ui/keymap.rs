@@ -284,7 +284,10 @@ mod tests {
 
         let mut o = BTreeMap::new();
         o.insert("kill".to_string(), KeyBinding::One("K".into()));
-        o.insert("down".to_string(), KeyBinding::Many(vec!["x".into(), "Down".into()]));
+        o.insert(
+            "down".to_string(),
+            KeyBinding::Many(vec!["x".into(), "Down".into()]),
+        );
         let km = Keymap::new(&o).unwrap();
         assert_eq!(km.action(&key('K')), Some(Action::Kill));
         assert_eq!(km.action(&key('x')), Some(Action::Down));
@@ -297,7 +300,9 @@ mod tests {
     fn bad_overrides_are_errors() {
         let mut o = BTreeMap::new();
         o.insert("explode".to_string(), KeyBinding::One("e".into()));
-        assert!(Keymap::new(&o).unwrap_err().contains("unknown action `explode`"));
+        assert!(Keymap::new(&o)
+            .unwrap_err()
+            .contains("unknown action `explode`"));
         let mut o = BTreeMap::new();
         o.insert("kill".to_string(), KeyBinding::One("Hyper".into()));
         assert!(Keymap::new(&o).unwrap_err().contains("unknown key `Hyper`"));

@@ -191,7 +191,9 @@ async fn feed(client: Client, tx: UnboundedSender<Msg>) {
         } else {
             match client.connect_existing().await {
                 Some(s) => Client::send_on(s, &Command::Subscribe).await,
-                None => Err(crate::client::ClientError::Connect("the server is not running".into())),
+                None => Err(crate::client::ClientError::Connect(
+                    "the server is not running".into(),
+                )),
             }
         };
         first = false;
@@ -214,7 +216,8 @@ async fn feed(client: Client, tx: UnboundedSender<Msg>) {
                         }
                         Ok(Some(_)) => {}
                         Ok(None) => {
-                            let _ = tx.send(Msg::Disconnected("the server closed the connection".into()));
+                            let _ = tx
+                                .send(Msg::Disconnected("the server closed the connection".into()));
                             break;
                         }
                         Err(e) => {

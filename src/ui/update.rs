@@ -8,7 +8,9 @@ use serde_json::Value;
 use crate::protocol::{Command, RunRequest, RunSnapshot};
 use crate::run::Status;
 
-use super::app::{default_retry_phase, App, Confirmable, Connection, Focus, Mode, Pane, RETRY_PHASES};
+use super::app::{
+    default_retry_phase, App, Confirmable, Connection, Focus, Mode, Pane, RETRY_PHASES,
+};
 use super::keymap::Action;
 
 #[derive(Debug, Clone)]
@@ -17,11 +19,22 @@ pub enum Msg {
     /// Every run (on connect, or after falling behind).
     Runs(Vec<RunSnapshot>),
     Run(Box<RunSnapshot>),
-    TimelineLines { run: String, lines: Vec<Value> },
-    TimelineEnded { run: String },
-    Patch { run: String, text: String },
+    TimelineLines {
+        run: String,
+        lines: Vec<Value>,
+    },
+    TimelineEnded {
+        run: String,
+    },
+    Patch {
+        run: String,
+        text: String,
+    },
     /// The answer to a command sent for `what` (e.g. "pause abc").
-    Done { what: String, result: Result<String, String> },
+    Done {
+        what: String,
+        result: Result<String, String>,
+    },
     Connected,
     Disconnected(String),
     Resize,
@@ -31,11 +44,18 @@ pub enum Msg {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Send { what: String, cmd: Command },
+    Send {
+        what: String,
+        cmd: Command,
+    },
     /// Stream this run's timeline into the pane (replacing any other stream).
-    OpenTimeline { run: String },
+    OpenTimeline {
+        run: String,
+    },
     CloseTimeline,
-    LoadPatch { run: String },
+    LoadPatch {
+        run: String,
+    },
 }
 
 /// Apply one message. Returns the effects and whether the screen needs redrawing.
@@ -140,7 +160,10 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     match app.mode.clone() {
         Mode::Normal => on_normal(app, key, fx),
         Mode::Help => {
-            if matches!(key.code, KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')) {
+            if matches!(
+                key.code,
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
+            ) {
                 app.mode = Mode::Normal;
             }
         }
@@ -165,7 +188,10 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
             _ => {}
         },
-        Mode::NewRun { mut input, mut agent } => match key.code {
+        Mode::NewRun {
+            mut input,
+            mut agent,
+        } => match key.code {
             KeyCode::Esc => app.mode = Mode::Normal,
             KeyCode::Tab | KeyCode::BackTab => {
                 if !app.agents.is_empty() {
@@ -206,7 +232,9 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         Mode::Confirm { action, run } => match key.code {
             KeyCode::Char('y') | KeyCode::Char('Y') => {
                 let (what, cmd) = match action {
-                    Confirmable::Kill => (format!("kill {run}"), Command::Kill { run: run.clone() }),
+                    Confirmable::Kill => {
+                        (format!("kill {run}"), Command::Kill { run: run.clone() })
+                    }
                     Confirmable::Clean => (
                         format!("clean {run}"),
                         Command::Clean {
@@ -276,7 +304,9 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
 }
 
 fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
-    let Some(action) = app.keymap.action(&key) else { return };
+    let Some(action) = app.keymap.action(&key) else {
+        return;
+    };
     let in_pane = app.focus == Focus::Timeline && app.pane.is_some();
     let before = app.selected.clone();
     match action {
@@ -293,7 +323,14 @@ fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
             app.status = None;
         }
-        Action::Up | Action::Down | Action::Top | Action::Bottom | Action::PageUp | Action::PageDown if in_pane => {
+        Action::Up
+        | Action::Down
+        | Action::Top
+        | Action::Bottom
+        | Action::PageUp
+        | Action::PageDown
+            if in_pane =>
+        {
             scroll_pane(app, action)
         }
         Action::Up => move_by(app, -1),
@@ -317,9 +354,11 @@ fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
             (None, None) => app.say("no run selected"),
         },
-        Action::Filter => app.mode = Mode::Filter {
-            input: app.filter.clone(),
-        },
+        Action::Filter => {
+            app.mode = Mode::Filter {
+                input: app.filter.clone(),
+            }
+        }
         Action::New => {
             let agent = app
                 .agents
@@ -354,7 +393,10 @@ fn on_run_action(app: &mut App, action: Action, run: &RunSnapshot, fx: &mut Vec<
         }
         Action::Retry => {
             if !run.status.is_terminal() {
-                app.error(format!("run {id} is {}; it can be retried once it has finished", run.status));
+                app.error(format!(
+                    "run {id} is {}; it can be retried once it has finished",
+                    run.status
+                ));
                 return;
             }
             app.mode = Mode::Retry {

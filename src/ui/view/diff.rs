@@ -22,17 +22,18 @@ pub fn draw(frame: &mut Frame, area: Rect, run: &str, lines: &[String], scroll: 
         .skip(scroll)
         .take(height)
         .map(|l| {
-            let style = if l.starts_with("diff --git") || l.starts_with("+++") || l.starts_with("---") {
-                t.bold()
-            } else if l.starts_with('+') {
-                t.fg(Color::Green)
-            } else if l.starts_with('-') {
-                t.fg(Color::Red)
-            } else if l.starts_with("@@") {
-                t.fg(Color::Cyan)
-            } else {
-                Default::default()
-            };
+            let style =
+                if l.starts_with("diff --git") || l.starts_with("+++") || l.starts_with("---") {
+                    t.bold()
+                } else if l.starts_with('+') {
+                    t.fg(Color::Green)
+                } else if l.starts_with('-') {
+                    t.fg(Color::Red)
+                } else if l.starts_with("@@") {
+                    t.fg(Color::Cyan)
+                } else {
+                    Default::default()
+                };
             Line::from(Span::styled(l.replace('\t', "    "), style))
         })
         .collect();
@@ -43,5 +44,8 @@ pub fn draw(frame: &mut Frame, area: Rect, run: &str, lines: &[String], scroll: 
         lines.len()
     );
     frame.render_widget(Clear, rect);
-    frame.render_widget(Paragraph::new(shown).block(Block::bordered().title(title)), rect);
+    frame.render_widget(
+        Paragraph::new(shown).block(Block::bordered().title(title)),
+        rect,
+    );
 }

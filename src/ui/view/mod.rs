@@ -41,11 +41,14 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
     let (table_area, pane_area) = match app.pane {
         None => (body, None),
         Some(_) if body.width >= SIDE_BY_SIDE => {
-            let [t, p] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
+            let [t, p] =
+                Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                    .areas(body);
             (t, Some(p))
         }
         Some(_) => {
-            let [t, p] = Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body);
+            let [t, p] = Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)])
+                .areas(body);
             (t, Some(p))
         }
     };
@@ -102,7 +105,11 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     spans.push(Span::raw("  "));
     spans.push(Span::raw(format!(
         "cost {}",
-        if costs.is_empty() { "-".to_string() } else { text::cost(Some(costs.iter().sum())) }
+        if costs.is_empty() {
+            "-".to_string()
+        } else {
+            text::cost(Some(costs.iter().sum()))
+        }
     )));
     match &app.connection {
         Connection::Connected => {}
@@ -112,7 +119,10 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
         }
         Connection::Lost(why) => {
             spans.push(Span::raw("  "));
-            spans.push(Span::styled(format!("server lost ({why}); reconnecting…"), t.error()));
+            spans.push(Span::styled(
+                format!("server lost ({why}); reconnecting…"),
+                t.error(),
+            ));
         }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

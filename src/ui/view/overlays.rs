@@ -12,7 +12,12 @@ use super::{centered, Ctx};
 pub fn help(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     let t = ctx.theme;
     let entries = app.keymap.help();
-    let key_w = entries.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(4).max(4);
+    let key_w = entries
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let mut lines: Vec<Line> = entries
         .iter()
         .map(|(keys, what)| {
@@ -34,10 +39,20 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     let w = 80.min(area.width);
     let rect = centered(area, w, h);
     frame.render_widget(Clear, rect);
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" keys ")), rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" keys ")),
+        rect,
+    );
 }
 
-pub fn confirm(frame: &mut Frame, area: Rect, action: Confirmable, run: &str, app: &App, ctx: &Ctx) {
+pub fn confirm(
+    frame: &mut Frame,
+    area: Rect,
+    action: Confirmable,
+    run: &str,
+    app: &App,
+    ctx: &Ctx,
+) {
     let t = ctx.theme;
     let task = app
         .runs
@@ -47,7 +62,9 @@ pub fn confirm(frame: &mut Frame, area: Rect, action: Confirmable, run: &str, ap
         .unwrap_or_default();
     let question = match action {
         Confirmable::Kill => format!("Kill run {run}? Its processes get SIGTERM, then SIGKILL."),
-        Confirmable::Clean => format!("Remove the worktree and branch of run {run}? The proof pack stays."),
+        Confirmable::Clean => {
+            format!("Remove the worktree and branch of run {run}? The proof pack stays.")
+        }
     };
     let w = 64.min(area.width);
     let lines = vec![
@@ -91,9 +108,15 @@ pub fn retry(frame: &mut Frame, area: Rect, run: &str, choice: usize, ctx: &Ctx)
         Line::raw(""),
         Line::from(phases),
         Line::raw(""),
-        Line::from(Span::styled("←/→ choose · Enter retry · Esc cancel", t.dim())),
+        Line::from(Span::styled(
+            "←/→ choose · Enter retry · Esc cancel",
+            t.dim(),
+        )),
     ];
     let rect = centered(area, 56.min(area.width), 7);
     frame.render_widget(Clear, rect);
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" retry ")), rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" retry ")),
+        rect,
+    );
 }

@@ -48,8 +48,16 @@ fn line<'a>(l: &Value, width: usize, ctx: &Ctx) -> Line<'a> {
     let t = ctx.theme;
     let ts = l.get("ts").and_then(Value::as_str).unwrap_or("");
     let time = ts.get(11..19).unwrap_or(ts).to_string();
-    let phase = l.get("phase").and_then(Value::as_str).unwrap_or("?").to_string();
-    let kind = l.get("type").and_then(Value::as_str).unwrap_or("?").to_string();
+    let phase = l
+        .get("phase")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string();
+    let kind = l
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string();
     let style = match kind.as_str() {
         "agent.output" => Default::default(),
         k if k.contains("fail") || k.contains("timeout") => t.fg(Color::Red),

@@ -82,7 +82,11 @@ fn columns(width: u16) -> Vec<Col> {
     let mut chosen = vec![];
     let mut used = MIN_TASK + 1;
     for col in PRIORITY {
-        let w = if col == Col::Worktree { MIN_WORKTREE } else { col.width() } + 1;
+        let w = if col == Col::Worktree {
+            MIN_WORKTREE
+        } else {
+            col.width()
+        } + 1;
         if used + w <= width {
             used += w;
             chosen.push(col);
@@ -91,7 +95,10 @@ fn columns(width: u16) -> Vec<Col> {
         }
     }
     // Display order: the task after the phase.
-    let pos = chosen.iter().position(|c| *c == Col::Phase).map_or(chosen.len(), |p| p + 1);
+    let pos = chosen
+        .iter()
+        .position(|c| *c == Col::Phase)
+        .map_or(chosen.len(), |p| p + 1);
     chosen.insert(pos, Col::Task);
     chosen
 }
@@ -120,13 +127,28 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     let visible = app.visible();
     let rows: Vec<Row> = visible
         .iter()
-        .map(|r| Row::new(cols.iter().map(|c| cell(*c, r, task_w, wt_w, ctx)).collect::<Vec<_>>()))
+        .map(|r| {
+            Row::new(
+                cols.iter()
+                    .map(|c| cell(*c, r, task_w, wt_w, ctx))
+                    .collect::<Vec<_>>(),
+            )
+        })
         .collect();
-    let header = Row::new(cols.iter().map(|c| Cell::from(Span::styled(c.title(), t.bold()))).collect::<Vec<_>>());
+    let header = Row::new(
+        cols.iter()
+            .map(|c| Cell::from(Span::styled(c.title(), t.bold())))
+            .collect::<Vec<_>>(),
+    );
     let title = if app.filter.is_empty() {
         format!(" runs ({}) ", visible.len())
     } else {
-        format!(" runs ({} of {}, filter: {}) ", visible.len(), app.runs.len(), app.filter)
+        format!(
+            " runs ({} of {}, filter: {}) ",
+            visible.len(),
+            app.runs.len(),
+            app.filter
+        )
     };
     let mut block = Block::bordered().title(title);
     if app.focus == Focus::Table || app.pane.is_none() {
@@ -164,11 +186,19 @@ fn cell<'a>(col: Col, r: &RunSnapshot, task_w: u16, wt_w: u16, ctx: &Ctx) -> Cel
         Col::Agent => Cell::from(cut(&r.agent, 10)),
         Col::Tokens => Cell::from(count(r.tokens.total())),
         Col::Cost => Cell::from(cost(r.cost_usd)),
-        Col::Score => Cell::from(r.score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into())),
+        Col::Score => Cell::from(
+            r.score
+                .map(|s| format!("{s:.2}"))
+                .unwrap_or_else(|| "-".into()),
+        ),
         Col::Merge => Cell::from(r.merge.as_str()),
         Col::Worktree => Cell::from(Span::styled(
             cut_middle(&tilde(&r.worktree, ctx.home), wt_w as usize),
-            if r.cleaned { t.dim() } else { Default::default() },
+            if r.cleaned {
+                t.dim()
+            } else {
+                Default::default()
+            },
         )),
     }
 }
@@ -183,6 +213,10 @@ mod tests {
         assert!(c.contains(&Col::Id) && c.contains(&Col::Status) && c.contains(&Col::Task));
         assert!(!c.contains(&Col::Worktree));
         let wide = columns(158);
-        assert!(wide.contains(&Col::Worktree) && wide.contains(&Col::Cost) && wide.contains(&Col::Merge));
+        assert!(
+            wide.contains(&Col::Worktree)
+                && wide.contains(&Col::Cost)
+                && wide.contains(&Col::Merge)
+        );
     }
 }

@@ -1,0 +1,68 @@
+//! `flightdeck demo`: the sample repository, five scripted runs, one failing its smoke check.
+//! (`--no-ui` starts the runs without the cockpit; FLIGHTDECK_DEMO_STEP makes them quick.)
+
+mod common;
+
+use common::*;
+
+#[test]
+fn the_demo_runs_five_scripted_agents_and_one_fails_its_smoke_check() {
+    let env = Env::new("");
+    let out = env
+        .cmd(&["demo", "--no-ui"])
+        .env("FLIGHTDECK_DEMO_STEP", "0.02")
+        .env_remove("FLIGHTDECK_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(ids.len(), 5);
+    let mut failed = vec![];
+    for id in &ids {
+        let r = env.wait_for(id, "finished", |r| {
+            matches!(r["status"].as_str(), Some("succeeded" | "failed"))
+        });
+        assert!(
+            r["agent"].as_str().unwrap().starts_with("scripted-"),
+            "demo agents say they are scripted"
+        );
+        let agent_lines: Vec<String> = env
+            .events_of(id, "agent.output")
+            .iter()
+            .map(|l| l["text"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            agent_lines
+                .iter()
+                .all(|l| l.starts_with("[scripted agent]")),
+            "{agent_lines:?}"
+        );
+        let patch = std::fs::read_to_string(env.run_dir(id).join("patch.diff")).unwrap();
+        assert!(
+            patch.contains("diff --git"),
+            "every demo agent really edits files"
+        );
+        if r["status"] == "failed" {
+            failed.push(r);
+        }
+    }
+    assert_eq!(failed.len(), 1, "exactly one run fails");
+    assert_eq!(failed[0]["agent"], "scripted-sloppy");
+    assert_eq!(failed[0]["phase"], "smoke");
+    let smoke = std::fs::read_to_string(
+        env.run_dir(failed[0]["id"].as_str().unwrap())
+            .join("smoke.json"),
+    )
+    .unwrap();
+    assert!(smoke.contains("TODO markers left"), "{smoke}");
+    // The sample repository itself is untouched.
+    let repo = env.home.join("demo/greeter");
+    assert_eq!(git(&repo, &["status", "--porcelain"]).trim(), "");
+}
