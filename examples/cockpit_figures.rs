@@ -53,6 +53,10 @@ fn record(i: usize) -> RunRecord {
         checkpoints: Default::default(),
         config_file: None,
         cleaned: false,
+        setup_excludes: Vec::new(),
+        gate_reasons: Vec::new(),
+        conflicts: Vec::new(),
+        merged_commit: None,
     }
 }
 

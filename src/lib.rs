@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod gate;
 pub mod log;
 pub mod paths;
 pub mod proof;

@@ -79,4 +79,6 @@ pub mod pack {
     pub const AGENT_LOG: &str = "agent.log";
     pub const PATCH: &str = "patch.diff";
     pub const SMOKE: &str = "smoke.json";
+    pub const SCORE: &str = "score.json";
+    pub const PR: &str = "PR.md";
 }

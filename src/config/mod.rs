@@ -28,6 +28,7 @@ pub struct Config {
     pub kill_grace: ConfigDuration,
     pub agents: BTreeMap<String, AgentConfig>,
     pub smoke: Vec<SmokeCheck>,
+    pub setup: SetupConfig,
     pub gate: GateConfig,
     /// Mission Control key bindings: action name → key or keys (see config.example.toml).
     pub keys: BTreeMap<String, KeyBinding>,
@@ -58,6 +59,7 @@ impl Default for Config {
             kill_grace: ConfigDuration::secs(5),
             agents: BTreeMap::new(),
             smoke: Vec::new(),
+            setup: SetupConfig::default(),
             gate: GateConfig::default(),
             keys: BTreeMap::new(),
         }
@@ -103,11 +105,34 @@ fn yes() -> bool {
     true
 }
 
+/// Steps for a new worktree, before the agent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SetupConfig {
+    /// Files copied from the repository's own checkout when they exist (`.env`, local config);
+    /// never committed on the run's branch.
+    pub copy: Vec<String>,
+    /// Commands run in the worktree, in order; one failing fails the run in `prepare`.
+    pub commands: Vec<Vec<String>>,
+    /// Per command.
+    pub timeout: Option<ConfigDuration>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GateConfig {
+    /// The acceptance score a run needs to merge.
     pub min_score: f64,
+    /// Merge runs that turn green by themselves, one at a time.
     pub auto_merge: bool,
+    /// Diffs larger than these lower the score (see README: the score).
+    pub max_changed_lines: u64,
+    pub max_changed_files: u64,
+    /// Glob patterns of paths a run may not touch (unless `allow_protected`).
+    pub protected: Vec<String>,
+    pub allow_protected: bool,
+    /// The branch runs merge into; empty: the branch the run's base commit came from.
+    pub target: String,
 }
 
 impl Default for GateConfig {
@@ -115,6 +140,11 @@ impl Default for GateConfig {
         Self {
             min_score: 0.8,
             auto_merge: false,
+            max_changed_lines: 500,
+            max_changed_files: 20,
+            protected: Vec::new(),
+            allow_protected: false,
+            target: String::new(),
         }
     }
 }
@@ -176,6 +206,23 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.gate.min_score) {
             return Err("gate.min_score must be between 0 and 1".into());
+        }
+        for pattern in &self.gate.protected {
+            glob::Pattern::new(pattern).map_err(|e| {
+                format!("gate.protected: `{pattern}` is not a valid glob pattern ({e})")
+            })?;
+        }
+        for (i, cmd) in self.setup.commands.iter().enumerate() {
+            if cmd.is_empty() {
+                return Err(format!("setup.commands[{i}] is empty; give it a program to run"));
+            }
+        }
+        for path in &self.setup.copy {
+            if std::path::Path::new(path).is_absolute() || path.split('/').any(|c| c == "..") {
+                return Err(format!(
+                    "setup.copy: `{path}` must be a path inside the repository (relative, no `..`)"
+                ));
+            }
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! The proof pack: the files in `runs/<id>/` that let a reviewer check a run without trusting it.
 
 pub mod patch;
+pub mod pr;
+pub mod score;
 pub mod smoke;
 pub mod store;
 pub mod summary;

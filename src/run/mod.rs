@@ -3,4 +3,4 @@
 pub mod id;
 pub mod record;
 
-pub use record::{MergeState, Phase, RunRecord, Status, Tokens, WorkspaceKind};
+pub use record::{ConflictFinding, MergeState, Phase, RunRecord, Status, Tokens, WorkspaceKind};

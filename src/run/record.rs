@@ -75,13 +75,14 @@ impl Phase {
         Phase::Done,
     ];
 
-    /// The phases a run goes through today, in order. `browser` and `deliver` join the pipeline
-    /// when the browser loop and the merge gate land; the names are already part of the contract.
-    pub const PIPELINE: [Phase; 5] = [
+    /// The phases a run goes through today, in order. `browser` joins the pipeline when the
+    /// browser loop lands; the name is already part of the contract.
+    pub const PIPELINE: [Phase; 6] = [
         Phase::Prepare,
         Phase::Agent,
         Phase::Smoke,
         Phase::Proof,
+        Phase::Deliver,
         Phase::Done,
     ];
 
@@ -225,6 +226,27 @@ pub struct RunRecord {
     pub config_file: Option<PathBuf>,
     /// Set once `clean` removed the worktree.
     pub cleaned: bool,
+    /// Files and folders setup put in the worktree (copied or made by setup commands): kept
+    /// out of the run's commits.
+    #[serde(default)]
+    pub setup_excludes: Vec<String>,
+    /// Why the merge gate is not green (empty when it is, or before it was evaluated).
+    #[serde(default)]
+    pub gate_reasons: Vec<String>,
+    /// The conflict radar's findings: other runs or the target this run would conflict with.
+    #[serde(default)]
+    pub conflicts: Vec<ConflictFinding>,
+    /// The merge commit (or fast-forwarded tip) once merged.
+    #[serde(default)]
+    pub merged_commit: Option<String>,
+}
+
+/// A predicted conflict: with the target branch or another run, on these files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictFinding {
+    /// `target:<branch>` or `run:<id>`.
+    pub with: String,
+    pub files: Vec<String>,
 }
 
 impl RunRecord {
@@ -242,7 +264,8 @@ mod tests {
         assert_eq!(Phase::Prepare.next(), Phase::Agent);
         assert_eq!(Phase::Agent.next(), Phase::Smoke);
         assert_eq!(Phase::Smoke.next(), Phase::Proof);
-        assert_eq!(Phase::Proof.next(), Phase::Done);
+        assert_eq!(Phase::Proof.next(), Phase::Deliver);
+        assert_eq!(Phase::Deliver.next(), Phase::Done);
         assert_eq!(Phase::Done.next(), Phase::Done);
     }
 
@@ -253,7 +276,7 @@ mod tests {
             assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
         }
         let err = "build".parse::<Phase>().unwrap_err();
-        assert!(err.contains("prepare, agent, smoke, proof"), "{err}");
+        assert!(err.contains("prepare, agent, smoke, proof, deliver"), "{err}");
     }
 
     #[test]

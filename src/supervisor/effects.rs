@@ -154,6 +154,16 @@ impl Supervisor {
                     entry.record.checkpoints.insert(p, c);
                 }
                 Update::ExitCode(c) => entry.record.exit_code = c,
+                Update::SetupExcludes(e) => entry.record.setup_excludes = e,
+                Update::Score(s) => entry.record.score = Some(s),
+                Update::Gate(state, reasons) => {
+                    entry.record.gate_reasons = reasons;
+                    entry.record.merge = if entry.record.conflicts.is_empty() {
+                        state
+                    } else {
+                        crate::run::MergeState::Conflict
+                    };
+                }
             }
         }
         let (kind, mut f) = match &report.outcome {

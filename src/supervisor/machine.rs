@@ -104,7 +104,7 @@ pub enum Refusal {
     StillActive(Status),
     #[error("the run never reached phase {wanted} (it stopped in {reached}); retry --phase {reached} or an earlier phase")]
     NotReached { wanted: Phase, reached: Phase },
-    #[error("phase {0} cannot be retried; retry one of prepare, agent, smoke, proof")]
+    #[error("phase {0} cannot be retried; retry one of prepare, agent, smoke, proof, deliver")]
     NotRetryable(Phase),
     #[error("the run succeeded; pass --phase to say which phase to run again")]
     NothingFailed,
@@ -308,6 +308,7 @@ mod tests {
             (Phase::Prepare, Phase::Agent),
             (Phase::Agent, Phase::Smoke),
             (Phase::Smoke, Phase::Proof),
+            (Phase::Proof, Phase::Deliver),
         ] {
             let (n, fx) = run(&m, ok(p));
             assert_eq!(n.phase, expect);
@@ -320,7 +321,7 @@ mod tests {
             );
             m = n;
         }
-        let (m, fx) = run(&m, ok(Phase::Proof));
+        let (m, fx) = run(&m, ok(Phase::Deliver));
         assert_eq!((m.status, m.phase), (Status::Succeeded, Phase::Done));
         assert!(matches!(
             fx[0],
@@ -480,7 +481,7 @@ mod tests {
             Refusal::NotRetryable(Phase::Done)
         );
         let mut done = started();
-        for p in [Phase::Prepare, Phase::Agent, Phase::Smoke, Phase::Proof] {
+        for p in [Phase::Prepare, Phase::Agent, Phase::Smoke, Phase::Proof, Phase::Deliver] {
             done = run(&done, ok(p)).0;
         }
         assert_eq!(

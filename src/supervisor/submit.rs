@@ -92,5 +92,9 @@ pub fn new_record(id: &str, v: &Validated, home: &Home) -> RunRecord {
         checkpoints: Default::default(),
         config_file: v.request.config.clone(),
         cleaned: false,
+        setup_excludes: Vec::new(),
+        gate_reasons: Vec::new(),
+        conflicts: Vec::new(),
+        merged_commit: None,
     }
 }

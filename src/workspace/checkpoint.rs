@@ -13,12 +13,12 @@ pub fn head_commit(worktree: &Path) -> Result<String, WorkspaceError> {
 }
 
 /// Commit everything in the worktree (new and deleted files too, ignored files not) on its
-/// branch. Returns the new commit, or None when nothing changed.
-pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>, WorkspaceError> {
+/// branch, except what setup put there (`excludes`). Returns the new commit, or None when
+/// nothing changed.
+pub fn commit_all(worktree: &Path, message: &str, excludes: &[String]) -> Result<Option<String>, WorkspaceError> {
     let repo = Repository::open(worktree)?;
     let mut index = repo.index()?;
-    index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
-    index.update_all(["*"], None)?;
+    stage_all(&repo, &mut index, excludes)?;
     index.write()?;
     let tree_id = index.write_tree()?;
     let head = repo.head()?.peel_to_commit()?;
@@ -29,6 +29,25 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>, Work
     let sig = signature()?;
     let id = repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&head])?;
     Ok(Some(id.to_string()))
+}
+
+/// Stage every change in `index`, then unstage setup's files that HEAD does not track.
+pub(super) fn stage_all(repo: &Repository, index: &mut git2::Index, excludes: &[String]) -> Result<(), WorkspaceError> {
+    index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
+    index.update_all(["*"], None)?;
+    let head_tree = repo.head()?.peel_to_tree()?;
+    for ex in excludes {
+        let path = ex.trim_end_matches('/');
+        if path.is_empty() || head_tree.get_path(Path::new(path)).is_ok() {
+            continue;
+        }
+        if ex.ends_with('/') {
+            index.remove_dir(Path::new(path), 0)?;
+        } else {
+            let _ = index.remove_path(Path::new(path));
+        }
+    }
+    Ok(())
 }
 
 /// Put the worktree and its branch back at `commit`: tracked files reset, untracked files

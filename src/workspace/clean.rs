@@ -4,14 +4,14 @@
 
 use git2::{BranchType, Oid, Repository};
 
-use super::{dirty_files, WorkspaceError};
+use super::{dirty_files_except, WorkspaceError};
 use crate::run::{RunRecord, WorkspaceKind};
 
 /// Ok when removing loses nothing; otherwise the reason, saying what to do.
 pub fn check_clean(run: &RunRecord) -> Result<(), WorkspaceError> {
     if run.worktree.exists() {
         let wt = Repository::open(&run.worktree)?;
-        let dirty = dirty_files(&wt, 5)?;
+        let dirty = dirty_files_except(&wt, 5, &run.setup_excludes)?;
         if !dirty.is_empty() {
             return Err(WorkspaceError::Refused(format!(
                 "worktree {} has uncommitted changes ({}); commit or discard them, or pass --force",

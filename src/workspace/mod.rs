@@ -7,14 +7,19 @@ mod clean;
 mod copy;
 mod diff;
 mod inspect;
+mod merge;
+pub mod radar;
+mod setup;
 mod worktree;
 
 use std::path::PathBuf;
 
 pub use checkpoint::{commit_all, head_commit, message_for, reset_to};
 pub use clean::{check_clean, remove};
-pub use diff::{diff_against_base, DiffStat};
+pub use diff::{diff_against_base, ChangedFile, DiffStat};
 pub use inspect::{inspect, Source};
+pub use merge::{merge_run, MergeOutcome};
+pub use setup::{copy_setup_files, new_entries};
 
 use crate::run::WorkspaceKind;
 
@@ -30,6 +35,9 @@ pub enum WorkspaceError {
     Git(#[from] git2::Error),
     #[error("{0}")]
     Io(String),
+    /// Merging would conflict in these files.
+    #[error("merging would conflict in {}", .0.join(", "))]
+    Conflict(Vec<String>),
 }
 
 impl WorkspaceError {
@@ -75,8 +83,23 @@ fn signature() -> Result<git2::Signature<'static>, git2::Error> {
     git2::Signature::now(AUTHOR_NAME, AUTHOR_EMAIL)
 }
 
+/// Whether `path` is one of `excludes` or lies in an excluded folder (`dir/`).
+pub fn excluded(path: &str, excludes: &[String]) -> bool {
+    excludes.iter().any(|e| {
+        if let Some(dir) = e.strip_suffix('/') {
+            path == dir || path.starts_with(e.as_str())
+        } else {
+            path == e
+        }
+    })
+}
+
 /// Files with changes not committed (untracked included, ignored files not).
 fn dirty_files(repo: &git2::Repository, limit: usize) -> Result<Vec<String>, git2::Error> {
+    dirty_files_except(repo, limit, &[])
+}
+
+fn dirty_files_except(repo: &git2::Repository, limit: usize, excludes: &[String]) -> Result<Vec<String>, git2::Error> {
     let mut opts = git2::StatusOptions::new();
     opts.include_untracked(true)
         .recurse_untracked_dirs(true)
@@ -86,7 +109,8 @@ fn dirty_files(repo: &git2::Repository, limit: usize) -> Result<Vec<String>, git
     Ok(statuses
         .iter()
         .filter(|s| !s.status().is_ignored())
-        .take(limit)
         .filter_map(|s| s.path().map(str::to_string))
+        .filter(|p| !excluded(p, excludes))
+        .take(limit)
         .collect())
 }

@@ -44,6 +44,11 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             "workspace.reset",
             fields! {"message" => format!("worktree reset to {checkpoint} for the retry"), "commit" => checkpoint},
         );
+        // The reset removed untracked files: bring setup's copies back.
+        let (src, wt, copy) = (rec.repo.clone(), worktree.clone(), job.config.setup.copy.clone());
+        if let Err(e) = blocking(move || workspace::copy_setup_files(&src, &wt, &copy).map_err(|e| e.to_string())).await {
+            return PhaseReport::failed(format!("cannot copy setup files again: {e}"), updates);
+        }
     }
     updates.push(Update::Checkpoint(Phase::Agent, checkpoint));
 
@@ -156,8 +161,9 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     let note = failure.clone().unwrap_or_default();
     let message = workspace::message_for(&rec.task, &rec.id, &note);
     let (wt, dir, base) = (worktree.clone(), ctx.dir.clone(), rec.base.clone());
+    let excludes = rec.setup_excludes.clone();
     let committed = blocking(move || {
-        let commit = workspace::commit_all(&wt, &message).map_err(|e| e.to_string())?;
+        let commit = workspace::commit_all(&wt, &message, &excludes).map_err(|e| e.to_string())?;
         let stat = proof::patch::write(&dir, &wt, &base).map_err(|e| e.to_string())?;
         Ok((commit, stat))
     })

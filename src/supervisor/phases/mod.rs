@@ -2,6 +2,8 @@
 //! workspace, processes and proof files; the supervisor only applies their reports.
 
 mod agent;
+mod deliver;
+mod exec;
 mod prepare;
 mod proof;
 mod smoke;
@@ -32,6 +34,9 @@ pub enum Update {
     Base(String),
     Checkpoint(Phase, String),
     ExitCode(Option<i32>),
+    SetupExcludes(Vec<String>),
+    Score(f64),
+    Gate(crate::run::MergeState, Vec<String>),
 }
 
 pub struct PhaseReport {
@@ -63,6 +68,7 @@ pub async fn run(ctx: Arc<RunCtx>, job: PhaseJob) -> PhaseReport {
         Phase::Agent => agent::run(&ctx, &job).await,
         Phase::Smoke => smoke::run(&ctx, &job).await,
         Phase::Proof => proof::run(&ctx, &job).await,
+        Phase::Deliver => deliver::run(&ctx, &job).await,
         other => PhaseReport::failed(
             format!("phase {other} is not part of this version's pipeline"),
             vec![],

@@ -5,7 +5,7 @@ use crate::run::{Phase, RunRecord};
 use crate::supervisor::context::RunCtx;
 use crate::workspace::{self, Spec};
 
-use super::{blocking, PhaseJob, PhaseReport, Update};
+use super::{blocking, exec, PhaseJob, PhaseReport, Update};
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let rec = job.record.clone();
@@ -53,7 +53,85 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
             },
         );
     }
-    PhaseReport::ok(vec![Update::Base(created.base)])
+    let mut updates = vec![Update::Base(created.base.clone())];
+    let mut rec = rec;
+    rec.base = created.base;
+    match setup(ctx, &rec, job).await {
+        Ok(excludes) => {
+            updates.push(Update::SetupExcludes(excludes));
+            PhaseReport::ok(updates)
+        }
+        Err(reason) => PhaseReport::failed(reason, updates),
+    }
+}
+
+/// `[setup]`: copy files from the user's checkout, then run the commands. Returns what setup
+/// added to the worktree, to keep it out of the run's commits.
+async fn setup(ctx: &RunCtx, rec: &RunRecord, job: &PhaseJob) -> Result<Vec<String>, String> {
+    let cfg = &job.config.setup;
+    if cfg.copy.is_empty() && cfg.commands.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (src, wt, copy) = (rec.repo.clone(), rec.worktree.clone(), cfg.copy.clone());
+    let (copied, missing) = blocking(move || workspace::copy_setup_files(&src, &wt, &copy).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| format!("setup could not copy files: {e}"))?;
+    for path in &copied {
+        ctx.emit(
+            Phase::Prepare,
+            "setup.copied",
+            fields! {"path" => path, "message" => format!("copied {path} from {}", rec.repo.display())},
+        );
+    }
+    for path in &missing {
+        ctx.emit(
+            Phase::Prepare,
+            "setup.copy_skipped",
+            fields! {"path" => path, "message" => format!("{path} does not exist in {}; not copied", rec.repo.display())},
+        );
+    }
+    for argv in &cfg.commands {
+        ctx.emit(Phase::Prepare, "setup.started", fields! {"command" => argv});
+        let r = exec::run(ctx, rec, argv, cfg.timeout.map(|t| t.0), job.kill_grace).await;
+        let text = String::from_utf8_lossy(&r.output);
+        let lines: Vec<&str> = text.lines().collect();
+        const MAX_LINES: usize = 200;
+        let skip = lines.len().saturating_sub(MAX_LINES);
+        if skip > 0 {
+            ctx.emit(
+                Phase::Prepare,
+                "setup.output",
+                fields! {"text" => format!("… {skip} earlier line(s) not shown")},
+            );
+        }
+        for line in &lines[skip..] {
+            ctx.emit(Phase::Prepare, "setup.output", fields! {"text" => line});
+        }
+        ctx.emit(
+            Phase::Prepare,
+            "setup.finished",
+            fields! {"command" => argv, "exit_code" => r.exit_code, "passed" => r.passed, "duration_ms" => r.duration_ms},
+        );
+        if !r.passed {
+            return Err(format!(
+                "setup command `{}` failed: {}",
+                argv.join(" "),
+                r.error.unwrap_or_else(|| "unknown error".into())
+            ));
+        }
+        if ctx.procs.is_killing() {
+            return Err("killed during setup".into());
+        }
+    }
+    let wt = rec.worktree.clone();
+    let mut excludes = blocking(move || workspace::new_entries(&wt).map_err(|e| e.to_string())).await?;
+    for path in copied {
+        if !excludes.contains(&path) {
+            excludes.push(path);
+        }
+    }
+    excludes.sort();
+    Ok(excludes)
 }
 
 fn spec_of(rec: &RunRecord) -> Spec {

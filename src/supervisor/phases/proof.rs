@@ -1,24 +1,30 @@
-//! proof: the final `patch.diff` (base → the branch's head) and a durable timeline.
+//! proof: the final `patch.diff` (base → the branch's head) and the acceptance score.
 
+use std::path::Path;
+
+use crate::config::Config;
 use crate::fields;
-use crate::proof;
-use crate::run::Phase;
+use crate::paths::pack;
+use crate::proof::score::{self, Score};
+use crate::proof::smoke::CheckResult;
+use crate::proof::store::write_atomic;
+use crate::proof::{self};
+use crate::run::{Phase, RunRecord};
 use crate::supervisor::context::RunCtx;
 
 use super::{blocking, PhaseJob, PhaseReport, Update};
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
-    let rec = &job.record;
-    let (dir, wt, base) = (ctx.dir.clone(), rec.worktree.clone(), rec.base.clone());
-    let head_wt = wt.clone();
+    let (dir, rec, config) = (ctx.dir.clone(), job.record.clone(), job.config.clone());
     let written = blocking(move || {
-        let head = crate::workspace::head_commit(&head_wt).map_err(|e| e.to_string())?;
-        let stat = proof::patch::write(&dir, &wt, &base).map_err(|e| e.to_string())?;
-        Ok((head, stat))
+        let head = crate::workspace::head_commit(&rec.worktree).map_err(|e| e.to_string())?;
+        let stat = proof::patch::write(&dir, &rec.worktree, &rec.base).map_err(|e| e.to_string())?;
+        let score = score_run(&dir, &rec, &config, &stat)?;
+        Ok((head, stat, score))
     })
     .await;
     match written {
-        Ok((head, stat)) => {
+        Ok((head, stat, score)) => {
             ctx.emit(
                 Phase::Proof,
                 "proof.patch",
@@ -27,8 +33,42 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
                     "files" => stat.files, "insertions" => stat.insertions, "deletions" => stat.deletions,
                 },
             );
-            PhaseReport::ok(vec![Update::Checkpoint(Phase::Proof, head)])
+            ctx.emit(
+                Phase::Proof,
+                "proof.score",
+                fields! {"message" => format!("acceptance score {:.2}", score.score), "score" => score.score, "factors" => score.factors},
+            );
+            PhaseReport::ok(vec![Update::Checkpoint(Phase::Proof, head), Update::Score(score.score)])
         }
-        Err(e) => PhaseReport::failed(format!("cannot write patch.diff: {e}"), vec![]),
+        Err(e) => PhaseReport::failed(format!("cannot write the proof: {e}"), vec![]),
     }
+}
+
+fn score_run(dir: &Path, rec: &RunRecord, config: &Config, stat: &crate::workspace::DiffStat) -> Result<Score, String> {
+    let checks = read_checks(dir);
+    let paths: Vec<String> = stat.changed.iter().map(|c| c.path.clone()).collect();
+    let protected = score::protected_touched(&paths, &config.gate.protected);
+    let s = score::score(
+        &score::Inputs {
+            checks: &checks,
+            exit_code: rec.exit_code,
+            changed_files: &paths,
+            changed_lines: (stat.insertions + stat.deletions) as u64,
+            protected_touched: &protected,
+            budget_over: None,
+            browser: None,
+        },
+        &config.gate,
+    );
+    let json = serde_json::to_vec_pretty(&s).map_err(|e| e.to_string())?;
+    write_atomic(&dir.join(pack::SCORE), &json).map_err(|e| format!("writing score.json: {e}"))?;
+    Ok(s)
+}
+
+/// `smoke.json`, or no checks.
+pub fn read_checks(dir: &Path) -> Vec<CheckResult> {
+    std::fs::read(dir.join(pack::SMOKE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }

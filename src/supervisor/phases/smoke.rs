@@ -1,10 +1,6 @@
 //! smoke: run the configured checks in the worktree, one after another, and record each in
 //! `smoke.json` and the timeline.
 
-use std::io::Read;
-use std::process::Stdio;
-use std::time::Instant;
-
 use crate::config::SmokeCheck;
 use crate::fields;
 use crate::paths::pack;
@@ -12,10 +8,9 @@ use crate::proof::smoke::{tail, CheckResult};
 use crate::proof::store::write_atomic;
 use crate::run::{Phase, RunRecord};
 use crate::supervisor::context::RunCtx;
-use crate::supervisor::process::{self, Exit};
 use crate::workspace;
 
-use super::{blocking, PhaseJob, PhaseReport, Update};
+use super::{blocking, exec, PhaseJob, PhaseReport, Update};
 
 const TAIL_LINES: usize = 40;
 const TAIL_BYTES: usize = 4096;
@@ -87,78 +82,16 @@ async fn run_check(
     check: &SmokeCheck,
     grace: std::time::Duration,
 ) -> CheckResult {
-    let started = Instant::now();
-    let mut result = CheckResult {
+    let r = exec::run(ctx, rec, &check.command, check.timeout.map(|t| t.0), grace).await;
+    CheckResult {
         name: check.name.clone(),
         command: check.command.clone(),
-        exit_code: None,
-        duration_ms: 0,
-        passed: false,
+        exit_code: r.exit_code,
+        duration_ms: r.duration_ms,
+        passed: r.passed,
         required: check.required,
-        output_tail: String::new(),
-        error: None,
-    };
-    let (mut reader, writer) = match std::io::pipe() {
-        Ok(p) => p,
-        Err(e) => {
-            result.error = Some(format!("cannot make a pipe: {e}"));
-            return result;
-        }
-    };
-    let writer2 = match writer.try_clone() {
-        Ok(w) => w,
-        Err(e) => {
-            result.error = Some(format!("cannot make a pipe: {e}"));
-            return result;
-        }
-    };
-    let mut cmd = tokio::process::Command::new(&check.command[0]);
-    cmd.args(&check.command[1..])
-        .current_dir(&rec.worktree)
-        .env("FLIGHTDECK_TASK", &rec.task)
-        .env("FLIGHTDECK_RUN_ID", &rec.id)
-        .env("FLIGHTDECK_WORKTREE", &rec.worktree)
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(writer2)
-        .process_group(0);
-    let spawned = cmd.spawn();
-    drop(cmd); // our ends of the pipe's write side: the reader sees EOF when the check is done
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => {
-            result.error = Some(format!("cannot start `{}`: {e}", check.command[0]));
-            result.output_tail = result.error.clone().unwrap_or_default();
-            result.duration_ms = started.elapsed().as_millis() as u64;
-            return result;
-        }
-    };
-    ctx.procs.register(child.id().unwrap_or(0) as i32);
-    let collector = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        let _ = reader.read_to_end(&mut out);
-        out
-    });
-    let exit = process::wait(&mut child, &ctx.procs, check.timeout.map(|t| t.0), grace).await;
-    ctx.procs.unregister_and_reap();
-    let output = collector.await.unwrap_or_default();
-    result.duration_ms = started.elapsed().as_millis() as u64;
-    result.output_tail = tail(&output, TAIL_LINES, TAIL_BYTES);
-    match exit {
-        Ok(Exit::Exited(status)) => {
-            result.exit_code = status.code();
-            result.passed = status.success();
-            if status.code().is_none() {
-                result.error = Some(format!("check {}", process::describe(&status)));
-            }
-        }
-        Ok(Exit::TimedOut(limit)) => {
-            result.error = Some(format!(
-                "timed out after {}",
-                crate::time::human_duration(limit.as_secs() as i64)
-            ));
-        }
-        Err(e) => result.error = Some(format!("lost track of the check: {e}")),
+        output_tail: tail(&r.output, TAIL_LINES, TAIL_BYTES),
+        // A plain non-zero exit needs no more words than its exit code.
+        error: r.error.filter(|_| r.exit_code.is_none()),
     }
-    result
 }

@@ -1,0 +1,123 @@
+//! The merge gate, pure: what the evidence says about whether a run may merge.
+//! Green means: the run succeeded, required checks passed, score ≥ `gate.min_score`, no
+//! protected path touched unless `gate.allow_protected`, a target branch to merge into, and no
+//! predicted conflict.
+
+use crate::config::GateConfig;
+use crate::proof::smoke::CheckResult;
+use crate::run::{ConflictFinding, MergeState};
+
+pub struct GateInputs<'a> {
+    pub checks: &'a [CheckResult],
+    pub score: Option<f64>,
+    pub protected_touched: &'a [String],
+    pub conflicts: &'a [ConflictFinding],
+    pub target: Option<&'a str>,
+}
+
+/// The merge state and, unless ready, the reasons in sentences.
+pub fn evaluate(i: &GateInputs, gate: &GateConfig) -> (MergeState, Vec<String>) {
+    let mut reasons = Vec::new();
+    for c in i.checks.iter().filter(|c| c.required && !c.passed) {
+        reasons.push(format!("required check `{}` failed", c.name));
+    }
+    match i.score {
+        Some(s) if s < gate.min_score => reasons.push(format!(
+            "score {s:.2} is below gate.min_score {:.2}",
+            gate.min_score
+        )),
+        Some(_) => {}
+        None => reasons.push("the run has no acceptance score yet".into()),
+    }
+    if !i.protected_touched.is_empty() && !gate.allow_protected {
+        reasons.push(format!(
+            "touches protected paths: {} (gate.allow_protected = true would allow it)",
+            i.protected_touched.join(", ")
+        ));
+    }
+    if i.target.is_none() {
+        reasons.push("no target branch: the base did not come from a branch; set gate.target".into());
+    }
+    for c in i.conflicts {
+        reasons.push(format!("predicted conflict with {} in {}", c.with, c.files.join(", ")));
+    }
+    let state = if !i.conflicts.is_empty() {
+        MergeState::Conflict
+    } else if reasons.is_empty() {
+        MergeState::Ready
+    } else {
+        MergeState::Blocked
+    };
+    (state, reasons)
+}
+
+/// The branch a run merges into: `gate.target`, else the branch its base came from.
+pub fn target<'a>(gate: &'a GateConfig, base_branch: Option<&'a str>) -> Option<&'a str> {
+    if gate.target.is_empty() {
+        base_branch
+    } else {
+        Some(gate.target.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(passed: bool) -> CheckResult {
+        CheckResult {
+            name: "tests".into(),
+            command: vec![],
+            exit_code: Some(0),
+            duration_ms: 0,
+            passed,
+            required: true,
+            output_tail: String::new(),
+            error: None,
+        }
+    }
+
+    fn inputs<'a>(checks: &'a [CheckResult], protected: &'a [String], conflicts: &'a [ConflictFinding]) -> GateInputs<'a> {
+        GateInputs {
+            checks,
+            score: Some(0.9),
+            protected_touched: protected,
+            conflicts,
+            target: Some("main"),
+        }
+    }
+
+    #[test]
+    fn green_when_all_is_well() {
+        let checks = [check(true)];
+        assert_eq!(evaluate(&inputs(&checks, &[], &[]), &GateConfig::default()), (MergeState::Ready, vec![]));
+    }
+
+    #[test]
+    fn each_reason_blocks() {
+        let g = GateConfig::default();
+        let failed = [check(false)];
+        let (s, r) = evaluate(&inputs(&failed, &[], &[]), &g);
+        assert_eq!(s, MergeState::Blocked);
+        assert_eq!(r, vec!["required check `tests` failed"]);
+
+        let mut low = inputs(&[], &[], &[]);
+        low.score = Some(0.5);
+        let (s, r) = evaluate(&low, &g);
+        assert_eq!(s, MergeState::Blocked);
+        assert!(r[0].contains("below gate.min_score"));
+
+        let prot = vec!["Cargo.lock".to_string()];
+        let (s, r) = evaluate(&inputs(&[], &prot, &[]), &g);
+        assert_eq!(s, MergeState::Blocked);
+        assert!(r[0].contains("protected paths: Cargo.lock"));
+        let mut allow = GateConfig::default();
+        allow.allow_protected = true;
+        assert_eq!(evaluate(&inputs(&[], &prot, &[]), &allow).0, MergeState::Ready);
+
+        let conflicts = vec![ConflictFinding { with: "run:abc".into(), files: vec!["a.rs".into()] }];
+        let (s, r) = evaluate(&inputs(&[], &[], &conflicts), &g);
+        assert_eq!(s, MergeState::Conflict);
+        assert!(r[0].contains("run:abc in a.rs"));
+    }
+}

@@ -1,0 +1,121 @@
+//! `PR.md`: the pull-request description a reviewer reads in two minutes: the task, what
+//! changed, the checks, model calls and cost, the score and its factors, the radar's findings,
+//! and links to the proof pack's files. Pure rendering from the evidence.
+
+use std::fmt::Write;
+
+use crate::proof::score::Score;
+use crate::proof::smoke::CheckResult;
+use crate::run::RunRecord;
+use crate::workspace::ChangedFile;
+
+pub struct Evidence<'a> {
+    pub run: &'a RunRecord,
+    pub changed: &'a [ChangedFile],
+    pub checks: &'a [CheckResult],
+    pub score: Option<&'a Score>,
+    pub target: Option<&'a str>,
+}
+
+pub fn render(e: &Evidence) -> String {
+    let r = e.run;
+    let mut o = String::new();
+    let subject = r.task.lines().next().unwrap_or("").trim();
+    let _ = writeln!(o, "# {subject}\n");
+    let _ = writeln!(
+        o,
+        "flightdeck run `{}` · agent `{}` · branch `{}` → `{}` · base `{}`\n",
+        r.id,
+        r.agent,
+        r.branch,
+        e.target.unwrap_or("(no target)"),
+        r.base.get(..12).unwrap_or(&r.base)
+    );
+    let _ = writeln!(o, "## Task\n");
+    for line in r.task.lines() {
+        let _ = writeln!(o, "> {line}");
+    }
+
+    let ins: usize = e.changed.iter().map(|c| c.insertions).sum();
+    let del: usize = e.changed.iter().map(|c| c.deletions).sum();
+    let _ = writeln!(o, "\n## What changed\n");
+    if e.changed.is_empty() {
+        let _ = writeln!(o, "Nothing: the agent changed no file.");
+    } else {
+        let _ = writeln!(o, "{} file(s), +{ins} −{del} ([patch.diff](patch.diff))\n", e.changed.len());
+        let _ = writeln!(o, "| file | change | + | − |\n| --- | --- | ---: | ---: |");
+        for c in e.changed {
+            let _ = writeln!(o, "| `{}` | {} | {} | {} |", c.path, c.change, c.insertions, c.deletions);
+        }
+    }
+
+    let _ = writeln!(o, "\n## Checks\n");
+    if e.checks.is_empty() {
+        let _ = writeln!(o, "No smoke checks are configured.");
+    } else {
+        let _ = writeln!(o, "| check | result | required | time | exit |\n| --- | --- | --- | ---: | ---: |");
+        for c in e.checks {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {:.1} s | {} |",
+                c.name,
+                if c.passed { "✅ passed" } else { "❌ failed" },
+                if c.required { "yes" } else { "no" },
+                c.duration_ms as f64 / 1000.0,
+                c.exit_code.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+            );
+        }
+        let _ = writeln!(o, "\nDetails: [smoke.json](smoke.json).");
+    }
+
+    let _ = writeln!(o, "\n## Model calls\n");
+    if r.tokens.total() == 0 && r.cost_usd.is_none() {
+        let _ = writeln!(o, "None recorded for this agent.");
+    } else {
+        let _ = writeln!(
+            o,
+            "{} input, {} output, {} cache-read, {} cache-write tokens; cost {}.",
+            r.tokens.input,
+            r.tokens.output,
+            r.tokens.cache_read,
+            r.tokens.cache_write,
+            r.cost_usd.map(|c| format!("${c:.4}")).unwrap_or_else(|| "unknown".into())
+        );
+    }
+
+    let _ = writeln!(o, "\n## Acceptance score\n");
+    match e.score {
+        None => {
+            let _ = writeln!(o, "Not scored.");
+        }
+        Some(s) => {
+            let _ = writeln!(o, "**{:.2}** ({})\n", s.score, s.formula);
+            let _ = writeln!(o, "| factor | value | weight | why |\n| --- | ---: | ---: | --- |");
+            for f in &s.factors {
+                let _ = writeln!(o, "| {} | {:.2} | {} | {} |", f.name, f.value, f.weight, f.note);
+            }
+            let _ = writeln!(o, "\nDetails: [score.json](score.json).");
+        }
+    }
+
+    let _ = writeln!(o, "\n## Merge gate\n");
+    let _ = writeln!(o, "State: **{}**", r.merge.as_str());
+    for reason in &r.gate_reasons {
+        let _ = writeln!(o, "- {reason}");
+    }
+
+    let _ = writeln!(o, "\n## Conflict radar\n");
+    if r.conflicts.is_empty() {
+        let _ = writeln!(o, "No conflict predicted with the target or with other active runs.");
+    } else {
+        for c in &r.conflicts {
+            let _ = writeln!(o, "- conflicts with {} in {}", c.with, c.files.join(", "));
+        }
+    }
+
+    let _ = writeln!(
+        o,
+        "\n## Proof pack\n\n[run.json](run.json) · [timeline.jsonl](timeline.jsonl) · [agent.log](agent.log) · [patch.diff](patch.diff) · [smoke.json](smoke.json) · [score.json](score.json)"
+    );
+    o
+}

@@ -1,0 +1,97 @@
+//! Running a command in the worktree for a phase (setup steps, smoke checks): its own process
+//! group (so pause and kill reach it), stdout and stderr together, a timeout.
+
+use std::io::Read;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::run::RunRecord;
+use crate::supervisor::context::RunCtx;
+use crate::supervisor::process::{self, Exit};
+
+pub struct ExecResult {
+    /// None when it could not start, timed out or was killed by a signal.
+    pub exit_code: Option<i32>,
+    pub passed: bool,
+    pub duration_ms: u64,
+    pub output: Vec<u8>,
+    /// Why it failed when not by its exit code.
+    pub error: Option<String>,
+}
+
+pub async fn run(
+    ctx: &RunCtx,
+    rec: &RunRecord,
+    argv: &[String],
+    timeout: Option<Duration>,
+    grace: Duration,
+) -> ExecResult {
+    let started = Instant::now();
+    let mut result = ExecResult {
+        exit_code: None,
+        passed: false,
+        duration_ms: 0,
+        output: Vec::new(),
+        error: None,
+    };
+    let Some((program, args)) = argv.split_first() else {
+        result.error = Some("empty command".into());
+        return result;
+    };
+    let pipe = std::io::pipe().and_then(|(r, w)| Ok((r, w.try_clone()?, w)));
+    let (mut reader, writer, writer2) = match pipe {
+        Ok(p) => p,
+        Err(e) => {
+            result.error = Some(format!("cannot make a pipe: {e}"));
+            return result;
+        }
+    };
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .current_dir(&rec.worktree)
+        .env("FLIGHTDECK_TASK", &rec.task)
+        .env("FLIGHTDECK_RUN_ID", &rec.id)
+        .env("FLIGHTDECK_WORKTREE", &rec.worktree)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer2)
+        .process_group(0);
+    let spawned = cmd.spawn();
+    drop(cmd); // our copies of the write side: the reader sees EOF when the command is done
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            result.error = Some(format!("cannot start `{program}`: {e}"));
+            result.output = result.error.clone().unwrap_or_default().into_bytes();
+            result.duration_ms = started.elapsed().as_millis() as u64;
+            return result;
+        }
+    };
+    ctx.procs.register(child.id().unwrap_or(0) as i32);
+    let collector = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let _ = reader.read_to_end(&mut out);
+        out
+    });
+    let exit = process::wait(&mut child, &ctx.procs, timeout, grace).await;
+    ctx.procs.unregister_and_reap();
+    result.output = collector.await.unwrap_or_default();
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    match exit {
+        Ok(Exit::Exited(status)) => {
+            result.exit_code = status.code();
+            result.passed = status.success();
+            if !status.success() {
+                result.error = Some(process::describe(&status));
+            }
+        }
+        Ok(Exit::TimedOut(limit)) => {
+            result.error = Some(format!(
+                "timed out after {}",
+                crate::time::human_duration(limit.as_secs() as i64)
+            ));
+        }
+        Err(e) => result.error = Some(format!("lost track of the command: {e}")),
+    }
+    result
+}
