@@ -57,6 +57,7 @@ fn record(i: usize) -> RunRecord {
         gate_reasons: Vec::new(),
         conflicts: Vec::new(),
         merged_commit: None,
+        target: None,
     }
 }
 

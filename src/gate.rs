@@ -36,10 +36,15 @@ pub fn evaluate(i: &GateInputs, gate: &GateConfig) -> (MergeState, Vec<String>) 
         ));
     }
     if i.target.is_none() {
-        reasons.push("no target branch: the base did not come from a branch; set gate.target".into());
+        reasons
+            .push("no target branch: the base did not come from a branch; set gate.target".into());
     }
     for c in i.conflicts {
-        reasons.push(format!("predicted conflict with {} in {}", c.with, c.files.join(", ")));
+        reasons.push(format!(
+            "predicted conflict with {} in {}",
+            c.with,
+            c.files.join(", ")
+        ));
     }
     let state = if !i.conflicts.is_empty() {
         MergeState::Conflict
@@ -77,7 +82,11 @@ mod tests {
         }
     }
 
-    fn inputs<'a>(checks: &'a [CheckResult], protected: &'a [String], conflicts: &'a [ConflictFinding]) -> GateInputs<'a> {
+    fn inputs<'a>(
+        checks: &'a [CheckResult],
+        protected: &'a [String],
+        conflicts: &'a [ConflictFinding],
+    ) -> GateInputs<'a> {
         GateInputs {
             checks,
             score: Some(0.9),
@@ -90,7 +99,10 @@ mod tests {
     #[test]
     fn green_when_all_is_well() {
         let checks = [check(true)];
-        assert_eq!(evaluate(&inputs(&checks, &[], &[]), &GateConfig::default()), (MergeState::Ready, vec![]));
+        assert_eq!(
+            evaluate(&inputs(&checks, &[], &[]), &GateConfig::default()),
+            (MergeState::Ready, vec![])
+        );
     }
 
     #[test]
@@ -113,9 +125,15 @@ mod tests {
         assert!(r[0].contains("protected paths: Cargo.lock"));
         let mut allow = GateConfig::default();
         allow.allow_protected = true;
-        assert_eq!(evaluate(&inputs(&[], &prot, &[]), &allow).0, MergeState::Ready);
+        assert_eq!(
+            evaluate(&inputs(&[], &prot, &[]), &allow).0,
+            MergeState::Ready
+        );
 
-        let conflicts = vec![ConflictFinding { with: "run:abc".into(), files: vec!["a.rs".into()] }];
+        let conflicts = vec![ConflictFinding {
+            with: "run:abc".into(),
+            files: vec!["a.rs".into()],
+        }];
         let (s, r) = evaluate(&inputs(&[], &[], &conflicts), &g);
         assert_eq!(s, MergeState::Conflict);
         assert!(r[0].contains("run:abc in a.rs"));

@@ -54,6 +54,14 @@ pub enum Command {
     Patch {
         run: String,
     },
+    /// The run's `PR.md`.
+    Proof {
+        run: String,
+    },
+    /// Merge the run's branch into its target, if the gate is green.
+    Merge {
+        run: String,
+    },
     /// Every run now, then each run's record whenever it changes (the cockpit's feed).
     Subscribe,
     /// Liveness check; answers with the server's pid.
@@ -113,6 +121,11 @@ pub enum Reply {
     },
     /// The text of `patch.diff` (empty when the run has none yet).
     Patch {
+        run: String,
+        text: String,
+    },
+    /// The text of `PR.md` (empty when the run has none yet).
+    Proof {
         run: String,
         text: String,
     },

@@ -70,6 +70,17 @@ pub async fn clean(client: &Client, run: &str, force: bool) -> Result<i32> {
     Ok(0)
 }
 
+pub async fn merge(client: &Client, run: &str) -> Result<i32> {
+    let r = expect_run(client.request(&Command::Merge { run: run.into() }).await?)?;
+    println!(
+        "merged run {} into {} ({})",
+        r.id,
+        r.target.as_deref().unwrap_or("its target"),
+        r.merged_commit.as_deref().unwrap_or("")
+    );
+    Ok(0)
+}
+
 pub async fn serve(
     client: &Client,
     home: Home,

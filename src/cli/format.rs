@@ -58,6 +58,23 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
     if let Some(code) = r.exit_code {
         let _ = writeln!(o, "exit code {code}");
     }
+    if r.merge != crate::run::MergeState::None {
+        let into = r
+            .target
+            .as_deref()
+            .map(|t| format!(" (into {t})"))
+            .unwrap_or_default();
+        let _ = writeln!(o, "merge     {}{into}", r.merge.as_str());
+        for reason in &r.gate_reasons {
+            let _ = writeln!(o, "            {reason}");
+        }
+    }
+    if let Some(pr) = &proof.pr {
+        // The reviewer's summary: the same text as PR.md.
+        let _ = writeln!(o, "proof     {}\n", proof.dir.display());
+        o.push_str(pr);
+        return o;
+    }
     if let Some(p) = &proof.patch {
         let _ = writeln!(
             o,

@@ -160,10 +160,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
         Some(Cmd::Kill { run }) => actions::kill(&client, &run).await,
         Some(Cmd::Retry { run, phase }) => actions::retry(&client, &run, phase).await,
         Some(Cmd::Clean { run, force }) => actions::clean(&client, &run, force).await,
-        Some(Cmd::Merge { .. }) => {
-            eprintln!("flightdeck: the merge gate is not built yet; merge the run's branch (flightdeck/<id>) with git after reading its proof pack");
-            Ok(2)
-        }
+        Some(Cmd::Merge { run }) => actions::merge(&client, &run).await,
         Some(Cmd::Serve { detach }) => actions::serve(&client, home, config, detach).await,
         Some(Cmd::Demo { no_ui }) => crate::demo::run(home, no_ui).await,
         Some(Cmd::Shutdown { kill_runs }) => actions::shutdown(&client, kill_runs).await,

@@ -214,7 +214,9 @@ impl Config {
         }
         for (i, cmd) in self.setup.commands.iter().enumerate() {
             if cmd.is_empty() {
-                return Err(format!("setup.commands[{i}] is empty; give it a program to run"));
+                return Err(format!(
+                    "setup.commands[{i}] is empty; give it a program to run"
+                ));
             }
         }
         for path in &self.setup.copy {

@@ -42,10 +42,18 @@ pub fn render(e: &Evidence) -> String {
     if e.changed.is_empty() {
         let _ = writeln!(o, "Nothing: the agent changed no file.");
     } else {
-        let _ = writeln!(o, "{} file(s), +{ins} −{del} ([patch.diff](patch.diff))\n", e.changed.len());
+        let _ = writeln!(
+            o,
+            "{} file(s), +{ins} −{del} ([patch.diff](patch.diff))\n",
+            e.changed.len()
+        );
         let _ = writeln!(o, "| file | change | + | − |\n| --- | --- | ---: | ---: |");
         for c in e.changed {
-            let _ = writeln!(o, "| `{}` | {} | {} | {} |", c.path, c.change, c.insertions, c.deletions);
+            let _ = writeln!(
+                o,
+                "| `{}` | {} | {} | {} |",
+                c.path, c.change, c.insertions, c.deletions
+            );
         }
     }
 
@@ -53,7 +61,10 @@ pub fn render(e: &Evidence) -> String {
     if e.checks.is_empty() {
         let _ = writeln!(o, "No smoke checks are configured.");
     } else {
-        let _ = writeln!(o, "| check | result | required | time | exit |\n| --- | --- | --- | ---: | ---: |");
+        let _ = writeln!(
+            o,
+            "| check | result | required | time | exit |\n| --- | --- | --- | ---: | ---: |"
+        );
         for c in e.checks {
             let _ = writeln!(
                 o,
@@ -62,7 +73,9 @@ pub fn render(e: &Evidence) -> String {
                 if c.passed { "✅ passed" } else { "❌ failed" },
                 if c.required { "yes" } else { "no" },
                 c.duration_ms as f64 / 1000.0,
-                c.exit_code.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+                c.exit_code
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| "-".into())
             );
         }
         let _ = writeln!(o, "\nDetails: [smoke.json](smoke.json).");
@@ -79,7 +92,9 @@ pub fn render(e: &Evidence) -> String {
             r.tokens.output,
             r.tokens.cache_read,
             r.tokens.cache_write,
-            r.cost_usd.map(|c| format!("${c:.4}")).unwrap_or_else(|| "unknown".into())
+            r.cost_usd
+                .map(|c| format!("${c:.4}"))
+                .unwrap_or_else(|| "unknown".into())
         );
     }
 
@@ -90,9 +105,16 @@ pub fn render(e: &Evidence) -> String {
         }
         Some(s) => {
             let _ = writeln!(o, "**{:.2}** ({})\n", s.score, s.formula);
-            let _ = writeln!(o, "| factor | value | weight | why |\n| --- | ---: | ---: | --- |");
+            let _ = writeln!(
+                o,
+                "| factor | value | weight | why |\n| --- | ---: | ---: | --- |"
+            );
             for f in &s.factors {
-                let _ = writeln!(o, "| {} | {:.2} | {} | {} |", f.name, f.value, f.weight, f.note);
+                let _ = writeln!(
+                    o,
+                    "| {} | {:.2} | {} | {} |",
+                    f.name, f.value, f.weight, f.note
+                );
             }
             let _ = writeln!(o, "\nDetails: [score.json](score.json).");
         }
@@ -106,7 +128,10 @@ pub fn render(e: &Evidence) -> String {
 
     let _ = writeln!(o, "\n## Conflict radar\n");
     if r.conflicts.is_empty() {
-        let _ = writeln!(o, "No conflict predicted with the target or with other active runs.");
+        let _ = writeln!(
+            o,
+            "No conflict predicted with the target or with other active runs."
+        );
     } else {
         for c in &r.conflicts {
             let _ = writeln!(o, "- conflicts with {} in {}", c.with, c.files.join(", "));

@@ -50,15 +50,33 @@ pub fn score(i: &Inputs, gate: &GateConfig) -> Score {
     let required: Vec<&CheckResult> = i.checks.iter().filter(|c| c.required).collect();
     let req_passed = required.iter().filter(|c| c.passed).count();
     f.push(if required.is_empty() {
-        factor("required_checks", 1.0, 3.0, "no required checks are configured".into())
+        factor(
+            "required_checks",
+            1.0,
+            3.0,
+            "no required checks are configured".into(),
+        )
     } else {
-        let failed: Vec<&str> = required.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+        let failed: Vec<&str> = required
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
         let note = if failed.is_empty() {
             format!("all {} required check(s) passed", required.len())
         } else {
-            format!("{req_passed} of {} required check(s) passed; failed: {}", required.len(), failed.join(", "))
+            format!(
+                "{req_passed} of {} required check(s) passed; failed: {}",
+                required.len(),
+                failed.join(", ")
+            )
         };
-        factor("required_checks", ratio(req_passed, required.len()), 3.0, note)
+        factor(
+            "required_checks",
+            ratio(req_passed, required.len()),
+            3.0,
+            note,
+        )
     });
     let optional: Vec<&CheckResult> = i.checks.iter().filter(|c| !c.required).collect();
     if !optional.is_empty() {
@@ -71,13 +89,36 @@ pub fn score(i: &Inputs, gate: &GateConfig) -> Score {
         ));
     }
     f.push(match i.exit_code {
-        Some(0) => factor("agent_exit", 1.0, 2.0, "the agent exited with code 0".into()),
-        Some(c) => factor("agent_exit", 0.0, 2.0, format!("the agent exited with code {c}")),
-        None => factor("agent_exit", 0.0, 2.0, "the agent did not exit normally".into()),
+        Some(0) => factor(
+            "agent_exit",
+            1.0,
+            2.0,
+            "the agent exited with code 0".into(),
+        ),
+        Some(c) => factor(
+            "agent_exit",
+            0.0,
+            2.0,
+            format!("the agent exited with code {c}"),
+        ),
+        None => factor(
+            "agent_exit",
+            0.0,
+            2.0,
+            "the agent did not exit normally".into(),
+        ),
     });
     let files = i.changed_files.len() as u64;
-    let lines_part = if i.changed_lines == 0 { 1.0 } else { (gate.max_changed_lines as f64 / i.changed_lines as f64).min(1.0) };
-    let files_part = if files == 0 { 1.0 } else { (gate.max_changed_files as f64 / files as f64).min(1.0) };
+    let lines_part = if i.changed_lines == 0 {
+        1.0
+    } else {
+        (gate.max_changed_lines as f64 / i.changed_lines as f64).min(1.0)
+    };
+    let files_part = if files == 0 {
+        1.0
+    } else {
+        (gate.max_changed_files as f64 / files as f64).min(1.0)
+    };
     f.push(factor(
         "diff_size",
         lines_part * files_part,
@@ -87,26 +128,44 @@ pub fn score(i: &Inputs, gate: &GateConfig) -> Score {
             i.changed_lines, gate.max_changed_lines, gate.max_changed_files
         ),
     ));
-    f.push(match (i.protected_touched.is_empty(), gate.allow_protected) {
-        (true, _) => factor("protected_paths", 1.0, 2.0, "no protected path touched".into()),
-        (false, true) => factor(
-            "protected_paths",
-            1.0,
-            2.0,
-            format!("protected paths touched, allowed by gate.allow_protected: {}", i.protected_touched.join(", ")),
-        ),
-        (false, false) => factor(
-            "protected_paths",
-            0.0,
-            2.0,
-            format!("protected paths touched: {}", i.protected_touched.join(", ")),
-        ),
-    });
+    f.push(
+        match (i.protected_touched.is_empty(), gate.allow_protected) {
+            (true, _) => factor(
+                "protected_paths",
+                1.0,
+                2.0,
+                "no protected path touched".into(),
+            ),
+            (false, true) => factor(
+                "protected_paths",
+                1.0,
+                2.0,
+                format!(
+                    "protected paths touched, allowed by gate.allow_protected: {}",
+                    i.protected_touched.join(", ")
+                ),
+            ),
+            (false, false) => factor(
+                "protected_paths",
+                0.0,
+                2.0,
+                format!(
+                    "protected paths touched: {}",
+                    i.protected_touched.join(", ")
+                ),
+            ),
+        },
+    );
     if let Some(over) = i.budget_over {
         f.push(if over {
             factor("budget", 0.0, 1.0, "the run went over its budget".into())
         } else {
-            factor("budget", 1.0, 1.0, "the run stayed within its budget".into())
+            factor(
+                "budget",
+                1.0,
+                1.0,
+                "the run stayed within its budget".into(),
+            )
         });
     }
     if let Some((passed, total)) = i.browser {
@@ -129,7 +188,10 @@ pub fn score(i: &Inputs, gate: &GateConfig) -> Score {
 
 /// Changed paths matching `gate.protected` globs.
 pub fn protected_touched(changed: &[String], patterns: &[String]) -> Vec<String> {
-    let pats: Vec<glob::Pattern> = patterns.iter().filter_map(|p| glob::Pattern::new(p).ok()).collect();
+    let pats: Vec<glob::Pattern> = patterns
+        .iter()
+        .filter_map(|p| glob::Pattern::new(p).ok())
+        .collect();
     changed
         .iter()
         .filter(|path| pats.iter().any(|p| p.matches(path)))
@@ -171,7 +233,11 @@ mod tests {
         }
     }
 
-    fn inputs<'a>(checks: &'a [CheckResult], files: &'a [String], protected: &'a [String]) -> Inputs<'a> {
+    fn inputs<'a>(
+        checks: &'a [CheckResult],
+        files: &'a [String],
+        protected: &'a [String],
+    ) -> Inputs<'a> {
         Inputs {
             checks,
             exit_code: Some(0),
@@ -200,7 +266,10 @@ mod tests {
         let s = score(&inputs(&checks, &files, &[]), &GateConfig::default());
         assert_eq!(s.score, 0.625);
         let f = &s.factors[0];
-        assert_eq!((f.name.as_str(), f.value, f.weight), ("required_checks", 0.0, 3.0));
+        assert_eq!(
+            (f.name.as_str(), f.value, f.weight),
+            ("required_checks", 0.0, 3.0)
+        );
         assert!(f.note.contains("failed: tests"));
 
         let protected = vec!["Cargo.lock".to_string()];
@@ -223,7 +292,11 @@ mod tests {
 
     #[test]
     fn protected_globs() {
-        let changed = vec!["Cargo.lock".into(), ".github/workflows/ci.yml".into(), "src/main.rs".into()];
+        let changed = vec![
+            "Cargo.lock".into(),
+            ".github/workflows/ci.yml".into(),
+            "src/main.rs".into(),
+        ];
         let hit = protected_touched(&changed, &["Cargo.lock".into(), ".github/**".into()]);
         assert_eq!(hit, vec!["Cargo.lock", ".github/workflows/ci.yml"]);
     }

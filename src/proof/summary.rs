@@ -15,6 +15,9 @@ pub struct ProofSummary {
     pub files: Vec<PackFile>,
     pub patch: Option<PatchSummary>,
     pub smoke: Option<Vec<CheckResult>>,
+    pub score: Option<crate::proof::score::Score>,
+    /// The text of PR.md, the reviewer's summary.
+    pub pr: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +41,8 @@ pub fn summarize(dir: &Path) -> ProofSummary {
         pack::AGENT_LOG,
         pack::PATCH,
         pack::SMOKE,
+        pack::SCORE,
+        pack::PR,
     ];
     let files = names
         .iter()
@@ -54,11 +59,17 @@ pub fn summarize(dir: &Path) -> ProofSummary {
     let smoke = std::fs::read(dir.join(pack::SMOKE))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
+    let score = std::fs::read(dir.join(pack::SCORE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let pr = std::fs::read_to_string(dir.join(pack::PR)).ok();
     ProofSummary {
         dir: dir.to_path_buf(),
         files,
         patch,
         smoke,
+        score,
+        pr,
     }
 }
 

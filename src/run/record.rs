@@ -239,6 +239,9 @@ pub struct RunRecord {
     /// The merge commit (or fast-forwarded tip) once merged.
     #[serde(default)]
     pub merged_commit: Option<String>,
+    /// The branch the run merges into (`gate.target`, or the base's branch).
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 /// A predicted conflict: with the target branch or another run, on these files.
@@ -276,7 +279,10 @@ mod tests {
             assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
         }
         let err = "build".parse::<Phase>().unwrap_err();
-        assert!(err.contains("prepare, agent, smoke, proof, deliver"), "{err}");
+        assert!(
+            err.contains("prepare, agent, smoke, proof, deliver"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -39,7 +39,8 @@ pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<No
         }
         Command::Subscribe => stream_events(&mut write, &handle).await,
         Command::Show { run } => show(&mut write, &handle, &home, run).await,
-        Command::Patch { run } => patch(&mut write, &handle, &home, run).await,
+        Command::Patch { run } => pack_text(&mut write, &handle, &home, run, pack::PATCH).await,
+        Command::Proof { run } => pack_text(&mut write, &handle, &home, run, pack::PR).await,
         cmd @ Command::Shutdown { .. } => {
             let answer = handle.call(cmd).await;
             let r = send(&mut write, &to_reply(answer)).await;
@@ -94,17 +95,24 @@ async fn show(
     }
 }
 
-async fn patch(
+/// A text file of the proof pack: `patch.diff` or `PR.md`.
+async fn pack_text(
     w: &mut OwnedWriteHalf,
     handle: &Handle,
     home: &Home,
     run: String,
+    file: &str,
 ) -> std::io::Result<()> {
     match handle.call(Command::Show { run }).await {
         Ok(Reply::Run { run }) => {
-            let path = home.run_dir(&run.id).join(pack::PATCH);
+            let path = home.run_dir(&run.id).join(file);
             let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
-            send(w, &Reply::Patch { run: run.id, text }).await
+            let reply = if file == pack::PR {
+                Reply::Proof { run: run.id, text }
+            } else {
+                Reply::Patch { run: run.id, text }
+            };
+            send(w, &reply).await
         }
         other => send(w, &to_reply(other)).await,
     }

@@ -75,6 +75,7 @@ impl Supervisor {
                 return;
             }
             Command::Clean { run, force } => return self.clean(&run, force, reply),
+            Command::Merge { run } => return self.merge_command(&run, reply),
             Command::Wait { run } => match self.resolve(&run) {
                 Ok(id) => {
                     let rec = &self.runs[&id].record;
@@ -95,6 +96,7 @@ impl Supervisor {
             Command::Timeline { .. }
             | Command::Subscribe
             | Command::Patch { .. }
+            | Command::Proof { .. }
             | Command::Shutdown { .. } => Err(ProtocolError::internal(
                 "this command is handled by the server, not the supervisor",
             )),
@@ -187,6 +189,8 @@ impl Supervisor {
                         .map_err(|e| ProtocolError::refused(format!("cannot retry run {run}: {e}")))?;
                     entry.config = Some(Arc::new(config));
                     entry.record.attempt += 1;
+                    entry.record.merge = crate::run::MergeState::None;
+                    entry.record.gate_reasons.clear();
                     entry.ctx.procs.reset();
                     let from = phase.unwrap_or(entry.record.phase);
                     entry.ctx.emit(
@@ -202,6 +206,9 @@ impl Supervisor {
                 let _ = reply.send(answer);
             }
             Internal::PhaseDone { run, phase, report } => self.phase_done(&run, phase, report),
+            Internal::Merged { run, result, reply } => self.merged(&run, result, reply),
+            Internal::RadarTick => self.radar_tick(),
+            Internal::RadarDone { findings } => self.radar_done(findings),
             Internal::KillGraceOver { run } => {
                 if let Some(e) = self.runs.get(&run) {
                     if e.machine.busy && e.machine.kill_requested {

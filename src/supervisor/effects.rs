@@ -120,6 +120,18 @@ impl Supervisor {
         entry.record.status = status;
         entry.record.finished_at = Some(crate::time::now_rfc3339());
         entry.record.reason = reason.clone();
+        if status != Status::Succeeded {
+            // A run that did not succeed cannot merge; the gate says why.
+            entry.record.merge = crate::run::MergeState::Blocked;
+            entry.record.gate_reasons = vec![format!(
+                "the run {status} in phase {}{}",
+                entry.record.phase,
+                reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            )];
+        }
         self.queue.retain(|q| q != id);
         let entry = &self.runs[id];
         entry.ctx.emit(
@@ -175,6 +187,7 @@ impl Supervisor {
         };
         f.insert("attempt".into(), entry.record.attempt.into());
         entry.ctx.emit(phase, kind, f);
+        let delivered = phase == Phase::Deliver && report.outcome == Outcome::Succeeded;
         self.step(
             id,
             Input::PhaseFinished {
@@ -182,6 +195,9 @@ impl Supervisor {
                 outcome: report.outcome,
             },
         );
+        if delivered {
+            self.maybe_auto_merge(id);
+        }
     }
 
     /// Start queued runs while there are free slots, first come first served.

@@ -481,7 +481,13 @@ mod tests {
             Refusal::NotRetryable(Phase::Done)
         );
         let mut done = started();
-        for p in [Phase::Prepare, Phase::Agent, Phase::Smoke, Phase::Proof, Phase::Deliver] {
+        for p in [
+            Phase::Prepare,
+            Phase::Agent,
+            Phase::Smoke,
+            Phase::Proof,
+            Phase::Deliver,
+        ] {
             done = run(&done, ok(p)).0;
         }
         assert_eq!(

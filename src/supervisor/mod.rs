@@ -6,9 +6,11 @@ mod commands;
 mod context;
 mod effects;
 pub mod machine;
+mod merging;
 mod persist;
 pub mod phases;
 pub mod process;
+mod radar;
 mod submit;
 
 use std::collections::{HashMap, VecDeque};
@@ -82,6 +84,15 @@ enum Internal {
         result: Result<(), ProtocolError>,
         reply: oneshot::Sender<Answer>,
     },
+    Merged {
+        run: String,
+        result: Result<crate::workspace::MergeOutcome, crate::workspace::WorkspaceError>,
+        reply: Option<oneshot::Sender<Answer>>,
+    },
+    RadarTick,
+    RadarDone {
+        findings: HashMap<String, Vec<crate::run::ConflictFinding>>,
+    },
 }
 
 struct Entry {
@@ -103,6 +114,10 @@ pub struct Supervisor {
     persister: Persister,
     /// Set when a shutdown was asked for: the loop ends after answering.
     stopping: bool,
+    /// Merges wait here and go one at a time, each against the target as the last left it.
+    merge_queue: VecDeque<(String, Option<oneshot::Sender<Answer>>)>,
+    merging: bool,
+    radar_busy: bool,
 }
 
 impl Supervisor {
@@ -120,8 +135,12 @@ impl Supervisor {
             tx: tx.clone(),
             persister: Persister::start(),
             stopping: false,
+            merge_queue: VecDeque::new(),
+            merging: false,
+            radar_busy: false,
         };
         sup.load_existing();
+        radar::start_ticker(tx.clone());
         let handle = Handle { tx, events };
         let task = tokio::spawn(sup.run(rx));
         (handle, task)

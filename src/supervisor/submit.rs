@@ -66,6 +66,7 @@ pub fn new_record(id: &str, v: &Validated, home: &Home) -> RunRecord {
         ),
         Source::Plain { .. } => (WorkspaceKind::Copy, String::new(), "copy".into(), None),
     };
+    let target = crate::gate::target(&v.config.gate, base_branch.as_deref()).map(str::to_string);
     RunRecord {
         id: id.to_string(),
         task: v.request.task.clone(),
@@ -96,5 +97,6 @@ pub fn new_record(id: &str, v: &Validated, home: &Home) -> RunRecord {
         gate_reasons: Vec::new(),
         conflicts: Vec::new(),
         merged_commit: None,
+        target,
     }
 }

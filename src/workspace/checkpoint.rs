@@ -15,7 +15,11 @@ pub fn head_commit(worktree: &Path) -> Result<String, WorkspaceError> {
 /// Commit everything in the worktree (new and deleted files too, ignored files not) on its
 /// branch, except what setup put there (`excludes`). Returns the new commit, or None when
 /// nothing changed.
-pub fn commit_all(worktree: &Path, message: &str, excludes: &[String]) -> Result<Option<String>, WorkspaceError> {
+pub fn commit_all(
+    worktree: &Path,
+    message: &str,
+    excludes: &[String],
+) -> Result<Option<String>, WorkspaceError> {
     let repo = Repository::open(worktree)?;
     let mut index = repo.index()?;
     stage_all(&repo, &mut index, excludes)?;
@@ -32,7 +36,11 @@ pub fn commit_all(worktree: &Path, message: &str, excludes: &[String]) -> Result
 }
 
 /// Stage every change in `index`, then unstage setup's files that HEAD does not track.
-pub(super) fn stage_all(repo: &Repository, index: &mut git2::Index, excludes: &[String]) -> Result<(), WorkspaceError> {
+pub(super) fn stage_all(
+    repo: &Repository,
+    index: &mut git2::Index,
+    excludes: &[String],
+) -> Result<(), WorkspaceError> {
     index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
     index.update_all(["*"], None)?;
     let head_tree = repo.head()?.peel_to_tree()?;

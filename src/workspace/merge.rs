@@ -19,7 +19,12 @@ pub struct MergeOutcome {
 }
 
 /// Merge `branch` into `target` in `repo`. Blocking.
-pub fn merge_run(repo_path: &Path, branch: &str, target: &str, message: &str) -> Result<MergeOutcome, WorkspaceError> {
+pub fn merge_run(
+    repo_path: &Path,
+    branch: &str,
+    target: &str,
+    message: &str,
+) -> Result<MergeOutcome, WorkspaceError> {
     let repo = Repository::open(repo_path)?;
     let target_ref = repo.find_branch(target, BranchType::Local).map_err(|_| {
         WorkspaceError::Invalid(format!(
@@ -35,7 +40,11 @@ pub fn merge_run(repo_path: &Path, branch: &str, target: &str, message: &str) ->
     let target_tip = target_ref.get().peel_to_commit()?;
     let run_tip = repo
         .find_branch(branch, BranchType::Local)
-        .map_err(|_| WorkspaceError::Invalid(format!("branch {branch} is gone (cleaned?); nothing to merge")))?
+        .map_err(|_| {
+            WorkspaceError::Invalid(format!(
+                "branch {branch} is gone (cleaned?); nothing to merge"
+            ))
+        })?
         .get()
         .peel_to_commit()?;
     if run_tip.id() == target_tip.id() || repo.graph_descendant_of(target_tip.id(), run_tip.id())? {
@@ -112,7 +121,10 @@ pub fn merge_run(repo_path: &Path, branch: &str, target: &str, message: &str) ->
 }
 
 /// The checkouts (the main one and linked worktrees) whose HEAD is `target_ref`.
-fn checkouts_of(repo: &Repository, target_ref: &str) -> Result<Vec<(PathBuf, Repository)>, WorkspaceError> {
+fn checkouts_of(
+    repo: &Repository,
+    target_ref: &str,
+) -> Result<Vec<(PathBuf, Repository)>, WorkspaceError> {
     let mut out = Vec::new();
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(wd) = repo.workdir() {
@@ -126,7 +138,9 @@ fn checkouts_of(repo: &Repository, target_ref: &str) -> Result<Vec<(PathBuf, Rep
         }
     }
     for path in candidates {
-        let Ok(co) = Repository::open(&path) else { continue };
+        let Ok(co) = Repository::open(&path) else {
+            continue;
+        };
         let head_is_target = co
             .find_reference("HEAD")
             .ok()

@@ -99,7 +99,11 @@ fn dirty_files(repo: &git2::Repository, limit: usize) -> Result<Vec<String>, git
     dirty_files_except(repo, limit, &[])
 }
 
-fn dirty_files_except(repo: &git2::Repository, limit: usize, excludes: &[String]) -> Result<Vec<String>, git2::Error> {
+fn dirty_files_except(
+    repo: &git2::Repository,
+    limit: usize,
+    excludes: &[String],
+) -> Result<Vec<String>, git2::Error> {
     let mut opts = git2::StatusOptions::new();
     opts.include_untracked(true)
         .recurse_untracked_dirs(true)

@@ -23,18 +23,23 @@ pub struct RadarRun {
     pub target: Option<String>,
     /// Read the worktree (agent still at work) rather than the branch's commit.
     pub live: bool,
+    /// Compared with the other pairwise runs (active ones); every run is compared with its target.
+    pub pairwise: bool,
     pub excludes: Vec<String>,
 }
 
 /// Findings per run id (runs with none are present with an empty list).
 pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
-    let mut out: HashMap<String, Vec<ConflictFinding>> = runs.iter().map(|r| (r.id.clone(), Vec::new())).collect();
+    let mut out: HashMap<String, Vec<ConflictFinding>> =
+        runs.iter().map(|r| (r.id.clone(), Vec::new())).collect();
     let mut by_repo: HashMap<&PathBuf, Vec<&RadarRun>> = HashMap::new();
     for r in runs {
         by_repo.entry(&r.repo).or_default().push(r);
     }
     for (repo_path, group) in by_repo {
-        let Ok(repo) = Repository::open(repo_path) else { continue };
+        let Ok(repo) = Repository::open(repo_path) else {
+            continue;
+        };
         let trees: Vec<Option<Oid>> = group.iter().map(|r| tree_of(&repo, r).ok()).collect();
         for (i, r) in group.iter().enumerate() {
             let Some(tree) = trees[i] else { continue };
@@ -46,6 +51,9 @@ pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
                 }
             }
             for (j, other) in group.iter().enumerate().skip(i + 1) {
+                if !(r.pairwise && other.pairwise) {
+                    continue;
+                }
                 let Some(other_tree) = trees[j] else { continue };
                 if let Ok(files) = between(&repo, &r.base, tree, &other.base, other_tree) {
                     if !files.is_empty() {
@@ -59,8 +67,15 @@ pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
     out
 }
 
-fn push(out: &mut HashMap<String, Vec<ConflictFinding>>, id: &str, with: String, files: Vec<String>) {
-    out.entry(id.to_string()).or_default().push(ConflictFinding { with, files });
+fn push(
+    out: &mut HashMap<String, Vec<ConflictFinding>>,
+    id: &str,
+    with: String,
+    files: Vec<String>,
+) {
+    out.entry(id.to_string())
+        .or_default()
+        .push(ConflictFinding { with, files });
 }
 
 /// The run's tree: its branch head, or its worktree as it is now.
@@ -76,23 +91,51 @@ fn tree_of(repo: &Repository, r: &RadarRun) -> Result<Oid, WorkspaceError> {
     Ok(b.get().peel_to_tree()?.id())
 }
 
-fn against_target(repo: &Repository, r: &RadarRun, tree: Oid, target: &str) -> Result<Vec<String>, WorkspaceError> {
-    let tip = repo.find_branch(target, BranchType::Local)?.get().peel_to_commit()?;
+fn against_target(
+    repo: &Repository,
+    r: &RadarRun,
+    tree: Oid,
+    target: &str,
+) -> Result<Vec<String>, WorkspaceError> {
+    let tip = repo
+        .find_branch(target, BranchType::Local)?
+        .get()
+        .peel_to_commit()?;
     let base = Oid::from_str(&r.base)?;
     if tip.id() == base {
         return Ok(Vec::new()); // the target has not moved: nothing to conflict with
     }
     let ancestor = repo.merge_base(base, tip.id())?;
-    conflicts(repo, repo.find_commit(ancestor)?.tree()?.id(), tip.tree()?.id(), tree)
+    conflicts(
+        repo,
+        repo.find_commit(ancestor)?.tree()?.id(),
+        tip.tree()?.id(),
+        tree,
+    )
 }
 
-fn between(repo: &Repository, base_a: &str, a: Oid, base_b: &str, b: Oid) -> Result<Vec<String>, WorkspaceError> {
+fn between(
+    repo: &Repository,
+    base_a: &str,
+    a: Oid,
+    base_b: &str,
+    b: Oid,
+) -> Result<Vec<String>, WorkspaceError> {
     let (ba, bb) = (Oid::from_str(base_a)?, Oid::from_str(base_b)?);
-    let ancestor = if ba == bb { ba } else { repo.merge_base(ba, bb)? };
+    let ancestor = if ba == bb {
+        ba
+    } else {
+        repo.merge_base(ba, bb)?
+    };
     conflicts(repo, repo.find_commit(ancestor)?.tree()?.id(), a, b)
 }
 
-fn conflicts(repo: &Repository, ancestor: Oid, ours: Oid, theirs: Oid) -> Result<Vec<String>, WorkspaceError> {
+fn conflicts(
+    repo: &Repository,
+    ancestor: Oid,
+    ours: Oid,
+    theirs: Oid,
+) -> Result<Vec<String>, WorkspaceError> {
     if ours == theirs || ours == ancestor || theirs == ancestor {
         return Ok(Vec::new());
     }

@@ -9,7 +9,11 @@ use super::WorkspaceError;
 
 /// Copy each of `paths` (relative) from `source` to `worktree` where it exists. Returns the
 /// ones copied and the ones missing.
-pub fn copy_setup_files(source: &Path, worktree: &Path, paths: &[String]) -> Result<(Vec<String>, Vec<String>), WorkspaceError> {
+pub fn copy_setup_files(
+    source: &Path,
+    worktree: &Path,
+    paths: &[String],
+) -> Result<(Vec<String>, Vec<String>), WorkspaceError> {
     let (mut copied, mut missing) = (Vec::new(), Vec::new());
     for rel in paths {
         let from = source.join(rel);

@@ -45,8 +45,16 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             fields! {"message" => format!("worktree reset to {checkpoint} for the retry"), "commit" => checkpoint},
         );
         // The reset removed untracked files: bring setup's copies back.
-        let (src, wt, copy) = (rec.repo.clone(), worktree.clone(), job.config.setup.copy.clone());
-        if let Err(e) = blocking(move || workspace::copy_setup_files(&src, &wt, &copy).map_err(|e| e.to_string())).await {
+        let (src, wt, copy) = (
+            rec.repo.clone(),
+            worktree.clone(),
+            job.config.setup.copy.clone(),
+        );
+        if let Err(e) = blocking(move || {
+            workspace::copy_setup_files(&src, &wt, &copy).map_err(|e| e.to_string())
+        })
+        .await
+        {
             return PhaseReport::failed(format!("cannot copy setup files again: {e}"), updates);
         }
     }

@@ -20,7 +20,8 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         let score: Option<Score> = std::fs::read(dir.join(pack::SCORE))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        let (_, stat) = crate::workspace::diff_against_base(&rec.worktree, &rec.base).map_err(|e| e.to_string())?;
+        let (_, stat) = crate::workspace::diff_against_base(&rec.worktree, &rec.base)
+            .map_err(|e| e.to_string())?;
         let paths: Vec<String> = stat.changed.iter().map(|c| c.path.clone()).collect();
         let protected = score::protected_touched(&paths, &config.gate.protected);
         let target = gate::target(&config.gate, rec.base_branch.as_deref()).map(str::to_string);
@@ -43,7 +44,8 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
             score: score.as_ref(),
             target: target.as_deref(),
         });
-        write_atomic(&dir.join(pack::PR), text.as_bytes()).map_err(|e| format!("writing PR.md: {e}"))?;
+        write_atomic(&dir.join(pack::PR), text.as_bytes())
+            .map_err(|e| format!("writing PR.md: {e}"))?;
         Ok((state, reasons))
     })
     .await;

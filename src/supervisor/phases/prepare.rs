@@ -73,9 +73,10 @@ async fn setup(ctx: &RunCtx, rec: &RunRecord, job: &PhaseJob) -> Result<Vec<Stri
         return Ok(Vec::new());
     }
     let (src, wt, copy) = (rec.repo.clone(), rec.worktree.clone(), cfg.copy.clone());
-    let (copied, missing) = blocking(move || workspace::copy_setup_files(&src, &wt, &copy).map_err(|e| e.to_string()))
-        .await
-        .map_err(|e| format!("setup could not copy files: {e}"))?;
+    let (copied, missing) =
+        blocking(move || workspace::copy_setup_files(&src, &wt, &copy).map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| format!("setup could not copy files: {e}"))?;
     for path in &copied {
         ctx.emit(
             Phase::Prepare,
@@ -124,7 +125,8 @@ async fn setup(ctx: &RunCtx, rec: &RunRecord, job: &PhaseJob) -> Result<Vec<Stri
         }
     }
     let wt = rec.worktree.clone();
-    let mut excludes = blocking(move || workspace::new_entries(&wt).map_err(|e| e.to_string())).await?;
+    let mut excludes =
+        blocking(move || workspace::new_entries(&wt).map_err(|e| e.to_string())).await?;
     for path in copied {
         if !excludes.contains(&path) {
             excludes.push(path);

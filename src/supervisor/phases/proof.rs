@@ -18,7 +18,8 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let (dir, rec, config) = (ctx.dir.clone(), job.record.clone(), job.config.clone());
     let written = blocking(move || {
         let head = crate::workspace::head_commit(&rec.worktree).map_err(|e| e.to_string())?;
-        let stat = proof::patch::write(&dir, &rec.worktree, &rec.base).map_err(|e| e.to_string())?;
+        let stat =
+            proof::patch::write(&dir, &rec.worktree, &rec.base).map_err(|e| e.to_string())?;
         let score = score_run(&dir, &rec, &config, &stat)?;
         Ok((head, stat, score))
     })
@@ -38,13 +39,21 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
                 "proof.score",
                 fields! {"message" => format!("acceptance score {:.2}", score.score), "score" => score.score, "factors" => score.factors},
             );
-            PhaseReport::ok(vec![Update::Checkpoint(Phase::Proof, head), Update::Score(score.score)])
+            PhaseReport::ok(vec![
+                Update::Checkpoint(Phase::Proof, head),
+                Update::Score(score.score),
+            ])
         }
         Err(e) => PhaseReport::failed(format!("cannot write the proof: {e}"), vec![]),
     }
 }
 
-fn score_run(dir: &Path, rec: &RunRecord, config: &Config, stat: &crate::workspace::DiffStat) -> Result<Score, String> {
+fn score_run(
+    dir: &Path,
+    rec: &RunRecord,
+    config: &Config,
+    stat: &crate::workspace::DiffStat,
+) -> Result<Score, String> {
     let checks = read_checks(dir);
     let paths: Vec<String> = stat.changed.iter().map(|c| c.path.clone()).collect();
     let protected = score::protected_touched(&paths, &config.gate.protected);

@@ -1,0 +1,112 @@
+//! Running the conflict radar: every couple of seconds while there is something to compare,
+//! off the runtime, one scan at a time; findings land in the run records and the timeline.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::fields;
+use crate::run::{ConflictFinding, MergeState, Phase, Status, WorkspaceKind};
+use crate::workspace::radar::{self, RadarRun};
+
+use super::{Internal, Msg, Supervisor};
+
+pub const EVERY: Duration = Duration::from_secs(2);
+
+pub(super) fn start_ticker(tx: mpsc::UnboundedSender<Msg>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(EVERY);
+        loop {
+            every.tick().await;
+            if tx.send(Msg::Internal(Internal::RadarTick)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+impl Supervisor {
+    pub(super) fn radar_tick(&mut self) {
+        if self.radar_busy {
+            return;
+        }
+        let inputs: Vec<RadarRun> = self
+            .runs
+            .values()
+            .filter_map(|e| {
+                let r = &e.record;
+                let active = r.status.is_active() && r.phase >= Phase::Agent;
+                let waiting = r.status == Status::Succeeded && r.merge != MergeState::Merged;
+                if r.workspace != WorkspaceKind::Worktree
+                    || r.cleaned
+                    || r.base.is_empty()
+                    || !(active || waiting)
+                {
+                    return None;
+                }
+                Some(RadarRun {
+                    id: r.id.clone(),
+                    repo: r.repo.clone(),
+                    worktree: r.worktree.clone(),
+                    base: r.base.clone(),
+                    branch: r.branch.clone(),
+                    target: r.target.clone(),
+                    live: active && r.phase == Phase::Agent,
+                    pairwise: active,
+                    excludes: r.setup_excludes.clone(),
+                })
+            })
+            .collect();
+        if inputs.is_empty() {
+            return;
+        }
+        self.radar_busy = true;
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let findings = tokio::task::spawn_blocking(move || radar::scan(&inputs))
+                .await
+                .unwrap_or_default();
+            Supervisor::send_internal(&tx, Internal::RadarDone { findings });
+        });
+    }
+
+    pub(super) fn radar_done(&mut self, findings: HashMap<String, Vec<ConflictFinding>>) {
+        self.radar_busy = false;
+        for (id, found) in findings {
+            let Some(e) = self.runs.get_mut(&id) else {
+                continue;
+            };
+            if e.record.conflicts == found || e.record.merge == MergeState::Merged {
+                continue;
+            }
+            e.record.conflicts = found.clone();
+            let phase = e.record.phase;
+            if found.is_empty() {
+                e.ctx.emit(
+                    phase,
+                    "radar.clear",
+                    fields! {"message" => "no conflict predicted any more"},
+                );
+                if e.record.merge == MergeState::Conflict {
+                    e.record
+                        .gate_reasons
+                        .retain(|r| !r.starts_with("predicted conflict"));
+                    e.record.merge = match e.record.status {
+                        Status::Succeeded if e.record.gate_reasons.is_empty() => MergeState::Ready,
+                        Status::Succeeded => MergeState::Blocked,
+                        _ => MergeState::None,
+                    };
+                }
+            } else {
+                e.ctx.emit(
+                    phase,
+                    "radar.conflict",
+                    fields! {"message" => super::merging::conflict_text(&found), "conflicts" => found},
+                );
+                e.record.merge = MergeState::Conflict;
+            }
+            self.persist(&id);
+        }
+    }
+}
