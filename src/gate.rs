@@ -123,8 +123,10 @@ mod tests {
         let (s, r) = evaluate(&inputs(&[], &prot, &[]), &g);
         assert_eq!(s, MergeState::Blocked);
         assert!(r[0].contains("protected paths: Cargo.lock"));
-        let mut allow = GateConfig::default();
-        allow.allow_protected = true;
+        let allow = GateConfig {
+            allow_protected: true,
+            ..Default::default()
+        };
         assert_eq!(
             evaluate(&inputs(&[], &prot, &[]), &allow).0,
             MergeState::Ready

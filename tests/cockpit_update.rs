@@ -3,7 +3,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use flightdeck::protocol::{Command, RunSnapshot};
 use flightdeck::run::{Phase, Status};
-use flightdeck::ui::app::{App, Confirmable, Focus, Mode};
+use flightdeck::ui::app::{App, Confirmable, DocKind, Focus, Mode};
 use flightdeck::ui::update::{update, Effect, Msg};
 
 mod fixtures;
@@ -277,22 +277,76 @@ fn d_loads_the_patch_and_shows_it_scrollable() {
     let fx = press(&mut app, vec![key('d')]);
     assert_eq!(
         fx,
-        vec![Effect::LoadPatch {
+        vec![Effect::LoadDoc {
+            kind: DocKind::Patch,
             run: "run00002".into()
         }]
     );
     update(
         &mut app,
-        Msg::Patch {
+        Msg::Doc {
+            kind: DocKind::Patch,
             run: "run00002".into(),
             text: fixtures::patch(),
         },
     );
-    assert!(matches!(app.mode, Mode::Diff { scroll: 0, .. }));
+    assert!(matches!(app.mode, Mode::Doc { scroll: 0, .. }));
     press(&mut app, vec![key('j'), key('j')]);
-    assert!(matches!(app.mode, Mode::Diff { scroll: 2, .. }));
+    assert!(matches!(app.mode, Mode::Doc { scroll: 2, .. }));
     press(&mut app, vec![code(KeyCode::Esc)]);
     assert_eq!(app.mode, Mode::Normal);
+    // v: the proof (PR.md), the same way.
+    let fx = press(&mut app, vec![key('v')]);
+    assert_eq!(
+        fx,
+        vec![Effect::LoadDoc {
+            kind: DocKind::Proof,
+            run: "run00002".into()
+        }]
+    );
+    update(
+        &mut app,
+        Msg::Doc {
+            kind: DocKind::Proof,
+            run: "run00002".into(),
+            text: String::new(),
+        },
+    );
+    assert_eq!(app.mode, Mode::Normal, "an empty PR.md is said, not shown");
+    assert!(app.status.as_ref().unwrap().text.contains("no PR.md"));
+}
+
+#[test]
+fn m_asks_before_merging_and_only_succeeded_runs() {
+    let mut app = app_with(fixtures::runs());
+    // run00004 succeeded: the second of the finished runs.
+    press(&mut app, vec![key('G'), key('k')]);
+    assert_eq!(app.selected.as_deref(), Some("run00004"));
+    let fx = press(&mut app, vec![key('m')]);
+    assert!(sends(&fx).is_empty());
+    assert_eq!(
+        app.mode,
+        Mode::Confirm {
+            action: Confirmable::Merge,
+            run: "run00004".into()
+        }
+    );
+    let fx = press(&mut app, vec![key('y')]);
+    assert_eq!(
+        sends(&fx),
+        vec![Command::Merge {
+            run: "run00004".into()
+        }]
+    );
+    let fx = press(&mut app, vec![key('g'), key('m')]);
+    assert!(sends(&fx).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("only a run that succeeded"));
 }
 
 #[test]

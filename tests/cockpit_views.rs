@@ -3,7 +3,7 @@
 
 mod fixtures;
 
-use flightdeck::ui::app::{App, Confirmable, Mode, Pane};
+use flightdeck::ui::app::{App, Confirmable, DocKind, Mode, Pane};
 use flightdeck::ui::update::{update, Msg};
 use flightdeck::ui::view::{self, theme::Theme, Ctx};
 use ratatui::backend::TestBackend;
@@ -67,12 +67,39 @@ fn help() {
 #[test]
 fn diff() {
     let mut a = app();
-    a.mode = Mode::Diff {
+    a.mode = Mode::Doc {
+        kind: DocKind::Patch,
         run: "run00002".into(),
         lines: fixtures::patch().lines().map(String::from).collect(),
         scroll: 0,
     };
     snap("diff", a);
+}
+
+#[test]
+fn radar_and_proof() {
+    let mut a = app();
+    let mut runs = fixtures::runs();
+    runs[2].merge = flightdeck::run::MergeState::Conflict;
+    runs[2].conflicts = vec![flightdeck::run::ConflictFinding {
+        with: "run:run00001".into(),
+        files: vec!["src/lib.rs".into()],
+    }];
+    runs[1].merge = flightdeck::run::MergeState::Conflict;
+    runs[1].conflicts = vec![flightdeck::run::ConflictFinding {
+        with: "run:run00002".into(),
+        files: vec!["src/lib.rs".into()],
+    }];
+    update(&mut a, Msg::Runs(runs));
+    snap("radar", a);
+    let mut b = app();
+    b.mode = Mode::Doc {
+        kind: DocKind::Proof,
+        run: "run00004".into(),
+        lines: "# Extract the greeting\n\n## Checks\n\n| check | result |\n| unit | ✅ passed |\n\n## Acceptance score\n\n**0.92**".lines().map(String::from).collect(),
+        scroll: 0,
+    };
+    snap("proof", b);
 }
 
 #[test]

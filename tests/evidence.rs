@@ -29,7 +29,10 @@ fn env_with(extra: &str) -> (Env, PathBuf) {
 
 fn finished(env: &Env, id: &str) -> Value {
     env.wait_for(id, "finished", |r| {
-        matches!(r["status"].as_str(), Some("succeeded" | "failed" | "killed"))
+        matches!(
+            r["status"].as_str(),
+            Some("succeeded" | "failed" | "killed")
+        )
     })
 }
 
@@ -44,7 +47,13 @@ fn the_gate_blocks_a_failing_required_check_with_its_reason() {
     let r = finished(&env, &id);
     assert_eq!(r["status"], "failed");
     assert_eq!(r["merge"], "blocked");
-    assert!(r["gate_reasons"][0].as_str().unwrap().contains("required smoke check(s) failed: unit"), "{r:#}");
+    assert!(
+        r["gate_reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("required smoke check(s) failed: unit"),
+        "{r:#}"
+    );
     let err = env.fails(&["merge", &id]);
     assert!(err.contains("only a run that succeeded can merge"), "{err}");
 }
@@ -56,14 +65,23 @@ fn the_gate_blocks_a_protected_path_and_a_low_score() {
     );
     let id = env.start(&repo, "lock", "touch the lock file");
     let r = finished(&env, &id);
-    assert_eq!(r["status"], "succeeded", "an optional check failing does not fail the run");
+    assert_eq!(
+        r["status"], "succeeded",
+        "an optional check failing does not fail the run"
+    );
     assert_eq!(r["merge"], "blocked");
     let reasons = r["gate_reasons"].to_string();
     assert!(reasons.contains("protected paths: Cargo.lock"), "{reasons}");
     // protected 0×2 and optional 0×1 out of 9: 6/9 < 0.8.
-    assert!(reasons.contains("score 0.67 is below gate.min_score 0.80"), "{reasons}");
+    assert!(
+        reasons.contains("score 0.67 is below gate.min_score 0.80"),
+        "{reasons}"
+    );
     let err = env.fails(&["merge", &id]);
-    assert!(err.contains("the merge gate is not green") && err.contains("Cargo.lock"), "{err}");
+    assert!(
+        err.contains("the merge gate is not green") && err.contains("Cargo.lock"),
+        "{err}"
+    );
     assert!(!repo.join("Cargo.lock").exists());
 }
 
@@ -75,10 +93,16 @@ fn a_green_run_merges_and_the_clean_checkout_follows() {
     assert_eq!(r["merge"], "ready", "{r:#}");
     assert_eq!(r["target"], "main");
     let out = env.ok(&["merge", &id]);
-    assert!(out.contains("merged run") && out.contains("into main"), "{out}");
+    assert!(
+        out.contains("merged run") && out.contains("into main"),
+        "{out}"
+    );
     let r = env.record(&id);
     assert_eq!(r["merge"], "merged");
-    assert_eq!(git(&repo, &["rev-parse", "main"]).trim(), r["merged_commit"].as_str().unwrap());
+    assert_eq!(
+        git(&repo, &["rev-parse", "main"]).trim(),
+        r["merged_commit"].as_str().unwrap()
+    );
     // main is checked out and was clean: its files were updated too.
     assert_eq!(std::fs::read_to_string(repo.join("a.txt")).unwrap(), "a\n");
     assert_eq!(git(&repo, &["status", "--porcelain"]).trim(), "");
@@ -94,10 +118,23 @@ fn merging_refuses_when_the_target_checkout_is_dirty() {
     finished(&env, &id);
     std::fs::write(repo.join("README.md"), "# my unsaved edit\n").unwrap();
     let err = env.fails(&["merge", &id]);
-    assert!(err.contains("main is checked out in") && err.contains("uncommitted changes") && err.contains("README.md"), "{err}");
-    assert_eq!(std::fs::read_to_string(repo.join("README.md")).unwrap(), "# my unsaved edit\n", "nothing lost");
+    assert!(
+        err.contains("main is checked out in")
+            && err.contains("uncommitted changes")
+            && err.contains("README.md"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("README.md")).unwrap(),
+        "# my unsaved edit\n",
+        "nothing lost"
+    );
     assert!(!repo.join("a.txt").exists());
-    assert_eq!(env.record(&id)["merge"], "ready", "still ready once the checkout is clean");
+    assert_eq!(
+        env.record(&id)["merge"],
+        "ready",
+        "still ready once the checkout is clean"
+    );
     git(&repo, &["checkout", "--", "README.md"]);
     env.ok(&["merge", &id]);
     assert!(repo.join("a.txt").exists());
@@ -114,7 +151,13 @@ fn auto_merge_merges_two_green_runs_in_turn() {
     assert!(repo.join("a.txt").exists() && repo.join("b.txt").exists());
     let log = git(&repo, &["log", "--format=%s", "main"]);
     // One fast-forward, then a merge commit made against main as the first merge left it.
-    assert_eq!(log.lines().filter(|l| l.starts_with("Merge flightdeck run")).count(), 1, "{log}");
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.starts_with("Merge flightdeck run"))
+            .count(),
+        1,
+        "{log}"
+    );
     assert_eq!(git(&repo, &["status", "--porcelain"]).trim(), "");
 }
 
@@ -128,15 +171,30 @@ fn setup_copies_env_keeps_it_out_of_the_commit_and_runs_commands() {
     let r = finished(&env, &id);
     assert_eq!(r["status"], "succeeded", "{r:#}");
     let wt = PathBuf::from(r["worktree"].as_str().unwrap());
-    assert_eq!(std::fs::read_to_string(wt.join("seen.txt")).unwrap(), "SECRET_URL=postgres://local\n");
+    assert_eq!(
+        std::fs::read_to_string(wt.join("seen.txt")).unwrap(),
+        "SECRET_URL=postgres://local\n"
+    );
     let tree = git(&wt, &["ls-tree", "-r", "--name-only", "HEAD"]);
     assert!(tree.contains("seen.txt"), "{tree}");
-    assert!(!tree.contains(".env") && !tree.contains("setup.out"), "setup's files stay out of the commit: {tree}");
+    assert!(
+        !tree.contains(".env") && !tree.contains("setup.out"),
+        "setup's files stay out of the commit: {tree}"
+    );
     let patch = std::fs::read_to_string(env.run_dir(&id).join("patch.diff")).unwrap();
-    assert!(!patch.contains("b/.env") && !patch.contains("setup.out"), "{patch}");
+    assert!(
+        !patch.contains("b/.env") && !patch.contains("setup.out"),
+        "{patch}"
+    );
     assert_eq!(env.events_of(&id, "setup.copied")[0]["path"], ".env");
-    assert_eq!(env.events_of(&id, "setup.copy_skipped")[0]["path"], "config/missing.toml");
-    assert!(env.events_of(&id, "setup.output").iter().any(|l| l["text"] == "hello from setup"));
+    assert_eq!(
+        env.events_of(&id, "setup.copy_skipped")[0]["path"],
+        "config/missing.toml"
+    );
+    assert!(env
+        .events_of(&id, "setup.output")
+        .iter()
+        .any(|l| l["text"] == "hello from setup"));
     assert_eq!(env.events_of(&id, "setup.finished")[0]["exit_code"], 0);
     // The worktree holds setup's files, and clean does not count them as unsaved work.
     env.ok(&["merge", &id]);
@@ -147,14 +205,40 @@ fn setup_copies_env_keeps_it_out_of_the_commit_and_runs_commands() {
 fn a_failing_setup_command_fails_the_run_in_prepare() {
     let (env, repo) = env_with("");
     let bad = env.path().join("bad-setup.toml");
-    std::fs::write(&bad, format!("{AGENTS}\n[setup]\ncommands = [[\"sh\", \"-c\", \"echo npm broke; exit 4\"]]\n")).unwrap();
-    let out = env.output(&["run", "--config", bad.to_str().unwrap(), "--repo", repo.to_str().unwrap(), "--agent", "add-a", "--wait", "x"]);
+    std::fs::write(
+        &bad,
+        format!("{AGENTS}\n[setup]\ncommands = [[\"sh\", \"-c\", \"echo npm broke; exit 4\"]]\n"),
+    )
+    .unwrap();
+    let out = env.output(&[
+        "run",
+        "--config",
+        bad.to_str().unwrap(),
+        "--repo",
+        repo.to_str().unwrap(),
+        "--agent",
+        "add-a",
+        "--wait",
+        "x",
+    ]);
     assert!(!out.status.success());
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let r = env.record(&id);
-    assert_eq!((r["status"].as_str(), r["phase"].as_str()), (Some("failed"), Some("prepare")));
-    assert!(r["reason"].as_str().unwrap().contains("setup command `sh -c echo npm broke; exit 4` failed: exited with code 4"), "{r:#}");
-    assert!(env.events_of(&id, "setup.output").iter().any(|l| l["text"] == "npm broke"));
+    assert_eq!(
+        (r["status"].as_str(), r["phase"].as_str()),
+        (Some("failed"), Some("prepare"))
+    );
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("setup command `sh -c echo npm broke; exit 4` failed: exited with code 4"),
+        "{r:#}"
+    );
+    assert!(env
+        .events_of(&id, "setup.output")
+        .iter()
+        .any(|l| l["text"] == "npm broke"));
     assert!(env.events_of(&id, "agent.started").is_empty());
 }
 
@@ -171,7 +255,13 @@ fn score_factors_and_pr_md_on_a_real_run() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["name"].as_str().unwrap(), f["value"].as_f64().unwrap(), f["weight"].as_f64().unwrap()))
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap(),
+                f["value"].as_f64().unwrap(),
+                f["weight"].as_f64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         factors,
@@ -185,7 +275,10 @@ fn score_factors_and_pr_md_on_a_real_run() {
     );
     assert_eq!(score["score"], 0.889);
     assert_eq!(r["score"], 0.889);
-    assert!(score["factors"][1]["note"].as_str().unwrap().contains("0 of 1 optional"));
+    assert!(score["factors"][1]["note"]
+        .as_str()
+        .unwrap()
+        .contains("0 of 1 optional"));
 
     let pr = std::fs::read_to_string(env.run_dir(&id).join("PR.md")).unwrap();
     for needle in [
@@ -237,14 +330,25 @@ fn the_radar_flags_runs_editing_the_same_lines_and_no_others() {
     let b = env.start(&repo, "line2-b", "B");
     let d = env.start(&repo, "line45", "D");
     let c = env.start(&repo, "other", "C");
-    let wt_parent = PathBuf::from(env.record(&a)["worktree"].as_str().unwrap()).parent().unwrap().to_path_buf();
+    let wt_parent = PathBuf::from(env.record(&a)["worktree"].as_str().unwrap())
+        .parent()
+        .unwrap()
+        .to_path_buf();
     for id in [&a, &b, &c, &d] {
-        wait_until("the edit", || wt_parent.join(format!("ready-{id}")).exists());
+        wait_until("the edit", || {
+            wt_parent.join(format!("ready-{id}")).exists()
+        });
     }
     let ra = env.wait_for(&a, "flagged", |r| r["merge"] == "conflict");
     let rb = env.wait_for(&b, "flagged", |r| r["merge"] == "conflict");
-    assert_eq!(ra["conflicts"], serde_json::json!([{"with": format!("run:{b}"), "files": ["long.txt"]}]));
-    assert_eq!(rb["conflicts"], serde_json::json!([{"with": format!("run:{a}"), "files": ["long.txt"]}]));
+    assert_eq!(
+        ra["conflicts"],
+        serde_json::json!([{"with": format!("run:{b}"), "files": ["long.txt"]}])
+    );
+    assert_eq!(
+        rb["conflicts"],
+        serde_json::json!([{"with": format!("run:{a}"), "files": ["long.txt"]}])
+    );
     let note = &env.events_of(&a, "radar.conflict")[0];
     assert!(note["message"].as_str().unwrap().contains("long.txt"));
     // A few more scans: different files and far-apart lines of one file are not conflicts.

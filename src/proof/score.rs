@@ -275,8 +275,10 @@ mod tests {
         let protected = vec!["Cargo.lock".to_string()];
         let s = score(&inputs(&[], &files, &protected), &GateConfig::default());
         assert_eq!(s.score, 0.75);
-        let mut gate = GateConfig::default();
-        gate.allow_protected = true;
+        let gate = GateConfig {
+            allow_protected: true,
+            ..Default::default()
+        };
         assert_eq!(score(&inputs(&[], &files, &protected), &gate).score, 1.0);
     }
 

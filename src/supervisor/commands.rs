@@ -58,7 +58,7 @@ impl Supervisor {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
                     let config = tokio::task::spawn_blocking(move || {
-                        submit::load_config(Some(repo), explicit)
+                        submit::load_config(Some(repo), explicit).map(Box::new)
                     })
                     .await
                     .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
@@ -187,7 +187,7 @@ impl Supervisor {
                     // The state may have changed while the config was read.
                     super::machine::step(&entry.machine, Input::Retry { phase })
                         .map_err(|e| ProtocolError::refused(format!("cannot retry run {run}: {e}")))?;
-                    entry.config = Some(Arc::new(config));
+                    entry.config = Some(Arc::new(*config));
                     entry.record.attempt += 1;
                     entry.record.merge = crate::run::MergeState::None;
                     entry.record.gate_reasons.clear();
@@ -206,7 +206,7 @@ impl Supervisor {
                 let _ = reply.send(answer);
             }
             Internal::PhaseDone { run, phase, report } => self.phase_done(&run, phase, report),
-            Internal::Merged { run, result, reply } => self.merged(&run, result, reply),
+            Internal::Merged { run, result, reply } => self.merged(&run, *result, reply),
             Internal::RadarTick => self.radar_tick(),
             Internal::RadarDone { findings } => self.radar_done(findings),
             Internal::KillGraceOver { run } => {

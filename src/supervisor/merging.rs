@@ -117,7 +117,7 @@ impl Supervisor {
                     &tx,
                     Internal::Merged {
                         run: id,
-                        result,
+                        result: Box::new(result),
                         reply,
                     },
                 );

@@ -68,7 +68,7 @@ enum Internal {
     RetryReady {
         run: String,
         phase: Option<Phase>,
-        config: Result<Config, ProtocolError>,
+        config: Result<Box<Config>, ProtocolError>,
         reply: oneshot::Sender<Answer>,
     },
     PhaseDone {
@@ -86,7 +86,7 @@ enum Internal {
     },
     Merged {
         run: String,
-        result: Result<crate::workspace::MergeOutcome, crate::workspace::WorkspaceError>,
+        result: Box<Result<crate::workspace::MergeOutcome, crate::workspace::WorkspaceError>>,
         reply: Option<oneshot::Sender<Answer>>,
     },
     RadarTick,

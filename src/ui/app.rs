@@ -57,7 +57,9 @@ pub enum Mode {
         run: String,
         choice: usize,
     },
-    Diff {
+    /// A proof pack text, scrollable: the patch (`d`) or PR.md (`v`).
+    Doc {
+        kind: DocKind,
         run: String,
         lines: Vec<String>,
         scroll: usize,
@@ -65,9 +67,16 @@ pub enum Mode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocKind {
+    Patch,
+    Proof,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmable {
     Kill,
     Clean,
+    Merge,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

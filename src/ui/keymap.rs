@@ -24,13 +24,15 @@ pub enum Action {
     Clean,
     Filter,
     Diff,
+    Proof,
+    Merge,
     Help,
     Close,
     Quit,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 20] = [
         Action::Up,
         Action::Down,
         Action::Top,
@@ -46,6 +48,8 @@ impl Action {
         Action::Clean,
         Action::Filter,
         Action::Diff,
+        Action::Proof,
+        Action::Merge,
         Action::Help,
         Action::Close,
         Action::Quit,
@@ -69,6 +73,8 @@ impl Action {
             Action::Clean => "clean",
             Action::Filter => "filter",
             Action::Diff => "diff",
+            Action::Proof => "proof",
+            Action::Merge => "merge",
             Action::Help => "help",
             Action::Close => "close",
             Action::Quit => "quit",
@@ -92,6 +98,8 @@ impl Action {
             Action::Clean => "remove worktree and branch (asks y/n)",
             Action::Filter => "filter runs by text",
             Action::Diff => "the run's patch as a coloured diff",
+            Action::Proof => "the run's proof: PR.md (checks, score, gate, radar)",
+            Action::Merge => "merge through the gate (asks y/n)",
             Action::Help => "this help",
             Action::Close => "close whatever is open",
             Action::Quit => "quit (runs keep going)",
@@ -115,6 +123,8 @@ impl Action {
             Action::Clean => &["c"],
             Action::Filter => &["/"],
             Action::Diff => &["d"],
+            Action::Proof => &["v"],
+            Action::Merge => &["m"],
             Action::Help => &["?"],
             Action::Close => &["Esc"],
             Action::Quit => &["q", "ctrl-c"],

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use crate::client::Client;
 use crate::protocol::{Command, Event, Reply};
 
-use super::app::{App, TIMELINE_TAIL};
+use super::app::{App, DocKind, TIMELINE_TAIL};
 use super::update::{update, Effect, Msg};
 use super::view::{self, theme::Theme, Ctx};
 
@@ -115,11 +115,17 @@ impl Io {
                     t.abort();
                 }
             }
-            Effect::LoadPatch { run } => {
+            Effect::LoadDoc { kind, run } => {
                 let (client, tx) = (self.client.clone(), self.tx.clone());
+                let cmd = match kind {
+                    DocKind::Patch => Command::Patch { run: run.clone() },
+                    DocKind::Proof => Command::Proof { run: run.clone() },
+                };
                 tokio::spawn(async move {
-                    let msg = match client.request(&Command::Patch { run: run.clone() }).await {
-                        Ok(Reply::Patch { run, text }) => Msg::Patch { run, text },
+                    let msg = match client.request(&cmd).await {
+                        Ok(Reply::Patch { run, text }) | Ok(Reply::Proof { run, text }) => {
+                            Msg::Doc { kind, run, text }
+                        }
                         Ok(other) => Msg::Done {
                             what: format!("diff {run}"),
                             result: Err(format!("unexpected answer {other:?}")),
@@ -152,6 +158,13 @@ fn describe(cmd: &Command, reply: &Reply) -> String {
             phase.map(|p| p.as_str()).unwrap_or("its failed phase")
         ),
         Command::Clean { .. } => format!("cleaned run {id}: worktree and branch removed"),
+        Command::Merge { .. } => match reply {
+            Reply::Run { run } => format!(
+                "merged run {id} into {}",
+                run.target.as_deref().unwrap_or("its target")
+            ),
+            _ => format!("merged run {id}"),
+        },
         _ => "done".into(),
     }
 }

@@ -9,7 +9,7 @@ use crate::protocol::{Command, RunRequest, RunSnapshot};
 use crate::run::Status;
 
 use super::app::{
-    default_retry_phase, App, Confirmable, Connection, Focus, Mode, Pane, RETRY_PHASES,
+    default_retry_phase, App, Confirmable, Connection, DocKind, Focus, Mode, Pane, RETRY_PHASES,
 };
 use super::keymap::Action;
 
@@ -26,7 +26,8 @@ pub enum Msg {
     TimelineEnded {
         run: String,
     },
-    Patch {
+    Doc {
+        kind: DocKind,
         run: String,
         text: String,
     },
@@ -53,7 +54,8 @@ pub enum Effect {
         run: String,
     },
     CloseTimeline,
-    LoadPatch {
+    LoadDoc {
+        kind: DocKind,
         run: String,
     },
 }
@@ -90,12 +92,17 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             }
             _ => false,
         },
-        Msg::Patch { run, text } => {
+        Msg::Doc { kind, run, text } => {
             let lines: Vec<String> = text.lines().map(str::to_string).collect();
             if lines.is_empty() {
-                app.say(format!("run {run} has no patch yet"));
+                let what = match kind {
+                    DocKind::Patch => "no patch",
+                    DocKind::Proof => "no PR.md",
+                };
+                app.say(format!("run {run} has {what} yet"));
             } else {
-                app.mode = Mode::Diff {
+                app.mode = Mode::Doc {
+                    kind,
                     run,
                     lines,
                     scroll: 0,
@@ -242,6 +249,9 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                             force: false,
                         },
                     ),
+                    Confirmable::Merge => {
+                        (format!("merge {run}"), Command::Merge { run: run.clone() })
+                    }
                 };
                 fx.push(Effect::Send { what, cmd });
                 app.mode = Mode::Normal;
@@ -282,7 +292,12 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
             _ => {}
         },
-        Mode::Diff { run, lines, scroll } => {
+        Mode::Doc {
+            kind,
+            run,
+            lines,
+            scroll,
+        } => {
             let max = lines.len().saturating_sub(1);
             let page = app.page.max(1);
             let scroll = match app.keymap.action(&key) {
@@ -292,13 +307,18 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 Some(Action::PageDown) => (scroll + page).min(max),
                 Some(Action::Top) => 0,
                 Some(Action::Bottom) => max.saturating_sub(page.saturating_sub(1)),
-                Some(Action::Close | Action::Quit | Action::Diff) => {
+                Some(Action::Close | Action::Quit | Action::Diff | Action::Proof) => {
                     app.mode = Mode::Normal;
                     return;
                 }
                 _ => scroll,
             };
-            app.mode = Mode::Diff { run, lines, scroll };
+            app.mode = Mode::Doc {
+                kind,
+                run,
+                lines,
+                scroll,
+            };
         }
     }
 }
@@ -370,7 +390,13 @@ fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 agent,
             };
         }
-        Action::Pause | Action::Retry | Action::Kill | Action::Clean | Action::Diff => {
+        Action::Pause
+        | Action::Retry
+        | Action::Kill
+        | Action::Clean
+        | Action::Diff
+        | Action::Proof
+        | Action::Merge => {
             let Some(run) = app.selected_run().cloned() else {
                 app.say("no run selected");
                 return;
@@ -420,7 +446,27 @@ fn on_run_action(app: &mut App, action: Action, run: &RunSnapshot, fx: &mut Vec<
                 run: id,
             }
         }
-        Action::Diff => fx.push(Effect::LoadPatch { run: id }),
+        Action::Diff => fx.push(Effect::LoadDoc {
+            kind: DocKind::Patch,
+            run: id,
+        }),
+        Action::Proof => fx.push(Effect::LoadDoc {
+            kind: DocKind::Proof,
+            run: id,
+        }),
+        Action::Merge => {
+            if run.status != Status::Succeeded {
+                app.error(format!(
+                    "run {id} is {}; only a run that succeeded can merge",
+                    run.status
+                ));
+                return;
+            }
+            app.mode = Mode::Confirm {
+                action: Confirmable::Merge,
+                run: id,
+            }
+        }
         _ => {}
     }
 }

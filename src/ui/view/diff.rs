@@ -1,4 +1,4 @@
-//! `d`: the run's patch, coloured like `git diff`, scrollable.
+//! `d` and `v`: the run's patch, coloured like `git diff`, or its PR.md; scrollable.
 
 use ratatui::layout::Rect;
 use ratatui::style::Color;
@@ -6,9 +6,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
+use super::super::app::DocKind;
 use super::Ctx;
 
-pub fn draw(frame: &mut Frame, area: Rect, run: &str, lines: &[String], scroll: usize, ctx: &Ctx) {
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    kind: DocKind,
+    run: &str,
+    lines: &[String],
+    scroll: usize,
+    ctx: &Ctx,
+) {
     let t = ctx.theme;
     let rect = Rect {
         x: area.x + 1,
@@ -22,23 +31,29 @@ pub fn draw(frame: &mut Frame, area: Rect, run: &str, lines: &[String], scroll: 
         .skip(scroll)
         .take(height)
         .map(|l| {
-            let style =
-                if l.starts_with("diff --git") || l.starts_with("+++") || l.starts_with("---") {
+            let style = match kind {
+                DocKind::Proof if l.starts_with('#') => t.bold(),
+                DocKind::Proof => Default::default(),
+                _ if l.starts_with("diff --git")
+                    || l.starts_with("+++")
+                    || l.starts_with("---") =>
+                {
                     t.bold()
-                } else if l.starts_with('+') {
-                    t.fg(Color::Green)
-                } else if l.starts_with('-') {
-                    t.fg(Color::Red)
-                } else if l.starts_with("@@") {
-                    t.fg(Color::Cyan)
-                } else {
-                    Default::default()
-                };
+                }
+                _ if l.starts_with('+') => t.fg(Color::Green),
+                _ if l.starts_with('-') => t.fg(Color::Red),
+                _ if l.starts_with("@@") => t.fg(Color::Cyan),
+                _ => Default::default(),
+            };
             Line::from(Span::styled(l.replace('\t', "    "), style))
         })
         .collect();
     let title = format!(
-        " patch.diff · {run} · lines {}-{} of {} · j/k PgUp/PgDn g/G · Esc closes ",
+        " {} · {run} · lines {}-{} of {} · j/k PgUp/PgDn g/G · Esc closes ",
+        match kind {
+            DocKind::Patch => "patch.diff",
+            DocKind::Proof => "PR.md",
+        },
         (scroll + 1).min(lines.len()),
         (scroll + height).min(lines.len()),
         lines.len()

@@ -30,13 +30,27 @@ pub struct Ctx<'a> {
 
 pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
     let area = frame.area();
-    let [header, body, footer] = Layout::vertical([
+    let radar = radar_line(app);
+    let [header, body, radar_area, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
+        Constraint::Length(if radar.is_empty() { 0 } else { 1 }),
         Constraint::Length(1),
     ])
     .areas(area);
     draw_header(frame, header, app, ctx);
+    if !radar.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                text::cut(
+                    &format!("⚔ radar: {}", radar.join(" · ")),
+                    area.width as usize,
+                ),
+                ctx.theme.error(),
+            ))),
+            radar_area,
+        );
+    }
 
     let (table_area, pane_area) = match app.pane {
         None => (body, None),
@@ -64,7 +78,12 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
         Mode::Help => overlays::help(frame, area, app, ctx),
         Mode::Confirm { action, run } => overlays::confirm(frame, area, *action, run, app, ctx),
         Mode::Retry { run, choice } => overlays::retry(frame, area, run, *choice, ctx),
-        Mode::Diff { run, lines, scroll } => diff::draw(frame, area, run, lines, *scroll, ctx),
+        Mode::Doc {
+            kind,
+            run,
+            lines,
+            scroll,
+        } => diff::draw(frame, area, *kind, run, lines, *scroll, ctx),
         Mode::Normal | Mode::Filter { .. } | Mode::NewRun { .. } => {}
     }
 }
@@ -167,6 +186,34 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
         },
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The conflict radar's findings, each pair once: `a × b in file` or `a × target:main in file`.
+fn radar_line(app: &App) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for r in &app.runs {
+        if r.merge == crate::run::MergeState::Merged {
+            continue;
+        }
+        for c in &r.conflicts {
+            let other = c.with.strip_prefix("run:").unwrap_or(&c.with).to_string();
+            let key = if r.id < other {
+                (r.id.clone(), other.clone())
+            } else {
+                (other.clone(), r.id.clone())
+            };
+            if seen.insert(key) {
+                out.push(format!(
+                    "{} × {} in {}",
+                    r.id,
+                    c.with.trim_start_matches("run:"),
+                    c.files.join(", ")
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// A rectangle of `w` x `h` centred in `area` (clamped to it).

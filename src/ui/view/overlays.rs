@@ -65,6 +65,14 @@ pub fn confirm(
         Confirmable::Clean => {
             format!("Remove the worktree and branch of run {run}? The proof pack stays.")
         }
+        Confirmable::Merge => format!(
+            "Merge run {run} into {}?",
+            app.runs
+                .iter()
+                .find(|r| r.id == run)
+                .and_then(|r| r.target.clone())
+                .unwrap_or_else(|| "its target".into())
+        ),
     };
     let w = 64.min(area.width);
     let lines = vec![
@@ -83,6 +91,7 @@ pub fn confirm(
     let title = match action {
         Confirmable::Kill => " kill ",
         Confirmable::Clean => " clean ",
+        Confirmable::Merge => " merge ",
     };
     frame.render_widget(
         Paragraph::new(lines)
