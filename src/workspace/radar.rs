@@ -1,16 +1,17 @@
 //! The conflict radar: which runs would conflict with their target or with each other, found
-//! in memory with git2 (three-way tree merges, no checkout). A run still in its agent phase is
-//! read from its worktree into an in-memory index, so its uncommitted work counts too.
+//! in memory with git2, no checkout. Each run's changes against its base come from a tree diff
+//! (identical subtrees are skipped by id), or, for a run still in its agent phase, from its
+//! worktree; only files two sides both changed are merged, one file at a time. So the cost
+//! follows the number of runs and of files they changed, not the size of the repository.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use git2::{BranchType, Oid, Repository};
+use git2::{BranchType, Delta, DiffOptions, IndexEntry, IndexTime, Oid, Repository};
 
 use crate::run::ConflictFinding;
 
-use super::checkpoint::stage_all;
-use super::WorkspaceError;
+use super::{excluded, WorkspaceError};
 
 #[derive(Debug, Clone)]
 pub struct RadarRun {
@@ -28,6 +29,16 @@ pub struct RadarRun {
     pub excludes: Vec<String>,
 }
 
+/// One changed file: its blob before and after (None: absent), and its mode after.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Change {
+    old: Option<Oid>,
+    new: Option<Oid>,
+    mode: u32,
+}
+
+type Changes = HashMap<String, Change>;
+
 /// Findings per run id (runs with none are present with an empty list).
 pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
     let mut out: HashMap<String, Vec<ConflictFinding>> =
@@ -37,14 +48,18 @@ pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
         by_repo.entry(&r.repo).or_default().push(r);
     }
     for (repo_path, group) in by_repo {
-        let Ok(repo) = Repository::open(repo_path) else {
-            continue;
-        };
-        let trees: Vec<Option<Oid>> = group.iter().map(|r| tree_of(&repo, r).ok()).collect();
+        let Ok(repo) = Repository::open(repo_path) else { continue };
+        let changes: Vec<Option<Changes>> = group.iter().map(|r| changes_of(&repo, r).ok()).collect();
+        let mut target_changes: HashMap<(String, String), Option<(Oid, Changes)>> = HashMap::new();
         for (i, r) in group.iter().enumerate() {
-            let Some(tree) = trees[i] else { continue };
+            let Some(mine) = &changes[i] else { continue };
             if let Some(target) = &r.target {
-                if let Ok(files) = against_target(&repo, r, tree, target) {
+                let key = (r.base.clone(), target.clone());
+                let theirs = target_changes
+                    .entry(key)
+                    .or_insert_with(|| target_side(&repo, &r.base, target).ok().flatten());
+                if let Some((ancestor, theirs)) = theirs {
+                    let files = overlap(&repo, mine, theirs, Some(*ancestor));
                     if !files.is_empty() {
                         push(&mut out, &r.id, format!("target:{target}"), files);
                     }
@@ -54,12 +69,16 @@ pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
                 if !(r.pairwise && other.pairwise) {
                     continue;
                 }
-                let Some(other_tree) = trees[j] else { continue };
-                if let Ok(files) = between(&repo, &r.base, tree, &other.base, other_tree) {
-                    if !files.is_empty() {
-                        push(&mut out, &r.id, format!("run:{}", other.id), files.clone());
-                        push(&mut out, &other.id, format!("run:{}", r.id), files);
-                    }
+                let Some(theirs) = &changes[j] else { continue };
+                let ancestor = if r.base == other.base {
+                    None
+                } else {
+                    merge_base_tree(&repo, &r.base, &other.base).ok()
+                };
+                let files = overlap(&repo, mine, theirs, ancestor);
+                if !files.is_empty() {
+                    push(&mut out, &r.id, format!("run:{}", other.id), files.clone());
+                    push(&mut out, &other.id, format!("run:{}", r.id), files);
                 }
             }
         }
@@ -67,94 +86,133 @@ pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
     out
 }
 
-fn push(
-    out: &mut HashMap<String, Vec<ConflictFinding>>,
-    id: &str,
-    with: String,
-    files: Vec<String>,
-) {
+fn push(out: &mut HashMap<String, Vec<ConflictFinding>>, id: &str, with: String, files: Vec<String>) {
     out.entry(id.to_string())
         .or_default()
         .push(ConflictFinding { with, files });
 }
 
-/// The run's tree: its branch head, or its worktree as it is now.
-fn tree_of(repo: &Repository, r: &RadarRun) -> Result<Oid, WorkspaceError> {
+/// What the run changed against its base.
+fn changes_of(repo: &Repository, r: &RadarRun) -> Result<Changes, WorkspaceError> {
+    let base_tree = repo.find_commit(Oid::from_str(&r.base)?)?.tree()?;
+    let mut changes = Changes::new();
     if r.live {
         let wt = Repository::open(&r.worktree)?;
-        let mut index = wt.index()?;
-        stage_all(&wt, &mut index, &r.excludes)?;
-        // Written to the object store only; the worktree's index file is left alone.
-        return Ok(index.write_tree_to(&wt)?);
-    }
-    let b = repo.find_branch(&r.branch, BranchType::Local)?;
-    Ok(b.get().peel_to_tree()?.id())
-}
-
-fn against_target(
-    repo: &Repository,
-    r: &RadarRun,
-    tree: Oid,
-    target: &str,
-) -> Result<Vec<String>, WorkspaceError> {
-    let tip = repo
-        .find_branch(target, BranchType::Local)?
-        .get()
-        .peel_to_commit()?;
-    let base = Oid::from_str(&r.base)?;
-    if tip.id() == base {
-        return Ok(Vec::new()); // the target has not moved: nothing to conflict with
-    }
-    let ancestor = repo.merge_base(base, tip.id())?;
-    conflicts(
-        repo,
-        repo.find_commit(ancestor)?.tree()?.id(),
-        tip.tree()?.id(),
-        tree,
-    )
-}
-
-fn between(
-    repo: &Repository,
-    base_a: &str,
-    a: Oid,
-    base_b: &str,
-    b: Oid,
-) -> Result<Vec<String>, WorkspaceError> {
-    let (ba, bb) = (Oid::from_str(base_a)?, Oid::from_str(base_b)?);
-    let ancestor = if ba == bb {
-        ba
+        let base_tree = wt.find_tree(base_tree.id())?;
+        let mut opts = DiffOptions::new();
+        opts.include_untracked(true).recurse_untracked_dirs(true);
+        let diff = wt.diff_tree_to_workdir_with_index(Some(&base_tree), Some(&mut opts))?;
+        for d in diff.deltas() {
+            let Some(path) = d.new_file().path().or_else(|| d.old_file().path()) else { continue };
+            let rel = path.to_string_lossy().into_owned();
+            if excluded(&rel, &r.excludes) {
+                continue;
+            }
+            let new = match d.status() {
+                Delta::Deleted => None,
+                // Hash the file as it is now (writes the blob; only changed files get here).
+                _ => wt.blob_path(&r.worktree.join(path)).ok(),
+            };
+            changes.insert(rel, change(d.old_file().id(), new, d.new_file().mode().into()));
+        }
     } else {
-        repo.merge_base(ba, bb)?
-    };
-    conflicts(repo, repo.find_commit(ancestor)?.tree()?.id(), a, b)
+        let head = repo.find_branch(&r.branch, BranchType::Local)?.get().peel_to_tree()?;
+        let diff = repo.diff_tree_to_tree(Some(&base_tree), Some(&head), None)?;
+        for d in diff.deltas() {
+            let Some(path) = d.new_file().path().or_else(|| d.old_file().path()) else { continue };
+            let new = (d.status() != Delta::Deleted).then(|| d.new_file().id());
+            changes.insert(
+                path.to_string_lossy().into_owned(),
+                change(d.old_file().id(), new, d.new_file().mode().into()),
+            );
+        }
+    }
+    Ok(changes)
 }
 
-fn conflicts(
-    repo: &Repository,
-    ancestor: Oid,
-    ours: Oid,
-    theirs: Oid,
-) -> Result<Vec<String>, WorkspaceError> {
-    if ours == theirs || ours == ancestor || theirs == ancestor {
-        return Ok(Vec::new());
+fn change(old: Oid, new: Option<Oid>, mode: u32) -> Change {
+    Change {
+        old: (!old.is_zero()).then_some(old),
+        new: new.filter(|n| !n.is_zero()),
+        mode: if mode == 0 { 0o100644 } else { mode },
     }
-    let index = repo.merge_trees(
-        &repo.find_tree(ancestor)?,
-        &repo.find_tree(ours)?,
-        &repo.find_tree(theirs)?,
-        None,
-    )?;
-    if !index.has_conflicts() {
-        return Ok(Vec::new());
+}
+
+/// What the target changed since its merge base with `base`, and that merge base's tree.
+fn target_side(repo: &Repository, base: &str, target: &str) -> Result<Option<(Oid, Changes)>, WorkspaceError> {
+    let tip = repo.find_branch(target, BranchType::Local)?.get().peel_to_commit()?;
+    let base = Oid::from_str(base)?;
+    if tip.id() == base {
+        return Ok(None); // the target has not moved: nothing to conflict with
     }
-    let mut files: Vec<String> = index
-        .conflicts()?
-        .filter_map(Result::ok)
-        .filter_map(|c| c.our.or(c.their).or(c.ancestor))
-        .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+    let ancestor = repo.find_commit(repo.merge_base(base, tip.id())?)?.tree()?;
+    let diff = repo.diff_tree_to_tree(Some(&ancestor), Some(&tip.tree()?), None)?;
+    let mut changes = Changes::new();
+    for d in diff.deltas() {
+        let Some(path) = d.new_file().path().or_else(|| d.old_file().path()) else { continue };
+        let new = (d.status() != Delta::Deleted).then(|| d.new_file().id());
+        changes.insert(
+            path.to_string_lossy().into_owned(),
+            change(d.old_file().id(), new, d.new_file().mode().into()),
+        );
+    }
+    Ok(Some((ancestor.id(), changes)))
+}
+
+fn merge_base_tree(repo: &Repository, a: &str, b: &str) -> Result<Oid, WorkspaceError> {
+    let mb = repo.merge_base(Oid::from_str(a)?, Oid::from_str(b)?)?;
+    Ok(repo.find_commit(mb)?.tree()?.id())
+}
+
+/// Files both sides changed in ways that do not merge cleanly.
+fn overlap(repo: &Repository, a: &Changes, b: &Changes, ancestor_tree: Option<Oid>) -> Vec<String> {
+    let mut files: Vec<String> = a
+        .iter()
+        .filter_map(|(path, ca)| {
+            let cb = b.get(path)?;
+            conflicting(repo, path, ca, cb, ancestor_tree).then(|| path.clone())
+        })
         .collect();
     files.sort();
-    files.dedup();
-    Ok(files)
+    files
+}
+
+fn conflicting(repo: &Repository, path: &str, a: &Change, b: &Change, ancestor_tree: Option<Oid>) -> bool {
+    if a.new == b.new {
+        return false; // the same change on both sides
+    }
+    let ancestor = match ancestor_tree {
+        None => a.old,
+        Some(t) => repo
+            .find_tree(t)
+            .ok()
+            .and_then(|t| t.get_path(Path::new(path)).ok())
+            .map(|e| e.id()),
+    };
+    let (Some(anc), Some(ours), Some(theirs)) = (ancestor, a.new, b.new) else {
+        // Added on both sides with different content, or changed on one and deleted on the other.
+        return true;
+    };
+    let e = |id: Oid, mode: u32| entry(path, id, mode);
+    match repo.merge_file_from_index(&e(anc, a.mode), &e(ours, a.mode), &e(theirs, b.mode), None) {
+        Ok(result) => !result.is_automergeable(),
+        Err(_) => true,
+    }
+}
+
+fn entry(path: &str, id: Oid, mode: u32) -> IndexEntry {
+    IndexEntry {
+        ctime: IndexTime::new(0, 0),
+        mtime: IndexTime::new(0, 0),
+        dev: 0,
+        ino: 0,
+        mode,
+        uid: 0,
+        gid: 0,
+        file_size: 0,
+        id,
+        flags: 0,
+        flags_extended: 0,
+        path: path.as_bytes().to_vec(),
+    }
 }
