@@ -251,6 +251,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_parses() {
+        let cfg: Config = toml::from_str(include_str!("../../config.example.toml"))
+            .expect("config.example.toml parses with every key it documents");
+        cfg.validate().unwrap();
+    }
+
+    #[test]
     fn unknown_agent_lists_known_ones() {
         let cfg: Config = toml::from_str(DEFAULTS).unwrap();
         let err = cfg.agent(Some("nope")).unwrap_err();
