@@ -18,15 +18,22 @@ fn make_repo(dir: &Path, files: usize) -> String {
         std::fs::write(p, body).expect("write");
     }
     let mut index = repo.index().expect("index");
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).expect("add");
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .expect("add");
     index.write().expect("write index");
-    let tree = repo.find_tree(index.write_tree().expect("tree")).expect("tree");
+    let tree = repo
+        .find_tree(index.write_tree().expect("tree"))
+        .expect("tree");
     let sig = git2::Signature::now("bench", "bench@example.com").expect("sig");
-    repo.commit(Some("HEAD"), &sig, &sig, "files", &tree, &[]).expect("commit").to_string()
+    repo.commit(Some("HEAD"), &sig, &sig, "files", &tree, &[])
+        .expect("commit")
+        .to_string()
 }
 
 fn measure(files: usize) {
-    let root = std::env::temp_dir().join(format!("flightdeck-radar-{}-{files}", std::process::id()));
+    let root =
+        std::env::temp_dir().join(format!("flightdeck-radar-{}-{files}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let repo = root.join("repo");
     std::fs::create_dir_all(&repo).expect("mkdir");
@@ -46,7 +53,11 @@ fn measure(files: usize) {
         .expect("worktree");
         // Each run edits three files; runs 0 and 1 edit the same lines of one of them.
         for k in 0..3 {
-            let f = if r < 2 && k == 0 { 0 } else { (r * 7 + k * 131) % files };
+            let f = if r < 2 && k == 0 {
+                0
+            } else {
+                (r * 7 + k * 131) % files
+            };
             let p = wt.join(format!("src/mod{:03}/file{f:05}.rs", f / 50));
             let mut text = std::fs::read_to_string(&p).expect("read");
             text = text.replacen("line 1\n", &format!("line 1 edited by {id}\n"), 1);

@@ -48,8 +48,11 @@ pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
         by_repo.entry(&r.repo).or_default().push(r);
     }
     for (repo_path, group) in by_repo {
-        let Ok(repo) = Repository::open(repo_path) else { continue };
-        let changes: Vec<Option<Changes>> = group.iter().map(|r| changes_of(&repo, r).ok()).collect();
+        let Ok(repo) = Repository::open(repo_path) else {
+            continue;
+        };
+        let changes: Vec<Option<Changes>> =
+            group.iter().map(|r| changes_of(&repo, r).ok()).collect();
         let mut target_changes: HashMap<(String, String), Option<(Oid, Changes)>> = HashMap::new();
         for (i, r) in group.iter().enumerate() {
             let Some(mine) = &changes[i] else { continue };
@@ -86,7 +89,12 @@ pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
     out
 }
 
-fn push(out: &mut HashMap<String, Vec<ConflictFinding>>, id: &str, with: String, files: Vec<String>) {
+fn push(
+    out: &mut HashMap<String, Vec<ConflictFinding>>,
+    id: &str,
+    with: String,
+    files: Vec<String>,
+) {
     out.entry(id.to_string())
         .or_default()
         .push(ConflictFinding { with, files });
@@ -103,7 +111,9 @@ fn changes_of(repo: &Repository, r: &RadarRun) -> Result<Changes, WorkspaceError
         opts.include_untracked(true).recurse_untracked_dirs(true);
         let diff = wt.diff_tree_to_workdir_with_index(Some(&base_tree), Some(&mut opts))?;
         for d in diff.deltas() {
-            let Some(path) = d.new_file().path().or_else(|| d.old_file().path()) else { continue };
+            let Some(path) = d.new_file().path().or_else(|| d.old_file().path()) else {
+                continue;
+            };
             let rel = path.to_string_lossy().into_owned();
             if excluded(&rel, &r.excludes) {
                 continue;
@@ -113,19 +123,38 @@ fn changes_of(repo: &Repository, r: &RadarRun) -> Result<Changes, WorkspaceError
                 // Hash the file as it is now (writes the blob; only changed files get here).
                 _ => wt.blob_path(&r.worktree.join(path)).ok(),
             };
-            changes.insert(rel, change(d.old_file().id(), new, d.new_file().mode().into()));
-        }
-    } else {
-        let head = repo.find_branch(&r.branch, BranchType::Local)?.get().peel_to_tree()?;
-        let diff = repo.diff_tree_to_tree(Some(&base_tree), Some(&head), None)?;
-        for d in diff.deltas() {
-            let Some(path) = d.new_file().path().or_else(|| d.old_file().path()) else { continue };
-            let new = (d.status() != Delta::Deleted).then(|| d.new_file().id());
             changes.insert(
-                path.to_string_lossy().into_owned(),
+                rel,
                 change(d.old_file().id(), new, d.new_file().mode().into()),
             );
         }
+    } else {
+        let head = repo
+            .find_branch(&r.branch, BranchType::Local)?
+            .get()
+            .peel_to_tree()?;
+        changes = tree_changes(repo, &base_tree, &head)?;
+    }
+    Ok(changes)
+}
+
+/// Files changed from one tree to another (identical subtrees are skipped by id).
+fn tree_changes(
+    repo: &Repository,
+    from: &git2::Tree,
+    to: &git2::Tree,
+) -> Result<Changes, WorkspaceError> {
+    let diff = repo.diff_tree_to_tree(Some(from), Some(to), None)?;
+    let mut changes = Changes::new();
+    for d in diff.deltas() {
+        let Some(path) = d.new_file().path().or_else(|| d.old_file().path()) else {
+            continue;
+        };
+        let new = (d.status() != Delta::Deleted).then(|| d.new_file().id());
+        changes.insert(
+            path.to_string_lossy().into_owned(),
+            change(d.old_file().id(), new, d.new_file().mode().into()),
+        );
     }
     Ok(changes)
 }
@@ -139,23 +168,21 @@ fn change(old: Oid, new: Option<Oid>, mode: u32) -> Change {
 }
 
 /// What the target changed since its merge base with `base`, and that merge base's tree.
-fn target_side(repo: &Repository, base: &str, target: &str) -> Result<Option<(Oid, Changes)>, WorkspaceError> {
-    let tip = repo.find_branch(target, BranchType::Local)?.get().peel_to_commit()?;
+fn target_side(
+    repo: &Repository,
+    base: &str,
+    target: &str,
+) -> Result<Option<(Oid, Changes)>, WorkspaceError> {
+    let tip = repo
+        .find_branch(target, BranchType::Local)?
+        .get()
+        .peel_to_commit()?;
     let base = Oid::from_str(base)?;
     if tip.id() == base {
         return Ok(None); // the target has not moved: nothing to conflict with
     }
     let ancestor = repo.find_commit(repo.merge_base(base, tip.id())?)?.tree()?;
-    let diff = repo.diff_tree_to_tree(Some(&ancestor), Some(&tip.tree()?), None)?;
-    let mut changes = Changes::new();
-    for d in diff.deltas() {
-        let Some(path) = d.new_file().path().or_else(|| d.old_file().path()) else { continue };
-        let new = (d.status() != Delta::Deleted).then(|| d.new_file().id());
-        changes.insert(
-            path.to_string_lossy().into_owned(),
-            change(d.old_file().id(), new, d.new_file().mode().into()),
-        );
-    }
+    let changes = tree_changes(repo, &ancestor, &tip.tree()?)?;
     Ok(Some((ancestor.id(), changes)))
 }
 
@@ -177,7 +204,13 @@ fn overlap(repo: &Repository, a: &Changes, b: &Changes, ancestor_tree: Option<Oi
     files
 }
 
-fn conflicting(repo: &Repository, path: &str, a: &Change, b: &Change, ancestor_tree: Option<Oid>) -> bool {
+fn conflicting(
+    repo: &Repository,
+    path: &str,
+    a: &Change,
+    b: &Change,
+    ancestor_tree: Option<Oid>,
+) -> bool {
     if a.new == b.new {
         return false; // the same change on both sides
     }
