@@ -86,6 +86,26 @@ fn the_gate_blocks_a_protected_path_and_a_low_score() {
 }
 
 #[test]
+fn the_gate_blocks_a_low_score_alone() {
+    let (env, repo) = env_with(
+        "[gate]\nmin_score = 0.95\n\n[[smoke]]\nname = \"style\"\ncommand = [\"false\"]\nrequired = false\n",
+    );
+    let id = env.start(&repo, "add-a", "add a");
+    let r = finished(&env, &id);
+    assert_eq!(r["status"], "succeeded");
+    assert_eq!(r["merge"], "blocked");
+    assert_eq!(
+        r["gate_reasons"],
+        serde_json::json!(["score 0.89 is below gate.min_score 0.95"])
+    );
+    let err = env.fails(&["merge", &id]);
+    assert!(
+        err.contains("score 0.89 is below gate.min_score 0.95"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_green_run_merges_and_the_clean_checkout_follows() {
     let (env, repo) = env_with("");
     let id = env.start(&repo, "add-a", "add a.txt");
@@ -107,6 +127,11 @@ fn a_green_run_merges_and_the_clean_checkout_follows() {
     assert_eq!(std::fs::read_to_string(repo.join("a.txt")).unwrap(), "a\n");
     assert_eq!(git(&repo, &["status", "--porcelain"]).trim(), "");
     assert_eq!(env.events_of(&id, "merge.done").len(), 1);
+    wait_until("PR.md to say merged", || {
+        std::fs::read_to_string(env.run_dir(&id).join("PR.md"))
+            .unwrap_or_default()
+            .contains("State: **merged**")
+    });
     let err = env.fails(&["merge", &id]);
     assert!(err.contains("already merged"), "{err}");
 }

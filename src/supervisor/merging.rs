@@ -197,10 +197,27 @@ impl Supervisor {
             }
         };
         self.persist(id);
+        self.refresh_pr(id);
         if let Some(reply) = reply {
             let _ = reply.send(answer);
         }
         self.next_merge();
+    }
+}
+
+impl Supervisor {
+    /// PR.md follows the record after deliver: the radar's findings, the merge.
+    pub(super) fn refresh_pr(&self, id: &str) {
+        let Some(e) = self.runs.get(id) else { return };
+        if e.record.status != Status::Succeeded || e.record.cleaned {
+            return;
+        }
+        let (dir, rec) = (e.ctx.dir.clone(), e.record.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(err) = super::phases::write_pr(&dir, &rec) {
+                crate::log!("run {}: cannot rewrite PR.md: {err}", rec.id);
+            }
+        });
     }
 }
 

@@ -107,6 +107,7 @@ impl Supervisor {
                 e.record.merge = MergeState::Conflict;
             }
             self.persist(&id);
+            self.refresh_pr(&id);
         }
     }
 }

@@ -1,54 +1,24 @@
 //! deliver: the merge gate's verdict and `PR.md`. Merging itself is the supervisor's (one at a
 //! time, on `flightdeck merge` or with `gate.auto_merge`).
 
+use std::path::Path;
+
+use crate::config::Config;
 use crate::fields;
 use crate::gate::{self, GateInputs};
 use crate::paths::pack;
 use crate::proof::pr::{self, Evidence};
 use crate::proof::score::{self, Score};
 use crate::proof::store::write_atomic;
-use crate::run::Phase;
+use crate::run::{MergeState, Phase, RunRecord};
 use crate::supervisor::context::RunCtx;
 
 use super::proof::read_checks;
 use super::{blocking, PhaseJob, PhaseReport, Update};
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
-    let (dir, mut rec, config) = (ctx.dir.clone(), job.record.clone(), job.config.clone());
-    let result = blocking(move || {
-        let checks = read_checks(&dir);
-        let score: Option<Score> = std::fs::read(dir.join(pack::SCORE))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let (_, stat) = crate::workspace::diff_against_base(&rec.worktree, &rec.base)
-            .map_err(|e| e.to_string())?;
-        let paths: Vec<String> = stat.changed.iter().map(|c| c.path.clone()).collect();
-        let protected = score::protected_touched(&paths, &config.gate.protected);
-        let target = gate::target(&config.gate, rec.base_branch.as_deref()).map(str::to_string);
-        let (state, reasons) = gate::evaluate(
-            &GateInputs {
-                checks: &checks,
-                score: score.as_ref().map(|s| s.score),
-                protected_touched: &protected,
-                conflicts: &rec.conflicts,
-                target: target.as_deref(),
-            },
-            &config.gate,
-        );
-        rec.merge = state;
-        rec.gate_reasons = reasons.clone();
-        let text = pr::render(&Evidence {
-            run: &rec,
-            changed: &stat.changed,
-            checks: &checks,
-            score: score.as_ref(),
-            target: target.as_deref(),
-        });
-        write_atomic(&dir.join(pack::PR), text.as_bytes())
-            .map_err(|e| format!("writing PR.md: {e}"))?;
-        Ok((state, reasons))
-    })
-    .await;
+    let (dir, rec, config) = (ctx.dir.clone(), job.record.clone(), job.config.clone());
+    let result = blocking(move || evaluate_and_write(&dir, rec, &config)).await;
     match result {
         Ok((state, reasons)) => {
             ctx.emit(
@@ -64,4 +34,71 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         }
         Err(e) => PhaseReport::failed(format!("cannot evaluate the merge gate: {e}"), vec![]),
     }
+}
+
+/// The gate's verdict from the evidence on disk, then PR.md with it. Blocking.
+fn evaluate_and_write(
+    dir: &Path,
+    mut rec: RunRecord,
+    config: &Config,
+) -> Result<(MergeState, Vec<String>), String> {
+    let checks = read_checks(dir);
+    let score = read_score(dir);
+    let (_, stat) =
+        crate::workspace::diff_against_base(&rec.worktree, &rec.base).map_err(|e| e.to_string())?;
+    let paths: Vec<String> = stat.changed.iter().map(|c| c.path.clone()).collect();
+    let protected = score::protected_touched(&paths, &config.gate.protected);
+    let target = gate::target(&config.gate, rec.base_branch.as_deref()).map(str::to_string);
+    let (state, reasons) = gate::evaluate(
+        &GateInputs {
+            checks: &checks,
+            score: score.as_ref().map(|s| s.score),
+            protected_touched: &protected,
+            conflicts: &rec.conflicts,
+            target: target.as_deref(),
+        },
+        &config.gate,
+    );
+    rec.merge = state;
+    rec.gate_reasons = reasons.clone();
+    rec.target = target;
+    render_pr(dir, &rec, &stat.changed, &checks, score.as_ref())?;
+    Ok((state, reasons))
+}
+
+/// Write PR.md again from the record as it is now (after the radar or a merge changed it).
+/// Blocking.
+pub fn write_pr(dir: &Path, rec: &RunRecord) -> Result<(), String> {
+    let (_, stat) =
+        crate::workspace::diff_against_base(&rec.worktree, &rec.base).map_err(|e| e.to_string())?;
+    render_pr(
+        dir,
+        rec,
+        &stat.changed,
+        &read_checks(dir),
+        read_score(dir).as_ref(),
+    )
+}
+
+fn render_pr(
+    dir: &Path,
+    rec: &RunRecord,
+    changed: &[crate::workspace::ChangedFile],
+    checks: &[crate::proof::smoke::CheckResult],
+    score: Option<&Score>,
+) -> Result<(), String> {
+    let text = pr::render(&Evidence {
+        run: rec,
+        changed,
+        checks,
+        score,
+        target: rec.target.as_deref(),
+    });
+    write_atomic(&dir.join(pack::PR), text.as_bytes()).map_err(|e| format!("writing PR.md: {e}"))
+}
+
+fn read_score(dir: &Path) -> Option<Score> {
+    std::fs::read(dir.join(pack::SCORE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }

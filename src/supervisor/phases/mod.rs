@@ -3,6 +3,7 @@
 
 mod agent;
 mod deliver;
+pub use deliver::write_pr;
 mod exec;
 mod prepare;
 mod proof;
