@@ -58,6 +58,8 @@ fn record(i: usize) -> RunRecord {
         conflicts: Vec::new(),
         merged_commit: None,
         target: None,
+        agent_session: None,
+        agent_reported_cost_usd: None,
     }
 }
 

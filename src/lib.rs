@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod gate;
 pub mod log;
+pub mod models;
 pub mod paths;
 pub mod proof;
 pub mod protocol;

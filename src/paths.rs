@@ -80,5 +80,6 @@ pub mod pack {
     pub const PATCH: &str = "patch.diff";
     pub const SMOKE: &str = "smoke.json";
     pub const SCORE: &str = "score.json";
+    pub const MODEL_CALLS: &str = "model_calls.jsonl";
     pub const PR: &str = "PR.md";
 }

@@ -1,6 +1,7 @@
 //! Agents: turning an `[agents.NAME]` entry into a process to start. The task text goes in as
 //! one argument or an environment variable, never through a shell.
 
+pub mod adapters;
 pub mod output;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +29,17 @@ pub struct Vars<'a> {
     pub task: &'a str,
     pub worktree: &'a Path,
     pub run_id: &'a str,
+    /// The run's proof pack directory (aider's analytics log goes there).
+    pub run_dir: &'a Path,
+    /// A private directory for the agent's own state (Codex's CODEX_HOME); outside the proof
+    /// pack, since agents keep credentials there.
+    pub agent_home: &'a Path,
+    /// A session to resume (claude-code, on retry).
+    pub resume: Option<&'a str>,
 }
+
+/// Where aider writes its analytics (usage) log.
+pub const AIDER_ANALYTICS: &str = "aider-analytics.jsonl";
 
 pub fn build(name: &str, agent: &AgentConfig, vars: &Vars) -> Result<Launch, String> {
     match agent.kind {
@@ -39,7 +50,13 @@ pub fn build(name: &str, agent: &AgentConfig, vars: &Vars) -> Result<Launch, Str
             ))
         }
     }
-    let Some((program, args)) = agent.command.split_first() else {
+    let defaults = default_command(agent, vars);
+    let argv = if agent.command.is_empty() {
+        &defaults
+    } else {
+        &agent.command
+    };
+    let Some((program, args)) = argv.split_first() else {
         return Err(format!(
             "agent `{name}` has no command; set [agents.{name}].command = [\"program\", \"{{task}}\"]"
         ));
@@ -54,12 +71,93 @@ pub fn build(name: &str, agent: &AgentConfig, vars: &Vars) -> Result<Launch, Str
     env.push(("FLIGHTDECK_TASK".into(), vars.task.to_string()));
     env.push(("FLIGHTDECK_RUN_ID".into(), vars.run_id.to_string()));
     env.push(("FLIGHTDECK_WORKTREE".into(), worktree.to_string()));
+    if agent.kind == AgentKind::Codex {
+        env.push((
+            "CODEX_HOME".into(),
+            vars.agent_home.join("codex").to_string_lossy().into_owned(),
+        ));
+    }
     Ok(Launch {
         program: fill_one(program),
         args: args.iter().map(|a| fill_one(a)).collect(),
         env,
         cwd: vars.worktree.to_path_buf(),
     })
+}
+
+/// The argv an adapter kind runs when config gives no `command`: the CLI run unattended with
+/// machine-readable output.
+fn default_command(agent: &AgentConfig, vars: &Vars) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    let model = |v: &mut Vec<String>| {
+        if let Some(m) = &agent.model {
+            v.extend(["--model".into(), m.clone()]);
+        }
+    };
+    match agent.kind {
+        AgentKind::ClaudeCode => {
+            v.extend(
+                [
+                    "claude",
+                    "-p",
+                    "{task}",
+                    "--output-format",
+                    "stream-json",
+                    "--verbose",
+                ]
+                .map(String::from),
+            );
+            model(&mut v);
+            let mode = agent
+                .permission_mode
+                .clone()
+                .unwrap_or_else(|| "acceptEdits".into());
+            v.extend(["--permission-mode".into(), mode]);
+            if !agent.allowed_tools.is_empty() {
+                v.extend(["--allowedTools".into(), agent.allowed_tools.join(",")]);
+            }
+            if let Some(session) = vars.resume {
+                v.extend(["--resume".into(), session.to_string()]);
+            }
+        }
+        AgentKind::Codex => {
+            v.extend(
+                [
+                    "codex",
+                    "exec",
+                    "--json",
+                    "--full-auto",
+                    "--skip-git-repo-check",
+                ]
+                .map(String::from),
+            );
+            model(&mut v);
+            v.push("{task}".into());
+        }
+        AgentKind::Aider => {
+            v.extend(
+                [
+                    "aider",
+                    "--message",
+                    "{task}",
+                    "--yes-always",
+                    "--no-stream",
+                    "--no-check-update",
+                ]
+                .map(String::from),
+            );
+            v.extend([
+                "--analytics-log".into(),
+                vars.run_dir
+                    .join(AIDER_ANALYTICS)
+                    .to_string_lossy()
+                    .into_owned(),
+            ]);
+            model(&mut v);
+        }
+        AgentKind::Command | AgentKind::Builtin => {}
+    }
+    v
 }
 
 /// Fill `{task}`, `{worktree}` and `{run_id}` in one pass, so braces inside the task text are
@@ -115,6 +213,9 @@ mod tests {
                 task: "do it",
                 worktree: Path::new("/w"),
                 run_id: "r1",
+                run_dir: Path::new("/runs/r1"),
+                agent_home: Path::new("/homes/r1"),
+                resume: None,
             },
         )
         .unwrap();
@@ -126,6 +227,62 @@ mod tests {
     }
 
     #[test]
+    fn adapter_kinds_get_their_unattended_argv() {
+        let vars = Vars {
+            task: "fix it",
+            worktree: Path::new("/w"),
+            run_id: "r",
+            run_dir: Path::new("/runs/r"),
+            agent_home: Path::new("/homes/r"),
+            resume: Some("sess-1"),
+        };
+        let claude = AgentConfig {
+            kind: AgentKind::ClaudeCode,
+            model: Some("claude-sonnet-4-5".into()),
+            allowed_tools: vec!["Read".into(), "Edit".into()],
+            ..Default::default()
+        };
+        let l = build("c", &claude, &vars).unwrap();
+        assert_eq!(
+            l.argv(),
+            vec![
+                "claude",
+                "-p",
+                "fix it",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--model",
+                "claude-sonnet-4-5",
+                "--permission-mode",
+                "acceptEdits",
+                "--allowedTools",
+                "Read,Edit",
+                "--resume",
+                "sess-1"
+            ]
+        );
+        let codex = AgentConfig {
+            kind: AgentKind::Codex,
+            ..Default::default()
+        };
+        let l = build("x", &codex, &vars).unwrap();
+        assert_eq!(l.argv().last().unwrap(), "fix it");
+        assert!(l
+            .env
+            .contains(&("CODEX_HOME".into(), "/homes/r/codex".into())));
+        let aider = AgentConfig {
+            kind: AgentKind::Aider,
+            ..Default::default()
+        };
+        let l = build("a", &aider, &vars).unwrap();
+        assert!(l
+            .argv()
+            .contains(&"/runs/r/aider-analytics.jsonl".to_string()));
+        assert_eq!(&l.argv()[..3], &["aider", "--message", "fix it"]);
+    }
+
+    #[test]
     fn empty_command_is_an_error() {
         let err = build(
             "a",
@@ -134,6 +291,9 @@ mod tests {
                 task: "t",
                 worktree: Path::new("/w"),
                 run_id: "r",
+                run_dir: Path::new("/runs/r"),
+                agent_home: Path::new("/homes/r"),
+                resume: None,
             },
         )
         .unwrap_err();

@@ -32,6 +32,22 @@ pub struct Config {
     pub gate: GateConfig,
     /// Mission Control key bindings: action name → key or keys (see config.example.toml).
     pub keys: BTreeMap<String, KeyBinding>,
+    /// Prices added to or replacing the built-in table (assets/pricing.toml).
+    pub pricing: PricingConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PricingConfig {
+    /// Model name → USD per million tokens (input, output, cache_read, cache_write).
+    pub models: BTreeMap<String, crate::models::pricing::Price>,
+}
+
+impl Config {
+    /// The price table for this config.
+    pub fn prices(&self) -> crate::models::pricing::PriceTable {
+        crate::models::pricing::PriceTable::with_overrides(&self.pricing.models)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +78,7 @@ impl Default for Config {
             setup: SetupConfig::default(),
             gate: GateConfig::default(),
             keys: BTreeMap::new(),
+            pricing: PricingConfig::default(),
         }
     }
 }
@@ -88,6 +105,17 @@ pub struct AgentConfig {
     pub timeout: Option<ConfigDuration>,
     /// A line shown beside the agent's name, e.g. "scripted demo agent".
     pub label: Option<String>,
+    /// The model to ask for (adapters pass it on; pricing uses it where the agent's output
+    /// does not name one).
+    pub model: Option<String>,
+    /// The provider entry (`[providers.NAME]`) this agent's model traffic goes to.
+    pub provider: Option<String>,
+    /// claude-code: `--permission-mode` (default acceptEdits).
+    pub permission_mode: Option<String>,
+    /// claude-code: `--allowedTools`.
+    pub allowed_tools: Vec<String>,
+    /// claude-code: retrying the agent phase resumes the recorded session.
+    pub resume_on_retry: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use crate::models::calls::ModelCall;
 use crate::proof::score::Score;
 use crate::proof::smoke::CheckResult;
 use crate::run::RunRecord;
@@ -15,6 +16,7 @@ pub struct Evidence<'a> {
     pub checks: &'a [CheckResult],
     pub score: Option<&'a Score>,
     pub target: Option<&'a str>,
+    pub calls: &'a [ModelCall],
 }
 
 pub fn render(e: &Evidence) -> String {
@@ -82,21 +84,7 @@ pub fn render(e: &Evidence) -> String {
     }
 
     let _ = writeln!(o, "\n## Model calls\n");
-    if r.tokens.total() == 0 && r.cost_usd.is_none() {
-        let _ = writeln!(o, "None recorded for this agent.");
-    } else {
-        let _ = writeln!(
-            o,
-            "{} input, {} output, {} cache-read, {} cache-write tokens; cost {}.",
-            r.tokens.input,
-            r.tokens.output,
-            r.tokens.cache_read,
-            r.tokens.cache_write,
-            r.cost_usd
-                .map(|c| format!("${c:.4}"))
-                .unwrap_or_else(|| "unknown".into())
-        );
-    }
+    model_calls(&mut o, r, e.calls);
 
     let _ = writeln!(o, "\n## Acceptance score\n");
     match e.score {
@@ -143,4 +131,71 @@ pub fn render(e: &Evidence) -> String {
         "\n## Proof pack\n\n[run.json](run.json) · [timeline.jsonl](timeline.jsonl) · [agent.log](agent.log) · [patch.diff](patch.diff) · [smoke.json](smoke.json) · [score.json](score.json)"
     );
     o
+}
+
+/// Per model: calls, tokens, cost; then flightdeck's total beside the agent's own figure.
+fn model_calls(o: &mut String, r: &RunRecord, calls: &[ModelCall]) {
+    if calls.is_empty() {
+        let _ = writeln!(o, "None recorded for this agent.");
+        return;
+    }
+    let mut models: Vec<(String, usize, [u64; 4], Option<f64>)> = Vec::new();
+    for c in calls {
+        let i = match models.iter().position(|m| m.0 == c.model) {
+            Some(i) => i,
+            None => {
+                models.push((c.model.clone(), 0, [0; 4], Some(0.0)));
+                models.len() - 1
+            }
+        };
+        let m = &mut models[i];
+        m.1 += 1;
+        m.2[0] += c.input_tokens;
+        m.2[1] += c.output_tokens;
+        m.2[2] += c.cache_read_tokens;
+        m.2[3] += c.cache_write_tokens;
+        m.3 = match (m.3, c.cost_usd) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+    }
+    let _ = writeln!(
+        o,
+        "| model | calls | input | output | cache read | cache write | cost |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for (model, n, t, cost) in &models {
+        let _ = writeln!(
+            o,
+            "| {model} | {n} | {} | {} | {} | {} | {} |",
+            t[0],
+            t[1],
+            t[2],
+            t[3],
+            cost.map(|c| format!("${c:.4}"))
+                .unwrap_or_else(|| "unknown (no price)".into())
+        );
+    }
+    let ours = r.cost_usd;
+    let _ = write!(
+        o,
+        "\nCost from the price table: {}",
+        ours.map(|c| format!("${c:.4}"))
+            .unwrap_or_else(|| "unknown".into())
+    );
+    match (ours, r.agent_reported_cost_usd) {
+        (Some(a), Some(b)) => {
+            let _ = writeln!(
+                o,
+                "; reported by the agent: ${b:.4}; difference ${:+.4}.",
+                b - a
+            );
+        }
+        (None, Some(b)) => {
+            let _ = writeln!(o, "; reported by the agent: ${b:.4}.");
+        }
+        _ => {
+            let _ = writeln!(o, ".");
+        }
+    }
+    let _ = writeln!(o, "Details: [model_calls.jsonl](model_calls.jsonl).");
 }

@@ -43,6 +43,7 @@ pub fn summarize(dir: &Path) -> ProofSummary {
         pack::SMOKE,
         pack::SCORE,
         pack::PR,
+        pack::MODEL_CALLS,
     ];
     let files = names
         .iter()

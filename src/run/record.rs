@@ -242,6 +242,12 @@ pub struct RunRecord {
     /// The branch the run merges into (`gate.target`, or the base's branch).
     #[serde(default)]
     pub target: Option<String>,
+    /// The agent's own session id (Claude Code session, Codex thread), for resuming.
+    #[serde(default)]
+    pub agent_session: Option<String>,
+    /// The cost the agent itself reported, beside flightdeck's own figure (`cost_usd`).
+    #[serde(default)]
+    pub agent_reported_cost_usd: Option<f64>,
 }
 
 /// A predicted conflict: with the target branch or another run, on these files.

@@ -208,6 +208,20 @@ impl Supervisor {
             Internal::PhaseDone { run, phase, report } => self.phase_done(&run, phase, report),
             Internal::Merged { run, result, reply } => self.merged(&run, *result, reply),
             Internal::RadarTick => self.radar_tick(),
+            Internal::Call { run, call } => {
+                if let Some(e) = self.runs.get_mut(&run) {
+                    let t = &mut e.record.tokens;
+                    t.input += call.input_tokens;
+                    t.output += call.output_tokens;
+                    t.cache_read += call.cache_read_tokens;
+                    t.cache_write += call.cache_write_tokens;
+                    if let Some(c) = call.cost_usd {
+                        let total = e.record.cost_usd.unwrap_or(0.0) + c;
+                        e.record.cost_usd = Some((total * 1e8).round() / 1e8);
+                    }
+                    self.persist(&run);
+                }
+            }
             Internal::RadarDone { findings } => self.radar_done(findings),
             Internal::KillGraceOver { run } => {
                 if let Some(e) = self.runs.get(&run) {
@@ -255,7 +269,7 @@ impl Supervisor {
             ProtocolError::internal(format!("cannot create {}: {e}", dir.display()))
         })?;
         let record = submit::new_record(&id, &v, &self.home);
-        let ctx = RunCtx::new(id.clone(), dir, self.events.clone());
+        let ctx = RunCtx::new(id.clone(), dir, self.events.clone(), self.tx.clone());
         ctx.emit(
             Phase::Prepare,
             "run.created",

@@ -1,17 +1,22 @@
 //! What a run's workers share with the supervisor: the timeline, the process slot, the run's
 //! directory. Timeline lines are written here and broadcast to subscribers as they are written.
 
+use std::collections::HashSet;
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
+use crate::models::calls::ModelCall;
 use crate::paths::pack;
 use crate::proof::timeline::TimelineWriter;
 use crate::protocol::Event;
 use crate::run::Phase;
 use crate::supervisor::process::ProcessSlot;
+use crate::supervisor::{Internal, Msg};
 
 pub struct RunCtx {
     pub id: String,
@@ -19,17 +24,81 @@ pub struct RunCtx {
     pub procs: ProcessSlot,
     timeline: Mutex<Option<TimelineWriter>>,
     events: broadcast::Sender<Event>,
+    /// Back to the supervisor: model calls add to the run's totals.
+    notify: mpsc::UnboundedSender<Msg>,
+    /// Models already warned about (no price known).
+    unpriced: Mutex<HashSet<String>>,
 }
 
 impl RunCtx {
-    pub fn new(id: String, dir: PathBuf, events: broadcast::Sender<Event>) -> Arc<Self> {
+    pub(super) fn new(
+        id: String,
+        dir: PathBuf,
+        events: broadcast::Sender<Event>,
+        notify: mpsc::UnboundedSender<Msg>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             id,
             dir,
             procs: ProcessSlot::new(),
             timeline: Mutex::new(None),
             events,
+            notify,
+            unpriced: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// A private directory for the agent's own state, outside the proof pack.
+    pub fn agent_home(&self) -> PathBuf {
+        let home = self
+            .dir
+            .parent()
+            .and_then(|p| p.parent())
+            .unwrap_or(&self.dir);
+        home.join("agent-homes").join(&self.id)
+    }
+
+    /// Record a model call: `model_calls.jsonl`, an `llm.call` line, the run's totals.
+    pub fn record_call(&self, phase: Phase, call: ModelCall) {
+        match serde_json::to_vec(&call) {
+            Ok(mut line) => {
+                line.push(b'\n');
+                let appended = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.path(pack::MODEL_CALLS))
+                    .and_then(|mut f| f.write_all(&line));
+                if let Err(e) = appended {
+                    crate::log!("run {}: cannot write model_calls.jsonl: {e}", self.id);
+                }
+            }
+            Err(e) => crate::log!("run {}: cannot encode a model call: {e}", self.id),
+        }
+        if call.cost_usd.is_none() {
+            let first = self
+                .unpriced
+                .lock()
+                .map(|mut s| s.insert(call.model.clone()))
+                .unwrap_or(false);
+            if first {
+                self.emit(
+                    phase,
+                    "llm.price_unknown",
+                    crate::fields! {
+                        "model" => call.model,
+                        "message" => format!(
+                            "no price for model `{}` in the price table: its cost is recorded as null; add [pricing.models.\"{}\"] to config",
+                            call.model, call.model
+                        ),
+                    },
+                );
+            }
+        }
+        self.emit(phase, "llm.call", call.timeline_fields());
+        let _ = self.notify.send(Msg::Internal(Internal::Call {
+            run: self.id.clone(),
+            call: Box::new(call),
+        }));
     }
 
     pub fn path(&self, file: &str) -> PathBuf {

@@ -167,6 +167,8 @@ impl Supervisor {
                 }
                 Update::ExitCode(c) => entry.record.exit_code = c,
                 Update::SetupExcludes(e) => entry.record.setup_excludes = e,
+                Update::Session(s) => entry.record.agent_session = Some(s),
+                Update::ReportedCost(c) => entry.record.agent_reported_cost_usd = Some(c),
                 Update::Score(s) => entry.record.score = Some(s),
                 Update::Gate(state, reasons) => {
                     entry.record.gate_reasons = reasons;

@@ -90,6 +90,11 @@ enum Internal {
         reply: Option<oneshot::Sender<Answer>>,
     },
     RadarTick,
+    /// A model call of a run (already written to its pack): add it to the totals.
+    Call {
+        run: String,
+        call: Box<crate::models::calls::ModelCall>,
+    },
     RadarDone {
         findings: HashMap<String, Vec<crate::run::ConflictFinding>>,
     },
@@ -179,6 +184,7 @@ impl Supervisor {
                 record.id.clone(),
                 self.home.run_dir(&record.id),
                 self.events.clone(),
+                self.tx.clone(),
             );
             let reached = record
                 .checkpoints

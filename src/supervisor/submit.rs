@@ -98,5 +98,7 @@ pub fn new_record(id: &str, v: &Validated, home: &Home) -> RunRecord {
         conflicts: Vec::new(),
         merged_commit: None,
         target,
+        agent_session: None,
+        agent_reported_cost_usd: None,
     }
 }

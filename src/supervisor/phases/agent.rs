@@ -7,8 +7,14 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
+use std::sync::{Arc, Mutex};
+
+use crate::agents::adapters::{self, Parsed};
 use crate::agents::{self, output, Vars};
+use crate::config::AgentKind;
 use crate::fields;
+use crate::models::calls::ModelCall;
+use crate::models::pricing::PriceTable;
 use crate::paths::pack;
 use crate::proof;
 use crate::run::Phase;
@@ -64,6 +70,16 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         Ok(a) => a,
         Err(e) => return PhaseReport::failed(e, updates),
     };
+    let agent_home = ctx.agent_home();
+    if let Err(e) = std::fs::create_dir_all(agent_home.join("codex")) {
+        return PhaseReport::failed(
+            format!("cannot create {}: {e}", agent_home.display()),
+            updates,
+        );
+    }
+    let resume = (job.retry && agent.resume_on_retry)
+        .then_some(rec.agent_session.as_deref())
+        .flatten();
     let launch = match agents::build(
         &name,
         agent,
@@ -71,6 +87,9 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             task: &rec.task,
             worktree: &worktree,
             run_id: &rec.id,
+            run_dir: &ctx.dir,
+            agent_home: &agent_home,
+            resume,
         },
     ) {
         Ok(l) => l,
@@ -123,10 +142,14 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     );
 
     let (done_tx, done_rx) = watch::channel(false);
+    let reported = Arc::new(Mutex::new(Reported::default()));
+    let prices = Arc::new(job.config.prices());
     let follower = {
-        let ctx = ctx.clone();
+        let (ctx, reported, prices) = (ctx.clone(), reported.clone(), prices.clone());
+        let mut adapter = adapters::for_kind(agent.kind, agent.model.as_deref());
         tokio::spawn(output::follow(log_path, offset, done_rx, move |text| {
-            ctx.emit(Phase::Agent, "agent.output", fields! {"text" => text});
+            let parsed = adapter.line(text);
+            apply(&ctx, &prices, &reported, parsed);
         }))
     };
 
@@ -164,6 +187,18 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         Err(e) => (Some(format!("lost track of the agent process: {e}")), None),
     };
     updates.push(Update::ExitCode(exit_code));
+    if agent.kind == AgentKind::Aider {
+        let log = ctx.path(agents::AIDER_ANALYTICS);
+        let text = tokio::fs::read_to_string(&log).await.unwrap_or_default();
+        apply(ctx, &prices, &reported, adapters::analytics_calls(&text));
+    }
+    let reported = reported.lock().map(|r| r.clone()).unwrap_or_default();
+    if let Some(s) = reported.session {
+        updates.push(Update::Session(s));
+    }
+    if let Some(c) = reported.cost {
+        updates.push(Update::ReportedCost(c));
+    }
 
     // Checkpoint: whatever the agent left, committed on the run's branch, and the patch.
     let note = failure.clone().unwrap_or_default();
@@ -207,5 +242,41 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     match failure {
         Some(reason) => PhaseReport::failed(reason, updates),
         None => PhaseReport::ok(updates),
+    }
+}
+
+/// What the agent said about itself, kept for the run record.
+#[derive(Debug, Clone, Default)]
+struct Reported {
+    session: Option<String>,
+    cost: Option<f64>,
+}
+
+/// Carry out what an adapter made of a line: timeline events, model calls, session, cost.
+fn apply(ctx: &RunCtx, prices: &PriceTable, reported: &Mutex<Reported>, parsed: Vec<Parsed>) {
+    for p in parsed {
+        match p {
+            Parsed::Event { kind, fields } => ctx.emit(Phase::Agent, kind, fields),
+            Parsed::Call {
+                provider,
+                model,
+                usage,
+                call_id,
+            } => {
+                let mut call = ModelCall::new(&provider, &model, usage, "agent", prices);
+                call.call_id = call_id;
+                ctx.record_call(Phase::Agent, call);
+            }
+            Parsed::Session(s) => {
+                if let Ok(mut r) = reported.lock() {
+                    r.session = Some(s);
+                }
+            }
+            Parsed::ReportedCost(c) => {
+                if let Ok(mut r) = reported.lock() {
+                    r.cost = Some(c);
+                }
+            }
+        }
     }
 }

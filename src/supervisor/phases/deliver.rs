@@ -87,14 +87,25 @@ fn render_pr(
     checks: &[crate::proof::smoke::CheckResult],
     score: Option<&Score>,
 ) -> Result<(), String> {
+    let calls = read_calls(dir);
     let text = pr::render(&Evidence {
         run: rec,
         changed,
         checks,
         score,
         target: rec.target.as_deref(),
+        calls: &calls,
     });
     write_atomic(&dir.join(pack::PR), text.as_bytes()).map_err(|e| format!("writing PR.md: {e}"))
+}
+
+/// `model_calls.jsonl`; a torn or garbled line is skipped.
+fn read_calls(dir: &Path) -> Vec<crate::models::calls::ModelCall> {
+    std::fs::read_to_string(dir.join(pack::MODEL_CALLS))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 fn read_score(dir: &Path) -> Option<Score> {

@@ -36,6 +36,8 @@ pub enum Update {
     Checkpoint(Phase, String),
     ExitCode(Option<i32>),
     SetupExcludes(Vec<String>),
+    Session(String),
+    ReportedCost(f64),
     Score(f64),
     Gate(crate::run::MergeState, Vec<String>),
 }

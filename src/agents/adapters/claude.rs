@@ -1,0 +1,160 @@
+//! Claude Code's `--output-format stream-json --verbose`: `system` (init: session, model),
+//! `assistant` (message content and per-call `message.usage`, counted once per `message.id`),
+//! `user` (tool results), `result` (the run's totals and `total_cost_usd`).
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::{clip, event, output, u, Adapter, Parsed};
+use crate::models::pricing::Usage;
+
+#[derive(Default)]
+pub struct Claude {
+    counted: HashSet<String>,
+}
+
+impl Adapter for Claude {
+    fn line(&mut self, line: &str) -> Vec<Parsed> {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            return vec![output(line)];
+        };
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+        let mut out = Vec::new();
+        match kind {
+            "system" => {
+                if let Some(s) = v.get("session_id").and_then(Value::as_str) {
+                    out.push(Parsed::Session(s.to_string()));
+                }
+                out.push(event(
+                    "agent.session",
+                    [
+                        (
+                            "session_id",
+                            v.get("session_id").cloned().unwrap_or(Value::Null),
+                        ),
+                        ("model", v.get("model").cloned().unwrap_or(Value::Null)),
+                        ("subtype", v.get("subtype").cloned().unwrap_or(Value::Null)),
+                    ],
+                ));
+            }
+            "assistant" => {
+                let msg = v.get("message").unwrap_or(&Value::Null);
+                for block in msg
+                    .get("content")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    match block.get("type").and_then(Value::as_str) {
+                        Some("text") => {
+                            let text = block.get("text").and_then(Value::as_str).unwrap_or("");
+                            out.push(event("agent.message", [("text", clip(text, 4000).into())]));
+                        }
+                        Some("tool_use") => {
+                            let input = block
+                                .get("input")
+                                .map(|i| i.to_string())
+                                .unwrap_or_default();
+                            out.push(event(
+                                "tool.call",
+                                [
+                                    ("name", block.get("name").cloned().unwrap_or(Value::Null)),
+                                    ("id", block.get("id").cloned().unwrap_or(Value::Null)),
+                                    ("input", clip(&input, 2000).into()),
+                                ],
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+                let id = msg.get("id").and_then(Value::as_str).map(str::to_string);
+                let first_time = id.as_ref().is_none_or(|i| self.counted.insert(i.clone()));
+                if let (Some(usage), true) = (msg.get("usage"), first_time) {
+                    out.push(Parsed::Call {
+                        provider: "anthropic".into(),
+                        model: msg
+                            .get("model")
+                            .and_then(Value::as_str)
+                            .unwrap_or("unknown")
+                            .into(),
+                        usage: Usage {
+                            input: u(usage, "input_tokens"),
+                            output: u(usage, "output_tokens"),
+                            cache_read: u(usage, "cache_read_input_tokens"),
+                            cache_write: u(usage, "cache_creation_input_tokens"),
+                        },
+                        call_id: id,
+                    });
+                }
+            }
+            "user" => {
+                let content = v.pointer("/message/content").and_then(Value::as_array);
+                for block in content.into_iter().flatten() {
+                    if block.get("type").and_then(Value::as_str) != Some("tool_result") {
+                        continue;
+                    }
+                    let text = match block.get("content") {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(other) => other.to_string(),
+                        None => String::new(),
+                    };
+                    let is_error = block
+                        .get("is_error")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    out.push(event(
+                        if is_error {
+                            "tool.error"
+                        } else {
+                            "tool.result"
+                        },
+                        [
+                            (
+                                "id",
+                                block.get("tool_use_id").cloned().unwrap_or(Value::Null),
+                            ),
+                            ("text", clip(&text, 1000).into()),
+                        ],
+                    ));
+                }
+            }
+            "result" => {
+                if let Some(cost) = v.get("total_cost_usd").and_then(Value::as_f64) {
+                    out.push(Parsed::ReportedCost(cost));
+                }
+                let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+                out.push(event(
+                    if is_error {
+                        "agent.error"
+                    } else {
+                        "agent.result"
+                    },
+                    [
+                        ("subtype", v.get("subtype").cloned().unwrap_or(Value::Null)),
+                        (
+                            "num_turns",
+                            v.get("num_turns").cloned().unwrap_or(Value::Null),
+                        ),
+                        (
+                            "total_cost_usd",
+                            v.get("total_cost_usd").cloned().unwrap_or(Value::Null),
+                        ),
+                        ("usage", v.get("usage").cloned().unwrap_or(Value::Null)),
+                        (
+                            "model_usage",
+                            v.get("modelUsage").cloned().unwrap_or(Value::Null),
+                        ),
+                        (
+                            "text",
+                            clip(v.get("result").and_then(Value::as_str).unwrap_or(""), 2000)
+                                .into(),
+                        ),
+                    ],
+                ));
+            }
+            _ => out.push(output(line)),
+        }
+        out
+    }
+}

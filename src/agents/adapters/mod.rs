@@ -1,0 +1,85 @@
+//! Turning agents' machine-readable output into timeline events and model calls. Each adapter
+//! reads one line at a time; a line it cannot parse stays plain `agent.output`, never an error.
+
+mod aider;
+mod claude;
+mod codex;
+
+use serde_json::{Map, Value};
+
+use crate::config::AgentKind;
+use crate::models::pricing::Usage;
+
+pub use aider::analytics_calls;
+
+/// What a line of agent output means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// A timeline line of this type with these fields.
+    Event {
+        kind: &'static str,
+        fields: Map<String, Value>,
+    },
+    /// A model call the agent reported.
+    Call {
+        provider: String,
+        model: String,
+        usage: Usage,
+        call_id: Option<String>,
+    },
+    /// The agent's session id (for resuming).
+    Session(String),
+    /// The total cost the agent itself reports, in USD.
+    ReportedCost(f64),
+}
+
+pub trait Adapter: Send {
+    fn line(&mut self, line: &str) -> Vec<Parsed>;
+}
+
+pub fn for_kind(kind: AgentKind, model: Option<&str>) -> Box<dyn Adapter> {
+    match kind {
+        AgentKind::ClaudeCode => Box::new(claude::Claude::default()),
+        AgentKind::Codex => Box::new(codex::Codex::new(model.unwrap_or(codex::DEFAULT_MODEL))),
+        _ => Box::new(Plain),
+    }
+}
+
+/// Output as it is: one `agent.output` line each.
+pub struct Plain;
+
+impl Adapter for Plain {
+    fn line(&mut self, line: &str) -> Vec<Parsed> {
+        vec![output(line)]
+    }
+}
+
+pub fn output(text: &str) -> Parsed {
+    event("agent.output", [("text", Value::from(text))])
+}
+
+fn event<const N: usize>(kind: &'static str, fields: [(&str, Value); N]) -> Parsed {
+    Parsed::Event {
+        kind,
+        fields: fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    }
+}
+
+/// Long texts (tool inputs, results) cut for the timeline; the agent log has them whole.
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..cut], s.len())
+}
+
+fn u(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}

@@ -1,0 +1,251 @@
+//! Agent adapters on recorded output (fixtures written from the tools' documented formats):
+//! Claude Code stream-json, Codex `exec --json`, aider's analytics log. And a real run whose
+//! agent replays the Claude fixture: model_calls.jsonl, the record's totals, PR.md.
+
+mod common;
+
+use flightdeck::agents::adapters::{analytics_calls, for_kind, Parsed};
+use flightdeck::config::AgentKind;
+use flightdeck::models::pricing::Usage;
+
+use common::*;
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/agents/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn parse(kind: AgentKind, model: Option<&str>, text: &str) -> Vec<Parsed> {
+    let mut a = for_kind(kind, model);
+    text.lines().flat_map(|l| a.line(l)).collect()
+}
+
+fn kinds(parsed: &[Parsed]) -> Vec<&str> {
+    parsed
+        .iter()
+        .filter_map(|p| match p {
+            Parsed::Event { kind, .. } => Some(*kind),
+            _ => None,
+        })
+        .collect()
+}
+
+fn calls(parsed: &[Parsed]) -> Vec<(String, Usage)> {
+    parsed
+        .iter()
+        .filter_map(|p| match p {
+            Parsed::Call { model, usage, .. } => Some((model.clone(), *usage)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn claude_stream_json() {
+    let p = parse(AgentKind::ClaudeCode, None, &fixture("claude-stream.jsonl"));
+    assert_eq!(
+        kinds(&p),
+        vec![
+            "agent.session",
+            "agent.message",
+            "tool.call",
+            "tool.result",
+            "tool.call",
+            "tool.result",
+            "agent.message",
+            "agent.result",
+            "agent.output"
+        ]
+    );
+    let c = calls(&p);
+    // msg_01AbCdEf appears twice (one event per content block): counted once.
+    assert_eq!(c.len(), 3);
+    assert_eq!(
+        c[0].1,
+        Usage {
+            input: 1200,
+            output: 45,
+            cache_read: 0,
+            cache_write: 3000
+        }
+    );
+    assert_eq!(
+        c[1].1,
+        Usage {
+            input: 80,
+            output: 120,
+            cache_read: 4200,
+            cache_write: 0
+        }
+    );
+    assert!(c.iter().all(|(m, _)| m == "claude-sonnet-4-5-20250929"));
+    assert!(p.contains(&Parsed::Session(
+        "5f0c2a9e-1b7d-4c3e-9a61-2d8f0e7b4c10".into()
+    )));
+    assert!(p.contains(&Parsed::ReportedCost(0.02354)));
+    let tool = p
+        .iter()
+        .find_map(|x| match x {
+            Parsed::Event {
+                kind: "tool.call",
+                fields,
+            } => Some(fields.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(tool["name"], "Read");
+    assert!(tool["input"].as_str().unwrap().contains("src/lib.rs"));
+}
+
+#[test]
+fn codex_json() {
+    let p = parse(AgentKind::Codex, None, &fixture("codex.jsonl"));
+    assert_eq!(
+        kinds(&p),
+        vec![
+            "agent.session",
+            "agent.reasoning",
+            "tool.call",
+            "file.changed",
+            "agent.message",
+            "agent.error"
+        ]
+    );
+    let c = calls(&p);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].0, "gpt-5-codex");
+    assert_eq!(
+        c[0].1,
+        Usage {
+            input: 315,
+            output: 122,
+            cache_read: 24448,
+            cache_write: 0
+        }
+    );
+    assert!(p.contains(&Parsed::Session(
+        "0199a213-81c0-7800-8aa1-bbab2a035a53".into()
+    )));
+    // A configured model is the one priced.
+    let p = parse(AgentKind::Codex, Some("gpt-5"), &fixture("codex.jsonl"));
+    assert_eq!(calls(&p)[0].0, "gpt-5");
+}
+
+#[test]
+fn aider_analytics_log() {
+    let p = analytics_calls(&fixture("aider-analytics.jsonl"));
+    let c = calls(&p);
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[0].0, "claude-sonnet-4-5");
+    assert_eq!(
+        c[0].1,
+        Usage {
+            input: 5321,
+            output: 402,
+            cache_read: 0,
+            cache_write: 0
+        }
+    );
+    assert!(matches!(p.last(), Some(Parsed::ReportedCost(x)) if (x - 0.0445).abs() < 1e-9));
+}
+
+#[test]
+fn output_that_does_not_parse_is_kept_never_a_crash() {
+    for kind in [AgentKind::ClaudeCode, AgentKind::Codex] {
+        let p = parse(
+            kind,
+            None,
+            "plain text\n{\"type\":\n{\"unexpected\":true}\n\u{0}\u{1}binary",
+        );
+        assert_eq!(p.len(), 4, "{p:?}");
+        assert!(kinds(&p).iter().all(|k| *k == "agent.output"), "{p:?}");
+    }
+}
+
+#[test]
+fn a_run_records_its_model_calls_priced_and_beside_the_agents_own_cost() {
+    let fixture_path = format!(
+        "{}/tests/fixtures/agents/claude-stream.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let env = Env::new(&format!(
+        r#"
+[agents.claude-replay]
+kind = "claude-code"
+command = ["sh", "-c", "cat \"$1\"; echo 'pub fn answer() -> u32 {{ 42 }}' > src/lib.rs", "sh", "{fixture_path}"]
+
+[agents.codex-replay]
+kind = "codex"
+model = "mystery-model-9"
+command = ["sh", "-c", "cat \"$1\"", "sh", "{}"]
+"#,
+        fixture_path.replace("claude-stream", "codex")
+    ));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "claude-replay", "make the answer 42");
+    let r = env.wait_status(&id, "succeeded");
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(env.run_dir(&id).join("model_calls.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert_eq!(lines.len(), 3);
+    let costs: Vec<f64> = lines
+        .iter()
+        .map(|l| l["cost_usd"].as_f64().unwrap())
+        .collect();
+    // claude-sonnet-4-5: $3 in, $15 out, $0.30 cache read, $3.75 cache write per million.
+    assert_eq!(costs, vec![0.015525, 0.0033, 0.001635]);
+    for l in &lines {
+        assert_eq!(l["provider"], "anthropic");
+        assert_eq!(l["source"], "agent");
+        assert!(l["ts"].is_string());
+    }
+    assert_eq!(
+        r["tokens"],
+        serde_json::json!({"input": 1310, "output": 180, "cache_read": 8600, "cache_write": 3000})
+    );
+    assert_eq!(r["cost_usd"], 0.02046);
+    assert_eq!(r["agent_reported_cost_usd"], 0.02354);
+    assert_eq!(r["agent_session"], "5f0c2a9e-1b7d-4c3e-9a61-2d8f0e7b4c10");
+    let llm = env.events_of(&id, "llm.call");
+    assert_eq!(llm.len(), 3);
+    assert_eq!(llm[0]["gen_ai.request.model"], "claude-sonnet-4-5-20250929");
+    assert_eq!(llm[0]["gen_ai.usage.input_tokens"], 1200);
+    assert_eq!(llm[0]["gen_ai.usage.cache_creation.input_tokens"], 3000);
+    assert_eq!(llm[1]["gen_ai.usage.cache_read.input_tokens"], 4200);
+    assert_eq!(env.events_of(&id, "tool.call").len(), 2);
+    let pr = std::fs::read_to_string(env.run_dir(&id).join("PR.md")).unwrap();
+    assert!(
+        pr.contains("| claude-sonnet-4-5-20250929 | 3 | 1310 | 180 | 8600 | 3000 | $0.0205 |"),
+        "{pr}"
+    );
+    assert!(pr.contains("Cost from the price table: $0.0205; reported by the agent: $0.0235; difference $+0.0031."), "{pr}");
+
+    // An unknown model: cost null and a warning, never a made-up number.
+    let id = env.start(&repo, "codex-replay", "codex");
+    let r = env.wait_for(&id, "finished", |r| {
+        r["status"] == "succeeded" || r["status"] == "failed"
+    });
+    let call: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(env.run_dir(&id).join("model_calls.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(call["model"], "mystery-model-9");
+    assert!(call["cost_usd"].is_null());
+    assert!(r["cost_usd"].is_null());
+    assert_eq!(r["tokens"]["cache_read"], 24448);
+    let warn = &env.events_of(&id, "llm.price_unknown")[0];
+    assert!(warn["message"]
+        .as_str()
+        .unwrap()
+        .contains("mystery-model-9"));
+}
