@@ -60,6 +60,7 @@ fn record(i: usize) -> RunRecord {
         target: None,
         agent_session: None,
         agent_reported_cost_usd: None,
+        pause_reason: None,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod gate;
+pub mod gateway;
 pub mod log;
 pub mod models;
 pub mod paths;

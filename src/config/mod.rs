@@ -34,6 +34,38 @@ pub struct Config {
     pub keys: BTreeMap<String, KeyBinding>,
     /// Prices added to or replacing the built-in table (assets/pricing.toml).
     pub pricing: PricingConfig,
+    /// Model providers the metering gateway forwards to.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Spending caps; at 80% a warning, at 100% the gateway refuses and the run pauses.
+    pub budget: BudgetConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    #[default]
+    Anthropic,
+    Openai,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    /// What a client's base URL would be: `https://api.anthropic.com`,
+    /// `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// The server's environment variable holding the key; agents never see it.
+    pub api_key_env: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    pub run_usd: Option<f64>,
+    pub run_tokens: Option<u64>,
+    pub global_usd: Option<f64>,
+    pub global_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -79,6 +111,8 @@ impl Default for Config {
             gate: GateConfig::default(),
             keys: BTreeMap::new(),
             pricing: PricingConfig::default(),
+            providers: BTreeMap::new(),
+            budget: BudgetConfig::default(),
         }
     }
 }
@@ -239,6 +273,18 @@ impl Config {
             glob::Pattern::new(pattern).map_err(|e| {
                 format!("gate.protected: `{pattern}` is not a valid glob pattern ({e})")
             })?;
+        }
+        for (name, p) in &self.providers {
+            if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+                return Err(format!(
+                    "providers.{name}.base_url must start with http:// or https://"
+                ));
+            }
+            if p.api_key_env.is_empty() {
+                return Err(format!(
+                    "providers.{name}.api_key_env is empty; name the environment variable that holds the key"
+                ));
+            }
         }
         for (i, cmd) in self.setup.commands.iter().enumerate() {
             if cmd.is_empty() {

@@ -248,6 +248,9 @@ pub struct RunRecord {
     /// The cost the agent itself reported, beside flightdeck's own figure (`cost_usd`).
     #[serde(default)]
     pub agent_reported_cost_usd: Option<f64>,
+    /// Why a paused run was paused when flightdeck did it (`budget`).
+    #[serde(default)]
+    pub pause_reason: Option<String>,
 }
 
 /// A predicted conflict: with the target branch or another run, on these files.

@@ -48,7 +48,23 @@ pub async fn serve(home: Home, global: Config) -> Result<()> {
         home.root().display()
     );
 
-    let (handle, supervisor) = Supervisor::start(home.clone(), global);
+    // What runs spent before this server started counts towards global budgets.
+    let (records, _) = crate::proof::store::load_all(&home);
+    let spent = crate::gateway::budget::Spent {
+        tokens: records.iter().map(|r| r.tokens.total()).sum(),
+        usd: records.iter().filter_map(|r| r.cost_usd).sum(),
+    };
+    let gateway = match crate::gateway::Gateway::start(spent).await {
+        Ok(g) => {
+            crate::log!("metering gateway on http://{}", g.addr());
+            Some(g)
+        }
+        Err(e) => {
+            crate::log!("cannot start the metering gateway: {e}; runs get no model proxy");
+            None
+        }
+    };
+    let (handle, supervisor) = Supervisor::start(home.clone(), global, gateway);
     let stop = Arc::new(Notify::new());
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| eyre!("cannot watch SIGTERM: {e}"))?;

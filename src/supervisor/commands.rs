@@ -37,7 +37,7 @@ impl Supervisor {
                 run: Box::new(self.runs[&id].record.clone()),
             }),
             Command::Pause { run } => self.simple(&run, Input::Pause, "run.paused", "paused"),
-            Command::Resume { run } => self.simple(&run, Input::Resume, "run.resumed", "resumed"),
+            Command::Resume { run } => return self.resume_command(&run, reply),
             Command::Kill { run } => {
                 self.simple(&run, Input::Kill, "run.kill_requested", "killing")
             }
@@ -105,7 +105,13 @@ impl Supervisor {
     }
 
     /// Pause, resume, kill: one machine input, one timeline note.
-    fn simple(&mut self, run: &str, input: Input, kind: &'static str, verb: &str) -> Answer {
+    pub(super) fn simple(
+        &mut self,
+        run: &str,
+        input: Input,
+        kind: &'static str,
+        verb: &str,
+    ) -> Answer {
         let id = self.resolve(run)?;
         let phase = self.runs[&id].record.phase;
         match super::machine::step(&self.runs[&id].machine, input.clone()) {
@@ -208,6 +214,8 @@ impl Supervisor {
             Internal::PhaseDone { run, phase, report } => self.phase_done(&run, phase, report),
             Internal::Merged { run, result, reply } => self.merged(&run, *result, reply),
             Internal::RadarTick => self.radar_tick(),
+            Internal::BudgetStop { run, message } => self.budget_stop(&run, message),
+            Internal::ResumeReady { run, config, reply } => self.resume_ready(&run, config, reply),
             Internal::Call { run, call } => {
                 if let Some(e) = self.runs.get_mut(&run) {
                     let t = &mut e.record.tokens;

@@ -25,7 +25,7 @@ pub struct RunCtx {
     timeline: Mutex<Option<TimelineWriter>>,
     events: broadcast::Sender<Event>,
     /// Back to the supervisor: model calls add to the run's totals.
-    notify: mpsc::UnboundedSender<Msg>,
+    pub(super) notify: mpsc::UnboundedSender<Msg>,
     /// Models already warned about (no price known).
     unpriced: Mutex<HashSet<String>>,
 }

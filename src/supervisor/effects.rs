@@ -72,6 +72,7 @@ impl Supervisor {
                     config,
                     retry,
                     kill_grace: self.global.kill_grace.0,
+                    gateway: self.gateway.clone(),
                 };
                 let ctx = entry.ctx.clone();
                 let tx = self.tx.clone();

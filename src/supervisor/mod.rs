@@ -2,6 +2,7 @@
 //! It selects over client commands and reports from its phase workers, runs the pure state
 //! machine (`machine`), and carries out the effects it returns.
 
+pub mod budget;
 mod commands;
 mod context;
 mod effects;
@@ -90,6 +91,16 @@ enum Internal {
         reply: Option<oneshot::Sender<Answer>>,
     },
     RadarTick,
+    /// The gateway found the run's budget spent: pause it.
+    BudgetStop {
+        run: String,
+        message: String,
+    },
+    ResumeReady {
+        run: String,
+        config: Result<Box<Config>, ProtocolError>,
+        reply: oneshot::Sender<Answer>,
+    },
     /// A model call of a run (already written to its pack): add it to the totals.
     Call {
         run: String,
@@ -123,11 +134,17 @@ pub struct Supervisor {
     merge_queue: VecDeque<(String, Option<oneshot::Sender<Answer>>)>,
     merging: bool,
     radar_busy: bool,
+    /// The metering gateway, when it could start.
+    gateway: Option<Arc<crate::gateway::Gateway>>,
 }
 
 impl Supervisor {
     /// Load the runs on disk and start the supervisor task.
-    pub fn start(home: Home, global: Config) -> (Handle, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        home: Home,
+        global: Config,
+        gateway: Option<Arc<crate::gateway::Gateway>>,
+    ) -> (Handle, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(4096);
         let mut sup = Supervisor {
@@ -143,6 +160,7 @@ impl Supervisor {
             merge_queue: VecDeque::new(),
             merging: false,
             radar_busy: false,
+            gateway,
         };
         sup.load_existing();
         radar::start_ticker(tx.clone());

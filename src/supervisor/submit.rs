@@ -100,5 +100,6 @@ pub fn new_record(id: &str, v: &Validated, home: &Home) -> RunRecord {
         target,
         agent_session: None,
         agent_reported_cost_usd: None,
+        pause_reason: None,
     }
 }

@@ -15,6 +15,8 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub home: PathBuf,
     pub config: PathBuf,
+    /// Extra environment for every command (and so for the server they start).
+    pub vars: Vec<(String, String)>,
 }
 
 impl Env {
@@ -28,6 +30,7 @@ impl Env {
             dir,
             home,
             config: config_path,
+            vars: Vec::new(),
         }
     }
 
@@ -42,6 +45,7 @@ impl Env {
             .env("FLIGHTDECK_CONFIG", &self.config)
             // Keep the user's own config out of the tests.
             .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path());
         c
     }
@@ -206,3 +210,4 @@ pub fn read_pids(file: &Path, n: usize) -> Vec<i32> {
     });
     pids
 }
+pub mod provider;

@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex};
 use crate::agents::adapters::{self, Parsed};
 use crate::agents::{self, output, Vars};
 use crate::config::AgentKind;
+use crate::config::{ProviderConfig, ProviderKind};
 use crate::fields;
+use crate::gateway::budget::Spent;
+use crate::gateway::RunLink;
 use crate::models::calls::ModelCall;
 use crate::models::pricing::PriceTable;
 use crate::paths::pack;
@@ -107,10 +110,54 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         Err(e) => return PhaseReport::failed(format!("cannot open agent.log: {e}"), updates),
     };
 
+    let prices = Arc::new(job.config.prices());
+    // Model traffic goes through the metering gateway when providers are configured.
+    let gateway = job
+        .gateway
+        .clone()
+        .filter(|_| !job.config.providers.is_empty());
+    let token = gateway.as_ref().map(|gw| {
+        gw.register(RunLink::new(
+            rec.id.clone(),
+            crate::supervisor::budget::meter_for(ctx),
+            job.config.providers.clone(),
+            (*prices).clone(),
+            job.config.budget,
+            Spent {
+                tokens: rec.tokens.total(),
+                usd: rec.cost_usd.unwrap_or(0.0),
+            },
+        ))
+    });
+    let mut gateway_env: Vec<(String, String)> = Vec::new();
+    if let (Some(gw), Some(token)) = (&gateway, &token) {
+        gateway_env = env_for_gateway(
+            &gw.base_url(token),
+            token,
+            &job.config.providers,
+            agent.provider.as_deref(),
+        );
+        if agent.kind == AgentKind::Codex {
+            if let Err(e) = write_codex_config(
+                &agent_home,
+                &gw.base_url(token),
+                &job.config.providers,
+                agent.provider.as_deref(),
+            ) {
+                gw.unregister(token);
+                return PhaseReport::failed(format!("cannot write Codex's config: {e}"), updates);
+            }
+        }
+    }
+
     let mut cmd = tokio::process::Command::new(&launch.program);
-    cmd.args(&launch.args)
-        .current_dir(&launch.cwd)
-        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+    cmd.args(&launch.args).current_dir(&launch.cwd);
+    // The provider keys stay with the server: the agent gets its run token instead.
+    for p in job.config.providers.values() {
+        cmd.env_remove(&p.api_key_env);
+    }
+    cmd.envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .envs(gateway_env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
@@ -120,6 +167,9 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
+            if let (Some(gw), Some(t)) = (&gateway, &token) {
+                gw.unregister(t);
+            }
             let reason = format!(
                 "cannot start agent `{name}` ({}): {e}; install it or fix [agents.{name}].command",
                 launch.program
@@ -143,13 +193,14 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
 
     let (done_tx, done_rx) = watch::channel(false);
     let reported = Arc::new(Mutex::new(Reported::default()));
-    let prices = Arc::new(job.config.prices());
+    // With the gateway measuring, the agent's own usage lines would count calls twice.
+    let count_calls = token.is_none();
     let follower = {
         let (ctx, reported, prices) = (ctx.clone(), reported.clone(), prices.clone());
         let mut adapter = adapters::for_kind(agent.kind, agent.model.as_deref());
         tokio::spawn(output::follow(log_path, offset, done_rx, move |text| {
             let parsed = adapter.line(text);
-            apply(&ctx, &prices, &reported, parsed);
+            apply(&ctx, &prices, &reported, parsed, count_calls);
         }))
     };
 
@@ -158,6 +209,9 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     ctx.procs.unregister_and_reap();
     let _ = done_tx.send(true);
     let _ = follower.await;
+    if let (Some(gw), Some(t)) = (&gateway, &token) {
+        gw.unregister(t);
+    }
     let duration_ms = started.elapsed().as_millis() as u64;
 
     let (failure, exit_code) = match exit {
@@ -190,7 +244,13 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     if agent.kind == AgentKind::Aider {
         let log = ctx.path(agents::AIDER_ANALYTICS);
         let text = tokio::fs::read_to_string(&log).await.unwrap_or_default();
-        apply(ctx, &prices, &reported, adapters::analytics_calls(&text));
+        apply(
+            ctx,
+            &prices,
+            &reported,
+            adapters::analytics_calls(&text),
+            count_calls,
+        );
     }
     let reported = reported.lock().map(|r| r.clone()).unwrap_or_default();
     if let Some(s) = reported.session {
@@ -253,10 +313,17 @@ struct Reported {
 }
 
 /// Carry out what an adapter made of a line: timeline events, model calls, session, cost.
-fn apply(ctx: &RunCtx, prices: &PriceTable, reported: &Mutex<Reported>, parsed: Vec<Parsed>) {
+fn apply(
+    ctx: &RunCtx,
+    prices: &PriceTable,
+    reported: &Mutex<Reported>,
+    parsed: Vec<Parsed>,
+    count_calls: bool,
+) {
     for p in parsed {
         match p {
             Parsed::Event { kind, fields } => ctx.emit(Phase::Agent, kind, fields),
+            Parsed::Call { .. } if !count_calls => {}
             Parsed::Call {
                 provider,
                 model,
@@ -279,4 +346,58 @@ fn apply(ctx: &RunCtx, prices: &PriceTable, reported: &Mutex<Reported>, parsed: 
             }
         }
     }
+}
+
+/// The environment that points an agent at the gateway: a base URL per provider kind (the
+/// agent's own provider wins) and the run token where SDKs expect a key.
+fn env_for_gateway(
+    base: &str,
+    token: &str,
+    providers: &std::collections::BTreeMap<String, ProviderConfig>,
+    preferred: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("FLIGHTDECK_GATEWAY_URL".to_string(), base.to_string()),
+        ("FLIGHTDECK_GATEWAY_TOKEN".to_string(), token.to_string()),
+    ];
+    let mut ordered: Vec<(&String, &ProviderConfig)> = providers.iter().collect();
+    ordered.sort_by_key(|(name, _)| Some(name.as_str()) == preferred);
+    for (name, p) in ordered {
+        let url = format!("{base}/{name}");
+        let vars: &[&str] = match p.kind {
+            ProviderKind::Anthropic => &["ANTHROPIC_BASE_URL", "ANTHROPIC_API_BASE"],
+            ProviderKind::Openai => &["OPENAI_BASE_URL", "OPENAI_API_BASE"],
+        };
+        for v in vars {
+            env.push((v.to_string(), url.clone()));
+        }
+        let key = match p.kind {
+            ProviderKind::Anthropic => "ANTHROPIC_API_KEY",
+            ProviderKind::Openai => "OPENAI_API_KEY",
+        };
+        env.push((key.to_string(), token.to_string()));
+    }
+    env
+}
+
+/// Codex reads its provider from `$CODEX_HOME/config.toml`: point it at the gateway, with the
+/// run token (from the environment) as its key.
+fn write_codex_config(
+    agent_home: &std::path::Path,
+    base: &str,
+    providers: &std::collections::BTreeMap<String, ProviderConfig>,
+    preferred: Option<&str>,
+) -> std::io::Result<()> {
+    let openai = providers
+        .iter()
+        .filter(|(_, p)| p.kind == ProviderKind::Openai)
+        .max_by_key(|(name, _)| Some(name.as_str()) == preferred);
+    let Some((name, _)) = openai else {
+        return Ok(());
+    };
+    let url = toml::Value::String(format!("{base}/{name}"));
+    let text = format!(
+        "model_provider = \"flightdeck\"\n\n[model_providers.flightdeck]\nname = \"flightdeck gateway\"\nbase_url = {url}\nwire_api = \"responses\"\nenv_key = \"FLIGHTDECK_GATEWAY_TOKEN\"\n"
+    );
+    std::fs::write(agent_home.join("codex").join("config.toml"), text)
 }

@@ -27,6 +27,7 @@ pub struct PhaseJob {
     /// Re-running the phase from its checkpoint.
     pub retry: bool,
     pub kill_grace: Duration,
+    pub gateway: Option<Arc<crate::gateway::Gateway>>,
 }
 
 /// Changes to the run record that a worker found out.

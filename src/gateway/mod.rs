@@ -1,0 +1,437 @@
+//! The metering gateway: a loopback HTTP proxy between agents and model providers. Each run
+//! gets its own base URL with a token in it (`http://127.0.0.1:PORT/r/<token>/<provider>`);
+//! the gateway forwards to the provider with the key the server holds (agents never see it),
+//! passes responses through unchanged as they stream, reads each call's usage on the way, and
+//! records it; it refuses a run's calls once its budget is spent.
+
+pub mod budget;
+pub mod usage;
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::config::{BudgetConfig, ProviderConfig, ProviderKind};
+use crate::models::calls::ModelCall;
+use crate::models::pricing::PriceTable;
+use budget::{Spent, Verdict};
+
+/// Where a run's calls are recorded and its budget enforced.
+pub trait Meter: Send + Sync {
+    fn record(&self, call: ModelCall);
+    fn warn(&self, message: String);
+    /// The budget is spent: pause the run.
+    fn stop(&self, message: String);
+}
+
+pub struct RunLink {
+    pub run_id: String,
+    pub meter: Arc<dyn Meter>,
+    pub providers: BTreeMap<String, ProviderConfig>,
+    pub prices: PriceTable,
+    pub caps: BudgetConfig,
+    /// What the run had spent before (earlier attempts), plus what passes through.
+    pub spent: Spent,
+    warned: bool,
+}
+
+impl RunLink {
+    pub fn new(
+        run_id: String,
+        meter: Arc<dyn Meter>,
+        providers: BTreeMap<String, ProviderConfig>,
+        prices: PriceTable,
+        caps: BudgetConfig,
+        spent: Spent,
+    ) -> Self {
+        Self {
+            run_id,
+            meter,
+            providers,
+            prices,
+            caps,
+            spent,
+            warned: false,
+        }
+    }
+}
+
+pub struct Gateway {
+    addr: SocketAddr,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    links: Mutex<HashMap<String, RunLink>>,
+    global: Mutex<Spent>,
+    client: reqwest::Client,
+}
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// Largest request body forwarded; a response body is kept up to this for reading usage.
+const MAX_BODY: usize = 32 * 1024 * 1024;
+
+impl Gateway {
+    /// Listen on a free loopback port. `global` is what all runs had spent before.
+    pub async fn start(global: Spent) -> std::io::Result<Arc<Gateway>> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let client = reqwest::Client::builder()
+            .build()
+            .map_err(std::io::Error::other)?;
+        let inner = Arc::new(Inner {
+            links: Mutex::new(HashMap::new()),
+            global: Mutex::new(global),
+            client,
+        });
+        let accept_inner = inner.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let inner = accept_inner.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| handle(inner.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Ok(Arc::new(Gateway { addr, inner }))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The run's base URL (add `/<provider>`).
+    pub fn base_url(&self, token: &str) -> String {
+        format!("http://{}/r/{token}", self.addr)
+    }
+
+    /// Let a run's calls through; returns its token.
+    pub fn register(&self, link: RunLink) -> String {
+        let token = format!(
+            "fd-{}{}",
+            crate::run::id::generate(),
+            crate::run::id::generate()
+        );
+        if let Ok(mut links) = self.inner.links.lock() {
+            links.insert(token.clone(), link);
+        }
+        token
+    }
+
+    pub fn unregister(&self, token: &str) {
+        if let Ok(mut links) = self.inner.links.lock() {
+            links.remove(token);
+        }
+    }
+
+    /// New caps for a run (raised in config before resuming).
+    pub fn set_caps(&self, run_id: &str, caps: BudgetConfig) {
+        if let Ok(mut links) = self.inner.links.lock() {
+            for link in links.values_mut().filter(|l| l.run_id == run_id) {
+                link.caps = caps;
+                link.warned = false;
+            }
+        }
+    }
+}
+
+fn json_error(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
+    let body = serde_json::json!({"type": "error", "error": {"type": kind, "message": message}});
+    let mut r = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// Headers not passed on: hop-by-hop ones, credentials (replaced), encodings we could not read.
+const DROP_REQUEST: [&str; 10] = [
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "authorization",
+    "x-api-key",
+    "accept-encoding",
+];
+const DROP_RESPONSE: [&str; 4] = [
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+];
+
+async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    Ok(forward(inner, req).await.unwrap_or_else(|r| r))
+}
+
+async fn forward(
+    inner: Arc<Inner>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Response<Body>> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let mut parts = path.trim_start_matches('/').splitn(4, '/');
+    let (Some("r"), Some(token), Some(provider_name)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "use the base URL flightdeck gave the run",
+        ));
+    };
+    let rest = parts.next().unwrap_or("").to_string();
+    let (token, provider_name) = (token.to_string(), provider_name.to_string());
+
+    // The run, its provider, its budget.
+    let (provider, meter, prices, verdict) = {
+        let links = inner.links.lock().map_err(|_| {
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "api_error",
+                "gateway state poisoned",
+            )
+        })?;
+        let Some(link) = links.get(&token) else {
+            return Err(json_error(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "unknown or finished flightdeck run",
+            ));
+        };
+        let Some(provider) = link.providers.get(&provider_name).cloned() else {
+            return Err(json_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("no provider `{provider_name}` is configured for this run"),
+            ));
+        };
+        let global = inner.global.lock().map(|g| *g).unwrap_or_default();
+        (
+            provider,
+            link.meter.clone(),
+            link.prices.clone(),
+            budget::check(&link.caps, link.spent, global),
+        )
+    };
+    if let Verdict::Stop(message) = verdict {
+        meter.stop(message.clone());
+        return Err(json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "budget_exceeded",
+            &message,
+        ));
+    }
+    let Ok(key) = std::env::var(&provider.api_key_env) else {
+        return Err(json_error(
+            StatusCode::BAD_GATEWAY,
+            "api_error",
+            &format!(
+                "the flightdeck server has no key in ${}; set it where the server starts",
+                provider.api_key_env
+            ),
+        ));
+    };
+
+    let method = req.method().clone();
+    let headers = req.headers().clone();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| {
+            json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &e.to_string(),
+            )
+        })?
+        .to_bytes();
+    if body.len() > MAX_BODY {
+        return Err(json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "request too large",
+        ));
+    }
+    let (body, requested_model) = prepare_body(provider.kind, &rest, body);
+
+    let mut url = format!("{}/{}", provider.base_url.trim_end_matches('/'), rest);
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(&q);
+    }
+    let mut up = inner.client.request(method, &url).body(body);
+    for (name, value) in headers.iter() {
+        if !DROP_REQUEST.contains(&name.as_str()) {
+            up = up.header(name, value);
+        }
+    }
+    up = match provider.kind {
+        ProviderKind::Anthropic => up.header("x-api-key", key),
+        ProviderKind::Openai => up.bearer_auth(key),
+    };
+    let started = Instant::now();
+    let upstream = up.send().await.map_err(|e| {
+        json_error(
+            StatusCode::BAD_GATEWAY,
+            "api_error",
+            &format!("the provider could not be reached: {e}"),
+        )
+    })?;
+
+    let status = upstream.status();
+    let mut response = Response::builder().status(status.as_u16());
+    for (name, value) in upstream.headers() {
+        if !DROP_RESPONSE.contains(&name.as_str()) {
+            response = response.header(name, value);
+        }
+    }
+    // Pass the body through as it comes, keeping a copy to read the usage from at the end.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let record = Recorder {
+        inner: inner.clone(),
+        token,
+        provider: provider_name,
+        requested_model,
+        status: status.as_u16(),
+        started,
+        meter,
+        prices,
+    };
+    tokio::spawn(async move {
+        use futures_util::StreamExt;
+        let mut stream = upstream.bytes_stream();
+        let mut copy: Vec<u8> = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let Ok(chunk) = chunk else { break };
+            if copy.len() < MAX_BODY {
+                copy.extend_from_slice(&chunk);
+            }
+            if tx.send(chunk).await.is_err() {
+                break; // the agent went away; still record what was used
+            }
+        }
+        record.finish(&copy);
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(Frame::data(chunk)), rx))
+    });
+    response
+        .body(StreamBody::new(stream).boxed())
+        .map_err(|e| json_error(StatusCode::BAD_GATEWAY, "api_error", &e.to_string()))
+}
+
+/// The requested model, and for an OpenAI chat stream, a request for the usage chunk (the
+/// stream itself comes back unchanged apart from that last chunk).
+fn prepare_body(kind: ProviderKind, rest: &str, body: Bytes) -> (Bytes, Option<String>) {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return (body, None);
+    };
+    let model = v.get("model").and_then(|m| m.as_str()).map(str::to_string);
+    let wants_stream = v.get("stream").and_then(|s| s.as_bool()).unwrap_or(false);
+    if kind == ProviderKind::Openai
+        && wants_stream
+        && rest.ends_with("chat/completions")
+        && v.get("stream_options").is_none()
+    {
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert(
+                "stream_options".into(),
+                serde_json::json!({"include_usage": true}),
+            );
+            if let Ok(b) = serde_json::to_vec(&v) {
+                return (Bytes::from(b), model);
+            }
+        }
+    }
+    (body, model)
+}
+
+struct Recorder {
+    inner: Arc<Inner>,
+    token: String,
+    provider: String,
+    requested_model: Option<String>,
+    status: u16,
+    started: Instant,
+    meter: Arc<dyn Meter>,
+    prices: PriceTable,
+}
+
+impl Recorder {
+    fn finish(self, body: &[u8]) {
+        let seen = usage::from_body(body);
+        let Some(u) = seen.usage else { return };
+        let model = seen
+            .model
+            .or(self.requested_model)
+            .unwrap_or_else(|| "unknown".into());
+        let mut call = ModelCall::new(&self.provider, &model, u, "gateway", &self.prices);
+        call.latency_ms = Some(self.started.elapsed().as_millis() as u64);
+        call.http_status = Some(self.status);
+        call.call_id = seen.id;
+        let tokens = u.input + u.output + u.cache_read + u.cache_write;
+        let cost = call.cost_usd.unwrap_or(0.0);
+        let global = match self.inner.global.lock() {
+            Ok(mut g) => {
+                g.tokens += tokens;
+                g.usd += cost;
+                *g
+            }
+            Err(_) => Spent::default(),
+        };
+        let verdict = match self.inner.links.lock() {
+            Ok(mut links) => match links.get_mut(&self.token) {
+                Some(link) => {
+                    link.spent.tokens += tokens;
+                    link.spent.usd += cost;
+                    let v = budget::check(&link.caps, link.spent, global);
+                    match v {
+                        Verdict::Warn(_) if link.warned => Verdict::Fine,
+                        Verdict::Warn(_) => {
+                            link.warned = true;
+                            v
+                        }
+                        other => other,
+                    }
+                }
+                None => Verdict::Fine,
+            },
+            Err(_) => Verdict::Fine,
+        };
+        self.meter.record(call);
+        match verdict {
+            Verdict::Fine => {}
+            Verdict::Warn(m) => self.meter.warn(m),
+            Verdict::Stop(m) => self.meter.stop(m),
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The metering gateway against a scripted provider: calls pass through unchanged and are
+//! recorded with the scripted token counts and the price table's costs; the provider key
+//! reaches no agent and no file of the proof pack; a spent budget refuses calls and pauses the
+//! run, and raising the cap and resuming continues it.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use common::provider::{json, post, sse, Provider};
+use common::*;
+use serde_json::json as j;
+
+const ANTHROPIC_KEY: &str = "sk-ant-SECRET-anthropic-0451";
+const OPENAI_KEY: &str = "sk-SECRET-openai-2187";
+
+fn config(port: u16, run_usd: f64) -> String {
+    format!(
+        r#"
+[providers.anthropic]
+kind = "anthropic"
+base_url = "http://127.0.0.1:{port}"
+api_key_env = "FD_TEST_ANTHROPIC_KEY"
+
+[providers.openai]
+kind = "openai"
+base_url = "http://127.0.0.1:{port}/v1"
+api_key_env = "FD_TEST_OPENAI_KEY"
+
+[budget]
+run_usd = {run_usd}
+
+[agents.waiter]
+# Writes its environment next to the worktree, then waits for the test to say done.
+command = ["sh", "-c", "env > \"$1\"; while [ ! -f \"$2\" ]; do sleep 0.1; done", "sh", "{{worktree}}/../env-{{run_id}}", "{{worktree}}/../done-{{run_id}}"]
+"#
+    )
+}
+
+fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(all_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_gateway_meters_calls_hides_the_key_and_enforces_the_budget() {
+    let anthropic_json = json(
+        j!({"id":"msg_a1","type":"message","role":"assistant","model":"claude-haiku-4-5","content":[{"type":"text","text":"hello"}],"usage":{"input_tokens":1000,"output_tokens":200,"cache_read_input_tokens":5000,"cache_creation_input_tokens":100}}),
+    );
+    let anthropic_stream = sse(&[
+        (
+            "message_start",
+            j!({"type":"message_start","message":{"id":"msg_a2","type":"message","role":"assistant","model":"claude-haiku-4-5","content":[],"usage":{"input_tokens":500,"output_tokens":1,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}}),
+        ),
+        (
+            "content_block_delta",
+            j!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"streamed"}}),
+        ),
+        (
+            "message_delta",
+            j!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":300}}),
+        ),
+        ("message_stop", j!({"type":"message_stop"})),
+    ]);
+    let openai_stream = sse(&[
+        (
+            "",
+            j!({"id":"c1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}),
+        ),
+        (
+            "",
+            j!({"id":"c1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":100,"prompt_tokens_details":{"cached_tokens":400}}}),
+        ),
+    ]);
+    let after_raise = json(
+        j!({"id":"msg_a3","model":"claude-haiku-4-5","usage":{"input_tokens":10,"output_tokens":10}}),
+    );
+    let script = vec![
+        openai_stream.clone(),
+        anthropic_json.clone(),
+        anthropic_stream.clone(),
+        after_raise,
+    ];
+    let provider = Provider::start(script);
+
+    // A cap that the second call takes past 80% and the third past 100%.
+    let mut env = Env::new(&config(provider.port, 0.0034));
+    env.vars
+        .push(("FD_TEST_ANTHROPIC_KEY".into(), ANTHROPIC_KEY.into()));
+    env.vars
+        .push(("FD_TEST_OPENAI_KEY".into(), OPENAI_KEY.into()));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "waiter", "talk to the models");
+    let wt = PathBuf::from(env.record(&id)["worktree"].as_str().unwrap());
+    let env_file = wt.parent().unwrap().join(format!("env-{id}"));
+    wait_until("the agent's environment", || {
+        std::fs::read_to_string(&env_file)
+            .map(|t| t.contains("FLIGHTDECK_GATEWAY_URL"))
+            .unwrap_or(false)
+    });
+    let agent_env: HashMap<String, String> = std::fs::read_to_string(&env_file)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    assert!(
+        !agent_env.values().any(|v| v.contains("SECRET")),
+        "the agent saw a provider key"
+    );
+    assert!(!agent_env.contains_key("FD_TEST_ANTHROPIC_KEY"));
+    let token = agent_env["ANTHROPIC_API_KEY"].clone();
+    assert_eq!(agent_env["OPENAI_API_KEY"], token);
+    let anthropic = agent_env["ANTHROPIC_BASE_URL"].clone();
+    let openai = agent_env["OPENAI_BASE_URL"].clone();
+    assert!(anthropic.starts_with("http://127.0.0.1:") && anthropic.contains(&token));
+
+    // 1. OpenAI chat, streamed: passed through, with the usage chunk asked for.
+    let (status, body) = post(
+        &format!("{openai}/chat/completions"),
+        &[("Authorization", &format!("Bearer {token}"))],
+        r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body, openai_stream.body, "the stream comes back unchanged");
+    // 2. Anthropic, JSON.
+    let (status, body) = post(
+        &format!("{anthropic}/v1/messages"),
+        &[("x-api-key", &token)],
+        r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":[]}"#,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body, anthropic_json.body);
+    // 3. Anthropic, streamed.
+    let (status, body) = post(
+        &format!("{anthropic}/v1/messages"),
+        &[("x-api-key", &token)],
+        r#"{"model":"claude-haiku-4-5","max_tokens":10,"stream":true,"messages":[]}"#,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body, anthropic_stream.body);
+
+    let got = provider.requests();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0].path, "/v1/chat/completions");
+    assert_eq!(
+        got[0].header("authorization"),
+        Some(format!("Bearer {OPENAI_KEY}").as_str())
+    );
+    assert!(got[0].body.contains("\"include_usage\":true"));
+    assert_eq!(got[1].path, "/v1/messages");
+    assert_eq!(got[1].header("x-api-key"), Some(ANTHROPIC_KEY));
+
+    // The budget: a warning past 80%, then the run paused with reason budget.
+    let r = env.wait_for(&id, "paused for its budget", |r| r["status"] == "paused");
+    assert_eq!(r["pause_reason"], "budget");
+    assert!(!env.events_of(&id, "budget.warning").is_empty());
+    let paused = env.events_of(&id, "run.paused");
+    assert_eq!(paused[0]["reason"], "budget");
+    assert!(paused[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("budget.run_usd"));
+
+    // model_calls.jsonl: exactly the scripted counts, priced from the table.
+    let calls: Vec<serde_json::Value> =
+        std::fs::read_to_string(env.run_dir(&id).join("model_calls.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let summary: Vec<(String, u64, u64, u64, u64, f64)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c["model"].as_str().unwrap().to_string(),
+                c["input_tokens"].as_u64().unwrap(),
+                c["output_tokens"].as_u64().unwrap(),
+                c["cache_read_tokens"].as_u64().unwrap(),
+                c["cache_write_tokens"].as_u64().unwrap(),
+                c["cost_usd"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("gpt-4o-mini".into(), 600, 100, 400, 0, 0.00018),
+            ("claude-haiku-4-5".into(), 1000, 200, 5000, 100, 0.002625),
+            ("claude-haiku-4-5".into(), 500, 300, 0, 0, 0.002),
+        ]
+    );
+    assert!(calls
+        .iter()
+        .all(|c| c["source"] == "gateway" && c["http_status"] == 200 && c["latency_ms"].is_u64()));
+    assert_eq!(calls[0]["provider"], "openai");
+    assert_eq!(env.record(&id)["cost_usd"], 0.004805);
+
+    // A further call is refused and never reaches the provider.
+    let (status, body) = post(
+        &format!("{anthropic}/v1/messages"),
+        &[("x-api-key", &token)],
+        r#"{"model":"claude-haiku-4-5","messages":[]}"#,
+    );
+    assert_eq!(status, 429);
+    assert!(body.contains("budget_exceeded"), "{body}");
+    assert_eq!(provider.requests().len(), 3);
+    // A wrong token gets nowhere either.
+    let bad = anthropic.replace(&token, "fd-not-a-token");
+    let (status, _) = post(&format!("{bad}/v1/messages"), &[], "{}");
+    assert_eq!(status, 401);
+
+    // Raise the cap, resume: calls go through again.
+    std::fs::write(&env.config, config(provider.port, 1.0)).unwrap();
+    env.ok(&["resume", &id]);
+    let r = env.record(&id);
+    assert_eq!(r["status"], "running");
+    assert!(r["pause_reason"].is_null());
+    let (status, _) = post(
+        &format!("{anthropic}/v1/messages"),
+        &[("x-api-key", &token)],
+        r#"{"model":"claude-haiku-4-5","messages":[]}"#,
+    );
+    assert_eq!(status, 200);
+
+    std::fs::write(wt.parent().unwrap().join(format!("done-{id}")), "").unwrap();
+    env.wait_status(&id, "succeeded");
+    // No file of the proof pack holds a key.
+    for f in all_files(&env.run_dir(&id)) {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        assert!(
+            !text.contains("SECRET"),
+            "{} holds a provider key",
+            f.display()
+        );
+    }
+}
