@@ -246,3 +246,209 @@ fn the_gateway_meters_calls_hides_the_key_and_enforces_the_budget() {
         );
     }
 }
+
+/// One streamed Anthropic turn: some text, maybe a tool call, the usage.
+fn anthropic_turn(
+    n: usize,
+    text: &str,
+    tool: Option<(&str, serde_json::Value)>,
+    usage: [u64; 4],
+) -> common::provider::Scripted {
+    let [input, output, cache_read, cache_write] = usage;
+    let mut events = vec![
+        (
+            "message_start",
+            j!({"type":"message_start","message":{"id":format!("msg_t{n}"),"type":"message","role":"assistant","model":"claude-haiku-4-5","content":[],"usage":{"input_tokens":input,"output_tokens":1,"cache_read_input_tokens":cache_read,"cache_creation_input_tokens":cache_write}}}),
+        ),
+        (
+            "content_block_start",
+            j!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}),
+        ),
+        (
+            "content_block_delta",
+            j!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":text}}),
+        ),
+        (
+            "content_block_stop",
+            j!({"type":"content_block_stop","index":0}),
+        ),
+    ];
+    if let Some((name, input)) = &tool {
+        let args = input.to_string();
+        let (a, b) = args.split_at(args.len() / 2);
+        events.push(("content_block_start", j!({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":format!("toolu_{n}"),"name":name,"input":{}}})));
+        events.push(("content_block_delta", j!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":a}})));
+        events.push(("content_block_delta", j!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":b}})));
+        events.push((
+            "content_block_stop",
+            j!({"type":"content_block_stop","index":1}),
+        ));
+    }
+    let stop = if tool.is_some() {
+        "tool_use"
+    } else {
+        "end_turn"
+    };
+    events.push((
+        "message_delta",
+        j!({"type":"message_delta","delta":{"stop_reason":stop},"usage":{"output_tokens":output}}),
+    ));
+    events.push(("message_stop", j!({"type":"message_stop"})));
+    sse(&events)
+}
+
+#[test]
+fn the_builtin_agent_edits_through_the_gateway_over_anthropic_streaming() {
+    let script = vec![
+        common::provider::failure(503), // retried with backoff
+        anthropic_turn(
+            1,
+            "Let me look around.",
+            Some(("list_dir", j!({"path": "."}))),
+            [100, 20, 0, 50],
+        ),
+        anthropic_turn(
+            2,
+            "Reading the code.",
+            Some(("read_file", j!({"path": "src/lib.rs"}))),
+            [150, 25, 50, 0],
+        ),
+        anthropic_turn(
+            3,
+            "Fixing it.",
+            Some((
+                "write_file",
+                j!({"path": "src/lib.rs", "content": "pub fn answer() -> u32 { 43 }\n"}),
+            )),
+            [200, 60, 100, 0],
+        ),
+        anthropic_turn(4, "Done: answer() returns 43.", None, [250, 10, 150, 0]),
+    ];
+    let provider = Provider::start(script);
+    let mut env = Env::new(&format!(
+        "{}\n[agents.builtin-claude]\nkind = \"builtin\"\nprovider = \"anthropic\"\nmodel = \"claude-haiku-4-5\"\nmax_turns = 10\n",
+        config(provider.port, 5.0)
+    ));
+    env.vars
+        .push(("FD_TEST_ANTHROPIC_KEY".into(), ANTHROPIC_KEY.into()));
+    env.vars
+        .push(("FD_TEST_OPENAI_KEY".into(), OPENAI_KEY.into()));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "builtin-claude", "make answer() return 43");
+    let r = env.wait_for(&id, "finished", |r| {
+        r["status"] == "succeeded" || r["status"] == "failed"
+    });
+    assert_eq!(r["status"], "succeeded", "{r:#}\n{:#?}", env.timeline(&id));
+    let wt = PathBuf::from(r["worktree"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(wt.join("src/lib.rs")).unwrap(),
+        "pub fn answer() -> u32 { 43 }\n"
+    );
+    let patch = std::fs::read_to_string(env.run_dir(&id).join("patch.diff")).unwrap();
+    assert!(patch.contains("+pub fn answer() -> u32 { 43 }"), "{patch}");
+
+    let got = provider.requests();
+    assert_eq!(got.len(), 5);
+    assert!(got
+        .iter()
+        .all(|g| g.header("x-api-key") == Some(ANTHROPIC_KEY)));
+    assert!(
+        got[2].body.contains("tool_result") && got[2].body.contains("src/"),
+        "the listing went back to the model"
+    );
+    assert!(got[4].body.contains("wrote 30 bytes to src/lib.rs"));
+
+    let calls: Vec<serde_json::Value> =
+        std::fs::read_to_string(env.run_dir(&id).join("model_calls.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let tokens: Vec<[u64; 4]> = calls
+        .iter()
+        .map(|c| {
+            [
+                "input_tokens",
+                "output_tokens",
+                "cache_read_tokens",
+                "cache_write_tokens",
+            ]
+            .map(|k| c[k].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        tokens,
+        vec![
+            [100, 20, 0, 50],
+            [150, 25, 50, 0],
+            [200, 60, 100, 0],
+            [250, 10, 150, 0]
+        ]
+    );
+    let costs: Vec<f64> = calls
+        .iter()
+        .map(|c| c["cost_usd"].as_f64().unwrap())
+        .collect();
+    assert_eq!(costs, vec![0.0002625, 0.00028, 0.00051, 0.000315]);
+    assert_eq!(r["tokens"]["input"], 700);
+    assert_eq!(r["cost_usd"], 0.0013675);
+    let tools: Vec<String> = env
+        .events_of(&id, "tool.call")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tools, vec!["list_dir", "read_file", "write_file"]);
+    assert_eq!(env.events_of(&id, "agent.retry").len(), 1);
+}
+
+#[test]
+fn the_builtin_agent_speaks_openai_chat_streaming() {
+    let chunk = |v: serde_json::Value| ("", v);
+    let turn1 = sse(&[
+        chunk(
+            j!({"id":"c1","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"write_file","arguments":""}}]}}]}),
+        ),
+        chunk(
+            j!({"id":"c1","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"path\":\"NOTES.md\",\"content\":\"# notes\\n\"}"}}]}}]}),
+        ),
+        chunk(
+            j!({"id":"c1","model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}),
+        ),
+        chunk(
+            j!({"id":"c1","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":300,"completion_tokens":40}}),
+        ),
+    ]);
+    let turn2 = sse(&[
+        chunk(
+            j!({"id":"c2","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Wrote NOTES.md."}}]}),
+        ),
+        chunk(
+            j!({"id":"c2","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":400,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":200}}}),
+        ),
+    ]);
+    let provider = Provider::start(vec![turn1, turn2]);
+    let mut env = Env::new(&format!(
+        "{}\n[agents.builtin-gpt]\nkind = \"builtin\"\nprovider = \"openai\"\nmodel = \"gpt-4o-mini\"\n",
+        config(provider.port, 5.0)
+    ));
+    env.vars
+        .push(("FD_TEST_ANTHROPIC_KEY".into(), ANTHROPIC_KEY.into()));
+    env.vars
+        .push(("FD_TEST_OPENAI_KEY".into(), OPENAI_KEY.into()));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "builtin-gpt", "write notes");
+    let r = env.wait_for(&id, "finished", |r| {
+        r["status"] == "succeeded" || r["status"] == "failed"
+    });
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    assert!(PathBuf::from(r["worktree"].as_str().unwrap())
+        .join("NOTES.md")
+        .exists());
+    let got = provider.requests();
+    assert_eq!(got[0].path, "/v1/chat/completions");
+    assert!(got[1].body.contains("\"role\":\"tool\""));
+    let calls = std::fs::read_to_string(env.run_dir(&id).join("model_calls.jsonl")).unwrap();
+    assert_eq!(calls.lines().count(), 2);
+    // gpt-4o-mini: 300×0.15 + 40×0.6 = 69; 200×0.15 + 200×0.075 + 5×0.6 = 48 (per million).
+    assert_eq!(r["cost_usd"], 0.000117);
+}

@@ -42,14 +42,6 @@ pub struct Vars<'a> {
 pub const AIDER_ANALYTICS: &str = "aider-analytics.jsonl";
 
 pub fn build(name: &str, agent: &AgentConfig, vars: &Vars) -> Result<Launch, String> {
-    match agent.kind {
-        AgentKind::Command | AgentKind::ClaudeCode | AgentKind::Codex | AgentKind::Aider => {}
-        AgentKind::Builtin => {
-            return Err(format!(
-                "agent `{name}` has kind \"builtin\", which this version cannot run yet; use kind = \"command\""
-            ))
-        }
-    }
     let defaults = default_command(agent, vars);
     let argv = if agent.command.is_empty() {
         &defaults
@@ -155,7 +147,14 @@ fn default_command(agent: &AgentConfig, vars: &Vars) -> Vec<String> {
             ]);
             model(&mut v);
         }
-        AgentKind::Command | AgentKind::Builtin => {}
+        AgentKind::Builtin => {
+            // flightdeck itself, as a supervised process like any agent.
+            let exe = std::env::current_exe()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "flightdeck".into());
+            v.extend([exe, "agent-builtin".into()]);
+        }
+        AgentKind::Command => {}
     }
     v
 }

@@ -104,6 +104,9 @@ pub enum Cmd {
         #[arg(long, hide = true)]
         no_ui: bool,
     },
+    /// The built-in agent's process (the supervisor starts it; not for people).
+    #[command(hide = true, name = "agent-builtin")]
+    AgentBuiltin,
     /// Stop the server (runs keep going unless --kill-runs).
     #[command(hide = true)]
     Shutdown {
@@ -164,6 +167,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
         Some(Cmd::Serve { detach }) => actions::serve(&client, home, config, detach).await,
         Some(Cmd::Demo { no_ui }) => crate::demo::run(home, no_ui).await,
         Some(Cmd::Shutdown { kill_runs }) => actions::shutdown(&client, kill_runs).await,
+        Some(Cmd::AgentBuiltin) => Ok(crate::builtin::main().await),
     }
 }
 

@@ -150,6 +150,10 @@ pub struct AgentConfig {
     pub allowed_tools: Vec<String>,
     /// claude-code: retrying the agent phase resumes the recorded session.
     pub resume_on_retry: bool,
+    /// builtin: model turns before giving up.
+    pub max_turns: Option<u32>,
+    /// builtin: how long one `run_command` may take.
+    pub command_timeout: Option<ConfigDuration>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

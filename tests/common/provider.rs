@@ -25,14 +25,25 @@ impl Received {
 
 #[derive(Debug, Clone)]
 pub struct Scripted {
+    pub status: u16,
     pub content_type: &'static str,
     pub body: String,
 }
 
 pub fn json(body: serde_json::Value) -> Scripted {
     Scripted {
+        status: 200,
         content_type: "application/json",
         body: body.to_string(),
+    }
+}
+
+/// An error answer, e.g. 429 or 503.
+pub fn failure(status: u16) -> Scripted {
+    Scripted {
+        status,
+        content_type: "application/json",
+        body: serde_json::json!({"error": {"message": "scripted failure"}}).to_string(),
     }
 }
 
@@ -45,6 +56,7 @@ pub fn sse(events: &[(&str, serde_json::Value)]) -> Scripted {
         body.push_str(&format!("data: {data}\n\n"));
     }
     Scripted {
+        status: 200,
         content_type: "text/event-stream",
         body,
     }
@@ -96,12 +108,10 @@ impl Provider {
                     headers,
                     body: String::from_utf8_lossy(&body).into_owned(),
                 });
-                let (status, reply) = match script.next() {
-                    Some(s) => ("200 OK", s),
-                    None => (
-                        "500 Internal Server Error",
-                        json(serde_json::json!({"error": "script exhausted"})),
-                    ),
+                let reply = script.next().unwrap_or_else(|| failure(500));
+                let status = match reply.status {
+                    200 => "200 OK".to_string(),
+                    s => format!("{s} Scripted"),
                 };
                 let head = format!(
                     "HTTP/1.1 {status}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

@@ -2,6 +2,7 @@
 //! reads one line at a time; a line it cannot parse stays plain `agent.output`, never an error.
 
 mod aider;
+mod builtin;
 mod claude;
 mod codex;
 
@@ -41,6 +42,7 @@ pub fn for_kind(kind: AgentKind, model: Option<&str>) -> Box<dyn Adapter> {
     match kind {
         AgentKind::ClaudeCode => Box::new(claude::Claude::default()),
         AgentKind::Codex => Box::new(codex::Codex::new(model.unwrap_or(codex::DEFAULT_MODEL))),
+        AgentKind::Builtin => Box::new(builtin::Builtin),
         _ => Box::new(Plain),
     }
 }

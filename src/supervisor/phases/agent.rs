@@ -130,13 +130,30 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         ))
     });
     let mut gateway_env: Vec<(String, String)> = Vec::new();
+    if agent.kind == AgentKind::Builtin {
+        match builtin_env(
+            &name,
+            agent,
+            &job.config.providers,
+            gateway.as_deref(),
+            token.as_deref(),
+        ) {
+            Ok(env) => gateway_env.extend(env),
+            Err(reason) => {
+                if let (Some(gw), Some(t)) = (&gateway, &token) {
+                    gw.unregister(t);
+                }
+                return PhaseReport::failed(reason, updates);
+            }
+        }
+    }
     if let (Some(gw), Some(token)) = (&gateway, &token) {
-        gateway_env = env_for_gateway(
+        gateway_env.extend(env_for_gateway(
             &gw.base_url(token),
             token,
             &job.config.providers,
             agent.provider.as_deref(),
-        );
+        ));
         if agent.kind == AgentKind::Codex {
             if let Err(e) = write_codex_config(
                 &agent_home,
@@ -400,4 +417,48 @@ fn write_codex_config(
         "model_provider = \"flightdeck\"\n\n[model_providers.flightdeck]\nname = \"flightdeck gateway\"\nbase_url = {url}\nwire_api = \"responses\"\nenv_key = \"FLIGHTDECK_GATEWAY_TOKEN\"\n"
     );
     std::fs::write(agent_home.join("codex").join("config.toml"), text)
+}
+
+/// The built-in agent talks to its provider through the gateway: which one, how, which model.
+fn builtin_env(
+    name: &str,
+    agent: &crate::config::AgentConfig,
+    providers: &std::collections::BTreeMap<String, ProviderConfig>,
+    gateway: Option<&crate::gateway::Gateway>,
+    token: Option<&str>,
+) -> Result<Vec<(String, String)>, String> {
+    let provider_name = agent.provider.as_deref().ok_or_else(|| {
+        format!("agent `{name}` is built in and needs a provider: set [agents.{name}].provider to one of [providers]")
+    })?;
+    let provider = providers.get(provider_name).ok_or_else(|| {
+        format!("agent `{name}` names provider `{provider_name}`, which is not configured; add [providers.{provider_name}]")
+    })?;
+    let model = agent.model.clone().ok_or_else(|| {
+        format!("agent `{name}` is built in and needs a model: set [agents.{name}].model")
+    })?;
+    let (Some(gw), Some(token)) = (gateway, token) else {
+        return Err("the built-in agent needs the metering gateway, which did not start; see the server log".into());
+    };
+    let kind = match provider.kind {
+        ProviderKind::Anthropic => "anthropic",
+        ProviderKind::Openai => "openai",
+    };
+    let mut env = vec![
+        ("FLIGHTDECK_PROVIDER_KIND".to_string(), kind.to_string()),
+        (
+            "FLIGHTDECK_PROVIDER_URL".to_string(),
+            format!("{}/{provider_name}", gw.base_url(token)),
+        ),
+        ("FLIGHTDECK_MODEL".to_string(), model),
+    ];
+    if let Some(t) = agent.max_turns {
+        env.push(("FLIGHTDECK_MAX_TURNS".into(), t.to_string()));
+    }
+    if let Some(t) = agent.command_timeout {
+        env.push((
+            "FLIGHTDECK_COMMAND_TIMEOUT_SECS".into(),
+            t.0.as_secs().max(1).to_string(),
+        ));
+    }
+    Ok(env)
 }
