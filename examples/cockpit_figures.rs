@@ -61,6 +61,7 @@ fn record(i: usize) -> RunRecord {
         agent_session: None,
         agent_reported_cost_usd: None,
         pause_reason: None,
+        warning: None,
     }
 }
 

@@ -166,6 +166,10 @@ fn the_gateway_meters_calls_hides_the_key_and_enforces_the_budget() {
     let r = env.wait_for(&id, "paused for its budget", |r| r["status"] == "paused");
     assert_eq!(r["pause_reason"], "budget");
     assert!(!env.events_of(&id, "budget.warning").is_empty());
+    assert!(
+        r["warning"].as_str().unwrap().contains("budget"),
+        "the run shows the warning"
+    );
     let paused = env.events_of(&id, "run.paused");
     assert_eq!(paused[0]["reason"], "budget");
     assert!(paused[0]["message"]

@@ -251,6 +251,9 @@ pub struct RunRecord {
     /// Why a paused run was paused when flightdeck did it (`budget`).
     #[serde(default)]
     pub pause_reason: Option<String>,
+    /// Something the run's reviewer should see at a glance (a budget nearly spent).
+    #[serde(default)]
+    pub warning: Option<String>,
 }
 
 /// A predicted conflict: with the target branch or another run, on these files.

@@ -32,8 +32,12 @@ impl Meter for RunMeter {
         self.ctx.emit(
             Phase::Agent,
             "budget.warning",
-            fields! {"message" => message},
+            fields! {"message" => message.clone()},
         );
+        let _ = self.tx.send(Msg::Internal(Internal::BudgetWarn {
+            run: self.ctx.id.clone(),
+            message,
+        }));
     }
 
     fn stop(&self, message: String) {
@@ -53,10 +57,18 @@ pub fn meter_for(ctx: &Arc<RunCtx>) -> Arc<dyn Meter> {
 }
 
 impl Supervisor {
+    pub(super) fn budget_warn(&mut self, id: &str, message: String) {
+        if let Some(e) = self.runs.get_mut(id) {
+            e.record.warning = Some(message);
+            self.persist(id);
+        }
+    }
+
     pub(super) fn budget_stop(&mut self, id: &str, message: String) {
         let Some(e) = self.runs.get_mut(id) else {
             return;
         };
+        e.record.warning = Some(message.clone());
         if e.machine.status != Status::Running {
             return;
         }

@@ -215,6 +215,7 @@ impl Supervisor {
             Internal::Merged { run, result, reply } => self.merged(&run, *result, reply),
             Internal::RadarTick => self.radar_tick(),
             Internal::BudgetStop { run, message } => self.budget_stop(&run, message),
+            Internal::BudgetWarn { run, message } => self.budget_warn(&run, message),
             Internal::ResumeReady { run, config, reply } => self.resume_ready(&run, config, reply),
             Internal::Call { run, call } => {
                 if let Some(e) = self.runs.get_mut(&run) {

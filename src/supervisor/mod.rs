@@ -91,6 +91,11 @@ enum Internal {
         reply: Option<oneshot::Sender<Answer>>,
     },
     RadarTick,
+    /// The run's budget is 80% spent.
+    BudgetWarn {
+        run: String,
+        message: String,
+    },
     /// The gateway found the run's budget spent: pause it.
     BudgetStop {
         run: String,

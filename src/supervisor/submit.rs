@@ -101,5 +101,6 @@ pub fn new_record(id: &str, v: &Validated, home: &Home) -> RunRecord {
         agent_session: None,
         agent_reported_cost_usd: None,
         pause_reason: None,
+        warning: None,
     }
 }

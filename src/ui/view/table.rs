@@ -168,7 +168,12 @@ fn cell<'a>(col: Col, r: &RunSnapshot, task_w: u16, wt_w: u16, ctx: &Ctx) -> Cel
     match col {
         Col::Id => Cell::from(r.id.clone()),
         Col::Status => Cell::from(Span::styled(
-            format!("{} {}", theme::symbol(r.status), r.status),
+            format!(
+                "{} {}{}",
+                theme::symbol(r.status),
+                r.status,
+                if r.warning.is_some() { " ⚠" } else { "" }
+            ),
             t.status(r.status),
         )),
         Col::Phase => Cell::from(r.phase.as_str()),
