@@ -13,7 +13,7 @@ use crate::run::{Phase, Status};
 
 use super::context::RunCtx;
 use super::machine::Input;
-use super::{submit, Answer, Internal, Msg, Supervisor};
+use super::{Answer, Internal, Msg, Supervisor};
 
 pub const BUDGET: &str = "budget";
 
@@ -93,22 +93,10 @@ impl Supervisor {
             let answer = self.simple_resume(&id);
             return drop(reply.send(answer));
         }
-        let (repo, explicit) = (rec.repo.clone(), rec.config_file.clone());
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let config = tokio::task::spawn_blocking(move || {
-                submit::load_config(Some(repo), explicit).map(Box::new)
-            })
-            .await
-            .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
-            Supervisor::send_internal(
-                &tx,
-                Internal::ResumeReady {
-                    run: id,
-                    config,
-                    reply,
-                },
-            );
+        self.reload_config(&id, move |run, config| Internal::ResumeReady {
+            run,
+            config,
+            reply,
         });
     }
 

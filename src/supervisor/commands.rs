@@ -53,24 +53,11 @@ impl Supervisor {
                         "cannot retry run {id}: {e}"
                     )))));
                 }
-                let rec = &self.runs[&id].record;
-                let (repo, explicit) = (rec.repo.clone(), rec.config_file.clone());
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let config = tokio::task::spawn_blocking(move || {
-                        submit::load_config(Some(repo), explicit).map(Box::new)
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
-                    Supervisor::send_internal(
-                        &tx,
-                        Internal::RetryReady {
-                            run: id,
-                            phase,
-                            config,
-                            reply,
-                        },
-                    );
+                self.reload_config(&id, move |run, config| Internal::RetryReady {
+                    run,
+                    phase,
+                    config,
+                    reply,
                 });
                 return;
             }
@@ -131,6 +118,28 @@ impl Supervisor {
                 verb_of(kind)
             ))),
         }
+    }
+
+    /// Read a run's config again off the runtime (a retry or a resume may find it changed),
+    /// then hand it back as the message `then` makes.
+    pub(super) fn reload_config(
+        &self,
+        id: &str,
+        then: impl FnOnce(String, Result<Box<crate::config::Config>, ProtocolError>) -> Internal
+            + Send
+            + 'static,
+    ) {
+        let rec = &self.runs[id].record;
+        let (repo, explicit) = (rec.repo.clone(), rec.config_file.clone());
+        let (tx, run) = (self.tx.clone(), id.to_string());
+        tokio::spawn(async move {
+            let config = tokio::task::spawn_blocking(move || {
+                submit::load_config(Some(repo), explicit).map(Box::new)
+            })
+            .await
+            .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
+            Supervisor::send_internal(&tx, then(run, config));
+        });
     }
 
     fn clean(&mut self, run: &str, force: bool, reply: oneshot::Sender<Answer>) {
