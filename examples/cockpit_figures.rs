@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use flightdeck::proof::timeline::{read_tail, TimelineWriter};
-use flightdeck::run::{MergeState, Phase, RunRecord, Status, Tokens, WorkspaceKind};
+use flightdeck::run::{Phase, RunRecord, Status, Tokens, WorkspaceKind};
 use flightdeck::ui::app::{App, Pane, TIMELINE_TAIL};
 use flightdeck::ui::update::{update, Msg};
 use flightdeck::ui::view::{self, theme::Theme, Ctx};
@@ -22,20 +22,13 @@ fn record(i: usize) -> RunRecord {
         Status::Succeeded,
         Status::Failed,
     ][i % 5];
+    let id = format!("r{i:07}");
     RunRecord {
-        id: format!("r{i:07}"),
-        task: format!("task number {i}: fix the thing in module {}", i % 17),
-        agent: "claude".into(),
-        repo: "/home/dev/src/app".into(),
         base: "0".repeat(40),
-        branch: format!("flightdeck/r{i:07}"),
-        worktree: format!("/home/dev/.local/share/flightdeck/worktrees/app/r{i:07}").into(),
         phase: Phase::Agent,
         status,
         created_at: format!("2026-11-24T{:02}:{:02}:00Z", (i / 60) % 24, i % 60),
         started_at: Some("2026-11-24T00:00:00Z".into()),
-        finished_at: None,
-        exit_code: None,
         tokens: Tokens {
             input: i as u64 * 100,
             output: i as u64 * 10,
@@ -43,25 +36,15 @@ fn record(i: usize) -> RunRecord {
             cache_write: 0,
         },
         cost_usd: Some(i as f64 * 0.001),
-        score: None,
-        merge: MergeState::None,
-        workspace: WorkspaceKind::Worktree,
         base_ref: "HEAD".into(),
-        base_branch: None,
-        reason: None,
-        attempt: 1,
-        checkpoints: Default::default(),
-        config_file: None,
-        cleaned: false,
-        setup_excludes: Vec::new(),
-        gate_reasons: Vec::new(),
-        conflicts: Vec::new(),
-        merged_commit: None,
-        target: None,
-        agent_session: None,
-        agent_reported_cost_usd: None,
-        pause_reason: None,
-        warning: None,
+        ..RunRecord::queued(
+            &id,
+            &format!("task number {i}: fix the thing in module {}", i % 17),
+            "claude",
+            "/home/dev/src/app".into(),
+            format!("/home/dev/.local/share/flightdeck/worktrees/app/{id}").into(),
+            WorkspaceKind::Worktree,
+        )
     }
 }
 

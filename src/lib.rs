@@ -18,6 +18,7 @@ pub mod protocol;
 pub mod run;
 pub mod server;
 pub mod supervisor;
+pub mod text;
 pub mod time;
 pub mod ui;
 pub mod workspace;

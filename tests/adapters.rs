@@ -187,12 +187,7 @@ command = ["sh", "-c", "cat \"$1\"", "sh", "{}"]
     let repo = git_repo(env.path(), "repo");
     let id = env.start(&repo, "claude-replay", "make the answer 42");
     let r = env.wait_status(&id, "succeeded");
-    let lines: Vec<serde_json::Value> =
-        std::fs::read_to_string(env.run_dir(&id).join("model_calls.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let lines = env.model_calls(&id);
     assert_eq!(lines.len(), 3);
     let costs: Vec<f64> = lines
         .iter()
@@ -231,14 +226,7 @@ command = ["sh", "-c", "cat \"$1\"", "sh", "{}"]
     let r = env.wait_for(&id, "finished", |r| {
         r["status"] == "succeeded" || r["status"] == "failed"
     });
-    let call: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(env.run_dir(&id).join("model_calls.jsonl"))
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let call = env.model_calls(&id)[0].clone();
     assert_eq!(call["model"], "mystery-model-9");
     assert!(call["cost_usd"].is_null());
     assert!(r["cost_usd"].is_null());

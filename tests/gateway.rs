@@ -38,6 +38,14 @@ command = ["sh", "-c", "env > \"$1\"; while [ ! -f \"$2\" ]; do sleep 0.1; done"
     )
 }
 
+/// The provider keys, in the environment the server starts with.
+fn with_keys(env: &mut Env) {
+    env.vars
+        .push(("FD_TEST_ANTHROPIC_KEY".into(), ANTHROPIC_KEY.into()));
+    env.vars
+        .push(("FD_TEST_OPENAI_KEY".into(), OPENAI_KEY.into()));
+}
+
 fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -94,10 +102,7 @@ fn the_gateway_meters_calls_hides_the_key_and_enforces_the_budget() {
 
     // A cap that the second call takes past 80% and the third past 100%.
     let mut env = Env::new(&config(provider.port, 0.0034));
-    env.vars
-        .push(("FD_TEST_ANTHROPIC_KEY".into(), ANTHROPIC_KEY.into()));
-    env.vars
-        .push(("FD_TEST_OPENAI_KEY".into(), OPENAI_KEY.into()));
+    with_keys(&mut env);
     let repo = git_repo(env.path(), "repo");
     let id = env.start(&repo, "waiter", "talk to the models");
     let wt = PathBuf::from(env.record(&id)["worktree"].as_str().unwrap());
@@ -178,12 +183,7 @@ fn the_gateway_meters_calls_hides_the_key_and_enforces_the_budget() {
         .contains("budget.run_usd"));
 
     // model_calls.jsonl: exactly the scripted counts, priced from the table.
-    let calls: Vec<serde_json::Value> =
-        std::fs::read_to_string(env.run_dir(&id).join("model_calls.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let calls = env.model_calls(&id);
     let summary: Vec<(String, u64, u64, u64, u64, f64)> = calls
         .iter()
         .map(|c| {
@@ -333,10 +333,7 @@ fn the_builtin_agent_edits_through_the_gateway_over_anthropic_streaming() {
         "{}\n[agents.builtin-claude]\nkind = \"builtin\"\nprovider = \"anthropic\"\nmodel = \"claude-haiku-4-5\"\nmax_turns = 10\n",
         config(provider.port, 5.0)
     ));
-    env.vars
-        .push(("FD_TEST_ANTHROPIC_KEY".into(), ANTHROPIC_KEY.into()));
-    env.vars
-        .push(("FD_TEST_OPENAI_KEY".into(), OPENAI_KEY.into()));
+    with_keys(&mut env);
     let repo = git_repo(env.path(), "repo");
     let id = env.start(&repo, "builtin-claude", "make answer() return 43");
     let r = env.wait_for(&id, "finished", |r| {
@@ -362,12 +359,7 @@ fn the_builtin_agent_edits_through_the_gateway_over_anthropic_streaming() {
     );
     assert!(got[4].body.contains("wrote 30 bytes to src/lib.rs"));
 
-    let calls: Vec<serde_json::Value> =
-        std::fs::read_to_string(env.run_dir(&id).join("model_calls.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let calls = env.model_calls(&id);
     let tokens: Vec<[u64; 4]> = calls
         .iter()
         .map(|c| {
@@ -435,10 +427,7 @@ fn the_builtin_agent_speaks_openai_chat_streaming() {
         "{}\n[agents.builtin-gpt]\nkind = \"builtin\"\nprovider = \"openai\"\nmodel = \"gpt-4o-mini\"\n",
         config(provider.port, 5.0)
     ));
-    env.vars
-        .push(("FD_TEST_ANTHROPIC_KEY".into(), ANTHROPIC_KEY.into()));
-    env.vars
-        .push(("FD_TEST_OPENAI_KEY".into(), OPENAI_KEY.into()));
+    with_keys(&mut env);
     let repo = git_repo(env.path(), "repo");
     let id = env.start(&repo, "builtin-gpt", "write notes");
     let r = env.wait_for(&id, "finished", |r| {

@@ -57,10 +57,7 @@ fn emit_line(bytes: &[u8], emit: &mut impl FnMut(&str)) {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     let text = String::from_utf8_lossy(bytes);
     if text.len() > MAX_LINE {
-        let mut cut = MAX_LINE;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
+        let cut = text.floor_char_boundary(MAX_LINE);
         emit(&format!("{}… ({} bytes, cut)", &text[..cut], text.len()));
     } else {
         emit(&text);

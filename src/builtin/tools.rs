@@ -202,10 +202,7 @@ fn cut(s: &str) -> String {
     if s.len() <= MAX_OUTPUT {
         return s.to_string();
     }
-    let mut end = MAX_OUTPUT;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = s.floor_char_boundary(MAX_OUTPUT);
     format!("{}\n… cut: {} more bytes", &s[..end], s.len() - end)
 }
 

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use crate::proof::summary::ProofSummary;
 use crate::run::RunRecord;
+use crate::text::{cut, first_line};
 use crate::time::{elapsed_secs, human_duration};
 
 pub fn table(runs: &[RunRecord]) -> String {
@@ -107,25 +108,6 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
         let _ = writeln!(o, "            {} ({} bytes)", f.name, f.bytes);
     }
     o
-}
-
-fn first_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or("");
-    if s.lines().nth(1).is_some() {
-        format!("{line} …")
-    } else {
-        line.to_string()
-    }
-}
-
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
 }
 
 fn short(id: &str) -> &str {

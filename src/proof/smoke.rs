@@ -35,11 +35,7 @@ pub fn tail(output: &[u8], max_lines: usize, max_bytes: usize) -> String {
     }
     let mut out = &trimmed[start..];
     if out.len() > max_bytes {
-        let mut cut = out.len() - max_bytes;
-        while !out.is_char_boundary(cut) {
-            cut += 1;
-        }
-        out = &out[cut..];
+        out = &out[out.ceil_char_boundary(out.len() - max_bytes)..];
     }
     out.to_string()
 }

@@ -1,4 +1,5 @@
-//! `run.json`: written whole to a temporary file and renamed, so a reader never sees half a record.
+//! `run.json`: written whole to a temporary file and renamed, so a reader never sees half a
+//! record. And the readers of the pack's other JSON files, for whoever needs their contents.
 
 use std::io::Write;
 use std::path::Path;
@@ -48,4 +49,29 @@ pub fn load_all(home: &Home) -> (Vec<RunRecord>, Vec<String>) {
         }
     }
     (records, problems)
+}
+
+/// `smoke.json`, or no checks.
+pub fn read_checks(dir: &Path) -> Option<Vec<crate::proof::smoke::CheckResult>> {
+    read_json(&dir.join(pack::SMOKE))
+}
+
+/// `score.json`, if the run was scored.
+pub fn read_score(dir: &Path) -> Option<crate::proof::score::Score> {
+    read_json(&dir.join(pack::SCORE))
+}
+
+/// `model_calls.jsonl`; a torn or garbled line is skipped.
+pub fn read_calls(dir: &Path) -> Vec<crate::models::calls::ModelCall> {
+    std::fs::read_to_string(dir.join(pack::MODEL_CALLS))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::paths::pack;
 use crate::proof::smoke::CheckResult;
+use crate::proof::store;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProofSummary {
@@ -57,12 +58,8 @@ pub fn summarize(dir: &Path) -> ProofSummary {
     let patch = std::fs::read_to_string(dir.join(pack::PATCH))
         .ok()
         .map(|t| patch_summary(&t));
-    let smoke = std::fs::read(dir.join(pack::SMOKE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let score = std::fs::read(dir.join(pack::SCORE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let smoke = store::read_checks(dir);
+    let score = store::read_score(dir);
     let pr = std::fs::read_to_string(dir.join(pack::PR)).ok();
     ProofSummary {
         dir: dir.to_path_buf(),

@@ -265,6 +265,53 @@ pub struct ConflictFinding {
 }
 
 impl RunRecord {
+    /// A run just accepted: queued in `prepare`, branch `flightdeck/<id>`, nothing measured yet.
+    pub fn queued(
+        id: &str,
+        task: &str,
+        agent: &str,
+        repo: PathBuf,
+        worktree: PathBuf,
+        workspace: WorkspaceKind,
+    ) -> Self {
+        RunRecord {
+            id: id.to_string(),
+            task: task.to_string(),
+            agent: agent.to_string(),
+            repo,
+            base: String::new(),
+            branch: format!("flightdeck/{id}"),
+            worktree,
+            phase: Phase::Prepare,
+            status: Status::Queued,
+            created_at: crate::time::now_rfc3339(),
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            tokens: Tokens::default(),
+            cost_usd: None,
+            score: None,
+            merge: MergeState::None,
+            workspace,
+            base_ref: String::new(),
+            base_branch: None,
+            reason: None,
+            attempt: 1,
+            checkpoints: BTreeMap::new(),
+            config_file: None,
+            cleaned: false,
+            setup_excludes: Vec::new(),
+            gate_reasons: Vec::new(),
+            conflicts: Vec::new(),
+            merged_commit: None,
+            target: None,
+            agent_session: None,
+            agent_reported_cost_usd: None,
+            pause_reason: None,
+            warning: None,
+        }
+    }
+
     pub fn tokens_total(&self) -> u64 {
         self.tokens.total()
     }

@@ -83,19 +83,22 @@ impl ProcessSlot {
 
     /// SIGTERM (and SIGCONT, so a stopped group can act on it); later work sees `is_killing`.
     pub fn request_kill(&self) {
-        let mut s = self.lock();
-        s.killing = true;
-        if let Some(pgid) = s.pgid {
-            send(pgid, Signal::SIGTERM);
-            send(pgid, Signal::SIGCONT);
-        }
+        self.signal_group(true, &[Signal::SIGTERM, Signal::SIGCONT]);
     }
 
     pub fn kill_now(&self) {
+        self.signal_group(true, &[Signal::SIGKILL]);
+    }
+
+    /// Signal the current group; `killing` marks the run as being killed, so that a process
+    /// registered later is killed at once (a timeout kills without that mark).
+    fn signal_group(&self, killing: bool, signals: &[Signal]) {
         let mut s = self.lock();
-        s.killing = true;
+        s.killing |= killing;
         if let Some(pgid) = s.pgid {
-            send(pgid, Signal::SIGKILL);
+            for sig in signals {
+                send(pgid, *sig);
+            }
         }
     }
 
@@ -146,9 +149,9 @@ pub async fn wait(
         tokio::select! {
             status = child.wait() => return status.map(Exit::Exited),
             _ = tokio::time::sleep(remaining) => {
-                slot.request_kill_group_only();
+                slot.signal_group(false, &[Signal::SIGTERM, Signal::SIGCONT]);
                 if tokio::time::timeout(grace, child.wait()).await.is_err() {
-                    slot.kill_group_only();
+                    slot.signal_group(false, &[Signal::SIGKILL]);
                     let _ = child.wait().await;
                 }
                 return Ok(Exit::TimedOut(limit));
@@ -156,24 +159,6 @@ pub async fn wait(
             _ = paused.changed() => {
                 remaining = remaining.saturating_sub(started.elapsed());
             }
-        }
-    }
-}
-
-impl ProcessSlot {
-    /// SIGTERM to the current group without marking the run as killed (a timeout).
-    fn request_kill_group_only(&self) {
-        let s = self.lock();
-        if let Some(pgid) = s.pgid {
-            send(pgid, Signal::SIGTERM);
-            send(pgid, Signal::SIGCONT);
-        }
-    }
-
-    fn kill_group_only(&self) {
-        let s = self.lock();
-        if let Some(pgid) = s.pgid {
-            send(pgid, Signal::SIGKILL);
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::config::{self, Config, Sources};
 use crate::paths::Home;
 use crate::protocol::{ProtocolError, RunRequest};
-use crate::run::{MergeState, Phase, RunRecord, Status, Tokens, WorkspaceKind};
+use crate::run::{RunRecord, WorkspaceKind};
 use crate::workspace::{self, Source, WorkspaceError};
 
 pub struct Validated {
@@ -68,39 +68,18 @@ pub fn new_record(id: &str, v: &Validated, home: &Home) -> RunRecord {
     };
     let target = crate::gate::target(&v.config.gate, base_branch.as_deref()).map(str::to_string);
     RunRecord {
-        id: id.to_string(),
-        task: v.request.task.clone(),
-        agent: v.agent.clone(),
-        repo: v.source.dir().to_path_buf(),
         base,
-        branch: format!("flightdeck/{id}"),
-        worktree,
-        phase: Phase::Prepare,
-        status: Status::Queued,
-        created_at: crate::time::now_rfc3339(),
-        started_at: None,
-        finished_at: None,
-        exit_code: None,
-        tokens: Tokens::default(),
-        cost_usd: None,
-        score: None,
-        merge: MergeState::None,
-        workspace,
         base_ref,
         base_branch,
-        reason: None,
-        attempt: 1,
-        checkpoints: Default::default(),
         config_file: v.request.config.clone(),
-        cleaned: false,
-        setup_excludes: Vec::new(),
-        gate_reasons: Vec::new(),
-        conflicts: Vec::new(),
-        merged_commit: None,
         target,
-        agent_session: None,
-        agent_reported_cost_usd: None,
-        pause_reason: None,
-        warning: None,
+        ..RunRecord::queued(
+            id,
+            &v.request.task,
+            &v.agent,
+            v.source.dir().to_path_buf(),
+            worktree,
+            workspace,
+        )
     }
 }

@@ -103,37 +103,36 @@ fn push(
 /// What the run changed against its base.
 fn changes_of(repo: &Repository, r: &RadarRun) -> Result<Changes, WorkspaceError> {
     let base_tree = repo.find_commit(Oid::from_str(&r.base)?)?.tree()?;
-    let mut changes = Changes::new();
-    if r.live {
-        let wt = Repository::open(&r.worktree)?;
-        let base_tree = wt.find_tree(base_tree.id())?;
-        let mut opts = DiffOptions::new();
-        opts.include_untracked(true).recurse_untracked_dirs(true);
-        let diff = wt.diff_tree_to_workdir_with_index(Some(&base_tree), Some(&mut opts))?;
-        for d in diff.deltas() {
-            let Some(path) = d.new_file().path().or_else(|| d.old_file().path()) else {
-                continue;
-            };
-            let rel = path.to_string_lossy().into_owned();
-            if excluded(&rel, &r.excludes) {
-                continue;
-            }
-            let new = match d.status() {
-                Delta::Deleted => None,
-                // Hash the file as it is now (writes the blob; only changed files get here).
-                _ => wt.blob_path(&r.worktree.join(path)).ok(),
-            };
-            changes.insert(
-                rel,
-                change(d.old_file().id(), new, d.new_file().mode().into()),
-            );
-        }
-    } else {
+    if !r.live {
         let head = repo
             .find_branch(&r.branch, BranchType::Local)?
             .get()
             .peel_to_tree()?;
-        changes = tree_changes(repo, &base_tree, &head)?;
+        return tree_changes(repo, &base_tree, &head);
+    }
+    let mut changes = Changes::new();
+    let wt = Repository::open(&r.worktree)?;
+    let base_tree = wt.find_tree(base_tree.id())?;
+    let mut opts = DiffOptions::new();
+    opts.include_untracked(true).recurse_untracked_dirs(true);
+    let diff = wt.diff_tree_to_workdir_with_index(Some(&base_tree), Some(&mut opts))?;
+    for d in diff.deltas() {
+        let Some(path) = d.new_file().path().or_else(|| d.old_file().path()) else {
+            continue;
+        };
+        let rel = path.to_string_lossy().into_owned();
+        if excluded(&rel, &r.excludes) {
+            continue;
+        }
+        let new = match d.status() {
+            Delta::Deleted => None,
+            // Hash the file as it is now (writes the blob; only changed files get here).
+            _ => wt.blob_path(&r.worktree.join(path)).ok(),
+        };
+        changes.insert(
+            rel,
+            change(d.old_file().id(), new, d.new_file().mode().into()),
+        );
     }
     Ok(changes)
 }

@@ -132,6 +132,15 @@ impl Env {
             .collect()
     }
 
+    /// The lines of the run's `model_calls.jsonl`.
+    pub fn model_calls(&self, id: &str) -> Vec<Value> {
+        std::fs::read_to_string(self.run_dir(id).join("model_calls.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a model_calls.jsonl line"))
+            .collect()
+    }
+
     pub fn events_of(&self, id: &str, kind: &str) -> Vec<Value> {
         self.timeline(id)
             .into_iter()

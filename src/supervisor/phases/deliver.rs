@@ -13,8 +13,8 @@ use crate::proof::store::write_atomic;
 use crate::run::{MergeState, Phase, RunRecord};
 use crate::supervisor::context::RunCtx;
 
-use super::proof::read_checks;
 use super::{blocking, PhaseJob, PhaseReport, Update};
+use crate::proof::store::{read_calls, read_checks, read_score};
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let (dir, rec, config) = (ctx.dir.clone(), job.record.clone(), job.config.clone());
@@ -42,7 +42,7 @@ fn evaluate_and_write(
     mut rec: RunRecord,
     config: &Config,
 ) -> Result<(MergeState, Vec<String>), String> {
-    let checks = read_checks(dir);
+    let checks = read_checks(dir).unwrap_or_default();
     let score = read_score(dir);
     let (_, stat) =
         crate::workspace::diff_against_base(&rec.worktree, &rec.base).map_err(|e| e.to_string())?;
@@ -75,7 +75,7 @@ pub fn write_pr(dir: &Path, rec: &RunRecord) -> Result<(), String> {
         dir,
         rec,
         &stat.changed,
-        &read_checks(dir),
+        &read_checks(dir).unwrap_or_default(),
         read_score(dir).as_ref(),
     )
 }
@@ -97,19 +97,4 @@ fn render_pr(
         calls: &calls,
     });
     write_atomic(&dir.join(pack::PR), text.as_bytes()).map_err(|e| format!("writing PR.md: {e}"))
-}
-
-/// `model_calls.jsonl`; a torn or garbled line is skipped.
-fn read_calls(dir: &Path) -> Vec<crate::models::calls::ModelCall> {
-    std::fs::read_to_string(dir.join(pack::MODEL_CALLS))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn read_score(dir: &Path) -> Option<Score> {
-    std::fs::read(dir.join(pack::SCORE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
 }

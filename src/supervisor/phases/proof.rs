@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::fields;
 use crate::paths::pack;
 use crate::proof::score::{self, Score};
-use crate::proof::smoke::CheckResult;
+use crate::proof::store;
 use crate::proof::store::write_atomic;
 use crate::proof::{self};
 use crate::run::{Phase, RunRecord};
@@ -54,7 +54,7 @@ fn score_run(
     config: &Config,
     stat: &crate::workspace::DiffStat,
 ) -> Result<Score, String> {
-    let checks = read_checks(dir);
+    let checks = store::read_checks(dir).unwrap_or_default();
     let paths: Vec<String> = stat.changed.iter().map(|c| c.path.clone()).collect();
     let protected = score::protected_touched(&paths, &config.gate.protected);
     let s = score::score(
@@ -72,12 +72,4 @@ fn score_run(
     let json = serde_json::to_vec_pretty(&s).map_err(|e| e.to_string())?;
     write_atomic(&dir.join(pack::SCORE), &json).map_err(|e| format!("writing score.json: {e}"))?;
     Ok(s)
-}
-
-/// `smoke.json`, or no checks.
-pub fn read_checks(dir: &Path) -> Vec<CheckResult> {
-    std::fs::read(dir.join(pack::SMOKE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
 }

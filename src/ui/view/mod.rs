@@ -5,7 +5,7 @@ mod diff;
 mod overlays;
 mod pane;
 mod table;
-pub mod text;
+pub use crate::text;
 pub mod theme;
 
 use ratatui::layout::{Constraint, Layout, Rect};

@@ -1,4 +1,5 @@
-//! Small text helpers for cells: cutting to width, paths with `~`, token and cost figures.
+//! Small text helpers for the terminal (cockpit cells, CLI tables): cutting to width, paths
+//! with `~`, token and cost figures.
 
 use std::path::Path;
 
