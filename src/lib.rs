@@ -12,6 +12,7 @@ pub mod gate;
 pub mod gateway;
 pub mod log;
 pub mod models;
+pub mod owner_only;
 pub mod paths;
 pub mod proof;
 pub mod protocol;

@@ -62,13 +62,44 @@ impl Home {
         self.root.join("worktrees")
     }
 
+    /// Agents' private state (Codex's CODEX_HOME with its run token), outside proof packs.
+    pub fn agent_homes(&self) -> PathBuf {
+        self.root.join("agent-homes")
+    }
+
+    /// Which repositories' `.flightdeck.toml` the user trusts (`flightdeck trust`).
+    pub fn trust_store(&self) -> PathBuf {
+        self.root.join("trusted.json")
+    }
+
+    /// Create the state directory, owner-only (0700) all the way down; one made by an older
+    /// version is tightened.
     pub fn ensure(&self) -> Result<()> {
-        std::fs::create_dir_all(self.runs_dir()).map_err(|e| {
+        let fail = |e: std::io::Error| {
             eyre!(
                 "cannot create the state directory {}: {e}; set FLIGHTDECK_HOME to a writable directory",
                 self.root.display()
             )
-        })
+        };
+        crate::owner_only::create_dir_all(&self.runs_dir()).map_err(fail)?;
+        // A shared directory (sticky, like /tmp) or the user's home given as FLIGHTDECK_HOME
+        // is not ours to lock down; what we create inside it is.
+        use std::os::unix::fs::PermissionsExt;
+        let sticky = std::fs::metadata(&self.root)
+            .map(|m| m.permissions().mode() & 0o1000 != 0)
+            .unwrap_or(true);
+        let is_user_home = std::env::var_os("HOME").is_some_and(|h| Path::new(&h) == self.root);
+        if !sticky && !is_user_home {
+            crate::owner_only::tighten_dir(&self.root).map_err(fail)?;
+        }
+        for dir in [
+            self.runs_dir(),
+            self.default_worktree_root(),
+            self.agent_homes(),
+        ] {
+            crate::owner_only::tighten_dir(&dir).map_err(fail)?;
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::run::{Phase, RunRecord};
 
+/// The longest request line the server reads.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+/// The longest task a run takes (well inside a request).
+pub const MAX_TASK_BYTES: usize = 512 * 1024;
+
+/// The sentence for a task over [`MAX_TASK_BYTES`].
+pub fn task_too_long(len: usize) -> String {
+    format!(
+        "the task is {} KiB; flightdeck takes tasks of up to {} KiB: put the details in a file in the repository and name that file in the task",
+        len / 1024,
+        MAX_TASK_BYTES / 1024
+    )
+}
+
 /// What a client sees of a run. Today it is the run record itself; it is a separate name so the
 /// cockpit can grow live-only fields without touching `run.json`.
 pub type RunSnapshot = RunRecord;

@@ -207,3 +207,83 @@ fn a_malformed_global_config_stops_the_server_from_starting_with_a_clear_error()
         "{err}"
     );
 }
+
+/// A task made of many words, `bytes` long once joined.
+fn long_task(bytes: usize) -> Vec<String> {
+    (0..bytes / 10).map(|i| format!("word{i:05}")).collect()
+}
+
+#[test]
+fn a_task_too_long_for_an_argument_gets_a_true_sentence_and_a_file() {
+    let env = Env::new(
+        r#"
+[agents.echo]
+command = ["sh", "-c", "printf %s \"$1\" > argv.txt", "sh", "{task}"]
+
+[agents.byfile]
+command = ["sh", "-c", "cp \"$1\" got.txt; printf %s \"${FLIGHTDECK_TASK-unset}\" > env.txt", "sh", "{task_file}"]
+
+[[smoke]]
+name = "task file"
+command = ["sh", "-c", "test -s \"$FLIGHTDECK_TASK_FILE\""]
+"#,
+    );
+    let repo = git_repo(env.path(), "repo");
+    let words = long_task(150 * 1024);
+    let task = words.join(" ");
+    let run = |agent: &str| {
+        let mut args = vec!["run", "--repo", repo.to_str().unwrap(), "--agent", agent];
+        args.extend(["--wait", "--json"]);
+        args.extend(words.iter().map(String::as_str));
+        let out = env.output(&args);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+
+    let r = run("echo");
+    assert_eq!(r["status"], "failed");
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("longer than one command-line argument may be")
+            && reason.contains("{task_file}")
+            && !reason.contains("install it"),
+        "{reason}"
+    );
+
+    let r = run("byfile");
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    let wt = std::path::PathBuf::from(r["worktree"].as_str().unwrap());
+    let got = git(&wt, &["show", "HEAD:got.txt"]);
+    assert_eq!(got, task, "the task file holds the task whole");
+    assert_eq!(git(&wt, &["show", "HEAD:env.txt"]), "unset");
+}
+
+#[test]
+fn oversized_requests_and_tasks_say_so() {
+    let env = Env::new(CONFIG);
+    let repo = git_repo(env.path(), "repo");
+    let words = long_task(600 * 1024);
+    let mut args = vec!["run", "--repo", repo.to_str().unwrap(), "--agent", "echo"];
+    args.extend(words.iter().map(String::as_str));
+    let err = env.fails(&args);
+    one_sentence(&err);
+    assert!(
+        err.contains("flightdeck takes tasks of up to 512 KiB") && err.contains("file"),
+        "{err}"
+    );
+
+    // A client that sends more than the server reads hears why, not "same version?".
+    use std::io::{BufRead, Write};
+    env.ok(&["ls"]);
+    let mut s = std::os::unix::net::UnixStream::connect(env.home.join("flightdeck.sock")).unwrap();
+    let mut big = br#"{"cmd":"run","task":""#.to_vec();
+    big.resize(1_200_000, b'x');
+    big.extend_from_slice(b"\"}\n");
+    let _ = s.write_all(&big); // the server stops reading at its limit
+    let mut reply = String::new();
+    std::io::BufReader::new(s).read_line(&mut reply).unwrap();
+    assert!(
+        reply.contains("larger than") && !reply.contains("same flightdeck version"),
+        "{reply}"
+    );
+}

@@ -54,15 +54,29 @@ pub fn build(name: &str, agent: &AgentConfig, vars: &Vars) -> Result<Launch, Str
         ));
     };
     let worktree = vars.worktree.to_string_lossy();
-    let fill_one = |s: &str| fill(s, vars.task, &worktree, vars.run_id);
+    let task_file = vars
+        .run_dir
+        .join(crate::supervisor::child_env::TASK_FILE)
+        .to_string_lossy()
+        .into_owned();
+    let fill_one = |s: &str| {
+        fill(
+            s,
+            &Placeholders {
+                task: vars.task,
+                task_file: &task_file,
+                worktree: &worktree,
+                run_id: vars.run_id,
+            },
+        )
+    };
+    // FLIGHTDECK_TASK and the other run variables are set by supervisor::child_env, like
+    // for every process of a run.
     let mut env: Vec<(String, String)> = agent
         .env
         .iter()
         .map(|(k, v)| (k.clone(), fill_one(v)))
         .collect();
-    env.push(("FLIGHTDECK_TASK".into(), vars.task.to_string()));
-    env.push(("FLIGHTDECK_RUN_ID".into(), vars.run_id.to_string()));
-    env.push(("FLIGHTDECK_WORKTREE".into(), worktree.to_string()));
     if agent.kind == AgentKind::Codex {
         env.push((
             "CODEX_HOME".into(),
@@ -159,18 +173,28 @@ fn default_command(agent: &AgentConfig, vars: &Vars) -> Vec<String> {
     v
 }
 
-/// Fill `{task}`, `{worktree}` and `{run_id}` in one pass, so braces inside the task text are
-/// left alone. Unknown `{names}` stay as written.
-pub fn fill(template: &str, task: &str, worktree: &str, run_id: &str) -> String {
-    let mut out = String::with_capacity(template.len() + task.len());
+/// What `{names}` in an agent's command stand for.
+pub struct Placeholders<'a> {
+    pub task: &'a str,
+    /// The path of a file holding the task, for tasks too long for an argument.
+    pub task_file: &'a str,
+    pub worktree: &'a str,
+    pub run_id: &'a str,
+}
+
+/// Fill `{task}`, `{task_file}`, `{worktree}` and `{run_id}` in one pass, so braces inside the
+/// task text are left alone. Unknown `{names}` stay as written.
+pub fn fill(template: &str, p: &Placeholders) -> String {
+    let mut out = String::with_capacity(template.len() + p.task.len());
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open..];
         let (value, used) = [
-            ("{task}", task),
-            ("{worktree}", worktree),
-            ("{run_id}", run_id),
+            ("{task}", p.task),
+            ("{task_file}", p.task_file),
+            ("{worktree}", p.worktree),
+            ("{run_id}", p.run_id),
         ]
         .iter()
         .find(|(key, _)| after.starts_with(key))
@@ -190,12 +214,16 @@ mod tests {
     #[test]
     fn fills_each_argument_once() {
         let task = "say {worktree} and $(rm -rf /) `x` \"q\"\né";
-        assert_eq!(fill("{task}", task, "/w", "r1"), task);
-        assert_eq!(
-            fill("--dir={worktree}/{run_id}", task, "/w", "r1"),
-            "--dir=/w/r1"
-        );
-        assert_eq!(fill("{other} {", task, "/w", "r1"), "{other} {");
+        let p = Placeholders {
+            task,
+            task_file: "/runs/r1/task.txt",
+            worktree: "/w",
+            run_id: "r1",
+        };
+        assert_eq!(fill("{task}", &p), task);
+        assert_eq!(fill("--dir={worktree}/{run_id}", &p), "--dir=/w/r1");
+        assert_eq!(fill("@{task_file}", &p), "@/runs/r1/task.txt");
+        assert_eq!(fill("{other} {", &p), "{other} {");
     }
 
     #[test]
@@ -220,8 +248,6 @@ mod tests {
         .unwrap();
         assert_eq!(l.argv(), vec!["prog", "-p", "do it"]);
         assert!(l.env.contains(&("X".into(), "r1".into())));
-        assert!(l.env.contains(&("FLIGHTDECK_TASK".into(), "do it".into())));
-        assert!(l.env.contains(&("FLIGHTDECK_WORKTREE".into(), "/w".into())));
         assert_eq!(l.cwd, Path::new("/w"));
     }
 

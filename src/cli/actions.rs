@@ -98,8 +98,8 @@ pub async fn serve(
         return Ok(0);
     }
     let global = crate::config::load(&crate::config::Sources {
-        repo: None,
         explicit: config,
+        ..Default::default()
     })
     .map_err(|e| eyre!("{e}"))?;
     match crate::server::serve(home, global).await {

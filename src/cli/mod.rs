@@ -3,6 +3,7 @@
 mod actions;
 mod format;
 mod run;
+mod trust;
 mod view;
 
 pub use run::expect_run;
@@ -92,6 +93,15 @@ pub enum Cmd {
     },
     /// Merge the run through the gate.
     Merge { run: String },
+    /// Trust this repository's .flightdeck.toml (its exact content) so runs may use it.
+    Trust {
+        /// The repository; default: the current directory.
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+        /// Take the trust back.
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Run the server (other commands start it when needed).
     Serve {
         /// Start it in the background and return once it answers.
@@ -164,6 +174,10 @@ pub async fn main(cli: Cli) -> Result<i32> {
         Some(Cmd::Retry { run, phase }) => actions::retry(&client, &run, phase).await,
         Some(Cmd::Clean { run, force }) => actions::clean(&client, &run, force).await,
         Some(Cmd::Merge { run }) => actions::merge(&client, &run).await,
+        Some(Cmd::Trust { repo, revoke }) => {
+            let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));
+            trust::trust(&home, repo, revoke).await
+        }
         Some(Cmd::Serve { detach }) => actions::serve(&client, home, config, detach).await,
         Some(Cmd::Demo { no_ui }) => crate::demo::run(home, no_ui).await,
         Some(Cmd::Shutdown { kill_runs }) => actions::shutdown(&client, kill_runs).await,

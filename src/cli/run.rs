@@ -19,6 +19,12 @@ pub struct Args {
 }
 
 pub async fn start(client: &Client, a: Args) -> Result<i32> {
+    if a.task.len() > crate::protocol::MAX_TASK_BYTES {
+        return Err(color_eyre::eyre::eyre!(
+            "{}",
+            crate::protocol::task_too_long(a.task.len())
+        ));
+    }
     let request = RunRequest {
         task: a.task,
         repo: a.repo,

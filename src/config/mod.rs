@@ -3,6 +3,7 @@
 
 pub mod duration;
 mod layers;
+pub mod trust;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use duration::ConfigDuration;
-pub use layers::{load, Sources};
+pub use layers::{
+    check_repo_file, layer_commands, load, ConfigError, OnUntrusted, Sources, REPO_FILE,
+};
+pub use trust::TrustStore;
 
 /// The built-in defaults, shipped in the binary.
 pub const DEFAULTS: &str = include_str!("../../assets/default-config.toml");

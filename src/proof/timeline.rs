@@ -2,7 +2,7 @@
 //! (O_APPEND), so readers see whole lines; only a crash mid-write can leave a torn last line,
 //! which readers skip and the next writer seals off with a newline.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -21,7 +21,7 @@ pub struct TimelineWriter {
 impl TimelineWriter {
     /// Open for appending, carrying on from the last sequence number already written.
     pub fn open(path: &Path, run: &str) -> io::Result<Self> {
-        let mut file = OpenOptions::new()
+        let mut file = crate::owner_only::options()
             .create(true)
             .read(true)
             .append(true)
@@ -227,7 +227,10 @@ mod tests {
         drop(w);
 
         // A crash mid-write leaves half a line.
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(br#"{"v":1,"seq":3,"ts":"2026"#).unwrap();
         drop(f);
         assert_eq!(read_all(&path).unwrap().len(), 2);

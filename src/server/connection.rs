@@ -13,14 +13,22 @@ use crate::proof::{summary, timeline};
 use crate::protocol::{Command, Event, ProtocolError, Reply};
 use crate::supervisor::Handle;
 
-/// Requests are small; a longer line is not a request.
-const MAX_REQUEST: usize = 1 << 20;
+use crate::protocol::MAX_REQUEST_BYTES as MAX_REQUEST;
 
 pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<Notify>) {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read.take(MAX_REQUEST as u64));
     let mut line = String::new();
     if reader.read_line(&mut line).await.is_err() || line.trim().is_empty() {
+        return;
+    }
+    if line.len() >= MAX_REQUEST && !line.ends_with('\n') {
+        let err = ProtocolError::invalid(format!(
+            "the request is larger than the {} KiB the server reads; {}",
+            MAX_REQUEST / 1024,
+            "if it carries a task, put the details in a file in the repository and name that file in the task"
+        ));
+        let _ = send(&mut write, &Reply::Error { error: err }).await;
         return;
     }
     let cmd: Command = match serde_json::from_str(line.trim()) {

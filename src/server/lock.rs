@@ -1,7 +1,7 @@
 //! One server per `FLIGHTDECK_HOME`: an exclusive, non-blocking `flock` held for the server's
 //! whole life. The kernel drops it when the process dies, so a crash leaves no stale lock.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 
 use color_eyre::eyre::{Result, WrapErr};
@@ -16,7 +16,7 @@ pub struct AlreadyRunning(pub String);
 
 pub fn acquire(home: &Home) -> Result<Flock<File>> {
     let path = home.lock_file();
-    let file = OpenOptions::new()
+    let file = crate::owner_only::options()
         .create(true)
         .truncate(false)
         .read(true)

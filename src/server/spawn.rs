@@ -1,7 +1,6 @@
 //! Starting a server in the background: its own session (so a closing terminal does not take
 //! it down), output to `server.log`.
 
-use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Stdio;
@@ -15,7 +14,7 @@ pub fn spawn_detached(home: &Home, config: Option<&Path>) -> Result<std::process
     home.ensure()?;
     let exe = std::env::current_exe().wrap_err("cannot find the flightdeck executable")?;
     let log_path = home.server_log();
-    let log = OpenOptions::new()
+    let log = crate::owner_only::options()
         .create(true)
         .append(true)
         .open(&log_path)

@@ -20,9 +20,10 @@ impl Supervisor {
         let answer = match cmd {
             Command::Run(request) => {
                 let tx = self.tx.clone();
+                let trust = crate::config::TrustStore::in_home(&self.home);
                 tokio::spawn(async move {
                     let result = tokio::task::spawn_blocking(move || {
-                        submit::validate(request).map(Box::new)
+                        submit::validate(request, &trust).map(Box::new)
                     })
                     .await
                     .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
@@ -132,9 +133,10 @@ impl Supervisor {
         let rec = &self.runs[id].record;
         let (repo, explicit) = (rec.repo.clone(), rec.config_file.clone());
         let (tx, run) = (self.tx.clone(), id.to_string());
+        let trust = crate::config::TrustStore::in_home(&self.home);
         tokio::spawn(async move {
             let config = tokio::task::spawn_blocking(move || {
-                submit::load_config(Some(repo), explicit).map(Box::new)
+                submit::load_config(Some(repo), explicit, &trust).map(Box::new)
             })
             .await
             .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
@@ -283,8 +285,13 @@ impl Supervisor {
             }
         };
         let dir = self.home.run_dir(&id);
-        std::fs::create_dir_all(&dir).map_err(|e| {
+        crate::owner_only::create_dir_all(&dir).map_err(|e| {
             ProtocolError::internal(format!("cannot create {}: {e}", dir.display()))
+        })?;
+        // The task whole, for agents whose task is too long for an argument.
+        let task_file = dir.join(super::child_env::TASK_FILE);
+        crate::owner_only::write(&task_file, v.request.task.as_bytes()).map_err(|e| {
+            ProtocolError::internal(format!("cannot write {}: {e}", task_file.display()))
         })?;
         let record = submit::new_record(&id, &v, &self.home);
         let ctx = RunCtx::new(id.clone(), dir, self.events.clone(), self.tx.clone());

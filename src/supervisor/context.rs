@@ -2,7 +2,6 @@
 //! directory. Timeline lines are written here and broadcast to subscribers as they are written.
 
 use std::collections::HashSet;
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -63,7 +62,7 @@ impl RunCtx {
         match serde_json::to_vec(&call) {
             Ok(mut line) => {
                 line.push(b'\n');
-                let appended = OpenOptions::new()
+                let appended = crate::owner_only::options()
                     .create(true)
                     .append(true)
                     .open(self.path(pack::MODEL_CALLS))

@@ -3,6 +3,7 @@
 //! machine (`machine`), and carries out the effects it returns.
 
 pub mod budget;
+pub mod child_env;
 mod commands;
 mod context;
 mod effects;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::{self, Config, Sources};
+use crate::config::{self, Config, Sources, TrustStore};
 use crate::paths::Home;
 use crate::protocol::{ProtocolError, RunRequest};
 use crate::run::{RunRecord, WorkspaceKind};
@@ -16,11 +16,16 @@ pub struct Validated {
 }
 
 /// Blocking (git2, config files): call from `spawn_blocking`.
-pub fn validate(request: RunRequest) -> Result<Validated, ProtocolError> {
+pub fn validate(request: RunRequest, trust: &TrustStore) -> Result<Validated, ProtocolError> {
     if request.task.trim().is_empty() {
         return Err(ProtocolError::invalid(
             "the task is empty; say what the agent should do, e.g. flightdeck run \"fix the flaky test\"",
         ));
+    }
+    if request.task.len() > crate::protocol::MAX_TASK_BYTES {
+        return Err(ProtocolError::invalid(crate::protocol::task_too_long(
+            request.task.len(),
+        )));
     }
     let source =
         workspace::inspect(&request.repo, request.base.as_deref()).map_err(|e| match e {
@@ -30,7 +35,11 @@ pub fn validate(request: RunRequest) -> Result<Validated, ProtocolError> {
                 request.repo.display()
             )),
         })?;
-    let config = load_config(Some(source.dir().to_path_buf()), request.config.clone())?;
+    let config = load_config(
+        Some(source.dir().to_path_buf()),
+        request.config.clone(),
+        trust,
+    )?;
     let (agent, _) = config
         .agent(request.agent.as_deref())
         .map_err(ProtocolError::invalid)?;
@@ -42,11 +51,19 @@ pub fn validate(request: RunRequest) -> Result<Validated, ProtocolError> {
     })
 }
 
+/// A run's config, with its repository's file only if the user trusts it.
 pub fn load_config(
     repo: Option<PathBuf>,
     explicit: Option<PathBuf>,
+    trust: &TrustStore,
 ) -> Result<Config, ProtocolError> {
-    config::load(&Sources { repo, explicit }).map_err(|e| ProtocolError::invalid(e.to_string()))
+    config::load(&Sources {
+        repo,
+        explicit,
+        trust: Some(trust.clone()),
+        ..Default::default()
+    })
+    .map_err(|e| ProtocolError::invalid(e.to_string()))
 }
 
 /// The record of a run that has just been accepted.

@@ -15,11 +15,14 @@ use crate::client::Client;
 use crate::config::{self, Sources};
 
 /// Open the cockpit. `repo` is where `n` starts new runs; the config (for the agent list and
-/// the key bindings) is read the way a run's would be.
+/// the key bindings) is read the way a run's would be, leaving out an untrusted repository
+/// file (the server refuses a run with it, and `n` shows that refusal).
 pub async fn open(client: Client, repo: PathBuf, config_file: Option<PathBuf>) -> Result<i32> {
     let cfg = config::load(&Sources {
         repo: Some(repo.clone()),
         explicit: config_file.clone(),
+        trust: Some(config::TrustStore::in_home(client.home())),
+        untrusted: config::OnUntrusted::Skip,
     })
     .map_err(|e| eyre!("{e}"))?;
     let mut app = app::App::new(repo, config_file);

@@ -27,7 +27,7 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
             spec.source.display()
         )));
     }
-    fs::create_dir_all(&spec.path)
+    crate::owner_only::create_dir_all(&spec.path)
         .map_err(|e| WorkspaceError::io(&format!("creating {}", spec.path.display()), e))?;
     let files = copy_tree(&spec.source, &spec.path)?;
 

@@ -18,7 +18,7 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
     let commit = repo.find_commit(oid)?;
 
     if let Some(parent) = spec.path.parent() {
-        std::fs::create_dir_all(parent)
+        crate::owner_only::create_dir_all(parent)
             .map_err(|e| WorkspaceError::io(&format!("creating {}", parent.display()), e))?;
     }
     let _guard = ADD_LOCK.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,7 +1,6 @@
 //! agent: start the agent in the worktree, record its output, wait for it (timeout, pause and
 //! kill aware), then commit what it did on the run's branch as the next phase's checkpoint.
 
-use std::fs::OpenOptions;
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -21,6 +20,7 @@ use crate::models::pricing::PriceTable;
 use crate::paths::pack;
 use crate::proof;
 use crate::run::Phase;
+use crate::supervisor::child_env::{self, RunVars};
 use crate::supervisor::context::RunCtx;
 use crate::supervisor::process::{self, Exit};
 use crate::workspace;
@@ -74,7 +74,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         Err(e) => return PhaseReport::failed(e, updates),
     };
     let agent_home = ctx.agent_home();
-    if let Err(e) = std::fs::create_dir_all(agent_home.join("codex")) {
+    if let Err(e) = crate::owner_only::create_dir_all(&agent_home.join("codex")) {
         return PhaseReport::failed(
             format!("cannot create {}: {e}", agent_home.display()),
             updates,
@@ -98,9 +98,25 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         Ok(l) => l,
         Err(e) => return PhaseReport::failed(e, updates),
     };
+    let run_vars = RunVars {
+        task: &rec.task,
+        run_id: &rec.id,
+        worktree: &worktree,
+        run_dir: &ctx.dir,
+    };
+    if let Some(reason) = child_env::too_long_argument(&launch.args, &rec.task, &name) {
+        return PhaseReport::failed(reason, updates);
+    }
+    if let Err(e) = child_env::ensure_task_file(&run_vars) {
+        return PhaseReport::failed(format!("cannot write the task file: {e}"), updates);
+    }
 
     let log_path = ctx.path(pack::AGENT_LOG);
-    let log = match OpenOptions::new().create(true).append(true).open(&log_path) {
+    let log = match crate::owner_only::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+    {
         Ok(f) => f,
         Err(e) => return PhaseReport::failed(format!("cannot open agent.log: {e}"), updates),
     };
@@ -170,9 +186,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     let mut cmd = tokio::process::Command::new(&launch.program);
     cmd.args(&launch.args).current_dir(&launch.cwd);
     // The provider keys stay with the server: the agent gets its run token instead.
-    for p in job.config.providers.values() {
-        cmd.env_remove(&p.api_key_env);
-    }
+    child_env::apply(&mut cmd, &job.config, &run_vars);
     cmd.envs(launch.env.iter().map(|(k, v)| (k, v)))
         .envs(gateway_env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -187,10 +201,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             if let (Some(gw), Some(t)) = (&gateway, &token) {
                 gw.unregister(t);
             }
-            let reason = format!(
-                "cannot start agent `{name}` ({}): {e}; install it or fix [agents.{name}].command",
-                launch.program
-            );
+            let reason = child_env::spawn_error(&e, &rec.task, &launch.program, &name);
             ctx.emit(
                 Phase::Agent,
                 "agent.spawn_failed",
@@ -416,7 +427,10 @@ fn write_codex_config(
     let text = format!(
         "model_provider = \"flightdeck\"\n\n[model_providers.flightdeck]\nname = \"flightdeck gateway\"\nbase_url = {url}\nwire_api = \"responses\"\nenv_key = \"FLIGHTDECK_GATEWAY_TOKEN\"\n"
     );
-    std::fs::write(agent_home.join("codex").join("config.toml"), text)
+    crate::owner_only::write(
+        &agent_home.join("codex").join("config.toml"),
+        text.as_bytes(),
+    )
 }
 
 /// The built-in agent talks to its provider through the gateway: which one, how, which model.

@@ -1,11 +1,14 @@
 //! Running a command in the worktree for a phase (setup steps, smoke checks): its own process
-//! group (so pause and kill reach it), stdout and stderr together, a timeout.
+//! group (so pause and kill reach it), stdout and stderr together, a timeout, and the run's
+//! environment without the server's keys.
 
 use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
 use crate::run::RunRecord;
+use crate::supervisor::child_env::{self, RunVars};
 use crate::supervisor::context::RunCtx;
 use crate::supervisor::process::{self, Exit};
 
@@ -22,6 +25,7 @@ pub struct ExecResult {
 pub async fn run(
     ctx: &RunCtx,
     rec: &RunRecord,
+    config: &Config,
     argv: &[String],
     timeout: Option<Duration>,
     grace: Duration,
@@ -46,12 +50,20 @@ pub async fn run(
             return result;
         }
     };
+    let vars = RunVars {
+        task: &rec.task,
+        run_id: &rec.id,
+        worktree: &rec.worktree,
+        run_dir: &ctx.dir,
+    };
+    if let Err(e) = child_env::ensure_task_file(&vars) {
+        result.error = Some(format!("cannot write the task file: {e}"));
+        return result;
+    }
     let mut cmd = tokio::process::Command::new(program);
+    child_env::apply(&mut cmd, config, &vars);
     cmd.args(args)
         .current_dir(&rec.worktree)
-        .env("FLIGHTDECK_TASK", &rec.task)
-        .env("FLIGHTDECK_RUN_ID", &rec.id)
-        .env("FLIGHTDECK_WORKTREE", &rec.worktree)
         .stdin(Stdio::null())
         .stdout(writer)
         .stderr(writer2)

@@ -93,7 +93,15 @@ async fn setup(ctx: &RunCtx, rec: &RunRecord, job: &PhaseJob) -> Result<Vec<Stri
     }
     for argv in &cfg.commands {
         ctx.emit(Phase::Prepare, "setup.started", fields! {"command" => argv});
-        let r = exec::run(ctx, rec, argv, cfg.timeout.map(|t| t.0), job.kill_grace).await;
+        let r = exec::run(
+            ctx,
+            rec,
+            &job.config,
+            argv,
+            cfg.timeout.map(|t| t.0),
+            job.kill_grace,
+        )
+        .await;
         let text = String::from_utf8_lossy(&r.output);
         let lines: Vec<&str> = text.lines().collect();
         const MAX_LINES: usize = 200;

@@ -35,7 +35,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
             "check.started",
             fields! {"name" => check.name, "command" => check.command, "required" => check.required},
         );
-        let result = run_check(ctx, rec, check, job.kill_grace).await;
+        let result = run_check(ctx, rec, &job.config, check, job.kill_grace).await;
         let mut f = fields! {
             "name" => result.name,
             "exit_code" => result.exit_code,
@@ -79,10 +79,19 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
 async fn run_check(
     ctx: &RunCtx,
     rec: &RunRecord,
+    config: &crate::config::Config,
     check: &SmokeCheck,
     grace: std::time::Duration,
 ) -> CheckResult {
-    let r = exec::run(ctx, rec, &check.command, check.timeout.map(|t| t.0), grace).await;
+    let r = exec::run(
+        ctx,
+        rec,
+        config,
+        &check.command,
+        check.timeout.map(|t| t.0),
+        grace,
+    )
+    .await;
     CheckResult {
         name: check.name.clone(),
         command: check.command.clone(),

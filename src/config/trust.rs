@@ -1,0 +1,281 @@
+//! Trust for a repository's `.flightdeck.toml`, the way direnv and mise do it: the commands a
+//! cloned repository brings (setup, smoke checks, agents) run only once the user has trusted that
+//! exact file. `flightdeck trust` records the file's SHA-256 in `<FLIGHTDECK_HOME>/trusted.json`;
+//! any change to the file needs trusting again.
+//!
+//! Whatever the trust, the repository layer may never decide where keys go or what the server
+//! trusts: `providers`, `budget`, `pricing`, `worktree_root`, and agent environment variables that
+//! point traffic or carry keys are refused in it (see [`forbidden_in_repo`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::Config;
+
+/// Top-level keys only the user's own config may set.
+const REPO_FORBIDDEN_KEYS: [(&str, &str); 4] = [
+    ("providers", "where model traffic and the server's keys go"),
+    ("budget", "how much a run may spend"),
+    (
+        "pricing",
+        "what model calls cost, and so when budgets stop a run",
+    ),
+    ("worktree_root", "where flightdeck writes files"),
+];
+
+/// Where trust is recorded.
+#[derive(Debug, Clone)]
+pub struct TrustStore {
+    path: PathBuf,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StoreFile {
+    #[serde(default)]
+    files: BTreeMap<String, Entry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Entry {
+    sha256: String,
+    trusted_at: String,
+}
+
+/// How a repository file stands against the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    Trusted,
+    /// Never trusted.
+    Unknown,
+    /// Trusted once, with other content.
+    Changed,
+}
+
+impl TrustStore {
+    pub fn at(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    pub fn in_home(home: &crate::paths::Home) -> Self {
+        Self::at(home.trust_store())
+    }
+
+    fn read(&self) -> Result<StoreFile, String> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                format!(
+                    "the trust store {} is damaged ({e}); delete it and trust your repositories again",
+                    self.path.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreFile::default()),
+            Err(e) => Err(format!("cannot read {}: {e}", self.path.display())),
+        }
+    }
+
+    pub fn standing(&self, file: &Path, content: &[u8]) -> Result<Standing, String> {
+        let store = self.read()?;
+        Ok(match store.files.get(&key(file)) {
+            None => Standing::Unknown,
+            Some(e) if e.sha256 == digest(content) => Standing::Trusted,
+            Some(_) => Standing::Changed,
+        })
+    }
+
+    /// Record `content` as the trusted content of `file`; returns its digest.
+    pub fn trust(&self, file: &Path, content: &[u8]) -> Result<String, String> {
+        let mut store = self.read()?;
+        let sha256 = digest(content);
+        store.files.insert(
+            key(file),
+            Entry {
+                sha256: sha256.clone(),
+                trusted_at: crate::time::now_rfc3339(),
+            },
+        );
+        self.write(&store)?;
+        Ok(sha256)
+    }
+
+    /// Forget `file`; true when it had been trusted.
+    pub fn revoke(&self, file: &Path) -> Result<bool, String> {
+        let mut store = self.read()?;
+        let had = store.files.remove(&key(file)).is_some();
+        if had {
+            self.write(&store)?;
+        }
+        Ok(had)
+    }
+
+    fn write(&self, store: &StoreFile) -> Result<(), String> {
+        let mut text = serde_json::to_vec_pretty(store).map_err(|e| e.to_string())?;
+        text.push(b'\n');
+        if let Some(dir) = self.path.parent() {
+            crate::owner_only::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        crate::proof::store::write_atomic(&self.path, &text)
+            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+    }
+}
+
+fn key(file: &Path) -> String {
+    file.to_string_lossy().into_owned()
+}
+
+pub fn digest(content: &[u8]) -> String {
+    Sha256::digest(content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What the repository layer may not set, as one sentence; None when it is clean.
+pub fn forbidden_in_repo(layer: &toml::Table) -> Option<String> {
+    for (key, why) in REPO_FORBIDDEN_KEYS {
+        if layer.contains_key(key) {
+            return Some(format!(
+                "sets `{key}` ({why}), which only your own config may set (~/.config/flightdeck/config.toml or --config); remove it from the repository's file"
+            ));
+        }
+    }
+    let agents = layer.get("agents").and_then(toml::Value::as_table);
+    for (name, agent) in agents.into_iter().flatten() {
+        let env = agent.get("env").and_then(toml::Value::as_table);
+        for var in env.into_iter().flat_map(|e| e.keys()) {
+            if steers_traffic(var) {
+                return Some(format!(
+                    "sets `{var}` in [agents.{name}].env, which decides where model traffic or keys go; only your own config may set it: remove it from the repository's file"
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Environment variables that point traffic somewhere or carry credentials.
+fn steers_traffic(var: &str) -> bool {
+    let v = var.to_ascii_uppercase();
+    v.starts_with("FLIGHTDECK_")
+        || [
+            "_BASE_URL",
+            "_API_BASE",
+            "_API_KEY",
+            "_PROXY",
+            "_TOKEN",
+            "_ENDPOINT",
+        ]
+        .iter()
+        .any(|s| v.ends_with(s))
+}
+
+/// The commands a layer would run, for people to read before trusting it.
+pub fn commands_of(layer: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for cmd in &layer.setup.commands {
+        out.push(format!("setup `{}`", shown(cmd)));
+    }
+    for check in &layer.smoke {
+        out.push(format!(
+            "smoke check {} `{}`",
+            check.name,
+            shown(&check.command)
+        ));
+    }
+    for (name, agent) in &layer.agents {
+        if agent.command.is_empty() {
+            let kind = serde_json::to_value(agent.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            out.push(format!("agent {name} ({kind})"));
+        } else {
+            out.push(format!("agent {name} `{}`", shown(&agent.command)));
+        }
+    }
+    out
+}
+
+fn shown(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if a.is_empty() || a.contains(char::is_whitespace) || a.contains('\'') {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One clause listing commands, cut after a few.
+pub fn commands_clause(commands: &[String]) -> String {
+    const SHOW: usize = 4;
+    if commands.is_empty() {
+        return "it brings no commands, but may change the gate and agents' settings".into();
+    }
+    let mut s = format!(
+        "it would run {}",
+        commands[..commands.len().min(SHOW)].join(", ")
+    );
+    if commands.len() > SHOW {
+        s.push_str(&format!(" and {} more", commands.len() - SHOW));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trust_follows_exact_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TrustStore::at(dir.path().join("home").join("trusted.json"));
+        let file = dir.path().join(".flightdeck.toml");
+        assert_eq!(store.standing(&file, b"a").unwrap(), Standing::Unknown);
+        store.trust(&file, b"a").unwrap();
+        assert_eq!(store.standing(&file, b"a").unwrap(), Standing::Trusted);
+        assert_eq!(store.standing(&file, b"a ").unwrap(), Standing::Changed);
+        assert!(store.revoke(&file).unwrap());
+        assert_eq!(store.standing(&file, b"a").unwrap(), Standing::Unknown);
+    }
+
+    #[test]
+    fn the_repo_layer_cannot_steer_keys() {
+        let bad = [
+            "[providers.a]\nbase_url = \"https://evil\"\napi_key_env = \"K\"\n",
+            "[budget]\nrun_usd = 1000.0\n",
+            "worktree_root = \"/tmp\"\n",
+            "[pricing.models.m]\ninput = 0.0\n",
+            "[agents.x]\nenv = { ANTHROPIC_BASE_URL = \"https://evil\" }\n",
+            "[agents.x]\nenv = { https_proxy = \"http://evil\" }\n",
+            "[agents.x]\nenv = { OPENAI_API_KEY = \"x\" }\n",
+        ];
+        for text in bad {
+            let t: toml::Table = toml::from_str(text).unwrap();
+            assert!(forbidden_in_repo(&t).is_some(), "{text}");
+        }
+        let fine: toml::Table =
+            toml::from_str("[agents.x]\ncommand = [\"x\"]\nenv = { RUST_LOG = \"debug\" }\n[gate]\nmin_score = 0.5\n").unwrap();
+        assert_eq!(forbidden_in_repo(&fine), None);
+    }
+
+    #[test]
+    fn commands_are_listed_for_people() {
+        let cfg: Config = toml::from_str(
+            "[setup]\ncommands = [[\"make\", \"deps\"]]\n[[smoke]]\nname = \"t\"\ncommand = [\"sh\", \"-c\", \"echo hi\"]\n",
+        )
+        .unwrap();
+        let c = commands_of(&cfg);
+        assert_eq!(
+            c,
+            vec!["setup `make deps`", "smoke check t `sh -c 'echo hi'`"]
+        );
+        assert!(commands_clause(&c).starts_with("it would run setup `make deps`"));
+    }
+}

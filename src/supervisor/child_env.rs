@@ -1,0 +1,157 @@
+//! The environment of every process flightdeck starts for a run (agents, setup steps, smoke
+//! checks): the server's own, less the provider keys it holds and flightdeck's own secrets, plus
+//! the run's variables. One place, so no kind of process can be forgotten.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+
+/// The task file in the run's directory: the task whole, whatever its length.
+pub const TASK_FILE: &str = "task.txt";
+
+/// Linux takes at most 128 KiB (MAX_ARG_STRLEN, with its NUL) for one argument or one
+/// `NAME=value` string; a longer task cannot go into either.
+pub const MAX_ONE_STRING: usize = 128 * 1024 - 1;
+
+/// Variables flightdeck sets per process; inherited values of these are never passed on.
+const OWN: [&str; 4] = [
+    "FLIGHTDECK_TASK",
+    "FLIGHTDECK_TASK_FILE",
+    "FLIGHTDECK_RUN_ID",
+    "FLIGHTDECK_WORKTREE",
+];
+
+/// The run's variables for a process.
+pub struct RunVars<'a> {
+    pub task: &'a str,
+    pub run_id: &'a str,
+    pub worktree: &'a Path,
+    /// The run's directory (the task file is there).
+    pub run_dir: &'a Path,
+}
+
+impl RunVars<'_> {
+    pub fn task_file(&self) -> PathBuf {
+        self.run_dir.join(TASK_FILE)
+    }
+
+    /// Whether `FLIGHTDECK_TASK` can hold the task.
+    pub fn task_fits_env(&self) -> bool {
+        "FLIGHTDECK_TASK=".len() + self.task.len() <= MAX_ONE_STRING
+    }
+}
+
+/// Names to take out of the inherited environment: every configured provider key, and any
+/// `FLIGHTDECK_*` variable that is a secret (gateway token, keys) or one of the run's own.
+pub fn removed(config: &Config) -> Vec<OsString> {
+    let mut out: Vec<OsString> = config
+        .providers
+        .values()
+        .map(|p| OsString::from(&p.api_key_env))
+        .filter(|k| !k.is_empty())
+        .collect();
+    for (name, _) in std::env::vars_os() {
+        let Some(n) = name.to_str() else { continue };
+        if is_flightdeck_secret(n) || OWN.contains(&n) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+fn is_flightdeck_secret(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("FLIGHTDECK_") else {
+        return false;
+    };
+    rest.starts_with("GATEWAY_")
+        || rest.starts_with("PROVIDER_")
+        || ["TOKEN", "KEY", "SECRET", "PASSWORD"]
+            .iter()
+            .any(|s| rest.contains(s))
+}
+
+/// Set up `cmd`'s environment for a process of the run.
+pub fn apply(cmd: &mut tokio::process::Command, config: &Config, vars: &RunVars) {
+    for name in removed(config) {
+        cmd.env_remove(name);
+    }
+    if vars.task_fits_env() {
+        cmd.env("FLIGHTDECK_TASK", vars.task);
+    }
+    cmd.env("FLIGHTDECK_TASK_FILE", vars.task_file())
+        .env("FLIGHTDECK_RUN_ID", vars.run_id)
+        .env("FLIGHTDECK_WORKTREE", vars.worktree);
+}
+
+/// Write the task file if it is not there (runs made before it existed).
+pub fn ensure_task_file(vars: &RunVars) -> std::io::Result<()> {
+    let path = vars.task_file();
+    if path.exists() {
+        return Ok(());
+    }
+    crate::owner_only::write(&path, vars.task.as_bytes())
+}
+
+/// An argument longer than the OS takes, as a sentence saying what to do; None when all fit.
+pub fn too_long_argument(args: &[String], task: &str, agent: &str) -> Option<String> {
+    let longest = args.iter().map(String::len).max().unwrap_or(0);
+    if longest <= MAX_ONE_STRING {
+        return None;
+    }
+    Some(format!(
+        "the task is {} KiB, longer than one command-line argument may be ({} KiB); put `{{task_file}}` instead of `{{task}}` in [agents.{agent}].command (the agent gets the path of a file holding the task), or have the agent read $FLIGHTDECK_TASK_FILE",
+        task.len() / 1024,
+        (MAX_ONE_STRING + 1) / 1024
+    ))
+}
+
+/// The sentence for a spawn that failed because argv and environment were too long.
+pub fn spawn_error(e: &std::io::Error, task: &str, program: &str, agent: &str) -> String {
+    if e.raw_os_error() == Some(nix::libc::E2BIG) {
+        format!(
+            "cannot start `{program}`: its command line and environment are longer than the OS allows (the task is {} KiB); put `{{task_file}}` instead of `{{task}}` in [agents.{agent}].command, or have the agent read $FLIGHTDECK_TASK_FILE",
+            task.len() / 1024
+        )
+    } else {
+        format!("cannot start agent `{agent}` ({program}): {e}; install it or fix [agents.{agent}].command")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_stale_run_variables_are_removed() {
+        assert!(is_flightdeck_secret("FLIGHTDECK_GATEWAY_TOKEN"));
+        assert!(is_flightdeck_secret("FLIGHTDECK_PROVIDER_URL"));
+        assert!(is_flightdeck_secret("FLIGHTDECK_API_KEY"));
+        assert!(!is_flightdeck_secret("FLIGHTDECK_DEMO_STEP"));
+        assert!(!is_flightdeck_secret("ANTHROPIC_API_KEY"));
+        let cfg: Config =
+            toml::from_str("[providers.a]\nbase_url = \"https://x\"\napi_key_env = \"MY_KEY\"\n")
+                .unwrap();
+        assert!(removed(&cfg).contains(&OsString::from("MY_KEY")));
+    }
+
+    #[test]
+    fn long_tasks_get_a_true_sentence() {
+        let task = "x".repeat(200 * 1024);
+        let vars = RunVars {
+            task: &task,
+            run_id: "r",
+            worktree: Path::new("/w"),
+            run_dir: Path::new("/runs/r"),
+        };
+        assert!(!vars.task_fits_env());
+        let msg = too_long_argument(std::slice::from_ref(&task), &task, "a").unwrap();
+        assert!(
+            msg.contains("{task_file}") && msg.contains("200 KiB"),
+            "{msg}"
+        );
+        assert_eq!(too_long_argument(&["short".into()], "short", "a"), None);
+        let e = std::io::Error::from_raw_os_error(nix::libc::E2BIG);
+        assert!(spawn_error(&e, &task, "p", "a").contains("longer than the OS allows"));
+    }
+}

@@ -1,0 +1,218 @@
+//! A cloned repository cannot steal keys or run code unasked: its `.flightdeck.toml` runs
+//! commands only once trusted (exactly as it is), never steers keys, and no process flightdeck
+//! starts sees the server's keys. The state directory is the owner's alone.
+
+mod common;
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+
+use common::*;
+
+const SECRET: &str = "sk-ant-test-secret-0123456789";
+const STALE_TOKEN: &str = "fd-stale-token-from-the-servers-env";
+
+/// A repository whose committed `.flightdeck.toml` runs a setup command and a smoke check that
+/// each leave a marker in `marks`.
+fn hostile_clone(env: &Env, marks: &Path) -> std::path::PathBuf {
+    let repo = git_repo(env.path(), "clone");
+    std::fs::create_dir_all(marks).unwrap();
+    let m = marks.to_str().unwrap();
+    std::fs::write(
+        repo.join(".flightdeck.toml"),
+        format!(
+            "[setup]\ncommands = [[\"sh\", \"-c\", \"touch {m}/setup-ran\"]]\n\n[[smoke]]\nname = \"pwn\"\ncommand = [\"sh\", \"-c\", \"touch {m}/smoke-ran\"]\n"
+        ),
+    )
+    .unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "add config"]);
+    repo
+}
+
+#[test]
+fn an_untrusted_repo_config_refuses_the_run_until_trusted_exactly() {
+    let env = Env::new("[agents.noop]\ncommand = [\"true\"]\n");
+    let marks = env.path().join("marks");
+    let repo = hostile_clone(&env, &marks);
+    let repo_s = repo.to_str().unwrap();
+
+    let err = env.fails(&["run", "--repo", repo_s, "--agent", "noop", "fix typo"]);
+    assert_eq!(err.trim().lines().count(), 1, "one sentence: {err}");
+    assert!(err.contains(".flightdeck.toml is not trusted yet"), "{err}");
+    assert!(err.contains("touch"), "names the commands: {err}");
+    assert!(
+        err.contains(&format!(
+            "flightdeck trust --repo {}",
+            repo.canonicalize().unwrap().display()
+        )),
+        "{err}"
+    );
+    assert!(!marks.join("setup-ran").exists(), "setup ran unasked");
+    assert!(env.json(&["ls", "--json"]).as_array().unwrap().is_empty());
+
+    let out = env.ok(&["trust", "--repo", repo_s]);
+    assert!(out.contains("trusted") && out.contains("touch"), "{out}");
+    let id = env.start(&repo, "noop", "fix typo");
+    env.wait_status(&id, "succeeded");
+    assert!(marks.join("setup-ran").exists() && marks.join("smoke-ran").exists());
+
+    // One byte changed: trusted no more.
+    let file = repo.join(".flightdeck.toml");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push('\n');
+    std::fs::write(&file, text).unwrap();
+    let err = env.fails(&["run", "--repo", repo_s, "--agent", "noop", "again"]);
+    assert!(err.contains("changed since you trusted it"), "{err}");
+
+    // A retry of the old run reads the config again, and refuses it too.
+    let err = env.fails(&["retry", &id, "--phase", "smoke"]);
+    assert!(err.contains("changed since you trusted it"), "{err}");
+
+    env.ok(&["trust", "--repo", repo_s, "--revoke"]);
+    let err = env.fails(&["run", "--repo", repo_s, "--agent", "noop", "again"]);
+    assert!(err.contains("is not trusted yet"), "{err}");
+}
+
+#[test]
+fn a_repo_config_can_never_send_keys_elsewhere() {
+    let env = Env::new("[agents.noop]\ncommand = [\"true\"]\n");
+    let repo = git_repo(env.path(), "clone");
+    let repo_s = repo.to_str().unwrap();
+    let attacks = [
+        "[providers.anthropic]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"ANTHROPIC_API_KEY\"\n",
+        "[agents.noop]\ncommand = [\"true\"]\nenv = { ANTHROPIC_BASE_URL = \"http://127.0.0.1:9\" }\n",
+        "worktree_root = \"/tmp/elsewhere\"\n",
+        "[budget]\nrun_usd = 100000.0\n",
+    ];
+    for text in attacks {
+        std::fs::write(repo.join(".flightdeck.toml"), text).unwrap();
+        // Not even trusting it helps.
+        let err = env.fails(&["trust", "--repo", repo_s]);
+        assert!(err.contains("only your own config"), "{text}: {err}");
+        let err = env.fails(&["run", "--repo", repo_s, "--agent", "noop", "t"]);
+        assert!(err.contains("only your own config"), "{text}: {err}");
+    }
+}
+
+/// Every process of a run writes its environment to `dumps/<name>.env`.
+fn dumping_config(dumps: &Path) -> String {
+    let d = dumps.to_str().unwrap();
+    format!(
+        r#"
+[providers.anthropic]
+kind = "anthropic"
+base_url = "http://127.0.0.1:9"
+api_key_env = "FD_TEST_PROVIDER_KEY"
+
+[agents.dump]
+command = ["sh", "-c", "env > {d}/agent.env"]
+
+[setup]
+commands = [["sh", "-c", "env > {d}/setup.env"]]
+
+[[smoke]]
+name = "env"
+command = ["sh", "-c", "env > {d}/smoke.env; env; exit 1"]
+"#
+    )
+}
+
+#[test]
+fn no_process_of_a_run_sees_the_server_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let dumps = dir.path().join("dumps");
+    std::fs::create_dir_all(&dumps).unwrap();
+    let mut env = Env::new(&dumping_config(&dumps));
+    env.vars
+        .push(("FD_TEST_PROVIDER_KEY".into(), SECRET.into()));
+    env.vars
+        .push(("FLIGHTDECK_GATEWAY_TOKEN".into(), STALE_TOKEN.into()));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "dump", "print the environment");
+    env.wait_status(&id, "failed"); // the smoke check fails on purpose, printing env
+
+    for name in ["agent", "setup", "smoke"] {
+        let text = std::fs::read_to_string(dumps.join(format!("{name}.env")))
+            .unwrap_or_else(|e| panic!("{name} did not run: {e}"));
+        assert!(!text.contains(SECRET), "{name} got the provider key");
+        assert!(!text.contains(STALE_TOKEN), "{name} got a stale token");
+        assert!(
+            text.contains("FLIGHTDECK_TASK=print the environment"),
+            "{name} lacks its own variables"
+        );
+        assert!(text.contains(&format!("FLIGHTDECK_RUN_ID={id}")), "{name}");
+    }
+    // And so nothing of the proof pack holds it.
+    for entry in std::fs::read_dir(env.run_dir(&id)).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(SECRET) && !text.contains(STALE_TOKEN),
+            "{} holds a secret",
+            entry.path().display()
+        );
+    }
+}
+
+#[test]
+fn the_state_directory_is_owner_only() {
+    let env = Env::new(
+        r#"
+[providers.openai]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+api_key_env = "FD_TEST_OPENAI_KEY"
+
+[agents.codexish]
+kind = "codex"
+command = ["sh", "-c", "test -f \"$CODEX_HOME/config.toml\""]
+"#,
+    );
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "codexish", "t");
+    env.wait_status(&id, "succeeded");
+
+    let codex_config = env
+        .home
+        .join("agent-homes")
+        .join(&id)
+        .join("codex/config.toml");
+    assert!(
+        codex_config.exists(),
+        "the run token's file is where we look"
+    );
+    let worktree = env.record(&id)["worktree"].as_str().unwrap().to_string();
+    let mut checked = 0;
+    let mut bad = Vec::new();
+    walk(&env.home, Path::new(&worktree), &mut |path, meta| {
+        checked += 1;
+        let mode = meta.permissions().mode() & 0o777;
+        let want = if meta.is_dir() { 0o700 } else { 0o600 };
+        if meta.file_type().is_socket() {
+            if mode & 0o077 != 0 {
+                bad.push(format!("{} {mode:o}", path.display()));
+            }
+        } else if mode != want {
+            bad.push(format!("{} {mode:o}", path.display()));
+        }
+    });
+    assert!(checked > 10, "walked {checked} entries");
+    assert!(bad.is_empty(), "not owner-only: {bad:#?}");
+}
+
+/// Every entry under `dir` (itself included), but not inside the worktree (the user's files,
+/// modes as git made them; its parents are checked).
+fn walk(dir: &Path, skip: &Path, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) {
+    let meta = std::fs::symlink_metadata(dir).unwrap();
+    f(dir, &meta);
+    if !meta.is_dir() {
+        return;
+    }
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p != skip {
+            walk(&p, skip, f);
+        }
+    }
+}
