@@ -3,77 +3,8 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
+use common::tmux::Tmux;
 use common::*;
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new() -> Self {
-        let ok = Command::new("tmux")
-            .arg("-V")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        assert!(
-            ok,
-            "tmux is needed for the cockpit test: apt-get install tmux"
-        );
-        Tmux {
-            socket: format!("fdtest-{}", std::process::id()),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        // -u: UTF-8 whatever the locale, so the status symbols come through.
-        Command::new("tmux")
-            .arg("-u")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux")
-    }
-
-    fn capture(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "fd"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "fd"];
-        args.extend_from_slice(keys);
-        assert!(self.cmd(&args).status.success());
-    }
-
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let screen = self.capture();
-            if pred(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn alive(&self) -> bool {
-        self.cmd(&["has-session", "-t", "fd"]).status.success()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
 
 fn row<'a>(screen: &'a str, id: &str) -> &'a str {
     screen
@@ -99,31 +30,7 @@ command = ["sh", "-c", "sleep 1000 & echo $! >> \"$1\"; echo $$ >> \"$1\"; i=0; 
     let pids = |id: &str| read_pids(&pids_dir.path().join(format!("pids-{id}")), 2);
 
     let tmux = Tmux::new();
-    let shell = format!(
-        "FLIGHTDECK_HOME={} FLIGHTDECK_CONFIG={} XDG_CONFIG_HOME={} {BIN}",
-        env.home.display(),
-        env.config.display(),
-        env.path().join("xdg").display()
-    );
-    let repo_s = repo.to_str().unwrap();
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "fd",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-c",
-        repo_s,
-        &shell,
-    ]);
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
+    tmux.cockpit(&env, &repo);
 
     // All three runs appear, running. The newest is on top and selected.
     let screen = tmux.wait_for("three running runs", |s| {

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::proof::summary::ProofSummary;
 use crate::run::RunRecord;
-use crate::text::{cut, first_line};
+use crate::text::{cut, first_line, printable};
 use crate::time::{elapsed_secs, human_duration};
 
 pub fn table(runs: &[RunRecord]) -> String {
@@ -54,7 +54,7 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
         if r.cleaned { " (cleaned)" } else { "" }
     );
     if let Some(reason) = &r.reason {
-        let _ = writeln!(o, "reason    {reason}");
+        let _ = writeln!(o, "reason    {}", printable(reason));
     }
     if let Some(code) = r.exit_code {
         let _ = writeln!(o, "exit code {code}");
@@ -67,7 +67,7 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
             .unwrap_or_default();
         let _ = writeln!(o, "merge     {}{into}", r.merge.as_str());
         for reason in &r.gate_reasons {
-            let _ = writeln!(o, "            {reason}");
+            let _ = writeln!(o, "            {}", printable(reason));
         }
     }
     if let Some(pr) = &proof.pr {

@@ -158,13 +158,21 @@ pub fn read_tail(path: &Path, n: usize) -> io::Result<Vec<Value>> {
         .collect())
 }
 
-/// One line for people: `12:03:04  agent   agent.output  text`.
+/// One line for people: `12:03:04  agent   agent.output  text`. Everything in it is
+/// printable: agents' escape sequences never reach the user's terminal.
 pub fn format_human(line: &Value) -> String {
+    use crate::text::printable;
     let ts = line.get("ts").and_then(Value::as_str).unwrap_or("");
     let time = ts.get(11..19).unwrap_or(ts);
     let phase = line.get("phase").and_then(Value::as_str).unwrap_or("?");
     let kind = line.get("type").and_then(Value::as_str).unwrap_or("?");
-    format!("{time}  {phase:<7} {kind:<22} {}", summary(line))
+    format!(
+        "{}  {:<7} {:<22} {}",
+        printable(time),
+        printable(phase),
+        printable(kind),
+        printable(&summary(line))
+    )
 }
 
 /// The interesting part of a line: `text` or `message` if present, else its other fields.

@@ -220,3 +220,4 @@ pub fn read_pids(file: &Path, n: usize) -> Vec<i32> {
     pids
 }
 pub mod provider;
+pub mod tmux;

@@ -47,17 +47,12 @@ pub fn draw(frame: &mut Frame, area: Rect, pane: &Pane, focus: Focus, ctx: &Ctx)
 fn line<'a>(l: &Value, width: usize, ctx: &Ctx) -> Line<'a> {
     let t = ctx.theme;
     let ts = l.get("ts").and_then(Value::as_str).unwrap_or("");
-    let time = ts.get(11..19).unwrap_or(ts).to_string();
-    let phase = l
-        .get("phase")
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-        .to_string();
-    let kind = l
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-        .to_string();
+    let time = super::text::printable(ts.get(11..19).unwrap_or(ts)).into_owned();
+    let field = |k: &str| {
+        super::text::printable(l.get(k).and_then(Value::as_str).unwrap_or("?")).into_owned()
+    };
+    let phase = field("phase");
+    let kind = field("type");
     let style = match kind.as_str() {
         "agent.output" => Default::default(),
         k if k.contains("fail") || k.contains("timeout") => t.fg(Color::Red),
@@ -65,7 +60,8 @@ fn line<'a>(l: &Value, width: usize, ctx: &Ctx) -> Line<'a> {
         "check.finished" if l.get("passed") == Some(&Value::Bool(false)) => t.fg(Color::Red),
         _ => t.fg(Color::Cyan),
     };
-    let text = summary(l).replace(['\n', '\r', '\t'], " ");
+    // Agents' escape sequences and control characters never reach the terminal.
+    let text = super::text::printable(&summary(l)).into_owned();
     let prefix_len = 8 + 1 + 7 + 1 + 16 + 1;
     let room = width.saturating_sub(prefix_len);
     Line::from(vec![

@@ -1,0 +1,103 @@
+//! tmux for the cockpit tests: a private server, keys in, the screen out.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+pub struct Tmux {
+    pub socket: String,
+}
+
+impl Tmux {
+    pub fn new() -> Self {
+        let ok = Command::new("tmux")
+            .arg("-V")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "tmux is needed for the cockpit test: apt-get install tmux"
+        );
+        Tmux {
+            socket: format!("fdtest-{}", std::process::id()),
+        }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> std::process::Output {
+        // -u: UTF-8 whatever the locale, so the status symbols come through.
+        Command::new("tmux")
+            .arg("-u")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux")
+    }
+
+    pub fn capture(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "fd"]).stdout).into_owned()
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "fd"];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status.success());
+    }
+
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.capture();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn alive(&self) -> bool {
+        self.cmd(&["has-session", "-t", "fd"]).status.success()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+impl Tmux {
+    /// Start the cockpit (the real binary, this test's home and config) in a 120x40 window.
+    pub fn cockpit(&self, env: &Env, cwd: &Path) {
+        let shell = format!(
+            "FLIGHTDECK_HOME={} FLIGHTDECK_CONFIG={} XDG_CONFIG_HOME={} {BIN}",
+            env.home.display(),
+            env.config.display(),
+            env.path().join("xdg").display()
+        );
+        let started = self.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "fd",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            cwd.to_str().expect("utf-8 path"),
+            &shell,
+        ]);
+        assert!(
+            started.status.success(),
+            "{}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+    }
+}
