@@ -166,7 +166,7 @@ mod tests {
     fn escapes_never_reach_the_terminal() {
         let nasty = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[32mgreen\u{1b}[0m \u{1b}]52;c;ZXZpbA==\u{1b}\\done\u{1b}(B\u{9b}31mx\u{8}\u{7f}\ny";
         let clean = printable(nasty);
-        assert_eq!(clean, "green done x\u{fffd}\u{fffd} y");
+        assert_eq!(clean, "green donex\u{fffd}\u{fffd} y");
         assert!(!clean.chars().any(|c| c.is_control()), "{clean:?}");
         assert!(matches!(printable("plain text"), Cow::Borrowed(_)));
         // An unterminated sequence swallows the rest rather than leaking a half.
