@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod output;
+pub mod output_batch;
 
 use std::path::{Path, PathBuf};
 

@@ -53,8 +53,13 @@ pub async fn logs(client: &Client, run: &str, follow: bool) -> Result<i32> {
     while let Some(reply) = stream.next().await? {
         if let Reply::Line { line } = reply {
             let mut out = stdout.lock();
-            // A closed pipe (`| head`) ends the command quietly.
-            if writeln!(out, "{}", timeline::format_human(&line)).is_err() || out.flush().is_err() {
+            for row in timeline::rows(line) {
+                // A closed pipe (`| head`) ends the command quietly.
+                if writeln!(out, "{}", timeline::format_human(&row)).is_err() {
+                    return Ok(0);
+                }
+            }
+            if out.flush().is_err() {
                 return Ok(0);
             }
         }

@@ -93,8 +93,13 @@ fn last_seq(file: &mut File) -> io::Result<(Option<u64>, bool)> {
     Ok((seq, ends_clean))
 }
 
+/// The most a tail read holds, whatever the lines' sizes.
+const TAIL_BYTES: usize = 8 * 1024 * 1024;
+/// A line longer than this is not a timeline line we wrote; readers skip it.
+pub const MAX_LINE: usize = 4 * 1024 * 1024;
+
 /// Read whole lines from the end of a file, at most `max` of them, without reading the rest:
-/// opening a million-line timeline must not cost a million lines.
+/// opening a million-line timeline must not cost a million lines (nor one huge line).
 fn read_tail_lines(file: &mut File, len: u64, max: usize) -> io::Result<Vec<String>> {
     const CHUNK: u64 = 64 * 1024;
     let mut pos = len;
@@ -108,7 +113,7 @@ fn read_tail_lines(file: &mut File, len: u64, max: usize) -> io::Result<Vec<Stri
         buf = chunk;
         pos = start;
         let newlines = buf.iter().filter(|b| **b == b'\n').count();
-        if pos == 0 || newlines > max {
+        if pos == 0 || newlines > max || buf.len() >= TAIL_BYTES {
             break;
         }
     }
@@ -126,20 +131,74 @@ fn read_tail_lines(file: &mut File, len: u64, max: usize) -> io::Result<Vec<Stri
     Ok(lines.into_iter().skip(skip).collect())
 }
 
-/// Every whole, parseable line; a torn or garbled line is skipped, never an error.
-pub fn read_all(path: &Path) -> io::Result<Vec<Value>> {
+/// Every whole, parseable line, in order, handed to `each` one at a time (which returns false
+/// to stop): memory stays bounded by one line however long the timeline. A torn, garbled or
+/// overlong line is skipped, never an error.
+pub fn for_each(path: &Path, mut each: impl FnMut(Value) -> bool) -> io::Result<()> {
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    let mut out = Vec::new();
-    for line in BufReader::new(file).split(b'\n') {
-        let line = line?;
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let (n, whole) = read_line_bounded(&mut reader, &mut line, MAX_LINE)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if !whole {
+            continue;
+        }
         if let Ok(v) = serde_json::from_slice::<Value>(&line) {
-            out.push(v);
+            if !each(v) {
+                return Ok(());
+            }
         }
     }
+}
+
+/// Read one line into `buf` keeping at most `max` bytes; returns the bytes consumed and
+/// whether the line fit.
+fn read_line_bounded(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<(usize, bool)> {
+    let mut consumed = 0;
+    let mut fits = true;
+    loop {
+        let available = r.fill_buf()?;
+        if available.is_empty() {
+            return Ok((consumed, fits));
+        }
+        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+            Some(i) => (&available[..i], Some(i + 1)),
+            None => (available, None),
+        };
+        if fits && buf.len() + chunk.len() <= max {
+            buf.extend_from_slice(chunk);
+        } else {
+            fits = false;
+            buf.clear();
+        }
+        let used = done.unwrap_or(available.len());
+        r.consume(used);
+        consumed += used;
+        if done.is_some() {
+            return Ok((consumed, fits));
+        }
+    }
+}
+
+/// Every whole, parseable line, in memory: for small timelines (tests, tools).
+pub fn read_all(path: &Path) -> io::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for_each(path, |v| {
+        out.push(v);
+        true
+    })?;
     Ok(out)
 }
 
@@ -156,6 +215,31 @@ pub fn read_tail(path: &Path, n: usize) -> io::Result<Vec<Value>> {
         .iter()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .collect())
+}
+
+/// A line as rows for people: coalesced `agent.output` (many lines of text in one event)
+/// becomes one row per line of text; anything else stays one row.
+pub fn rows(mut line: Value) -> Vec<Value> {
+    if line.get("type").and_then(Value::as_str) != Some("agent.output") {
+        return vec![line];
+    }
+    if let Some(obj) = line.as_object_mut() {
+        // Where the bytes sit in agent.log is for tools, not for reading.
+        for k in ["offset", "len", "lines"] {
+            obj.remove(k);
+        }
+    }
+    let text = line.get("text").and_then(Value::as_str).unwrap_or_default();
+    if !text.contains('\n') {
+        return vec![line];
+    }
+    text.split('\n')
+        .map(|t| {
+            let mut row = line.clone();
+            row["text"] = t.into();
+            row
+        })
+        .collect()
 }
 
 /// One line for people: `12:03:04  agent   agent.output  text`. Everything in it is
@@ -255,6 +339,23 @@ mod tests {
     }
 
     #[test]
+    fn an_overlong_line_is_skipped_not_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let huge = format!("{{\"seq\":2,\"text\":\"{}\"}}\n", "x".repeat(MAX_LINE));
+        std::fs::write(&path, format!("{{\"seq\":1}}\n{huge}{{\"seq\":3}}\n")).unwrap();
+        let seqs: Vec<u64> = read_all(&path)
+            .unwrap()
+            .iter()
+            .map(|v| v["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, [1, 3]);
+        // A tail read stops at its byte bound rather than reading a huge line whole.
+        let tail = read_tail(&path, 2).unwrap();
+        assert_eq!(tail.last().unwrap()["seq"], 3);
+    }
+
+    #[test]
     fn tail_reads_from_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.jsonl");
@@ -271,6 +372,18 @@ mod tests {
         assert_eq!(tail.len(), 3);
         assert_eq!(tail[2]["text"], "line 4999");
         assert_eq!(tail[0]["seq"], 4998);
+    }
+
+    #[test]
+    fn coalesced_output_is_one_row_per_line() {
+        let v = serde_json::json!({"seq":3,"type":"agent.output","text":"a\nb","offset":0,"len":4,"lines":2});
+        let split = rows(v);
+        assert_eq!(split.len(), 2);
+        assert_eq!(split[0]["text"], "a");
+        assert!(split[0].get("offset").is_none());
+        assert!(format_human(&split[1]).ends_with("agent.output           b"));
+        let one = rows(serde_json::json!({"type":"phase.started","text":"x\ny"}));
+        assert_eq!(one.len(), 1);
     }
 
     #[test]

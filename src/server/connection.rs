@@ -177,29 +177,38 @@ async fn stream_timeline(
     }
 }
 
-/// Send lines with `seq` above `after`; returns the last `seq` sent (or `after`).
+/// Send lines with `seq` above `after`; returns the last `seq` sent (or `after`). The file is
+/// read on a blocking thread and handed over through a small channel, so a huge timeline costs
+/// a few lines of memory, and a client that goes away stops the reading.
 async fn send_file_lines(
     w: &mut OwnedWriteHalf,
     path: &std::path::Path,
     tail: Option<usize>,
     after: u64,
 ) -> std::io::Result<u64> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<serde_json::Value>(256);
     let p = path.to_path_buf();
-    let lines = tokio::task::spawn_blocking(move || match tail {
-        Some(n) => timeline::read_tail(&p, n),
-        None => timeline::read_all(&p),
-    })
-    .await
-    .map_err(std::io::Error::other)??;
-    let mut last = after;
-    for line in lines {
-        let seq = line.get("seq").and_then(|s| s.as_u64()).unwrap_or(0);
-        if seq <= after {
-            continue;
+    let newer = move |line: &serde_json::Value| {
+        line.get("seq").and_then(|s| s.as_u64()).unwrap_or(0) > after
+    };
+    let reader = tokio::task::spawn_blocking(move || match tail {
+        Some(n) => {
+            for line in timeline::read_tail(&p, n)? {
+                if newer(&line) && tx.blocking_send(line).is_err() {
+                    break;
+                }
+            }
+            Ok(())
         }
+        None => timeline::for_each(&p, |line| !newer(&line) || tx.blocking_send(line).is_ok()),
+    });
+    let mut last = after;
+    while let Some(line) = rx.recv().await {
+        let seq = line.get("seq").and_then(|s| s.as_u64()).unwrap_or(0);
         last = last.max(seq);
         send(w, &Reply::Line { line }).await?;
     }
+    reader.await.map_err(std::io::Error::other)??;
     Ok(last)
 }
 

@@ -110,6 +110,11 @@ impl Pane {
     }
 
     pub fn push(&mut self, lines: Vec<Value>) {
+        // Coalesced output shows one row per line of text.
+        let lines: Vec<Value> = lines
+            .into_iter()
+            .flat_map(crate::proof::timeline::rows)
+            .collect();
         let added = lines.len();
         self.lines.extend(lines);
         while self.lines.len() > TIMELINE_KEEP {

@@ -36,6 +36,11 @@ pub enum Parsed {
 
 pub trait Adapter: Send {
     fn line(&mut self, line: &str) -> Vec<Parsed>;
+    /// Whether every line matters even once the timeline has no room for output (it may
+    /// carry usage, a session id or a cost).
+    fn needs_every_line(&self) -> bool {
+        true
+    }
 }
 
 pub fn for_kind(kind: AgentKind, model: Option<&str>) -> Box<dyn Adapter> {
@@ -53,6 +58,10 @@ pub struct Plain;
 impl Adapter for Plain {
     fn line(&mut self, line: &str) -> Vec<Parsed> {
         vec![output(line)]
+    }
+
+    fn needs_every_line(&self) -> bool {
+        false
     }
 }
 

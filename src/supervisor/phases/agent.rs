@@ -4,19 +4,15 @@
 use std::process::Stdio;
 use std::time::Instant;
 
-use tokio::sync::watch;
+use std::sync::Arc;
 
-use std::sync::{Arc, Mutex};
-
-use crate::agents::adapters::{self, Parsed};
+use crate::agents::adapters;
 use crate::agents::{self, output, Vars};
 use crate::config::AgentKind;
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::fields;
 use crate::gateway::budget::Spent;
 use crate::gateway::RunLink;
-use crate::models::calls::ModelCall;
-use crate::models::pricing::PriceTable;
 use crate::paths::pack;
 use crate::proof;
 use crate::run::Phase;
@@ -25,6 +21,7 @@ use crate::supervisor::context::RunCtx;
 use crate::supervisor::process::{self, Exit};
 use crate::workspace;
 
+use super::agent_output::AgentSink;
 use super::{blocking, PhaseJob, PhaseReport, Update};
 
 pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
@@ -219,24 +216,25 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         fields! {"agent" => name, "pid" => pid, "argv" => launch.argv(), "attempt" => rec.attempt},
     );
 
-    let (done_tx, done_rx) = watch::channel(false);
-    let reported = Arc::new(Mutex::new(Reported::default()));
-    // With the gateway measuring, the agent's own usage lines would count calls twice.
-    let count_calls = token.is_none();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
     let follower = {
-        let (ctx, reported, prices) = (ctx.clone(), reported.clone(), prices.clone());
-        let mut adapter = adapters::for_kind(agent.kind, agent.model.as_deref());
-        tokio::spawn(output::follow(log_path, offset, done_rx, move |text| {
-            let parsed = adapter.line(text);
-            apply(&ctx, &prices, &reported, parsed, count_calls);
-        }))
+        let adapter = adapters::for_kind(agent.kind, agent.model.as_deref());
+        let mut sink = AgentSink::new(ctx.clone(), prices.clone(), adapter, token.is_none());
+        tokio::task::spawn_blocking(move || {
+            output::follow(&log_path, offset, done_rx, &mut sink);
+            sink
+        })
     };
 
     let timeout = agent.timeout.map(|t| t.0);
     let exit = process::wait(&mut child, &ctx.procs, timeout, job.kill_grace).await;
     ctx.procs.unregister_and_reap();
-    let _ = done_tx.send(true);
-    let _ = follower.await;
+    // The follower drains what is left for a bounded time: the run ends when the agent ends.
+    let _ = done_tx.send(());
+    let mut sink = match follower.await {
+        Ok(sink) => sink,
+        Err(e) => return PhaseReport::failed(format!("internal error: {e}"), updates),
+    };
     if let (Some(gw), Some(t)) = (&gateway, &token) {
         gw.unregister(t);
     }
@@ -272,15 +270,9 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     if agent.kind == AgentKind::Aider {
         let log = ctx.path(agents::AIDER_ANALYTICS);
         let text = tokio::fs::read_to_string(&log).await.unwrap_or_default();
-        apply(
-            ctx,
-            &prices,
-            &reported,
-            adapters::analytics_calls(&text),
-            count_calls,
-        );
+        sink.apply(adapters::analytics_calls(&text), 0..0);
     }
-    let reported = reported.lock().map(|r| r.clone()).unwrap_or_default();
+    let reported = sink.reported;
     if let Some(s) = reported.session {
         updates.push(Update::Session(s));
     }
@@ -330,49 +322,6 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     match failure {
         Some(reason) => PhaseReport::failed(reason, updates),
         None => PhaseReport::ok(updates),
-    }
-}
-
-/// What the agent said about itself, kept for the run record.
-#[derive(Debug, Clone, Default)]
-struct Reported {
-    session: Option<String>,
-    cost: Option<f64>,
-}
-
-/// Carry out what an adapter made of a line: timeline events, model calls, session, cost.
-fn apply(
-    ctx: &RunCtx,
-    prices: &PriceTable,
-    reported: &Mutex<Reported>,
-    parsed: Vec<Parsed>,
-    count_calls: bool,
-) {
-    for p in parsed {
-        match p {
-            Parsed::Event { kind, fields } => ctx.emit(Phase::Agent, kind, fields),
-            Parsed::Call { .. } if !count_calls => {}
-            Parsed::Call {
-                provider,
-                model,
-                usage,
-                call_id,
-            } => {
-                let mut call = ModelCall::new(&provider, &model, usage, "agent", prices);
-                call.call_id = call_id;
-                ctx.record_call(Phase::Agent, call);
-            }
-            Parsed::Session(s) => {
-                if let Ok(mut r) = reported.lock() {
-                    r.session = Some(s);
-                }
-            }
-            Parsed::ReportedCost(c) => {
-                if let Ok(mut r) = reported.lock() {
-                    r.cost = Some(c);
-                }
-            }
-        }
     }
 }
 

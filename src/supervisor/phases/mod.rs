@@ -2,6 +2,7 @@
 //! workspace, processes and proof files; the supervisor only applies their reports.
 
 mod agent;
+mod agent_output;
 mod deliver;
 pub use deliver::write_pr;
 mod exec;

@@ -1,0 +1,115 @@
+//! What the agent phase makes of the agent's output as it is read from agent.log: the
+//! adapter's events and model calls, with plain output coalesced and capped for the timeline
+//! (see `agents::output_batch`). Runs on the follower's blocking thread.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::agents::adapters::{Adapter, Parsed};
+use crate::agents::output::Sink;
+use crate::agents::output_batch::{self, Event, OutputBatch};
+use crate::models::calls::ModelCall;
+use crate::models::pricing::PriceTable;
+use crate::run::Phase;
+use crate::supervisor::context::RunCtx;
+
+/// What the agent said about itself, kept for the run record.
+#[derive(Debug, Clone, Default)]
+pub struct Reported {
+    pub session: Option<String>,
+    pub cost: Option<f64>,
+}
+
+pub struct AgentSink {
+    ctx: Arc<RunCtx>,
+    prices: Arc<PriceTable>,
+    adapter: Box<dyn Adapter>,
+    /// With the gateway measuring, the agent's own usage lines would count calls twice.
+    count_calls: bool,
+    batch: OutputBatch,
+    pub reported: Reported,
+}
+
+impl AgentSink {
+    pub fn new(
+        ctx: Arc<RunCtx>,
+        prices: Arc<PriceTable>,
+        adapter: Box<dyn Adapter>,
+        count_calls: bool,
+    ) -> Self {
+        Self {
+            ctx,
+            prices,
+            adapter,
+            count_calls,
+            batch: OutputBatch::new(output_batch::CAP),
+            reported: Reported::default(),
+        }
+    }
+
+    fn write(&self, events: Vec<Event>) {
+        for (kind, fields) in events {
+            self.ctx.emit(Phase::Agent, kind, fields);
+        }
+    }
+
+    /// Carry out what an adapter made of a line (or of aider's analytics log afterwards).
+    pub fn apply(&mut self, parsed: Vec<Parsed>, range: Range<u64>) {
+        for p in parsed {
+            match p {
+                Parsed::Event {
+                    kind: "agent.output",
+                    mut fields,
+                } => {
+                    let text = match fields.remove("text") {
+                        Some(serde_json::Value::String(s)) => s,
+                        _ => String::new(),
+                    };
+                    let ready = self.batch.push(&text, range.clone());
+                    self.write(ready);
+                }
+                Parsed::Event { kind, fields } => {
+                    let (ready, admitted) = self.batch.admit(&fields, range.start);
+                    self.write(ready);
+                    if admitted {
+                        self.ctx.emit(Phase::Agent, kind, fields);
+                    }
+                }
+                Parsed::Call { .. } if !self.count_calls => {}
+                Parsed::Call {
+                    provider,
+                    model,
+                    usage,
+                    call_id,
+                } => {
+                    let mut call = ModelCall::new(&provider, &model, usage, "agent", &self.prices);
+                    call.call_id = call_id;
+                    self.ctx.record_call(Phase::Agent, call);
+                }
+                Parsed::Session(s) => self.reported.session = Some(s),
+                Parsed::ReportedCost(c) => self.reported.cost = Some(c),
+            }
+        }
+    }
+}
+
+impl Sink for AgentSink {
+    fn line(&mut self, text: &str, range: Range<u64>) {
+        let parsed = self.adapter.line(text);
+        self.apply(parsed, range);
+    }
+
+    fn idle(&mut self) {
+        let ready = self.batch.flush().into_iter().collect();
+        self.write(ready);
+    }
+
+    fn wants_lines(&self) -> bool {
+        !self.batch.capped() || self.adapter.needs_every_line()
+    }
+
+    fn unread(&mut self, range: Range<u64>) {
+        let ready = self.batch.unread(range);
+        self.write(ready);
+    }
+}
