@@ -3,6 +3,7 @@
 //! everything so benches, examples and tests can reach the parts.
 
 pub mod agents;
+pub mod backoff;
 pub mod builtin;
 pub mod cli;
 pub mod client;

@@ -96,9 +96,24 @@ impl Gateway {
         });
         let accept_inner = inner.clone();
         tokio::spawn(async move {
+            let mut backoff = crate::backoff::AcceptBackoff::new();
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => {
+                        if let Some(line) = backoff.succeeded("gateway") {
+                            crate::log!("{line}");
+                        }
+                        stream
+                    }
+                    Err(e) => {
+                        // Out of descriptors, accept fails at once: never spin on it.
+                        let (wait, line) = backoff.failed("gateway", &e, std::time::Instant::now());
+                        if let Some(line) = line {
+                            crate::log!("{line}");
+                        }
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
                 };
                 let inner = accept_inner.clone();
                 tokio::spawn(async move {

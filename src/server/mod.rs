@@ -68,16 +68,26 @@ pub async fn serve(home: Home, global: Config) -> Result<()> {
     let stop = Arc::new(Notify::new());
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| eyre!("cannot watch SIGTERM: {e}"))?;
+    let mut backoff = crate::backoff::AcceptBackoff::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    if let Some(line) = backoff.succeeded("server") {
+                        crate::log!("{line}");
+                    }
                     let (handle, home, stop) = (handle.clone(), home.clone(), stop.clone());
                     tokio::spawn(async move {
                         connection::handle(stream, handle, home, stop).await;
                     });
                 }
-                Err(e) => crate::log!("accept failed: {e}"),
+                Err(e) => {
+                    let (wait, line) = backoff.failed("server", &e, std::time::Instant::now());
+                    if let Some(line) = line {
+                        crate::log!("{line}");
+                    }
+                    tokio::time::sleep(wait).await;
+                }
             },
             _ = stop.notified() => break,
             _ = tokio::signal::ctrl_c() => {

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
@@ -22,6 +23,9 @@ pub struct RunCtx {
     pub dir: PathBuf,
     pub procs: ProcessSlot,
     timeline: Mutex<Option<TimelineWriter>>,
+    /// While a phase runs the timeline stays open; otherwise each line opens and closes it,
+    /// so finished runs hold no descriptors (a server with thousands of runs must not leak).
+    active: AtomicBool,
     events: broadcast::Sender<Event>,
     /// Back to the supervisor: model calls add to the run's totals.
     pub(super) notify: mpsc::UnboundedSender<Msg>,
@@ -41,6 +45,7 @@ impl RunCtx {
             dir,
             procs: ProcessSlot::new(),
             timeline: Mutex::new(None),
+            active: AtomicBool::new(false),
             events,
             notify,
             unpriced: Mutex::new(HashSet::new()),
@@ -118,7 +123,11 @@ impl RunCtx {
             }
         }
         let Some(writer) = guard.as_mut() else { return };
-        match writer.append(phase, kind, fields) {
+        let appended = writer.append(phase, kind, fields);
+        if !self.active.load(Ordering::Acquire) {
+            *guard = None;
+        }
+        match appended {
             Ok(line) => {
                 // Nobody listening is fine.
                 let _ = self.events.send(Event::Timeline {
@@ -127,6 +136,30 @@ impl RunCtx {
                 });
             }
             Err(e) => crate::log!("run {}: cannot write timeline ({kind}): {e}", self.id),
+        }
+    }
+
+    /// A phase is about to run: keep the timeline open for its lines.
+    pub fn activate(&self) {
+        self.active.store(true, Ordering::Release);
+    }
+
+    /// The run ended: lines from now on (a merge, say) open and close the file.
+    pub fn deactivate(&self) {
+        self.active.store(false, Ordering::Release);
+    }
+
+    /// After the run ended: make the timeline durable and close it, unless a new phase
+    /// started meanwhile. Blocking: fsync.
+    pub fn finish_files(&self) {
+        let mut guard = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = guard.as_mut() {
+            if let Err(e) = w.sync() {
+                crate::log!("run {}: cannot sync timeline: {e}", self.id);
+            }
+        }
+        if !self.active.load(Ordering::Acquire) {
+            *guard = None;
         }
     }
 

@@ -43,6 +43,7 @@ impl Supervisor {
                     entry.record.reason = None;
                 }
                 entry.record.phase = phase;
+                entry.ctx.activate();
                 entry.ctx.emit(
                     phase,
                     "phase.started",
@@ -146,7 +147,8 @@ impl Supervisor {
             },
         );
         let ctx = entry.ctx.clone();
-        tokio::task::spawn_blocking(move || ctx.sync_timeline());
+        ctx.deactivate();
+        tokio::task::spawn_blocking(move || ctx.finish_files());
         self.persist(id);
         let record = self.runs[id].record.clone();
         for w in self.waiters.remove(id).unwrap_or_default() {
