@@ -5,6 +5,7 @@ mod agent;
 mod deliver;
 pub use deliver::write_pr;
 mod exec;
+mod keep;
 mod prepare;
 mod proof;
 mod smoke;
@@ -41,6 +42,8 @@ pub enum Update {
     ReportedCost(f64),
     Score(f64),
     Gate(crate::run::MergeState, Vec<String>),
+    /// The commit the smoke checks ran on.
+    Checked(String),
 }
 
 pub struct PhaseReport {
