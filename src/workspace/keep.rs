@@ -103,7 +103,7 @@ fn save_on_ref(k: &Keep) -> Result<Option<Saved>, WorkspaceError> {
         return Ok(None);
     }
     if clean && repo.graph_descendant_of(back_to, head)? {
-        // The branch went back behind the tip already; nothing past it to lose.
+        // HEAD is behind the commit the retry goes back to: nothing past it to lose.
         return Ok(None);
     }
     let commits = parents
