@@ -1,7 +1,7 @@
 //! The merge gate, pure: what the evidence says about whether a run may merge.
-//! Green means: the run succeeded, required checks passed, score ≥ `gate.min_score`, no
-//! protected path touched unless `gate.allow_protected`, a target branch to merge into, and no
-//! predicted conflict.
+//! Green means: the run succeeded and changed something, required checks passed on the commit
+//! the branch holds now, score ≥ `gate.min_score`, no protected path touched unless
+//! `gate.allow_protected`, a target branch to merge into, and no predicted conflict.
 
 use crate::config::GateConfig;
 use crate::proof::smoke::CheckResult;
@@ -13,11 +13,35 @@ pub struct GateInputs<'a> {
     pub protected_touched: &'a [String],
     pub conflicts: &'a [ConflictFinding],
     pub target: Option<&'a str>,
+    /// Files changed between the base and the branch.
+    pub changed_files: usize,
+    /// The commit the smoke checks ran on.
+    pub checked: Option<&'a str>,
+    /// The commit the run's branch points at now (None: the branch is gone).
+    pub tip: Option<&'a str>,
 }
+
+/// The reason an empty change is blocked (exact words; scripts may look for them).
+pub const CHANGED_NOTHING: &str = "the run changed nothing";
 
 /// The merge state and, unless ready, the reasons in sentences.
 pub fn evaluate(i: &GateInputs, gate: &GateConfig) -> (MergeState, Vec<String>) {
     let mut reasons = Vec::new();
+    if i.changed_files == 0 {
+        reasons.push(CHANGED_NOTHING.to_string());
+    }
+    match (i.checked, i.tip) {
+        (_, None) => reasons.push("the run's branch is gone; nothing to merge".into()),
+        (None, Some(_)) => reasons.push(
+            "smoke has not recorded which commit it checked; retry --phase smoke".into(),
+        ),
+        (Some(checked), Some(tip)) if checked != tip => reasons.push(format!(
+            "the branch moved after smoke checked {} (it is now at {}); retry --phase smoke so the checks run on what would merge",
+            short(checked),
+            short(tip)
+        )),
+        _ => {}
+    }
     for c in i.checks.iter().filter(|c| c.required && !c.passed) {
         reasons.push(format!("required check `{}` failed", c.name));
     }
@@ -65,6 +89,10 @@ pub fn target<'a>(gate: &'a GateConfig, base_branch: Option<&'a str>) -> Option<
     }
 }
 
+fn short(id: &str) -> &str {
+    id.get(..10).unwrap_or(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +121,9 @@ mod tests {
             protected_touched: protected,
             conflicts,
             target: Some("main"),
+            changed_files: 1,
+            checked: Some("abc"),
+            tip: Some("abc"),
         }
     }
 
@@ -139,5 +170,23 @@ mod tests {
         let (s, r) = evaluate(&inputs(&[], &[], &conflicts), &g);
         assert_eq!(s, MergeState::Conflict);
         assert!(r[0].contains("run:abc in a.rs"));
+
+        let mut empty = inputs(&[], &[], &[]);
+        empty.changed_files = 0;
+        assert_eq!(
+            evaluate(&empty, &g),
+            (MergeState::Blocked, vec![CHANGED_NOTHING.to_string()])
+        );
+
+        let mut moved = inputs(&[], &[], &[]);
+        moved.tip = Some("def");
+        let (s, r) = evaluate(&moved, &g);
+        assert_eq!(s, MergeState::Blocked);
+        assert!(
+            r[0].contains("the branch moved after smoke checked abc"),
+            "{r:?}"
+        );
+        moved.checked = None;
+        assert_eq!(evaluate(&moved, &g).0, MergeState::Blocked);
     }
 }

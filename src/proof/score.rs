@@ -6,7 +6,7 @@
 //! | required_checks | passed / required (1 when there are none) | 3 |
 //! | optional_checks | passed / optional (left out when there are none) | 1 |
 //! | agent_exit | 1 when the agent exited 0, else 0 | 2 |
-//! | diff_size | min(1, max_changed_lines / lines) × min(1, max_changed_files / files) | 1 |
+//! | diff_size | min(1, max_changed_lines / lines) × min(1, max_changed_files / files); 0 when nothing changed | 1 |
 //! | protected_paths | 0 when a protected path was touched (1 with allow_protected) | 2 |
 //! | budget | 1 within budget, 0 over it (left out until budgets are recorded) | 1 |
 //! | browser | share of browser checks passed (left out when there are none) | 2 |
@@ -114,20 +114,21 @@ pub fn score(i: &Inputs, gate: &GateConfig) -> Score {
     } else {
         (gate.max_changed_lines as f64 / i.changed_lines as f64).min(1.0)
     };
-    let files_part = if files == 0 {
-        1.0
+    let files_part = (gate.max_changed_files as f64 / files.max(1) as f64).min(1.0);
+    f.push(if files == 0 {
+        // An empty change is not a finished task, however clean.
+        factor("diff_size", 0.0, 1.0, crate::gate::CHANGED_NOTHING.into())
     } else {
-        (gate.max_changed_files as f64 / files as f64).min(1.0)
-    };
-    f.push(factor(
-        "diff_size",
-        lines_part * files_part,
-        1.0,
-        format!(
-            "{} line(s) in {files} file(s) against limits of {} lines and {} files",
-            i.changed_lines, gate.max_changed_lines, gate.max_changed_files
-        ),
-    ));
+        factor(
+            "diff_size",
+            lines_part * files_part,
+            1.0,
+            format!(
+                "{} line(s) in {files} file(s) against limits of {} lines and {} files",
+                i.changed_lines, gate.max_changed_lines, gate.max_changed_files
+            ),
+        )
+    });
     f.push(
         match (i.protected_touched.is_empty(), gate.allow_protected) {
             (true, _) => factor(
@@ -290,6 +291,16 @@ mod tests {
         let s = score(&i, &GateConfig::default());
         let d = s.factors.iter().find(|f| f.name == "diff_size").unwrap();
         assert_eq!(d.value, 0.25); // 500/1000 × 20/40
+    }
+
+    #[test]
+    fn an_empty_change_does_not_score_one() {
+        let mut i = inputs(&[], &[], &[]);
+        i.changed_lines = 0;
+        let s = score(&i, &GateConfig::default());
+        let d = s.factors.iter().find(|f| f.name == "diff_size").unwrap();
+        assert_eq!((d.value, d.note.as_str()), (0.0, "the run changed nothing"));
+        assert!(s.score < 1.0);
     }
 
     #[test]

@@ -230,6 +230,9 @@ pub struct RunRecord {
     /// out of the run's commits.
     #[serde(default)]
     pub setup_excludes: Vec<String>,
+    /// The commit the smoke checks ran on: the gate and merge hold the branch to it.
+    #[serde(default)]
+    pub checked_commit: Option<String>,
     /// Why the merge gate is not green (empty when it is, or before it was evaluated).
     #[serde(default)]
     pub gate_reasons: Vec<String>,
@@ -301,6 +304,7 @@ impl RunRecord {
             config_file: None,
             cleaned: false,
             setup_excludes: Vec::new(),
+            checked_commit: None,
             gate_reasons: Vec::new(),
             conflicts: Vec::new(),
             merged_commit: None,

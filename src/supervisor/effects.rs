@@ -173,6 +173,7 @@ impl Supervisor {
                 Update::Session(s) => entry.record.agent_session = Some(s),
                 Update::ReportedCost(c) => entry.record.agent_reported_cost_usd = Some(c),
                 Update::Score(s) => entry.record.score = Some(s),
+                Update::Checked(c) => entry.record.checked_commit = Some(c),
                 Update::Gate(state, reasons) => {
                     entry.record.gate_reasons = reasons;
                     entry.record.merge = if entry.record.conflicts.is_empty() {

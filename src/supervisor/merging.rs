@@ -95,7 +95,8 @@ impl Supervisor {
             let Some(target) = r.target.clone() else {
                 continue;
             };
-            let (repo, branch) = (r.repo.clone(), r.branch.clone());
+            let (repo, branch, checked) =
+                (r.repo.clone(), r.branch.clone(), r.checked_commit.clone());
             let subject = r
                 .task
                 .lines()
@@ -109,7 +110,7 @@ impl Supervisor {
             let tx = self.tx.clone();
             tokio::spawn(async move {
                 let result = tokio::task::spawn_blocking(move || {
-                    workspace::merge_run(&repo, &branch, &target, &message)
+                    workspace::merge_run(&repo, &branch, &target, checked.as_deref(), &message)
                 })
                 .await
                 .unwrap_or_else(|e| Err(WorkspaceError::Io(e.to_string())));
@@ -184,6 +185,16 @@ impl Supervisor {
                             fields! {"message" => msg, "files" => files},
                         );
                         Err(ProtocolError::refused(format!("not merging run {id}: {msg}; rebase or retry the run on the new {target}")))
+                    }
+                    Err(WorkspaceError::Unchecked(msg)) => {
+                        // Green no longer holds: the gate says why until smoke runs again.
+                        e.record.merge = MergeState::Blocked;
+                        e.record.gate_reasons = vec![msg.clone()];
+                        e.ctx
+                            .emit(Phase::Deliver, "merge.refused", fields! {"message" => msg});
+                        Err(ProtocolError::refused(format!(
+                            "not merging run {id}: {msg}"
+                        )))
                     }
                     Err(other) => {
                         let msg = other.to_string();

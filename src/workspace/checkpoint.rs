@@ -12,6 +12,17 @@ pub fn head_commit(worktree: &Path) -> Result<String, WorkspaceError> {
     Ok(id.to_string())
 }
 
+/// The commit `branch` points at, seen from the worktree (a linked worktree shares its
+/// repository's branches; a copy has its own). None when the branch is gone.
+pub fn branch_tip(worktree: &Path, branch: &str) -> Result<Option<String>, WorkspaceError> {
+    let repo = Repository::open(worktree)?;
+    let found = repo.find_branch(branch, git2::BranchType::Local);
+    Ok(found
+        .ok()
+        .and_then(|b| b.get().target())
+        .map(|o| o.to_string()))
+}
+
 /// Commit everything in the worktree (new and deleted files too, ignored files not) on its
 /// branch, except what setup put there (`excludes`). Returns the new commit, or None when
 /// nothing changed.
@@ -59,13 +70,53 @@ pub(super) fn stage_all(
 }
 
 /// Put the worktree and its branch back at `commit`: tracked files reset, untracked files
-/// removed (ignored ones, like a copied `.env`, stay).
-pub fn reset_to(worktree: &Path, commit: &str) -> Result<(), WorkspaceError> {
+/// removed except setup's (`excludes`); ignored ones, like a copied `.env`, stay. Keep what
+/// this loses first (`keep::save`).
+pub fn reset_to(worktree: &Path, commit: &str, excludes: &[String]) -> Result<(), WorkspaceError> {
     let repo = Repository::open(worktree)?;
     let target = repo.find_object(Oid::from_str(commit)?, None)?;
     let mut checkout = CheckoutBuilder::new();
-    checkout.force().remove_untracked(true);
+    checkout.force();
+    // libgit2's hard reset checks out with plain FORCE whatever it is given, so untracked
+    // files survive it: they are removed below.
     repo.reset(&target, ResetType::Hard, Some(&mut checkout))?;
+    remove_untracked(&repo, worktree, excludes)
+}
+
+/// Delete untracked (not ignored) files outside `excludes`, and the folders they leave empty.
+fn remove_untracked(
+    repo: &Repository,
+    worktree: &Path,
+    excludes: &[String],
+) -> Result<(), WorkspaceError> {
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut opts))?;
+    let untracked: Vec<String> = statuses
+        .iter()
+        .filter(|s| s.status().is_wt_new())
+        .filter_map(|s| s.path().map(str::to_string))
+        .filter(|p| !super::excluded(p, excludes))
+        .collect();
+    for rel in &untracked {
+        let path = worktree.join(rel);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(WorkspaceError::io(&format!("removing {rel}"), e)),
+        }
+        // Folders left empty go too (remove_dir refuses a folder that still holds anything).
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d == worktree || std::fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
     Ok(())
 }
 

@@ -18,11 +18,13 @@ pub struct MergeOutcome {
     pub already: bool,
 }
 
-/// Merge `branch` into `target` in `repo`. Blocking.
+/// Merge `branch` into `target` in `repo`, provided the branch still points at `checked`, the
+/// commit the smoke checks ran on (what was checked is what merges). Blocking.
 pub fn merge_run(
     repo_path: &Path,
     branch: &str,
     target: &str,
+    checked: Option<&str>,
     message: &str,
 ) -> Result<MergeOutcome, WorkspaceError> {
     let repo = Repository::open(repo_path)?;
@@ -47,6 +49,22 @@ pub fn merge_run(
         })?
         .get()
         .peel_to_commit()?;
+    let tip = run_tip.id().to_string();
+    match checked {
+        Some(c) if c == tip => {}
+        Some(c) => {
+            return Err(WorkspaceError::Unchecked(format!(
+                "branch {branch} moved after smoke checked {} (it is now at {}); retry --phase smoke so the checks run on what would merge",
+                short(c),
+                short(&tip)
+            )))
+        }
+        None => {
+            return Err(WorkspaceError::Unchecked(
+                "smoke has not recorded which commit it checked; retry --phase smoke".into(),
+            ))
+        }
+    }
     if run_tip.id() == target_tip.id() || repo.graph_descendant_of(target_tip.id(), run_tip.id())? {
         return Ok(MergeOutcome {
             commit: target_tip.id().to_string(),
@@ -151,4 +169,8 @@ fn checkouts_of(
         }
     }
     Ok(out)
+}
+
+fn short(id: &str) -> &str {
+    id.get(..10).unwrap_or(id)
 }

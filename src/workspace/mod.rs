@@ -7,6 +7,7 @@ mod clean;
 mod copy;
 mod diff;
 mod inspect;
+mod keep;
 mod merge;
 pub mod radar;
 mod setup;
@@ -14,10 +15,11 @@ mod worktree;
 
 use std::path::PathBuf;
 
-pub use checkpoint::{commit_all, head_commit, message_for, reset_to};
+pub use checkpoint::{branch_tip, commit_all, head_commit, message_for, reset_to};
 pub use clean::{check_clean, remove};
 pub use diff::{diff_against_base, ChangedFile, DiffStat};
 pub use inspect::{inspect, Source};
+pub use keep::{save as keep_work, Keep, Saved};
 pub use merge::{merge_run, MergeOutcome};
 pub use setup::{copy_setup_files, new_entries};
 
@@ -35,6 +37,9 @@ pub enum WorkspaceError {
     Git(#[from] git2::Error),
     #[error("{0}")]
     Io(String),
+    /// The branch holds something the smoke checks did not run on.
+    #[error("{0}")]
+    Unchecked(String),
     /// Merging would conflict in these files.
     #[error("merging would conflict in {}", .0.join(", "))]
     Conflict(Vec<String>),

@@ -22,7 +22,7 @@ use crate::supervisor::process::{self, Exit};
 use crate::workspace;
 
 use super::agent_output::AgentSink;
-use super::{blocking, PhaseJob, PhaseReport, Update};
+use super::{blocking, keep, PhaseJob, PhaseReport, Update};
 
 pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     let rec = &job.record;
@@ -36,9 +36,17 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         .cloned()
         .unwrap_or_else(|| rec.base.clone());
     if job.retry {
-        let (wt, cp) = (worktree.clone(), checkpoint.clone());
+        if let Err(e) = keep::before_reset(ctx, rec, Phase::Agent, &checkpoint).await {
+            return PhaseReport::failed(e, updates);
+        }
+        let (wt, cp, excludes) = (
+            worktree.clone(),
+            checkpoint.clone(),
+            rec.setup_excludes.clone(),
+        );
         if let Err(e) =
-            blocking(move || workspace::reset_to(&wt, &cp).map_err(|e| e.to_string())).await
+            blocking(move || workspace::reset_to(&wt, &cp, &excludes).map_err(|e| e.to_string()))
+                .await
         {
             return PhaseReport::failed(
                 format!("cannot reset the worktree for the retry: {e}"),
@@ -50,7 +58,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             "workspace.reset",
             fields! {"message" => format!("worktree reset to {checkpoint} for the retry"), "commit" => checkpoint},
         );
-        // The reset removed untracked files: bring setup's copies back.
+        // Setup's files stayed; bring its copies back as they are in the checkout now.
         let (src, wt, copy) = (
             rec.repo.clone(),
             worktree.clone(),

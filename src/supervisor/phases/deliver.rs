@@ -49,6 +49,8 @@ fn evaluate_and_write(
     let paths: Vec<String> = stat.changed.iter().map(|c| c.path.clone()).collect();
     let protected = score::protected_touched(&paths, &config.gate.protected);
     let target = gate::target(&config.gate, rec.base_branch.as_deref()).map(str::to_string);
+    let tip =
+        crate::workspace::branch_tip(&rec.worktree, &rec.branch).map_err(|e| e.to_string())?;
     let (state, reasons) = gate::evaluate(
         &GateInputs {
             checks: &checks,
@@ -56,6 +58,9 @@ fn evaluate_and_write(
             protected_touched: &protected,
             conflicts: &rec.conflicts,
             target: target.as_deref(),
+            changed_files: stat.files,
+            checked: rec.checked_commit.as_deref(),
+            tip: tip.as_deref(),
         },
         &config.gate,
     );

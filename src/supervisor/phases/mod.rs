@@ -6,6 +6,7 @@ mod agent_output;
 mod deliver;
 pub use deliver::write_pr;
 mod exec;
+mod keep;
 mod prepare;
 mod proof;
 mod smoke;
@@ -42,6 +43,8 @@ pub enum Update {
     ReportedCost(f64),
     Score(f64),
     Gate(crate::run::MergeState, Vec<String>),
+    /// The commit the smoke checks ran on.
+    Checked(String),
 }
 
 pub struct PhaseReport {

@@ -5,16 +5,24 @@ use crate::run::{Phase, RunRecord};
 use crate::supervisor::context::RunCtx;
 use crate::workspace::{self, Spec};
 
-use super::{blocking, exec, PhaseJob, PhaseReport, Update};
+use super::{blocking, exec, keep, PhaseJob, PhaseReport, Update};
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let rec = job.record.clone();
-    if job.retry && rec.worktree.exists() {
-        ctx.emit(
-            Phase::Prepare,
-            "workspace.removed",
-            fields! {"message" => "retrying prepare: the old workspace is removed and made again", "path" => rec.worktree},
-        );
+    if job.retry {
+        // Everything past the base goes: the worktree, and the branch with its commits.
+        if !rec.base.is_empty() {
+            if let Err(e) = keep::before_reset(ctx, &rec, Phase::Prepare, &rec.base).await {
+                return PhaseReport::failed(e, vec![]);
+            }
+        }
+        if rec.worktree.exists() {
+            ctx.emit(
+                Phase::Prepare,
+                "workspace.removed",
+                fields! {"message" => "retrying prepare: the old workspace is removed and made again", "path" => rec.worktree},
+            );
+        }
         let r = rec.clone();
         if let Err(e) = blocking(move || workspace::remove(&r).map_err(|e| e.to_string())).await {
             return PhaseReport::failed(format!("cannot remove the old workspace: {e}"), vec![]);

@@ -4,6 +4,7 @@
 use crate::config::SmokeCheck;
 use crate::fields;
 use crate::paths::pack;
+use crate::proof;
 use crate::proof::smoke::{tail, CheckResult};
 use crate::proof::store::write_atomic;
 use crate::run::{Phase, RunRecord};
@@ -17,13 +18,14 @@ const TAIL_BYTES: usize = 4096;
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let rec = &job.record;
-    let wt = rec.worktree.clone();
-    let head = match blocking(move || workspace::head_commit(&wt).map_err(|e| e.to_string())).await
-    {
+    let head = match checkpoint(ctx, rec).await {
         Ok(h) => h,
-        Err(e) => return PhaseReport::failed(format!("cannot read the worktree: {e}"), vec![]),
+        Err(e) => return PhaseReport::failed(e, vec![]),
     };
-    let updates = vec![Update::Checkpoint(Phase::Smoke, head)];
+    let updates = vec![
+        Update::Checkpoint(Phase::Smoke, head.clone()),
+        Update::Checked(head),
+    ];
 
     let mut results = Vec::new();
     for check in &job.config.smoke {
@@ -74,6 +76,47 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
             updates,
         )
     }
+}
+
+/// The checks run on exactly what would merge: changes left in the worktree (edits by hand, an
+/// orphaned process's files) are committed on the branch first, as a checkpoint the timeline
+/// names, and `patch.diff` follows. Returns the commit the checks run on.
+async fn checkpoint(ctx: &RunCtx, rec: &RunRecord) -> Result<String, String> {
+    let note = format!(
+        "uncommitted changes committed before smoke (attempt {})",
+        rec.attempt
+    );
+    let message = workspace::message_for(&rec.task, &rec.id, &note);
+    let (wt, dir, base) = (rec.worktree.clone(), ctx.dir.clone(), rec.base.clone());
+    let excludes = rec.setup_excludes.clone();
+    let (committed, head) = blocking(move || {
+        let committed =
+            workspace::commit_all(&wt, &message, &excludes).map_err(|e| e.to_string())?;
+        let stat = match committed {
+            Some(_) => Some(proof::patch::write(&dir, &wt, &base).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let head = workspace::head_commit(&wt).map_err(|e| e.to_string())?;
+        Ok((committed.zip(stat), head))
+    })
+    .await
+    .map_err(|e| format!("cannot commit the worktree's state before smoke: {e}"))?;
+    if let Some((commit, stat)) = committed {
+        ctx.emit(
+            Phase::Smoke,
+            "workspace.checkpoint",
+            fields! {
+                "reason" => "the worktree had uncommitted changes; the checks run on what would merge",
+                "message" => format!(
+                    "committed the worktree's uncommitted changes as {commit} before smoke, so the checks run on what would merge; patch.diff now has {} file(s), +{} -{}",
+                    stat.files, stat.insertions, stat.deletions
+                ),
+                "commit" => commit,
+                "files" => stat.files, "insertions" => stat.insertions, "deletions" => stat.deletions,
+            },
+        );
+    }
+    Ok(head)
 }
 
 async fn run_check(
