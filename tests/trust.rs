@@ -216,3 +216,20 @@ fn walk(dir: &Path, skip: &Path, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) {
         }
     }
 }
+
+#[test]
+fn the_cockpits_new_run_shows_the_same_refusal() {
+    let env = Env::new("[agents.noop]\ncommand = [\"true\"]\n");
+    let marks = env.path().join("marks");
+    let repo = hostile_clone(&env, &marks);
+    let tmux = common::tmux::Tmux::new();
+    tmux.cockpit(&env, &repo);
+    tmux.wait_for("the cockpit", |s| s.contains("runs (0)"));
+    tmux.keys(&["n"]);
+    tmux.keys(&["-l", "fix typo"]);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the refusal", |s| s.contains("not trusted yet"));
+    assert!(screen.contains("flightdeck trust"), "{screen}");
+    assert!(!marks.join("setup-ran").exists(), "setup ran unasked");
+    tmux.keys(&["q"]);
+}

@@ -35,7 +35,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(if radar.is_empty() { 0 } else { 1 }),
-        Constraint::Length(1),
+        Constraint::Length(footer_height(app, area.width)),
     ])
     .areas(area);
     draw_header(frame, header, app, ctx);
@@ -147,6 +147,23 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// An error gets up to four rows, wrapped, so its last words (often the command that fixes
+/// it) are not cut off; anything else is one row.
+fn footer_height(app: &App, width: u16) -> u16 {
+    let error = match (&app.mode, &app.status) {
+        (Mode::Filter { .. } | Mode::NewRun { .. }, _) => None,
+        (_, Some(s)) if s.error => Some(&s.text),
+        _ => None,
+    };
+    match error {
+        Some(text) if width > 0 => {
+            let rows = text.chars().count().div_ceil(width as usize);
+            rows.clamp(1, 4) as u16
+        }
+        _ => 1,
+    }
+}
+
 fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     let t = ctx.theme;
     let line = match &app.mode {
@@ -174,7 +191,10 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
             ])
         }
         _ => match &app.status {
-            Some(s) if s.error => Line::from(Span::styled(s.text.clone(), t.error())),
+            Some(s) if s.error => Line::from(Span::styled(
+                text::printable(&s.text).into_owned(),
+                t.error(),
+            )),
             Some(s) => Line::from(Span::raw(s.text.clone())),
             None => {
                 let mut hint = String::from("? help · Enter timeline · p pause · x kill · r retry · n new · d diff · q quit");
@@ -185,7 +205,10 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
             }
         },
     };
-    frame.render_widget(Paragraph::new(line), area);
+    frame.render_widget(
+        Paragraph::new(line).wrap(ratatui::widgets::Wrap { trim: false }),
+        area,
+    );
 }
 
 /// The conflict radar's findings, each pair once: `a × b in file` or `a × target:main in file`.
