@@ -580,3 +580,93 @@ fn the_gateway_forwards_only_model_endpoints_and_nothing_while_paused() {
     std::fs::write(wt.parent().unwrap().join(format!("done-{id}")), "").unwrap();
     env.wait_status(&id, "succeeded");
 }
+
+const BUILTIN: &str = "\n[agents.builtin-claude]\nkind = \"builtin\"\nprovider = \"anthropic\"\nmodel = \"claude-haiku-4-5\"\nmax_turns = 5\n";
+
+#[test]
+fn run_command_runs_in_the_worktree_without_keys_or_the_run_token() {
+    let script = vec![
+        anthropic_turn(
+            1,
+            "Where am I?",
+            Some(("run_command", j!({"command": "pwd -P; env"}))),
+            [10, 10, 0, 0],
+        ),
+        anthropic_turn(2, "Done.", None, [10, 10, 0, 0]),
+    ];
+    let provider = Provider::start(script);
+    let mut env = Env::new(&format!("{}{BUILTIN}", config(provider.port, 5.0)));
+    with_keys(&mut env);
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "builtin-claude", "look around");
+    let r = env.wait_for(&id, "finished", |r| {
+        r["status"] == "succeeded" || r["status"] == "failed"
+    });
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    let wt = std::fs::canonicalize(r["worktree"].as_str().unwrap()).unwrap();
+    let got = provider.requests();
+    assert_eq!(got.len(), 2);
+    // The tool's output went back to the model in the second request.
+    let sent: serde_json::Value = serde_json::from_str(&got[1].body).unwrap();
+    let output = sent.to_string();
+    assert!(
+        output.contains(&format!("exit code 0\\n{}\\n", wt.display())),
+        "the command did not run in the worktree: {output}"
+    );
+    assert!(output.contains("FLIGHTDECK_RUN_ID="), "{output}");
+    for leak in [
+        "/r/fd-",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "OPENAI_API_KEY",
+        "FLIGHTDECK_GATEWAY",
+        "FLIGHTDECK_PROVIDER",
+        "FD_TEST_",
+        "SECRET",
+    ] {
+        assert!(!output.contains(leak), "run_command saw {leak}: {output}");
+    }
+}
+
+/// Kills a process left behind by a failing test.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+#[test]
+fn killing_the_run_kills_what_run_command_started() {
+    let pid_file = tempfile::tempdir().unwrap();
+    let pid_path = pid_file.path().join("sleep.pid");
+    let script = vec![anthropic_turn(
+        1,
+        "Waiting a while.",
+        Some((
+            "run_command",
+            j!({"command": format!("echo $$ > {}; exec sleep 120", pid_path.display())}),
+        )),
+        [10, 10, 0, 0],
+    )];
+    let provider = Provider::start(script);
+    let mut env = Env::new(&format!("{}{BUILTIN}", config(provider.port, 5.0)));
+    with_keys(&mut env);
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "builtin-claude", "wait");
+    let sleep = read_pids(&pid_path, 1)[0];
+    let _guard = KillOnDrop(sleep);
+    wait_until("the sleep to start", || {
+        std::fs::read_to_string(format!("/proc/{sleep}/cmdline"))
+            .map(|c| c.starts_with("sleep"))
+            .unwrap_or(false)
+    });
+
+    env.ok(&["kill", &id]);
+    env.wait_status(&id, "killed");
+    wait_until("run_command's sleep to be gone", || !alive(sleep));
+}
