@@ -445,3 +445,228 @@ fn the_builtin_agent_speaks_openai_chat_streaming() {
     // gpt-4o-mini: 300×0.15 + 40×0.6 = 69; 200×0.15 + 200×0.075 + 5×0.6 = 48 (per million).
     assert_eq!(r["cost_usd"], 0.000117);
 }
+
+/// The agent's environment as the `waiter` agent wrote it.
+fn agent_env_of(env: &Env, id: &str) -> HashMap<String, String> {
+    let wt = PathBuf::from(env.record(id)["worktree"].as_str().unwrap());
+    let env_file = wt.parent().unwrap().join(format!("env-{id}"));
+    wait_until("the agent's environment", || {
+        std::fs::read_to_string(&env_file)
+            .map(|t| t.contains("FLIGHTDECK_GATEWAY_URL"))
+            .unwrap_or(false)
+    });
+    std::fs::read_to_string(&env_file)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn get(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    let mut req = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+#[test]
+fn the_gateway_forwards_only_model_endpoints_and_nothing_while_paused() {
+    let reply = || {
+        json(
+            j!({"id":"msg_ok","type":"message","model":"claude-haiku-4-5","usage":{"input_tokens":1,"output_tokens":1}}),
+        )
+    };
+    let provider = Provider::start(vec![reply(), reply(), reply(), reply()]);
+    let mut env = Env::new(&config(provider.port, 5.0));
+    with_keys(&mut env);
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "waiter", "stay within the model endpoints");
+    let agent_env = agent_env_of(&env, &id);
+    let token = agent_env["ANTHROPIC_API_KEY"].clone();
+    let anthropic = agent_env["ANTHROPIC_BASE_URL"].clone();
+    let openai = agent_env["OPENAI_BASE_URL"].clone();
+    let auth = [("x-api-key", token.as_str())];
+    let body = r#"{"model":"claude-haiku-4-5","max_tokens":1,"messages":[]}"#;
+
+    // Not model endpoints, or dressed up to look like one: refused, never forwarded.
+    let refused = [
+        format!("{anthropic}/v1/files"),
+        format!("{anthropic}/v1/messages/batches"),
+        format!("{anthropic}/v1/messages/../files"),
+        format!("{anthropic}/v1/messages/%2e%2e/files"),
+        format!("{anthropic}/v1/messages%2F..%2F..%2Ffiles"),
+        format!("{anthropic}/../../v1/files"),
+        format!("{anthropic}/v1/messages/%252e%252e/files"),
+        format!("{openai}/files"),
+        format!("{openai}//../chat/completions"),
+    ];
+    for url in &refused {
+        let (status, text) = post(url, &auth, body);
+        assert_eq!(status, 403, "{url}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("flightdeck's gateway") && message.contains("model"),
+            "{message}"
+        );
+    }
+    let (status, text) = get(&format!("{anthropic}/v1/messages"), &auth);
+    assert_eq!(status, 405, "{text}");
+    assert_eq!(
+        provider.requests().len(),
+        0,
+        "a refused path reached the provider"
+    );
+
+    // Model endpoints pass, normalised, with their query string.
+    let (status, _) = post(&format!("{anthropic}/v1/messages?beta=true"), &auth, body);
+    assert_eq!(status, 200);
+    let (status, _) = post(&format!("{anthropic}//v1/./messages"), &auth, body);
+    assert_eq!(status, 200);
+    let got = provider.requests();
+    assert_eq!(got[0].path, "/v1/messages?beta=true");
+    assert_eq!(got[1].path, "/v1/messages");
+
+    // The timeline names each refused path and why, and never the token.
+    let events = env.events_of(&id, "gateway.refused");
+    assert_eq!(events.len(), refused.len() + 1, "{events:#?}");
+    assert_eq!(events[0]["path"], "/v1/files");
+    assert_eq!(events[0]["reason"], "not_a_model_endpoint");
+    assert_eq!(events[0]["status"], 403);
+    assert_eq!(events[0]["provider"], "anthropic");
+    assert_eq!(events[2]["path"], "/v1/messages/../files");
+    assert_eq!(events[2]["reason"], "bad_path");
+    assert!(events[3]["message"].as_str().unwrap().contains("%2e%2e"));
+    assert_eq!(events[refused.len()]["reason"], "method_not_allowed");
+    let timeline = std::fs::read_to_string(env.run_dir(&id).join("timeline.jsonl")).unwrap();
+    assert!(
+        !timeline.contains(&token),
+        "the run token reached the timeline"
+    );
+
+    // Paused: the token is refused until the run resumes.
+    env.ok(&["pause", &id]);
+    let (status, text) = post(&format!("{anthropic}/v1/messages"), &auth, body);
+    assert_eq!(status, 409, "{text}");
+    assert!(
+        text.contains(&format!("run {id} is paused")) && text.contains("flightdeck resume"),
+        "{text}"
+    );
+    assert_eq!(provider.requests().len(), 2);
+    let last = env.events_of(&id, "gateway.refused").pop().unwrap();
+    assert_eq!(last["reason"], "paused");
+    assert_eq!(last["status"], 409);
+    env.ok(&["resume", &id]);
+    let (status, _) = post(&format!("{anthropic}/v1/messages"), &auth, body);
+    assert_eq!(status, 200);
+    assert_eq!(provider.requests().len(), 3);
+
+    let wt = PathBuf::from(env.record(&id)["worktree"].as_str().unwrap());
+    std::fs::write(wt.parent().unwrap().join(format!("done-{id}")), "").unwrap();
+    env.wait_status(&id, "succeeded");
+}
+
+const BUILTIN: &str = "\n[agents.builtin-claude]\nkind = \"builtin\"\nprovider = \"anthropic\"\nmodel = \"claude-haiku-4-5\"\nmax_turns = 5\n";
+
+#[test]
+fn run_command_runs_in_the_worktree_without_keys_or_the_run_token() {
+    let script = vec![
+        anthropic_turn(
+            1,
+            "Where am I?",
+            Some(("run_command", j!({"command": "pwd -P; env"}))),
+            [10, 10, 0, 0],
+        ),
+        anthropic_turn(2, "Done.", None, [10, 10, 0, 0]),
+    ];
+    let provider = Provider::start(script);
+    let mut env = Env::new(&format!("{}{BUILTIN}", config(provider.port, 5.0)));
+    with_keys(&mut env);
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "builtin-claude", "look around");
+    let r = env.wait_for(&id, "finished", |r| {
+        r["status"] == "succeeded" || r["status"] == "failed"
+    });
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    let wt = std::fs::canonicalize(r["worktree"].as_str().unwrap()).unwrap();
+    let got = provider.requests();
+    assert_eq!(got.len(), 2);
+    // The tool's output went back to the model in the second request.
+    let sent: serde_json::Value = serde_json::from_str(&got[1].body).unwrap();
+    let output = sent.to_string();
+    assert!(
+        output.contains(&format!("exit code 0\\n{}\\n", wt.display())),
+        "the command did not run in the worktree: {output}"
+    );
+    assert!(output.contains("FLIGHTDECK_RUN_ID="), "{output}");
+    for leak in [
+        "/r/fd-",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "OPENAI_API_KEY",
+        "FLIGHTDECK_GATEWAY",
+        "FLIGHTDECK_PROVIDER",
+        "FD_TEST_",
+        "SECRET",
+    ] {
+        assert!(!output.contains(leak), "run_command saw {leak}: {output}");
+    }
+}
+
+/// Kills a process left behind by a failing test.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+#[test]
+fn killing_the_run_kills_what_run_command_started() {
+    let pid_file = tempfile::tempdir().unwrap();
+    let pid_path = pid_file.path().join("sleep.pid");
+    let script = vec![anthropic_turn(
+        1,
+        "Waiting a while.",
+        Some((
+            "run_command",
+            j!({"command": format!("echo $$ > {}; exec sleep 120", pid_path.display())}),
+        )),
+        [10, 10, 0, 0],
+    )];
+    let provider = Provider::start(script);
+    let mut env = Env::new(&format!("{}{BUILTIN}", config(provider.port, 5.0)));
+    with_keys(&mut env);
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "builtin-claude", "wait");
+    let sleep = read_pids(&pid_path, 1)[0];
+    let _guard = KillOnDrop(sleep);
+    wait_until("the sleep to start", || {
+        std::fs::read_to_string(format!("/proc/{sleep}/cmdline"))
+            .map(|c| c.starts_with("sleep"))
+            .unwrap_or(false)
+    });
+
+    env.ok(&["kill", &id]);
+    env.wait_status(&id, "killed");
+    wait_until("run_command's sleep to be gone", || !alive(sleep));
+}

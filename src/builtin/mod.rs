@@ -3,6 +3,8 @@
 //! It talks to the model through the metering gateway and prints one JSON line per step.
 
 pub mod client;
+pub mod command;
+pub mod confined;
 pub mod tools;
 
 use std::io::Write;
@@ -44,10 +46,11 @@ async fn run() -> Result<i32, String> {
         "openai" => Wire::OpenAi,
         other => return Err(format!("unknown provider kind `{other}`")),
     };
+    let token = var("FLIGHTDECK_GATEWAY_TOKEN")?;
     let client = Client::new(
         wire,
         &var("FLIGHTDECK_PROVIDER_URL")?,
-        &var("FLIGHTDECK_GATEWAY_TOKEN")?,
+        &token,
         &var("FLIGHTDECK_MODEL")?,
     );
     let max_turns: u32 = var("FLIGHTDECK_MAX_TURNS")
@@ -58,9 +61,13 @@ async fn run() -> Result<i32, String> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(120);
+    // Commands the model asks for get this environment less every key and the run token.
+    let command_env =
+        crate::supervisor::child_env::for_tool_commands(std::env::vars_os(), Some(&token));
     let tools = Tools::new(
         std::path::Path::new(&worktree),
         Duration::from_secs(timeout),
+        command_env,
     )
     .map_err(|e| format!("cannot open the worktree: {e}"))?;
 

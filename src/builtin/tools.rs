@@ -1,15 +1,19 @@
-//! The built-in agent's tools, confined to the worktree: paths are resolved inside it, `..`
-//! and symlinks that lead out are refused; commands run in it with a timeout and their output
-//! cut to a size a model can take.
+//! The built-in agent's tools. The file tools are confined to the worktree (`confined`: opened
+//! beneath a directory handle, so `..` and symlinks cannot lead out, and hard-linked files are
+//! not written). `run_command` is not a sandbox: it runs as the user, with the worktree as its
+//! directory, an environment without keys or the run token, in the agent's process group
+//! (`command`).
 
-use std::io::Read;
-use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-pub const MAX_OUTPUT: usize = 16 * 1024;
+use super::command;
+use super::confined::Worktree;
+
+pub use command::MAX_OUTPUT;
 
 /// The tools as both APIs describe them (name, description, JSON schema).
 pub fn specs() -> Vec<(&'static str, &'static str, Value)> {
@@ -39,15 +43,26 @@ pub fn specs() -> Vec<(&'static str, &'static str, Value)> {
 }
 
 pub struct Tools {
+    tree: Worktree,
     root: PathBuf,
     timeout: Duration,
+    /// The environment of `run_command` (already scrubbed of keys and the run token).
+    env: Vec<(OsString, OsString)>,
 }
 
 impl Tools {
-    pub fn new(root: &Path, timeout: Duration) -> std::io::Result<Self> {
+    /// Tools on the worktree at `root`; `env` is what commands get as their whole environment.
+    pub fn new(
+        root: &Path,
+        timeout: Duration,
+        env: Vec<(OsString, OsString)>,
+    ) -> std::io::Result<Self> {
+        let root = std::fs::canonicalize(root)?;
         Ok(Self {
-            root: std::fs::canonicalize(root)?,
+            tree: Worktree::open(&root)?,
+            root,
             timeout,
+            env,
         })
     }
 
@@ -60,150 +75,18 @@ impl Tools {
                 .ok_or_else(|| format!("missing string argument `{k}`"))
         };
         match name {
-            "read_file" => {
-                let rel = arg("path")?;
-                let p = self.resolve(rel)?;
-                let text =
-                    std::fs::read_to_string(&p).map_err(|e| format!("cannot read {rel}: {e}"))?;
-                Ok(cut(&text))
-            }
+            "read_file" => self.tree.read(arg("path")?),
             "write_file" => {
                 let rel = arg("path")?;
-                let p = self.resolve(rel)?;
-                if let Some(parent) = p.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-                }
                 let content = arg("content")?;
-                std::fs::write(&p, content).map_err(|e| format!("cannot write {rel}: {e}"))?;
+                self.tree.write(rel, content.as_bytes())?;
                 Ok(format!("wrote {} bytes to {rel}", content.len()))
             }
-            "list_dir" => {
-                let rel = arg("path")?;
-                let p = self.resolve(rel)?;
-                let mut names: Vec<String> = std::fs::read_dir(&p)
-                    .map_err(|e| format!("cannot list {rel}: {e}"))?
-                    .flatten()
-                    .filter(|e| e.file_name() != ".git")
-                    .map(|e| {
-                        let mut n = e.file_name().to_string_lossy().into_owned();
-                        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                            n.push('/');
-                        }
-                        n
-                    })
-                    .collect();
-                names.sort();
-                Ok(names.join("\n"))
-            }
-            "run_command" => self.command(arg("command")?),
+            "list_dir" => Ok(self.tree.list(arg("path")?)?.join("\n")),
+            "run_command" => command::run(arg("command")?, &self.root, &self.env, self.timeout),
             other => Err(format!("no tool named `{other}`")),
         }
     }
-
-    /// A path inside the worktree, or a refusal. Relative paths only, no `..`; the nearest
-    /// existing ancestor, symlinks resolved, must still lie inside.
-    pub fn resolve(&self, rel: &str) -> Result<PathBuf, String> {
-        let p = Path::new(rel);
-        if p.is_absolute() {
-            return Err(format!(
-                "`{rel}` is absolute; give a path relative to the project root"
-            ));
-        }
-        if p.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(format!("`{rel}` leaves the project (`..` is not allowed)"));
-        }
-        let full = self.root.join(p);
-        let mut probe = full.as_path();
-        let real = loop {
-            match std::fs::canonicalize(probe) {
-                Ok(r) => break r,
-                Err(_) => match probe.parent() {
-                    Some(parent) => probe = parent,
-                    None => return Err(format!("`{rel}` cannot be resolved")),
-                },
-            }
-        };
-        if !real.starts_with(&self.root) {
-            return Err(format!(
-                "`{rel}` leads outside the project (through a symlink); refused"
-            ));
-        }
-        // An existing final symlink pointing out is caught above; a dangling one is refused too.
-        if full
-            .symlink_metadata()
-            .map(|m| m.file_type().is_symlink())
-            .unwrap_or(false)
-            && !full.exists()
-        {
-            return Err(format!("`{rel}` is a dangling symlink; refused"));
-        }
-        Ok(full)
-    }
-
-    fn command(&self, command: &str) -> Result<String, String> {
-        use std::os::unix::process::CommandExt;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .current_dir(&self.root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| format!("cannot run the command: {e}"))?;
-        let mut out = child.stdout.take();
-        let mut err = child.stderr.take();
-        let reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(o) = out.as_mut() {
-                let _ = o.read_to_end(&mut buf);
-            }
-            if let Some(e) = err.as_mut() {
-                let _ = e.read_to_end(&mut buf);
-            }
-            buf
-        });
-        let started = Instant::now();
-        let status = loop {
-            if let Ok(Some(s)) = child.try_wait() {
-                break Some(s);
-            }
-            if started.elapsed() > self.timeout {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(child.id() as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let output = String::from_utf8_lossy(&reader.join().unwrap_or_default()).into_owned();
-        match status {
-            None => Err(format!(
-                "timed out after {}s\n{}",
-                self.timeout.as_secs(),
-                cut(&output)
-            )),
-            Some(s) => Ok(format!(
-                "exit code {}\n{}",
-                s.code()
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "none".into()),
-                cut(&output)
-            )),
-        }
-    }
-}
-
-fn cut(s: &str) -> String {
-    if s.len() <= MAX_OUTPUT {
-        return s.to_string();
-    }
-    let end = s.floor_char_boundary(MAX_OUTPUT);
-    format!("{}\n… cut: {} more bytes", &s[..end], s.len() - end)
 }
 
 #[cfg(test)]
@@ -222,8 +105,12 @@ mod tests {
             wt.path().join("leak.txt"),
         )
         .unwrap();
-        let tools = Tools::new(wt.path(), Duration::from_secs(5)).unwrap();
+        let tools = Tools::new(wt.path(), Duration::from_secs(5), path_only()).unwrap();
         (wt, outside, tools)
+    }
+
+    fn path_only() -> Vec<(OsString, OsString)> {
+        vec![("PATH".into(), std::env::var_os("PATH").unwrap_or_default())]
     }
 
     #[test]
@@ -276,10 +163,77 @@ mod tests {
             "{}",
             big.len()
         );
-        let quick = Tools::new(_wt.path(), Duration::from_millis(300)).unwrap();
+        let quick = Tools::new(_wt.path(), Duration::from_millis(300), path_only()).unwrap();
         let e = quick
             .run("run_command", &json!({"command": "sleep 10"}))
             .unwrap_err();
         assert!(e.starts_with("timed out"), "{e}");
+    }
+
+    #[test]
+    fn hard_links_are_not_written_through() {
+        let (wt, outside, t) = setup();
+        std::fs::hard_link(
+            outside.path().join("secret.txt"),
+            wt.path().join("linked.txt"),
+        )
+        .unwrap();
+        let e = t
+            .run(
+                "write_file",
+                &json!({"path": "linked.txt", "content": "changed"}),
+            )
+            .unwrap_err();
+        assert!(e.contains("hard links"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join("secret.txt")).unwrap(),
+            "top secret"
+        );
+    }
+
+    /// A thread swaps `a/` (inside) and `b` (a symlink to a directory outside) as fast as it
+    /// can while the tools read and write under `a/`: whatever the timing, nothing outside is
+    /// ever read or written.
+    #[test]
+    fn symlinks_swapped_in_while_the_tools_work_never_lead_out() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (wt, outside, t) = setup();
+        std::fs::create_dir(wt.path().join("a")).unwrap();
+        std::fs::write(wt.path().join("a/secret.txt"), "inside").unwrap();
+        std::os::unix::fs::symlink(outside.path(), wt.path().join("b")).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (stop, a, b) = (stop.clone(), wt.path().join("a"), wt.path().join("b"));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = nix::fcntl::renameat2(
+                        nix::fcntl::AT_FDCWD,
+                        &a,
+                        nix::fcntl::AT_FDCWD,
+                        &b,
+                        nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+                    );
+                }
+            })
+        };
+        let mut leaked = 0;
+        for _ in 0..3000 {
+            if let Ok(text) = t.run("read_file", &json!({"path": "a/secret.txt"})) {
+                if text == "top secret" {
+                    leaked += 1;
+                }
+            }
+            let _ = t.run(
+                "write_file",
+                &json!({"path": "a/planted.txt", "content": "x"}),
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        assert!(
+            !outside.path().join("planted.txt").exists(),
+            "a write went outside"
+        );
+        assert_eq!(leaked, 0, "reads returned the outside file");
     }
 }

@@ -2,9 +2,11 @@
 //! gets its own base URL with a token in it (`http://127.0.0.1:PORT/r/<token>/<provider>`);
 //! the gateway forwards to the provider with the key the server holds (agents never see it),
 //! passes responses through unchanged as they stream, reads each call's usage on the way, and
-//! records it; it refuses a run's calls once its budget is spent.
+//! records it; it refuses a run's calls once its budget is spent, while the run is paused, and
+//! for any path that is not one of the provider's model endpoints (`route`).
 
 pub mod budget;
+pub mod route;
 pub mod usage;
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,7 +33,27 @@ pub trait Meter: Send + Sync {
     fn warn(&self, message: String);
     /// The budget is spent: pause the run.
     fn stop(&self, message: String);
+    /// A request was not forwarded: say so in the run's timeline (`gateway.refused`).
+    fn refused(&self, refusal: Refused);
+    /// The run is paused: its calls wait until it resumes.
+    fn paused(&self) -> bool;
 }
+
+/// A request the gateway did not forward, as the run's timeline records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    pub method: String,
+    /// The path after the run's base URL, as the agent sent it (cut, never the token).
+    pub path: String,
+    pub provider: String,
+    /// Short and stable: `not_a_model_endpoint`, `bad_path`, `method_not_allowed`, `paused`.
+    pub reason: &'static str,
+    pub status: u16,
+    pub message: String,
+}
+
+/// Refusals a run's timeline records one by one; past this only every hundredth is.
+const REFUSALS_RECORDED: u64 = 20;
 
 pub struct RunLink {
     pub run_id: String,
@@ -42,6 +64,7 @@ pub struct RunLink {
     /// What the run had spent before (earlier attempts), plus what passes through.
     pub spent: Spent,
     warned: bool,
+    refusals: u64,
 }
 
 impl RunLink {
@@ -61,6 +84,7 @@ impl RunLink {
             caps,
             spent,
             warned: false,
+            refusals: 0,
         }
     }
 }
@@ -86,7 +110,10 @@ impl Gateway {
     pub async fn start(global: Spent) -> std::io::Result<Arc<Gateway>> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        // Redirects go back to the agent as they are: followed here, one could lead the key to
+        // a path (or host) the route check never saw.
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(std::io::Error::other)?;
         let inner = Arc::new(Inner {
@@ -211,47 +238,65 @@ async fn forward(
 ) -> Result<Response<Body>, Response<Body>> {
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
-    let mut parts = path.trim_start_matches('/').splitn(4, '/');
-    let (Some("r"), Some(token), Some(provider_name)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let Some(target) = route::target(&path) else {
         return Err(json_error(
             StatusCode::NOT_FOUND,
             "not_found",
             "use the base URL flightdeck gave the run",
         ));
     };
-    let rest = parts.next().unwrap_or("").to_string();
-    let (token, provider_name) = (token.to_string(), provider_name.to_string());
+    let method = req.method().clone();
 
-    // The run, its provider, its budget.
-    let (provider, meter, prices, verdict) = {
-        let links = inner.links.lock().map_err(|_| {
+    // The run, its provider, the endpoint, its state, its budget.
+    let (provider, meter, prices, verdict, segments) = {
+        let mut links = inner.links.lock().map_err(|_| {
             json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "api_error",
                 "gateway state poisoned",
             )
         })?;
-        let Some(link) = links.get(&token) else {
+        let Some(link) = links.get_mut(target.token) else {
             return Err(json_error(
                 StatusCode::UNAUTHORIZED,
                 "authentication_error",
                 "unknown or finished flightdeck run",
             ));
         };
-        let Some(provider) = link.providers.get(&provider_name).cloned() else {
+        let Some(provider) = link.providers.get(&target.provider).cloned() else {
             return Err(json_error(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                &format!("no provider `{provider_name}` is configured for this run"),
+                &format!(
+                    "no provider `{}` is configured for this run",
+                    target.provider
+                ),
             ));
         };
+        let segments = match route::allow(provider.kind, &method, target.rest) {
+            Ok(s) => s,
+            Err(r) => return Err(refuse(link, &method, &target, r)),
+        };
         let global = inner.global.lock().map(|g| *g).unwrap_or_default();
+        let verdict = budget::check(&link.caps, link.spent, global);
+        if !matches!(verdict, Verdict::Stop(_)) && link.meter.paused() {
+            let refusal = route::Refusal {
+                status: 409,
+                kind: "run_paused",
+                reason: "paused",
+                message: format!(
+                    "run {id} is paused, so flightdeck's gateway holds its model calls; resume it (`flightdeck resume {id}`) and call again",
+                    id = link.run_id
+                ),
+            };
+            return Err(refuse(link, &method, &target, refusal));
+        }
         (
             provider,
             link.meter.clone(),
             link.prices.clone(),
-            budget::check(&link.caps, link.spent, global),
+            verdict,
+            segments,
         )
     };
     if let Verdict::Stop(message) = verdict {
@@ -273,7 +318,6 @@ async fn forward(
         ));
     };
 
-    let method = req.method().clone();
     let headers = req.headers().clone();
     let body = req
         .into_body()
@@ -294,14 +338,18 @@ async fn forward(
             "request too large",
         ));
     }
-    let (body, requested_model) = prepare_body(provider.kind, &rest, body);
-
-    let mut url = format!("{}/{}", provider.base_url.trim_end_matches('/'), rest);
-    if let Some(q) = query {
-        url.push('?');
-        url.push_str(&q);
-    }
-    let mut up = inner.client.request(method, &url).body(body);
+    let (body, requested_model) = prepare_body(provider.kind, &segments, body);
+    let url = upstream_url(&provider.base_url, &segments, query.as_deref()).map_err(|e| {
+        json_error(
+            StatusCode::BAD_GATEWAY,
+            "api_error",
+            &format!(
+                "provider `{}` has a base_url flightdeck cannot use ({e}); fix [providers.{}].base_url",
+                target.provider, target.provider
+            ),
+        )
+    })?;
+    let mut up = inner.client.request(method, url).body(body);
     for (name, value) in headers.iter() {
         if !DROP_REQUEST.contains(&name.as_str()) {
             up = up.header(name, value);
@@ -331,8 +379,8 @@ async fn forward(
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     let record = Recorder {
         inner: inner.clone(),
-        token,
-        provider: provider_name,
+        token: target.token.to_string(),
+        provider: target.provider.clone(),
         requested_model,
         status: status.as_u16(),
         started,
@@ -364,9 +412,52 @@ async fn forward(
         .map_err(|e| json_error(StatusCode::BAD_GATEWAY, "api_error", &e.to_string()))
 }
 
+/// Tell the run's timeline (the first few times) and the client why a request was refused.
+fn refuse(
+    link: &mut RunLink,
+    method: &hyper::Method,
+    target: &route::Target,
+    r: route::Refusal,
+) -> Response<Body> {
+    link.refusals += 1;
+    let n = link.refusals;
+    if n <= REFUSALS_RECORDED || n.is_multiple_of(100) {
+        let mut message = r.message.clone();
+        if n == REFUSALS_RECORDED {
+            message.push_str(" (further refusals of this run are recorded one in a hundred)");
+        }
+        link.meter.refused(Refused {
+            method: method.to_string(),
+            path: route::shown(target.rest),
+            provider: target.provider.clone(),
+            reason: r.reason,
+            status: r.status,
+            message,
+        });
+    }
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN);
+    json_error(status, r.kind, &r.message)
+}
+
+/// The provider's base URL with the canonical endpoint segments and the query string added.
+fn upstream_url(
+    base: &str,
+    segments: &[String],
+    query: Option<&str>,
+) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(base).map_err(|e| e.to_string())?;
+    url.path_segments_mut()
+        .map_err(|_| "it cannot have a path".to_string())?
+        .pop_if_empty()
+        .extend(segments);
+    url.set_query(query.filter(|q| !q.is_empty()));
+    url.set_fragment(None);
+    Ok(url)
+}
+
 /// The requested model, and for an OpenAI chat stream, a request for the usage chunk (the
 /// stream itself comes back unchanged apart from that last chunk).
-fn prepare_body(kind: ProviderKind, rest: &str, body: Bytes) -> (Bytes, Option<String>) {
+fn prepare_body(kind: ProviderKind, segments: &[String], body: Bytes) -> (Bytes, Option<String>) {
     let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return (body, None);
     };
@@ -374,7 +465,7 @@ fn prepare_body(kind: ProviderKind, rest: &str, body: Bytes) -> (Bytes, Option<S
     let wants_stream = v.get("stream").and_then(|s| s.as_bool()).unwrap_or(false);
     if kind == ProviderKind::Openai
         && wants_stream
-        && rest.ends_with("chat/completions")
+        && segments == ["chat", "completions"]
         && v.get("stream_options").is_none()
     {
         if let Some(obj) = v.as_object_mut() {

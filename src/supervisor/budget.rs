@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::fields;
-use crate::gateway::Meter;
+use crate::gateway::{Meter, Refused};
 use crate::models::calls::ModelCall;
 use crate::protocol::{ProtocolError, Reply};
 use crate::run::{Phase, Status};
@@ -45,6 +45,26 @@ impl Meter for RunMeter {
             run: self.ctx.id.clone(),
             message,
         }));
+    }
+
+    fn refused(&self, r: Refused) {
+        self.ctx.emit(
+            Phase::Agent,
+            "gateway.refused",
+            fields! {
+                "method" => r.method,
+                "path" => r.path,
+                "provider" => r.provider,
+                "reason" => r.reason,
+                "status" => r.status,
+                "message" => r.message,
+            },
+        );
+    }
+
+    /// The pause the state machine ordered (its Stop/Cont effects set the run's process slot).
+    fn paused(&self) -> bool {
+        self.ctx.procs.is_paused()
     }
 }
 

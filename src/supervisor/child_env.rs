@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
+use crate::config::{Config, ProviderKind};
 
 /// The task file in the run's directory: the task whole, whatever its length.
 pub const TASK_FILE: &str = "task.txt";
@@ -58,6 +58,45 @@ pub fn removed(config: &Config) -> Vec<OsString> {
         }
     }
     out
+}
+
+/// The variables that point an SDK at the gateway for a provider kind: base URLs and the key
+/// variable, which holds the run token.
+pub fn gateway_vars(kind: ProviderKind) -> (&'static [&'static str], &'static str) {
+    match kind {
+        ProviderKind::Anthropic => (
+            &["ANTHROPIC_BASE_URL", "ANTHROPIC_API_BASE"],
+            "ANTHROPIC_API_KEY",
+        ),
+        ProviderKind::Openai => (&["OPENAI_BASE_URL", "OPENAI_API_BASE"], "OPENAI_API_KEY"),
+    }
+}
+
+/// Key variables a model SDK reads, whether or not flightdeck set them.
+const SDK_KEYS: [&str; 2] = ["ANTHROPIC_AUTH_TOKEN", "CODEX_API_KEY"];
+
+/// The environment for a command an agent runs on the model's behalf (the built-in agent's
+/// `run_command`): the agent's own, less what would let it call a model or spend the run's
+/// budget — flightdeck's secrets, the gateway variables, SDK key variables, and any variable
+/// whose value holds the run token.
+pub fn for_tool_commands(
+    env: impl IntoIterator<Item = (OsString, OsString)>,
+    token: Option<&str>,
+) -> Vec<(OsString, OsString)> {
+    let token = token.filter(|t| !t.is_empty());
+    env.into_iter()
+        .filter(|(name, value)| {
+            let Some(n) = name.to_str() else { return true };
+            let gateway = [ProviderKind::Anthropic, ProviderKind::Openai]
+                .into_iter()
+                .any(|k| {
+                    let (bases, key) = gateway_vars(k);
+                    bases.contains(&n) || key == n
+                });
+            let holds_token = token.is_some_and(|t| value.to_string_lossy().contains(t));
+            !(is_flightdeck_secret(n) || gateway || SDK_KEYS.contains(&n) || holds_token)
+        })
+        .collect()
 }
 
 fn is_flightdeck_secret(name: &str) -> bool {
@@ -133,6 +172,29 @@ mod tests {
             toml::from_str("[providers.a]\nbase_url = \"https://x\"\napi_key_env = \"MY_KEY\"\n")
                 .unwrap();
         assert!(removed(&cfg).contains(&OsString::from("MY_KEY")));
+    }
+
+    #[test]
+    fn tool_commands_get_no_token_and_no_gateway() {
+        let os = |k: &str, v: &str| (OsString::from(k), OsString::from(v));
+        let env = vec![
+            os("PATH", "/usr/bin"),
+            os("HOME", "/home/u"),
+            os("FLIGHTDECK_RUN_ID", "r1"),
+            os("FLIGHTDECK_GATEWAY_TOKEN", "fd-tok"),
+            os("FLIGHTDECK_GATEWAY_URL", "http://127.0.0.1:1/r/fd-tok"),
+            os("FLIGHTDECK_PROVIDER_URL", "http://127.0.0.1:1/r/fd-tok/a"),
+            os("ANTHROPIC_API_KEY", "fd-tok"),
+            os("ANTHROPIC_BASE_URL", "http://127.0.0.1:1/r/fd-tok/a"),
+            os("OPENAI_API_BASE", "http://x"),
+            os("ANTHROPIC_AUTH_TOKEN", "other"),
+            os("SOMETHING_ELSE", "prefix-fd-tok-suffix"),
+        ];
+        let kept: Vec<String> = for_tool_commands(env, Some("fd-tok"))
+            .into_iter()
+            .map(|(k, _)| k.into_string().unwrap())
+            .collect();
+        assert_eq!(kept, ["PATH", "HOME", "FLIGHTDECK_RUN_ID"]);
     }
 
     #[test]

@@ -77,6 +77,11 @@ impl ProcessSlot {
         self.paused_tx.send_replace(paused);
     }
 
+    /// Whether the run is paused now (the machine's last Stop/Cont).
+    pub fn is_paused(&self) -> bool {
+        self.lock().paused
+    }
+
     pub fn paused(&self) -> watch::Receiver<bool> {
         self.paused_tx.subscribe()
     }

@@ -349,17 +349,10 @@ fn env_for_gateway(
     ordered.sort_by_key(|(name, _)| Some(name.as_str()) == preferred);
     for (name, p) in ordered {
         let url = format!("{base}/{name}");
-        let vars: &[&str] = match p.kind {
-            ProviderKind::Anthropic => &["ANTHROPIC_BASE_URL", "ANTHROPIC_API_BASE"],
-            ProviderKind::Openai => &["OPENAI_BASE_URL", "OPENAI_API_BASE"],
-        };
-        for v in vars {
+        let (bases, key) = child_env::gateway_vars(p.kind);
+        for v in bases {
             env.push((v.to_string(), url.clone()));
         }
-        let key = match p.kind {
-            ProviderKind::Anthropic => "ANTHROPIC_API_KEY",
-            ProviderKind::Openai => "OPENAI_API_KEY",
-        };
         env.push((key.to_string(), token.to_string()));
     }
     env
