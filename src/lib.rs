@@ -19,6 +19,7 @@ pub mod proof;
 pub mod protocol;
 pub mod run;
 pub mod server;
+pub mod shim;
 pub mod supervisor;
 pub mod text;
 pub mod time;

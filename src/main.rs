@@ -8,6 +8,10 @@ fn main() {
         eprintln!("flightdeck: cannot install the error reporter: {e}");
     }
     let cli = cli::Cli::parse();
+    // The shim stays small: no async runtime, no error reporter beyond its exit file.
+    if let Some(cli::Cmd::Shim { dir, argv }) = &cli.command {
+        std::process::exit(flightdeck::shim::main(dir, argv));
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -117,6 +117,16 @@ pub enum Cmd {
     /// The built-in agent's process (the supervisor starts it; not for people).
     #[command(hide = true, name = "agent-builtin")]
     AgentBuiltin,
+    /// A run's agent supervisor process (the server starts it; not for people).
+    #[command(hide = true)]
+    Shim {
+        /// The run's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The agent's argv.
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
     /// Stop the server (runs keep going unless --kill-runs).
     #[command(hide = true)]
     Shutdown {
@@ -182,6 +192,8 @@ pub async fn main(cli: Cli) -> Result<i32> {
         Some(Cmd::Demo { no_ui }) => crate::demo::run(home, no_ui).await,
         Some(Cmd::Shutdown { kill_runs }) => actions::shutdown(&client, kill_runs).await,
         Some(Cmd::AgentBuiltin) => Ok(crate::builtin::main().await),
+        // main() runs the shim before any runtime starts; reaching here is still correct.
+        Some(Cmd::Shim { dir, argv }) => Ok(crate::shim::main(&dir, &argv)),
     }
 }
 

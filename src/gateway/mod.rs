@@ -176,6 +176,14 @@ impl Gateway {
         token
     }
 
+    /// Let a run's calls through under a token it already has (a run adopted after a server
+    /// restart: its agent keeps the token it was given).
+    pub fn register_as(&self, token: &str, link: RunLink) {
+        if let Ok(mut links) = self.inner.links.lock() {
+            links.insert(token.to_string(), link);
+        }
+    }
+
     pub fn unregister(&self, token: &str) {
         if let Ok(mut links) = self.inner.links.lock() {
             links.remove(token);

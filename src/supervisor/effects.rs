@@ -36,55 +36,8 @@ impl Supervisor {
             return;
         };
         match effect {
-            Effect::RunPhase { phase, retry } => {
-                if phase == Phase::Prepare || entry.record.started_at.is_none() || retry {
-                    entry.record.started_at = Some(crate::time::now_rfc3339());
-                    entry.record.finished_at = None;
-                    entry.record.reason = None;
-                }
-                entry.record.phase = phase;
-                entry.ctx.activate();
-                entry.ctx.emit(
-                    phase,
-                    "phase.started",
-                    fields! {"attempt" => entry.record.attempt, "retry" => retry},
-                );
-                let Some(config) = entry.config.clone() else {
-                    // Cannot happen: runs start only after a submit or a retry, which set it.
-                    let report = PhaseReport {
-                        outcome: Outcome::Failed {
-                            reason: "internal error: the run has no configuration".into(),
-                        },
-                        updates: vec![],
-                    };
-                    Supervisor::send_internal(
-                        &self.tx,
-                        Internal::PhaseDone {
-                            run: id.to_string(),
-                            phase,
-                            report,
-                        },
-                    );
-                    return;
-                };
-                let job = PhaseJob {
-                    phase,
-                    record: entry.record.clone(),
-                    config,
-                    retry,
-                    kill_grace: self.global.kill_grace.0,
-                    gateway: self.gateway.clone(),
-                };
-                let ctx = entry.ctx.clone();
-                let tx = self.tx.clone();
-                let run = id.to_string();
-                tokio::spawn(async move {
-                    let report = phases::run(ctx.clone(), job).await;
-                    // The phase boundary: make the timeline durable.
-                    let _ = tokio::task::spawn_blocking(move || ctx.sync_timeline()).await;
-                    Supervisor::send_internal(&tx, Internal::PhaseDone { run, phase, report });
-                });
-            }
+            Effect::AdoptPhase { phase } => self.start_phase(id, phase, false, true),
+            Effect::RunPhase { phase, retry } => self.start_phase(id, phase, retry, false),
             Effect::Signal(sig) => match sig {
                 Signal::Stop => entry.ctx.procs.set_paused(true),
                 Signal::Cont => entry.ctx.procs.set_paused(false),
@@ -110,6 +63,61 @@ impl Supervisor {
                 entry.ctx.emit(phase, kind, fields! {"message" => message});
             }
         }
+    }
+
+    /// Start a worker for `phase` (`adopt`: take over an agent a previous server started).
+    fn start_phase(&mut self, id: &str, phase: Phase, retry: bool, adopt: bool) {
+        let Some(entry) = self.runs.get_mut(id) else {
+            return;
+        };
+        if phase == Phase::Prepare || entry.record.started_at.is_none() || retry {
+            entry.record.started_at = Some(crate::time::now_rfc3339());
+            entry.record.finished_at = None;
+            entry.record.reason = None;
+        }
+        entry.record.phase = phase;
+        entry.ctx.activate();
+        entry.ctx.emit(
+            phase,
+            "phase.started",
+            fields! {"attempt" => entry.record.attempt, "retry" => retry},
+        );
+        let Some(config) = entry.config.clone() else {
+            // Cannot happen: runs start only after a submit or a retry, which set it.
+            let report = PhaseReport {
+                outcome: Outcome::Failed {
+                    reason: "internal error: the run has no configuration".into(),
+                },
+                updates: vec![],
+            };
+            Supervisor::send_internal(
+                &self.tx,
+                Internal::PhaseDone {
+                    run: id.to_string(),
+                    phase,
+                    report,
+                },
+            );
+            return;
+        };
+        let job = PhaseJob {
+            phase,
+            record: entry.record.clone(),
+            config,
+            retry,
+            kill_grace: self.global.kill_grace.0,
+            gateway: self.gateway.clone(),
+            adopt,
+        };
+        let ctx = entry.ctx.clone();
+        let tx = self.tx.clone();
+        let run = id.to_string();
+        tokio::spawn(async move {
+            let report = phases::run(ctx.clone(), job).await;
+            // The phase boundary: make the timeline durable.
+            let _ = tokio::task::spawn_blocking(move || ctx.sync_timeline()).await;
+            Supervisor::send_internal(&tx, Internal::PhaseDone { run, phase, report });
+        });
     }
 
     /// Record a run's end and answer whoever waits for it.

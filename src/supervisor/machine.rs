@@ -62,6 +62,12 @@ pub enum Input {
     },
     /// The server found the run unfinished on start-up, with no supervisor behind it.
     Interrupted,
+    /// The server found the run unfinished on start-up with something to carry on from:
+    /// `attach` when its agent's shim is alive or recorded the agent's end; otherwise the
+    /// phase (one the server runs itself) starts again.
+    Adopt {
+        attach: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +81,8 @@ pub enum Signal {
 pub enum Effect {
     /// Start a worker for this phase. `retry`: the phase runs again from its checkpoint.
     RunPhase { phase: Phase, retry: bool },
+    /// Start a worker that takes over the agent a previous server started.
+    AdoptPhase { phase: Phase },
     /// Signal the process group of whatever the run is executing, if anything.
     Signal(Signal),
     /// SIGKILL the group if it is still there after the grace period.
@@ -256,6 +264,26 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
             next.pending = None;
             next.retry = true;
             fx.push(Effect::Enqueue);
+        }
+        Input::Adopt { attach } => {
+            if !matches!(m.status, Status::Running | Status::Paused) || m.busy {
+                return Ok((next, fx));
+            }
+            next.busy = true;
+            next.reached = next.reached.max(m.phase);
+            if m.status == Status::Paused {
+                // The slot must know: whatever the worker registers stays stopped.
+                fx.push(Effect::Signal(Signal::Stop));
+            }
+            fx.push(if attach {
+                Effect::AdoptPhase { phase: m.phase }
+            } else {
+                Effect::RunPhase {
+                    phase: m.phase,
+                    // A half-made workspace is saved and made again.
+                    retry: m.phase == Phase::Prepare,
+                }
+            });
         }
         Input::Interrupted => {
             if m.status.is_terminal() {
@@ -508,6 +536,47 @@ mod tests {
         let killed = run(&run(&started(), Input::Kill).0, ok(Phase::Prepare)).0;
         let (m, fx) = run(&killed, ok(Phase::Agent));
         assert_eq!(m, killed);
+        assert!(fx.is_empty());
+    }
+
+    #[test]
+    fn adopting_carries_on_in_the_same_phase_and_keeps_a_pause() {
+        let running = Machine {
+            status: Status::Running,
+            phase: Phase::Agent,
+            ..Machine::new()
+        };
+        let (m, fx) = run(&running, Input::Adopt { attach: true });
+        assert!(m.busy);
+        assert_eq!(m.reached, Phase::Agent);
+        assert_eq!(
+            fx,
+            vec![Effect::AdoptPhase {
+                phase: Phase::Agent
+            }]
+        );
+        let paused = Machine {
+            status: Status::Paused,
+            ..running.clone()
+        };
+        let (m, fx) = run(&paused, Input::Adopt { attach: true });
+        assert_eq!(m.status, Status::Paused);
+        assert_eq!(fx[0], Effect::Signal(Signal::Stop));
+        let smoke = Machine {
+            phase: Phase::Smoke,
+            ..running.clone()
+        };
+        let (_, fx) = run(&smoke, Input::Adopt { attach: false });
+        assert_eq!(
+            fx,
+            vec![Effect::RunPhase {
+                phase: Phase::Smoke,
+                retry: false
+            }]
+        );
+        // Adopting twice, or a finished run, does nothing.
+        let (m2, fx) = run(&m, Input::Adopt { attach: true });
+        assert_eq!(m2, m);
         assert!(fx.is_empty());
     }
 

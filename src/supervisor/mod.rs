@@ -2,6 +2,7 @@
 //! It selects over client commands and reports from its phase workers, runs the pure state
 //! machine (`machine`), and carries out the effects it returns.
 
+pub mod agent_process;
 pub mod budget;
 pub mod child_env;
 mod commands;

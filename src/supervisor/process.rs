@@ -121,6 +121,10 @@ impl ProcessSlot {
 }
 
 fn send(pgid: i32, sig: Signal) {
+    // 0 or less would mean our own group (or every process): never.
+    if pgid <= 0 {
+        return;
+    }
     // ESRCH (the group is gone) is fine: there is nothing left to signal.
     let _ = killpg(Pid::from_raw(pgid), sig);
 }
@@ -130,10 +134,21 @@ pub enum Exit {
     TimedOut(Duration),
 }
 
+/// Something whose end can be awaited (cancel-safe): a child, or an agent under its shim.
+pub trait Waitable {
+    fn wait(&mut self) -> impl std::future::Future<Output = std::io::Result<ExitStatus>> + Send;
+}
+
+impl Waitable for Child {
+    fn wait(&mut self) -> impl std::future::Future<Output = std::io::Result<ExitStatus>> + Send {
+        Child::wait(self)
+    }
+}
+
 /// Wait for the child; with a timeout, time spent paused does not count. On timeout the group
 /// gets SIGTERM, then SIGKILL after `grace`.
 pub async fn wait(
-    child: &mut Child,
+    child: &mut impl Waitable,
     slot: &ProcessSlot,
     timeout: Option<Duration>,
     grace: Duration,

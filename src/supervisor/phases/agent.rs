@@ -13,18 +13,24 @@ use crate::config::{ProviderConfig, ProviderKind};
 use crate::fields;
 use crate::gateway::budget::Spent;
 use crate::gateway::RunLink;
+use crate::models::pricing::PriceTable;
 use crate::paths::pack;
 use crate::proof;
 use crate::run::Phase;
+use crate::supervisor::agent_process::{self, AgentProcess};
 use crate::supervisor::child_env::{self, RunVars};
 use crate::supervisor::context::RunCtx;
 use crate::supervisor::process::{self, Exit};
 use crate::workspace;
 
+use super::agent_adopt::Adoption;
 use super::agent_output::AgentSink;
 use super::{blocking, keep, PhaseJob, PhaseReport, Update};
 
 pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
+    if job.adopt {
+        return super::agent_adopt::adopt(ctx, job).await;
+    }
     let rec = &job.record;
     let mut updates = Vec::new();
     let worktree = rec.worktree.clone();
@@ -137,19 +143,9 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         .gateway
         .clone()
         .filter(|_| !job.config.providers.is_empty());
-    let token = gateway.as_ref().map(|gw| {
-        gw.register(RunLink::new(
-            rec.id.clone(),
-            crate::supervisor::budget::meter_for(ctx),
-            job.config.providers.clone(),
-            (*prices).clone(),
-            job.config.budget,
-            Spent {
-                tokens: rec.tokens.total(),
-                usd: rec.cost_usd.unwrap_or(0.0),
-            },
-        ))
-    });
+    let token = gateway
+        .as_ref()
+        .map(|gw| gw.register(link_for(ctx, job, &prices)));
     let mut gateway_env: Vec<(String, String)> = Vec::new();
     if agent.kind == AgentKind::Builtin {
         match builtin_env(
@@ -188,8 +184,8 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         }
     }
 
-    let mut cmd = tokio::process::Command::new(&launch.program);
-    cmd.args(&launch.args).current_dir(&launch.cwd);
+    let mut cmd = agent_process::shim_command(&ctx.dir, &launch.program, &launch.args);
+    cmd.current_dir(&launch.cwd);
     // The provider keys stay with the server: the agent gets its run token instead.
     child_env::apply(&mut cmd, &job.config, &run_vars);
     cmd.envs(launch.env.iter().map(|(k, v)| (k, v)))
@@ -197,36 +193,118 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
-        .process_group(0)
         .kill_on_drop(false);
+    // What a later server needs to adopt this agent, written before it starts.
+    let adoption = Adoption {
+        log_offset: offset,
+        token: token.clone(),
+        agent: name.clone(),
+    };
+    if let Err(e) = adoption.write(&ctx.dir) {
+        if let (Some(gw), Some(t)) = (&gateway, &token) {
+            gw.unregister(t);
+        }
+        return PhaseReport::failed(format!("cannot write agent.json: {e}"), updates);
+    }
     let started = Instant::now();
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
+    let proc = match agent_process::start(cmd, &ctx.dir).await {
+        Ok(p) => p,
+        Err(failed) => {
             if let (Some(gw), Some(t)) = (&gateway, &token) {
                 gw.unregister(t);
             }
-            let reason = child_env::spawn_error(&e, &rec.task, &launch.program, &name);
+            let (reason, error) = match failed {
+                agent_process::Failed::Spawn(e) => (
+                    child_env::spawn_error(&e, &rec.task, &launch.program, &name),
+                    e.to_string(),
+                ),
+                agent_process::Failed::Shim(m) => (m.clone(), m),
+            };
             ctx.emit(
                 Phase::Agent,
                 "agent.spawn_failed",
-                fields! {"program" => launch.program, "error" => e.to_string(), "message" => reason},
+                fields! {"program" => launch.program, "error" => error, "message" => reason},
             );
             return PhaseReport::failed(reason, updates);
         }
     };
-    drop(cmd); // closes our copies of the log descriptors
-    let pid = child.id().unwrap_or(0) as i32;
-    ctx.procs.register(pid);
     ctx.emit(
         Phase::Agent,
         "agent.started",
-        fields! {"agent" => name, "pid" => pid, "argv" => launch.argv(), "attempt" => rec.attempt},
+        fields! {"agent" => name, "pid" => proc.shim.agent_pid, "shim_pid" => proc.shim.shim_pid, "argv" => launch.argv(), "attempt" => rec.attempt, "log_offset" => offset},
     );
+    let watch = Watch {
+        kind: agent.kind,
+        model: agent.model.clone(),
+        timeout: agent.timeout.map(|t| t.0),
+        log_path,
+        offset,
+        prices,
+        gateway,
+        token,
+        started,
+    };
+    supervise(ctx, job, proc, watch, updates).await
+}
 
+/// The run's link in the gateway: its meter, providers, prices, budget and what it spent.
+pub(super) fn link_for(ctx: &Arc<RunCtx>, job: &PhaseJob, prices: &PriceTable) -> RunLink {
+    let rec = &job.record;
+    RunLink::new(
+        rec.id.clone(),
+        crate::supervisor::budget::meter_for(ctx),
+        job.config.providers.clone(),
+        prices.clone(),
+        job.config.budget,
+        Spent {
+            tokens: rec.tokens.total(),
+            usd: rec.cost_usd.unwrap_or(0.0),
+        },
+    )
+}
+
+/// What watching an agent needs, whether this server started it or adopted it.
+pub(super) struct Watch {
+    pub(super) kind: AgentKind,
+    pub(super) model: Option<String>,
+    pub(super) timeout: Option<std::time::Duration>,
+    pub(super) log_path: std::path::PathBuf,
+    /// Where in agent.log to read from.
+    pub(super) offset: u64,
+    pub(super) prices: Arc<PriceTable>,
+    pub(super) gateway: Option<Arc<crate::gateway::Gateway>>,
+    pub(super) token: Option<String>,
+    pub(super) started: Instant,
+}
+
+/// Follow the agent's output, wait for it (timeout, pause, kill aware), then record how it
+/// ended and commit what it did.
+pub(super) async fn supervise(
+    ctx: &Arc<RunCtx>,
+    job: &PhaseJob,
+    mut proc: AgentProcess,
+    w: Watch,
+    mut updates: Vec<Update>,
+) -> PhaseReport {
+    let rec = &job.record;
+    let worktree = rec.worktree.clone();
+    if proc.pgid() > 0 {
+        ctx.procs.register(proc.pgid());
+    }
+    let Watch {
+        kind,
+        model,
+        timeout,
+        log_path,
+        offset,
+        prices,
+        gateway,
+        token,
+        started,
+    } = w;
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let follower = {
-        let adapter = adapters::for_kind(agent.kind, agent.model.as_deref());
+        let adapter = adapters::for_kind(kind, model.as_deref());
         let mut sink = AgentSink::new(ctx.clone(), prices.clone(), adapter, token.is_none());
         tokio::task::spawn_blocking(move || {
             output::follow(&log_path, offset, done_rx, &mut sink);
@@ -234,8 +312,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         })
     };
 
-    let timeout = agent.timeout.map(|t| t.0);
-    let exit = process::wait(&mut child, &ctx.procs, timeout, job.kill_grace).await;
+    let exit = process::wait(&mut proc, &ctx.procs, timeout, job.kill_grace).await;
     ctx.procs.unregister_and_reap();
     // The follower drains what is left for a bounded time: the run ends when the agent ends.
     let _ = done_tx.send(());
@@ -275,7 +352,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         Err(e) => (Some(format!("lost track of the agent process: {e}")), None),
     };
     updates.push(Update::ExitCode(exit_code));
-    if agent.kind == AgentKind::Aider {
+    if kind == AgentKind::Aider {
         let log = ctx.path(agents::AIDER_ANALYTICS);
         let text = tokio::fs::read_to_string(&log).await.unwrap_or_default();
         sink.apply(adapters::analytics_calls(&text), 0..0);

@@ -2,6 +2,7 @@
 //! workspace, processes and proof files; the supervisor only applies their reports.
 
 mod agent;
+mod agent_adopt;
 mod agent_output;
 mod deliver;
 pub use deliver::write_pr;
@@ -30,6 +31,8 @@ pub struct PhaseJob {
     pub retry: bool,
     pub kill_grace: Duration,
     pub gateway: Option<Arc<crate::gateway::Gateway>>,
+    /// Take over an agent a previous server started (its shim is alive or recorded its end).
+    pub adopt: bool,
 }
 
 /// Changes to the run record that a worker found out.

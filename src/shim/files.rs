@@ -1,0 +1,154 @@
+//! What a run's shim leaves in the run directory, so that any server (this one, the next one
+//! after a crash or an upgrade) can find the agent and learn how it ended:
+//! - `shim.json`: the shim's and the agent's pid, the agent's process group, and each one's
+//!   start time (field 22 of `/proc/PID/stat`), which tells a live process from a reused pid;
+//! - `exit.json`: how the agent ended (code or signal, or why it never started), written
+//!   atomically once it has.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const SHIM: &str = "shim.json";
+pub const EXIT: &str = "exit.json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShimFile {
+    pub shim_pid: i32,
+    pub shim_start: u64,
+    pub agent_pid: i32,
+    pub pgid: i32,
+    pub agent_start: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExitFile {
+    /// The exit code, when the agent exited.
+    pub code: Option<i32>,
+    /// The signal that ended it, when one did.
+    pub signal: Option<i32>,
+    /// Why the agent never started (errno of the failed exec), when it did not.
+    pub spawn_errno: Option<i32>,
+    pub spawn_error: Option<String>,
+    pub at: String,
+}
+
+impl ExitFile {
+    /// As a wait status, for the code that describes exits.
+    pub fn status(&self) -> std::process::ExitStatus {
+        use std::os::unix::process::ExitStatusExt;
+        match (self.code, self.signal) {
+            (Some(code), _) => ExitStatus::from_raw((code & 0xff) << 8),
+            (None, Some(sig)) => ExitStatus::from_raw(sig & 0x7f),
+            _ => ExitStatus::from_raw(127 << 8),
+        }
+    }
+}
+
+use std::process::ExitStatus;
+
+pub fn shim_path(dir: &Path) -> PathBuf {
+    dir.join(SHIM)
+}
+
+pub fn exit_path(dir: &Path) -> PathBuf {
+    dir.join(EXIT)
+}
+
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    crate::proof::store::write_atomic(path, &bytes)
+}
+
+pub fn read_shim(dir: &Path) -> Option<ShimFile> {
+    read_json(&shim_path(dir))
+}
+
+pub fn read_exit(dir: &Path) -> Option<ExitFile> {
+    read_json(&exit_path(dir))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// A process's start time in clock ticks since boot (field 22 of `/proc/PID/stat`), or None
+/// when there is no such process (or it is a zombie: it has ended).
+pub fn start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: fields after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?; // field 3
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // Field 22 is the 19th after the state.
+    fields.nth(18)?.parse().ok()
+}
+
+/// Whether `pid` is still the process that started at `start`.
+pub fn alive(pid: i32, start: u64) -> bool {
+    start_time(pid) == Some(start)
+}
+
+/// What a server finds of a run's agent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// The shim is alive: the agent runs (or is stopped) under it.
+    Live(ShimFile),
+    /// The agent ended; here is how.
+    Exited(ExitFile),
+    /// Neither a live shim nor an exit file.
+    Gone(Option<ShimFile>),
+}
+
+pub fn probe(dir: &Path) -> Found {
+    if let Some(exit) = read_exit(dir) {
+        return Found::Exited(exit);
+    }
+    match read_shim(dir) {
+        Some(s) if alive(s.shim_pid, s.shim_start) => Found::Live(s),
+        other => {
+            // The shim may have finished between the two reads.
+            match read_exit(dir) {
+                Some(exit) => Found::Exited(exit),
+                None => Found::Gone(other),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_tells_this_process_from_others() {
+        let me = std::process::id() as i32;
+        let t = start_time(me).expect("own start time");
+        assert!(alive(me, t));
+        assert!(!alive(me, t + 1));
+        assert!(start_time(0).is_none());
+        assert!(start_time(i32::MAX).is_none());
+    }
+
+    #[test]
+    fn exit_files_become_wait_statuses() {
+        let f = |code, signal| ExitFile {
+            code,
+            signal,
+            spawn_errno: None,
+            spawn_error: None,
+            at: String::new(),
+        };
+        assert_eq!(f(Some(3), None).status().code(), Some(3));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(f(None, Some(9)).status().signal(), Some(9));
+    }
+}
