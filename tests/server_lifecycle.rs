@@ -140,7 +140,7 @@ fn logs_follow_streams_new_lines_until_the_run_ends() {
 }
 
 #[test]
-fn a_restarted_server_marks_orphaned_runs_interrupted() {
+fn a_restarted_server_adopts_live_runs_and_interrupts_only_lost_ones() {
     let env = Env::new(
         r#"
 [agents.sleeper]
@@ -153,15 +153,41 @@ command = ["sh", "-c", "echo $$ > \"$1\"; exec sleep 1000", "sh", "{worktree}/..
     let wt = env.record(&id)["worktree"].as_str().unwrap().to_string();
     let pid = read_pids(&std::path::Path::new(&wt).join(format!("../pid-{id}")), 1)[0];
 
-    env.ok(&["shutdown"]);
+    let out = env.ok(&["stop"]);
+    assert!(out.contains("1 unfinished run(s) keep going"), "{out}");
     assert!(alive(pid), "stopping the server stops no run");
-    let r = env.record(&id); // starts a new server
-    assert_eq!(r["status"], "interrupted", "{r:#}");
-    assert_eq!(
-        env.events_of(&id, "run.finished")[0]["status"],
-        "interrupted"
-    );
-    nix_kill(pid);
+    env.ok(&["ls"]); // starts a new server, which adopts the run
+    env.wait_for(&id, "adopted", |_| {
+        !env.events_of(&id, "run.adopted").is_empty()
+    });
+    assert_eq!(env.record(&id)["status"], "running");
+
+    // Lose the shim too (and the server): nothing recorded how the agent ended.
+    let shim: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.run_dir(&id).join("shim.json")).unwrap())
+            .unwrap();
+    let server: i32 = std::fs::read_to_string(env.home.join("server.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix_kill(server);
+    nix_kill(shim["shim_pid"].as_i64().unwrap() as i32);
+    wait_until("server and shim gone", || {
+        !alive(server) && !alive(shim["shim_pid"].as_i64().unwrap() as i32)
+    });
+    assert!(alive(pid));
+    let r = env.wait_status(&id, "interrupted");
+    assert_eq!(r["phase"], "agent");
+    let note = &env.events_of(&id, "run.interrupted")[0];
+    assert!(note["message"].as_str().unwrap().contains("shim is gone"));
+
+    // Retry knows the phase it was in; kill stops what is left of it.
+    let err = env.fails(&["retry", &id, "--phase", "smoke"]);
+    assert!(err.contains("it stopped in agent"), "{err}");
+    let out = env.ok(&["kill", &id]);
+    assert!(out.contains("killed what was left"), "{out}");
+    wait_until("the orphaned agent gone", || !alive(pid));
 }
 
 fn nix_kill(pid: i32) {

@@ -25,7 +25,13 @@ pub async fn resume(client: &Client, run: &str) -> Result<i32> {
 }
 
 pub async fn kill(client: &Client, run: &str) -> Result<i32> {
-    let r = expect_run(client.request(&Command::Kill { run: run.into() }).await?)?;
+    let reply = client.request(&Command::Kill { run: run.into() }).await?;
+    // An interrupted run: what was left of it was killed, and the answer says so.
+    if let Reply::Done { message } = reply {
+        println!("{message}");
+        return Ok(0);
+    }
+    let r = expect_run(reply)?;
     if r.status.is_terminal() {
         println!("killed run {}", r.id);
     } else {
@@ -86,6 +92,7 @@ pub async fn serve(
     home: Home,
     config: Option<PathBuf>,
     detach: bool,
+    replace: bool,
 ) -> Result<i32> {
     if detach {
         let reply = client.request(&Command::Ping).await?;
@@ -102,13 +109,22 @@ pub async fn serve(
         ..Default::default()
     })
     .map_err(|e| eyre!("{e}"))?;
-    match crate::server::serve(home, global).await {
-        Ok(()) => Ok(0),
-        Err(e) if e.downcast_ref::<crate::server::AlreadyRunning>().is_some() => {
-            eprintln!("flightdeck: {e}; nothing to do");
-            Ok(0)
+    // Replacing: the old server lets go of its lock as it exits; give it a few seconds.
+    let mut tries = if replace { 200 } else { 1 };
+    loop {
+        tries -= 1;
+        match crate::server::serve(home.clone(), global.clone()).await {
+            Ok(()) => return Ok(0),
+            Err(e) if e.downcast_ref::<crate::server::AlreadyRunning>().is_some() => {
+                if tries > 0 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                eprintln!("flightdeck: {e}; nothing to do (`flightdeck serve --replace` takes over from it)");
+                return Ok(0);
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -118,7 +134,10 @@ pub async fn shutdown(client: &Client, kill_runs: bool) -> Result<i32> {
         return Ok(0);
     };
     let mut s = Client::send_on(stream, &Command::Shutdown { kill_runs }).await?;
-    let _ = s.next().await?;
+    let said = match s.next().await? {
+        Some(Reply::Done { message }) => message,
+        _ => "server stopped".to_string(),
+    };
     // Wait for the socket to go, so a following command starts a fresh server.
     for _ in 0..100 {
         if !client.home().socket().exists() {
@@ -126,6 +145,6 @@ pub async fn shutdown(client: &Client, kill_runs: bool) -> Result<i32> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!("server stopped");
+    println!("{said}");
     Ok(0)
 }

@@ -107,6 +107,16 @@ pub enum Cmd {
         /// Start it in the background and return once it answers.
         #[arg(long)]
         detach: bool,
+        /// Take over from a running server (an upgrade): it stops, runs keep going, and this
+        /// server adopts them.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Stop the server; runs keep going under their shims and the next server adopts them.
+    Stop {
+        /// Kill every unfinished run too (the one way to stop runs with the server).
+        #[arg(long)]
+        all: bool,
     },
     /// A sample repository and scripted agents, live in the cockpit.
     Demo {
@@ -188,7 +198,13 @@ pub async fn main(cli: Cli) -> Result<i32> {
             let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));
             trust::trust(&home, repo, revoke).await
         }
-        Some(Cmd::Serve { detach }) => actions::serve(&client, home, config, detach).await,
+        Some(Cmd::Serve { detach, replace }) => {
+            if replace {
+                actions::shutdown(&client, false).await?;
+            }
+            actions::serve(&client, home, config, detach, replace).await
+        }
+        Some(Cmd::Stop { all }) => actions::shutdown(&client, all).await,
         Some(Cmd::Demo { no_ui }) => crate::demo::run(home, no_ui).await,
         Some(Cmd::Shutdown { kill_runs }) => actions::shutdown(&client, kill_runs).await,
         Some(Cmd::AgentBuiltin) => Ok(crate::builtin::main().await),

@@ -106,9 +106,17 @@ type Body = BoxBody<Bytes, std::io::Error>;
 const MAX_BODY: usize = 32 * 1024 * 1024;
 
 impl Gateway {
-    /// Listen on a free loopback port. `global` is what all runs had spent before.
-    pub async fn start(global: Spent) -> std::io::Result<Arc<Gateway>> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    /// Listen on loopback: on `port` when it is free (a restarted server takes its
+    /// predecessor's port, so adopted agents keep their base URLs), else on any free port.
+    /// `global` is what all runs had spent before.
+    pub async fn start(global: Spent, port: Option<u16>) -> std::io::Result<Arc<Gateway>> {
+        let listener = match port {
+            Some(p) => match TcpListener::bind(("127.0.0.1", p)).await {
+                Ok(l) => l,
+                Err(_) => TcpListener::bind(("127.0.0.1", 0)).await?,
+            },
+            None => TcpListener::bind(("127.0.0.1", 0)).await?,
+        };
         let addr = listener.local_addr()?;
         // Redirects go back to the agent as they are: followed here, one could lead the key to
         // a path (or host) the route check never saw.

@@ -54,9 +54,19 @@ pub async fn serve(home: Home, global: Config) -> Result<()> {
         tokens: records.iter().map(|r| r.tokens.total()).sum(),
         usd: records.iter().filter_map(|r| r.cost_usd).sum(),
     };
-    let gateway = match crate::gateway::Gateway::start(spent).await {
+    let port_file = home.root().join("gateway.port");
+    let port = tokio::fs::read_to_string(&port_file)
+        .await
+        .ok()
+        .and_then(|p| p.trim().parse().ok());
+    let gateway = match crate::gateway::Gateway::start(spent, port).await {
         Ok(g) => {
             crate::log!("metering gateway on http://{}", g.addr());
+            if let Err(e) =
+                crate::owner_only::write(&port_file, g.addr().port().to_string().as_bytes())
+            {
+                crate::log!("cannot record the gateway's port: {e}");
+            }
             Some(g)
         }
         Err(e) => {

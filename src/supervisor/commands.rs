@@ -8,6 +8,7 @@ use crate::fields;
 use crate::protocol::{Command, ProtocolError, Reply};
 use crate::run::id;
 use crate::run::Phase;
+use crate::run::Status;
 use crate::workspace::{self, WorkspaceError};
 
 use super::context::RunCtx;
@@ -39,9 +40,12 @@ impl Supervisor {
             }),
             Command::Pause { run } => self.simple(&run, Input::Pause, "run.paused", "paused"),
             Command::Resume { run } => return self.resume_command(&run, reply),
-            Command::Kill { run } => {
-                self.simple(&run, Input::Kill, "run.kill_requested", "killing")
-            }
+            Command::Kill { run } => match self.resolve(&run) {
+                Ok(id) if self.runs[&id].record.status == Status::Interrupted => {
+                    return self.kill_leftovers(&id, reply)
+                }
+                _ => self.simple(&run, Input::Kill, "run.kill_requested", "killing"),
+            },
             Command::Retry { run, phase } => {
                 let id = match self.resolve(&run) {
                     Ok(id) => id,
@@ -186,6 +190,7 @@ impl Supervisor {
 
     pub(super) fn on_internal(&mut self, msg: Internal) {
         match msg {
+            Internal::Unfinished { runs } => self.on_unfinished(runs),
             Internal::Submitted { result, reply } => {
                 let answer = result.and_then(|v| self.accept(v));
                 let _ = reply.send(answer);

@@ -2,6 +2,7 @@
 //! It selects over client commands and reports from its phase workers, runs the pure state
 //! machine (`machine`), and carries out the effects it returns.
 
+mod adopt;
 pub mod agent_process;
 pub mod budget;
 pub mod child_env;
@@ -93,6 +94,10 @@ enum Internal {
         reply: Option<oneshot::Sender<Answer>>,
     },
     RadarTick,
+    /// What start-up found of the runs a previous server left unfinished.
+    Unfinished {
+        runs: Vec<adopt::Unfinished>,
+    },
     /// The run's budget is 80% spent.
     BudgetWarn {
         run: String,
@@ -143,6 +148,8 @@ pub struct Supervisor {
     radar_busy: bool,
     /// The metering gateway, when it could start.
     gateway: Option<Arc<crate::gateway::Gateway>>,
+    /// How many unfinished runs this server took up again at start-up.
+    adopted: usize,
 }
 
 impl Supervisor {
@@ -168,8 +175,10 @@ impl Supervisor {
             merging: false,
             radar_busy: false,
             gateway,
+            adopted: 0,
         };
         sup.load_existing();
+        sup.readopt_unfinished();
         radar::start_ticker(tx.clone());
         let handle = Handle { tx, events };
         let task = tokio::spawn(sup.run(rx));
@@ -180,10 +189,21 @@ impl Supervisor {
         while let Some(msg) = rx.recv().await {
             match msg {
                 Msg::Request(Command::Shutdown { kill_runs }, reply) => {
+                    let unfinished = self.active_count()
+                        + self
+                            .runs
+                            .values()
+                            .filter(|e| e.machine.status == crate::run::Status::Queued)
+                            .count();
                     self.shutdown(kill_runs).await;
-                    let _ = reply.send(Ok(Reply::Done {
-                        message: "server stopped".into(),
-                    }));
+                    let message = match (kill_runs, unfinished) {
+                        (_, 0) => "server stopped".to_string(),
+                        (true, n) => format!("server stopped; killed {n} unfinished run(s)"),
+                        (false, n) => format!(
+                            "server stopped; {n} unfinished run(s) keep going, and the next server adopts them (`flightdeck stop --all` stops runs too)"
+                        ),
+                    };
+                    let _ = reply.send(Ok(Reply::Done { message }));
                     self.stopping = true;
                 }
                 Msg::Request(cmd, reply) => self.on_command(cmd, reply),
@@ -195,7 +215,7 @@ impl Supervisor {
         }
     }
 
-    /// Records left unfinished by a previous server have nobody supervising them any more.
+    /// Load every run on disk; unfinished ones are taken up again by `readopt_unfinished`.
     fn load_existing(&mut self) {
         let (records, problems) = crate::proof::store::load_all(&self.home);
         for p in problems {
@@ -211,6 +231,7 @@ impl Supervisor {
                 self.events.clone(),
                 self.tx.clone(),
             );
+            // How far the run got: for an unfinished run, the phase it was in (retry offers it).
             let reached = record
                 .checkpoints
                 .keys()
@@ -220,7 +241,7 @@ impl Supervisor {
                 .max(if record.status.is_terminal() {
                     record.phase.min(Phase::Proof)
                 } else {
-                    Phase::Prepare
+                    record.phase.min(Phase::Deliver)
                 });
             let machine = Machine {
                 status: record.status,
@@ -228,9 +249,8 @@ impl Supervisor {
                 reached,
                 ..Machine::new()
             };
-            let id = record.id.clone();
             self.runs.insert(
-                id.clone(),
+                record.id.clone(),
                 Entry {
                     record,
                     machine,
@@ -238,9 +258,6 @@ impl Supervisor {
                     config: None,
                 },
             );
-            if !self.runs[&id].record.status.is_terminal() {
-                self.step(&id, machine::Input::Interrupted);
-            }
         }
     }
 

@@ -1,0 +1,170 @@
+//! Start-up: every run a previous server left unfinished is taken up again. Queued runs queue
+//! again; a run in its agent phase whose shim is alive (or recorded the agent's end) is
+//! adopted; a run in a phase the server runs itself does that phase again; only a run in its
+//! agent phase with neither becomes `interrupted`, with the reason in its timeline.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::fields;
+use crate::protocol::ProtocolError;
+use crate::run::{Phase, Status};
+use crate::shim::files::{self, Found};
+
+use super::machine::Input;
+use super::{submit, Internal, Supervisor};
+
+/// What start-up found of one unfinished run.
+#[derive(Debug)]
+pub struct Unfinished {
+    pub run: String,
+    pub config: Result<Box<Config>, ProtocolError>,
+    pub found: Found,
+}
+
+impl Supervisor {
+    /// Read the unfinished runs' configs and probe their shims off the runtime, oldest first;
+    /// the answer comes back as one message.
+    pub(super) fn readopt_unfinished(&self) {
+        let mut todo: Vec<(String, String, PathBuf, Option<PathBuf>, PathBuf)> = self
+            .runs
+            .values()
+            .filter(|e| !e.record.status.is_terminal())
+            .map(|e| {
+                (
+                    e.record.created_at.clone(),
+                    e.record.id.clone(),
+                    e.record.repo.clone(),
+                    e.record.config_file.clone(),
+                    e.ctx.dir.clone(),
+                )
+            })
+            .collect();
+        if todo.is_empty() {
+            return;
+        }
+        todo.sort();
+        let trust = crate::config::TrustStore::in_home(&self.home);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let found = tokio::task::spawn_blocking(move || {
+                todo.into_iter()
+                    .map(|(_, run, repo, explicit, dir)| Unfinished {
+                        run,
+                        config: submit::load_config(Some(repo), explicit, &trust).map(Box::new),
+                        found: files::probe(&dir),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            Supervisor::send_internal(&tx, Internal::Unfinished { runs: found });
+        });
+    }
+
+    pub(super) fn on_unfinished(&mut self, runs: Vec<Unfinished>) {
+        let mut adopted = 0;
+        for u in runs {
+            let Some(entry) = self.runs.get_mut(&u.run) else {
+                continue;
+            };
+            let (status, phase) = (entry.machine.status, entry.machine.phase);
+            let config = match u.config {
+                Ok(c) => c,
+                Err(e) => {
+                    entry.ctx.emit(
+                        phase,
+                        "run.interrupted",
+                        fields! {"message" => format!("the server restarted and cannot read the run's config again: {}", e.message)},
+                    );
+                    self.step(&u.run, Input::Interrupted);
+                    continue;
+                }
+            };
+            entry.config = Some(Arc::new(*config));
+            match status {
+                Status::Queued if !self.queue.iter().any(|q| q == &u.run) => {
+                    self.queue.push_back(u.run.clone());
+                }
+                Status::Running | Status::Paused => {
+                    let attach = matches!(u.found, Found::Live(_) | Found::Exited(_));
+                    if phase == Phase::Agent && !attach {
+                        entry.ctx.emit(
+                            phase,
+                            "run.interrupted",
+                            fields! {"message" => "the server stopped while the agent ran, and the agent's shim is gone without recording how the agent ended; retry --phase agent runs it again (nothing is lost: the worktree is saved first)"},
+                        );
+                        self.step(&u.run, Input::Interrupted);
+                        continue;
+                    }
+                    if phase != Phase::Agent {
+                        entry.ctx.emit(
+                            phase,
+                            "run.adopted",
+                            fields! {"message" => format!("adopted by a new server: phase {phase} runs again")},
+                        );
+                    }
+                    adopted += 1;
+                    self.step(
+                        &u.run,
+                        Input::Adopt {
+                            attach: phase == Phase::Agent,
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+        self.adopted = adopted;
+        crate::log!("server started: {adopted} run(s) re-adopted");
+        self.try_start();
+    }
+}
+
+impl Supervisor {
+    /// `kill` on an interrupted run: stop whatever of its agent is still running (found by
+    /// the shim's record, checked against pid reuse).
+    pub(super) fn kill_leftovers(
+        &mut self,
+        id: &str,
+        reply: tokio::sync::oneshot::Sender<super::Answer>,
+    ) {
+        let dir = self.runs[id].ctx.dir.clone();
+        let ctx = self.runs[id].ctx.clone();
+        let run = id.to_string();
+        tokio::spawn(async move {
+            let killed = tokio::task::spawn_blocking(move || {
+                let shim = files::read_shim(&dir)?;
+                let live = files::alive(shim.agent_pid, shim.agent_start)
+                    || files::alive(shim.shim_pid, shim.shim_start);
+                if !live || shim.pgid <= 0 {
+                    return None;
+                }
+                let group = nix::unistd::Pid::from_raw(shim.pgid);
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+                Some(shim.pgid)
+            })
+            .await
+            .ok()
+            .flatten();
+            let answer = match killed {
+                Some(pgid) => {
+                    let message = format!(
+                        "run {run} was interrupted; killed what was left of it (process group {pgid})"
+                    );
+                    ctx.emit(
+                        Phase::Agent,
+                        "run.kill_requested",
+                        fields! {"message" => message.clone()},
+                    );
+                    Ok(crate::protocol::Reply::Done { message })
+                }
+                None => Err(ProtocolError::refused(format!(
+                    "run {run} was interrupted and nothing of it is running; retry it with `flightdeck retry {run}`"
+                ))),
+            };
+            let _ = reply.send(answer);
+        });
+    }
+}

@@ -1,0 +1,229 @@
+//! Runs survive the server: `kill -9` of the server (twice, once with runs paused), an agent
+//! that ends while no server runs, and `serve --replace` lose no run, no line, no pause.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use common::*;
+
+fn server_pid(env: &Env) -> i32 {
+    std::fs::read_to_string(env.home.join("server.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// SIGKILL the server and wait until it is gone.
+fn kill_server(env: &Env) {
+    let pid = server_pid(env);
+    assert!(Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    wait_until("the server to die", || !alive(pid));
+}
+
+fn log_len(env: &Env, id: &str) -> u64 {
+    std::fs::metadata(env.run_dir(id).join("agent.log"))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+/// The agent's pids from the shim's record.
+fn shim_pids(env: &Env, id: &str) -> Vec<i32> {
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(env.run_dir(id).join("shim.json")).unwrap()).unwrap();
+    vec![
+        v["agent_pid"].as_i64().unwrap() as i32,
+        v["shim_pid"].as_i64().unwrap() as i32,
+    ]
+}
+
+/// Every `line N` the timeline holds for this run, with how often.
+fn numbered_lines(env: &Env, id: &str) -> BTreeMap<u32, usize> {
+    let mut seen = BTreeMap::new();
+    for o in env.events_of(id, "agent.output") {
+        for l in o["text"].as_str().unwrap().lines() {
+            if let Some(n) = l.strip_prefix("line ").and_then(|n| n.parse().ok()) {
+                *seen.entry(n).or_insert(0) += 1;
+            }
+        }
+    }
+    seen
+}
+
+fn assert_seq_continuous(env: &Env, id: &str) {
+    let seqs: Vec<u64> = env
+        .timeline(id)
+        .iter()
+        .map(|l| l["seq"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "run {id}: seq is not continuous");
+}
+
+#[test]
+fn ten_runs_survive_two_server_kills_one_with_runs_paused() {
+    let env = Env::new(
+        r#"
+max_parallel = 10
+
+[agents.counter]
+command = ["sh", "-c", "i=0; while [ $i -lt 100 ]; do i=$((i+1)); echo \"line $i\"; sleep 0.2; done; echo counted > counted.txt"]
+"#,
+    );
+    let repo = git_repo(env.path(), "repo");
+    let ids: Vec<String> = (0..10)
+        .map(|i| env.start(&repo, "counter", &format!("count {i}")))
+        .collect();
+    for id in &ids {
+        env.wait_status(id, "running");
+    }
+    wait_until("output from every run", || {
+        ids.iter().all(|id| !numbered_lines(&env, id).is_empty())
+    });
+
+    // First kill, with three runs paused.
+    for id in &ids[..3] {
+        env.ok(&["pause", id]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let paused_at: Vec<u64> = ids[..3].iter().map(|id| log_len(&env, id)).collect();
+    kill_server(&env);
+    std::thread::sleep(Duration::from_secs(2));
+    // The next command starts a new server, which adopts the runs.
+    let runs = env.json(&["ls", "--json"]);
+    assert_eq!(runs.as_array().unwrap().len(), 10);
+    for id in &ids[..3] {
+        env.wait_status(id, "paused");
+    }
+    for id in &ids[3..] {
+        env.wait_for(id, "re-adopted", |r| r["status"] == "running");
+        assert_eq!(env.events_of(id, "run.adopted").len(), 1, "run {id}");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    for (id, before) in ids[..3].iter().zip(&paused_at) {
+        assert_eq!(log_len(&env, id), *before, "paused run {id} advanced");
+    }
+    for id in &ids[..3] {
+        env.ok(&["resume", id]);
+    }
+
+    // Second kill, all running.
+    std::thread::sleep(Duration::from_secs(2));
+    kill_server(&env);
+    std::thread::sleep(Duration::from_secs(1));
+    env.ok(&["ls"]);
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for id in &ids {
+        let r = env.wait_for(id, "finished", |r| {
+            r["status"] != "running" && r["status"] != "paused" || Instant::now() > deadline
+        });
+        assert_eq!(r["status"], "succeeded", "{r:#}");
+        let lines = numbered_lines(&env, id);
+        let expected: BTreeMap<u32, usize> = (1..=100).map(|n| (n, 1)).collect();
+        assert_eq!(lines, expected, "run {id}: every line exactly once");
+        assert_seq_continuous(&env, id);
+        assert_eq!(env.events_of(id, "agent.exited").len(), 1);
+        // The agent's work was committed and checked like any run's.
+        let diff = std::fs::read_to_string(env.run_dir(id).join("patch.diff")).unwrap();
+        assert!(diff.contains("counted.txt"), "run {id}");
+    }
+    for id in &ids {
+        for pid in shim_pids(&env, id) {
+            wait_until("no process left", || !alive(pid));
+        }
+    }
+}
+
+#[test]
+fn an_agent_that_ends_while_no_server_runs_finishes_after_the_next_start() {
+    let env = Env::new(
+        r#"
+[agents.short]
+command = ["sh", "-c", "echo started; sleep 2; echo made > made.txt; echo finished"]
+"#,
+    );
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "short", "make a file");
+    env.wait_status(&id, "running");
+    wait_until("the agent under way", || {
+        env.run_dir(&id).join("shim.json").exists()
+    });
+    kill_server(&env);
+    wait_until("the agent's end recorded", || {
+        env.run_dir(&id).join("exit.json").exists()
+    });
+    let r = env.wait_status(&id, "succeeded");
+    assert_eq!(r["exit_code"], 0);
+    let diff = std::fs::read_to_string(env.run_dir(&id).join("patch.diff")).unwrap();
+    assert!(diff.contains("made.txt"), "{diff}");
+    let texts: Vec<String> = env
+        .events_of(&id, "agent.output")
+        .iter()
+        .flat_map(|o| {
+            o["text"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(texts, ["started", "finished"]);
+    assert_seq_continuous(&env, &id);
+    let adopted = env.events_of(&id, "run.adopted");
+    assert!(adopted[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("while no server was watching"));
+}
+
+#[test]
+fn serve_replace_under_five_running_runs_interrupts_none() {
+    let env = Env::new(
+        r#"
+[agents.ticker]
+command = ["sh", "-c", "i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo \"line $i\"; sleep 0.2; done; echo t > t.txt"]
+"#,
+    );
+    let repo = git_repo(env.path(), "repo");
+    let ids: Vec<String> = (0..5)
+        .map(|i| env.start(&repo, "ticker", &format!("tick {i}")))
+        .collect();
+    for id in &ids[..4] {
+        env.wait_status(id, "running");
+    }
+    let old = server_pid(&env);
+    let out = env.ok(&["serve", "--replace", "--detach"]);
+    assert!(out.contains("running"), "{out}");
+    assert_ne!(server_pid(&env), old);
+    wait_until("the old server gone", || !alive(old));
+    for id in &ids {
+        let r = env.wait_for(id, "finished", |r| {
+            r["status"] != "running" && r["status"] != "paused" && r["status"] != "queued"
+        });
+        assert_eq!(r["status"], "succeeded", "{r:#}");
+        let lines = numbered_lines(&env, id);
+        assert_eq!(lines.len(), 20, "run {id}: {lines:?}");
+        assert!(lines.values().all(|n| *n == 1), "run {id}: {lines:?}");
+    }
+    // `stop` says runs keep going; `stop --all` is the way to stop them.
+    let id = env.start(&repo, "ticker", "one more");
+    env.wait_status(&id, "running");
+    let out = env.ok(&["stop"]);
+    assert!(out.contains("keep going"), "{out}");
+    env.wait_status(&id, "running");
+    let out = env.ok(&["stop", "--all"]);
+    assert!(out.contains("killed 1"), "{out}");
+    let r = env.record(&id);
+    assert_eq!(r["status"], "killed");
+}
