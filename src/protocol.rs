@@ -109,6 +109,10 @@ pub enum Event {
         run: String,
         line: serde_json::Value,
     },
+    /// Which server answers (a new pid: it restarted) and how many unfinished runs it took
+    /// up again at start-up. Sent after the runs on `Subscribe`, and again once start-up is
+    /// done.
+    Server { pid: u32, adopted: usize },
 }
 
 /// A reply line. Streams end with `End`; single answers are one line.
@@ -149,6 +153,9 @@ pub enum Reply {
     },
     Pong {
         pid: u32,
+        /// Unfinished runs this server re-adopted at start-up.
+        #[serde(default)]
+        adopted: usize,
     },
     Error {
         error: ProtocolError,

@@ -378,3 +378,43 @@ fn help_quit_and_connection_states() {
     );
     assert!(app2.quit, "ctrl-c quits even from a dialog");
 }
+
+#[test]
+fn a_restarted_server_is_announced_with_its_adopted_runs() {
+    let mut app = app_with(fixtures::runs());
+    let (_, dirty) = update(
+        &mut app,
+        Msg::Server {
+            pid: 10,
+            adopted: 0,
+        },
+    );
+    assert!(!dirty, "the first server met is no news");
+    assert!(app.status.is_none());
+    update(&mut app, Msg::Disconnected("gone".into()));
+    update(&mut app, Msg::Connected);
+    // The new server answers before it has finished adopting, then again after.
+    let (_, dirty) = update(
+        &mut app,
+        Msg::Server {
+            pid: 11,
+            adopted: 0,
+        },
+    );
+    assert!(dirty);
+    assert_eq!(
+        app.status.as_ref().unwrap().text,
+        "server restarted, 0 runs re-adopted"
+    );
+    update(
+        &mut app,
+        Msg::Server {
+            pid: 11,
+            adopted: 7,
+        },
+    );
+    assert_eq!(
+        app.status.as_ref().unwrap().text,
+        "server restarted, 7 runs re-adopted"
+    );
+}

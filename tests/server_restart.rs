@@ -227,3 +227,27 @@ command = ["sh", "-c", "i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo \"line $i\
     let r = env.record(&id);
     assert_eq!(r["status"], "killed");
 }
+
+#[test]
+fn the_cockpit_shows_stale_data_then_the_restart() {
+    let env = Env::new(
+        r#"
+[agents.ticker]
+command = ["sh", "-c", "while :; do echo tick; sleep 0.2; done"]
+"#,
+    );
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "ticker", "tick");
+    env.wait_status(&id, "running");
+    let tmux = common::tmux::Tmux::new();
+    tmux.cockpit(&env, &repo);
+    tmux.wait_for("the run", |s| s.contains(&id) && s.contains("running"));
+    kill_server(&env);
+    tmux.wait_for("stale data", |s| s.contains("stale: server lost"));
+    env.ok(&["ls"]); // a new server
+    tmux.wait_for("the restart", |s| {
+        s.contains("server restarted, 1 runs re-adopted") && !s.contains("stale")
+    });
+    tmux.keys(&["q"]);
+    env.ok(&["kill", &id]);
+}

@@ -96,7 +96,7 @@ pub async fn serve(
 ) -> Result<i32> {
     if detach {
         let reply = client.request(&Command::Ping).await?;
-        if let Reply::Pong { pid } = reply {
+        if let Reply::Pong { pid, .. } = reply {
             println!(
                 "flightdeck server running (pid {pid}); log: {}",
                 home.server_log().display()

@@ -217,10 +217,16 @@ async fn stream_events(w: &mut OwnedWriteHalf, handle: &Handle) -> std::io::Resu
     let mut events = handle.subscribe();
     let runs = handle.call(Command::List).await;
     send(w, &to_reply(runs)).await?;
+    if let Ok(Reply::Pong { pid, adopted }) = handle.call(Command::Ping).await {
+        let event = Event::Server { pid, adopted };
+        send(w, &Reply::Event { event }).await?;
+    }
     loop {
         match events.recv().await {
             // Timeline lines have their own stream (`Timeline`); this feed carries records.
-            Ok(event @ Event::Run { .. }) => send(w, &Reply::Event { event }).await?,
+            Ok(event @ (Event::Run { .. } | Event::Server { .. })) => {
+                send(w, &Reply::Event { event }).await?
+            }
             Ok(Event::Timeline { .. }) => {}
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 let runs = handle.call(Command::List).await;

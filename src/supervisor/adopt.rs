@@ -118,6 +118,10 @@ impl Supervisor {
         }
         self.adopted = adopted;
         crate::log!("server started: {adopted} run(s) re-adopted");
+        let _ = self.events.send(crate::protocol::Event::Server {
+            pid: std::process::id(),
+            adopted,
+        });
         self.try_start();
     }
 }

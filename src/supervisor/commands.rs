@@ -84,6 +84,7 @@ impl Supervisor {
             },
             Command::Ping => Ok(Reply::Pong {
                 pid: std::process::id(),
+                adopted: self.adopted,
             }),
             Command::Timeline { .. }
             | Command::Subscribe

@@ -36,6 +36,10 @@ pub struct App {
     pub quit: bool,
     /// Rows of the table that fit on screen, for paging (set by the view).
     pub page: usize,
+    /// The server's pid and how many runs it re-adopted, as last heard.
+    pub server: Option<(u32, usize)>,
+    /// The server we talk to is not the one we first met.
+    pub server_restarted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +164,8 @@ impl App {
             repo,
             config,
             quit: false,
+            server: None,
+            server_restarted: false,
             page: 10,
         }
     }

@@ -227,6 +227,11 @@ async fn feed(client: Client, tx: UnboundedSender<Msg>) {
                         })) => {
                             let _ = tx.send(Msg::Run(run));
                         }
+                        Ok(Some(Reply::Event {
+                            event: Event::Server { pid, adopted },
+                        })) => {
+                            let _ = tx.send(Msg::Server { pid, adopted });
+                        }
                         Ok(Some(_)) => {}
                         Ok(None) => {
                             let _ = tx

@@ -38,6 +38,11 @@ pub enum Msg {
     },
     Connected,
     Disconnected(String),
+    /// Which server answers, and how many runs it re-adopted at start-up.
+    Server {
+        pid: u32,
+        adopted: usize,
+    },
     Resize,
     /// Once a second, for elapsed times.
     Tick,
@@ -129,6 +134,20 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
                 }
             }
             true
+        }
+        Msg::Server { pid, adopted } => {
+            let restarted = match app.server {
+                Some((old, _)) if old != pid => true,
+                // Start-up finished adopting after we connected to the new server.
+                Some((old, before)) => old == pid && app.server_restarted && before != adopted,
+                None => false,
+            };
+            if restarted {
+                app.server_restarted = true;
+                app.say(format!("server restarted, {adopted} runs re-adopted"));
+            }
+            app.server = Some((pid, adopted));
+            restarted
         }
         Msg::Disconnected(why) => {
             let changed = !matches!(&app.connection, Connection::Lost(w) if *w == why);

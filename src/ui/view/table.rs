@@ -140,7 +140,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
             .map(|c| Cell::from(Span::styled(c.title(), t.bold())))
             .collect::<Vec<_>>(),
     );
-    let title = if app.filter.is_empty() {
+    let stale = matches!(app.connection, super::super::app::Connection::Lost(_));
+    let title = if stale {
+        // What the table shows is what the server last said; it may have changed since.
+        format!(" runs ({}) · stale: server lost ", visible.len())
+    } else if app.filter.is_empty() {
         format!(" runs ({}) ", visible.len())
     } else {
         format!(
@@ -154,7 +158,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     if app.focus == Focus::Table || app.pane.is_none() {
         block = block.border_style(t.bold());
     }
-    let table = Table::new(rows, widths)
+    let mut table = Table::new(rows, widths);
+    if stale {
+        table = table.style(t.dim());
+    }
+    let table = table
         .header(header)
         .block(block)
         .column_spacing(1)
