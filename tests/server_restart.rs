@@ -251,3 +251,28 @@ command = ["sh", "-c", "while :; do echo tick; sleep 0.2; done"]
     tmux.keys(&["q"]);
     env.ok(&["kill", &id]);
 }
+
+#[test]
+fn queued_runs_stay_queued_across_a_restart() {
+    let env = Env::new(
+        r#"
+max_parallel = 1
+
+[agents.wait]
+command = ["sh", "-c", "while [ ! -e ../go ]; do sleep 0.1; done; echo w > w.txt"]
+"#,
+    );
+    let repo = git_repo(env.path(), "repo");
+    let first = env.start(&repo, "wait", "first");
+    env.wait_status(&first, "running");
+    let second = env.start(&repo, "wait", "second");
+    assert_eq!(env.record(&second)["status"], "queued");
+    kill_server(&env);
+    assert_eq!(env.record(&second)["status"], "queued", "a new server");
+    assert_eq!(env.record(&first)["status"], "running");
+    // The worktrees sit side by side: one file lets both agents finish.
+    let wt = env.record(&first)["worktree"].as_str().unwrap().to_string();
+    std::fs::write(std::path::Path::new(&wt).join("../go"), "").unwrap();
+    env.wait_status(&first, "succeeded");
+    env.wait_status(&second, "succeeded");
+}
