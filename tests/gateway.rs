@@ -670,3 +670,47 @@ fn killing_the_run_kills_what_run_command_started() {
     env.wait_status(&id, "killed");
     wait_until("run_command's sleep to be gone", || !alive(sleep));
 }
+
+#[test]
+fn an_adopted_agent_keeps_its_gateway_url_and_token_across_a_server_kill() {
+    let reply = || {
+        json(
+            j!({"id":"msg_ok","type":"message","model":"claude-haiku-4-5","usage":{"input_tokens":7,"output_tokens":3}}),
+        )
+    };
+    let provider = Provider::start(vec![reply(), reply()]);
+    let mut env = Env::new(&config(provider.port, 5.0));
+    with_keys(&mut env);
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "waiter", "talk across a restart");
+    let agent_env = agent_env_of(&env, &id);
+    let token = agent_env["ANTHROPIC_API_KEY"].clone();
+    let anthropic = agent_env["ANTHROPIC_BASE_URL"].clone();
+    let auth = [("x-api-key", token.as_str())];
+    let body = r#"{"model":"claude-haiku-4-5","max_tokens":1,"messages":[]}"#;
+    let (status, text) = post(&format!("{anthropic}/v1/messages"), &auth, body);
+    assert_eq!(status, 200, "{text}");
+
+    let server: i32 = std::fs::read_to_string(env.home.join("server.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &server.to_string()])
+        .status()
+        .unwrap();
+    wait_until("the server gone", || !alive(server));
+    env.ok(&["ls"]); // a new server, which adopts the run
+    env.wait_for(&id, "adopted", |_| {
+        !env.events_of(&id, "run.adopted").is_empty()
+    });
+    // Same URL, same token: the agent in flight carries on.
+    let (status, text) = post(&format!("{anthropic}/v1/messages"), &auth, body);
+    assert_eq!(status, 200, "{text}");
+    let wt = PathBuf::from(env.record(&id)["worktree"].as_str().unwrap());
+    std::fs::write(wt.parent().unwrap().join(format!("done-{id}")), "").unwrap();
+    let r = env.wait_status(&id, "succeeded");
+    assert_eq!(env.model_calls(&id).len(), 2);
+    assert_eq!(r["tokens"]["input"], 14);
+}
