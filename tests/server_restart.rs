@@ -276,3 +276,35 @@ command = ["sh", "-c", "while [ ! -e ../go ]; do sleep 0.1; done; echo w > w.txt
     env.wait_status(&first, "succeeded");
     env.wait_status(&second, "succeeded");
 }
+
+#[test]
+fn a_retry_waiting_in_the_queue_is_still_a_retry_after_a_restart() {
+    let env = Env::new(
+        r#"
+max_parallel = 1
+
+[agents.quick]
+command = ["sh", "-c", "echo q > q.txt"]
+
+[agents.wait]
+command = ["sh", "-c", "while [ ! -e ../go ]; do sleep 0.1; done; echo w > w.txt"]
+"#,
+    );
+    let repo = git_repo(env.path(), "repo");
+    let quick = env.start(&repo, "quick", "quick");
+    env.wait_status(&quick, "succeeded");
+    let waiting = env.start(&repo, "wait", "hold the slot");
+    env.wait_status(&waiting, "running");
+    env.ok(&["retry", &quick, "--phase", "agent"]);
+    assert_eq!(env.record(&quick)["status"], "queued");
+    let wt = std::path::PathBuf::from(env.record(&quick)["worktree"].as_str().unwrap());
+    std::fs::write(wt.join("hand.txt"), "made by hand\n").unwrap();
+    kill_server(&env);
+    assert_eq!(env.record(&quick)["status"], "queued", "a new server");
+    std::fs::write(wt.join("../go"), "").unwrap();
+    env.wait_status(&quick, "succeeded");
+    // It ran as a retry: the hand-made file was kept on a ref before the reset.
+    let saved = env.events_of(&quick, "workspace.saved");
+    assert_eq!(saved.len(), 1, "{saved:#?}");
+    assert!(!wt.join("hand.txt").exists());
+}

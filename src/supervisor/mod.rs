@@ -247,6 +247,8 @@ impl Supervisor {
                 status: record.status,
                 phase: record.phase,
                 reached,
+                // A queued run past its first attempt waits to be retried (from its checkpoint).
+                retry: record.status == crate::run::Status::Queued && record.attempt > 1,
                 ..Machine::new()
             };
             self.runs.insert(
