@@ -4,87 +4,44 @@
 //!
 //! cargo build --release && cargo run --release --example flood_figures [MEGABYTES]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod common;
 
 fn main() {
     let mb: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
-    let bin = binary();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("home");
-    let marker = dir.path().join("agent-ended");
-    let config = dir.path().join("flightdeck.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
+    let marker_dir = tempfile::tempdir().expect("tempdir");
+    let marker = marker_dir.path().join("agent-ended");
+    let w = common::World::new(&format!(
+        r#"
 [agents.flood]
 command = ["sh", "-c", "yes 'a line of flood output, forty bytes long' | head -c {bytes}; echo change > flood.txt; date +%s.%N > {marker}"]
 "#,
-            bytes = mb * 1_000_000,
-            marker = marker.display()
-        ),
-    )
-    .expect("write config");
-    let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&repo).expect("repo dir");
-    git(&repo, &["init", "-q", "-b", "main"]);
-    std::fs::write(repo.join("README"), "flood\n").expect("write");
-    git(&repo, &["add", "."]);
-    git(
-        &repo,
-        &[
-            "-c",
-            "user.name=f",
-            "-c",
-            "user.email=f@f",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    );
-
-    let fd = |args: &[&str]| {
-        let out = Command::new(&bin)
-            .args(args)
-            .env("FLIGHTDECK_HOME", &home)
-            .env("FLIGHTDECK_CONFIG", &config)
-            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
-            .output()
-            .expect("run flightdeck");
-        assert!(
-            out.status.success(),
-            "flightdeck {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
+        bytes = mb * 1_000_000,
+        marker = marker.display()
+    ));
+    let fd = |args: &[&str]| w.fd(args);
     let out = fd(&[
         "run",
         "--repo",
-        repo.to_str().expect("utf-8"),
+        w.repo.to_str().expect("utf-8"),
         "--agent",
         "flood",
         "--json",
         "flood",
     ]);
-    let v: serde_json::Value = serde_json::from_slice(&out).expect("run --json");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("run --json");
     let id = v["id"].as_str().expect("id").to_string();
-    let pid: i32 = std::fs::read_to_string(home.join("server.lock"))
-        .expect("server.lock")
-        .trim()
-        .parse()
-        .expect("server pid");
+    let pid = w.server_pid();
     println!("flood: {mb} MB of agent output, run {id}, server pid {pid}");
 
     let started = Instant::now();
     let finished_at = loop {
         let v: serde_json::Value =
-            serde_json::from_slice(&fd(&["show", &id, "--json"])).expect("show --json");
+            serde_json::from_str(&fd(&["show", &id, "--json"])).expect("show --json");
         let status = v["status"].as_str().unwrap_or("");
         if matches!(status, "succeeded" | "failed" | "killed") {
             break (now(), status.to_string());
@@ -100,7 +57,7 @@ command = ["sh", "-c", "yes 'a line of flood output, forty bytes long' | head -c
         .trim()
         .parse()
         .expect("marker time");
-    let run_dir = home.join("runs").join(&id);
+    let run_dir = w.run_dir(&id);
     let size = |f: &str| std::fs::metadata(run_dir.join(f)).map_or(0, |m| m.len());
     println!(
         "run {} {:.2} s after the agent ended (target: within 5 s)",
@@ -122,32 +79,6 @@ command = ["sh", "-c", "yes 'a line of flood output, forty bytes long' | head -c
         hwm(pid) / 1024.0
     );
     fd(&["shutdown", "--kill-runs"]);
-}
-
-/// The server binary next to this example (`target/<profile>/flightdeck`).
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/examples");
-    let bin = profile_dir.join("flightdeck");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --release` first",
-        bin.display()
-    );
-    bin
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(args)
-        .current_dir(repo)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "git {args:?} failed");
 }
 
 /// Peak resident set of a process, in KiB.

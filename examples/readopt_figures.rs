@@ -5,57 +5,22 @@
 //!
 //! cargo build --release && cargo run --release --example readopt_figures [RUNS]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod common;
 
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(100);
-    let bin = binary();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("home");
-    let config = dir.path().join("flightdeck.toml");
-    std::fs::write(
-        &config,
-        format!("max_parallel = {n}\n\n[agents.sleeper]\ncommand = [\"sleep\", \"1000\"]\n"),
-    )
-    .expect("write config");
-    let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&repo).expect("repo dir");
-    git(&repo, &["init", "-q", "-b", "main"]);
-    std::fs::write(repo.join("README"), "readopt\n").expect("write");
-    git(&repo, &["add", "."]);
-    git(
-        &repo,
-        &[
-            "-c",
-            "user.name=f",
-            "-c",
-            "user.email=f@f",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    );
-    let fd = |args: &[&str]| {
-        let out = Command::new(&bin)
-            .args(args)
-            .env("FLIGHTDECK_HOME", &home)
-            .env("FLIGHTDECK_CONFIG", &config)
-            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
-            .output()
-            .expect("run flightdeck");
-        assert!(
-            out.status.success(),
-            "flightdeck {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let repo_s = repo.to_str().expect("utf-8");
+    let w = common::World::new(&format!(
+        "max_parallel = {n}\n\n[agents.sleeper]\ncommand = [\"sleep\", \"1000\"]\n"
+    ));
+    let fd = |args: &[&str]| w.fd(args);
+    let home = w.home.clone();
+    let repo_s = w.repo.to_str().expect("utf-8");
     let ids: Vec<String> = (0..n)
         .map(|i| {
             fd(&[
@@ -87,14 +52,11 @@ fn main() {
     // Let every agent get under way (its shim recorded).
     while ids
         .iter()
-        .any(|id| !home.join("runs").join(id).join("shim.json").exists())
+        .any(|id| !w.run_dir(id).join("shim.json").exists())
     {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let pid = std::fs::read_to_string(home.join("server.lock"))
-        .expect("server.lock")
-        .trim()
-        .to_string();
+    let pid = w.server_pid().to_string();
     Command::new("kill")
         .args(["-9", &pid])
         .status()
@@ -120,7 +82,7 @@ fn main() {
     };
     let adopted = started.elapsed();
     while ids.iter().any(|id| {
-        !std::fs::read_to_string(home.join("runs").join(id).join("timeline.jsonl"))
+        !std::fs::read_to_string(w.run_dir(id).join("timeline.jsonl"))
             .unwrap_or_default()
             .contains("\"run.adopted\"")
     }) {
@@ -141,30 +103,4 @@ fn main() {
         followed.as_secs_f64() * 1000.0
     );
     fd(&["stop", "--all"]);
-}
-
-/// The server binary next to this example (`target/<profile>/flightdeck`).
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/examples");
-    let bin = profile_dir.join("flightdeck");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --release` first",
-        bin.display()
-    );
-    bin
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(args)
-        .current_dir(repo)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "git {args:?} failed");
 }
