@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod backoff;
+pub mod browser;
 pub mod builtin;
 pub mod cli;
 pub mod client;

@@ -1,6 +1,7 @@
 //! Configuration: built-in defaults (assets/), the user's file, the repository's
 //! `.flightdeck.toml`, then `--config FILE` / `FLIGHTDECK_CONFIG`; later layers win.
 
+pub mod browser;
 pub mod duration;
 mod layers;
 pub mod trust;
@@ -42,6 +43,8 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// Spending caps; at 80% a warning, at 100% the gateway refuses and the run pauses.
     pub budget: BudgetConfig,
+    /// The browser-to-code loop.
+    pub browser: browser::BrowserConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -111,6 +114,7 @@ impl Default for Config {
             kill_grace: ConfigDuration::secs(5),
             agents: BTreeMap::new(),
             smoke: Vec::new(),
+            browser: browser::BrowserConfig::default(),
             setup: SetupConfig::default(),
             gate: GateConfig::default(),
             keys: BTreeMap::new(),
@@ -263,6 +267,7 @@ impl Config {
 
     /// Checks that serde cannot express.
     pub fn validate(&self) -> Result<(), String> {
+        self.browser.validate()?;
         if self.max_parallel == 0 {
             return Err("max_parallel must be at least 1".into());
         }

@@ -185,6 +185,9 @@ pub fn commands_of(layer: &Config) -> Vec<String> {
             shown(&check.command)
         ));
     }
+    if layer.browser.enabled() {
+        out.push(format!("dev server `{}`", shown(&layer.browser.serve)));
+    }
     for (name, agent) in &layer.agents {
         if agent.command.is_empty() {
             let kind = serde_json::to_value(agent.kind)

@@ -1,0 +1,7 @@
+//! The browser-to-code loop's parts: Chromium (`chrome`), visiting a page (`visit`), folding
+//! what was found into a report (`report`), and leasing ports so runs never collide (`ports`).
+
+pub mod chrome;
+pub mod ports;
+pub mod report;
+pub mod visit;

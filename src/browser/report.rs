@@ -1,0 +1,170 @@
+//! What the browser found, folded for people and for the agent: repeats become "[N times]",
+//! errors come first with their page and step, stacks are cut short.
+
+use serde::{Deserialize, Serialize};
+
+/// Longest stack kept per finding.
+const MAX_STACK: usize = 600;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An uncaught exception.
+    Exception,
+    /// `console.error`.
+    ConsoleError,
+    /// A request that failed, or answered with HTTP status 400 or more.
+    Network,
+    /// A step that could not be done (no such element, a wait that timed out).
+    Step,
+    /// `console.warn`.
+    ConsoleWarning,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: Kind,
+    pub page: String,
+    /// The step it happened after (`load`, `click #save`, …).
+    pub step: String,
+    pub message: String,
+    pub stack: Option<String>,
+    /// How many times the same thing happened on the same page.
+    pub count: u32,
+}
+
+impl Finding {
+    pub fn new(kind: Kind, page: &str, step: &str, message: String, stack: Option<String>) -> Self {
+        Self {
+            kind,
+            page: page.into(),
+            step: step.into(),
+            message,
+            stack: stack.map(|s| cut(&s, MAX_STACK)),
+            count: 1,
+        }
+    }
+
+    /// Warnings are reported but do not call for another iteration.
+    pub fn is_error(&self) -> bool {
+        self.kind != Kind::ConsoleWarning
+    }
+}
+
+/// Fold repeats (same kind, page and message) into one finding with a count; errors first.
+pub fn fold(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    for f in findings {
+        match out
+            .iter_mut()
+            .find(|o| o.kind == f.kind && o.page == f.page && o.message == f.message)
+        {
+            Some(o) => o.count += 1,
+            None => out.push(f),
+        }
+    }
+    out.sort_by(|a, b| a.kind.cmp(&b.kind));
+    out
+}
+
+/// One page's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageResult {
+    pub name: String,
+    pub url: String,
+    pub screenshot: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// The report: for `report.md`, and (with the task) the agent's next prompt.
+pub fn markdown(iteration: u32, pages: &[PageResult], findings: &[Finding]) -> String {
+    let mut s = format!("# Browser check, iteration {iteration}\n\n");
+    let errors: Vec<&Finding> = findings.iter().filter(|f| f.is_error()).collect();
+    if errors.is_empty() {
+        s.push_str("No errors.\n");
+    } else {
+        s.push_str(&format!("{} problem(s):\n\n", errors.len()));
+    }
+    for f in findings {
+        let times = if f.count > 1 {
+            format!(" [{} times]", f.count)
+        } else {
+            String::new()
+        };
+        s.push_str(&format!(
+            "- {} on page `{}` after `{}`: {}{times}\n",
+            label(&f.kind),
+            f.page,
+            f.step,
+            f.message
+        ));
+        if let Some(stack) = &f.stack {
+            for l in stack.lines() {
+                s.push_str(&format!("    {l}\n"));
+            }
+        }
+    }
+    s.push_str("\n## Pages\n\n");
+    for p in pages {
+        let shot = p
+            .screenshot
+            .as_deref()
+            .map(|f| format!(", screenshot {f}"))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "- `{}` {} ({} ms{shot})\n",
+            p.name, p.url, p.duration_ms
+        ));
+    }
+    s
+}
+
+fn label(k: &Kind) -> &'static str {
+    match k {
+        Kind::Exception => "uncaught exception",
+        Kind::ConsoleError => "console error",
+        Kind::Network => "failed request",
+        Kind::Step => "step failed",
+        Kind::ConsoleWarning => "console warning",
+    }
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    format!("{}…", &s[..s.floor_char_boundary(max)])
+}
+
+/// The agent's next prompt: the task, then what the browser saw.
+pub fn feedback_prompt(task: &str, report: &str) -> String {
+    format!(
+        "{task}\n\n---\nflightdeck ran your change in a headless browser and found problems. Fix them; the report follows.\n\n{report}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_fold_and_errors_come_first() {
+        let f = |k, m: &str| Finding::new(k, "home", "load", m.into(), None);
+        let folded = fold(vec![
+            f(Kind::ConsoleWarning, "slow"),
+            f(Kind::ConsoleError, "boom"),
+            f(Kind::ConsoleError, "boom"),
+            f(Kind::Exception, "TypeError: x is undefined"),
+        ]);
+        assert_eq!(folded.len(), 3);
+        assert_eq!(folded[0].kind, Kind::Exception);
+        assert_eq!(folded[1].count, 2);
+        let md = markdown(1, &[], &folded);
+        assert!(
+            md.contains("console error on page `home` after `load`: boom [2 times]"),
+            "{md}"
+        );
+        assert!(md.contains("2 problem(s)"), "{md}");
+        assert!(!folded[2].is_error());
+    }
+}
