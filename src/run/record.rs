@@ -75,12 +75,12 @@ impl Phase {
         Phase::Done,
     ];
 
-    /// The phases a run goes through today, in order. `browser` joins the pipeline when the
-    /// browser loop lands; the name is already part of the contract.
-    pub const PIPELINE: [Phase; 6] = [
+    /// The phases a run goes through, in order (`browser` passes at once without `[browser]`).
+    pub const PIPELINE: [Phase; 7] = [
         Phase::Prepare,
         Phase::Agent,
         Phase::Smoke,
+        Phase::Browser,
         Phase::Proof,
         Phase::Deliver,
         Phase::Done,
@@ -329,7 +329,8 @@ mod tests {
     fn pipeline_order() {
         assert_eq!(Phase::Prepare.next(), Phase::Agent);
         assert_eq!(Phase::Agent.next(), Phase::Smoke);
-        assert_eq!(Phase::Smoke.next(), Phase::Proof);
+        assert_eq!(Phase::Smoke.next(), Phase::Browser);
+        assert_eq!(Phase::Browser.next(), Phase::Proof);
         assert_eq!(Phase::Proof.next(), Phase::Deliver);
         assert_eq!(Phase::Deliver.next(), Phase::Done);
         assert_eq!(Phase::Done.next(), Phase::Done);
@@ -343,7 +344,7 @@ mod tests {
         }
         let err = "build".parse::<Phase>().unwrap_err();
         assert!(
-            err.contains("prepare, agent, smoke, proof, deliver"),
+            err.contains("prepare, agent, smoke, browser, proof, deliver"),
             "{err}"
         );
     }

@@ -21,6 +21,8 @@ pub struct Unfinished {
     pub run: String,
     pub config: Result<Box<Config>, ProtocolError>,
     pub found: Found,
+    /// Its model calls as recorded (the totals in run.json may lag behind a crash).
+    pub calls: Vec<crate::models::calls::ModelCall>,
 }
 
 impl Supervisor {
@@ -54,6 +56,7 @@ impl Supervisor {
                         run,
                         config: submit::load_config(Some(repo), explicit, &trust).map(Box::new),
                         found: files::probe(&dir),
+                        calls: crate::proof::store::read_calls(&dir),
                     })
                     .collect::<Vec<_>>()
             })
@@ -70,6 +73,14 @@ impl Supervisor {
                 continue;
             };
             let (status, phase) = (entry.machine.status, entry.machine.phase);
+            // The totals come from the calls themselves: the last run.json may predate some.
+            if !u.calls.is_empty() {
+                entry.record.tokens = Default::default();
+                entry.record.cost_usd = None;
+                for call in &u.calls {
+                    super::commands::add_call(&mut entry.record, call);
+                }
+            }
             let config = match u.config {
                 Ok(c) => c,
                 Err(e) => {

@@ -236,15 +236,7 @@ impl Supervisor {
             Internal::ResumeReady { run, config, reply } => self.resume_ready(&run, config, reply),
             Internal::Call { run, call } => {
                 if let Some(e) = self.runs.get_mut(&run) {
-                    let t = &mut e.record.tokens;
-                    t.input += call.input_tokens;
-                    t.output += call.output_tokens;
-                    t.cache_read += call.cache_read_tokens;
-                    t.cache_write += call.cache_write_tokens;
-                    if let Some(c) = call.cost_usd {
-                        let total = e.record.cost_usd.unwrap_or(0.0) + c;
-                        e.record.cost_usd = Some((total * 1e8).round() / 1e8);
-                    }
+                    add_call(&mut e.record, &call);
                     self.persist(&run);
                 }
             }
@@ -336,5 +328,18 @@ fn verb_of(kind: &str) -> &'static str {
         "run.paused" => "pause",
         "run.resumed" => "resume",
         _ => "kill",
+    }
+}
+
+/// A model call's tokens and cost, added to the run's totals.
+pub(super) fn add_call(record: &mut crate::run::RunRecord, call: &crate::models::calls::ModelCall) {
+    let t = &mut record.tokens;
+    t.input += call.input_tokens;
+    t.output += call.output_tokens;
+    t.cache_read += call.cache_read_tokens;
+    t.cache_write += call.cache_write_tokens;
+    if let Some(c) = call.cost_usd {
+        let total = record.cost_usd.unwrap_or(0.0) + c;
+        record.cost_usd = Some((total * 1e8).round() / 1e8);
     }
 }

@@ -100,6 +100,19 @@ impl Supervisor {
             );
             return;
         };
+        // The browser phase's dev server gets a port of its own, for as long as the phase runs.
+        let port = if phase == Phase::Browser && config.browser.enabled() {
+            let port = self.ports.lease(config.browser.ports);
+            if let Some(p) = port {
+                self.leased.insert(id.to_string(), p);
+            }
+            port
+        } else {
+            None
+        };
+        let Some(entry) = self.runs.get_mut(id) else {
+            return;
+        };
         let job = PhaseJob {
             phase,
             record: entry.record.clone(),
@@ -108,6 +121,7 @@ impl Supervisor {
             kill_grace: self.global.kill_grace.0,
             gateway: self.gateway.clone(),
             adopt,
+            port,
         };
         let ctx = entry.ctx.clone();
         let tx = self.tx.clone();
@@ -167,6 +181,9 @@ impl Supervisor {
     }
 
     pub(super) fn phase_done(&mut self, id: &str, phase: Phase, report: PhaseReport) {
+        if let Some(port) = self.leased.remove(id) {
+            self.ports.release(port);
+        }
         let Some(entry) = self.runs.get_mut(id) else {
             return;
         };
@@ -197,6 +214,10 @@ impl Supervisor {
             Outcome::Failed { reason } => (
                 "phase.finished",
                 fields! {"outcome" => "failed", "message" => reason},
+            ),
+            Outcome::Iterate { reason } => (
+                "phase.finished",
+                fields! {"outcome" => "iterate", "message" => reason},
             ),
         };
         f.insert("attempt".into(), entry.record.attempt.into());

@@ -43,7 +43,14 @@ impl Default for Machine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Succeeded,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
+    /// The browser found problems: the agent goes again with the report (its next
+    /// iteration), then the checks and the browser again.
+    Iterate {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +157,22 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
                 next.status = Status::Killed;
             } else {
                 match outcome {
+                    Outcome::Iterate { reason } => {
+                        next.phase = Phase::Agent;
+                        fx.push(Effect::Note {
+                            kind: "browser.iteration",
+                            message: reason,
+                        });
+                        if m.status == Status::Paused {
+                            next.pending = Some(Phase::Agent);
+                        } else {
+                            next.busy = true;
+                            fx.push(Effect::RunPhase {
+                                phase: Phase::Agent,
+                                retry: false,
+                            });
+                        }
+                    }
                     Outcome::Failed { reason } => {
                         next.status = Status::Failed;
                         next.phase = phase;
@@ -335,7 +358,8 @@ mod tests {
         for (p, expect) in [
             (Phase::Prepare, Phase::Agent),
             (Phase::Agent, Phase::Smoke),
-            (Phase::Smoke, Phase::Proof),
+            (Phase::Smoke, Phase::Browser),
+            (Phase::Browser, Phase::Proof),
             (Phase::Proof, Phase::Deliver),
         ] {
             let (n, fx) = run(&m, ok(p));
@@ -578,6 +602,44 @@ mod tests {
         let (m2, fx) = run(&m, Input::Adopt { attach: true });
         assert_eq!(m2, m);
         assert!(fx.is_empty());
+    }
+
+    #[test]
+    fn browser_findings_send_the_agent_round_again() {
+        let m = Machine {
+            status: Status::Running,
+            phase: Phase::Browser,
+            busy: true,
+            reached: Phase::Browser,
+            ..Machine::new()
+        };
+        let (next, fx) = run(
+            &m,
+            Input::PhaseFinished {
+                phase: Phase::Browser,
+                outcome: Outcome::Iterate {
+                    reason: "2 problems".into(),
+                },
+            },
+        );
+        assert_eq!(next.phase, Phase::Agent);
+        assert!(next.busy);
+        assert_eq!(
+            fx,
+            vec![
+                Effect::Note {
+                    kind: "browser.iteration",
+                    message: "2 problems".into()
+                },
+                Effect::RunPhase {
+                    phase: Phase::Agent,
+                    retry: false
+                }
+            ]
+        );
+        // Browser then comes after smoke again.
+        assert_eq!(Phase::Smoke.next(), Phase::Browser);
+        assert_eq!(Phase::Browser.next(), Phase::Proof);
     }
 
     #[test]

@@ -150,6 +150,9 @@ pub struct Supervisor {
     gateway: Option<Arc<crate::gateway::Gateway>>,
     /// How many unfinished runs this server took up again at start-up.
     adopted: usize,
+    /// Dev-server ports leased to runs in their browser phase.
+    ports: crate::browser::ports::PortLeases,
+    leased: HashMap<String, u16>,
 }
 
 impl Supervisor {
@@ -176,6 +179,8 @@ impl Supervisor {
             radar_busy: false,
             gateway,
             adopted: 0,
+            ports: Default::default(),
+            leased: HashMap::new(),
         };
         sup.load_existing();
         sup.readopt_unfinished();

@@ -91,14 +91,22 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             updates,
         );
     }
-    let resume = (job.retry && agent.resume_on_retry)
+    // A browser iteration: the report goes to the agent with the task.
+    let feedback = take_feedback(&ctx.dir, rec.attempt).await;
+    let task = match &feedback {
+        Some((_, report)) => crate::browser::report::feedback_prompt(&rec.task, report),
+        None => rec.task.clone(),
+    };
+    // Claude Code carries its session into the next iteration.
+    let resume = ((job.retry && agent.resume_on_retry)
+        || (feedback.is_some() && agent.kind == AgentKind::ClaudeCode))
         .then_some(rec.agent_session.as_deref())
         .flatten();
     let launch = match agents::build(
         &name,
         agent,
         &Vars {
-            task: &rec.task,
+            task: &task,
             worktree: &worktree,
             run_id: &rec.id,
             run_dir: &ctx.dir,
@@ -110,12 +118,12 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         Err(e) => return PhaseReport::failed(e, updates),
     };
     let run_vars = RunVars {
-        task: &rec.task,
+        task: &task,
         run_id: &rec.id,
         worktree: &worktree,
         run_dir: &ctx.dir,
     };
-    if let Some(reason) = child_env::too_long_argument(&launch.args, &rec.task, &name) {
+    if let Some(reason) = child_env::too_long_argument(&launch.args, &task, &name) {
         return PhaseReport::failed(reason, updates);
     }
     if let Err(e) = child_env::ensure_task_file(&run_vars) {
@@ -190,6 +198,11 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     child_env::apply(&mut cmd, &job.config, &run_vars);
     cmd.envs(launch.env.iter().map(|(k, v)| (k, v)))
         .envs(gateway_env.iter().map(|(k, v)| (k, v)))
+        .envs(
+            feedback
+                .iter()
+                .map(|(path, _)| ("FLIGHTDECK_FEEDBACK_FILE", path.as_os_str())),
+        )
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
@@ -215,7 +228,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             }
             let (reason, error) = match failed {
                 agent_process::Failed::Spawn(e) => (
-                    child_env::spawn_error(&e, &rec.task, &launch.program, &name),
+                    child_env::spawn_error(&e, &task, &launch.program, &name),
                     e.to_string(),
                 ),
                 agent_process::Failed::Shim(m) => (m.clone(), m),
@@ -245,6 +258,31 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         started,
     };
     supervise(ctx, job, proc, watch, updates).await
+}
+
+/// The browser's report for this iteration, if the browser phase left one: moved aside (so a
+/// later plain retry does not see it again) and returned with its new path.
+async fn take_feedback(
+    dir: &std::path::Path,
+    attempt: u32,
+) -> Option<(std::path::PathBuf, String)> {
+    let from = dir.join(super::browser::FEEDBACK);
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let text = std::fs::read_to_string(&from).ok()?;
+        let n = (1..)
+            .find(|n| {
+                !dir.join(format!("browser/feedback-{attempt}-{n}.md"))
+                    .exists()
+            })
+            .unwrap_or(1);
+        let to = dir.join(format!("browser/feedback-{attempt}-{n}.md"));
+        std::fs::rename(&from, &to).ok()?;
+        Some((to, text))
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// The run's link in the gateway: its meter, providers, prices, budget and what it spent.

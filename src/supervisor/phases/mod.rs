@@ -4,6 +4,7 @@
 mod agent;
 mod agent_adopt;
 mod agent_output;
+mod browser;
 mod deliver;
 pub use deliver::write_pr;
 mod exec;
@@ -33,6 +34,8 @@ pub struct PhaseJob {
     pub gateway: Option<Arc<crate::gateway::Gateway>>,
     /// Take over an agent a previous server started (its shim is alive or recorded its end).
     pub adopt: bool,
+    /// The browser phase's leased port.
+    pub port: Option<u16>,
 }
 
 /// Changes to the run record that a worker found out.
@@ -78,6 +81,7 @@ pub async fn run(ctx: Arc<RunCtx>, job: PhaseJob) -> PhaseReport {
         Phase::Prepare => prepare::run(&ctx, &job).await,
         Phase::Agent => agent::run(&ctx, &job).await,
         Phase::Smoke => smoke::run(&ctx, &job).await,
+        Phase::Browser => browser::run(&ctx, &job).await,
         Phase::Proof => proof::run(&ctx, &job).await,
         Phase::Deliver => deliver::run(&ctx, &job).await,
         other => PhaseReport::failed(

@@ -1,0 +1,276 @@
+//! browser: start the run's dev server on its leased port (in a process group of its own, with
+//! Chromium beside it, so pause and kill reach both), wait until it answers, visit each page,
+//! keep the evidence in `browser/`, and when something went wrong send the agent round again
+//! with the report, up to `max_iterations` times.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::browser::report::{self, Finding, Kind, PageResult};
+use crate::browser::{chrome, visit};
+use crate::config::browser::BrowserConfig;
+use crate::fields;
+use crate::run::Phase;
+use crate::supervisor::child_env::{self, RunVars};
+use crate::supervisor::context::RunCtx;
+use crate::supervisor::machine::Outcome;
+
+use super::{PhaseJob, PhaseReport};
+
+/// Where the agent finds the report for its next iteration (consumed by the agent phase).
+pub const FEEDBACK: &str = "browser/feedback.md";
+
+pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
+    let cfg = &job.config.browser;
+    if !cfg.enabled() {
+        return PhaseReport::ok(vec![]);
+    }
+    let result = check(ctx, job, cfg).await;
+    // The dev server and Chromium stop when the phase ends, whatever happened.
+    ctx.procs.unregister_and_reap();
+    match result {
+        Ok(report) => report,
+        Err(reason) => PhaseReport::failed(reason, vec![]),
+    }
+}
+
+async fn check(
+    ctx: &std::sync::Arc<RunCtx>,
+    job: &PhaseJob,
+    cfg: &BrowserConfig,
+) -> Result<PhaseReport, String> {
+    let rec = &job.record;
+    let port = job.port.ok_or_else(|| {
+        format!(
+            "no free port in [browser] ports {}-{} for the dev server; widen the range or wait for other runs' browser checks",
+            cfg.ports[0], cfg.ports[1]
+        )
+    })?;
+    let exe = chrome::find(&cfg.chromium)?;
+    let viewport = cfg.viewport()?;
+    let dir = ctx.dir.join("browser");
+    crate::owner_only::create_dir_all(&dir).map_err(|e| format!("cannot create browser/: {e}"))?;
+    let iteration = previous_reports(&dir, rec.attempt) + 1;
+
+    // The dev server, in the worktree, on the run's port.
+    let argv: Vec<String> = cfg
+        .serve
+        .iter()
+        .map(|a| a.replace("{port}", &port.to_string()))
+        .collect();
+    let server_log = dir.join("server.log");
+    let log = crate::owner_only::options()
+        .create(true)
+        .append(true)
+        .open(&server_log)
+        .map_err(|e| format!("cannot open browser/server.log: {e}"))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| format!("cannot open browser/server.log: {e}"))?;
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..]).current_dir(&rec.worktree);
+    child_env::apply(
+        &mut cmd,
+        &job.config,
+        &RunVars {
+            task: &rec.task,
+            run_id: &rec.id,
+            worktree: &rec.worktree,
+            run_dir: &ctx.dir,
+        },
+    );
+    cmd.env("PORT", port.to_string())
+        .env("FLIGHTDECK_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2))
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut server = cmd.spawn().map_err(|e| {
+        format!(
+            "cannot start the dev server `{}`: {e}; fix [browser] serve",
+            argv[0]
+        )
+    })?;
+    let pgid = server.id().unwrap_or(0) as i32;
+    ctx.procs.register(pgid);
+    let base = format!("http://127.0.0.1:{port}");
+    ctx.emit(
+        Phase::Browser,
+        "browser.started",
+        fields! {"port" => port, "url" => base.clone(), "iteration" => iteration, "argv" => argv},
+    );
+    wait_ready(
+        ctx,
+        &mut server,
+        &format!("{base}{}", cfg.ready),
+        cfg,
+        &server_log,
+    )
+    .await?;
+
+    let chromium_log = crate::owner_only::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("chromium.log"))
+        .map_err(|e| format!("cannot open browser/chromium.log: {e}"))?;
+    let chrome = chrome::launch(&exe, &dir.join("profile"), pgid, viewport, chromium_log).await?;
+    let mut pages = Vec::new();
+    let mut found: Vec<Finding> = Vec::new();
+    for page in &cfg.pages {
+        if ctx.procs.is_killing() {
+            break;
+        }
+        let v = visit::visit(&chrome.browser, &base, page, viewport).await;
+        let shot = match &v.screenshot {
+            Some(png) => {
+                let name = format!("{}.png", page.name);
+                match crate::owner_only::write(&dir.join(&name), png) {
+                    Ok(()) => Some(format!("browser/{name}")),
+                    Err(e) => {
+                        crate::log!("run {}: cannot write {name}: {e}", rec.id);
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let errors = v.findings.iter().filter(|f| f.is_error()).count();
+        ctx.emit(
+            Phase::Browser,
+            "browser.page",
+            fields! {"page" => page.name, "url" => format!("{base}{}", page.path), "errors" => errors, "duration_ms" => v.duration_ms, "screenshot" => shot},
+        );
+        pages.push(PageResult {
+            name: page.name.clone(),
+            url: format!("{base}{}", page.path),
+            screenshot: shot,
+            duration_ms: v.duration_ms,
+        });
+        found.extend(v.findings);
+    }
+    chrome.close().await;
+    if ctx.procs.is_killing() {
+        return Err("killed during the browser check".into());
+    }
+
+    let found = report::fold(found);
+    let md = report::markdown(iteration, &pages, &found);
+    write_evidence(&dir, rec.attempt, iteration, &found, &md)?;
+    let errors = found.iter().filter(|f| f.is_error()).count();
+    ctx.emit(
+        Phase::Browser,
+        "browser.finished",
+        fields! {"iteration" => iteration, "errors" => errors, "pages" => pages.len(), "report" => "browser/report.md"},
+    );
+    if errors == 0 {
+        return Ok(PhaseReport::ok(vec![]));
+    }
+    if iteration <= cfg.max_iterations {
+        crate::owner_only::write(&ctx.dir.join(FEEDBACK), md.as_bytes())
+            .map_err(|e| format!("cannot write {FEEDBACK}: {e}"))?;
+        return Ok(PhaseReport {
+            outcome: Outcome::Iterate {
+                reason: format!(
+                    "the browser found {errors} problem(s); the agent goes again with the report (iteration {} of at most {})",
+                    iteration + 1,
+                    cfg.max_iterations + 1
+                ),
+            },
+            updates: vec![],
+        });
+    }
+    let reason = format!(
+        "the browser check still finds {errors} problem(s) after {iteration} iteration(s); see browser/report.md"
+    );
+    if cfg.required {
+        Err(reason)
+    } else {
+        ctx.emit(
+            Phase::Browser,
+            "browser.warning",
+            fields! {"message" => reason},
+        );
+        Ok(PhaseReport::ok(vec![]))
+    }
+}
+
+/// How many browser reports this attempt already has.
+fn previous_reports(dir: &std::path::Path, attempt: u32) -> u32 {
+    let prefix = format!("report-{attempt}-");
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .count() as u32
+        })
+        .unwrap_or(0)
+}
+
+fn write_evidence(
+    dir: &std::path::Path,
+    attempt: u32,
+    iteration: u32,
+    found: &[Finding],
+    md: &str,
+) -> Result<(), String> {
+    let (network, console): (Vec<&Finding>, Vec<&Finding>) =
+        found.iter().partition(|f| f.kind == Kind::Network);
+    let write = |name: &str, bytes: &[u8]| {
+        crate::owner_only::write(&dir.join(name), bytes)
+            .map_err(|e| format!("cannot write browser/{name}: {e}"))
+    };
+    let json = |v: &Vec<&Finding>| serde_json::to_vec_pretty(v).unwrap_or_default();
+    write("console.json", &json(&console))?;
+    write("network.json", &json(&network))?;
+    write("report.md", md.as_bytes())?;
+    write(&format!("report-{attempt}-{iteration}.md"), md.as_bytes())
+}
+
+/// Poll the ready URL until the server answers (any status below 500).
+async fn wait_ready(
+    ctx: &RunCtx,
+    server: &mut tokio::process::Child,
+    url: &str,
+    cfg: &BrowserConfig,
+    log: &std::path::Path,
+) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + cfg.ready_timeout.0;
+    loop {
+        if ctx.procs.is_killing() {
+            return Err("killed while the dev server started".into());
+        }
+        if let Ok(r) = client.get(url).send().await {
+            if r.status().as_u16() < 500 {
+                return Ok(());
+            }
+        }
+        if let Ok(Some(status)) = server.try_wait() {
+            return Err(format!(
+                "the dev server {} before answering at {url}; its log ends:\n{}",
+                crate::supervisor::process::describe(&status),
+                tail(log)
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the dev server did not answer at {url} within {} s; its log ends:\n{}",
+                cfg.ready_timeout.0.as_secs(),
+                tail(log)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+fn tail(log: &std::path::Path) -> String {
+    let text = std::fs::read(log).unwrap_or_default();
+    let start = text.len().saturating_sub(2000);
+    let text = String::from_utf8_lossy(&text[start..]);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
