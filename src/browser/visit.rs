@@ -133,7 +133,8 @@ async fn listen(
         let push = push.clone();
         tasks.push(tokio::spawn(async move {
             while let Some(e) = responses.next().await {
-                if e.response.status >= 400 {
+                // The browser asks for a favicon by itself; a page without one is no error.
+                if e.response.status >= 400 && !e.response.url.ends_with("/favicon.ico") {
                     push(
                         Kind::Network,
                         format!("HTTP {} for {}", e.response.status, e.response.url),

@@ -1,0 +1,141 @@
+//! The browser-to-code loop with real Chromium and a real dev server (`python3 -m http.server`
+//! on the run's leased port): a console error is caught, reported, fed back to the agent, and
+//! its next iteration passes; parallel runs get distinct ports and see their own pages;
+//! killing a run in its browser phase leaves no Chromium or dev server behind.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+
+const SERVE: &str = r#"serve = ["python3", "-m", "http.server", "{port}", "--bind", "127.0.0.1"]"#;
+
+fn config(agents: &str, pages: &str, ports: &str) -> String {
+    format!(
+        r#"
+max_parallel = 10
+
+[browser]
+{SERVE}
+ports = {ports}
+max_iterations = 2
+
+{pages}
+
+{agents}
+"#
+    )
+}
+
+const HOME_PAGE: &str = "[[browser.pages]]\nname = \"home\"\npath = \"/index.html\"\n";
+
+#[test]
+fn a_console_error_goes_back_to_the_agent_and_the_next_iteration_passes() {
+    // First try: a page that logs an error. With the browser's report in hand: a fixed page.
+    let agent = r#"
+[agents.web]
+command = ["sh", "-c", "if [ -n \"$FLIGHTDECK_FEEDBACK_FILE\" ]; then cp \"$FLIGHTDECK_FEEDBACK_FILE\" ../seen-$FLIGHTDECK_RUN_ID; echo '<h1>fixed</h1>' > index.html; else echo '<h1>broken</h1><script>console.error(\"boom: the widget is broken\")</script>' > index.html; fi"]
+"#;
+    let env = Env::new(&config(agent, HOME_PAGE, "[42100, 42199]"));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "web", "make the home page");
+    let r = env.wait_for(&id, "finished", |r| {
+        matches!(r["status"].as_str(), Some("succeeded" | "failed"))
+    });
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+
+    let iterations = env.events_of(&id, "browser.iteration");
+    assert_eq!(iterations.len(), 1, "{iterations:#?}");
+    let finished = env.events_of(&id, "browser.finished");
+    assert_eq!(finished.len(), 2);
+    assert_eq!(finished[0]["errors"], 1);
+    assert_eq!(finished[1]["errors"], 0);
+    assert_eq!(env.events_of(&id, "agent.started").len(), 2);
+
+    // The agent got the report: the task and the error, with page and step.
+    let wt = std::path::PathBuf::from(r["worktree"].as_str().unwrap());
+    let seen = std::fs::read_to_string(wt.parent().unwrap().join(format!("seen-{id}"))).unwrap();
+    assert!(
+        seen.contains("console error on page `home` after `load`: boom: the widget is broken"),
+        "{seen}"
+    );
+    let dir = env.run_dir(&id).join("browser");
+    let first = std::fs::read_to_string(dir.join("report-1-1.md")).unwrap();
+    assert!(first.contains("boom"), "{first}");
+    let last = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(last.contains("No errors."), "{last}");
+    let png = std::fs::read(dir.join("home.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let patch = std::fs::read_to_string(env.run_dir(&id).join("patch.diff")).unwrap();
+    assert!(patch.contains("fixed"), "{patch}");
+}
+
+#[test]
+fn parallel_runs_get_their_own_ports_and_pages() {
+    let agent = r#"
+[agents.own]
+command = ["sh", "-c", "echo \"<h1>$FLIGHTDECK_RUN_ID</h1><script>console.warn('page of ' + '$FLIGHTDECK_RUN_ID')</script>\" > index.html"]
+"#;
+    let env = Env::new(&config(agent, HOME_PAGE, "[42200, 42299]"));
+    let repo = git_repo(env.path(), "repo");
+    let ids: Vec<String> = (0..10)
+        .map(|i| env.start(&repo, "own", &format!("page {i}")))
+        .collect();
+    let mut ports = BTreeSet::new();
+    for id in &ids {
+        let r = env.wait_for(id, "finished", |r| {
+            matches!(r["status"].as_str(), Some("succeeded" | "failed"))
+        });
+        assert_eq!(r["status"], "succeeded", "{r:#}");
+        let started = env.events_of(id, "browser.started");
+        ports.insert(started[0]["port"].as_u64().unwrap());
+        let console =
+            std::fs::read_to_string(env.run_dir(id).join("browser/console.json")).unwrap();
+        assert!(
+            console.contains(&format!("page of {id}")),
+            "{id}: {console}"
+        );
+        for other in ids.iter().filter(|o| *o != id) {
+            assert!(!console.contains(other.as_str()), "{id} saw {other}'s page");
+        }
+    }
+    assert_eq!(ports.len(), 10, "{ports:?}");
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_with(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(needle))
+        .collect()
+}
+
+#[test]
+fn killing_a_run_in_its_browser_phase_leaves_no_browser_or_server() {
+    let agent = r#"
+[agents.slow]
+command = ["sh", "-c", "echo '<p>waiting</p>' > index.html"]
+"#;
+    let pages = "[[browser.pages]]\nname = \"home\"\npath = \"/index.html\"\nsteps = [{ wait_for = \"#never\" }]\n";
+    let env = Env::new(&config(agent, pages, "[42300, 42399]"));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "slow", "wait for ever");
+    wait_until("the browser at work", || {
+        !env.events_of(&id, "browser.started").is_empty()
+            && !processes_with(&format!("{id}/browser/profile")).is_empty()
+    });
+    let port = env.events_of(&id, "browser.started")[0]["port"]
+        .as_u64()
+        .unwrap();
+    env.ok(&["kill", &id]);
+    env.wait_status(&id, "killed");
+    wait_until("no Chromium or dev server left", || {
+        processes_with(&format!("{id}/browser/profile")).is_empty()
+            && processes_with(&format!("http.server {port}")).is_empty()
+    });
+}
