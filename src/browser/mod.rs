@@ -2,6 +2,7 @@
 //! what was found into a report (`report`), and leasing ports so runs never collide (`ports`).
 
 pub mod chrome;
+pub mod diff;
 pub mod ports;
 pub mod report;
 pub mod visit;

@@ -1,0 +1,108 @@
+//! Screenshot diffs the way pixelmatch and Playwright measure them: each pixel's colour
+//! distance in YIQ space (which weighs brightness as eyes do), compared against a threshold;
+//! the changed-pixel ratio and a diff image (changes in red over a faded copy of the base).
+
+use image::{Rgba, RgbaImage};
+
+/// The largest YIQ distance there is (black against white).
+const MAX_DELTA: f64 = 35215.0;
+
+pub struct Diff {
+    pub changed: u64,
+    pub total: u64,
+    pub image: RgbaImage,
+}
+
+impl Diff {
+    pub fn ratio(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.changed as f64 / self.total as f64
+        }
+    }
+}
+
+/// Compare two images; `threshold` (0..1, default 0.1) is how different a pixel's colour must
+/// be to count. Images of different sizes compare over the larger size, the missing part
+/// counting as changed.
+pub fn diff(base: &RgbaImage, new: &RgbaImage, threshold: f64) -> Diff {
+    let (w, h) = (base.width().max(new.width()), base.height().max(new.height()));
+    let limit = MAX_DELTA * threshold * threshold;
+    let mut out = RgbaImage::new(w, h);
+    let mut changed = 0;
+    for y in 0..h {
+        for x in 0..w {
+            let a = base.get_pixel_checked(x, y);
+            let b = new.get_pixel_checked(x, y);
+            let (hit, faded) = match (a, b) {
+                (Some(a), Some(b)) => (delta(a, b) > limit, fade(a)),
+                _ => (true, Rgba([255, 255, 255, 255])),
+            };
+            if hit {
+                changed += 1;
+                out.put_pixel(x, y, Rgba([255, 0, 0, 255]));
+            } else {
+                out.put_pixel(x, y, faded);
+            }
+        }
+    }
+    Diff {
+        changed,
+        total: u64::from(w) * u64::from(h),
+        image: out,
+    }
+}
+
+/// Squared YIQ distance of two pixels, each blended over white by its alpha.
+fn delta(a: &Rgba<u8>, b: &Rgba<u8>) -> f64 {
+    let (y1, i1, q1) = yiq(a);
+    let (y2, i2, q2) = yiq(b);
+    let (dy, di, dq) = (y1 - y2, i1 - i2, q1 - q2);
+    0.5053 * dy * dy + 0.299 * di * di + 0.1957 * dq * dq
+}
+
+fn yiq(p: &Rgba<u8>) -> (f64, f64, f64) {
+    let alpha = f64::from(p[3]) / 255.0;
+    let blend = |c: u8| 255.0 + (f64::from(c) - 255.0) * alpha;
+    let (r, g, b) = (blend(p[0]), blend(p[1]), blend(p[2]));
+    (
+        r * 0.29889531 + g * 0.58662247 + b * 0.11448223,
+        r * 0.59597799 - g * 0.2741761 - b * 0.32180189,
+        r * 0.21147017 - g * 0.52261711 + b * 0.31114694,
+    )
+}
+
+/// The unchanged base, faded, so the red stands out.
+fn fade(p: &Rgba<u8>) -> Rgba<u8> {
+    let (y, _, _) = yiq(p);
+    let v = (255.0 + (y - 255.0) * 0.1).clamp(0.0, 255.0) as u8;
+    Rgba([v, v, v, 255])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_images_differ_nowhere_and_a_recoloured_block_shows() {
+        let base = RgbaImage::from_pixel(20, 10, Rgba([240, 240, 240, 255]));
+        assert_eq!(diff(&base, &base, 0.1).changed, 0);
+        let mut new = base.clone();
+        for y in 0..5 {
+            for x in 0..4 {
+                new.put_pixel(x, y, Rgba([200, 30, 30, 255]));
+            }
+        }
+        // A shade eyes barely see stays under the threshold.
+        new.put_pixel(19, 9, Rgba([238, 240, 240, 255]));
+        let d = diff(&base, &new, 0.1);
+        assert_eq!(d.changed, 20);
+        assert!((d.ratio() - 0.1).abs() < 1e-9);
+        assert_eq!(*d.image.get_pixel(0, 0), Rgba([255, 0, 0, 255]));
+        assert_ne!(*d.image.get_pixel(19, 9), Rgba([255, 0, 0, 255]));
+        // A different size: the extra part counts as changed.
+        let taller = RgbaImage::from_pixel(20, 12, Rgba([240, 240, 240, 255]));
+        assert_eq!(diff(&base, &taller, 0.1).changed, 40);
+    }
+}
