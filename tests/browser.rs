@@ -139,3 +139,61 @@ command = ["sh", "-c", "echo '<p>waiting</p>' > index.html"]
             && processes_with(&format!("http.server {port}")).is_empty()
     });
 }
+
+#[test]
+fn a_visual_change_shows_in_the_diff_and_an_unchanged_page_does_not() {
+    let agents = r#"
+[agents.recolour]
+command = ["sh", "-c", "sed -i 's/#1f6feb/#d1242f/' index.html"]
+
+[agents.elsewhere]
+command = ["sh", "-c", "echo notes > NOTES.md"]
+"#;
+    let env = Env::new(&format!(
+        r#"
+max_parallel = 2
+
+[browser]
+{SERVE}
+ports = [42400, 42499]
+max_iterations = 0
+required = false
+max_diff_ratio = 0.01
+
+{HOME_PAGE}
+{agents}
+"#
+    ));
+    let repo = git_repo(env.path(), "repo");
+    std::fs::write(
+        repo.join("index.html"),
+        "<body style=\"margin:0\"><div style=\"width:600px;height:300px;background:#1f6feb\"></div></body>\n",
+    )
+    .unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "a blue box"]);
+
+    let changed = env.start(&repo, "recolour", "make the box red");
+    let same = env.start(&repo, "elsewhere", "write notes");
+    for id in [&changed, &same] {
+        let r = env.wait_for(id, "finished", |r| {
+            matches!(r["status"].as_str(), Some("succeeded" | "failed"))
+        });
+        assert_eq!(r["status"], "succeeded", "{r:#}");
+    }
+    let ratio = |id: &str| env.events_of(id, "browser.page")[0]["diff_ratio"].as_f64().unwrap();
+    let red = ratio(&changed);
+    assert!(red > 0.1 && red < 0.3, "600x300 of 1280x800 changed: {red}");
+    assert_eq!(ratio(&same), 0.0);
+    let dir = env.run_dir(&changed).join("browser");
+    for f in ["home.png", "home.base.png", "home.diff.png"] {
+        let png = std::fs::read(dir.join(f)).unwrap();
+        assert_eq!(&png[..4], b"\x89PNG", "{f}");
+    }
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("screenshot changed on page `home`"), "{report}");
+    assert_eq!(env.events_of(&changed, "browser.warning").len(), 1);
+    // The baseline was rendered once for the base commit and shared.
+    let base = env.record(&changed)["base"].as_str().unwrap().to_string();
+    assert!(env.home.join("browser-baselines").join(base).join("home.png").exists());
+}

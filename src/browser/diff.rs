@@ -27,7 +27,10 @@ impl Diff {
 /// be to count. Images of different sizes compare over the larger size, the missing part
 /// counting as changed.
 pub fn diff(base: &RgbaImage, new: &RgbaImage, threshold: f64) -> Diff {
-    let (w, h) = (base.width().max(new.width()), base.height().max(new.height()));
+    let (w, h) = (
+        base.width().max(new.width()),
+        base.height().max(new.height()),
+    );
     let limit = MAX_DELTA * threshold * threshold;
     let mut out = RgbaImage::new(w, h);
     let mut changed = 0;

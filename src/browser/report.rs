@@ -17,6 +17,8 @@ pub enum Kind {
     Network,
     /// A step that could not be done (no such element, a wait that timed out).
     Step,
+    /// A page changed more than `max_diff_ratio` against its baseline.
+    Visual,
     /// `console.warn`.
     ConsoleWarning,
 }
@@ -74,6 +76,8 @@ pub struct PageResult {
     pub url: String,
     pub screenshot: Option<String>,
     pub duration_ms: u64,
+    /// Changed pixels against the baseline, when there was one.
+    pub diff_ratio: Option<f64>,
 }
 
 /// The report: for `report.md`, and (with the task) the agent's next prompt.
@@ -111,8 +115,18 @@ pub fn markdown(iteration: u32, pages: &[PageResult], findings: &[Finding]) -> S
             .as_deref()
             .map(|f| format!(", screenshot {f}"))
             .unwrap_or_default();
+        let diff = p
+            .diff_ratio
+            .map(|r| {
+                format!(
+                    ", {:.2}% of pixels changed (browser/{}.diff.png)",
+                    r * 100.0,
+                    p.name
+                )
+            })
+            .unwrap_or_default();
         s.push_str(&format!(
-            "- `{}` {} ({} ms{shot})\n",
+            "- `{}` {} ({} ms{shot}{diff})\n",
             p.name, p.url, p.duration_ms
         ));
     }
@@ -125,6 +139,7 @@ fn label(k: &Kind) -> &'static str {
         Kind::ConsoleError => "console error",
         Kind::Network => "failed request",
         Kind::Step => "step failed",
+        Kind::Visual => "screenshot changed",
         Kind::ConsoleWarning => "console warning",
     }
 }

@@ -28,6 +28,14 @@ pub struct BrowserConfig {
     pub required: bool,
     /// The Chromium binary; empty: `chromium`, `chromium-browser` or `google-chrome` on PATH.
     pub chromium: String,
+    /// How different a pixel's colour must be to count as changed (0..1, YIQ distance).
+    pub threshold: f64,
+    /// A page whose changed-pixel ratio is above this is a problem (unset: diffs are evidence
+    /// only, since a UI change is meant to change pixels).
+    pub max_diff_ratio: Option<f64>,
+    /// Committed baseline images (`<dir>/<page>.png` in the worktree); empty: the same pages
+    /// rendered from the run's base commit (cached per base commit).
+    pub baseline_dir: String,
 }
 
 impl Default for BrowserConfig {
@@ -42,6 +50,9 @@ impl Default for BrowserConfig {
             max_iterations: 3,
             required: true,
             chromium: String::new(),
+            threshold: 0.1,
+            max_diff_ratio: None,
+            baseline_dir: String::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ mod checkpoint;
 mod clean;
 mod copy;
 mod diff;
+pub mod export;
 mod inspect;
 mod keep;
 mod merge;

@@ -3,6 +3,7 @@
 //! keep the evidence in `browser/`, and when something went wrong send the agent round again
 //! with the report, up to `max_iterations` times.
 
+use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -52,106 +53,59 @@ async fn check(
     crate::owner_only::create_dir_all(&dir).map_err(|e| format!("cannot create browser/: {e}"))?;
     let iteration = previous_reports(&dir, rec.attempt) + 1;
 
-    // The dev server, in the worktree, on the run's port.
-    let argv: Vec<String> = cfg
-        .serve
-        .iter()
-        .map(|a| a.replace("{port}", &port.to_string()))
-        .collect();
-    let server_log = dir.join("server.log");
-    let log = crate::owner_only::options()
-        .create(true)
-        .append(true)
-        .open(&server_log)
-        .map_err(|e| format!("cannot open browser/server.log: {e}"))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| format!("cannot open browser/server.log: {e}"))?;
-    let mut cmd = tokio::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..]).current_dir(&rec.worktree);
-    child_env::apply(
-        &mut cmd,
-        &job.config,
-        &RunVars {
-            task: &rec.task,
-            run_id: &rec.id,
-            worktree: &rec.worktree,
-            run_dir: &ctx.dir,
-        },
-    );
-    cmd.env("PORT", port.to_string())
-        .env("FLIGHTDECK_PORT", port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2))
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut server = cmd.spawn().map_err(|e| {
-        format!(
-            "cannot start the dev server `{}`: {e}; fix [browser] serve",
-            argv[0]
-        )
-    })?;
-    let pgid = server.id().unwrap_or(0) as i32;
-    ctx.procs.register(pgid);
-    let base = format!("http://127.0.0.1:{port}");
-    ctx.emit(
-        Phase::Browser,
-        "browser.started",
-        fields! {"port" => port, "url" => base.clone(), "iteration" => iteration, "argv" => argv},
-    );
-    wait_ready(
-        ctx,
-        &mut server,
-        &format!("{base}{}", cfg.ready),
-        cfg,
-        &server_log,
-    )
-    .await?;
-
-    let chromium_log = crate::owner_only::options()
-        .create(true)
-        .append(true)
-        .open(dir.join("chromium.log"))
-        .map_err(|e| format!("cannot open browser/chromium.log: {e}"))?;
-    let chrome = chrome::launch(&exe, &dir.join("profile"), pgid, viewport, chromium_log).await?;
-    let mut pages = Vec::new();
-    let mut found: Vec<Finding> = Vec::new();
-    for page in &cfg.pages {
-        if ctx.procs.is_killing() {
-            break;
-        }
-        let v = visit::visit(&chrome.browser, &base, page, viewport).await;
-        let shot = match &v.screenshot {
-            Some(png) => {
-                let name = format!("{}.png", page.name);
-                match crate::owner_only::write(&dir.join(&name), png) {
-                    Ok(()) => Some(format!("browser/{name}")),
-                    Err(e) => {
-                        crate::log!("run {}: cannot write {name}: {e}", rec.id);
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
-        let errors = v.findings.iter().filter(|f| f.is_error()).count();
-        ctx.emit(
-            Phase::Browser,
-            "browser.page",
-            fields! {"page" => page.name, "url" => format!("{base}{}", page.path), "errors" => errors, "duration_ms" => v.duration_ms, "screenshot" => shot},
-        );
-        pages.push(PageResult {
-            name: page.name.clone(),
-            url: format!("{base}{}", page.path),
-            screenshot: shot,
-            duration_ms: v.duration_ms,
-        });
-        found.extend(v.findings);
-    }
-    chrome.close().await;
+    // Baselines first (they need the port too), then the run's own pages.
+    let baselines = baselines(ctx, job, cfg, port, &exe, viewport).await?;
     if ctx.procs.is_killing() {
         return Err("killed during the browser check".into());
+    }
+    let rendered = render(
+        ctx,
+        job,
+        &rec.worktree,
+        port,
+        &exe,
+        viewport,
+        &dir.join("profile"),
+        "",
+    )
+    .await?;
+    if ctx.procs.is_killing() {
+        return Err("killed during the browser check".into());
+    }
+    let mut pages = Vec::new();
+    let mut found: Vec<Finding> = Vec::new();
+    for (page, v) in cfg.pages.iter().zip(rendered) {
+        let url = format!("http://127.0.0.1:{port}{}", page.path);
+        let shot = v.screenshot.as_ref().and_then(|png| {
+            let name = format!("{}.png", page.name);
+            crate::owner_only::write(&dir.join(&name), png)
+                .map(|()| format!("browser/{name}"))
+                .ok()
+        });
+        let compared = compare(
+            &dir,
+            &page.name,
+            v.screenshot.as_deref(),
+            baselines.get(&page.name),
+            cfg,
+        );
+        let errors = v.findings.iter().filter(|f| f.is_error()).count();
+        let mut event = fields! {"page" => page.name, "url" => url.clone(), "errors" => errors, "duration_ms" => v.duration_ms, "screenshot" => shot};
+        if let Some(ratio) = compared.ratio {
+            event.insert("diff_ratio".into(), ratio.into());
+        }
+        ctx.emit(Phase::Browser, "browser.page", event);
+        if let Some(f) = compared.finding {
+            found.push(f);
+        }
+        pages.push(PageResult {
+            name: page.name.clone(),
+            url,
+            screenshot: shot,
+            duration_ms: v.duration_ms,
+            diff_ratio: compared.ratio,
+        });
+        found.extend(v.findings);
     }
 
     let found = report::fold(found);
@@ -192,6 +146,226 @@ async fn check(
             fields! {"message" => reason},
         );
         Ok(PhaseReport::ok(vec![]))
+    }
+}
+
+/// Serve `root` on `port`, visit every page with Chromium (profile in `profile`), and stop
+/// both. `label` tells the base render's timeline lines from the run's.
+#[allow(clippy::too_many_arguments)]
+async fn render(
+    ctx: &std::sync::Arc<RunCtx>,
+    job: &PhaseJob,
+    root: &std::path::Path,
+    port: u16,
+    exe: &std::path::Path,
+    viewport: (u32, u32),
+    profile: &std::path::Path,
+    label: &str,
+) -> Result<Vec<visit::Visit>, String> {
+    let rec = &job.record;
+    let cfg = &job.config.browser;
+    let dir = ctx.dir.join("browser");
+    let argv: Vec<String> = cfg
+        .serve
+        .iter()
+        .map(|a| a.replace("{port}", &port.to_string()))
+        .collect();
+    let server_log = dir.join(format!("{label}server.log"));
+    let log = crate::owner_only::options()
+        .create(true)
+        .append(true)
+        .open(&server_log)
+        .map_err(|e| format!("cannot open browser/{label}server.log: {e}"))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| format!("cannot open browser/{label}server.log: {e}"))?;
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..]).current_dir(root);
+    child_env::apply(
+        &mut cmd,
+        &job.config,
+        &RunVars {
+            task: &rec.task,
+            run_id: &rec.id,
+            worktree: &rec.worktree,
+            run_dir: &ctx.dir,
+        },
+    );
+    cmd.env("PORT", port.to_string())
+        .env("FLIGHTDECK_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2))
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut server = cmd.spawn().map_err(|e| {
+        format!(
+            "cannot start the dev server `{}`: {e}; fix [browser] serve",
+            argv[0]
+        )
+    })?;
+    let pgid = server.id().unwrap_or(0) as i32;
+    ctx.procs.register(pgid);
+    let base = format!("http://127.0.0.1:{port}");
+    ctx.emit(
+        Phase::Browser,
+        "browser.started",
+        fields! {"port" => port, "url" => base.clone(), "argv" => argv, "baseline" => !label.is_empty()},
+    );
+    let result = async {
+        wait_ready(
+            ctx,
+            &mut server,
+            &format!("{base}{}", cfg.ready),
+            cfg,
+            &server_log,
+        )
+        .await?;
+        let chromium_log = crate::owner_only::options()
+            .create(true)
+            .append(true)
+            .open(dir.join("chromium.log"))
+            .map_err(|e| format!("cannot open browser/chromium.log: {e}"))?;
+        let chrome = chrome::launch(exe, profile, pgid, viewport, chromium_log).await?;
+        let mut visits = Vec::new();
+        for page in &cfg.pages {
+            if ctx.procs.is_killing() {
+                break;
+            }
+            visits.push(visit::visit(&chrome.browser, &base, page, viewport).await);
+        }
+        chrome.close().await;
+        Ok(visits)
+    }
+    .await;
+    // This server and its browser stop here, whatever happened.
+    ctx.procs.unregister_and_reap();
+    result
+}
+
+/// The baseline screenshot of each page: committed (`baseline_dir`), or rendered from the
+/// run's base commit once and cached for every run on that base.
+async fn baselines(
+    ctx: &std::sync::Arc<RunCtx>,
+    job: &PhaseJob,
+    cfg: &BrowserConfig,
+    port: u16,
+    exe: &std::path::Path,
+    viewport: (u32, u32),
+) -> Result<HashMap<String, Vec<u8>>, String> {
+    let rec = &job.record;
+    let mut out = HashMap::new();
+    if !cfg.baseline_dir.is_empty() {
+        for page in &cfg.pages {
+            let p = rec
+                .worktree
+                .join(&cfg.baseline_dir)
+                .join(format!("{}.png", page.name));
+            if let Ok(png) = tokio::fs::read(&p).await {
+                out.insert(page.name.clone(), png);
+            }
+        }
+        return Ok(out);
+    }
+    // <home>/browser-baselines/<base commit>/<page>.png
+    let home = ctx
+        .dir
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap_or(&ctx.dir);
+    let cache = home.join("browser-baselines").join(&rec.base);
+    let cached = |name: &str| cache.join(format!("{name}.png"));
+    if cfg.pages.iter().all(|p| cached(&p.name).exists()) {
+        for page in &cfg.pages {
+            if let Ok(png) = tokio::fs::read(cached(&page.name)).await {
+                out.insert(page.name.clone(), png);
+            }
+        }
+        return Ok(out);
+    }
+    let src = ctx.dir.join("browser").join("base-src");
+    let (wt, base, dest) = (rec.worktree.clone(), rec.base.clone(), src.clone());
+    super::blocking(move || {
+        crate::workspace::export::export_commit(&wt, &base, &dest).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("cannot write out the base commit for the baseline: {e}"))?;
+    let visits = render(
+        ctx,
+        job,
+        &src,
+        port,
+        exe,
+        viewport,
+        &ctx.dir.join("browser").join("base-profile"),
+        "base-",
+    )
+    .await;
+    let _ = tokio::fs::remove_dir_all(&src).await;
+    let visits = visits?;
+    crate::owner_only::create_dir_all(&cache)
+        .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+    for (page, v) in cfg.pages.iter().zip(visits) {
+        if let Some(png) = v.screenshot {
+            // Written whole or not at all: runs on the same base may race here.
+            let _ = crate::proof::store::write_atomic(&cached(&page.name), &png);
+            out.insert(page.name.clone(), png);
+        }
+    }
+    Ok(out)
+}
+
+struct Compared {
+    ratio: Option<f64>,
+    finding: Option<Finding>,
+}
+
+/// Diff a page's screenshot against its baseline; write `<page>.base.png` and
+/// `<page>.diff.png`.
+fn compare(
+    dir: &std::path::Path,
+    page: &str,
+    shot: Option<&[u8]>,
+    base: Option<&Vec<u8>>,
+    cfg: &BrowserConfig,
+) -> Compared {
+    let none = Compared {
+        ratio: None,
+        finding: None,
+    };
+    let (Some(shot), Some(base)) = (shot, base) else {
+        return none;
+    };
+    let decode = |b: &[u8]| image::load_from_memory(b).map(|i| i.to_rgba8()).ok();
+    let (Some(new), Some(old)) = (decode(shot), decode(base)) else {
+        return none;
+    };
+    let d = crate::browser::diff::diff(&old, &new, cfg.threshold);
+    let _ = crate::owner_only::write(&dir.join(format!("{page}.base.png")), base);
+    let mut png = Vec::new();
+    if d.image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .is_ok()
+    {
+        let _ = crate::owner_only::write(&dir.join(format!("{page}.diff.png")), &png);
+    }
+    let ratio = d.ratio();
+    let finding = cfg.max_diff_ratio.filter(|max| ratio > *max).map(|max| {
+        Finding::new(
+            Kind::Visual,
+            page,
+            "screenshot",
+            format!(
+                "{:.2}% of pixels changed against the baseline (limit {:.2}%); see browser/{page}.diff.png",
+                ratio * 100.0,
+                max * 100.0
+            ),
+            None,
+        )
+    });
+    Compared {
+        ratio: Some(ratio),
+        finding,
     }
 }
 
