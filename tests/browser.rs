@@ -69,6 +69,24 @@ command = ["sh", "-c", "if [ -n \"$FLIGHTDECK_FEEDBACK_FILE\" ]; then cp \"$FLIG
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let patch = std::fs::read_to_string(env.run_dir(&id).join("patch.diff")).unwrap();
     assert!(patch.contains("fixed"), "{patch}");
+
+    // The evidence reaches the score and PR.md.
+    let score: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.run_dir(&id).join("score.json")).unwrap())
+            .unwrap();
+    let browser = score["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "browser")
+        .expect("a browser factor");
+    assert_eq!(browser["value"], 1.0);
+    let pr = std::fs::read_to_string(env.run_dir(&id).join("PR.md")).unwrap();
+    assert!(pr.contains("## Browser"), "{pr}");
+    assert!(pr.contains("- iteration 1: 1 problem(s)"), "{pr}");
+    assert!(pr.contains("boom: the widget is broken"), "{pr}");
+    assert!(pr.contains("- iteration 2: no problems"), "{pr}");
+    assert!(pr.contains("| home | 0 |"), "{pr}");
 }
 
 #[test]
@@ -181,7 +199,11 @@ max_diff_ratio = 0.01
         });
         assert_eq!(r["status"], "succeeded", "{r:#}");
     }
-    let ratio = |id: &str| env.events_of(id, "browser.page")[0]["diff_ratio"].as_f64().unwrap();
+    let ratio = |id: &str| {
+        env.events_of(id, "browser.page")[0]["diff_ratio"]
+            .as_f64()
+            .unwrap()
+    };
     let red = ratio(&changed);
     assert!(red > 0.1 && red < 0.3, "600x300 of 1280x800 changed: {red}");
     assert_eq!(ratio(&same), 0.0);
@@ -191,9 +213,17 @@ max_diff_ratio = 0.01
         assert_eq!(&png[..4], b"\x89PNG", "{f}");
     }
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    assert!(report.contains("screenshot changed on page `home`"), "{report}");
+    assert!(
+        report.contains("screenshot changed on page `home`"),
+        "{report}"
+    );
     assert_eq!(env.events_of(&changed, "browser.warning").len(), 1);
     // The baseline was rendered once for the base commit and shared.
     let base = env.record(&changed)["base"].as_str().unwrap().to_string();
-    assert!(env.home.join("browser-baselines").join(base).join("home.png").exists());
+    assert!(env
+        .home
+        .join("browser-baselines")
+        .join(base)
+        .join("home.png")
+        .exists());
 }

@@ -78,6 +78,68 @@ pub struct PageResult {
     pub duration_ms: u64,
     /// Changed pixels against the baseline, when there was one.
     pub diff_ratio: Option<f64>,
+    /// Problems found on this page.
+    pub errors: usize,
+}
+
+/// `browser/summary.json`: every iteration's problems in brief, and the last check's pages;
+/// what the score and PR.md read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub iterations: Vec<Iteration>,
+    pub pages: Vec<PageResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Iteration {
+    pub iteration: u32,
+    pub errors: usize,
+    /// One line per problem (at most 10).
+    pub problems: Vec<String>,
+}
+
+impl Summary {
+    pub const FILE: &'static str = "browser/summary.json";
+
+    pub fn read(run_dir: &std::path::Path) -> Option<Self> {
+        std::fs::read(run_dir.join(Self::FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    /// Add this check's outcome (a new attempt starts the list afresh).
+    pub fn record(&mut self, iteration: u32, pages: Vec<PageResult>, found: &[Finding]) {
+        if iteration == 1 {
+            self.iterations.clear();
+        }
+        let errors: Vec<&Finding> = found.iter().filter(|f| f.is_error()).collect();
+        self.iterations.push(Iteration {
+            iteration,
+            errors: errors.len(),
+            problems: errors
+                .iter()
+                .take(10)
+                .map(|f| {
+                    format!(
+                        "{} on `{}` after `{}`: {}",
+                        label(&f.kind),
+                        f.page,
+                        f.step,
+                        f.message
+                    )
+                })
+                .collect(),
+        });
+        self.pages = pages;
+    }
+
+    /// (pages without problems, pages) of the last check.
+    pub fn passed(&self) -> (usize, usize) {
+        (
+            self.pages.iter().filter(|p| p.errors == 0).count(),
+            self.pages.len(),
+        )
+    }
 }
 
 /// The report: for `report.md`, and (with the task) the agent's next prompt.

@@ -17,6 +17,7 @@ pub struct Evidence<'a> {
     pub score: Option<&'a Score>,
     pub target: Option<&'a str>,
     pub calls: &'a [ModelCall],
+    pub browser: Option<&'a crate::browser::report::Summary>,
 }
 
 pub fn render(e: &Evidence) -> String {
@@ -106,6 +107,42 @@ pub fn render(e: &Evidence) -> String {
             }
             let _ = writeln!(o, "\nDetails: [score.json](score.json).");
         }
+    }
+
+    if let Some(b) = e.browser {
+        let _ = writeln!(o, "\n## Browser\n");
+        for it in &b.iterations {
+            let _ = writeln!(
+                o,
+                "- iteration {}: {}",
+                it.iteration,
+                if it.errors == 0 {
+                    "no problems".to_string()
+                } else {
+                    format!("{} problem(s)", it.errors)
+                }
+            );
+            for p in &it.problems {
+                let _ = writeln!(o, "  - {p}");
+            }
+        }
+        let _ = writeln!(
+            o,
+            "\n| page | problems | pixels changed | screenshot |\n| --- | --- | --- | --- |"
+        );
+        for p in &b.pages {
+            let diff = p
+                .diff_ratio
+                .map(|r| format!("{:.2}% ([diff](browser/{}.diff.png))", r * 100.0, p.name))
+                .unwrap_or_else(|| "-".into());
+            let shot = p
+                .screenshot
+                .as_deref()
+                .map(|s| format!("[{}]({s})", p.name))
+                .unwrap_or_else(|| "-".into());
+            let _ = writeln!(o, "| {} | {} | {diff} | {shot} |", p.name, p.errors);
+        }
+        let _ = writeln!(o, "\nDetails: [browser/report.md](browser/report.md).");
     }
 
     let _ = writeln!(o, "\n## Merge gate\n");

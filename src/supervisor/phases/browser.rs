@@ -95,7 +95,7 @@ async fn check(
             event.insert("diff_ratio".into(), ratio.into());
         }
         ctx.emit(Phase::Browser, "browser.page", event);
-        if let Some(f) = compared.finding {
+        if let Some(f) = compared.finding.clone() {
             found.push(f);
         }
         pages.push(PageResult {
@@ -104,6 +104,7 @@ async fn check(
             screenshot: shot,
             duration_ms: v.duration_ms,
             diff_ratio: compared.ratio,
+            errors: errors + usize::from(compared.finding.is_some()),
         });
         found.extend(v.findings);
     }
@@ -111,6 +112,11 @@ async fn check(
     let found = report::fold(found);
     let md = report::markdown(iteration, &pages, &found);
     write_evidence(&dir, rec.attempt, iteration, &found, &md)?;
+    let mut summary = report::Summary::read(&ctx.dir).unwrap_or_default();
+    summary.record(iteration, pages.clone(), &found);
+    let json = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
+    crate::owner_only::write(&ctx.dir.join(report::Summary::FILE), &json)
+        .map_err(|e| format!("cannot write {}: {e}", report::Summary::FILE))?;
     let errors = found.iter().filter(|f| f.is_error()).count();
     ctx.emit(
         Phase::Browser,

@@ -93,6 +93,7 @@ fn render_pr(
     score: Option<&Score>,
 ) -> Result<(), String> {
     let calls = read_calls(dir);
+    let browser = crate::browser::report::Summary::read(dir);
     let text = pr::render(&Evidence {
         run: rec,
         changed,
@@ -100,6 +101,7 @@ fn render_pr(
         score,
         target: rec.target.as_deref(),
         calls: &calls,
+        browser: browser.as_ref(),
     });
     write_atomic(&dir.join(pack::PR), text.as_bytes()).map_err(|e| format!("writing PR.md: {e}"))
 }

@@ -65,7 +65,9 @@ fn score_run(
             changed_lines: (stat.insertions + stat.deletions) as u64,
             protected_touched: &protected,
             budget_over: None,
-            browser: None,
+            browser: crate::browser::report::Summary::read(dir)
+                .filter(|s| !s.pages.is_empty())
+                .map(|s| s.passed()),
         },
         &config.gate,
     );
