@@ -1,5 +1,6 @@
-//! What the measuring examples share: the release binary, a sample repository, and running
-//! flightdeck against a private home and config.
+//! What the measuring examples share (each uses part of it): the release binary, a sample
+//! repository, and running flightdeck against a private home and config.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
