@@ -87,6 +87,7 @@ command = ["sh", "-c", "if [ -n \"$FLIGHTDECK_FEEDBACK_FILE\" ]; then cp \"$FLIG
     assert!(pr.contains("boom: the widget is broken"), "{pr}");
     assert!(pr.contains("- iteration 2: no problems"), "{pr}");
     assert!(pr.contains("| home | 0 |"), "{pr}");
+    assert_eq!(r["browser_problems"], 0);
 }
 
 #[test]

@@ -137,3 +137,37 @@ fn no_color_means_no_colour_but_the_same_words() {
         assert!(text.contains(word), "{word} missing");
     }
 }
+
+#[test]
+fn runs_with_a_browser_check_show_the_web_column() {
+    let mut runs = fixtures::runs();
+    // Runs whose status shows no ✓ of its own.
+    let plain: Vec<usize> = (0..runs.len())
+        .filter(|i| runs[*i].status != flightdeck::run::Status::Succeeded)
+        .take(2)
+        .collect();
+    runs[plain[0]].browser_problems = Some(2);
+    runs[plain[1]].browser_problems = Some(0);
+    let mut app = App::new("/home/dev/src/app".into(), None);
+    update(&mut app, Msg::Connected);
+    update(&mut app, Msg::Runs(runs.clone()));
+    app.status = None;
+    let screen = format!("{}", render(&mut app, 160, 48, false).backend());
+    assert!(screen.contains("WEB"), "{screen}");
+    let row = |id: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row(&runs[plain[0]].id).contains("✗2"), "{screen}");
+    assert!(row(&runs[plain[1]].id).contains('✓'), "{screen}");
+    // Without any browser check, no WEB column (the snapshots above).
+    let screen = format!("{}", render(&mut app_plain(), 160, 48, false).backend());
+    assert!(!screen.contains("WEB"));
+}
+
+fn app_plain() -> App {
+    app()
+}

@@ -257,6 +257,9 @@ pub struct RunRecord {
     /// Something the run's reviewer should see at a glance (a budget nearly spent).
     #[serde(default)]
     pub warning: Option<String>,
+    /// Problems the last browser check found (None: no browser check ran).
+    #[serde(default)]
+    pub browser_problems: Option<usize>,
 }
 
 /// A predicted conflict: with the target branch or another run, on these files.
@@ -310,6 +313,7 @@ impl RunRecord {
             merged_commit: None,
             target: None,
             agent_session: None,
+            browser_problems: None,
             agent_reported_cost_usd: None,
             pause_reason: None,
             warning: None,

@@ -199,6 +199,7 @@ impl Supervisor {
                 Update::ReportedCost(c) => entry.record.agent_reported_cost_usd = Some(c),
                 Update::Score(s) => entry.record.score = Some(s),
                 Update::Checked(c) => entry.record.checked_commit = Some(c),
+                Update::Browser(n) => entry.record.browser_problems = Some(n),
                 Update::Gate(state, reasons) => {
                     entry.record.gate_reasons = reasons;
                     entry.record.merge = if entry.record.conflicts.is_empty() {

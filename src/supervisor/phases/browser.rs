@@ -16,7 +16,7 @@ use crate::supervisor::child_env::{self, RunVars};
 use crate::supervisor::context::RunCtx;
 use crate::supervisor::machine::Outcome;
 
-use super::{PhaseJob, PhaseReport};
+use super::{PhaseJob, PhaseReport, Update};
 
 /// Where the agent finds the report for its next iteration (consumed by the agent phase).
 pub const FEEDBACK: &str = "browser/feedback.md";
@@ -123,8 +123,9 @@ async fn check(
         "browser.finished",
         fields! {"iteration" => iteration, "errors" => errors, "pages" => pages.len(), "report" => "browser/report.md"},
     );
+    let updates = vec![Update::Browser(errors)];
     if errors == 0 {
-        return Ok(PhaseReport::ok(vec![]));
+        return Ok(PhaseReport::ok(updates));
     }
     if iteration <= cfg.max_iterations {
         crate::owner_only::write(&ctx.dir.join(FEEDBACK), md.as_bytes())
@@ -137,21 +138,21 @@ async fn check(
                     cfg.max_iterations + 1
                 ),
             },
-            updates: vec![],
+            updates,
         });
     }
     let reason = format!(
         "the browser check still finds {errors} problem(s) after {iteration} iteration(s); see browser/report.md"
     );
     if cfg.required {
-        Err(reason)
+        Ok(PhaseReport::failed(reason, updates))
     } else {
         ctx.emit(
             Phase::Browser,
             "browser.warning",
             fields! {"message" => reason},
         );
-        Ok(PhaseReport::ok(vec![]))
+        Ok(PhaseReport::ok(updates))
     }
 }
 

@@ -51,6 +51,8 @@ pub enum Update {
     Gate(crate::run::MergeState, Vec<String>),
     /// The commit the smoke checks ran on.
     Checked(String),
+    /// Problems the browser check found.
+    Browser(usize),
 }
 
 pub struct PhaseReport {

@@ -24,6 +24,8 @@ enum Col {
     Cost,
     Score,
     Merge,
+    /// The browser check: ✓, or ✗ and how many problems.
+    Browser,
     Worktree,
 }
 
@@ -40,6 +42,7 @@ impl Col {
             Col::Cost => "COST",
             Col::Score => "SCORE",
             Col::Merge => "MERGE",
+            Col::Browser => "WEB",
             Col::Worktree => "WORKTREE",
         }
     }
@@ -57,13 +60,14 @@ impl Col {
             Col::Cost => 6,
             Col::Score => 5,
             Col::Merge => 8,
+            Col::Browser => 4,
             Col::Worktree => 0,
         }
     }
 }
 
 /// Columns in the order they are given up when space runs out (last first).
-const PRIORITY: [Col; 10] = [
+const PRIORITY: [Col; 11] = [
     Col::Id,
     Col::Status,
     Col::Phase,
@@ -73,15 +77,20 @@ const PRIORITY: [Col; 10] = [
     Col::Cost,
     Col::Score,
     Col::Merge,
+    Col::Browser,
     Col::Worktree,
 ];
 const MIN_TASK: u16 = 16;
 const MIN_WORKTREE: u16 = 18;
 
-fn columns(width: u16) -> Vec<Col> {
+/// The columns that fit in `width`; WEB only when some run has had a browser check.
+fn columns(width: u16, browser: bool) -> Vec<Col> {
     let mut chosen = vec![];
     let mut used = MIN_TASK + 1;
-    for col in PRIORITY {
+    for col in PRIORITY
+        .into_iter()
+        .filter(|c| browser || *c != Col::Browser)
+    {
         let w = if col == Col::Worktree {
             MIN_WORKTREE
         } else {
@@ -106,7 +115,10 @@ fn columns(width: u16) -> Vec<Col> {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     let t = ctx.theme;
     let inner_width = area.width.saturating_sub(2);
-    let cols = columns(inner_width);
+    let cols = columns(
+        inner_width,
+        app.runs.iter().any(|r| r.browser_problems.is_some()),
+    );
     let fixed: u16 = cols.iter().map(|c| c.width() + 1).sum();
     let flexible = inner_width.saturating_sub(fixed);
     let (task_w, wt_w) = if cols.contains(&Col::Worktree) {
@@ -185,6 +197,11 @@ fn cell<'a>(col: Col, r: &RunSnapshot, task_w: u16, wt_w: u16, ctx: &Ctx) -> Cel
             t.status(r.status),
         )),
         Col::Phase => Cell::from(r.phase.as_str()),
+        Col::Browser => match r.browser_problems {
+            None => Cell::from("-"),
+            Some(0) => Cell::from(Span::styled("✓", t.status(crate::run::Status::Succeeded))),
+            Some(n) => Cell::from(Span::styled(format!("✗{n}"), t.error())),
+        },
         Col::Task => Cell::from(cut(&first_line(&r.task), task_w as usize)),
         Col::Elapsed => {
             let now = crate::time::format_rfc3339(ctx.now);
@@ -222,10 +239,16 @@ mod tests {
 
     #[test]
     fn narrow_terminals_keep_the_essentials() {
-        let c = columns(78);
+        let c = columns(78, false);
         assert!(c.contains(&Col::Id) && c.contains(&Col::Status) && c.contains(&Col::Task));
         assert!(!c.contains(&Col::Worktree));
-        let wide = columns(158);
+        assert!(!columns(158, false).contains(&Col::Browser));
+        assert!(columns(158, true).contains(&Col::Browser));
+        assert!(
+            !columns(78, true).contains(&Col::Browser),
+            "WEB goes before the essentials"
+        );
+        let wide = columns(158, false);
         assert!(
             wide.contains(&Col::Worktree)
                 && wide.contains(&Col::Cost)
