@@ -1,6 +1,8 @@
 //! Screenshot diffs the way pixelmatch and Playwright measure them: each pixel's colour
-//! distance in YIQ space (which weighs brightness as eyes do), compared against a threshold;
-//! the changed-pixel ratio and a diff image (changes in red over a faded copy of the base).
+//! distance in YIQ space (which weighs brightness as eyes do), compared against a threshold,
+//! with anti-aliased edge pixels (font smoothing that shifts by a pixel) not counted; the
+//! changed-pixel ratio and a diff image (changes in red, anti-aliasing in yellow, over a faded
+//! copy of the base).
 
 use image::{Rgba, RgbaImage};
 
@@ -42,6 +44,11 @@ pub fn diff(base: &RgbaImage, new: &RgbaImage, threshold: f64) -> Diff {
                 (Some(a), Some(b)) => (delta(a, b) > limit, fade(a)),
                 _ => (true, Rgba([255, 255, 255, 255])),
             };
+            let in_both = x < base.width().min(new.width()) && y < base.height().min(new.height());
+            if hit && in_both && (antialiased(base, new, x, y) || antialiased(new, base, x, y)) {
+                out.put_pixel(x, y, Rgba([255, 255, 0, 255]));
+                continue;
+            }
             if hit {
                 changed += 1;
                 out.put_pixel(x, y, Rgba([255, 0, 0, 255]));
@@ -55,6 +62,74 @@ pub fn diff(base: &RgbaImage, new: &RgbaImage, threshold: f64) -> Diff {
         total: u64::from(w) * u64::from(h),
         image: out,
     }
+}
+
+/// Whether (x, y) in `a` looks like an anti-aliased edge pixel (pixelmatch's test, after
+/// Vysniauskas 2009): few equal neighbours, both a darker and a brighter neighbour, and one
+/// of those extremes sitting in a flat area in both images.
+fn antialiased(a: &RgbaImage, b: &RgbaImage, x: u32, y: u32) -> bool {
+    let (w, h) = (a.width(), a.height());
+    let (x0, y0) = (x.saturating_sub(1), y.saturating_sub(1));
+    let (x1, y1) = ((x + 1).min(w - 1), (y + 1).min(h - 1));
+    let centre = a.get_pixel(x, y);
+    let mut equal = if x == x0 || x == x1 || y == y0 || y == y1 {
+        1
+    } else {
+        0
+    };
+    let (mut min, mut max) = (0.0f64, 0.0f64);
+    let (mut dark, mut bright) = (None, None);
+    for ny in y0..=y1 {
+        for nx in x0..=x1 {
+            if nx == x && ny == y {
+                continue;
+            }
+            let d = brightness_delta(centre, a.get_pixel(nx, ny));
+            if d == 0.0 {
+                equal += 1;
+                if equal > 2 {
+                    return false;
+                }
+            } else if d < min {
+                min = d;
+                dark = Some((nx, ny));
+            } else if d > max {
+                max = d;
+                bright = Some((nx, ny));
+            }
+        }
+    }
+    let (Some((dx, dy)), Some((bx, by))) = (dark, bright) else {
+        return false;
+    };
+    (flat(a, dx, dy) && flat(b, dx, dy)) || (flat(a, bx, by) && flat(b, bx, by))
+}
+
+/// At least three neighbours of the same colour.
+fn flat(img: &RgbaImage, x: u32, y: u32) -> bool {
+    let (w, h) = (img.width(), img.height());
+    let centre = img.get_pixel(x, y);
+    let mut same = if x == 0 || y == 0 || x == w - 1 || y == h - 1 {
+        1
+    } else {
+        0
+    };
+    for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+        for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+            if (nx, ny) != (x, y) && img.get_pixel(nx, ny) == centre {
+                same += 1;
+                if same > 2 {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Signed brightness (Y) difference.
+fn brightness_delta(a: &Rgba<u8>, b: &Rgba<u8>) -> f64 {
+    yiq(a).0 - yiq(b).0
 }
 
 /// Squared YIQ distance of two pixels, each blended over white by its alpha.
@@ -104,6 +179,16 @@ mod tests {
         assert!((d.ratio() - 0.1).abs() < 1e-9);
         assert_eq!(*d.image.get_pixel(0, 0), Rgba([255, 0, 0, 255]));
         assert_ne!(*d.image.get_pixel(19, 9), Rgba([255, 0, 0, 255]));
+        // An edge pixel that font smoothing shifted (grey between black and white) is not a change.
+        let mut edge = RgbaImage::from_pixel(9, 9, Rgba([255, 255, 255, 255]));
+        for y in 0..9 {
+            for x in 0..4 {
+                edge.put_pixel(x, y, Rgba([0, 0, 0, 255]));
+            }
+        }
+        let mut smoothed = edge.clone();
+        smoothed.put_pixel(4, 4, Rgba([128, 128, 128, 255]));
+        assert_eq!(diff(&edge, &smoothed, 0.1).changed, 0);
         // A different size: the extra part counts as changed.
         let taller = RgbaImage::from_pixel(20, 12, Rgba([240, 240, 240, 255]));
         assert_eq!(diff(&base, &taller, 0.1).changed, 40);
