@@ -1,6 +1,8 @@
 //! `flightdeck demo`: a sample repository made from assets/, scripted agents that really edit
 //! files for 20 to 60 seconds (one leaves a TODO that fails its smoke check, one runs long
-//! enough to pause), five runs, and Mission Control. No network, no API key.
+//! enough to pause, one breaks the page and fixes it from the browser's report, one changes a
+//! colour the screenshot diff shows), seven runs, and Mission Control. No network, no API key.
+//! The browser loop joins in where Chromium and python3 are installed.
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +26,7 @@ const REPO_FILES: [(&str, &str); 5] = [
 const COMMON: &str = include_str!("../assets/demo/agents/common.sh");
 
 /// (agent name, script file, script, task)
-const AGENTS: [(&str, &str, &str, &str); 5] = [
+const AGENTS: [(&str, &str, &str, &str); 7] = [
     (
         "scripted-docs",
         "docs.sh",
@@ -54,6 +56,18 @@ const AGENTS: [(&str, &str, &str, &str); 5] = [
         "tests.sh",
         include_str!("../assets/demo/agents/tests.sh"),
         "Add a test page for the greeting",
+    ),
+    (
+        "scripted-web-bug",
+        "webbug.sh",
+        include_str!("../assets/demo/agents/webbug.sh"),
+        "Add a footer to the page",
+    ),
+    (
+        "scripted-web-colour",
+        "webcolour.sh",
+        include_str!("../assets/demo/agents/webcolour.sh"),
+        "Give the heading a warmer colour",
     ),
 ];
 
@@ -91,12 +105,28 @@ pub fn prepare(home: &Home) -> Result<Setup> {
     config.push_str(
         "[[smoke]]\nname = \"no-todo-left\"\ncommand = [\"sh\", \"tests/check.sh\"]\ntimeout = \"1m\"\n",
     );
+    // The browser loop joins the demo where Chromium and python3 (its dev server) are here.
+    if browser_available() {
+        config.push_str(
+            "\n[browser]\nserve = [\"python3\", \"-m\", \"http.server\", \"{port}\", \"--bind\", \"127.0.0.1\"]\nports = [44000, 44099]\nmax_iterations = 2\n\n[[browser.pages]]\nname = \"greeter\"\npath = \"/index.html\"\nsteps = [{ click = \"#again\" }]\n",
+        );
+    }
     let config_path = dir.join("flightdeck.toml");
     write(&config_path, &config)?;
     Ok(Setup {
         repo,
         config: config_path,
     })
+}
+
+/// Chromium and python3 on PATH.
+pub fn browser_available() -> bool {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+            .unwrap_or(false)
+    };
+    crate::browser::chrome::find("").is_ok() && on_path("python3")
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -132,7 +162,7 @@ fn make_repo(repo: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Set up, start the five runs, open the cockpit (or, with `no_ui`, print the run ids).
+/// Set up, start the runs, open the cockpit (or, with `no_ui`, print the run ids).
 pub async fn run(home: Home, no_ui: bool) -> Result<i32> {
     let h = home.clone();
     let setup = tokio::task::spawn_blocking(move || prepare(&h))

@@ -1,12 +1,13 @@
-//! `flightdeck demo`: the sample repository, five scripted runs, one failing its smoke check.
-//! (`--no-ui` starts the runs without the cockpit; FLIGHTDECK_DEMO_STEP makes them quick.)
+//! `flightdeck demo`: the sample repository, seven scripted runs, one failing its smoke check,
+//! one fixing the page from the browser's report, one whose colour change the screenshot diff
+//! shows. (`--no-ui` starts the runs without the cockpit; FLIGHTDECK_DEMO_STEP makes them quick.)
 
 mod common;
 
 use common::*;
 
 #[test]
-fn the_demo_runs_five_scripted_agents_and_one_fails_its_smoke_check() {
+fn the_demo_runs_seven_scripted_agents_one_fails_and_the_browser_loop_shows() {
     let env = Env::new("");
     let out = env
         .cmd(&["demo", "--no-ui"])
@@ -23,7 +24,7 @@ fn the_demo_runs_five_scripted_agents_and_one_fails_its_smoke_check() {
         .lines()
         .map(String::from)
         .collect();
-    assert_eq!(ids.len(), 5);
+    assert_eq!(ids.len(), 7);
     let mut failed = vec![];
     for id in &ids {
         let r = env.wait_for(id, "finished", |r| {
@@ -62,6 +63,31 @@ fn the_demo_runs_five_scripted_agents_and_one_fails_its_smoke_check() {
     )
     .unwrap();
     assert!(smoke.contains("TODO markers left"), "{smoke}");
+    // The browser loop (CI installs Chromium and python3, so it runs there).
+    let of = |agent: &str| {
+        ids.iter()
+            .find(|id| env.record(id)["agent"] == agent)
+            .unwrap()
+            .clone()
+    };
+    let bug = of("scripted-web-bug");
+    assert_eq!(env.record(&bug)["status"], "succeeded");
+    let iterations = env.events_of(&bug, "browser.iteration");
+    assert_eq!(
+        iterations.len(),
+        1,
+        "the first version throws in the browser"
+    );
+    let first = std::fs::read_to_string(env.run_dir(&bug).join("browser/report-1-1.md")).unwrap();
+    assert!(first.contains("footr is not defined"), "{first}");
+    let colour = of("scripted-web-colour");
+    let page = &env.events_of(&colour, "browser.page")[0];
+    assert!(page["diff_ratio"].as_f64().unwrap() > 0.0, "{page}");
+    assert!(env
+        .run_dir(&colour)
+        .join("browser/greeter.diff.png")
+        .exists());
+
     // The sample repository itself is untouched.
     let repo = env.home.join("demo/greeter");
     assert_eq!(git(&repo, &["status", "--porcelain"]).trim(), "");
