@@ -72,6 +72,10 @@ pub enum Command {
     Proof {
         run: String,
     },
+    /// The run's last browser report (`browser/report.md`), answered as `Proof` text.
+    BrowserReport {
+        run: String,
+    },
     /// Merge the run's branch into its target, if the gate is green.
     Merge {
         run: String,

@@ -418,3 +418,15 @@ fn a_restarted_server_is_announced_with_its_adopted_runs() {
         "server restarted, 7 runs re-adopted"
     );
 }
+
+#[test]
+fn b_opens_the_browser_report_of_the_selected_run() {
+    let mut app = app_with(fixtures::runs());
+    let id = app.selected.clone().unwrap();
+    let fx = press(&mut app, vec![key('b')]);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::LoadDoc { kind: DocKind::Browser, run } if *run == id)),
+        "{fx:?}"
+    );
+}

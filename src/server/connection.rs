@@ -49,6 +49,9 @@ pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<No
         Command::Show { run } => show(&mut write, &handle, &home, run).await,
         Command::Patch { run } => pack_text(&mut write, &handle, &home, run, pack::PATCH).await,
         Command::Proof { run } => pack_text(&mut write, &handle, &home, run, pack::PR).await,
+        Command::BrowserReport { run } => {
+            pack_text(&mut write, &handle, &home, run, "browser/report.md").await
+        }
         cmd @ Command::Shutdown { .. } => {
             let answer = handle.call(cmd).await;
             let r = send(&mut write, &to_reply(answer)).await;
@@ -115,7 +118,7 @@ async fn pack_text(
         Ok(Reply::Run { run }) => {
             let path = home.run_dir(&run.id).join(file);
             let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
-            let reply = if file == pack::PR {
+            let reply = if file != pack::PATCH {
                 Reply::Proof { run: run.id, text }
             } else {
                 Reply::Patch { run: run.id, text }

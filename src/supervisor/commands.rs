@@ -90,6 +90,7 @@ impl Supervisor {
             | Command::Subscribe
             | Command::Patch { .. }
             | Command::Proof { .. }
+            | Command::BrowserReport { .. }
             | Command::Shutdown { .. } => Err(ProtocolError::internal(
                 "this command is handled by the server, not the supervisor",
             )),

@@ -74,6 +74,8 @@ pub enum Mode {
 pub enum DocKind {
     Patch,
     Proof,
+    /// The last browser report: problems per page, diff ratios.
+    Browser,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

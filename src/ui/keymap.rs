@@ -25,6 +25,7 @@ pub enum Action {
     Filter,
     Diff,
     Proof,
+    Browser,
     Merge,
     Help,
     Close,
@@ -32,7 +33,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::Up,
         Action::Down,
         Action::Top,
@@ -49,6 +50,7 @@ impl Action {
         Action::Filter,
         Action::Diff,
         Action::Proof,
+        Action::Browser,
         Action::Merge,
         Action::Help,
         Action::Close,
@@ -74,6 +76,7 @@ impl Action {
             Action::Filter => "filter",
             Action::Diff => "diff",
             Action::Proof => "proof",
+            Action::Browser => "browser",
             Action::Merge => "merge",
             Action::Help => "help",
             Action::Close => "close",
@@ -99,6 +102,7 @@ impl Action {
             Action::Filter => "filter runs by text",
             Action::Diff => "the run's patch as a coloured diff",
             Action::Proof => "the run's proof: PR.md (checks, score, gate, radar)",
+            Action::Browser => "the browser report: problems per page, screenshot diffs",
             Action::Merge => "merge through the gate (asks y/n)",
             Action::Help => "this help",
             Action::Close => "close whatever is open",
@@ -124,6 +128,7 @@ impl Action {
             Action::Filter => &["/"],
             Action::Diff => &["d"],
             Action::Proof => &["v"],
+            Action::Browser => &["b"],
             Action::Merge => &["m"],
             Action::Help => &["?"],
             Action::Close => &["Esc"],

@@ -120,6 +120,7 @@ impl Io {
                 let cmd = match kind {
                     DocKind::Patch => Command::Patch { run: run.clone() },
                     DocKind::Proof => Command::Proof { run: run.clone() },
+                    DocKind::Browser => Command::BrowserReport { run: run.clone() },
                 };
                 tokio::spawn(async move {
                     let msg = match client.request(&cmd).await {

@@ -103,6 +103,7 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
                 let what = match kind {
                     DocKind::Patch => "no patch",
                     DocKind::Proof => "no PR.md",
+                    DocKind::Browser => "no browser report (the run has had no browser check)",
                 };
                 app.say(format!("run {run} has {what} yet"));
             } else {
@@ -326,7 +327,9 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 Some(Action::PageDown) => (scroll + page).min(max),
                 Some(Action::Top) => 0,
                 Some(Action::Bottom) => max.saturating_sub(page.saturating_sub(1)),
-                Some(Action::Close | Action::Quit | Action::Diff | Action::Proof) => {
+                Some(
+                    Action::Close | Action::Quit | Action::Diff | Action::Proof | Action::Browser,
+                ) => {
                     app.mode = Mode::Normal;
                     return;
                 }
@@ -415,6 +418,7 @@ fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         | Action::Clean
         | Action::Diff
         | Action::Proof
+        | Action::Browser
         | Action::Merge => {
             let Some(run) = app.selected_run().cloned() else {
                 app.say("no run selected");
@@ -471,6 +475,10 @@ fn on_run_action(app: &mut App, action: Action, run: &RunSnapshot, fx: &mut Vec<
         }),
         Action::Proof => fx.push(Effect::LoadDoc {
             kind: DocKind::Proof,
+            run: id,
+        }),
+        Action::Browser => fx.push(Effect::LoadDoc {
+            kind: DocKind::Browser,
             run: id,
         }),
         Action::Merge => {

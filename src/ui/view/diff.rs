@@ -32,8 +32,8 @@ pub fn draw(
         .take(height)
         .map(|l| {
             let style = match kind {
-                DocKind::Proof if l.starts_with('#') => t.bold(),
-                DocKind::Proof => Default::default(),
+                DocKind::Proof | DocKind::Browser if l.starts_with('#') => t.bold(),
+                DocKind::Proof | DocKind::Browser => Default::default(),
                 _ if l.starts_with("diff --git")
                     || l.starts_with("+++")
                     || l.starts_with("---") =>
@@ -53,6 +53,7 @@ pub fn draw(
         match kind {
             DocKind::Patch => "patch.diff",
             DocKind::Proof => "PR.md",
+            DocKind::Browser => "browser/report.md",
         },
         (scroll + 1).min(lines.len()),
         (scroll + height).min(lines.len()),
