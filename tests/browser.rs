@@ -228,3 +228,45 @@ max_diff_ratio = 0.01
         .join("home.png")
         .exists());
 }
+
+#[test]
+fn readiness_can_come_from_the_servers_output() {
+    let agent = r#"
+[agents.page]
+command = ["sh", "-c", "echo '<p>ok</p>' > index.html"]
+"#;
+    let env = Env::new(&format!(
+        r#"
+[browser]
+serve = ["python3", "-u", "-m", "http.server", "{{port}}", "--bind", "127.0.0.1"]
+ready = "log:Serving HTTP on \\S+ port \\d+"
+ports = [42500, 42599]
+
+{HOME_PAGE}
+{agent}
+"#
+    ));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "page", "a page");
+    let r = env.wait_for(&id, "finished", |r| {
+        matches!(r["status"].as_str(), Some("succeeded" | "failed"))
+    });
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    assert_eq!(r["browser_problems"], 0);
+
+    // A pattern that does not parse is refused up front, with the reason.
+    std::fs::write(
+        &env.config,
+        format!("[browser]\n{SERVE}\nready = \"log:(\"\n{HOME_PAGE}{agent}"),
+    )
+    .unwrap();
+    let err = env.fails(&[
+        "run",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--agent",
+        "page",
+        "x",
+    ]);
+    assert!(err.contains("is not a valid pattern"), "{err}");
+}

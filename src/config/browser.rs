@@ -13,7 +13,8 @@ pub struct BrowserConfig {
     /// The dev server's argv; `{port}` is the run's port (also in PORT and FLIGHTDECK_PORT).
     /// Empty: no browser phase.
     pub serve: Vec<String>,
-    /// URL path polled until the server answers.
+    /// When the server is ready: a URL path polled until it answers (`/`), or `log:REGEX`,
+    /// a pattern its output must match (`log:ready in \d+ms`).
     pub ready: String,
     /// How long the server may take to answer.
     pub ready_timeout: ConfigDuration,
@@ -107,6 +108,19 @@ impl BrowserConfig {
             return Ok(());
         }
         self.viewport()?;
+        if let Some(pattern) = self.ready.strip_prefix("log:") {
+            regex::Regex::new(pattern).map_err(|e| {
+                format!(
+                    "[browser] ready = \"{}\" is not a valid pattern: {e}",
+                    self.ready
+                )
+            })?;
+        } else if !self.ready.starts_with('/') {
+            return Err(format!(
+                "[browser] ready = \"{}\" must be a URL path (\"/\") or log:REGEX",
+                self.ready
+            ));
+        }
         if self.ports[0] == 0 || self.ports[0] > self.ports[1] {
             return Err(format!(
                 "[browser] ports = [{}, {}] is not a range; give [first, last], e.g. [41000, 41999]",

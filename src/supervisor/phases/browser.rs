@@ -421,25 +421,44 @@ async fn wait_ready(
         .build()
         .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + cfg.ready_timeout.0;
+    let pattern = match cfg.ready.strip_prefix("log:") {
+        Some(p) => Some(regex::Regex::new(p).map_err(|e| format!("[browser] ready: {e}"))?),
+        None => None,
+    };
+    let target = match &pattern {
+        Some(_) => format!("output matching `{}`", &cfg.ready[4..]),
+        None => format!("answer at {url}"),
+    };
     loop {
         if ctx.procs.is_killing() {
             return Err("killed while the dev server started".into());
         }
-        if let Ok(r) = client.get(url).send().await {
-            if r.status().as_u16() < 500 {
-                return Ok(());
+        match &pattern {
+            // Ready when the server's output says so.
+            Some(re) => {
+                let text = tokio::fs::read(log).await.unwrap_or_default();
+                if re.is_match(&String::from_utf8_lossy(&text)) {
+                    return Ok(());
+                }
+            }
+            None => {
+                if let Ok(r) = client.get(url).send().await {
+                    if r.status().as_u16() < 500 {
+                        return Ok(());
+                    }
+                }
             }
         }
         if let Ok(Some(status)) = server.try_wait() {
             return Err(format!(
-                "the dev server {} before answering at {url}; its log ends:\n{}",
+                "the dev server {} before its first {target}; its log ends:\n{}",
                 crate::supervisor::process::describe(&status),
                 tail(log)
             ));
         }
         if Instant::now() > deadline {
             return Err(format!(
-                "the dev server did not answer at {url} within {} s; its log ends:\n{}",
+                "the dev server showed no {target} within {} s; its log ends:\n{}",
                 cfg.ready_timeout.0.as_secs(),
                 tail(log)
             ));
