@@ -120,6 +120,12 @@ command = ["sh", "-c", "echo \"<h1>$FLIGHTDECK_RUN_ID</h1><script>console.warn('
         }
     }
     assert_eq!(ports.len(), 10, "{ports:?}");
+    // Each screenshot is of its own run's page (each shows its run id): ten different images.
+    let shots: BTreeSet<Vec<u8>> = ids
+        .iter()
+        .map(|id| std::fs::read(env.run_dir(id).join("browser/home.png")).unwrap())
+        .collect();
+    assert_eq!(shots.len(), 10);
 }
 
 /// Processes whose command line mentions `needle`.
@@ -269,4 +275,37 @@ ports = [42500, 42599]
         "x",
     ]);
     assert!(err.contains("is not a valid pattern"), "{err}");
+}
+
+#[test]
+fn a_page_still_broken_after_the_iterations_fails_the_run_and_blocks_the_gate() {
+    let agent = r#"
+[agents.broken]
+command = ["sh", "-c", "echo '<script>throw new Error(\"still broken\")</script>' > index.html"]
+"#;
+    let env = Env::new(&format!(
+        r#"
+[browser]
+{SERVE}
+ports = [42600, 42699]
+max_iterations = 1
+
+{HOME_PAGE}
+{agent}
+"#
+    ));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "broken", "break it");
+    let r = env.wait_status(&id, "failed");
+    assert_eq!(r["phase"], "browser");
+    assert_eq!(r["merge"], "blocked");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("still finds 1 problem(s) after 2 iteration(s)"),
+        "{r:#}"
+    );
+    assert_eq!(env.events_of(&id, "agent.started").len(), 2);
+    assert_eq!(r["browser_problems"], 1);
 }
