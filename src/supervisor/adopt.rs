@@ -100,7 +100,9 @@ impl Supervisor {
                 }
                 Status::Running | Status::Paused => {
                     let attach = matches!(u.found, Found::Live(_) | Found::Exited(_));
-                    if phase == Phase::Agent && !attach {
+                    // The server stopped before the agent was started: start it now.
+                    let never_started = matches!(u.found, Found::Gone(None));
+                    if phase == Phase::Agent && !attach && !never_started {
                         entry.ctx.emit(
                             phase,
                             "run.interrupted",
@@ -109,7 +111,8 @@ impl Supervisor {
                         self.step(&u.run, Input::Interrupted);
                         continue;
                     }
-                    if phase != Phase::Agent {
+                    let attach = phase == Phase::Agent && attach;
+                    if !attach {
                         entry.ctx.emit(
                             phase,
                             "run.adopted",
@@ -117,12 +120,7 @@ impl Supervisor {
                         );
                     }
                     adopted += 1;
-                    self.step(
-                        &u.run,
-                        Input::Adopt {
-                            attach: phase == Phase::Agent,
-                        },
-                    );
+                    self.step(&u.run, Input::Adopt { attach });
                 }
                 _ => {}
             }
