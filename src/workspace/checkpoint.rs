@@ -89,12 +89,7 @@ fn remove_untracked(
     worktree: &Path,
     excludes: &[String],
 ) -> Result<(), WorkspaceError> {
-    let mut opts = git2::StatusOptions::new();
-    opts.include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false)
-        .exclude_submodules(true);
-    let statuses = repo.statuses(Some(&mut opts))?;
+    let statuses = repo.statuses(Some(&mut super::worktree_status_options()))?;
     let untracked: Vec<String> = statuses
         .iter()
         .filter(|s| s.status().is_wt_new())

@@ -105,17 +105,23 @@ fn dirty_files(repo: &git2::Repository, limit: usize) -> Result<Vec<String>, git
     dirty_files_except(repo, limit, &[])
 }
 
-fn dirty_files_except(
-    repo: &git2::Repository,
-    limit: usize,
-    excludes: &[String],
-) -> Result<Vec<String>, git2::Error> {
+/// What a worktree holds beyond its commit: changed and untracked files (recursing into new
+/// directories), not ignored ones, not submodules.
+pub(crate) fn worktree_status_options() -> git2::StatusOptions {
     let mut opts = git2::StatusOptions::new();
     opts.include_untracked(true)
         .recurse_untracked_dirs(true)
         .include_ignored(false)
         .exclude_submodules(true);
-    let statuses = repo.statuses(Some(&mut opts))?;
+    opts
+}
+
+fn dirty_files_except(
+    repo: &git2::Repository,
+    limit: usize,
+    excludes: &[String],
+) -> Result<Vec<String>, git2::Error> {
+    let statuses = repo.statuses(Some(&mut worktree_status_options()))?;
     Ok(statuses
         .iter()
         .filter(|s| !s.status().is_ignored())
