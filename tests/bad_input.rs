@@ -16,13 +16,6 @@ command = ["flightdeck-no-such-agent-program", "{task}"]
 command = ["true"]
 "#;
 
-fn server_pid(env: &Env) -> String {
-    std::fs::read_to_string(env.home.join("server.lock"))
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
 fn one_sentence(err: &str) {
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one line on stderr, got: {err}");
@@ -35,7 +28,7 @@ fn each_bad_input_gets_its_error_and_the_server_stays_up() {
     let repo = git_repo(env.path(), "repo");
     let repo_s = repo.to_str().unwrap();
     env.ok(&["ls"]);
-    let pid = server_pid(&env);
+    let pid = env.server_pid();
 
     let err = env.fails(&[
         "run",
@@ -139,7 +132,7 @@ fn each_bad_input_gets_its_error_and_the_server_stays_up() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot start agent `missing`"));
 
     assert_eq!(
-        server_pid(&env),
+        env.server_pid(),
         pid,
         "the server stayed up through all of it"
     );

@@ -33,11 +33,7 @@ command = ["sh", "-c", "echo done > out.txt"]
         "{}",
         String::from_utf8_lossy(&started.stderr)
     );
-    let pid: i32 = std::fs::read_to_string(env.home.join("server.lock"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = env.server_pid();
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let open_files = limits
         .lines()

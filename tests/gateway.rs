@@ -691,16 +691,7 @@ fn an_adopted_agent_keeps_its_gateway_url_and_token_across_a_server_kill() {
     let (status, text) = post(&format!("{anthropic}/v1/messages"), &auth, body);
     assert_eq!(status, 200, "{text}");
 
-    let server: i32 = std::fs::read_to_string(env.home.join("server.lock"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    std::process::Command::new("kill")
-        .args(["-9", &server.to_string()])
-        .status()
-        .unwrap();
-    wait_until("the server gone", || !alive(server));
+    env.kill_server();
     env.ok(&["ls"]); // a new server, which adopts the run
     env.wait_for(&id, "adopted", |_| {
         !env.events_of(&id, "run.adopted").is_empty()

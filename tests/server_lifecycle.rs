@@ -166,11 +166,7 @@ command = ["sh", "-c", "echo $$ > \"$1\"; exec sleep 1000", "sh", "{worktree}/..
     let shim: serde_json::Value =
         serde_json::from_slice(&std::fs::read(env.run_dir(&id).join("shim.json")).unwrap())
             .unwrap();
-    let server: i32 = std::fs::read_to_string(env.home.join("server.lock"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let server = env.server_pid();
     nix_kill(server);
     nix_kill(shim["shim_pid"].as_i64().unwrap() as i32);
     wait_until("server and shim gone", || {

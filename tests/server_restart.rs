@@ -4,31 +4,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use common::*;
-
-fn server_pid(env: &Env) -> i32 {
-    std::fs::read_to_string(env.home.join("server.lock"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// SIGKILL the server and wait until it is gone.
-fn kill_server(env: &Env) {
-    let pid = server_pid(env);
-    assert!(Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
-    wait_until("the server to die", || !alive(pid));
-}
 
 fn log_len(env: &Env, id: &str) -> u64 {
     std::fs::metadata(env.run_dir(id).join("agent.log"))
@@ -96,7 +76,7 @@ command = ["sh", "-c", "i=0; while [ $i -lt 100 ]; do i=$((i+1)); echo \"line $i
     }
     std::thread::sleep(Duration::from_millis(500));
     let paused_at: Vec<u64> = ids[..3].iter().map(|id| log_len(&env, id)).collect();
-    kill_server(&env);
+    env.kill_server();
     std::thread::sleep(Duration::from_secs(2));
     // The next command starts a new server, which adopts the runs.
     let runs = env.json(&["ls", "--json"]);
@@ -118,7 +98,7 @@ command = ["sh", "-c", "i=0; while [ $i -lt 100 ]; do i=$((i+1)); echo \"line $i
 
     // Second kill, all running.
     std::thread::sleep(Duration::from_secs(2));
-    kill_server(&env);
+    env.kill_server();
     std::thread::sleep(Duration::from_secs(1));
     env.ok(&["ls"]);
 
@@ -158,7 +138,7 @@ command = ["sh", "-c", "echo started; sleep 2; echo made > made.txt; echo finish
     wait_until("the agent under way", || {
         env.run_dir(&id).join("shim.json").exists()
     });
-    kill_server(&env);
+    env.kill_server();
     wait_until("the agent's end recorded", || {
         env.run_dir(&id).join("exit.json").exists()
     });
@@ -202,10 +182,10 @@ command = ["sh", "-c", "i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo \"line $i\
     for id in &ids[..4] {
         env.wait_status(id, "running");
     }
-    let old = server_pid(&env);
+    let old = env.server_pid();
     let out = env.ok(&["serve", "--replace", "--detach"]);
     assert!(out.contains("running"), "{out}");
-    assert_ne!(server_pid(&env), old);
+    assert_ne!(env.server_pid(), old);
     wait_until("the old server gone", || !alive(old));
     for id in &ids {
         let r = env.wait_for(id, "finished", |r| {
@@ -242,7 +222,7 @@ command = ["sh", "-c", "while :; do echo tick; sleep 0.2; done"]
     let tmux = common::tmux::Tmux::new();
     tmux.cockpit(&env, &repo);
     tmux.wait_for("the run", |s| s.contains(&id) && s.contains("running"));
-    kill_server(&env);
+    env.kill_server();
     tmux.wait_for("stale data", |s| s.contains("stale: server lost"));
     env.ok(&["ls"]); // a new server
     tmux.wait_for("the restart", |s| {
@@ -267,7 +247,7 @@ command = ["sh", "-c", "while [ ! -e ../go ]; do sleep 0.1; done; echo w > w.txt
     env.wait_status(&first, "running");
     let second = env.start(&repo, "wait", "second");
     assert_eq!(env.record(&second)["status"], "queued");
-    kill_server(&env);
+    env.kill_server();
     assert_eq!(env.record(&second)["status"], "queued", "a new server");
     assert_eq!(env.record(&first)["status"], "running");
     // The worktrees sit side by side: one file lets both agents finish.
@@ -299,7 +279,7 @@ command = ["sh", "-c", "while [ ! -e ../go ]; do sleep 0.1; done; echo w > w.txt
     assert_eq!(env.record(&quick)["status"], "queued");
     let wt = std::path::PathBuf::from(env.record(&quick)["worktree"].as_str().unwrap());
     std::fs::write(wt.join("hand.txt"), "made by hand\n").unwrap();
-    kill_server(&env);
+    env.kill_server();
     assert_eq!(env.record(&quick)["status"], "queued", "a new server");
     std::fs::write(wt.join("../go"), "").unwrap();
     env.wait_status(&quick, "succeeded");

@@ -120,6 +120,27 @@ impl Env {
         self.wait_for(id, status, |r| r["status"] == status)
     }
 
+    /// The pid of the server this home's lock names.
+    pub fn server_pid(&self) -> i32 {
+        std::fs::read_to_string(self.home.join("server.lock"))
+            .expect("server.lock")
+            .trim()
+            .parse()
+            .expect("a pid in server.lock")
+    }
+
+    /// SIGKILL the server and wait until it is gone.
+    pub fn kill_server(&self) {
+        let pid = self.server_pid();
+        let killed = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(killed, "kill -9 {pid}");
+        wait_until("the server to die", || !alive(pid));
+    }
+
     pub fn run_dir(&self, id: &str) -> PathBuf {
         self.home.join("runs").join(id)
     }

@@ -467,10 +467,16 @@ async fn wait_ready(
     }
 }
 
+/// The last lines of the dev server's log (read from the end: a chatty server's log is big).
 fn tail(log: &std::path::Path) -> String {
-    let text = std::fs::read(log).unwrap_or_default();
-    let start = text.len().saturating_sub(2000);
-    let text = String::from_utf8_lossy(&text[start..]);
+    use std::io::{Read, Seek, SeekFrom};
+    let mut text = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(log) {
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = f.seek(SeekFrom::Start(len.saturating_sub(2000)));
+        let _ = f.take(2000).read_to_end(&mut text);
+    }
+    let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
