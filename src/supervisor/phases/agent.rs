@@ -154,6 +154,12 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     let token = gateway
         .as_ref()
         .map(|gw| gw.register(link_for(ctx, job, &prices)));
+    // Every way out before the agent starts takes the run's token back.
+    let unregister = || {
+        if let (Some(gw), Some(t)) = (&gateway, &token) {
+            gw.unregister(t);
+        }
+    };
     let mut gateway_env: Vec<(String, String)> = Vec::new();
     if agent.kind == AgentKind::Builtin {
         match builtin_env(
@@ -165,9 +171,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         ) {
             Ok(env) => gateway_env.extend(env),
             Err(reason) => {
-                if let (Some(gw), Some(t)) = (&gateway, &token) {
-                    gw.unregister(t);
-                }
+                unregister();
                 return PhaseReport::failed(reason, updates);
             }
         }
@@ -186,7 +190,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
                 &job.config.providers,
                 agent.provider.as_deref(),
             ) {
-                gw.unregister(token);
+                unregister();
                 return PhaseReport::failed(format!("cannot write Codex's config: {e}"), updates);
             }
         }
@@ -214,18 +218,14 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         agent: name.clone(),
     };
     if let Err(e) = adoption.write(&ctx.dir) {
-        if let (Some(gw), Some(t)) = (&gateway, &token) {
-            gw.unregister(t);
-        }
+        unregister();
         return PhaseReport::failed(format!("cannot write agent.json: {e}"), updates);
     }
     let started = Instant::now();
     let proc = match agent_process::start(cmd, &ctx.dir).await {
         Ok(p) => p,
         Err(failed) => {
-            if let (Some(gw), Some(t)) = (&gateway, &token) {
-                gw.unregister(t);
-            }
+            unregister();
             let (reason, error) = match failed {
                 agent_process::Failed::Spawn(e) => (
                     child_env::spawn_error(&e, &task, &launch.program, &name),
