@@ -76,19 +76,31 @@ async fn check(
     let mut found: Vec<Finding> = Vec::new();
     for (page, v) in cfg.pages.iter().zip(rendered) {
         let url = format!("http://127.0.0.1:{port}{}", page.path);
-        let shot = v.screenshot.as_ref().and_then(|png| {
-            let name = format!("{}.png", page.name);
-            crate::owner_only::write(&dir.join(&name), png)
-                .map(|()| format!("browser/{name}"))
-                .ok()
-        });
-        let compared = compare(
-            &dir,
-            &page.name,
-            v.screenshot.as_deref(),
-            baselines.get(&page.name),
-            cfg,
+        // Writing the screenshot and decoding and diffing two images: off the runtime.
+        let (d, name, png, base, c) = (
+            dir.clone(),
+            page.name.clone(),
+            v.screenshot.clone(),
+            baselines.get(&page.name).cloned(),
+            cfg.clone(),
         );
+        let (shot, compared) = super::blocking(move || {
+            let shot = png.as_ref().and_then(|png| {
+                let file = format!("{name}.png");
+                crate::owner_only::write(&d.join(&file), png)
+                    .map(|()| format!("browser/{file}"))
+                    .ok()
+            });
+            Ok((shot, compare(&d, &name, png.as_deref(), base.as_ref(), &c)))
+        })
+        .await
+        .unwrap_or((
+            None,
+            Compared {
+                ratio: None,
+                finding: None,
+            },
+        ));
         let errors = v.findings.iter().filter(|f| f.is_error()).count();
         let mut event = fields! {"page" => page.name, "url" => url.clone(), "errors" => errors, "duration_ms" => v.duration_ms, "screenshot" => shot};
         if let Some(ratio) = compared.ratio {
