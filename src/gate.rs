@@ -166,6 +166,7 @@ mod tests {
         let conflicts = vec![ConflictFinding {
             with: "run:abc".into(),
             files: vec!["a.rs".into()],
+            both_waiting: false,
         }];
         let (s, r) = evaluate(&inputs(&[], &[], &conflicts), &g);
         assert_eq!(s, MergeState::Conflict);

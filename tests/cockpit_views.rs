@@ -84,11 +84,13 @@ fn radar_and_proof() {
     runs[2].conflicts = vec![flightdeck::run::ConflictFinding {
         with: "run:run00001".into(),
         files: vec!["src/lib.rs".into()],
+        both_waiting: false,
     }];
     runs[1].merge = flightdeck::run::MergeState::Conflict;
     runs[1].conflicts = vec![flightdeck::run::ConflictFinding {
         with: "run:run00002".into(),
         files: vec!["src/lib.rs".into()],
+        both_waiting: false,
     }];
     update(&mut a, Msg::Runs(runs));
     snap("radar", a);

@@ -268,6 +268,9 @@ pub struct ConflictFinding {
     /// `target:<branch>` or `run:<id>`.
     pub with: String,
     pub files: Vec<String>,
+    /// Both runs are finished and waiting to merge: merging either makes the other conflict.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub both_waiting: bool,
 }
 
 impl RunRecord {

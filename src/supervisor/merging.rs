@@ -171,6 +171,7 @@ impl Supervisor {
                         let finding = ConflictFinding {
                             with: format!("target:{target}"),
                             files: files.clone(),
+                            both_waiting: false,
                         };
                         if !e.record.conflicts.contains(&finding) {
                             e.record.conflicts.push(finding);

@@ -97,7 +97,11 @@ fn push(
 ) {
     out.entry(id.to_string())
         .or_default()
-        .push(ConflictFinding { with, files });
+        .push(ConflictFinding {
+            with,
+            files,
+            both_waiting: false,
+        });
 }
 
 /// What the run changed against its base.
