@@ -211,32 +211,51 @@ fn the_gateway_meters_calls_hides_the_key_and_enforces_the_budget() {
     assert_eq!(calls[0]["provider"], "openai");
     assert_eq!(env.record(&id)["cost_usd"], 0.004805);
 
-    // A further call is refused and never reaches the provider.
-    let (status, body) = post(
-        &format!("{anthropic}/v1/messages"),
-        &[("x-api-key", &token)],
-        r#"{"model":"claude-haiku-4-5","messages":[]}"#,
-    );
-    assert_eq!(status, 429);
-    assert!(body.contains("budget_exceeded"), "{body}");
+    // A further call is held at the gateway, not refused (agents give up on errors): it
+    // waits while the run is paused and never reaches the provider meanwhile.
+    let held = {
+        let url = format!("{anthropic}/v1/messages");
+        let token = token.clone();
+        std::thread::spawn(move || {
+            post(
+                &url,
+                &[("x-api-key", &token)],
+                r#"{"model":"claude-haiku-4-5","messages":[]}"#,
+            )
+        })
+    };
+    env.wait_for(&id, "the held call in the timeline", |_| {
+        env.events_of(&id, "gateway.held")
+            .iter()
+            .any(|e| e["reason"] == "budget")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!held.is_finished(), "the held call was answered");
     assert_eq!(provider.requests().len(), 3);
     // A wrong token gets nowhere either.
     let bad = anthropic.replace(&token, "fd-not-a-token");
     let (status, _) = post(&format!("{bad}/v1/messages"), &[], "{}");
     assert_eq!(status, 401);
 
-    // Raise the cap, resume: calls go through again.
+    // Resuming with the cap still spent says so and leaves the run paused.
+    let err = env.fails(&["resume", &id]);
+    assert!(
+        err.contains("stays paused") && err.contains("budget.run_usd"),
+        "{err}"
+    );
+    assert_eq!(env.record(&id)["status"], "paused");
+    assert!(!held.is_finished(), "the held call was answered");
+
+    // Raise the cap, resume: the held call goes through, as if nothing had happened.
     std::fs::write(&env.config, config(provider.port, 1.0)).unwrap();
     env.ok(&["resume", &id]);
     let r = env.record(&id);
     assert_eq!(r["status"], "running");
     assert!(r["pause_reason"].is_null());
-    let (status, _) = post(
-        &format!("{anthropic}/v1/messages"),
-        &[("x-api-key", &token)],
-        r#"{"model":"claude-haiku-4-5","messages":[]}"#,
-    );
-    assert_eq!(status, 200);
+    let (status, body) = held.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(provider.requests().len(), 4);
+    assert_eq!(env.events_of(&id, "gateway.released").len(), 1);
 
     std::fs::write(wt.parent().unwrap().join(format!("done-{id}")), "").unwrap();
     env.wait_status(&id, "succeeded");
@@ -485,7 +504,7 @@ fn get(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
 }
 
 #[test]
-fn the_gateway_forwards_only_model_endpoints_and_nothing_while_paused() {
+fn the_gateway_forwards_only_model_endpoints_and_holds_calls_while_paused() {
     let reply = || {
         json(
             j!({"id":"msg_ok","type":"message","model":"claude-haiku-4-5","usage":{"input_tokens":1,"output_tokens":1}}),
@@ -559,22 +578,28 @@ fn the_gateway_forwards_only_model_endpoints_and_nothing_while_paused() {
         "the run token reached the timeline"
     );
 
-    // Paused: the token is refused until the run resumes.
+    // Paused: a call waits until the run resumes, then goes through.
     env.ok(&["pause", &id]);
-    let (status, text) = post(&format!("{anthropic}/v1/messages"), &auth, body);
-    assert_eq!(status, 409, "{text}");
-    assert!(
-        text.contains(&format!("run {id} is paused")) && text.contains("flightdeck resume"),
-        "{text}"
-    );
+    let held = {
+        let url = format!("{anthropic}/v1/messages");
+        let token = token.clone();
+        std::thread::spawn(move || post(&url, &[("x-api-key", &token)], body))
+    };
+    env.wait_for(&id, "the held call in the timeline", |_| {
+        env.events_of(&id, "gateway.held")
+            .iter()
+            .any(|e| e["reason"] == "paused")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!held.is_finished(), "a paused run's call was answered");
     assert_eq!(provider.requests().len(), 2);
-    let last = env.events_of(&id, "gateway.refused").pop().unwrap();
-    assert_eq!(last["reason"], "paused");
-    assert_eq!(last["status"], 409);
     env.ok(&["resume", &id]);
+    let (status, text) = held.join().unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(provider.requests().len(), 3);
     let (status, _) = post(&format!("{anthropic}/v1/messages"), &auth, body);
     assert_eq!(status, 200);
-    assert_eq!(provider.requests().len(), 3);
+    assert_eq!(provider.requests().len(), 4);
 
     let wt = PathBuf::from(env.record(&id)["worktree"].as_str().unwrap());
     std::fs::write(wt.parent().unwrap().join(format!("done-{id}")), "").unwrap();

@@ -37,6 +37,10 @@ pub trait Meter: Send + Sync {
     fn refused(&self, refusal: Refused);
     /// The run is paused: its calls wait until it resumes.
     fn paused(&self) -> bool;
+    /// A call is held (the run is paused or its budget spent): say so in the timeline.
+    fn held(&self, _reason: &'static str, _message: String) {}
+    /// A held call went on after waiting this long.
+    fn released(&self, _waited: std::time::Duration) {}
 }
 
 /// A request the gateway did not forward, as the run's timeline records it.
@@ -98,6 +102,8 @@ struct Inner {
     links: Mutex<HashMap<String, RunLink>>,
     global: Mutex<Spent>,
     client: reqwest::Client,
+    /// Bumped whenever a held call may go on (a run resumed, caps changed, a run ended).
+    wake: tokio::sync::watch::Sender<u64>,
 }
 
 type Body = BoxBody<Bytes, std::io::Error>;
@@ -128,6 +134,7 @@ impl Gateway {
             links: Mutex::new(HashMap::new()),
             global: Mutex::new(global),
             client,
+            wake: tokio::sync::watch::Sender::new(0),
         });
         let accept_inner = inner.clone();
         tokio::spawn(async move {
@@ -196,6 +203,24 @@ impl Gateway {
         if let Ok(mut links) = self.inner.links.lock() {
             links.remove(token);
         }
+        self.wake();
+    }
+
+    /// Let held calls look again (a run resumed).
+    pub fn wake(&self) {
+        self.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Why the run may not call its models now, if its budget (or the global one) is spent.
+    pub fn budget_spent(&self, run_id: &str) -> Option<String> {
+        let global = self.inner.global.lock().map(|g| *g).unwrap_or_default();
+        let links = self.inner.links.lock().ok()?;
+        links.values().filter(|l| l.run_id == run_id).find_map(|l| {
+            match budget::check(&l.caps, l.spent, global) {
+                Verdict::Stop(m) => Some(m),
+                _ => None,
+            }
+        })
     }
 
     /// New caps for a run (raised in config before resuming).
@@ -206,6 +231,7 @@ impl Gateway {
                 link.warned = false;
             }
         }
+        self.wake();
     }
 }
 
@@ -263,65 +289,40 @@ async fn forward(
     };
     let method = req.method().clone();
 
-    // The run, its provider, the endpoint, its state, its budget.
-    let (provider, meter, prices, verdict, segments) = {
-        let mut links = inner.links.lock().map_err(|_| {
-            json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "api_error",
-                "gateway state poisoned",
-            )
-        })?;
-        let Some(link) = links.get_mut(target.token) else {
-            return Err(json_error(
-                StatusCode::UNAUTHORIZED,
-                "authentication_error",
-                "unknown or finished flightdeck run",
-            ));
-        };
-        let Some(provider) = link.providers.get(&target.provider).cloned() else {
-            return Err(json_error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                &format!(
-                    "no provider `{}` is configured for this run",
-                    target.provider
-                ),
-            ));
-        };
-        let segments = match route::allow(provider.kind, &method, target.rest) {
-            Ok(s) => s,
-            Err(r) => return Err(refuse(link, &method, &target, r)),
-        };
-        let global = inner.global.lock().map(|g| *g).unwrap_or_default();
-        let verdict = budget::check(&link.caps, link.spent, global);
-        if !matches!(verdict, Verdict::Stop(_)) && link.meter.paused() {
-            let refusal = route::Refusal {
-                status: 409,
-                kind: "run_paused",
-                reason: "paused",
-                message: format!(
-                    "run {id} is paused, so flightdeck's gateway holds its model calls; resume it (`flightdeck resume {id}`) and call again",
-                    id = link.run_id
-                ),
-            };
-            return Err(refuse(link, &method, &target, refusal));
+    // The run, its provider, the endpoint, its state, its budget. A call the run may not make
+    // now (paused, or its budget spent) is held, not refused: agents give up on errors, and a
+    // raised cap then resume should carry on where the run stopped.
+    let mut wake = inner.wake.subscribe();
+    let mut held: Option<(Instant, Arc<dyn Meter>)> = None;
+    let (provider, meter, prices, segments) = loop {
+        match admit(&inner, &target, &method)? {
+            Admit::Go {
+                provider,
+                meter,
+                prices,
+                segments,
+            } => break (provider, meter, prices, segments),
+            Admit::Hold {
+                meter,
+                reason,
+                message,
+                stop,
+            } => {
+                if held.is_none() {
+                    if stop {
+                        meter.stop(message.clone());
+                    }
+                    meter.held(reason, message);
+                    held = Some((Instant::now(), meter));
+                }
+                // Woken by resume, new caps or the run's end; a slow poll in case a wake
+                // was missed.
+                let _ = tokio::time::timeout(HOLD_RECHECK, wake.changed()).await;
+            }
         }
-        (
-            provider,
-            link.meter.clone(),
-            link.prices.clone(),
-            verdict,
-            segments,
-        )
     };
-    if let Verdict::Stop(message) = verdict {
-        meter.stop(message.clone());
-        return Err(json_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "budget_exceeded",
-            &message,
-        ));
+    if let Some((since, meter)) = held {
+        meter.released(since.elapsed());
     }
     let Ok(key) = std::env::var(&provider.api_key_env) else {
         return Err(json_error(
@@ -426,6 +427,88 @@ async fn forward(
     response
         .body(StreamBody::new(stream).boxed())
         .map_err(|e| json_error(StatusCode::BAD_GATEWAY, "api_error", &e.to_string()))
+}
+
+/// How often a held call looks again without being woken.
+const HOLD_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+enum Admit {
+    Go {
+        provider: ProviderConfig,
+        meter: Arc<dyn Meter>,
+        prices: PriceTable,
+        segments: Vec<String>,
+    },
+    /// Wait: the run is paused (`reason` "paused") or its budget is spent ("budget"; `stop`:
+    /// the run must be paused for it).
+    Hold {
+        meter: Arc<dyn Meter>,
+        reason: &'static str,
+        message: String,
+        stop: bool,
+    },
+}
+
+/// Whether a run's call may go to its provider now.
+fn admit(
+    inner: &Inner,
+    target: &route::Target,
+    method: &hyper::Method,
+) -> Result<Admit, Response<Body>> {
+    let mut links = inner.links.lock().map_err(|_| {
+        json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "gateway state poisoned",
+        )
+    })?;
+    let Some(link) = links.get_mut(target.token) else {
+        return Err(json_error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "unknown or finished flightdeck run",
+        ));
+    };
+    let Some(provider) = link.providers.get(&target.provider).cloned() else {
+        return Err(json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!(
+                "no provider `{}` is configured for this run",
+                target.provider
+            ),
+        ));
+    };
+    let segments = match route::allow(provider.kind, method, target.rest) {
+        Ok(s) => s,
+        Err(r) => return Err(refuse(link, method, target, r)),
+    };
+    let global = inner.global.lock().map(|g| *g).unwrap_or_default();
+    if let Verdict::Stop(message) = budget::check(&link.caps, link.spent, global) {
+        return Ok(Admit::Hold {
+            meter: link.meter.clone(),
+            reason: "budget",
+            message,
+            stop: true,
+        });
+    }
+    if link.meter.paused() {
+        return Ok(Admit::Hold {
+            meter: link.meter.clone(),
+            reason: "paused",
+            message: format!(
+                "run {} is paused; its model calls wait until it resumes",
+                link.run_id
+            ),
+            stop: false,
+        });
+    }
+    Ok(Admit::Go {
+        provider,
+        meter: link.meter.clone(),
+        prices: link.prices.clone(),
+        segments,
+    })
 }
 
 /// Tell the run's timeline (the first few times) and the client why a request was refused.

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::fields;
 use crate::gateway::{Meter, Refused};
 use crate::models::calls::ModelCall;
-use crate::protocol::{ProtocolError, Reply};
+use crate::protocol::ProtocolError;
 use crate::run::{Phase, Status};
 
 use super::context::RunCtx;
@@ -62,6 +62,22 @@ impl Meter for RunMeter {
         );
     }
 
+    fn held(&self, reason: &'static str, message: String) {
+        self.ctx.emit(
+            Phase::Agent,
+            "gateway.held",
+            fields! {"reason" => reason, "message" => message},
+        );
+    }
+
+    fn released(&self, waited: std::time::Duration) {
+        self.ctx.emit(
+            Phase::Agent,
+            "gateway.released",
+            fields! {"waited_ms" => waited.as_millis() as u64},
+        );
+    }
+
     /// The pause the state machine ordered (its Stop/Cont effects set the run's process slot).
     fn paused(&self) -> bool {
         self.ctx.procs.is_paused()
@@ -78,28 +94,35 @@ pub fn meter_for(ctx: &Arc<RunCtx>) -> Arc<dyn Meter> {
 
 impl Supervisor {
     pub(super) fn budget_warn(&mut self, id: &str, message: String) {
-        if let Some(e) = self.runs.get_mut(id) {
-            e.record.warning = Some(message);
-            self.persist(id);
+        if self.runs.contains_key(id) {
+            self.step(id, Input::Warn(message));
         }
     }
 
+    /// A call found the budget spent and is held at the gateway: pause the run (once) so
+    /// that raising the cap and resuming carries on from here.
     pub(super) fn budget_stop(&mut self, id: &str, message: String) {
-        let Some(e) = self.runs.get_mut(id) else {
+        let Some(e) = self.runs.get(id) else {
             return;
         };
-        e.record.warning = Some(message.clone());
-        if e.machine.status != Status::Running {
-            return;
-        }
-        e.record.pause_reason = Some(BUDGET.into());
+        let running = e.machine.status == Status::Running;
         let phase = e.record.phase;
-        e.ctx.emit(
-            phase,
-            "run.paused",
-            fields! {"reason" => BUDGET, "message" => message},
-        );
-        self.step(id, Input::Pause);
+        if running {
+            e.ctx.emit(
+                phase,
+                "run.paused",
+                fields! {"reason" => BUDGET, "message" => message.clone()},
+            );
+        }
+        self.step(id, Input::Warn(message));
+        if running {
+            self.step(
+                id,
+                Input::Pause {
+                    reason: Some(BUDGET.into()),
+                },
+            );
+        }
     }
 
     /// Resume; a run paused for its budget first reads its config again, for a raised cap.
@@ -110,7 +133,7 @@ impl Supervisor {
         };
         let rec = &self.runs[&id].record;
         if rec.pause_reason.as_deref() != Some(BUDGET) || rec.status != Status::Paused {
-            let answer = self.simple_resume(&id);
+            let answer = self.still_spent(&id).and_then(|_| self.simple_resume(&id));
             return drop(reply.send(answer));
         }
         self.reload_config(&id, move |run, config| Internal::ResumeReady {
@@ -130,6 +153,7 @@ impl Supervisor {
             if let Some(g) = &self.gateway {
                 g.set_caps(id, config.budget);
             }
+            self.still_spent(id)?;
             if let Some(e) = self.runs.get_mut(id) {
                 e.config = Some(Arc::new(*config));
             }
@@ -138,16 +162,26 @@ impl Supervisor {
         let _ = reply.send(answer);
     }
 
+    /// Resuming into a refusal helps no one: say what is still spent.
+    fn still_spent(&self, id: &str) -> Result<(), ProtocolError> {
+        match self.gateway.as_ref().and_then(|g| g.budget_spent(id)) {
+            Some(spent) => Err(ProtocolError::refused(format!(
+                "run {id} stays paused: {}",
+                spent.replace(
+                    "; raise it in config and resume the run",
+                    "; raise that cap in config, then resume again"
+                )
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn simple_resume(&mut self, id: &str) -> Answer {
         let answer = self.simple(id, Input::Resume, "run.resumed", "resumed");
-        if answer.is_ok() {
-            if let Some(e) = self.runs.get_mut(id) {
-                e.record.pause_reason = None;
-            }
-            self.persist(id);
+        // Calls held while the run was paused go on now.
+        if let (Ok(_), Some(g)) = (&answer, &self.gateway) {
+            g.wake();
         }
-        answer.map(|_| Reply::Run {
-            run: Box::new(self.runs[id].record.clone()),
-        })
+        answer
     }
 }

@@ -38,7 +38,9 @@ impl Supervisor {
             Command::Show { run } => self.resolve(&run).map(|id| Reply::Run {
                 run: Box::new(self.runs[&id].record.clone()),
             }),
-            Command::Pause { run } => self.simple(&run, Input::Pause, "run.paused", "paused"),
+            Command::Pause { run } => {
+                self.simple(&run, Input::Pause { reason: None }, "run.paused", "paused")
+            }
             Command::Resume { run } => return self.resume_command(&run, reply),
             Command::Kill { run } => match self.resolve(&run) {
                 Ok(id) if self.runs[&id].record.status == Status::Interrupted => {

@@ -21,6 +21,8 @@ impl Supervisor {
                 entry.machine = next;
                 entry.record.status = entry.machine.status;
                 entry.record.phase = entry.machine.phase;
+                entry.record.pause_reason = entry.machine.pause_reason.clone();
+                entry.record.warning = entry.machine.warning.clone();
                 for fx in effects {
                     self.apply(id, fx);
                 }

@@ -18,6 +18,10 @@ pub struct Machine {
     pub reached: Phase,
     /// The next start re-runs its phase from that phase's checkpoint.
     pub retry: bool,
+    /// Why the run is paused, when not by request (`budget`).
+    pub pause_reason: Option<String>,
+    /// The latest warning worth showing (a budget nearly spent).
+    pub warning: Option<String>,
 }
 
 impl Machine {
@@ -30,6 +34,8 @@ impl Machine {
             pending: None,
             reached: Phase::Prepare,
             retry: false,
+            pause_reason: None,
+            warning: None,
         }
     }
 }
@@ -61,8 +67,13 @@ pub enum Input {
         phase: Phase,
         outcome: Outcome,
     },
-    Pause,
+    /// Pause; `reason` says why when no person asked (`budget`).
+    Pause {
+        reason: Option<String>,
+    },
     Resume,
+    /// A warning to show with the run (it does not change its course).
+    Warn(String),
     Kill,
     Retry {
         phase: Option<Phase>,
@@ -208,7 +219,10 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
                 }
             }
         }
-        Input::Pause => {
+        Input::Warn(message) => {
+            next.warning = Some(message);
+        }
+        Input::Pause { reason } => {
             if m.status != Status::Running {
                 return Err(if m.status.is_terminal() {
                     Refusal::Finished(m.status)
@@ -217,6 +231,7 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
                 });
             }
             next.status = Status::Paused;
+            next.pause_reason = reason;
             fx.push(Effect::Signal(Signal::Stop));
         }
         Input::Resume => {
@@ -228,6 +243,7 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
                 });
             }
             next.status = Status::Running;
+            next.pause_reason = None;
             fx.push(Effect::Signal(Signal::Cont));
             if let Some(p) = m.pending {
                 next.pending = None;
@@ -408,11 +424,11 @@ mod tests {
 
     #[test]
     fn pause_and_resume_signal_the_group() {
-        let (m, fx) = run(&started(), Input::Pause);
+        let (m, fx) = run(&started(), Input::Pause { reason: None });
         assert_eq!(m.status, Status::Paused);
         assert_eq!(fx, vec![Effect::Signal(Signal::Stop)]);
         assert_eq!(
-            step(&m, Input::Pause).unwrap_err(),
+            step(&m, Input::Pause { reason: None }).unwrap_err(),
             Refusal::NotRunning(Status::Paused)
         );
         let (m, fx) = run(&m, Input::Resume);
@@ -422,8 +438,26 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_pause_keeps_its_reason_until_resumed() {
+        let (m, _) = run(&started(), Input::Warn("80% used".into()));
+        assert_eq!(m.warning.as_deref(), Some("80% used"));
+        let (m, _) = run(
+            &m,
+            Input::Pause {
+                reason: Some("budget".into()),
+            },
+        );
+        assert_eq!(m.pause_reason.as_deref(), Some("budget"));
+        // A second pause (a person, later) is refused and leaves the reason alone.
+        assert!(step(&m, Input::Pause { reason: None }).is_err());
+        let (m, _) = run(&m, Input::Resume);
+        assert_eq!(m.pause_reason, None);
+        assert_eq!(m.warning.as_deref(), Some("80% used"));
+    }
+
+    #[test]
     fn a_phase_ending_while_paused_waits_for_resume() {
-        let m = run(&started(), Input::Pause).0;
+        let m = run(&started(), Input::Pause { reason: None }).0;
         let (m, fx) = run(&m, ok(Phase::Prepare));
         assert_eq!(m.pending, Some(Phase::Agent));
         assert!(!m.busy);
@@ -464,7 +498,11 @@ mod tests {
         assert_eq!(m.status, Status::Killed);
         assert!(matches!(fx[0], Effect::Finish { .. }));
 
-        let held = run(&run(&started(), Input::Pause).0, ok(Phase::Prepare)).0;
+        let held = run(
+            &run(&started(), Input::Pause { reason: None }).0,
+            ok(Phase::Prepare),
+        )
+        .0;
         let (m, _) = run(&held, Input::Kill);
         assert_eq!(m.status, Status::Killed);
         assert_eq!(m.pending, None);

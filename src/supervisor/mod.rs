@@ -254,6 +254,8 @@ impl Supervisor {
                 reached,
                 // A queued run past its first attempt waits to be retried (from its checkpoint).
                 retry: record.status == crate::run::Status::Queued && record.attempt > 1,
+                pause_reason: record.pause_reason.clone(),
+                warning: record.warning.clone(),
                 ..Machine::new()
             };
             self.runs.insert(
