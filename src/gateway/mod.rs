@@ -5,6 +5,7 @@
 //! records it; it refuses a run's calls once its budget is spent, while the run is paused, and
 //! for any path that is not one of the provider's model endpoints (`route`).
 
+mod admit;
 pub mod budget;
 pub mod route;
 pub mod usage;
@@ -25,6 +26,7 @@ use tokio::net::TcpListener;
 use crate::config::{BudgetConfig, ProviderConfig, ProviderKind};
 use crate::models::calls::ModelCall;
 use crate::models::pricing::PriceTable;
+use admit::{admit, Admit, HOLD_RECHECK};
 use budget::{Spent, Verdict};
 
 /// Where a run's calls are recorded and its budget enforced.
@@ -295,7 +297,7 @@ async fn forward(
     let mut wake = inner.wake.subscribe();
     let mut held: Option<(Instant, Arc<dyn Meter>)> = None;
     let (provider, meter, prices, segments) = loop {
-        match admit(&inner, &target, &method)? {
+        match admit(&inner, &target, &method).map_err(|r| *r)? {
             Admit::Go {
                 provider,
                 meter,
@@ -427,115 +429,6 @@ async fn forward(
     response
         .body(StreamBody::new(stream).boxed())
         .map_err(|e| json_error(StatusCode::BAD_GATEWAY, "api_error", &e.to_string()))
-}
-
-/// How often a held call looks again without being woken.
-const HOLD_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
-
-enum Admit {
-    Go {
-        provider: ProviderConfig,
-        meter: Arc<dyn Meter>,
-        prices: PriceTable,
-        segments: Vec<String>,
-    },
-    /// Wait: the run is paused (`reason` "paused") or its budget is spent ("budget"; `stop`:
-    /// the run must be paused for it).
-    Hold {
-        meter: Arc<dyn Meter>,
-        reason: &'static str,
-        message: String,
-        stop: bool,
-    },
-}
-
-/// Whether a run's call may go to its provider now.
-fn admit(
-    inner: &Inner,
-    target: &route::Target,
-    method: &hyper::Method,
-) -> Result<Admit, Response<Body>> {
-    let mut links = inner.links.lock().map_err(|_| {
-        json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "api_error",
-            "gateway state poisoned",
-        )
-    })?;
-    let Some(link) = links.get_mut(target.token) else {
-        return Err(json_error(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "unknown or finished flightdeck run",
-        ));
-    };
-    let Some(provider) = link.providers.get(&target.provider).cloned() else {
-        return Err(json_error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            &format!(
-                "no provider `{}` is configured for this run",
-                target.provider
-            ),
-        ));
-    };
-    let segments = match route::allow(provider.kind, method, target.rest) {
-        Ok(s) => s,
-        Err(r) => return Err(refuse(link, method, target, r)),
-    };
-    let global = inner.global.lock().map(|g| *g).unwrap_or_default();
-    if let Verdict::Stop(message) = budget::check(&link.caps, link.spent, global) {
-        return Ok(Admit::Hold {
-            meter: link.meter.clone(),
-            reason: "budget",
-            message,
-            stop: true,
-        });
-    }
-    if link.meter.paused() {
-        return Ok(Admit::Hold {
-            meter: link.meter.clone(),
-            reason: "paused",
-            message: format!(
-                "run {} is paused; its model calls wait until it resumes",
-                link.run_id
-            ),
-            stop: false,
-        });
-    }
-    Ok(Admit::Go {
-        provider,
-        meter: link.meter.clone(),
-        prices: link.prices.clone(),
-        segments,
-    })
-}
-
-/// Tell the run's timeline (the first few times) and the client why a request was refused.
-fn refuse(
-    link: &mut RunLink,
-    method: &hyper::Method,
-    target: &route::Target,
-    r: route::Refusal,
-) -> Response<Body> {
-    link.refusals += 1;
-    let n = link.refusals;
-    if n <= REFUSALS_RECORDED || n.is_multiple_of(100) {
-        let mut message = r.message.clone();
-        if n == REFUSALS_RECORDED {
-            message.push_str(" (further refusals of this run are recorded one in a hundred)");
-        }
-        link.meter.refused(Refused {
-            method: method.to_string(),
-            path: route::shown(target.rest),
-            provider: target.provider.clone(),
-            reason: r.reason,
-            status: r.status,
-            message,
-        });
-    }
-    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN);
-    json_error(status, r.kind, &r.message)
 }
 
 /// The provider's base URL with the canonical endpoint segments and the query string added.
