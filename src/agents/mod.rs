@@ -84,6 +84,18 @@ pub fn build(name: &str, agent: &AgentConfig, vars: &Vars) -> Result<Launch, Str
             vars.agent_home.join("codex").to_string_lossy().into_owned(),
         ));
     }
+    // Without it Claude Code calls its vendor directly (telemetry, updates) whatever its base
+    // URL says. Config may still set it otherwise.
+    if agent.kind == AgentKind::ClaudeCode
+        && !agent
+            .env
+            .contains_key("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC")
+    {
+        env.push((
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
+            "1".into(),
+        ));
+    }
     Ok(Launch {
         program: fill_one(program),
         args: args.iter().map(|a| fill_one(a)).collect(),
@@ -133,7 +145,10 @@ fn default_command(agent: &AgentConfig, vars: &Vars) -> Vec<String> {
                     "codex",
                     "exec",
                     "--json",
-                    "--full-auto",
+                    // Unattended: `exec` asks no approvals; edits and commands stay in the
+                    // worktree (`--full-auto` is gone from current Codex).
+                    "--sandbox",
+                    "workspace-write",
                     "--skip-git-repo-check",
                 ]
                 .map(String::from),
@@ -269,6 +284,10 @@ mod tests {
             ..Default::default()
         };
         let l = build("c", &claude, &vars).unwrap();
+        assert!(l.env.contains(&(
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
+            "1".into()
+        )));
         assert_eq!(
             l.argv(),
             vec![
@@ -293,7 +312,19 @@ mod tests {
             ..Default::default()
         };
         let l = build("x", &codex, &vars).unwrap();
-        assert_eq!(l.argv().last().unwrap(), "fix it");
+        // What `codex exec --help` of the pinned version takes (tests/real_agents.rs runs it).
+        assert_eq!(
+            l.argv(),
+            vec![
+                "codex",
+                "exec",
+                "--json",
+                "--sandbox",
+                "workspace-write",
+                "--skip-git-repo-check",
+                "fix it"
+            ]
+        );
         assert!(l
             .env
             .contains(&("CODEX_HOME".into(), "/homes/r/codex".into())));

@@ -1,8 +1,10 @@
 //! Claude Code's `--output-format stream-json --verbose`: `system` (init: session, model),
-//! `assistant` (message content and per-call `message.usage`, counted once per `message.id`),
-//! `user` (tool results), `result` (the run's totals and `total_cost_usd`).
-
-use std::collections::HashSet;
+//! `assistant` (message content), `user` (tool results), `result` (the run's totals,
+//! `modelUsage` per model and `total_cost_usd`).
+//!
+//! Usage comes from `result` only: an `assistant` line carries the snapshot taken when the
+//! message started streaming (output_tokens 1), not what the call used. Per-call figures come
+//! from the gateway, which reads each response to its end.
 
 use serde_json::Value;
 
@@ -11,7 +13,8 @@ use crate::models::pricing::Usage;
 
 #[derive(Default)]
 pub struct Claude {
-    counted: HashSet<String>,
+    /// The model the session started with (for a `result` without `modelUsage`).
+    model: Option<String>,
 }
 
 impl Adapter for Claude {
@@ -25,6 +28,9 @@ impl Adapter for Claude {
             "system" => {
                 if let Some(s) = v.get("session_id").and_then(Value::as_str) {
                     out.push(Parsed::Session(s.to_string()));
+                }
+                if let Some(m) = v.get("model").and_then(Value::as_str) {
+                    self.model = Some(m.to_string());
                 }
                 out.push(event(
                     "agent.session",
@@ -68,25 +74,6 @@ impl Adapter for Claude {
                         _ => {}
                     }
                 }
-                let id = msg.get("id").and_then(Value::as_str).map(str::to_string);
-                let first_time = id.as_ref().is_none_or(|i| self.counted.insert(i.clone()));
-                if let (Some(usage), true) = (msg.get("usage"), first_time) {
-                    out.push(Parsed::Call {
-                        provider: "anthropic".into(),
-                        model: msg
-                            .get("model")
-                            .and_then(Value::as_str)
-                            .unwrap_or("unknown")
-                            .into(),
-                        usage: Usage {
-                            input: u(usage, "input_tokens"),
-                            output: u(usage, "output_tokens"),
-                            cache_read: u(usage, "cache_read_input_tokens"),
-                            cache_write: u(usage, "cache_creation_input_tokens"),
-                        },
-                        call_id: id,
-                    });
-                }
             }
             "user" => {
                 let content = v.pointer("/message/content").and_then(Value::as_array);
@@ -120,6 +107,7 @@ impl Adapter for Claude {
                 }
             }
             "result" => {
+                out.extend(self.final_usage(&v));
                 if let Some(cost) = v.get("total_cost_usd").and_then(Value::as_f64) {
                     out.push(Parsed::ReportedCost(cost));
                 }
@@ -156,5 +144,47 @@ impl Adapter for Claude {
             _ => out.push(output(line)),
         }
         out
+    }
+}
+
+impl Claude {
+    /// One call per model from `modelUsage` (the session's final figures); without it, the
+    /// `usage` totals under the session's model.
+    fn final_usage(&self, v: &Value) -> Vec<Parsed> {
+        let call = |model: &str, usage: Usage| Parsed::Call {
+            provider: "anthropic".into(),
+            model: model.to_string(),
+            usage,
+            call_id: None,
+        };
+        if let Some(per_model) = v.get("modelUsage").and_then(Value::as_object) {
+            return per_model
+                .iter()
+                .map(|(model, m)| {
+                    call(
+                        model,
+                        Usage {
+                            input: u(m, "inputTokens"),
+                            output: u(m, "outputTokens"),
+                            cache_read: u(m, "cacheReadInputTokens"),
+                            cache_write: u(m, "cacheCreationInputTokens"),
+                        },
+                    )
+                })
+                .filter(|c| !matches!(c, Parsed::Call { usage, .. } if *usage == Usage::default()))
+                .collect();
+        }
+        let Some(usage) = v.get("usage").filter(|u| u.is_object()) else {
+            return Vec::new();
+        };
+        vec![call(
+            self.model.as_deref().unwrap_or("unknown"),
+            Usage {
+                input: u(usage, "input_tokens"),
+                output: u(usage, "output_tokens"),
+                cache_read: u(usage, "cache_read_input_tokens"),
+                cache_write: u(usage, "cache_creation_input_tokens"),
+            },
+        )]
     }
 }

@@ -1,24 +1,91 @@
 //! Codex's `exec --json`: `thread.started`, `item.*` (messages, reasoning, commands, file
 //! changes, tool calls), `turn.completed` with the turn's usage, `turn.failed`, `error`.
+//!
+//! `--json` never names the model. Unless config chose one, the model is the one Codex wrote
+//! in its session file (`$CODEX_HOME/sessions/**/rollout-*-<thread>.jsonl`, `turn_context`);
+//! failing that it is `unknown`, never a guessed default.
+
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::{clip, event, output, u, Adapter, Parsed};
 use crate::models::pricing::Usage;
 
-/// Codex's default model when config names none.
-pub const DEFAULT_MODEL: &str = "gpt-5-codex";
-
 pub struct Codex {
-    model: String,
+    /// The model config chose (passed to the CLI with `--model`).
+    configured: Option<String>,
+    /// Codex's own state directory, where its session files are.
+    home: Option<PathBuf>,
+    thread: Option<String>,
+    /// The model read from the session file.
+    found: Option<String>,
 }
 
 impl Codex {
-    pub fn new(model: &str) -> Self {
+    pub fn new(configured: Option<&str>, home: Option<&Path>) -> Self {
         Self {
-            model: model.into(),
+            configured: configured.map(str::to_string),
+            home: home.map(Path::to_path_buf),
+            thread: None,
+            found: None,
         }
     }
+
+    fn model(&mut self) -> String {
+        if let Some(m) = &self.configured {
+            return m.clone();
+        }
+        if self.found.is_none() {
+            if let (Some(home), Some(thread)) = (&self.home, &self.thread) {
+                self.found = session_model(&home.join("sessions"), thread);
+            }
+        }
+        self.found.clone().unwrap_or_else(|| "unknown".into())
+    }
+}
+
+/// The model of the last `turn_context` in the session file of `thread`.
+fn session_model(sessions: &Path, thread: &str) -> Option<String> {
+    let file = find_file(sessions, &format!("{thread}.jsonl"), 4)?;
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines()
+        .filter(|l| l.contains("\"turn_context\""))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| {
+            v.pointer("/payload/model")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .next_back()
+}
+
+/// A file whose name ends with `suffix`, at most `depth` directories down.
+fn find_file(dir: &Path, suffix: &str, depth: usize) -> Option<PathBuf> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            dirs.push(path);
+        } else if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(suffix))
+        {
+            return Some(path);
+        }
+    }
+    if depth == 0 {
+        return None;
+    }
+    // Newest date directories first: the session was just written.
+    dirs.sort();
+    dirs.iter()
+        .rev()
+        .find_map(|d| find_file(d, suffix, depth - 1))
 }
 
 impl Adapter for Codex {
@@ -36,13 +103,14 @@ impl Adapter for Codex {
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
+                self.thread = Some(id.clone());
                 vec![
                     Parsed::Session(id.clone()),
                     event(
                         "agent.session",
                         [
                             ("session_id", id.into()),
-                            ("model", self.model.clone().into()),
+                            ("model", self.configured.clone().into()),
                         ],
                     ),
                 ]
@@ -105,14 +173,17 @@ impl Adapter for Codex {
                 let usage = v.get("usage").unwrap_or(&Value::Null);
                 // OpenAI counts cached input inside input_tokens; price them apart.
                 let cached = u(usage, "cached_input_tokens");
+                let cache_write = u(usage, "cache_write_input_tokens");
                 vec![Parsed::Call {
                     provider: "openai".into(),
-                    model: self.model.clone(),
+                    model: self.model(),
                     usage: Usage {
-                        input: u(usage, "input_tokens").saturating_sub(cached),
+                        input: u(usage, "input_tokens")
+                            .saturating_sub(cached)
+                            .saturating_sub(cache_write),
                         output: u(usage, "output_tokens"),
                         cache_read: cached,
-                        cache_write: 0,
+                        cache_write,
                     },
                     call_id: None,
                 }]

@@ -43,10 +43,19 @@ pub trait Adapter: Send {
     }
 }
 
-pub fn for_kind(kind: AgentKind, model: Option<&str>) -> Box<dyn Adapter> {
+/// The adapter for an agent kind. `model`: the one config chose; `agent_home`: the run's
+/// private directory for the agent's own state (Codex keeps its session files there).
+pub fn for_kind(
+    kind: AgentKind,
+    model: Option<&str>,
+    agent_home: Option<&std::path::Path>,
+) -> Box<dyn Adapter> {
     match kind {
         AgentKind::ClaudeCode => Box::new(claude::Claude::default()),
-        AgentKind::Codex => Box::new(codex::Codex::new(model.unwrap_or(codex::DEFAULT_MODEL))),
+        AgentKind::Codex => Box::new(codex::Codex::new(
+            model,
+            agent_home.map(|h| h.join("codex")).as_deref(),
+        )),
         AgentKind::Builtin => Box::new(builtin::Builtin),
         _ => Box::new(Plain),
     }

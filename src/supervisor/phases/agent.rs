@@ -342,7 +342,7 @@ pub(super) async fn supervise(
     } = w;
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let follower = {
-        let adapter = adapters::for_kind(kind, model.as_deref());
+        let adapter = adapters::for_kind(kind, model.as_deref(), Some(&ctx.agent_home()));
         let mut sink = AgentSink::new(ctx.clone(), prices.clone(), adapter, token.is_none());
         tokio::task::spawn_blocking(move || {
             output::follow(&log_path, offset, done_rx, &mut sink);
