@@ -68,13 +68,26 @@ pub struct Provider {
 }
 
 impl Provider {
+    /// Answers in the order given (a 500 once the script runs out).
     pub fn start(script: Vec<Scripted>) -> Provider {
+        let script = Mutex::new(script.into_iter());
+        Provider::answering(move |_| {
+            script
+                .lock()
+                .unwrap()
+                .next()
+                .unwrap_or_else(|| failure(500))
+        })
+    }
+
+    /// Answers each request with what `answer` makes of it (for real agent CLIs, whose
+    /// requests depend on what came before).
+    pub fn answering(answer: impl Fn(&Received) -> Scripted + Send + 'static) -> Provider {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
         std::thread::spawn(move || {
-            let mut script = script.into_iter();
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -103,12 +116,13 @@ impl Provider {
                 }
                 let mut body = vec![0u8; length];
                 let _ = reader.read_exact(&mut body);
-                log.lock().unwrap().push(Received {
+                let req = Received {
                     path,
                     headers,
                     body: String::from_utf8_lossy(&body).into_owned(),
-                });
-                let reply = script.next().unwrap_or_else(|| failure(500));
+                };
+                let reply = answer(&req);
+                log.lock().unwrap().push(req);
                 let status = match reply.status {
                     200 => "200 OK".to_string(),
                     s => format!("{s} Scripted"),
