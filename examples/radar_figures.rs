@@ -77,6 +77,7 @@ fn measure(files: usize) {
             target: None,
             live,
             pairwise: true,
+            waiting: false,
             excludes: vec![],
         });
     }

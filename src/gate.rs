@@ -63,14 +63,13 @@ pub fn evaluate(i: &GateInputs, gate: &GateConfig) -> (MergeState, Vec<String>) 
         reasons
             .push("no target branch: the base did not come from a branch; set gate.target".into());
     }
-    for c in i.conflicts {
-        reasons.push(format!(
-            "predicted conflict with {} in {}",
-            c.with,
-            c.files.join(", ")
-        ));
+    // A conflict with another run that also waits to merge blocks neither: whichever merges
+    // first turns the other's into a conflict with the target.
+    let blocking: Vec<&ConflictFinding> = i.conflicts.iter().filter(|c| c.blocks()).collect();
+    for c in &blocking {
+        reasons.push(c.describe());
     }
-    let state = if !i.conflicts.is_empty() {
+    let state = if !blocking.is_empty() {
         MergeState::Conflict
     } else if reasons.is_empty() {
         MergeState::Ready
@@ -171,6 +170,13 @@ mod tests {
         let (s, r) = evaluate(&inputs(&[], &[], &conflicts), &g);
         assert_eq!(s, MergeState::Conflict);
         assert!(r[0].contains("run:abc in a.rs"));
+        // Both waiting to merge: said elsewhere, blocks neither.
+        let waiting = vec![ConflictFinding {
+            both_waiting: true,
+            ..conflicts[0].clone()
+        }];
+        let (s, r) = evaluate(&inputs(&[], &[], &waiting), &g);
+        assert_eq!(s, MergeState::Ready, "{r:?}");
 
         let mut empty = inputs(&[], &[], &[]);
         empty.changed_files = 0;

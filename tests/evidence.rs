@@ -385,3 +385,55 @@ fn the_radar_flags_runs_editing_the_same_lines_and_no_others() {
     }
     std::fs::write(wt_parent.join("go"), "").unwrap();
 }
+
+#[test]
+fn two_runs_waiting_to_merge_that_edit_the_same_lines_are_flagged_without_blocking_either() {
+    let config = "[agents.line2-a]\ncommand = [\"sed\", \"-i\", \"2s/.*/AAA/\", \"long.txt\"]\n\
+                  [agents.line2-b]\ncommand = [\"sed\", \"-i\", \"2s/.*/BBB/\", \"long.txt\"]\n\
+                  [agents.line45]\ncommand = [\"sed\", \"-i\", \"45s/.*/DDD/\", \"long.txt\"]\n";
+    let env = Env::new(config);
+    let repo = git_repo(env.path(), "repo");
+    let long: String = (1..=50).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(repo.join("long.txt"), long).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "long file"]);
+
+    let a = env.start(&repo, "line2-a", "A");
+    let b = env.start(&repo, "line2-b", "B");
+    let d = env.start(&repo, "line45", "D");
+    for id in [&a, &b, &d] {
+        finished(&env, id);
+    }
+    // Both finished, both waiting: each names the other, and both stay mergeable.
+    let ra = env.wait_for(&a, "flagged", |r| r["conflicts"] != serde_json::json!([]));
+    let rb = env.wait_for(&b, "flagged", |r| r["conflicts"] != serde_json::json!([]));
+    assert_eq!(
+        ra["conflicts"],
+        serde_json::json!([{"with": format!("run:{b}"), "files": ["long.txt"], "both_waiting": true}])
+    );
+    assert_eq!(rb["conflicts"][0]["with"], format!("run:{a}"));
+    assert_eq!(ra["merge"], "ready", "{ra:#}");
+    assert_eq!(rb["merge"], "ready", "{rb:#}");
+    let shown = env.ok(&["show", &a]);
+    assert!(
+        shown.contains(&format!(
+            "conflicts with run {b} in long.txt (both ready: merging one blocks the other)"
+        )),
+        "{shown}"
+    );
+    // A far-apart edit of the same file is no conflict.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(env.record(&d)["conflicts"], serde_json::json!([]));
+
+    // Merging one says what it does to the other, which then conflicts with the target.
+    let out = env.ok(&["merge", &a]);
+    assert!(
+        out.contains(&format!("run {b} edits the same lines in long.txt"))
+            && out.contains("conflicts with main"),
+        "{out}"
+    );
+    let rb = env.wait_for(&b, "conflict with main", |r| r["merge"] == "conflict");
+    assert_eq!(rb["conflicts"][0]["with"], "target:main", "{rb:#}");
+    let err = env.fails(&["merge", &b]);
+    assert!(err.contains("not green"), "{err}");
+}

@@ -84,6 +84,9 @@ pub async fn merge(client: &Client, run: &str) -> Result<i32> {
         r.target.as_deref().unwrap_or("its target"),
         r.merged_commit.as_deref().unwrap_or("")
     );
+    for (_, effect) in r.merge_effects() {
+        println!("note: {effect}");
+    }
     Ok(0)
 }
 

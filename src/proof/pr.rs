@@ -155,11 +155,11 @@ pub fn render(e: &Evidence) -> String {
     if r.conflicts.is_empty() {
         let _ = writeln!(
             o,
-            "No conflict predicted with the target or with other active runs."
+            "No conflict predicted with the target or with other runs."
         );
     } else {
         for c in &r.conflicts {
-            let _ = writeln!(o, "- conflicts with {} in {}", c.with, c.files.join(", "));
+            let _ = writeln!(o, "- {}", c.describe());
         }
     }
 

@@ -273,7 +273,65 @@ pub struct ConflictFinding {
     pub both_waiting: bool,
 }
 
+impl ConflictFinding {
+    /// Whether it stands in the way of merging: a conflict with the target or with a run still
+    /// at work does; one between two runs both waiting to merge only says which to merge first.
+    pub fn blocks(&self) -> bool {
+        !self.both_waiting
+    }
+
+    /// The other run's id, when it is a run.
+    pub fn run_id(&self) -> Option<&str> {
+        self.with.strip_prefix("run:")
+    }
+
+    /// `target:main` → `main`, `run:ab12` → `run ab12`.
+    pub fn other(&self) -> String {
+        match self.with.split_once(':') {
+            Some(("target", b)) => b.to_string(),
+            Some(("run", id)) => format!("run {id}"),
+            _ => self.with.clone(),
+        }
+    }
+
+    /// One line for people: what it conflicts with, where, and what that means.
+    pub fn describe(&self) -> String {
+        if self.both_waiting {
+            format!(
+                "conflicts with {} in {} (both ready: merging one blocks the other)",
+                self.other(),
+                self.files.join(", ")
+            )
+        } else {
+            format!(
+                "predicted conflict with {} in {}",
+                self.with,
+                self.files.join(", ")
+            )
+        }
+    }
+}
+
 impl RunRecord {
+    /// What merging this run does to the runs waiting beside it: (their id, one sentence).
+    pub fn merge_effects(&self) -> Vec<(String, String)> {
+        let target = self.target.as_deref().unwrap_or("the target");
+        self.conflicts
+            .iter()
+            .filter(|c| c.both_waiting)
+            .filter_map(|c| {
+                let id = c.run_id()?;
+                Some((
+                    id.to_string(),
+                    format!(
+                        "run {id} edits the same lines in {}: once this run is merged it conflicts with {target}, and its task has to be run again on the new base",
+                        c.files.join(", ")
+                    ),
+                ))
+            })
+            .collect()
+    }
+
     /// A run just accepted: queued in `prepare`, branch `flightdeck/<id>`, nothing measured yet.
     pub fn queued(
         id: &str,

@@ -204,7 +204,7 @@ impl Supervisor {
                 Update::Browser(n) => entry.record.browser_problems = Some(n),
                 Update::Gate(state, reasons) => {
                     entry.record.gate_reasons = reasons;
-                    entry.record.merge = if entry.record.conflicts.is_empty() {
+                    entry.record.merge = if !entry.record.conflicts.iter().any(|c| c.blocks()) {
                         state
                     } else {
                         crate::run::MergeState::Conflict

@@ -235,13 +235,7 @@ impl Supervisor {
 
 pub fn conflict_text(c: &[ConflictFinding]) -> String {
     c.iter()
-        .map(|f| {
-            format!(
-                "predicted conflict with {} in {}",
-                f.with,
-                f.files.join(", ")
-            )
-        })
+        .map(ConflictFinding::describe)
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -54,6 +54,7 @@ impl Supervisor {
                     target: r.target.clone(),
                     live: active && r.phase == Phase::Agent,
                     pairwise: active,
+                    waiting,
                     excludes: r.setup_excludes.clone(),
                 })
             })
@@ -82,29 +83,31 @@ impl Supervisor {
             }
             e.record.conflicts = found.clone();
             let phase = e.record.phase;
+            let blocking = found.iter().any(|c| c.blocks());
             if found.is_empty() {
                 e.ctx.emit(
                     phase,
                     "radar.clear",
                     fields! {"message" => "no conflict predicted any more"},
                 );
-                if e.record.merge == MergeState::Conflict {
-                    e.record
-                        .gate_reasons
-                        .retain(|r| !r.starts_with("predicted conflict"));
-                    e.record.merge = match e.record.status {
-                        Status::Succeeded if e.record.gate_reasons.is_empty() => MergeState::Ready,
-                        Status::Succeeded => MergeState::Blocked,
-                        _ => MergeState::None,
-                    };
-                }
             } else {
                 e.ctx.emit(
                     phase,
                     "radar.conflict",
                     fields! {"message" => super::merging::conflict_text(&found), "conflicts" => found},
                 );
+            }
+            if blocking {
                 e.record.merge = MergeState::Conflict;
+            } else if e.record.merge == MergeState::Conflict {
+                e.record
+                    .gate_reasons
+                    .retain(|r| !r.starts_with("predicted conflict"));
+                e.record.merge = match e.record.status {
+                    Status::Succeeded if e.record.gate_reasons.is_empty() => MergeState::Ready,
+                    Status::Succeeded => MergeState::Blocked,
+                    _ => MergeState::None,
+                };
             }
             self.persist(&id);
             self.refresh_pr(&id);

@@ -26,6 +26,9 @@ pub struct RadarRun {
     pub live: bool,
     /// Compared with the other pairwise runs (active ones); every run is compared with its target.
     pub pairwise: bool,
+    /// Finished and waiting to merge: compared with the other waiting runs, since merging one
+    /// of two that touch the same lines makes the other conflict.
+    pub waiting: bool,
     pub excludes: Vec<String>,
 }
 
@@ -64,12 +67,13 @@ pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
                 if let Some((ancestor, theirs)) = theirs {
                     let files = overlap(&repo, mine, theirs, Some(*ancestor));
                     if !files.is_empty() {
-                        push(&mut out, &r.id, format!("target:{target}"), files);
+                        push(&mut out, &r.id, format!("target:{target}"), files, false);
                     }
                 }
             }
             for (j, other) in group.iter().enumerate().skip(i + 1) {
-                if !(r.pairwise && other.pairwise) {
+                let both_waiting = r.waiting && other.waiting;
+                if !(r.pairwise && other.pairwise || both_waiting) {
                     continue;
                 }
                 let Some(theirs) = &changes[j] else { continue };
@@ -80,8 +84,15 @@ pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
                 };
                 let files = overlap(&repo, mine, theirs, ancestor);
                 if !files.is_empty() {
-                    push(&mut out, &r.id, format!("run:{}", other.id), files.clone());
-                    push(&mut out, &other.id, format!("run:{}", r.id), files);
+                    let with = |id: &str| format!("run:{id}");
+                    push(
+                        &mut out,
+                        &r.id,
+                        with(&other.id),
+                        files.clone(),
+                        both_waiting,
+                    );
+                    push(&mut out, &other.id, with(&r.id), files, both_waiting);
                 }
             }
         }
@@ -94,13 +105,14 @@ fn push(
     id: &str,
     with: String,
     files: Vec<String>,
+    both_waiting: bool,
 ) {
     out.entry(id.to_string())
         .or_default()
         .push(ConflictFinding {
             with,
             files,
-            both_waiting: false,
+            both_waiting,
         });
 }
 
