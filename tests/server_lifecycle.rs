@@ -153,7 +153,7 @@ command = ["sh", "-c", "echo $$ > \"$1\"; exec sleep 1000", "sh", "{worktree}/..
     let wt = env.record(&id)["worktree"].as_str().unwrap().to_string();
     let pid = read_pids(&std::path::Path::new(&wt).join(format!("../pid-{id}")), 1)[0];
 
-    let out = env.ok(&["stop"]);
+    let out = env.ok(&["stop", "--keep-runs"]);
     assert!(out.contains("1 unfinished run(s) keep going"), "{out}");
     assert!(alive(pid), "stopping the server stops no run");
     env.ok(&["ls"]); // starts a new server, which adopts the run

@@ -196,10 +196,17 @@ command = ["sh", "-c", "i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo \"line $i\
         assert_eq!(lines.len(), 20, "run {id}: {lines:?}");
         assert!(lines.values().all(|n| *n == 1), "run {id}: {lines:?}");
     }
-    // `stop` says runs keep going; `stop --all` is the way to stop them.
+    // `stop` refuses while runs are live and says what to choose; `--keep-runs` stops only
+    // the server; `stop --all` is the way to stop runs too.
     let id = env.start(&repo, "ticker", "one more");
     env.wait_status(&id, "running");
-    let out = env.ok(&["stop"]);
+    let err = env.fails(&["stop"]);
+    assert!(
+        err.contains("1 run(s) are live") && err.contains(&id) && err.contains("--keep-runs"),
+        "{err}"
+    );
+    env.wait_status(&id, "running");
+    let out = env.ok(&["stop", "--keep-runs"]);
     assert!(out.contains("keep going"), "{out}");
     env.wait_status(&id, "running");
     let out = env.ok(&["stop", "--all"]);

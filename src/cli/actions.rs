@@ -131,11 +131,38 @@ pub async fn serve(
     }
 }
 
-pub async fn shutdown(client: &Client, kill_runs: bool) -> Result<i32> {
-    let Some(stream) = client.connect_existing().await else {
+pub async fn shutdown(client: &Client, kill_runs: bool, keep_runs: bool) -> Result<i32> {
+    let Some(mut stream) = client.connect_existing().await else {
         println!("no server is running");
         return Ok(0);
     };
+    if !kill_runs && !keep_runs {
+        // Live runs carry on without a server, but nothing checks or delivers them until one
+        // starts again: make that a choice, not a surprise.
+        let mut s = Client::send_on(stream, &Command::List).await?;
+        let live: Vec<String> = match s.next().await? {
+            Some(Reply::Runs { runs }) => runs
+                .iter()
+                .filter(|r| !r.status.is_terminal())
+                .map(|r| r.id.clone())
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !live.is_empty() {
+            return Err(eyre!(
+                "{} run(s) are live ({}); `flightdeck stop --all` stops them with the server, `flightdeck stop --keep-runs` stops only the server (the runs carry on, and the next server adopts them)",
+                live.len(),
+                live.join(", ")
+            ));
+        }
+        stream = match client.connect_existing().await {
+            Some(s) => s,
+            None => {
+                println!("no server is running");
+                return Ok(0);
+            }
+        };
+    }
     let mut s = Client::send_on(stream, &Command::Shutdown { kill_runs }).await?;
     let said = match s.next().await? {
         Some(Reply::Done { message }) => message,

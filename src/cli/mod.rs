@@ -112,11 +112,16 @@ pub enum Cmd {
         #[arg(long)]
         replace: bool,
     },
-    /// Stop the server; runs keep going under their shims and the next server adopts them.
+    /// Stop the server; refused while runs are live unless --all or --keep-runs says what
+    /// becomes of them.
     Stop {
         /// Kill every unfinished run too (the one way to stop runs with the server).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "keep_runs")]
         all: bool,
+        /// Stop only the server: runs keep going under their shims and the next server adopts
+        /// them.
+        #[arg(long)]
+        keep_runs: bool,
     },
     /// A sample repository and scripted agents, live in the cockpit.
     Demo {
@@ -200,13 +205,13 @@ pub async fn main(cli: Cli) -> Result<i32> {
         }
         Some(Cmd::Serve { detach, replace }) => {
             if replace {
-                actions::shutdown(&client, false).await?;
+                actions::shutdown(&client, false, true).await?;
             }
             actions::serve(&client, home, config, detach, replace).await
         }
-        Some(Cmd::Stop { all }) => actions::shutdown(&client, all).await,
+        Some(Cmd::Stop { all, keep_runs }) => actions::shutdown(&client, all, keep_runs).await,
         Some(Cmd::Demo { no_ui }) => crate::demo::run(home, no_ui).await,
-        Some(Cmd::Shutdown { kill_runs }) => actions::shutdown(&client, kill_runs).await,
+        Some(Cmd::Shutdown { kill_runs }) => actions::shutdown(&client, kill_runs, true).await,
         Some(Cmd::AgentBuiltin) => Ok(crate::builtin::main().await),
         // main() runs the shim before any runtime starts; reaching here is still correct.
         Some(Cmd::Shim { dir, argv }) => Ok(crate::shim::main(&dir, &argv)),
