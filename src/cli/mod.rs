@@ -2,6 +2,7 @@
 
 mod actions;
 mod format;
+mod prices;
 mod run;
 mod trust;
 mod view;
@@ -123,6 +124,18 @@ pub enum Cmd {
         #[arg(long)]
         keep_runs: bool,
     },
+    /// The price table, its source and date; or one model's price and where it comes from.
+    Prices {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Only this provider's models (anthropic, openai, google, ...).
+        #[arg(long, value_name = "NAME")]
+        provider: Option<String>,
+        /// A model name, as an agent or the gateway reports it (date suffixes are fine).
+        #[arg(value_name = "MODEL")]
+        model: Option<String>,
+    },
     /// A sample repository and scripted agents, live in the cockpit.
     Demo {
         /// Start the demo runs and print their ids, without opening the cockpit.
@@ -210,6 +223,16 @@ pub async fn main(cli: Cli) -> Result<i32> {
             actions::serve(&client, home, config, detach, replace).await
         }
         Some(Cmd::Stop { all, keep_runs }) => actions::shutdown(&client, all, keep_runs).await,
+        Some(Cmd::Prices {
+            json,
+            provider,
+            model,
+        }) => prices::prices(prices::Args {
+            config,
+            json,
+            provider,
+            model,
+        }),
         Some(Cmd::Demo { no_ui }) => crate::demo::run(home, no_ui).await,
         Some(Cmd::Shutdown { kill_runs }) => actions::shutdown(&client, kill_runs, true).await,
         Some(Cmd::AgentBuiltin) => Ok(crate::builtin::main().await),
