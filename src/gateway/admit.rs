@@ -17,7 +17,7 @@ pub(super) enum Admit {
     Go {
         provider: ProviderConfig,
         meter: Arc<dyn Meter>,
-        prices: PriceTable,
+        prices: Arc<PriceTable>,
         segments: Vec<String>,
     },
     /// Wait: the run is paused (`reason` "paused") or its budget is spent ("budget"; `stop`:

@@ -65,12 +65,14 @@ pub struct RunLink {
     pub run_id: String,
     pub meter: Arc<dyn Meter>,
     pub providers: BTreeMap<String, ProviderConfig>,
-    pub prices: PriceTable,
+    pub prices: Arc<PriceTable>,
     pub caps: BudgetConfig,
     /// What the run had spent before (earlier attempts), plus what passes through.
     pub spent: Spent,
     warned: bool,
     refusals: u64,
+    /// Unpriced models already counted at a worst-case price (said once each).
+    estimated: std::collections::HashSet<String>,
 }
 
 impl RunLink {
@@ -78,7 +80,7 @@ impl RunLink {
         run_id: String,
         meter: Arc<dyn Meter>,
         providers: BTreeMap<String, ProviderConfig>,
-        prices: PriceTable,
+        prices: Arc<PriceTable>,
         caps: BudgetConfig,
         spent: Spent,
     ) -> Self {
@@ -91,6 +93,7 @@ impl RunLink {
             spent,
             warned: false,
             refusals: 0,
+            estimated: Default::default(),
         }
     }
 }
@@ -405,6 +408,7 @@ async fn forward(
         started,
         meter,
         prices,
+        kind: provider.kind,
     };
     tokio::spawn(async move {
         use futures_util::StreamExt;
@@ -481,7 +485,8 @@ struct Recorder {
     status: u16,
     started: Instant,
     meter: Arc<dyn Meter>,
-    prices: PriceTable,
+    prices: Arc<PriceTable>,
+    kind: ProviderKind,
 }
 
 impl Recorder {
@@ -497,7 +502,32 @@ impl Recorder {
         call.http_status = Some(self.status);
         call.call_id = seen.id;
         let tokens = u.input + u.output + u.cache_read + u.cache_write;
-        let cost = call.cost_usd.unwrap_or(0.0);
+        // A model the table does not know counts against USD caps at its provider's dearest
+        // listed price: a budget must never take it for free.
+        let (cost, estimated) = match call.cost_usd {
+            Some(c) => (c, None),
+            None => {
+                let provider = match self.kind {
+                    ProviderKind::Anthropic => "anthropic",
+                    ProviderKind::Openai => "openai",
+                };
+                match self.prices.most_expensive(provider) {
+                    Some((dearest, p)) => (
+                        p.cost(&u),
+                        Some(format!(
+                            "{model} is not in the price table: budgets count its calls at the dearest {provider} price ({dearest}: ${} in, ${} out per million tokens); add it under [pricing.models] for its real cost",
+                            p.input, p.output
+                        )),
+                    ),
+                    None => (
+                        f64::INFINITY,
+                        Some(format!(
+                            "{model} is not in the price table and no {provider} model is: a USD budget cannot count it, so it counts as spent; add it under [pricing.models]"
+                        )),
+                    ),
+                }
+            }
+        };
         let global = match self.inner.global.lock() {
             Ok(mut g) => {
                 g.tokens += tokens;
@@ -506,11 +536,18 @@ impl Recorder {
             }
             Err(_) => Spent::default(),
         };
+        let mut notes = Vec::new();
         let verdict = match self.inner.links.lock() {
             Ok(mut links) => match links.get_mut(&self.token) {
                 Some(link) => {
                     link.spent.tokens += tokens;
                     link.spent.usd += cost;
+                    let usd_capped = link.caps.run_usd.is_some() || link.caps.global_usd.is_some();
+                    if let (Some(note), true) = (&estimated, usd_capped) {
+                        if link.estimated.insert(model.clone()) {
+                            notes.push(note.clone());
+                        }
+                    }
                     let v = budget::check(&link.caps, link.spent, global);
                     match v {
                         Verdict::Warn(_) if link.warned => Verdict::Fine,
@@ -526,6 +563,9 @@ impl Recorder {
             Err(_) => Verdict::Fine,
         };
         self.meter.record(call);
+        for note in notes {
+            self.meter.warn(note);
+        }
         match verdict {
             Verdict::Fine => {}
             Verdict::Warn(m) => self.meter.warn(m),

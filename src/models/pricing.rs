@@ -121,13 +121,19 @@ impl PriceTable {
     }
 
     pub fn cost(&self, model: &str, u: &Usage) -> Option<f64> {
-        let p = self.lookup(model)?;
-        let usd = (u.input as f64 * p.input
-            + u.output as f64 * p.output
-            + u.cache_read as f64 * p.cache_read
-            + u.cache_write as f64 * p.cache_write)
+        self.lookup(model).map(|p| p.cost(u))
+    }
+}
+
+impl Price {
+    /// What `u` costs at this price, in USD, rounded to 1e-8.
+    pub fn cost(&self, u: &Usage) -> f64 {
+        let usd = (u.input as f64 * self.input
+            + u.output as f64 * self.output
+            + u.cache_read as f64 * self.cache_read
+            + u.cache_write as f64 * self.cache_write)
             / 1_000_000.0;
-        Some((usd * 1e8).round() / 1e8)
+        (usd * 1e8).round() / 1e8
     }
 }
 

@@ -286,7 +286,7 @@ async fn take_feedback(
 }
 
 /// The run's link in the gateway: its meter, providers, prices, budget and what it spent.
-pub(super) fn link_for(ctx: &Arc<RunCtx>, job: &PhaseJob, prices: &PriceTable) -> RunLink {
+pub(super) fn link_for(ctx: &Arc<RunCtx>, job: &PhaseJob, prices: &Arc<PriceTable>) -> RunLink {
     let rec = &job.record;
     RunLink::new(
         rec.id.clone(),
