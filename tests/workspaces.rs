@@ -304,3 +304,111 @@ fn base_may_name_another_branch() {
     assert_eq!(r["base_branch"], "feature");
     assert!(worktree(&r).join("feature.txt").exists());
 }
+
+/// Every file under `dir` (not `.git`) with its mode bits and content (a symlink: its target).
+fn listing(dir: &Path) -> Vec<(String, u32, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            if rel == ".git" {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&p).unwrap();
+                out.push((rel, 0o120000, target.to_string_lossy().as_bytes().to_vec()));
+            } else if meta.is_dir() {
+                out.push((rel, 0o40000, Vec::new()));
+                stack.push(p);
+            } else {
+                out.push((
+                    rel,
+                    meta.permissions().mode() & 0o111,
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// flightdeck writes worktrees on several threads with its own index: git must see exactly
+/// what its own `worktree add` makes, and a clean status, and manage it as its own.
+#[test]
+fn a_worktree_is_what_git_worktree_add_makes_and_git_sees_it_clean() {
+    use flightdeck::run::WorkspaceKind;
+    use flightdeck::workspace::{self, Spec};
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git_repo(dir.path(), "repo");
+    std::fs::create_dir_all(repo.join("deep/er/still")).unwrap();
+    std::fs::write(repo.join("deep/er/still/file.txt"), "deep\n").unwrap();
+    std::fs::write(repo.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(repo.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("deep/er/still/file.txt", repo.join("link")).unwrap();
+    std::fs::write(repo.join("empty"), "").unwrap();
+    for i in 0..300 {
+        std::fs::write(repo.join(format!("src/f{i}.rs")), format!("// {i}\n")).unwrap();
+    }
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "more files"]);
+    let base = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+
+    let ours = dir.path().join("ours");
+    let created = workspace::create(&Spec {
+        run_id: "fastwt01".into(),
+        kind: WorkspaceKind::Worktree,
+        source: repo.clone(),
+        base: base.clone(),
+        branch: "flightdeck/fastwt01".into(),
+        path: ours.clone(),
+    })
+    .unwrap();
+    assert!(created.uncommitted.is_empty());
+    let theirs = dir.path().join("theirs");
+    git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "theirs",
+            theirs.to_str().unwrap(),
+            &base,
+        ],
+    );
+    assert_eq!(listing(&ours), listing(&theirs));
+
+    // git sees it clean, on its branch, and lists it.
+    assert_eq!(git(&ours, &["status", "--porcelain"]), "");
+    assert_eq!(
+        git(&ours, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
+        "flightdeck/fastwt01"
+    );
+    assert_eq!(git(&ours, &["rev-parse", "HEAD"]).trim(), base);
+    let list = git(&repo, &["worktree", "list", "--porcelain"]);
+    assert!(
+        list.contains(&format!("worktree {}", ours.display())),
+        "{list}"
+    );
+    assert!(
+        list.contains("branch refs/heads/flightdeck/fastwt01"),
+        "{list}"
+    );
+    // An edit shows as one; git can commit in it and remove it.
+    std::fs::write(ours.join("src/f7.rs"), "// changed\n").unwrap();
+    assert_eq!(git(&ours, &["status", "--porcelain"]), " M src/f7.rs\n");
+    git(
+        &repo,
+        &["worktree", "remove", "--force", ours.to_str().unwrap()],
+    );
+    assert!(!ours.exists());
+    assert!(!git(&repo, &["worktree", "list"]).contains("fastwt01"));
+}

@@ -7,12 +7,14 @@ mod clean;
 mod copy;
 mod diff;
 pub mod export;
+mod fast_checkout;
 mod inspect;
 mod keep;
 mod merge;
 pub mod radar;
 mod setup;
 mod worktree;
+mod worktree_admin;
 
 use std::path::PathBuf;
 

@@ -5,24 +5,118 @@ use std::sync::Mutex;
 
 use git2::{Repository, WorktreeAddOptions};
 
-use super::{dirty_files, Created, Spec, WorkspaceError};
+use super::{dirty_files, fast_checkout, worktree_admin, Created, Spec, WorkspaceError};
 
-/// libgit2 writes `.git/worktrees/` and refs with lock files; serialising additions keeps ten
-/// runs starting at once from tripping over each other's locks.
+/// libgit2's own worktree add (the fallback) writes `.git/worktrees/` and refs with lock
+/// files; serialising those keeps ten runs starting at once from tripping over each other.
+/// The fast path needs no lock: each run writes only its own files and its own branch ref.
 static ADD_LOCK: Mutex<()> = Mutex::new(());
 
 pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
     let repo = Repository::open(&spec.source)?;
-    let uncommitted = dirty_files(&repo, 10_000)?;
+    // Which of the user's files are uncommitted (a scan of their checkout): found on another
+    // thread while the worktree is written.
+    let source = spec.source.clone();
+    let dirty =
+        std::thread::spawn(move || Repository::open(&source).and_then(|r| dirty_files(&r, 10_000)));
     let oid = git2::Oid::from_str(&spec.base)?;
     let commit = repo.find_commit(oid)?;
+    let tree = commit.tree()?;
 
     if let Some(parent) = spec.path.parent() {
         crate::owner_only::create_dir_all(parent)
             .map_err(|e| WorkspaceError::io(&format!("creating {}", parent.display()), e))?;
     }
+    if fast_checkout::applicable(&repo, &tree) {
+        new_branch(&repo, spec, &commit)?;
+        if let Err(e) = fast_create(&repo, spec, &tree) {
+            let _ = std::fs::remove_dir_all(&spec.path);
+            worktree_admin::unregister(&repo, &spec.run_id);
+            delete_branch(&repo, &spec.branch);
+            return Err(e);
+        }
+    } else {
+        libgit2_create(&repo, spec, &commit)?;
+    }
+    let uncommitted = dirty
+        .join()
+        .map_err(|_| WorkspaceError::Io("the status scan panicked".into()))??;
+    Ok(Created {
+        base: spec.base.clone(),
+        uncommitted,
+        files_copied: None,
+    })
+}
+
+/// Threads for writing a worktree: file creation waits on the disk as much as on the CPU.
+pub fn checkout_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(4)
+        .clamp(2, 16)
+}
+
+/// The worktree written by fast_checkout, registered as git does, on the run's branch.
+fn fast_create(repo: &Repository, spec: &Spec, tree: &git2::Tree) -> Result<(), WorkspaceError> {
+    std::fs::create_dir(&spec.path)
+        .map_err(|e| WorkspaceError::io(&format!("creating {}", spec.path.display()), e))?;
+    worktree_admin::register(
+        repo,
+        &spec.run_id,
+        &spec.path,
+        &format!("ref: refs/heads/{}", spec.branch),
+    )?;
+    let entries = fast_checkout::write_tree(&spec.source, tree, &spec.path, checkout_threads())?;
+    write_index(&spec.path, entries)
+}
+
+/// The worktree's index: exactly these entries.
+pub fn write_index(
+    worktree: &std::path::Path,
+    entries: Vec<git2::IndexEntry>,
+) -> Result<(), WorkspaceError> {
+    let wt = Repository::open(worktree)?;
+    let mut index = wt.index()?;
+    index.clear()?;
+    for e in &entries {
+        index.add(e)?;
+    }
+    index.write()?;
+    Ok(())
+}
+
+fn new_branch<'r>(
+    repo: &'r Repository,
+    spec: &Spec,
+    commit: &git2::Commit,
+) -> Result<git2::Branch<'r>, WorkspaceError> {
+    repo.branch(&spec.branch, commit, false).map_err(|e| {
+        if e.code() == git2::ErrorCode::Exists {
+            WorkspaceError::Invalid(format!(
+                "branch {} already exists in {}; delete it or clean the old run",
+                spec.branch,
+                spec.source.display()
+            ))
+        } else {
+            e.into()
+        }
+    })
+}
+
+fn delete_branch(repo: &Repository, name: &str) {
+    let _ = repo
+        .find_branch(name, git2::BranchType::Local)
+        .and_then(|mut b| b.delete());
+}
+
+/// libgit2's worktree add and checkout, for trees whose files filters may change.
+fn libgit2_create(
+    repo: &Repository,
+    spec: &Spec,
+    commit: &git2::Commit,
+) -> Result<(), WorkspaceError> {
     let _guard = ADD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let branch = repo.branch(&spec.branch, &commit, false).map_err(|e| {
+    let branch = repo.branch(&spec.branch, commit, false).map_err(|e| {
         if e.code() == git2::ErrorCode::Exists {
             WorkspaceError::Invalid(format!(
                 "branch {} already exists in {}; delete it or clean the old run",
@@ -42,9 +136,5 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
             .and_then(|mut b| b.delete());
         return Err(e.into());
     }
-    Ok(Created {
-        base: spec.base.clone(),
-        uncommitted,
-        files_copied: None,
-    })
+    Ok(())
 }
