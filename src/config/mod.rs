@@ -27,6 +27,8 @@ pub struct Config {
     pub max_parallel: usize,
     /// Where worktrees go; empty means `<FLIGHTDECK_HOME>/worktrees`.
     pub worktree_root: String,
+    /// Worktrees kept checked out per repository, ready for the next run (0: none).
+    pub pool: usize,
     /// The agent used when `run` is given no `--agent`.
     pub default_agent: String,
     /// How long a killed run's processes get between SIGTERM and SIGKILL.
@@ -110,6 +112,7 @@ impl Default for Config {
         Self {
             max_parallel: 4,
             worktree_root: String::new(),
+            pool: 2,
             default_agent: String::new(),
             kill_grace: ConfigDuration::secs(5),
             agents: BTreeMap::new(),

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::Config;
 
 /// Top-level keys only the user's own config may set.
-const REPO_FORBIDDEN_KEYS: [(&str, &str); 4] = [
+const REPO_FORBIDDEN_KEYS: [(&str, &str); 5] = [
     ("providers", "where model traffic and the server's keys go"),
     ("budget", "how much a run may spend"),
     (
@@ -24,6 +24,7 @@ const REPO_FORBIDDEN_KEYS: [(&str, &str); 4] = [
         "what model calls cost, and so when budgets stop a run",
     ),
     ("worktree_root", "where flightdeck writes files"),
+    ("pool", "how many worktrees flightdeck keeps checked out"),
 ];
 
 /// Where trust is recorded.

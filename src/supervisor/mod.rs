@@ -330,5 +330,18 @@ impl Supervisor {
             }
         }
         self.persister.flush().await;
+        // The warm pools go with the server that made them (a next one refills them).
+        let pools: std::collections::BTreeSet<std::path::PathBuf> = self
+            .runs
+            .values()
+            .filter_map(|e| crate::workspace::pool::dir_for(&e.record.worktree))
+            .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::workspace::pool::stop_refills(std::time::Duration::from_secs(5));
+            for p in pools {
+                crate::workspace::pool::drain(&p);
+            }
+        })
+        .await;
     }
 }

@@ -45,6 +45,7 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
         base: base.to_string(),
         uncommitted: Vec::new(),
         files_copied: Some(files),
+        pooled: None,
     })
 }
 

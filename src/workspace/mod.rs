@@ -11,6 +11,7 @@ mod fast_checkout;
 mod inspect;
 mod keep;
 mod merge;
+pub mod pool;
 pub mod radar;
 mod setup;
 mod worktree;
@@ -25,6 +26,7 @@ pub use inspect::{inspect, Source};
 pub use keep::{save as keep_work, Keep, Saved};
 pub use merge::{merge_run, MergeOutcome};
 pub use setup::{copy_setup_files, new_entries};
+pub use worktree::from_pool;
 
 use crate::run::WorkspaceKind;
 
@@ -75,6 +77,8 @@ pub struct Created {
     /// Files of the source checkout with uncommitted changes, which the run does not carry.
     pub uncommitted: Vec<String>,
     pub files_copied: Option<usize>,
+    /// Taken from the warm pool: "at base", or "brought forward" from an older commit.
+    pub pooled: Option<&'static str>,
 }
 
 pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {

@@ -45,7 +45,31 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
         base: spec.base.clone(),
         uncommitted,
         files_copied: None,
+        pooled: None,
     })
+}
+
+/// A worktree from the repository's warm pool, if it has one (see pool.rs).
+pub fn from_pool(spec: &Spec) -> Result<Option<Created>, WorkspaceError> {
+    let source = spec.source.clone();
+    let dirty =
+        std::thread::spawn(move || Repository::open(&source).and_then(|r| dirty_files(&r, 10_000)));
+    let Some(at_base) = super::pool::take(spec)? else {
+        return Ok(None);
+    };
+    let uncommitted = dirty
+        .join()
+        .map_err(|_| WorkspaceError::Io("the status scan panicked".into()))??;
+    Ok(Some(Created {
+        base: spec.base.clone(),
+        uncommitted,
+        files_copied: None,
+        pooled: Some(if at_base {
+            "at base"
+        } else {
+            "brought forward"
+        }),
+    }))
 }
 
 /// Threads for writing a worktree: file creation waits on the disk as much as on the CPU.

@@ -1,7 +1,7 @@
 //! prepare: make the run's workspace (a worktree on its own branch, or a copy).
 
 use crate::fields;
-use crate::run::{Phase, RunRecord};
+use crate::run::{Phase, RunRecord, WorkspaceKind};
 use crate::supervisor::context::RunCtx;
 use crate::workspace::{self, Spec};
 
@@ -29,11 +29,29 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         }
     }
     let spec = spec_of(&rec);
-    let created = match blocking(move || workspace::create(&spec).map_err(|e| e.to_string())).await
+    let pool_size = job.config.pool;
+    let created = match blocking(move || {
+        let pooled = if spec.kind == WorkspaceKind::Worktree && pool_size > 0 {
+            workspace::from_pool(&spec).map_err(|e| e.to_string())?
+        } else {
+            None
+        };
+        match pooled {
+            Some(c) => Ok(c),
+            None => workspace::create(&spec).map_err(|e| e.to_string()),
+        }
+    })
+    .await
     {
         Ok(c) => c,
         Err(e) => return PhaseReport::failed(format!("cannot create the workspace: {e}"), vec![]),
     };
+    // The next run of this repository finds a worktree ready (made once this one is going).
+    if rec.workspace == WorkspaceKind::Worktree {
+        if let Some(pool) = workspace::pool::dir_for(&rec.worktree) {
+            workspace::pool::refill_later(rec.repo.clone(), pool, created.base.clone(), pool_size);
+        }
+    }
     ctx.emit(
         Phase::Prepare,
         "workspace.created",
@@ -43,6 +61,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
             "branch" => rec.branch,
             "base" => created.base,
             "files_copied" => created.files_copied,
+            "pool" => created.pooled,
         },
     );
     if !created.uncommitted.is_empty() {
