@@ -437,3 +437,34 @@ fn two_runs_waiting_to_merge_that_edit_the_same_lines_are_flagged_without_blocki
     let err = env.fails(&["merge", &b]);
     assert!(err.contains("not green"), "{err}");
 }
+
+/// The radar scans only when something moved: here the target branch, after both runs have
+/// long finished (nothing about the runs themselves changes).
+#[test]
+fn the_radar_sees_the_target_move_under_runs_waiting_to_merge() {
+    let config = "[agents.line2]\ncommand = [\"sed\", \"-i\", \"2s/.*/AAA/\", \"long.txt\"]\n\
+                  [agents.line45]\ncommand = [\"sed\", \"-i\", \"45s/.*/DDD/\", \"long.txt\"]\n";
+    let env = Env::new(config);
+    let repo = git_repo(env.path(), "repo");
+    let long: String = (1..=50).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(repo.join("long.txt"), long).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "long file"]);
+    let a = env.start(&repo, "line2", "A");
+    let d = env.start(&repo, "line45", "D");
+    for id in [&a, &d] {
+        assert_eq!(finished(&env, id)["merge"], "ready");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // Someone commits to main over line 2.
+    let text = std::fs::read_to_string(repo.join("long.txt")).unwrap();
+    std::fs::write(
+        repo.join("long.txt"),
+        text.replacen("line 2\n", "main's line 2\n", 1),
+    )
+    .unwrap();
+    git(&repo, &["commit", "-q", "-am", "main edits line 2"]);
+    let ra = env.wait_for(&a, "a conflict with main", |r| r["merge"] == "conflict");
+    assert_eq!(ra["conflicts"][0]["with"], "target:main");
+    assert_eq!(env.record(&d)["merge"], "ready");
+}

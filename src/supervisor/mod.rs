@@ -15,6 +15,7 @@ mod persist;
 pub mod phases;
 pub mod process;
 mod radar;
+mod radar_watch;
 mod submit;
 
 use std::collections::{HashMap, VecDeque};
@@ -146,6 +147,10 @@ pub struct Supervisor {
     merge_queue: VecDeque<(String, Option<oneshot::Sender<Answer>>)>,
     merging: bool,
     radar_busy: bool,
+    /// What makes the radar look again (refs and live worktrees, watched).
+    radar_watch: Arc<std::sync::Mutex<radar_watch::RadarWatch>>,
+    /// The radar's inputs at its last scan (a hash): a change means a full scan.
+    radar_inputs: u64,
     /// The metering gateway, when it could start.
     gateway: Option<Arc<crate::gateway::Gateway>>,
     /// How many unfinished runs this server took up again at start-up.
@@ -177,6 +182,8 @@ impl Supervisor {
             merge_queue: VecDeque::new(),
             merging: false,
             radar_busy: false,
+            radar_watch: Default::default(),
+            radar_inputs: 0,
             gateway,
             adopted: 0,
             ports: Default::default(),

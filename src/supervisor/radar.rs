@@ -1,7 +1,10 @@
-//! Running the conflict radar: every couple of seconds while there is something to compare,
-//! off the runtime, one scan at a time; findings land in the run records and the timeline.
+//! Running the conflict radar, off the runtime, one scan at a time; findings land in the run
+//! records and the timeline. Event-driven: every couple of seconds it looks at what changed —
+//! the set of runs to compare, or (radar_watch) a repository's refs or a live worktree — and
+//! scans only the repositories concerned; when nothing changed it does nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -59,15 +62,58 @@ impl Supervisor {
                 })
             })
             .collect();
+        // Which runs are compared, and how: when that changes, everything is scanned again.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for r in &inputs {
+            (&r.id, &r.base, &r.target, r.live, r.pairwise, r.waiting).hash(&mut h);
+        }
+        let signature = h.finish();
+        let full = signature != self.radar_inputs;
+        self.radar_inputs = signature;
         if inputs.is_empty() {
             return;
         }
+        let dirty = if full {
+            HashSet::new()
+        } else {
+            let dirty = self
+                .radar_watch
+                .lock()
+                .map(|mut w| w.take_dirty())
+                .unwrap_or_default();
+            if dirty.is_empty() {
+                return; // nothing moved: nothing to do
+            }
+            dirty
+        };
         self.radar_busy = true;
         let tx = self.tx.clone();
+        let watch = self.radar_watch.clone();
         tokio::spawn(async move {
-            let findings = tokio::task::spawn_blocking(move || radar::scan(&inputs))
-                .await
-                .unwrap_or_default();
+            let findings = tokio::task::spawn_blocking(move || {
+                if full {
+                    // Watch first, so that a change during the scan is seen by the next tick.
+                    let repos: HashSet<_> = inputs.iter().map(|r| r.repo.clone()).collect();
+                    let live: HashMap<_, _> = inputs
+                        .iter()
+                        .filter(|r| r.live)
+                        .map(|r| (r.id.clone(), (r.repo.clone(), r.worktree.clone())))
+                        .collect();
+                    if let Ok(mut w) = watch.lock() {
+                        w.follow(&repos, &live);
+                        w.take_dirty();
+                    }
+                    radar::scan(&inputs)
+                } else {
+                    let chosen: Vec<RadarRun> = inputs
+                        .into_iter()
+                        .filter(|r| dirty.contains(&r.repo))
+                        .collect();
+                    radar::scan(&chosen)
+                }
+            })
+            .await
+            .unwrap_or_default();
             Supervisor::send_internal(&tx, Internal::RadarDone { findings });
         });
     }
