@@ -41,16 +41,17 @@ fn press(app: &mut App, msgs: Vec<Msg>) -> Vec<Effect> {
 }
 
 #[test]
-fn active_runs_come_first_newest_first() {
+fn runs_that_need_a_person_come_first_then_active_ones() {
     let app = app_with(fixtures::runs());
     let order: Vec<&str> = app.visible().iter().map(|r| r.id.as_str()).collect();
+    // Failed, then ready to merge; running, paused; queued; the rest.
     assert_eq!(
         order,
-        vec!["run00002", "run00001", "run00003", "run00005", "run00004", "run00000"]
+        vec!["run00000", "run00004", "run00002", "run00001", "run00003", "run00005"]
     );
     assert_eq!(
         app.selected.as_deref(),
-        Some("run00002"),
+        Some("run00000"),
         "the first row is selected"
     );
 }
@@ -58,7 +59,7 @@ fn active_runs_come_first_newest_first() {
 #[test]
 fn moving_keeps_the_selection_on_the_same_run_across_updates() {
     let mut app = app_with(fixtures::runs());
-    press(&mut app, vec![key('j'), key('j')]);
+    press(&mut app, vec![key('j'), key('j'), key('j'), key('j')]);
     assert_eq!(app.selected.as_deref(), Some("run00003"));
     // run00001 finishes: the table re-sorts, the selection stays on run00003.
     let mut r = fixtures::runs()[1].clone();
@@ -66,15 +67,15 @@ fn moving_keeps_the_selection_on_the_same_run_across_updates() {
     update(&mut app, Msg::Run(Box::new(r)));
     assert_eq!(app.selected.as_deref(), Some("run00003"));
     press(&mut app, vec![key('G')]);
-    assert_eq!(app.selected.as_deref(), Some("run00000"));
+    assert_eq!(app.selected.as_deref(), Some("run00001"));
     press(&mut app, vec![key('g'), key('k')]);
-    assert_eq!(app.selected.as_deref(), Some("run00002"));
+    assert_eq!(app.selected.as_deref(), Some("run00000"));
 }
 
 #[test]
 fn p_pauses_a_running_run_and_resumes_a_paused_one() {
     let mut app = app_with(fixtures::runs());
-    let fx = press(&mut app, vec![key('p')]);
+    let fx = press(&mut app, vec![key('j'), key('j'), key('p')]);
     assert_eq!(
         sends(&fx),
         vec![Command::Pause {
@@ -94,7 +95,7 @@ fn p_pauses_a_running_run_and_resumes_a_paused_one() {
 #[test]
 fn x_asks_before_killing() {
     let mut app = app_with(fixtures::runs());
-    let fx = press(&mut app, vec![key('x')]);
+    let fx = press(&mut app, vec![key('j'), key('j'), key('x')]);
     assert!(sends(&fx).is_empty());
     assert_eq!(
         app.mode,
@@ -122,8 +123,8 @@ fn x_asks_before_killing() {
 #[test]
 fn r_asks_which_phase_defaulting_to_the_failed_one() {
     let mut app = app_with(fixtures::runs());
-    // run00000 (the oldest, last row) failed in smoke.
-    press(&mut app, vec![key('G')]);
+    // run00000 (failed in smoke) is the top row.
+    press(&mut app, vec![key('g')]);
     assert_eq!(app.selected.as_deref(), Some("run00000"));
     press(&mut app, vec![key('r')]);
     assert_eq!(
@@ -184,14 +185,14 @@ fn c_asks_then_cleans_and_a_refusal_shows_in_the_status_line() {
     assert_eq!(
         sends(&fx),
         vec![Command::Clean {
-            run: "run00000".into(),
+            run: "run00005".into(),
             force: false
         }]
     );
     update(
         &mut app,
         Msg::Done {
-            what: "clean run00000".into(),
+            what: "clean run00005".into(),
             result: Err("branch has 1 commit(s) not merged".into()),
         },
     );
@@ -217,7 +218,7 @@ fn filter_narrows_the_table_and_esc_clears_it() {
 #[test]
 fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_mode() {
     let mut app = app_with(fixtures::runs());
-    let fx = press(&mut app, vec![code(KeyCode::Enter)]);
+    let fx = press(&mut app, vec![key('j'), key('j'), code(KeyCode::Enter)]);
     assert_eq!(
         fx,
         vec![Effect::OpenTimeline {
@@ -274,7 +275,7 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
 #[test]
 fn d_loads_the_patch_and_shows_it_scrollable() {
     let mut app = app_with(fixtures::runs());
-    let fx = press(&mut app, vec![key('d')]);
+    let fx = press(&mut app, vec![key('j'), key('j'), key('d')]);
     assert_eq!(
         fx,
         vec![Effect::LoadDoc {
@@ -319,8 +320,8 @@ fn d_loads_the_patch_and_shows_it_scrollable() {
 #[test]
 fn m_asks_before_merging_and_only_succeeded_runs() {
     let mut app = app_with(fixtures::runs());
-    // run00004 succeeded: the second of the finished runs.
-    press(&mut app, vec![key('G'), key('k')]);
+    // run00004 succeeded and is ready: second, below the failed run.
+    press(&mut app, vec![key('g'), key('j')]);
     assert_eq!(app.selected.as_deref(), Some("run00004"));
     let fx = press(&mut app, vec![key('m')]);
     assert!(sends(&fx).is_empty());
@@ -372,7 +373,7 @@ fn help_quit_and_connection_states() {
     press(
         &mut app2,
         vec![
-            key('x'),
+            key('c'),
             Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
         ],
     );
@@ -429,4 +430,107 @@ fn b_opens_the_browser_report_of_the_selected_run() {
             .any(|e| matches!(e, Effect::LoadDoc { kind: DocKind::Browser, run } if *run == id)),
         "{fx:?}"
     );
+}
+
+/// One run of each kind that needs a person, plus active, queued and finished ones, given in
+/// an order that is none of the display order.
+fn runs_of_every_kind() -> Vec<RunSnapshot> {
+    use flightdeck::run::{ConflictFinding, MergeState};
+    let mut v = Vec::new();
+    let mut add = |i: usize, status: Status, edit: &dyn Fn(&mut RunSnapshot)| {
+        let mut r = fixtures::run(i, status, Phase::Agent, &format!("task {i}"), "a");
+        r.merge = MergeState::None;
+        r.score = None;
+        edit(&mut r);
+        v.push(r);
+    };
+    add(0, Status::Queued, &|_| {});
+    add(1, Status::Succeeded, &|_| {}); // done, nothing to do
+    add(2, Status::Interrupted, &|r| {
+        r.reason = Some("the server stopped; retry it with `flightdeck retry run00002`".into())
+    });
+    add(3, Status::Running, &|_| {});
+    add(4, Status::Succeeded, &|r| r.merge = MergeState::Ready);
+    add(5, Status::Paused, &|r| {
+        r.pause_reason = Some("budget".into());
+        r.warning = Some("run spent $5.00 of its $5.00".into());
+    });
+    add(6, Status::Succeeded, &|r| {
+        r.merge = MergeState::Conflict;
+        r.conflicts = vec![ConflictFinding {
+            with: "run:run00009".into(),
+            files: vec!["src/lib.rs".into()],
+            both_waiting: true,
+        }];
+    });
+    add(7, Status::Queued, &|_| {});
+    add(8, Status::Succeeded, &|r| {
+        r.merge = MergeState::Blocked;
+        r.gate_reasons = vec!["score 0.41 is below gate.min_score 0.80".into()];
+    });
+    add(9, Status::Failed, &|r| {
+        r.reason = Some("agent exited with code 1".into())
+    });
+    add(10, Status::Paused, &|_| {}); // paused by the user: active, not waiting
+    add(11, Status::Succeeded, &|r| {
+        r.merge = MergeState::Conflict;
+        r.conflicts = vec![ConflictFinding {
+            with: "target:main".into(),
+            files: vec!["a.rs".into(), "b.rs".into()],
+            both_waiting: false,
+        }];
+    });
+    v
+}
+
+#[test]
+fn needs_you_order_failed_blocked_conflict_ready_budget_interrupted_then_active_then_queued_oldest_first(
+) {
+    let app = app_with(runs_of_every_kind());
+    let order: Vec<&str> = app.visible().iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        order,
+        vec![
+            "run00009", // failed
+            "run00008", // merge blocked
+            "run00011", // conflict (newest first)
+            "run00006", "run00004", // ready
+            "run00005", // paused for budget
+            "run00002", // interrupted
+            "run00010", // active, newest first
+            "run00003", "run00000", // queued, oldest first: the next to start on top
+            "run00007", "run00001", // the rest
+        ]
+    );
+}
+
+#[test]
+fn the_reason_column_says_why_a_run_waits() {
+    use flightdeck::ui::attention::reason;
+    let runs = runs_of_every_kind();
+    let why = |i: usize| reason(&runs[i]);
+    assert_eq!(why(9).as_deref(), Some("agent exited with code 1"));
+    assert_eq!(
+        why(8).as_deref(),
+        Some("score 0.41 is below gate.min_score 0.80")
+    );
+    assert_eq!(
+        why(6).as_deref(),
+        Some("conflicts with run00009 (both ready: merging one blocks the other)")
+    );
+    assert_eq!(
+        why(11).as_deref(),
+        Some("conflicts with target main in a.rs, b.rs")
+    );
+    assert_eq!(
+        why(5).as_deref(),
+        Some("paused for budget: run spent $5.00 of its $5.00")
+    );
+    // Advice for the command line is given as keys in the cockpit.
+    assert_eq!(
+        why(2).as_deref(),
+        Some("the server stopped; retry it: press r")
+    );
+    assert_eq!(why(3), None);
+    assert_eq!(why(0), None);
 }

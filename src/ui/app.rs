@@ -172,7 +172,8 @@ impl App {
         }
     }
 
-    /// Runs in display order: active first (running, paused, queued), newest first, filtered.
+    /// Runs in display order, filtered: those that need a person first, then active ones,
+    /// queued ones in the order they start, then the rest (see `attention::order`).
     pub fn visible(&self) -> Vec<&RunSnapshot> {
         let needle = self.filter.to_lowercase();
         let mut v: Vec<&RunSnapshot> = self
@@ -180,12 +181,7 @@ impl App {
             .iter()
             .filter(|r| needle.is_empty() || matches_filter(r, &needle))
             .collect();
-        v.sort_by(|a, b| {
-            rank(a.status)
-                .cmp(&rank(b.status))
-                .then_with(|| b.created_at.cmp(&a.created_at))
-                .then_with(|| b.id.cmp(&a.id))
-        });
+        v.sort_by(|a, b| super::attention::order(a, b));
         v
     }
 
@@ -248,15 +244,6 @@ impl App {
             text: text.into(),
             error: true,
         });
-    }
-}
-
-fn rank(s: Status) -> u8 {
-    match s {
-        Status::Running => 0,
-        Status::Paused => 1,
-        Status::Queued => 2,
-        _ => 3,
     }
 }
 

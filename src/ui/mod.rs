@@ -2,10 +2,12 @@
 //! protocol (over the server's socket); it never touches git, processes or run files.
 
 pub mod app;
+pub mod attention;
 pub mod keymap;
 pub mod runtime;
 pub mod update;
 pub mod view;
+pub mod wording;
 
 use std::path::PathBuf;
 

@@ -14,7 +14,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use time::OffsetDateTime;
 
-use crate::run::Status;
+use crate::run::{MergeState, Status};
 
 use super::app::{App, Connection, Mode};
 use theme::Theme;
@@ -111,6 +111,37 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
                 format!("{}{n}", theme::symbol(s))
             };
             spans.push(Span::styled(text, t.status(s)));
+            spans.push(Span::raw(if wide { "  " } else { " " }));
+        }
+    }
+    // Merges waiting for a person: ready ones and conflicting ones.
+    let merges = [
+        (
+            MergeState::Ready,
+            "↑",
+            "ready",
+            ratatui::style::Color::Green,
+        ),
+        (
+            MergeState::Conflict,
+            "⚔",
+            "conflict",
+            ratatui::style::Color::Red,
+        ),
+    ];
+    for (state, symbol, word, colour) in merges {
+        let n = app
+            .runs
+            .iter()
+            .filter(|r| r.merge == state && !r.cleaned)
+            .count();
+        if n > 0 {
+            let text = if wide {
+                format!("{symbol} {n} {word}")
+            } else {
+                format!("{symbol}{n}")
+            };
+            spans.push(Span::styled(text, t.fg(colour)));
             spans.push(Span::raw(if wide { "  " } else { " " }));
         }
     }
