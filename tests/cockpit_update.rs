@@ -534,3 +534,103 @@ fn the_reason_column_says_why_a_run_waits() {
     assert_eq!(why(3), None);
     assert_eq!(why(0), None);
 }
+
+fn alerts(fx: &[Effect]) -> Vec<(bool, Option<String>)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Alert { bell, notify } => Some((*bell, notify.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_that_starts_to_need_you_rings_the_bell_and_notifies_but_not_at_start() {
+    use flightdeck::run::{ConflictFinding, MergeState};
+    let mut app = App::new("/repo".into(), None);
+    // The first snapshot holds a failed run and a ready one: no news, no bell storm.
+    let (fx, _) = update(&mut app, Msg::Runs(fixtures::runs()));
+    assert!(alerts(&fx).is_empty(), "{fx:?}");
+
+    // The running run fails.
+    let mut r = fixtures::runs()[2].clone();
+    r.status = Status::Failed;
+    r.reason = Some("agent exited with code 1".into());
+    let fx = update(&mut app, Msg::Run(Box::new(r.clone()))).0;
+    assert_eq!(
+        alerts(&fx),
+        vec![(
+            true,
+            Some("flightdeck: run run00002 failed: agent exited with code 1".into())
+        )]
+    );
+    // The same state again is no news.
+    assert!(alerts(&update(&mut app, Msg::Run(Box::new(r.clone()))).0).is_empty());
+    // Nor is an update to another run that changes nothing worth a bell.
+    let mut quiet = fixtures::runs()[3].clone();
+    quiet.status = Status::Running;
+    assert!(alerts(&update(&mut app, Msg::Run(Box::new(quiet))).0).is_empty());
+
+    // Paused for its budget.
+    let mut b = fixtures::runs()[1].clone();
+    b.pause_reason = Some("budget".into());
+    let fx = update(&mut app, Msg::Run(Box::new(b))).0;
+    assert_eq!(
+        alerts(&fx)[0].1.as_deref(),
+        Some("flightdeck: run run00001 paused: budget spent")
+    );
+
+    // A retried run that succeeds: pending is no news, ready is.
+    r.status = Status::Succeeded;
+    r.reason = None;
+    r.merge = MergeState::Pending;
+    assert!(alerts(&update(&mut app, Msg::Run(Box::new(r.clone()))).0).is_empty());
+    r.merge = MergeState::Ready;
+    let fx = update(&mut app, Msg::Run(Box::new(r.clone()))).0;
+    assert_eq!(
+        alerts(&fx)[0].1.as_deref(),
+        Some("flightdeck: run run00002 is ready to merge")
+    );
+    // Ready turns into a conflict: news again, with whom.
+    r.merge = MergeState::Conflict;
+    r.conflicts = vec![ConflictFinding {
+        with: "target:main".into(),
+        files: vec!["src/lib.rs".into()],
+        both_waiting: false,
+    }];
+    let fx = update(&mut app, Msg::Run(Box::new(r.clone()))).0;
+    assert_eq!(
+        alerts(&fx)[0].1.as_deref(),
+        Some("flightdeck: run run00002 has a merge conflict: conflicts with target main in src/lib.rs")
+    );
+
+    // After a reconnect the whole list comes again: only what changed is news.
+    let mut all: Vec<RunSnapshot> = app.runs.clone();
+    let k = all.iter().position(|x| x.id == "run00003").unwrap();
+    all[k].status = Status::Failed;
+    let fx = update(&mut app, Msg::Runs(all)).0;
+    let a = alerts(&fx);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0].1.as_deref(), Some("flightdeck: run run00003 failed"));
+}
+
+#[test]
+fn bell_and_notification_follow_the_config() {
+    let runs = fixtures::runs();
+    let mut failed = runs[2].clone();
+    failed.status = Status::Failed;
+    for (bell, notify) in [(true, false), (false, true), (false, false)] {
+        let mut app = App::new("/repo".into(), None);
+        app.alerts = flightdeck::config::CockpitConfig { bell, notify };
+        update(&mut app, Msg::Runs(runs.clone()));
+        let fx = update(&mut app, Msg::Run(Box::new(failed.clone()))).0;
+        let a = alerts(&fx);
+        if !bell && !notify {
+            assert!(a.is_empty());
+        } else {
+            assert_eq!(a.len(), 1);
+            assert_eq!(a[0].0, bell);
+            assert_eq!(a[0].1.is_some(), notify);
+        }
+    }
+}

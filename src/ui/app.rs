@@ -40,6 +40,10 @@ pub struct App {
     pub server: Option<(u32, usize)>,
     /// The server we talk to is not the one we first met.
     pub server_restarted: bool,
+    /// Bell and notification when a run starts to need a person (`[cockpit]` in config).
+    pub alerts: crate::config::CockpitConfig,
+    /// The first run list has come: later changes are news.
+    pub seen_runs: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +173,8 @@ impl App {
             server: None,
             server_restarted: false,
             page: 10,
+            alerts: crate::config::CockpitConfig::default(),
+            seen_runs: false,
         }
     }
 

@@ -115,6 +115,9 @@ impl Io {
                     t.abort();
                 }
             }
+            Effect::Alert { bell, notify } => {
+                write_terminal(&super::osc::alert(bell, notify.as_deref()));
+            }
             Effect::LoadDoc { kind, run } => {
                 let (client, tx) = (self.client.clone(), self.tx.clone());
                 let cmd = match kind {
@@ -141,6 +144,14 @@ impl Io {
             }
         }
     }
+}
+
+/// Bytes for the terminal outside the screen (bell, OSC sequences). A failed write costs
+/// only the alert.
+fn write_terminal(bytes: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes.as_bytes()).and_then(|()| out.flush());
 }
 
 /// What the status line says when a command went through.
