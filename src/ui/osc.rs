@@ -58,7 +58,7 @@ mod tests {
         );
         // An agent's text cannot close the sequence or start another.
         let sneaky = alert(false, Some("x\u{7}\u{1b}]52;c;ZXZpbA==\u{7}y"));
-        assert_eq!(sneaky, "\u{1b}]9;xy\u{7}");
+        assert_eq!(sneaky, "\u{1b}]9;x\u{fffd}y\u{7}");
         assert_eq!(alert(false, None), "");
     }
 
