@@ -36,6 +36,11 @@ pub struct App {
     pub quit: bool,
     /// Rows of the table that fit on screen, for paging (set by the view).
     pub page: usize,
+    /// Rows of the timeline pane on screen (set by the view): `g` stops with the first line at
+    /// the top.
+    pub pane_rows: usize,
+    /// The timeline pane takes the whole width (and height) in place of the table.
+    pub zoom: bool,
     /// The server's pid and how many runs it re-adopted, as last heard.
     pub server: Option<(u32, usize)>,
     /// The server we talk to is not the one we first met.
@@ -102,10 +107,20 @@ pub struct Pane {
     pub lines: VecDeque<Value>,
     /// At the bottom, showing new lines as they come.
     pub follow: bool,
-    /// Lines scrolled up from the bottom (0 in follow mode).
+    /// Shown lines scrolled up from the bottom (0 in follow mode).
     pub scroll: usize,
     /// The stream ended (run finished or server gone).
     pub ended: bool,
+    /// Only what the agent said (`agent.output`, `agent.message`).
+    pub output_only: bool,
+}
+
+/// Timeline types that are the agent's own words.
+pub fn is_agent_output(line: &Value) -> bool {
+    matches!(
+        line.get("type").and_then(Value::as_str),
+        Some("agent.output" | "agent.message")
+    )
 }
 
 impl Pane {
@@ -116,7 +131,17 @@ impl Pane {
             follow: true,
             scroll: 0,
             ended: false,
+            output_only: false,
         }
+    }
+
+    fn shows(&self, line: &Value) -> bool {
+        !self.output_only || is_agent_output(line)
+    }
+
+    /// The lines on view, oldest first (all, or the agent's output only).
+    pub fn shown(&self) -> Vec<&Value> {
+        self.lines.iter().filter(|l| self.shows(l)).collect()
     }
 
     pub fn push(&mut self, lines: Vec<Value>) {
@@ -125,14 +150,15 @@ impl Pane {
             .into_iter()
             .flat_map(crate::proof::timeline::rows)
             .collect();
-        let added = lines.len();
+        let added = lines.iter().filter(|l| self.shows(l)).count();
         self.lines.extend(lines);
         while self.lines.len() > TIMELINE_KEEP {
             self.lines.pop_front();
         }
         if !self.follow {
             // Keep the same lines in view while new ones arrive below.
-            self.scroll = (self.scroll + added).min(self.lines.len().saturating_sub(1));
+            let max = self.shown().len().saturating_sub(1);
+            self.scroll = (self.scroll + added).min(max);
         }
     }
 }
@@ -173,6 +199,8 @@ impl App {
             server: None,
             server_restarted: false,
             page: 10,
+            pane_rows: 10,
+            zoom: false,
             alerts: crate::config::CockpitConfig::default(),
             seen_runs: false,
         }

@@ -27,13 +27,15 @@ pub enum Action {
     Proof,
     Browser,
     Merge,
+    Zoom,
+    OutputOnly,
     Help,
     Close,
     Quit,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 23] = [
         Action::Up,
         Action::Down,
         Action::Top,
@@ -52,6 +54,8 @@ impl Action {
         Action::Proof,
         Action::Browser,
         Action::Merge,
+        Action::Zoom,
+        Action::OutputOnly,
         Action::Help,
         Action::Close,
         Action::Quit,
@@ -78,6 +82,8 @@ impl Action {
             Action::Proof => "proof",
             Action::Browser => "browser",
             Action::Merge => "merge",
+            Action::Zoom => "zoom",
+            Action::OutputOnly => "output_only",
             Action::Help => "help",
             Action::Close => "close",
             Action::Quit => "quit",
@@ -104,6 +110,8 @@ impl Action {
             Action::Proof => "the run's proof: PR.md (checks, score, gate, radar)",
             Action::Browser => "the browser report: problems per page, screenshot diffs",
             Action::Merge => "merge through the gate (asks y/n)",
+            Action::Zoom => "timeline: full screen ⇄ beside the table",
+            Action::OutputOnly => "timeline: the agent's output only ⇄ every step",
             Action::Help => "this help",
             Action::Close => "close whatever is open",
             Action::Quit => "quit (runs keep going)",
@@ -130,6 +138,8 @@ impl Action {
             Action::Proof => &["v"],
             Action::Browser => &["b"],
             Action::Merge => &["m"],
+            Action::Zoom => &["z"],
+            Action::OutputOnly => &["o"],
             Action::Help => &["?"],
             Action::Close => &["Esc"],
             Action::Quit => &["q", "ctrl-c"],

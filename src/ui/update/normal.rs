@@ -21,6 +21,7 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         Action::Close => {
             if app.pane.is_some() {
                 app.pane = None;
+                app.zoom = false;
                 app.focus = Focus::Table;
                 fx.push(Effect::CloseTimeline);
             } else if !app.filter.is_empty() {
@@ -57,8 +58,40 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                     (_, Focus::Table) => Focus::Timeline,
                     (_, Focus::Timeline) => Focus::Table,
                 };
+                // The table is hidden while the pane is zoomed: going to it unzooms.
+                if app.focus == Focus::Table {
+                    app.zoom = false;
+                }
             }
             (None, None) => app.say("no run selected"),
+        },
+        Action::Zoom => match (&app.pane, &app.selected) {
+            (Some(_), _) => {
+                app.zoom = !app.zoom;
+                app.focus = Focus::Timeline;
+            }
+            (None, Some(id)) => {
+                app.pane = Some(Pane::new(id.clone()));
+                app.focus = Focus::Timeline;
+                app.zoom = true;
+                fx.push(Effect::OpenTimeline { run: id.clone() });
+            }
+            (None, None) => app.say("no run selected"),
+        },
+        Action::OutputOnly => match app.pane.as_mut() {
+            Some(p) => {
+                p.output_only = !p.output_only;
+                // A different set of lines: start again at the bottom.
+                p.scroll = 0;
+                p.follow = true;
+                let only = p.output_only;
+                app.say(if only {
+                    "timeline: the agent's output only (o shows every step)"
+                } else {
+                    "timeline: every step"
+                });
+            }
+            None => app.say("open a timeline first (Enter)"),
         },
         Action::Filter => {
             app.mode = Mode::Filter {
@@ -173,9 +206,11 @@ fn move_by(app: &mut App, delta: isize) {
 }
 
 fn scroll_pane(app: &mut App, action: Action) {
-    let page = app.page.max(1);
+    let rows = app.pane_rows.max(1);
+    let page = rows;
     let Some(p) = app.pane.as_mut() else { return };
-    let max = p.lines.len().saturating_sub(1);
+    // Scrolled all the way up, the first line is at the top of the pane, not alone on it.
+    let max = p.shown().len().saturating_sub(rows);
     match action {
         Action::Up => p.scroll = (p.scroll + 1).min(max),
         Action::PageUp => p.scroll = (p.scroll + page).min(max),

@@ -54,6 +54,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
 
     let (table_area, pane_area) = match app.pane {
         None => (body, None),
+        Some(_) if app.zoom => (Rect { height: 0, ..body }, Some(body)),
         Some(_) if body.width >= SIDE_BY_SIDE => {
             let [t, p] =
                 Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
@@ -68,7 +69,12 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
     };
     // Rows that fit, for paging: minus the border and header lines.
     app.page = table_area.height.saturating_sub(3) as usize;
-    table::draw(frame, table_area, app, ctx);
+    if table_area.height > 0 {
+        table::draw(frame, table_area, app, ctx);
+    }
+    if let Some(area) = pane_area {
+        app.pane_rows = area.height.saturating_sub(2) as usize;
+    }
     if let (Some(area), Some(pane)) = (pane_area, &app.pane) {
         pane::draw(frame, area, pane, app.focus, ctx);
     }
