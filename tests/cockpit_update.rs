@@ -289,6 +289,7 @@ fn d_loads_the_patch_and_shows_it_scrollable() {
             kind: DocKind::Patch,
             run: "run00002".into(),
             text: fixtures::patch(),
+            failure: None,
         },
     );
     assert!(matches!(app.mode, Mode::Doc { scroll: 0, .. }));
@@ -311,6 +312,7 @@ fn d_loads_the_patch_and_shows_it_scrollable() {
             kind: DocKind::Proof,
             run: "run00002".into(),
             text: String::new(),
+            failure: None,
         },
     );
     assert_eq!(app.mode, Mode::Normal, "an empty PR.md is said, not shown");
@@ -633,4 +635,107 @@ fn bell_and_notification_follow_the_config() {
             assert_eq!(a[0].1.is_some(), notify);
         }
     }
+}
+
+fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+#[test]
+fn text_inputs_take_readline_keys() {
+    let mut app = app_with(fixtures::runs());
+    let mut msgs = vec![key('n')];
+    msgs.extend("fix the flaky test".chars().map(key));
+    // ctrl-w kills "test", ctrl-a goes to the start, ctrl-e to the end.
+    msgs.extend([ctrl('w'), ctrl('a'), key('X'), ctrl('e'), key('Y')]);
+    msgs.push(code(KeyCode::Enter));
+    let fx = press(&mut app, msgs);
+    match &sends(&fx)[..] {
+        [Command::Run(req)] => assert_eq!(req.task, "Xfix the flaky Y"),
+        other => panic!("{other:?}"),
+    }
+    // ctrl-u kills to the start of the filter.
+    let mut msgs = vec![key('/')];
+    msgs.extend("zzz".chars().map(key));
+    msgs.push(ctrl('u'));
+    msgs.extend("flaky".chars().map(key));
+    press(&mut app, msgs);
+    assert_eq!(app.filter, "flaky");
+    assert_eq!(app.visible().len(), 1);
+}
+
+#[test]
+fn e_s_and_y_act_on_the_worktree() {
+    use flightdeck::ui::update::Program;
+    let mut app = app_with(fixtures::runs());
+    let wt = app.selected_run().unwrap().worktree.clone();
+    let fx = press(&mut app, vec![key('e')]);
+    assert_eq!(
+        fx,
+        vec![Effect::Suspend {
+            program: Program::Editor,
+            dir: wt.clone()
+        }]
+    );
+    let fx = press(&mut app, vec![key('s')]);
+    assert_eq!(
+        fx,
+        vec![Effect::Suspend {
+            program: Program::Shell,
+            dir: wt.clone()
+        }]
+    );
+    let fx = press(&mut app, vec![key('y')]);
+    assert_eq!(
+        fx,
+        vec![Effect::Copy {
+            text: wt.display().to_string()
+        }]
+    );
+    assert!(app.status.as_ref().unwrap().text.contains("copied"));
+    // A cleaned run has no worktree to open.
+    let mut runs = fixtures::runs();
+    runs[0].cleaned = true;
+    let mut app = app_with(runs);
+    app.select_index(5);
+    assert_eq!(app.selected.as_deref(), Some("run00000"));
+    let fx = press(&mut app, vec![key('e')]);
+    assert!(fx.is_empty());
+    assert!(app.status.as_ref().unwrap().error);
+}
+
+#[test]
+fn v_on_a_failed_run_shows_why_first_and_r_retries_from_there() {
+    use flightdeck::proof::smoke::CheckResult;
+    use flightdeck::protocol::FailureSummary;
+    let mut app = app_with(fixtures::runs());
+    assert_eq!(app.selected.as_deref(), Some("run00000"));
+    let check = CheckResult {
+        name: "unit".into(),
+        command: vec!["cargo".into(), "test".into()],
+        exit_code: Some(101),
+        duration_ms: 10,
+        passed: false,
+        required: true,
+        output_tail: "BOOM\n right: 42".into(),
+        error: None,
+    };
+    let failure = FailureSummary::of(&fixtures::runs()[0], Some(vec![check])).map(Box::new);
+    update(
+        &mut app,
+        Msg::Doc {
+            kind: DocKind::Proof,
+            run: "run00000".into(),
+            text: String::new(),
+            failure,
+        },
+    );
+    let Mode::Doc { lines, .. } = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!(lines[0], "# Run run00000 failed in phase smoke");
+    assert!(lines.iter().any(|l| l == "BOOM"), "{lines:?}");
+    // r from the summary asks which phase to retry, for that run.
+    press(&mut app, vec![key('r')]);
+    assert!(matches!(&app.mode, Mode::Retry { run, .. } if run == "run00000"));
 }

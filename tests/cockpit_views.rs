@@ -282,3 +282,114 @@ fn o_shows_the_agent_output_only() {
     let screen = format!("{}", render(&mut a, 160, 48, false).backend());
     assert!(screen.contains("edit_file"), "{screen}");
 }
+
+fn radar_runs() -> Vec<flightdeck::protocol::RunSnapshot> {
+    let mut runs = fixtures::runs();
+    runs[2].merge = flightdeck::run::MergeState::Conflict;
+    runs[2].conflicts = vec![flightdeck::run::ConflictFinding {
+        with: "run:run00001".into(),
+        files: vec!["src/lib.rs".into()],
+        both_waiting: false,
+    }];
+    runs
+}
+
+#[test]
+fn overlays_have_one_border_and_leave_the_radar_in_view() {
+    let mut a = app();
+    update(&mut a, Msg::Runs(radar_runs()));
+    a.mode = Mode::Doc {
+        kind: DocKind::Patch,
+        run: "run00002".into(),
+        lines: fixtures::patch().lines().map(String::from).collect(),
+        scroll: 0,
+    };
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    let rows: Vec<&str> = screen.lines().map(|l| l.trim_matches('"')).collect();
+    assert!(
+        rows[1].starts_with("┌ patch.diff"),
+        "the overlay's border is the only one, at the edge:\n{screen}"
+    );
+    assert!(
+        !rows[2].starts_with("││"),
+        "no border inside a border:\n{screen}"
+    );
+    assert!(
+        rows.iter().any(|r| r.starts_with("⚔ radar:")),
+        "the radar stays in view:\n{screen}"
+    );
+    for mode in [
+        Mode::Help,
+        Mode::Confirm {
+            action: Confirmable::Kill,
+            run: "run00002".into(),
+        },
+    ] {
+        a.mode = mode;
+        let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+        assert!(screen.contains("⚔ radar:"), "{screen}");
+    }
+}
+
+#[test]
+fn status_messages_wrap_at_80_columns_and_speak_of_keys() {
+    let mut a = app();
+    update(
+        &mut a,
+        Msg::Done {
+            what: "retry run00002".into(),
+            result: Err("cannot retry run run00002: the run never reached phase proof (it stopped in agent); retry --phase agent or an earlier phase, or look at its timeline to see why it stopped where it did".into()),
+        },
+    );
+    let screen = format!("{}", render(&mut a, 160, 48, false).backend());
+    let footer: Vec<&str> = screen
+        .lines()
+        .map(|l| l.trim_matches('"'))
+        .skip_while(|l| !l.starts_with("retry run00002"))
+        .collect();
+    assert!(footer.len() >= 3, "{screen}");
+    for row in &footer {
+        assert!(row.trim_end().chars().count() <= 80, "{row:?}");
+    }
+    let text = footer.join(" ");
+    assert!(text.contains("press r and pick agent"), "{text}");
+    assert!(!text.contains("--phase"), "{text}");
+}
+
+#[test]
+fn a_failed_runs_proof_starts_with_why_it_failed() {
+    use flightdeck::proof::smoke::CheckResult;
+    use flightdeck::protocol::FailureSummary;
+    let mut a = app();
+    let check = CheckResult {
+        name: "unit".into(),
+        command: vec!["cargo".into(), "test".into()],
+        exit_code: Some(101),
+        duration_ms: 5300,
+        passed: false,
+        required: true,
+        output_tail: "running 3 tests\ntest answer ... FAILED\n\nassertion `left == right` failed\n  left: 41\n right: 42".into(),
+        error: None,
+    };
+    let failure = FailureSummary::of(&a.runs[0].clone(), Some(vec![check])).map(Box::new);
+    assert!(failure.is_some());
+    update(
+        &mut a,
+        Msg::Doc {
+            kind: DocKind::Proof,
+            run: "run00000".into(),
+            text: "# Add a dark mode toggle\n\n## Checks".into(),
+            failure,
+        },
+    );
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    for want in [
+        "Run run00000 failed in phase smoke",
+        "Reason: required smoke check `unit` failed (exit 101)",
+        "Check `unit` failed (exit 101): cargo test",
+        "right: 42",
+    ] {
+        assert!(screen.contains(want), "{want} missing:\n{screen}");
+    }
+    snap("failure", a);
+}

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::protocol::RunSnapshot;
 use crate::run::{Phase, Status};
 
+use super::input::Input;
 use super::keymap::Keymap;
 
 /// Timeline lines kept for the split pane; older ones are dropped as new ones arrive.
@@ -56,10 +57,10 @@ pub enum Mode {
     Normal,
     Help,
     Filter {
-        input: String,
+        input: Input,
     },
     NewRun {
-        input: String,
+        input: Input,
         agent: usize,
     },
     Confirm {
@@ -266,16 +267,18 @@ impl App {
             .any(|r| matches!(r.status, Status::Running | Status::Queued | Status::Paused))
     }
 
+    /// Say something in the status line. Advice written for the command line (the server's
+    /// `flightdeck retry RUN`, `--phase`, ...) is said with keys.
     pub fn say(&mut self, text: impl Into<String>) {
         self.status = Some(StatusLine {
-            text: text.into(),
+            text: super::wording::for_cockpit(&text.into()),
             error: false,
         });
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
         self.status = Some(StatusLine {
-            text: text.into(),
+            text: super::wording::for_cockpit(&text.into()),
             error: true,
         });
     }

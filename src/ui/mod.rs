@@ -3,6 +3,8 @@
 
 pub mod app;
 pub mod attention;
+pub mod failure;
+pub mod input;
 pub mod keymap;
 pub mod osc;
 pub mod runtime;

@@ -2,6 +2,8 @@
 //! for the server, streams to open). The runtime carries the effects out. No IO here, so every
 //! key is tested without a terminal or a server.
 
+use std::path::PathBuf;
+
 use crossterm::event::KeyEvent;
 use serde_json::Value;
 
@@ -30,6 +32,8 @@ pub enum Msg {
         kind: DocKind,
         run: String,
         text: String,
+        /// For a failed run's proof: why it failed, shown first.
+        failure: Option<Box<crate::protocol::FailureSummary>>,
     },
     /// The answer to a command sent for `what` (e.g. "pause abc").
     Done {
@@ -48,6 +52,13 @@ pub enum Msg {
     Tick,
 }
 
+/// What `e` and `s` run (the runtime reads `$VISUAL`, `$EDITOR`, `$SHELL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    Editor,
+    Shell,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Send {
@@ -62,6 +73,16 @@ pub enum Effect {
     LoadDoc {
         kind: DocKind,
         run: String,
+    },
+    /// Leave the screen to the program the person asked for, in the run's worktree; come
+    /// back when it exits.
+    Suspend {
+        program: Program,
+        dir: PathBuf,
+    },
+    /// Put this text on the clipboard (OSC 52).
+    Copy {
+        text: String,
     },
     /// A run started to need a person: ring the bell, and/or send this desktop notification.
     Alert {
@@ -106,8 +127,20 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             }
             _ => false,
         },
-        Msg::Doc { kind, run, text } => {
-            let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        Msg::Doc {
+            kind,
+            run,
+            text,
+            failure,
+        } => {
+            let mut lines: Vec<String> = match &failure {
+                Some(f) => super::failure::lines(&run, f),
+                None => Vec::new(),
+            };
+            if !lines.is_empty() && !text.is_empty() {
+                lines.extend([String::new(), "─".repeat(40), String::new()]);
+            }
+            lines.extend(text.lines().map(str::to_string));
             if lines.is_empty() {
                 let what = match kind {
                     DocKind::Patch => "no patch",

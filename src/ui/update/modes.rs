@@ -32,19 +32,13 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 after_runs_changed(app, fx);
             }
             KeyCode::Enter => app.mode = Mode::Normal,
-            KeyCode::Backspace => {
-                input.pop();
-                app.filter = input.clone();
-                app.mode = Mode::Filter { input };
-                after_runs_changed(app, fx);
+            _ => {
+                if input.edit(&key) {
+                    app.filter = input.text.clone();
+                    app.mode = Mode::Filter { input };
+                    after_runs_changed(app, fx);
+                }
             }
-            KeyCode::Char(c) => {
-                input.push(c);
-                app.filter = input.clone();
-                app.mode = Mode::Filter { input };
-                after_runs_changed(app, fx);
-            }
-            _ => {}
         },
         Mode::NewRun {
             mut input,
@@ -58,7 +52,7 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 app.mode = Mode::NewRun { input, agent };
             }
             KeyCode::Enter => {
-                let task = input.trim().to_string();
+                let task = input.text.trim().to_string();
                 if task.is_empty() {
                     app.error("type the task first (Esc cancels)");
                     return;
@@ -77,15 +71,11 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 app.say("starting a run…");
                 app.mode = Mode::Normal;
             }
-            KeyCode::Backspace => {
-                input.pop();
-                app.mode = Mode::NewRun { input, agent };
+            _ => {
+                if input.edit(&key) {
+                    app.mode = Mode::NewRun { input, agent };
+                }
             }
-            KeyCode::Char(c) => {
-                input.push(c);
-                app.mode = Mode::NewRun { input, agent };
-            }
-            _ => {}
         },
         Mode::Confirm { action, run } => match key.code {
             KeyCode::Char('y') | KeyCode::Char('Y') => {
@@ -162,6 +152,14 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                     Action::Close | Action::Quit | Action::Diff | Action::Proof | Action::Browser,
                 ) => {
                     app.mode = Mode::Normal;
+                    return;
+                }
+                // What the failure summary offers, on the run it is about.
+                Some(a @ (Action::Retry | Action::Edit | Action::Shell | Action::CopyPath)) => {
+                    app.mode = Mode::Normal;
+                    if let Some(r) = app.runs.iter().find(|r| r.id == run).cloned() {
+                        normal::on_run_action(app, a, &r, fx);
+                    }
                     return;
                 }
                 _ => scroll,

@@ -7,7 +7,7 @@ use crate::run::Status;
 
 use super::super::app::{default_retry_phase, App, Confirmable, DocKind, Focus, Mode, Pane};
 use super::super::keymap::Action;
-use super::{after_runs_changed, follow_selection, Effect};
+use super::{after_runs_changed, follow_selection, Effect, Program};
 
 pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     let Some(action) = app.keymap.action(&key) else {
@@ -95,7 +95,7 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         },
         Action::Filter => {
             app.mode = Mode::Filter {
-                input: app.filter.clone(),
+                input: super::super::input::Input::new(&app.filter),
             }
         }
         Action::New => {
@@ -105,7 +105,7 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 .position(|(n, _)| *n == app.default_agent)
                 .unwrap_or(0);
             app.mode = Mode::NewRun {
-                input: String::new(),
+                input: Default::default(),
                 agent,
             };
         }
@@ -116,6 +116,9 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         | Action::Diff
         | Action::Proof
         | Action::Browser
+        | Action::Edit
+        | Action::Shell
+        | Action::CopyPath
         | Action::Merge => {
             let Some(run) = app.selected_run().cloned() else {
                 app.say("no run selected");
@@ -127,7 +130,12 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     follow_selection(app, before, fx);
 }
 
-fn on_run_action(app: &mut App, action: Action, run: &RunSnapshot, fx: &mut Vec<Effect>) {
+pub(super) fn on_run_action(
+    app: &mut App,
+    action: Action,
+    run: &RunSnapshot,
+    fx: &mut Vec<Effect>,
+) {
     let id = run.id.clone();
     match action {
         Action::Pause => {
@@ -178,6 +186,26 @@ fn on_run_action(app: &mut App, action: Action, run: &RunSnapshot, fx: &mut Vec<
             kind: DocKind::Browser,
             run: id,
         }),
+        Action::Edit | Action::Shell | Action::CopyPath if run.cleaned => {
+            app.error(format!(
+                "run {id} has no worktree any more (cleaned); its proof pack stays: v, d"
+            ));
+        }
+        Action::Edit => fx.push(Effect::Suspend {
+            program: Program::Editor,
+            dir: run.worktree.clone(),
+        }),
+        Action::Shell => fx.push(Effect::Suspend {
+            program: Program::Shell,
+            dir: run.worktree.clone(),
+        }),
+        Action::CopyPath => {
+            let path = run.worktree.display().to_string();
+            app.say(format!(
+                "copied {path} to the clipboard (OSC 52: the terminal must allow it)"
+            ));
+            fx.push(Effect::Copy { text: path });
+        }
         Action::Merge => {
             if run.status != Status::Succeeded {
                 app.error(format!(
