@@ -123,9 +123,9 @@ mod tests {
         assert_eq!(i.text, "Xfix the Y");
         keys(&mut i, &[(KeyCode::Left, false), (KeyCode::Left, false)]);
         keys(&mut i, &[(KeyCode::Char('u'), true)]);
-        assert_eq!((i.text.as_str(), i.cursor), ("eY", 0));
+        assert_eq!((i.text.as_str(), i.cursor), (" Y", 0));
         keys(&mut i, &[(KeyCode::Char('c'), true)]);
-        assert_eq!(i.text, "eY", "a control chord is not text");
+        assert_eq!(i.text, " Y", "a control chord is not text");
         let mut i = Input::new("日本 語");
         keys(
             &mut i,
