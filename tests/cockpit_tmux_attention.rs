@@ -71,3 +71,54 @@ command = ["false"]
     tmux.keys(&["q"]);
     wait_until("the cockpit to exit", || !tmux.alive());
 }
+
+#[test]
+fn v_shows_the_failing_check_and_s_opens_a_shell_in_the_worktree() {
+    let env = Env::new(
+        r#"
+[agents.editor]
+command = ["sh", "-c", "echo more >> README.md"]
+
+[[smoke]]
+name = "unit"
+command = ["sh", "-c", "echo BOOM-OUTPUT; echo the answer was 41; exit 3"]
+"#,
+    );
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "editor", "change the readme");
+    let record = env.wait_status(&id, "failed");
+    let worktree = record["worktree"].as_str().unwrap().to_string();
+
+    // The "shell": notes where it ran, then exits at once.
+    let shell = env.path().join("fake-shell");
+    let seen = env.path().join("shell-ran-in");
+    std::fs::write(&shell, format!("#!/bin/sh\npwd > {}\n", seen.display())).unwrap();
+    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let tmux = Tmux::new();
+    tmux.cockpit_with(&env, &repo, &format!("SHELL={}", shell.display()));
+    tmux.wait_for("the failed run", |s| {
+        s.lines().any(|l| l.contains(&id) && l.contains("✗ failed"))
+    });
+    tmux.keys(&["v"]);
+    let screen = tmux.wait_for("the failure summary", |s| {
+        s.contains("BOOM-OUTPUT") && s.contains(&format!("Run {id} failed in phase smoke"))
+    });
+    assert!(screen.contains("the answer was 41"), "{screen}");
+    assert!(screen.contains("Check `unit` failed (exit 3)"), "{screen}");
+
+    // s from the summary: the shell runs in the worktree, and the cockpit comes back.
+    tmux.keys(&["s"]);
+    wait_until("the shell to run", || seen.exists());
+    let pwd = std::fs::read_to_string(&seen).unwrap();
+    assert_eq!(
+        std::fs::canonicalize(pwd.trim()).unwrap(),
+        std::fs::canonicalize(&worktree).unwrap()
+    );
+    tmux.wait_for("the cockpit back", |s| {
+        s.contains("REASON") && s.lines().any(|l| l.contains(&id))
+    });
+    tmux.keys(&["j"]);
+    tmux.keys(&["q"]);
+    wait_until("the cockpit to exit", || !tmux.alive());
+}

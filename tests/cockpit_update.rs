@@ -499,8 +499,9 @@ fn needs_you_order_failed_blocked_conflict_ready_budget_interrupted_then_active_
             "run00006", "run00004", // ready
             "run00005", // paused for budget
             "run00002", // interrupted
-            "run00010", // active, newest first
-            "run00003", "run00000", // queued, oldest first: the next to start on top
+            "run00003", // running
+            "run00010", // paused by the user
+            "run00000", // queued, oldest first: the next to start on top
             "run00007", "run00001", // the rest
         ]
     );

@@ -38,15 +38,19 @@ pub fn need(r: &RunSnapshot) -> Option<Need> {
     }
 }
 
-/// The table's groups: runs that need a person, then running and paused ones, then queued
-/// ones (the next to start on top), then everything else.
+/// Queued runs' group in [`group`].
+const QUEUED: u8 = 3;
+
+/// The table's groups: runs that need a person, then running ones, ones paused by the user,
+/// queued ones (the next to start on top), then everything else.
 fn group(r: &RunSnapshot) -> (u8, Option<Need>) {
     match need(r) {
         Some(n) => (0, Some(n)),
         None => match r.status {
-            Status::Running | Status::Paused => (1, None),
-            Status::Queued => (2, None),
-            _ => (3, None),
+            Status::Running => (1, None),
+            Status::Paused => (2, None),
+            Status::Queued => (QUEUED, None),
+            _ => (4, None),
         },
     }
 }
@@ -60,7 +64,7 @@ pub fn order(a: &RunSnapshot, b: &RunSnapshot) -> Ordering {
             .created_at
             .cmp(&a.created_at)
             .then_with(|| b.id.cmp(&a.id));
-        if ga.0 == 2 {
+        if ga.0 == QUEUED {
             newest_first.reverse()
         } else {
             newest_first
