@@ -146,10 +146,13 @@ pub enum Reply {
         run: String,
         text: String,
     },
-    /// The text of `PR.md` (empty when the run has none yet).
+    /// The text of `PR.md` (empty when the run has none yet); for a failed run, also why it
+    /// failed (`Proof` only, not the browser report).
     Proof {
         run: String,
         text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<Box<FailureSummary>>,
     },
     /// One timeline line, as written to `timeline.jsonl`.
     Line {
@@ -165,6 +168,38 @@ pub enum Reply {
         error: ProtocolError,
     },
     End,
+}
+
+/// Why a run failed, for the cockpit's `v`: the record's reason and phase, and the smoke
+/// checks that failed with the tail of their output (from `smoke.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureSummary {
+    pub phase: Phase,
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub failed_checks: Vec<crate::proof::smoke::CheckResult>,
+}
+
+impl FailureSummary {
+    /// For a failed run: its record and the checks in its proof pack.
+    pub fn of(
+        run: &RunRecord,
+        checks: Option<Vec<crate::proof::smoke::CheckResult>>,
+    ) -> Option<Self> {
+        if run.status != crate::run::Status::Failed {
+            return None;
+        }
+        Some(Self {
+            phase: run.phase,
+            reason: run.reason.clone(),
+            exit_code: run.exit_code,
+            failed_checks: checks
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| !c.passed)
+                .collect(),
+        })
+    }
 }
 
 /// Errors a client branches on: kind for programs, message for people.

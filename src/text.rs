@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::path::Path;
 
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
 /// Text an agent wrote, made safe for a terminal on one line: escape sequences (colours,
 /// title changes, clear screen, OSC 52 clipboard writes) are dropped, line breaks and tabs
 /// become spaces, and any other control character shows as `�`. Agents print whatever they
@@ -70,24 +72,56 @@ fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
-/// Cut to `max` characters, ending in `…` when cut; always printable.
+/// How many terminal columns `s` takes (wide CJK and emoji count two).
+pub fn width(s: &str) -> usize {
+    UnicodeWidthStr::width(s)
+}
+
+fn char_width(c: char) -> usize {
+    UnicodeWidthChar::width(c).unwrap_or(0)
+}
+
+/// The longest prefix of `s` that fits in `max` columns.
+fn take_width(s: &str, max: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        used += char_width(c);
+        if used > max {
+            return &s[..i];
+        }
+    }
+    s
+}
+
+/// The longest suffix of `s` that fits in `max` columns.
+fn take_width_end(s: &str, max: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in s.char_indices().rev() {
+        used += char_width(c);
+        if used > max {
+            return &s[i + c.len_utf8()..];
+        }
+    }
+    s
+}
+
+/// Cut to `max` columns of display width, ending in `…` when cut; always printable.
 pub fn cut(s: &str, max: usize) -> String {
     let s = &*printable(s);
-    if s.chars().count() <= max {
+    if width(s) <= max {
         return s.to_string();
     }
     if max == 0 {
         return String::new();
     }
-    let mut t: String = s.chars().take(max - 1).collect();
+    let mut t = take_width(s, max - 1).to_string();
     t.push('…');
     t
 }
 
 /// Cut in the middle, keeping both ends: `~/src/…/app/3kq7x2ab`.
 pub fn cut_middle(s: &str, max: usize) -> String {
-    let n = s.chars().count();
-    if n <= max {
+    if width(s) <= max {
         return s.to_string();
     }
     if max < 3 {
@@ -96,9 +130,43 @@ pub fn cut_middle(s: &str, max: usize) -> String {
     let keep = max - 1;
     let head = keep / 2;
     let tail = keep - head;
-    let start: String = s.chars().take(head).collect();
-    let end: String = s.chars().skip(n - tail).collect();
-    format!("{start}…{end}")
+    format!("{}…{}", take_width(s, head), take_width_end(s, tail))
+}
+
+/// Break `s` into lines of at most `max` columns, at spaces where it can, inside a word
+/// where it must. Line breaks in `s` are kept.
+pub fn wrap(s: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
+    let mut out = Vec::new();
+    for para in s.split('\n') {
+        let mut line = String::new();
+        for word in para.split(' ') {
+            let sep = usize::from(!line.is_empty());
+            if width(&line) + sep + width(word) <= max {
+                if sep == 1 {
+                    line.push(' ');
+                }
+                line.push_str(word);
+                continue;
+            }
+            if !line.is_empty() {
+                out.push(std::mem::take(&mut line));
+            }
+            let mut rest = word;
+            while width(rest) > max {
+                let mut head = take_width(rest, max);
+                if head.is_empty() {
+                    // One character wider than the line: it goes alone.
+                    head = &rest[..rest.chars().next().map_or(rest.len(), char::len_utf8)];
+                }
+                out.push(head.to_string());
+                rest = &rest[head.len()..];
+            }
+            line.push_str(rest);
+        }
+        out.push(line);
+    }
+    out
 }
 
 /// `~` for the home directory.
@@ -160,6 +228,23 @@ mod tests {
         );
         assert_eq!(count(12_345), "12.3k");
         assert_eq!(cost(Some(0.4211)), "$0.42");
+    }
+
+    #[test]
+    fn cutting_counts_display_width() {
+        // Each of these takes two columns.
+        assert_eq!(cut("日本語のテキスト", 7), "日本語…");
+        assert_eq!(width(&cut("日本語のテキスト", 7)), 7);
+        assert_eq!(cut("日本", 4), "日本");
+        assert_eq!(cut_middle("日本語のテキスト", 9), "日本…スト");
+    }
+
+    #[test]
+    fn wrapping_at_spaces_and_inside_long_words() {
+        assert_eq!(wrap("one two three", 7), vec!["one two", "three"]);
+        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("a\nb", 10), vec!["a", "b"]);
+        assert!(wrap(&"word ".repeat(40), 80).iter().all(|l| width(l) <= 80));
     }
 
     #[test]

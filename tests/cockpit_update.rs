@@ -41,16 +41,17 @@ fn press(app: &mut App, msgs: Vec<Msg>) -> Vec<Effect> {
 }
 
 #[test]
-fn active_runs_come_first_newest_first() {
+fn runs_that_need_a_person_come_first_then_active_ones() {
     let app = app_with(fixtures::runs());
     let order: Vec<&str> = app.visible().iter().map(|r| r.id.as_str()).collect();
+    // Failed, then ready to merge; running, paused; queued; the rest.
     assert_eq!(
         order,
-        vec!["run00002", "run00001", "run00003", "run00005", "run00004", "run00000"]
+        vec!["run00000", "run00004", "run00002", "run00001", "run00003", "run00005"]
     );
     assert_eq!(
         app.selected.as_deref(),
-        Some("run00002"),
+        Some("run00000"),
         "the first row is selected"
     );
 }
@@ -58,7 +59,7 @@ fn active_runs_come_first_newest_first() {
 #[test]
 fn moving_keeps_the_selection_on_the_same_run_across_updates() {
     let mut app = app_with(fixtures::runs());
-    press(&mut app, vec![key('j'), key('j')]);
+    press(&mut app, vec![key('j'), key('j'), key('j'), key('j')]);
     assert_eq!(app.selected.as_deref(), Some("run00003"));
     // run00001 finishes: the table re-sorts, the selection stays on run00003.
     let mut r = fixtures::runs()[1].clone();
@@ -66,15 +67,15 @@ fn moving_keeps_the_selection_on_the_same_run_across_updates() {
     update(&mut app, Msg::Run(Box::new(r)));
     assert_eq!(app.selected.as_deref(), Some("run00003"));
     press(&mut app, vec![key('G')]);
-    assert_eq!(app.selected.as_deref(), Some("run00000"));
+    assert_eq!(app.selected.as_deref(), Some("run00001"));
     press(&mut app, vec![key('g'), key('k')]);
-    assert_eq!(app.selected.as_deref(), Some("run00002"));
+    assert_eq!(app.selected.as_deref(), Some("run00000"));
 }
 
 #[test]
 fn p_pauses_a_running_run_and_resumes_a_paused_one() {
     let mut app = app_with(fixtures::runs());
-    let fx = press(&mut app, vec![key('p')]);
+    let fx = press(&mut app, vec![key('j'), key('j'), key('p')]);
     assert_eq!(
         sends(&fx),
         vec![Command::Pause {
@@ -94,7 +95,7 @@ fn p_pauses_a_running_run_and_resumes_a_paused_one() {
 #[test]
 fn x_asks_before_killing() {
     let mut app = app_with(fixtures::runs());
-    let fx = press(&mut app, vec![key('x')]);
+    let fx = press(&mut app, vec![key('j'), key('j'), key('x')]);
     assert!(sends(&fx).is_empty());
     assert_eq!(
         app.mode,
@@ -122,8 +123,8 @@ fn x_asks_before_killing() {
 #[test]
 fn r_asks_which_phase_defaulting_to_the_failed_one() {
     let mut app = app_with(fixtures::runs());
-    // run00000 (the oldest, last row) failed in smoke.
-    press(&mut app, vec![key('G')]);
+    // run00000 (failed in smoke) is the top row.
+    press(&mut app, vec![key('g')]);
     assert_eq!(app.selected.as_deref(), Some("run00000"));
     press(&mut app, vec![key('r')]);
     assert_eq!(
@@ -184,14 +185,14 @@ fn c_asks_then_cleans_and_a_refusal_shows_in_the_status_line() {
     assert_eq!(
         sends(&fx),
         vec![Command::Clean {
-            run: "run00000".into(),
+            run: "run00005".into(),
             force: false
         }]
     );
     update(
         &mut app,
         Msg::Done {
-            what: "clean run00000".into(),
+            what: "clean run00005".into(),
             result: Err("branch has 1 commit(s) not merged".into()),
         },
     );
@@ -217,7 +218,7 @@ fn filter_narrows_the_table_and_esc_clears_it() {
 #[test]
 fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_mode() {
     let mut app = app_with(fixtures::runs());
-    let fx = press(&mut app, vec![code(KeyCode::Enter)]);
+    let fx = press(&mut app, vec![key('j'), key('j'), code(KeyCode::Enter)]);
     assert_eq!(
         fx,
         vec![Effect::OpenTimeline {
@@ -274,7 +275,7 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
 #[test]
 fn d_loads_the_patch_and_shows_it_scrollable() {
     let mut app = app_with(fixtures::runs());
-    let fx = press(&mut app, vec![key('d')]);
+    let fx = press(&mut app, vec![key('j'), key('j'), key('d')]);
     assert_eq!(
         fx,
         vec![Effect::LoadDoc {
@@ -288,6 +289,7 @@ fn d_loads_the_patch_and_shows_it_scrollable() {
             kind: DocKind::Patch,
             run: "run00002".into(),
             text: fixtures::patch(),
+            failure: None,
         },
     );
     assert!(matches!(app.mode, Mode::Doc { scroll: 0, .. }));
@@ -310,6 +312,7 @@ fn d_loads_the_patch_and_shows_it_scrollable() {
             kind: DocKind::Proof,
             run: "run00002".into(),
             text: String::new(),
+            failure: None,
         },
     );
     assert_eq!(app.mode, Mode::Normal, "an empty PR.md is said, not shown");
@@ -319,8 +322,8 @@ fn d_loads_the_patch_and_shows_it_scrollable() {
 #[test]
 fn m_asks_before_merging_and_only_succeeded_runs() {
     let mut app = app_with(fixtures::runs());
-    // run00004 succeeded: the second of the finished runs.
-    press(&mut app, vec![key('G'), key('k')]);
+    // run00004 succeeded and is ready: second, below the failed run.
+    press(&mut app, vec![key('g'), key('j')]);
     assert_eq!(app.selected.as_deref(), Some("run00004"));
     let fx = press(&mut app, vec![key('m')]);
     assert!(sends(&fx).is_empty());
@@ -372,7 +375,7 @@ fn help_quit_and_connection_states() {
     press(
         &mut app2,
         vec![
-            key('x'),
+            key('c'),
             Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
         ],
     );
@@ -429,4 +432,311 @@ fn b_opens_the_browser_report_of_the_selected_run() {
             .any(|e| matches!(e, Effect::LoadDoc { kind: DocKind::Browser, run } if *run == id)),
         "{fx:?}"
     );
+}
+
+/// One run of each kind that needs a person, plus active, queued and finished ones, given in
+/// an order that is none of the display order.
+fn runs_of_every_kind() -> Vec<RunSnapshot> {
+    use flightdeck::run::{ConflictFinding, MergeState};
+    let mut v = Vec::new();
+    let mut add = |i: usize, status: Status, edit: &dyn Fn(&mut RunSnapshot)| {
+        let mut r = fixtures::run(i, status, Phase::Agent, &format!("task {i}"), "a");
+        r.merge = MergeState::None;
+        r.score = None;
+        edit(&mut r);
+        v.push(r);
+    };
+    add(0, Status::Queued, &|_| {});
+    add(1, Status::Succeeded, &|_| {}); // done, nothing to do
+    add(2, Status::Interrupted, &|r| {
+        r.reason = Some("the server stopped; retry it with `flightdeck retry run00002`".into())
+    });
+    add(3, Status::Running, &|_| {});
+    add(4, Status::Succeeded, &|r| r.merge = MergeState::Ready);
+    add(5, Status::Paused, &|r| {
+        r.pause_reason = Some("budget".into());
+        r.warning = Some("run spent $5.00 of its $5.00".into());
+    });
+    add(6, Status::Succeeded, &|r| {
+        r.merge = MergeState::Conflict;
+        r.conflicts = vec![ConflictFinding {
+            with: "run:run00009".into(),
+            files: vec!["src/lib.rs".into()],
+            both_waiting: true,
+        }];
+    });
+    add(7, Status::Queued, &|_| {});
+    add(8, Status::Succeeded, &|r| {
+        r.merge = MergeState::Blocked;
+        r.gate_reasons = vec!["score 0.41 is below gate.min_score 0.80".into()];
+    });
+    add(9, Status::Failed, &|r| {
+        r.reason = Some("agent exited with code 1".into())
+    });
+    add(10, Status::Paused, &|_| {}); // paused by the user: active, not waiting
+    add(11, Status::Succeeded, &|r| {
+        r.merge = MergeState::Conflict;
+        r.conflicts = vec![ConflictFinding {
+            with: "target:main".into(),
+            files: vec!["a.rs".into(), "b.rs".into()],
+            both_waiting: false,
+        }];
+    });
+    v
+}
+
+#[test]
+fn needs_you_order_failed_blocked_conflict_ready_budget_interrupted_then_active_then_queued_oldest_first(
+) {
+    let app = app_with(runs_of_every_kind());
+    let order: Vec<&str> = app.visible().iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        order,
+        vec![
+            "run00009", // failed
+            "run00008", // merge blocked
+            "run00011", // conflict (newest first)
+            "run00006", "run00004", // ready
+            "run00005", // paused for budget
+            "run00002", // interrupted
+            "run00003", // running
+            "run00010", // paused by the user
+            "run00000", // queued, oldest first: the next to start on top
+            "run00007", "run00001", // the rest
+        ]
+    );
+}
+
+#[test]
+fn the_reason_column_says_why_a_run_waits() {
+    use flightdeck::ui::attention::reason;
+    let runs = runs_of_every_kind();
+    let why = |i: usize| reason(&runs[i]);
+    assert_eq!(why(9).as_deref(), Some("agent exited with code 1"));
+    assert_eq!(
+        why(8).as_deref(),
+        Some("score 0.41 is below gate.min_score 0.80")
+    );
+    assert_eq!(
+        why(6).as_deref(),
+        Some("conflicts with run00009 (both ready: merging one blocks the other)")
+    );
+    assert_eq!(
+        why(11).as_deref(),
+        Some("conflicts with target main in a.rs, b.rs")
+    );
+    assert_eq!(
+        why(5).as_deref(),
+        Some("paused for budget: run spent $5.00 of its $5.00")
+    );
+    // Advice for the command line is given as keys in the cockpit.
+    assert_eq!(
+        why(2).as_deref(),
+        Some("the server stopped; retry it: press r")
+    );
+    assert_eq!(why(3), None);
+    assert_eq!(why(0), None);
+}
+
+fn alerts(fx: &[Effect]) -> Vec<(bool, Option<String>)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Alert { bell, notify } => Some((*bell, notify.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_that_starts_to_need_you_rings_the_bell_and_notifies_but_not_at_start() {
+    use flightdeck::run::{ConflictFinding, MergeState};
+    let mut app = App::new("/repo".into(), None);
+    // The first snapshot holds a failed run and a ready one: no news, no bell storm.
+    let (fx, _) = update(&mut app, Msg::Runs(fixtures::runs()));
+    assert!(alerts(&fx).is_empty(), "{fx:?}");
+
+    // The running run fails.
+    let mut r = fixtures::runs()[2].clone();
+    r.status = Status::Failed;
+    r.reason = Some("agent exited with code 1".into());
+    let fx = update(&mut app, Msg::Run(Box::new(r.clone()))).0;
+    assert_eq!(
+        alerts(&fx),
+        vec![(
+            true,
+            Some("flightdeck: run run00002 failed: agent exited with code 1".into())
+        )]
+    );
+    // The same state again is no news.
+    assert!(alerts(&update(&mut app, Msg::Run(Box::new(r.clone()))).0).is_empty());
+    // Nor is an update to another run that changes nothing worth a bell.
+    let mut quiet = fixtures::runs()[3].clone();
+    quiet.status = Status::Running;
+    assert!(alerts(&update(&mut app, Msg::Run(Box::new(quiet))).0).is_empty());
+
+    // Paused for its budget.
+    let mut b = fixtures::runs()[1].clone();
+    b.pause_reason = Some("budget".into());
+    let fx = update(&mut app, Msg::Run(Box::new(b))).0;
+    assert_eq!(
+        alerts(&fx)[0].1.as_deref(),
+        Some("flightdeck: run run00001 paused: budget spent")
+    );
+
+    // A retried run that succeeds: pending is no news, ready is.
+    r.status = Status::Succeeded;
+    r.reason = None;
+    r.merge = MergeState::Pending;
+    assert!(alerts(&update(&mut app, Msg::Run(Box::new(r.clone()))).0).is_empty());
+    r.merge = MergeState::Ready;
+    let fx = update(&mut app, Msg::Run(Box::new(r.clone()))).0;
+    assert_eq!(
+        alerts(&fx)[0].1.as_deref(),
+        Some("flightdeck: run run00002 is ready to merge")
+    );
+    // Ready turns into a conflict: news again, with whom.
+    r.merge = MergeState::Conflict;
+    r.conflicts = vec![ConflictFinding {
+        with: "target:main".into(),
+        files: vec!["src/lib.rs".into()],
+        both_waiting: false,
+    }];
+    let fx = update(&mut app, Msg::Run(Box::new(r.clone()))).0;
+    assert_eq!(
+        alerts(&fx)[0].1.as_deref(),
+        Some("flightdeck: run run00002 has a merge conflict: conflicts with target main in src/lib.rs")
+    );
+
+    // After a reconnect the whole list comes again: only what changed is news.
+    let mut all: Vec<RunSnapshot> = app.runs.clone();
+    let k = all.iter().position(|x| x.id == "run00003").unwrap();
+    all[k].status = Status::Failed;
+    let fx = update(&mut app, Msg::Runs(all)).0;
+    let a = alerts(&fx);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0].1.as_deref(), Some("flightdeck: run run00003 failed"));
+}
+
+#[test]
+fn bell_and_notification_follow_the_config() {
+    let runs = fixtures::runs();
+    let mut failed = runs[2].clone();
+    failed.status = Status::Failed;
+    for (bell, notify) in [(true, false), (false, true), (false, false)] {
+        let mut app = App::new("/repo".into(), None);
+        app.alerts = flightdeck::config::CockpitConfig { bell, notify };
+        update(&mut app, Msg::Runs(runs.clone()));
+        let fx = update(&mut app, Msg::Run(Box::new(failed.clone()))).0;
+        let a = alerts(&fx);
+        if !bell && !notify {
+            assert!(a.is_empty());
+        } else {
+            assert_eq!(a.len(), 1);
+            assert_eq!(a[0].0, bell);
+            assert_eq!(a[0].1.is_some(), notify);
+        }
+    }
+}
+
+fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+#[test]
+fn text_inputs_take_readline_keys() {
+    let mut app = app_with(fixtures::runs());
+    let mut msgs = vec![key('n')];
+    msgs.extend("fix the flaky test".chars().map(key));
+    // ctrl-w kills "test", ctrl-a goes to the start, ctrl-e to the end.
+    msgs.extend([ctrl('w'), ctrl('a'), key('X'), ctrl('e'), key('Y')]);
+    msgs.push(code(KeyCode::Enter));
+    let fx = press(&mut app, msgs);
+    match &sends(&fx)[..] {
+        [Command::Run(req)] => assert_eq!(req.task, "Xfix the flaky Y"),
+        other => panic!("{other:?}"),
+    }
+    // ctrl-u kills to the start of the filter.
+    let mut msgs = vec![key('/')];
+    msgs.extend("zzz".chars().map(key));
+    msgs.push(ctrl('u'));
+    msgs.extend("flaky".chars().map(key));
+    press(&mut app, msgs);
+    assert_eq!(app.filter, "flaky");
+    assert_eq!(app.visible().len(), 1);
+}
+
+#[test]
+fn e_s_and_y_act_on_the_worktree() {
+    use flightdeck::ui::update::Program;
+    let mut app = app_with(fixtures::runs());
+    let wt = app.selected_run().unwrap().worktree.clone();
+    let fx = press(&mut app, vec![key('e')]);
+    assert_eq!(
+        fx,
+        vec![Effect::Suspend {
+            program: Program::Editor,
+            dir: wt.clone()
+        }]
+    );
+    let fx = press(&mut app, vec![key('s')]);
+    assert_eq!(
+        fx,
+        vec![Effect::Suspend {
+            program: Program::Shell,
+            dir: wt.clone()
+        }]
+    );
+    let fx = press(&mut app, vec![key('y')]);
+    assert_eq!(
+        fx,
+        vec![Effect::Copy {
+            text: wt.display().to_string()
+        }]
+    );
+    assert!(app.status.as_ref().unwrap().text.contains("copied"));
+    // A cleaned run has no worktree to open.
+    let mut runs = fixtures::runs();
+    runs[0].cleaned = true;
+    let mut app = app_with(runs);
+    app.select_index(5);
+    assert_eq!(app.selected.as_deref(), Some("run00000"));
+    let fx = press(&mut app, vec![key('e')]);
+    assert!(fx.is_empty());
+    assert!(app.status.as_ref().unwrap().error);
+}
+
+#[test]
+fn v_on_a_failed_run_shows_why_first_and_r_retries_from_there() {
+    use flightdeck::proof::smoke::CheckResult;
+    use flightdeck::protocol::FailureSummary;
+    let mut app = app_with(fixtures::runs());
+    assert_eq!(app.selected.as_deref(), Some("run00000"));
+    let check = CheckResult {
+        name: "unit".into(),
+        command: vec!["cargo".into(), "test".into()],
+        exit_code: Some(101),
+        duration_ms: 10,
+        passed: false,
+        required: true,
+        output_tail: "BOOM\n right: 42".into(),
+        error: None,
+    };
+    let failure = FailureSummary::of(&fixtures::runs()[0], Some(vec![check])).map(Box::new);
+    update(
+        &mut app,
+        Msg::Doc {
+            kind: DocKind::Proof,
+            run: "run00000".into(),
+            text: String::new(),
+            failure,
+        },
+    );
+    let Mode::Doc { lines, .. } = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!(lines[0], "# Run run00000 failed in phase smoke");
+    assert!(lines.iter().any(|l| l == "BOOM"), "{lines:?}");
+    // r from the summary asks which phase to retry, for that run.
+    press(&mut app, vec![key('r')]);
+    assert!(matches!(&app.mode, Mode::Retry { run, .. } if run == "run00000"));
 }

@@ -173,3 +173,223 @@ fn runs_with_a_browser_check_show_the_web_column() {
 fn app_plain() -> App {
     app()
 }
+
+fn key(c: char) -> Msg {
+    Msg::Key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char(c),
+        crossterm::event::KeyModifiers::NONE,
+    ))
+}
+
+fn ctrl(c: char) -> Msg {
+    Msg::Key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char(c),
+        crossterm::event::KeyModifiers::CONTROL,
+    ))
+}
+
+/// The app with run00002's timeline open and focused, holding `lines`.
+fn with_pane(lines: Vec<serde_json::Value>) -> App {
+    let mut a = app();
+    a.select_index(2);
+    update(
+        &mut a,
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Enter,
+        )),
+    );
+    let run = a.selected.clone().unwrap();
+    update(&mut a, Msg::TimelineLines { run, lines });
+    a
+}
+
+/// The inside of the pane (the rows between its borders), found by its title.
+fn pane_rows(screen: &str) -> Vec<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.contains("timeline run"))
+        .expect("the pane");
+    lines[top + 1..]
+        .iter()
+        .take_while(|l| !l.contains('└'))
+        .map(|l| l.to_string())
+        .collect()
+}
+
+#[test]
+fn g_and_ctrl_u_in_the_timeline_stop_with_the_first_line_at_the_top() {
+    let mut a = with_pane(fixtures::timeline(60));
+    render(&mut a, 80, 24, false); // the view tells the app how many rows the pane has
+    for keys in [vec![key('g')], vec![ctrl('u'); 10]] {
+        for k in keys {
+            update(&mut a, k);
+        }
+        let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+        let rows = pane_rows(&screen);
+        assert!(rows[0].contains("step 0:"), "{screen}");
+        assert!(
+            rows.iter().all(|r| r.contains("step ")),
+            "no blank rows under the first line:\n{screen}"
+        );
+        update(&mut a, key('G'));
+    }
+}
+
+#[test]
+fn long_agent_output_wraps_in_the_pane() {
+    let long = format!("{} THE-END", "word ".repeat(60));
+    let mut lines = fixtures::timeline(3);
+    lines.push(serde_json::json!({"v":1,"seq":4,"ts":"2026-11-24T10:12:09Z","run":"run00002","phase":"agent","type":"agent.output","text":long}));
+    let mut a = with_pane(lines);
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    assert!(screen.contains("THE-END"), "{screen}");
+    snap("pane_wrapped", a);
+}
+
+#[test]
+fn z_zooms_the_pane_to_the_full_screen_and_back() {
+    let mut a = with_pane(fixtures::timeline(60));
+    update(&mut a, key('z'));
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    assert!(!screen.contains("runs ("), "the table is hidden:\n{screen}");
+    let title = screen.lines().find(|l| l.contains("timeline run")).unwrap();
+    let title = title.trim_matches('"');
+    assert!(title.starts_with('┌') && title.ends_with('┐'), "{title}");
+    snap("pane_zoomed", a);
+    let mut a = with_pane(fixtures::timeline(60));
+    update(&mut a, key('z'));
+    update(&mut a, key('z'));
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    assert!(screen.contains("runs ("), "{screen}");
+}
+
+#[test]
+fn o_shows_the_agent_output_only() {
+    let mut lines = fixtures::timeline(4);
+    lines.insert(2, serde_json::json!({"v":1,"seq":9,"ts":"2026-11-24T10:12:30Z","run":"run00002","phase":"agent","type":"tool.call","name":"edit_file"}));
+    lines.push(serde_json::json!({"v":1,"seq":10,"ts":"2026-11-24T10:12:31Z","run":"run00002","phase":"agent","type":"agent.message","text":"All done: the tests pass."}));
+    let mut a = with_pane(lines);
+    let screen = format!("{}", render(&mut a, 160, 48, false).backend());
+    assert!(screen.contains("edit_file"), "{screen}");
+    update(&mut a, key('o'));
+    let screen = format!("{}", render(&mut a, 160, 48, false).backend());
+    assert!(!screen.contains("edit_file"), "{screen}");
+    assert!(screen.contains("All done: the tests pass."), "{screen}");
+    assert!(screen.contains("step 3:"), "{screen}");
+    assert!(screen.contains("agent output only"), "{screen}");
+    update(&mut a, key('o'));
+    let screen = format!("{}", render(&mut a, 160, 48, false).backend());
+    assert!(screen.contains("edit_file"), "{screen}");
+}
+
+fn radar_runs() -> Vec<flightdeck::protocol::RunSnapshot> {
+    let mut runs = fixtures::runs();
+    runs[2].merge = flightdeck::run::MergeState::Conflict;
+    runs[2].conflicts = vec![flightdeck::run::ConflictFinding {
+        with: "run:run00001".into(),
+        files: vec!["src/lib.rs".into()],
+        both_waiting: false,
+    }];
+    runs
+}
+
+#[test]
+fn overlays_have_one_border_and_leave_the_radar_in_view() {
+    let mut a = app();
+    update(&mut a, Msg::Runs(radar_runs()));
+    a.mode = Mode::Doc {
+        kind: DocKind::Patch,
+        run: "run00002".into(),
+        lines: fixtures::patch().lines().map(String::from).collect(),
+        scroll: 0,
+    };
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    let rows: Vec<&str> = screen.lines().map(|l| l.trim_matches('"')).collect();
+    assert!(
+        rows[1].starts_with("┌ patch.diff"),
+        "the overlay's border is the only one, at the edge:\n{screen}"
+    );
+    assert!(
+        !rows[2].starts_with("││"),
+        "no border inside a border:\n{screen}"
+    );
+    assert!(
+        rows.iter().any(|r| r.starts_with("⚔ radar:")),
+        "the radar stays in view:\n{screen}"
+    );
+    for mode in [
+        Mode::Help,
+        Mode::Confirm {
+            action: Confirmable::Kill,
+            run: "run00002".into(),
+        },
+    ] {
+        a.mode = mode;
+        let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+        assert!(screen.contains("⚔ radar:"), "{screen}");
+    }
+}
+
+#[test]
+fn status_messages_wrap_at_80_columns_and_speak_of_keys() {
+    let mut a = app();
+    update(
+        &mut a,
+        Msg::Done {
+            what: "retry run00002".into(),
+            result: Err("cannot retry run run00002: the run never reached phase proof (it stopped in agent); retry --phase agent or an earlier phase, or look at its timeline to see why it stopped where it did".into()),
+        },
+    );
+    let screen = format!("{}", render(&mut a, 160, 48, false).backend());
+    let footer: Vec<&str> = screen
+        .lines()
+        .map(|l| l.trim_matches('"'))
+        .skip_while(|l| !l.starts_with("retry run00002"))
+        .collect();
+    assert!(footer.len() >= 3, "{screen}");
+    for row in &footer {
+        assert!(row.trim_end().chars().count() <= 80, "{row:?}");
+    }
+    let text = footer.join(" ");
+    assert!(text.contains("press r and pick agent"), "{text}");
+    assert!(!text.contains("--phase"), "{text}");
+}
+
+#[test]
+fn a_failed_runs_proof_starts_with_why_it_failed() {
+    use flightdeck::proof::smoke::CheckResult;
+    use flightdeck::protocol::FailureSummary;
+    let mut a = app();
+    let check = CheckResult {
+        name: "unit".into(),
+        command: vec!["cargo".into(), "test".into()],
+        exit_code: Some(101),
+        duration_ms: 5300,
+        passed: false,
+        required: true,
+        output_tail: "running 3 tests\ntest answer ... FAILED\n\nassertion `left == right` failed\n  left: 41\n right: 42".into(),
+        error: None,
+    };
+    let failure = FailureSummary::of(&a.runs[0].clone(), Some(vec![check])).map(Box::new);
+    assert!(failure.is_some());
+    update(
+        &mut a,
+        Msg::Doc {
+            kind: DocKind::Proof,
+            run: "run00000".into(),
+            text: "# Add a dark mode toggle\n\n## Checks".into(),
+            failure,
+        },
+    );
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    for want in [
+        "Run run00000 failed in phase smoke",
+        "Reason: required smoke check `unit` failed (exit 101)",
+        "Check `unit` failed (exit 101): cargo test",
+        "right: 42",
+    ] {
+        assert!(screen.contains(want), "{want} missing:\n{screen}");
+    }
+    snap("failure", a);
+}

@@ -47,6 +47,27 @@ pub struct Config {
     pub budget: BudgetConfig,
     /// The browser-to-code loop.
     pub browser: browser::BrowserConfig,
+    /// Mission Control: how it tells you a run needs you.
+    pub cockpit: CockpitConfig,
+}
+
+/// `[cockpit]`: when a run fails, conflicts, pauses for its budget or becomes ready to merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CockpitConfig {
+    /// Ring the terminal bell.
+    pub bell: bool,
+    /// Send a desktop notification (OSC 9; terminals without it ignore it).
+    pub notify: bool,
+}
+
+impl Default for CockpitConfig {
+    fn default() -> Self {
+        Self {
+            bell: true,
+            notify: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -124,6 +145,7 @@ impl Default for Config {
             pricing: PricingConfig::default(),
             providers: BTreeMap::new(),
             budget: BudgetConfig::default(),
+            cockpit: CockpitConfig::default(),
         }
     }
 }

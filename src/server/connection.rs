@@ -9,8 +9,8 @@ use tokio::net::UnixStream;
 use tokio::sync::{broadcast, Notify};
 
 use crate::paths::{pack, Home};
-use crate::proof::{summary, timeline};
-use crate::protocol::{Command, Event, ProtocolError, Reply};
+use crate::proof::{store, summary, timeline};
+use crate::protocol::{Command, Event, FailureSummary, ProtocolError, Reply};
 use crate::supervisor::Handle;
 
 use crate::protocol::MAX_REQUEST_BYTES as MAX_REQUEST;
@@ -116,12 +116,29 @@ async fn pack_text(
 ) -> std::io::Result<()> {
     match handle.call(Command::Show { run }).await {
         Ok(Reply::Run { run }) => {
-            let path = home.run_dir(&run.id).join(file);
-            let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
-            let reply = if file != pack::PATCH {
-                Reply::Proof { run: run.id, text }
-            } else {
-                Reply::Patch { run: run.id, text }
+            let dir = home.run_dir(&run.id);
+            let text = tokio::fs::read_to_string(dir.join(file))
+                .await
+                .unwrap_or_default();
+            let reply = match file {
+                pack::PATCH => Reply::Patch { run: run.id, text },
+                pack::PR => {
+                    // A failed run's proof starts with why it failed.
+                    let checks = tokio::task::spawn_blocking(move || store::read_checks(&dir))
+                        .await
+                        .map_err(std::io::Error::other)?;
+                    let failure = FailureSummary::of(&run, checks).map(Box::new);
+                    Reply::Proof {
+                        run: run.id,
+                        text,
+                        failure,
+                    }
+                }
+                _ => Reply::Proof {
+                    run: run.id,
+                    text,
+                    failure: None,
+                },
             };
             send(w, &reply).await
         }

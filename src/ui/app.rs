@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::protocol::RunSnapshot;
 use crate::run::{Phase, Status};
 
+use super::input::Input;
 use super::keymap::Keymap;
 
 /// Timeline lines kept for the split pane; older ones are dropped as new ones arrive.
@@ -36,10 +37,19 @@ pub struct App {
     pub quit: bool,
     /// Rows of the table that fit on screen, for paging (set by the view).
     pub page: usize,
+    /// Rows of the timeline pane on screen (set by the view): `g` stops with the first line at
+    /// the top.
+    pub pane_rows: usize,
+    /// The timeline pane takes the whole width (and height) in place of the table.
+    pub zoom: bool,
     /// The server's pid and how many runs it re-adopted, as last heard.
     pub server: Option<(u32, usize)>,
     /// The server we talk to is not the one we first met.
     pub server_restarted: bool,
+    /// Bell and notification when a run starts to need a person (`[cockpit]` in config).
+    pub alerts: crate::config::CockpitConfig,
+    /// The first run list has come: later changes are news.
+    pub seen_runs: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,10 +57,10 @@ pub enum Mode {
     Normal,
     Help,
     Filter {
-        input: String,
+        input: Input,
     },
     NewRun {
-        input: String,
+        input: Input,
         agent: usize,
     },
     Confirm {
@@ -98,10 +108,20 @@ pub struct Pane {
     pub lines: VecDeque<Value>,
     /// At the bottom, showing new lines as they come.
     pub follow: bool,
-    /// Lines scrolled up from the bottom (0 in follow mode).
+    /// Shown lines scrolled up from the bottom (0 in follow mode).
     pub scroll: usize,
     /// The stream ended (run finished or server gone).
     pub ended: bool,
+    /// Only what the agent said (`agent.output`, `agent.message`).
+    pub output_only: bool,
+}
+
+/// Timeline types that are the agent's own words.
+pub fn is_agent_output(line: &Value) -> bool {
+    matches!(
+        line.get("type").and_then(Value::as_str),
+        Some("agent.output" | "agent.message")
+    )
 }
 
 impl Pane {
@@ -112,7 +132,17 @@ impl Pane {
             follow: true,
             scroll: 0,
             ended: false,
+            output_only: false,
         }
+    }
+
+    fn shows(&self, line: &Value) -> bool {
+        !self.output_only || is_agent_output(line)
+    }
+
+    /// The lines on view, oldest first (all, or the agent's output only).
+    pub fn shown(&self) -> Vec<&Value> {
+        self.lines.iter().filter(|l| self.shows(l)).collect()
     }
 
     pub fn push(&mut self, lines: Vec<Value>) {
@@ -121,14 +151,15 @@ impl Pane {
             .into_iter()
             .flat_map(crate::proof::timeline::rows)
             .collect();
-        let added = lines.len();
+        let added = lines.iter().filter(|l| self.shows(l)).count();
         self.lines.extend(lines);
         while self.lines.len() > TIMELINE_KEEP {
             self.lines.pop_front();
         }
         if !self.follow {
             // Keep the same lines in view while new ones arrive below.
-            self.scroll = (self.scroll + added).min(self.lines.len().saturating_sub(1));
+            let max = self.shown().len().saturating_sub(1);
+            self.scroll = (self.scroll + added).min(max);
         }
     }
 }
@@ -169,10 +200,15 @@ impl App {
             server: None,
             server_restarted: false,
             page: 10,
+            pane_rows: 10,
+            zoom: false,
+            alerts: crate::config::CockpitConfig::default(),
+            seen_runs: false,
         }
     }
 
-    /// Runs in display order: active first (running, paused, queued), newest first, filtered.
+    /// Runs in display order, filtered: those that need a person first, then active ones,
+    /// queued ones in the order they start, then the rest (see `attention::order`).
     pub fn visible(&self) -> Vec<&RunSnapshot> {
         let needle = self.filter.to_lowercase();
         let mut v: Vec<&RunSnapshot> = self
@@ -180,12 +216,7 @@ impl App {
             .iter()
             .filter(|r| needle.is_empty() || matches_filter(r, &needle))
             .collect();
-        v.sort_by(|a, b| {
-            rank(a.status)
-                .cmp(&rank(b.status))
-                .then_with(|| b.created_at.cmp(&a.created_at))
-                .then_with(|| b.id.cmp(&a.id))
-        });
+        v.sort_by(|a, b| super::attention::order(a, b));
         v
     }
 
@@ -236,27 +267,20 @@ impl App {
             .any(|r| matches!(r.status, Status::Running | Status::Queued | Status::Paused))
     }
 
+    /// Say something in the status line. Advice written for the command line (the server's
+    /// `flightdeck retry RUN`, `--phase`, ...) is said with keys.
     pub fn say(&mut self, text: impl Into<String>) {
         self.status = Some(StatusLine {
-            text: text.into(),
+            text: super::wording::for_cockpit(&text.into()),
             error: false,
         });
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
         self.status = Some(StatusLine {
-            text: text.into(),
+            text: super::wording::for_cockpit(&text.into()),
             error: true,
         });
-    }
-}
-
-fn rank(s: Status) -> u8 {
-    match s {
-        Status::Running => 0,
-        Status::Paused => 1,
-        Status::Queued => 2,
-        _ => 3,
     }
 }
 

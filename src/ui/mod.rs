@@ -2,10 +2,15 @@
 //! protocol (over the server's socket); it never touches git, processes or run files.
 
 pub mod app;
+pub mod attention;
+pub mod failure;
+pub mod input;
 pub mod keymap;
+pub mod osc;
 pub mod runtime;
 pub mod update;
 pub mod view;
+pub mod wording;
 
 use std::path::PathBuf;
 
@@ -33,6 +38,7 @@ pub async fn open(client: Client, repo: PathBuf, config_file: Option<PathBuf>) -
         .map(|(name, a)| (name.clone(), a.label.clone()))
         .collect();
     app.default_agent = cfg.default_agent.clone();
+    app.alerts = cfg.cockpit;
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     runtime::run(client, app, color).await?;
     Ok(0)

@@ -2,6 +2,9 @@
 //! drained in batches; the screen is redrawn only when something changed, at most every
 //! `MIN_FRAME`, so an idle cockpit costs next to nothing.
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::Result;
@@ -13,7 +16,7 @@ use crate::client::Client;
 use crate::protocol::{Command, Event, Reply};
 
 use super::app::{App, DocKind, TIMELINE_TAIL};
-use super::update::{update, Effect, Msg};
+use super::update::{update, Effect, Msg, Program};
 use super::view::{self, theme::Theme, Ctx};
 
 const MIN_FRAME: Duration = Duration::from_millis(33);
@@ -21,7 +24,8 @@ const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 pub async fn run(client: Client, mut app: App, color: bool) -> Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    spawn_input(tx.clone());
+    let input_paused = Arc::new(AtomicBool::new(false));
+    spawn_input(tx.clone(), input_paused.clone());
     tokio::spawn(feed(client.clone(), tx.clone()));
     tokio::spawn(ticks(tx.clone()));
 
@@ -31,6 +35,7 @@ pub async fn run(client: Client, mut app: App, color: bool) -> Result<()> {
         client,
         tx,
         timeline: None,
+        suspend: None,
     };
     let result: Result<()> = async {
         let mut dirty = true;
@@ -67,6 +72,16 @@ pub async fn run(client: Client, mut app: App, color: bool) -> Result<()> {
             if app.quit {
                 break;
             }
+            if let Some((program, dir)) = io.suspend.take() {
+                let outcome = suspend(&input_paused, program, &dir);
+                terminal = ratatui::try_init()?;
+                terminal.clear()?;
+                input_paused.store(false, Ordering::SeqCst);
+                dirty = true;
+                if let Err(e) = outcome {
+                    app.error(e);
+                }
+            }
         }
         Ok(())
     }
@@ -79,6 +94,8 @@ struct Io {
     client: Client,
     tx: UnboundedSender<Msg>,
     timeline: Option<JoinHandle<()>>,
+    /// A program to hand the terminal to, once this batch of messages is done.
+    suspend: Option<(Program, PathBuf)>,
 }
 
 impl Io {
@@ -115,6 +132,11 @@ impl Io {
                     t.abort();
                 }
             }
+            Effect::Suspend { program, dir } => self.suspend = Some((program, dir)),
+            Effect::Copy { text } => write_terminal(&super::osc::clipboard(&text)),
+            Effect::Alert { bell, notify } => {
+                write_terminal(&super::osc::alert(bell, notify.as_deref()));
+            }
             Effect::LoadDoc { kind, run } => {
                 let (client, tx) = (self.client.clone(), self.tx.clone());
                 let cmd = match kind {
@@ -124,9 +146,18 @@ impl Io {
                 };
                 tokio::spawn(async move {
                     let msg = match client.request(&cmd).await {
-                        Ok(Reply::Patch { run, text }) | Ok(Reply::Proof { run, text }) => {
-                            Msg::Doc { kind, run, text }
-                        }
+                        Ok(Reply::Patch { run, text }) => Msg::Doc {
+                            kind,
+                            run,
+                            text,
+                            failure: None,
+                        },
+                        Ok(Reply::Proof { run, text, failure }) => Msg::Doc {
+                            kind,
+                            run,
+                            text,
+                            failure,
+                        },
                         Ok(other) => Msg::Done {
                             what: format!("diff {run}"),
                             result: Err(format!("unexpected answer {other:?}")),
@@ -141,6 +172,14 @@ impl Io {
             }
         }
     }
+}
+
+/// Bytes for the terminal outside the screen (bell, OSC sequences). A failed write costs
+/// only the alert.
+fn write_terminal(bytes: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes.as_bytes()).and_then(|()| out.flush());
 }
 
 /// What the status line says when a command went through.
@@ -170,9 +209,72 @@ fn describe(cmd: &Command, reply: &Reply) -> String {
     }
 }
 
-/// Keys and resizes from a plain thread: crossterm's read blocks.
-fn spawn_input(tx: UnboundedSender<Msg>) {
+/// Leave the screen to `$VISUAL`/`$EDITOR` (else vi) or `$SHELL` (else sh) in `dir`, and
+/// wait for it. The key reader stops first, so the program gets every key.
+fn suspend(paused: &AtomicBool, program: Program, dir: &Path) -> Result<(), String> {
+    paused.store(true, Ordering::SeqCst);
+    // The key reader polls in short slices: let a slice end before the program starts.
+    std::thread::sleep(INPUT_SLICE * 2);
+    ratatui::restore();
+    let (mut cmd, name) = command_for(program, dir);
+    if program == Program::Shell {
+        println!(
+            "flightdeck: a shell in {}; exit it to return to the cockpit",
+            dir.display()
+        );
+    }
+    let status = cmd.current_dir(dir).status();
+    match status {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "cannot start {name} in {}: {e}; set $VISUAL, $EDITOR or $SHELL",
+            dir.display()
+        )),
+    }
+}
+
+/// The program and a name for messages: the first word of the variable is the program,
+/// the rest its arguments (`code -w`).
+fn command_for(program: Program, dir: &Path) -> (std::process::Command, String) {
+    let var = |names: &[&str]| {
+        names
+            .iter()
+            .filter_map(|n| std::env::var(n).ok())
+            .find(|v| !v.trim().is_empty())
+    };
+    let line = match program {
+        Program::Editor => var(&["VISUAL", "EDITOR"]).unwrap_or_else(|| "vi".into()),
+        Program::Shell => var(&["SHELL"]).unwrap_or_else(|| "sh".into()),
+    };
+    let mut words = line.split_whitespace();
+    let exe = words.next().unwrap_or("sh").to_string();
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(words);
+    if program == Program::Editor {
+        cmd.arg(dir);
+    }
+    (cmd, exe)
+}
+
+/// How long the key reader waits for a key before looking whether it should pause.
+const INPUT_SLICE: Duration = Duration::from_millis(50);
+
+/// Keys and resizes from a plain thread: crossterm's read blocks. While `paused` (a program
+/// has the terminal) it reads nothing.
+fn spawn_input(tx: UnboundedSender<Msg>, paused: Arc<AtomicBool>) {
     std::thread::spawn(move || loop {
+        if paused.load(Ordering::SeqCst) {
+            std::thread::sleep(INPUT_SLICE);
+            continue;
+        }
+        match crossterm::event::poll(INPUT_SLICE) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(_) => break,
+        }
+        if paused.load(Ordering::SeqCst) {
+            continue;
+        }
         let msg = match crossterm::event::read() {
             Ok(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => Msg::Key(k),
             Ok(TermEvent::Resize(..)) => Msg::Resize,

@@ -20,8 +20,11 @@ impl Tmux {
             ok,
             "tmux is needed for the cockpit test: apt-get install tmux"
         );
+        // One tmux server per Tmux, so the tests of one binary can run side by side.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Tmux {
-            socket: format!("fdtest-{}", std::process::id()),
+            socket: format!("fdtest-{}-{n}", std::process::id()),
         }
     }
 
@@ -75,8 +78,13 @@ impl Drop for Tmux {
 impl Tmux {
     /// Start the cockpit (the real binary, this test's home and config) in a 120x40 window.
     pub fn cockpit(&self, env: &Env, cwd: &Path) {
+        self.cockpit_with(env, cwd, "")
+    }
+
+    /// The cockpit with extra `VAR=value ...` words before it (e.g. `SHELL=/path/to/script`).
+    pub fn cockpit_with(&self, env: &Env, cwd: &Path, vars: &str) {
         let shell = format!(
-            "FLIGHTDECK_HOME={} FLIGHTDECK_CONFIG={} XDG_CONFIG_HOME={} {BIN}",
+            "{vars} FLIGHTDECK_HOME={} FLIGHTDECK_CONFIG={} XDG_CONFIG_HOME={} {BIN}",
             env.home.display(),
             env.config.display(),
             env.path().join("xdg").display()

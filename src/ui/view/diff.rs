@@ -19,12 +19,7 @@ pub fn draw(
     ctx: &Ctx,
 ) {
     let t = ctx.theme;
-    let rect = Rect {
-        x: area.x + 1,
-        y: area.y + 1,
-        width: area.width.saturating_sub(2),
-        height: area.height.saturating_sub(2),
-    };
+    let rect = area;
     let height = rect.height.saturating_sub(2) as usize;
     let shown: Vec<Line> = lines
         .iter()

@@ -14,7 +14,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use time::OffsetDateTime;
 
-use crate::run::Status;
+use crate::run::{MergeState, Status};
 
 use super::app::{App, Connection, Mode};
 use theme::Theme;
@@ -54,6 +54,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
 
     let (table_area, pane_area) = match app.pane {
         None => (body, None),
+        Some(_) if app.zoom => (Rect { height: 0, ..body }, Some(body)),
         Some(_) if body.width >= SIDE_BY_SIDE => {
             let [t, p] =
                 Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
@@ -68,22 +69,29 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
     };
     // Rows that fit, for paging: minus the border and header lines.
     app.page = table_area.height.saturating_sub(3) as usize;
-    table::draw(frame, table_area, app, ctx);
+    if table_area.height > 0 {
+        table::draw(frame, table_area, app, ctx);
+    }
+    if let Some(area) = pane_area {
+        app.pane_rows = area.height.saturating_sub(2) as usize;
+    }
     if let (Some(area), Some(pane)) = (pane_area, &app.pane) {
         pane::draw(frame, area, pane, app.focus, ctx);
     }
     draw_footer(frame, footer, app, ctx);
 
+    // Overlays cover the body (table and pane) exactly, with one border of their own: the
+    // header, the radar and the footer stay in view.
     match &app.mode {
-        Mode::Help => overlays::help(frame, area, app, ctx),
-        Mode::Confirm { action, run } => overlays::confirm(frame, area, *action, run, app, ctx),
-        Mode::Retry { run, choice } => overlays::retry(frame, area, run, *choice, ctx),
+        Mode::Help => overlays::help(frame, body, app, ctx),
+        Mode::Confirm { action, run } => overlays::confirm(frame, body, *action, run, app, ctx),
+        Mode::Retry { run, choice } => overlays::retry(frame, body, run, *choice, ctx),
         Mode::Doc {
             kind,
             run,
             lines,
             scroll,
-        } => diff::draw(frame, area, *kind, run, lines, *scroll, ctx),
+        } => diff::draw(frame, body, *kind, run, lines, *scroll, ctx),
         Mode::Normal | Mode::Filter { .. } | Mode::NewRun { .. } => {}
     }
 }
@@ -111,6 +119,37 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
                 format!("{}{n}", theme::symbol(s))
             };
             spans.push(Span::styled(text, t.status(s)));
+            spans.push(Span::raw(if wide { "  " } else { " " }));
+        }
+    }
+    // Merges waiting for a person: ready ones and conflicting ones.
+    let merges = [
+        (
+            MergeState::Ready,
+            "↑",
+            "ready",
+            ratatui::style::Color::Green,
+        ),
+        (
+            MergeState::Conflict,
+            "⚔",
+            "conflict",
+            ratatui::style::Color::Red,
+        ),
+    ];
+    for (state, symbol, word, colour) in merges {
+        let n = app
+            .runs
+            .iter()
+            .filter(|r| r.merge == state && !r.cleaned)
+            .count();
+        if n > 0 {
+            let text = if wide {
+                format!("{symbol} {n} {word}")
+            } else {
+                format!("{symbol}{n}")
+            };
+            spans.push(Span::styled(text, t.fg(colour)));
             spans.push(Span::raw(if wide { "  " } else { " " }));
         }
     }
@@ -147,31 +186,46 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// An error gets up to four rows, wrapped, so its last words (often the command that fixes
-/// it) are not cut off; anything else is one row.
-fn footer_height(app: &App, width: u16) -> u16 {
-    let error = match (&app.mode, &app.status) {
-        (Mode::Filter { .. } | Mode::NewRun { .. }, _) => None,
-        (_, Some(s)) if s.error => Some(&s.text),
-        _ => None,
-    };
-    match error {
-        Some(text) if width > 0 => {
-            let rows = text.chars().count().div_ceil(width as usize);
-            rows.clamp(1, 4) as u16
-        }
-        _ => 1,
+/// Status messages wrap at this width (or the terminal's, if narrower).
+pub const MESSAGE_WIDTH: usize = 80;
+/// The most rows a status message gets.
+const MESSAGE_ROWS: usize = 4;
+
+/// The status message in rows: wrapped at 80 columns, up to four rows, so its last words
+/// (often the key that fixes it) are not cut off.
+fn status_rows(app: &App, width: u16) -> Option<Vec<String>> {
+    if matches!(app.mode, Mode::Filter { .. } | Mode::NewRun { .. }) {
+        return None;
     }
+    let s = app.status.as_ref()?;
+    let room = (width as usize).clamp(1, MESSAGE_WIDTH);
+    let mut rows = text::wrap(&text::printable(&s.text), room);
+    if rows.len() > MESSAGE_ROWS {
+        rows.truncate(MESSAGE_ROWS);
+        if let Some(last) = rows.last_mut() {
+            *last = text::cut(&format!("{last} …"), room);
+        }
+    }
+    Some(rows)
+}
+
+fn footer_height(app: &App, width: u16) -> u16 {
+    status_rows(app, width).map_or(1, |r| r.len().max(1) as u16)
 }
 
 fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     let t = ctx.theme;
     let line = match &app.mode {
-        Mode::Filter { input } => Line::from(vec![
-            Span::styled("filter /", t.bold()),
-            Span::raw(input.clone()),
-            Span::styled("▏  Enter keep · Esc clear", t.dim()),
-        ]),
+        Mode::Filter { input } => {
+            let (before, after) = input.split();
+            Line::from(vec![
+                Span::styled("filter /", t.bold()),
+                Span::raw(before.to_string()),
+                Span::raw("▏"),
+                Span::raw(after.to_string()),
+                Span::styled("  Enter keep · Esc clear", t.dim()),
+            ])
+        }
         Mode::NewRun { input, agent } => {
             let (name, label) = app
                 .agents
@@ -186,17 +240,27 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
                 Span::styled("new run ", t.bold()),
                 Span::styled(agent_text, t.fg(ratatui::style::Color::Cyan)),
                 Span::raw(" › "),
-                Span::raw(input.clone()),
-                Span::styled("▏  Tab agent · Enter start · Esc cancel", t.dim()),
+                Span::raw(input.split().0.to_string()),
+                Span::raw("▏"),
+                Span::raw(input.split().1.to_string()),
+                Span::styled("  Tab agent · Enter start · Esc cancel", t.dim()),
             ])
         }
-        _ => match &app.status {
-            Some(s) if s.error => Line::from(Span::styled(
-                text::printable(&s.text).into_owned(),
-                t.error(),
-            )),
-            Some(s) => Line::from(Span::raw(s.text.clone())),
-            None => {
+        _ => match (&app.status, status_rows(app, area.width)) {
+            (Some(s), Some(rows)) => {
+                let style = if s.error {
+                    t.error()
+                } else {
+                    Default::default()
+                };
+                let lines: Vec<Line> = rows
+                    .into_iter()
+                    .map(|r| Line::from(Span::styled(r, style)))
+                    .collect();
+                frame.render_widget(Paragraph::new(lines), area);
+                return;
+            }
+            _ => {
                 let mut hint = String::from("? help · Enter timeline · p pause · x kill · r retry · n new · d diff · q quit");
                 if !app.filter.is_empty() {
                     hint = format!("filter: {}  ·  {hint}", app.filter);

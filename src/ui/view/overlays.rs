@@ -6,7 +6,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::super::app::{App, Confirmable, RETRY_PHASES};
-use super::text::{cut, first_line};
+use super::text::{cut, first_line, width};
 use super::{centered, Ctx};
 
 pub fn help(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
@@ -14,29 +14,54 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     let entries = app.keymap.help();
     let key_w = entries
         .iter()
-        .map(|(k, _)| k.chars().count())
+        .map(|(k, _)| width(k))
         .max()
         .unwrap_or(4)
         .max(4);
-    let mut lines: Vec<Line> = entries
-        .iter()
-        .map(|(keys, what)| {
-            Line::from(vec![
-                Span::styled(format!(" {keys:<key_w$}  "), t.bold()),
-                Span::raw(*what),
-            ])
-        })
-        .collect();
-    lines.push(Line::from(Span::styled(
+    let legend = [
         " ▶ running  ‖ paused  · queued  ✓ succeeded  ✗ failed  ■ killed  ! interrupted",
-        t.dim(),
-    )));
-    lines.push(Line::from(Span::styled(
         " keys come from [keys] in config · Esc or ? closes",
-        t.dim(),
-    )));
+    ];
+    // One column when it fits the height, else two side by side (descriptions cut).
+    let room = area.height.saturating_sub(2) as usize;
+    let one_column = entries.len() + legend.len() <= room;
+    let w = if one_column {
+        80.min(area.width)
+    } else {
+        area.width
+    };
+    let col_w = if one_column {
+        w.saturating_sub(2) as usize
+    } else {
+        (w.saturating_sub(2) as usize) / 2
+    };
+    let entry = |(keys, what): &(String, &'static str)| -> Vec<Span<'static>> {
+        let desc = cut(what, col_w.saturating_sub(key_w + 3));
+        let pad = col_w.saturating_sub(key_w + 3 + width(&desc));
+        vec![
+            Span::styled(format!(" {keys:<key_w$}  "), t.bold()),
+            Span::raw(desc),
+            Span::raw(" ".repeat(pad)),
+        ]
+    };
+    let mut lines: Vec<Line> = if one_column {
+        entries.iter().map(|e| Line::from(entry(e))).collect()
+    } else {
+        let half = entries.len().div_ceil(2);
+        (0..half)
+            .map(|i| {
+                let mut spans = entry(&entries[i]);
+                if let Some(e) = entries.get(i + half) {
+                    spans.extend(entry(e));
+                }
+                Line::from(spans)
+            })
+            .collect()
+    };
+    for l in legend {
+        lines.push(Line::from(Span::styled(cut(l, col_w * 2), t.dim())));
+    }
     let h = lines.len() as u16 + 2;
-    let w = 80.min(area.width);
     let rect = centered(area, w, h);
     frame.render_widget(Clear, rect);
     frame.render_widget(

@@ -1,4 +1,7 @@
-//! The split pane: one run's timeline, newest at the bottom, following unless scrolled.
+//! The split pane: one run's timeline, newest at the bottom, following unless scrolled. Long
+//! lines wrap under their text; scrolled to the top, the first line is at the top.
+
+use std::collections::VecDeque;
 
 use ratatui::layout::Rect;
 use ratatui::style::Color;
@@ -12,17 +15,41 @@ use crate::proof::timeline::summary;
 use super::super::app::{Focus, Pane};
 use super::Ctx;
 
+/// The most rows one timeline line wraps to; the rest is cut with `…`.
+const MAX_ROWS_PER_LINE: usize = 12;
+/// Time, phase and type before the text.
+const PREFIX: usize = 8 + 1 + 7 + 1 + 16 + 1;
+/// Only the time, when the pane shows the agent's output only.
+const PREFIX_OUTPUT: usize = 8 + 1;
+
 pub fn draw(frame: &mut Frame, area: Rect, pane: &Pane, focus: Focus, ctx: &Ctx) {
     let t = ctx.theme;
     let height = area.height.saturating_sub(2) as usize;
     let width = area.width.saturating_sub(2) as usize;
-    let end = pane.lines.len().saturating_sub(pane.scroll);
-    let start = end.saturating_sub(height);
-    let lines: Vec<Line> = pane
-        .lines
-        .range(start..end)
-        .map(|l| line(l, width, ctx))
-        .collect();
+    let shown = pane.shown();
+    let end = shown.len().saturating_sub(pane.scroll);
+    // From the bottom line up until the pane is full...
+    let mut rows: VecDeque<Line> = VecDeque::new();
+    let mut i = end;
+    while i > 0 && rows.len() < height {
+        i -= 1;
+        for l in line(shown[i], width, pane.output_only, ctx)
+            .into_iter()
+            .rev()
+        {
+            rows.push_front(l);
+        }
+    }
+    while rows.len() > height {
+        rows.pop_front();
+    }
+    // ...and when the first line is reached with room to spare, the lines below it follow.
+    let mut j = end;
+    while rows.len() < height && j < shown.len() {
+        rows.extend(line(shown[j], width, pane.output_only, ctx));
+        j += 1;
+    }
+    rows.truncate(height);
     let state = if pane.follow {
         if pane.ended {
             "ended"
@@ -32,19 +59,26 @@ pub fn draw(frame: &mut Frame, area: Rect, pane: &Pane, focus: Focus, ctx: &Ctx)
     } else {
         "scrolled · G follows"
     };
-    let mut block = Block::bordered().title(format!(" timeline {} · {state} ", pane.run));
+    let only = if pane.output_only {
+        " · agent output only"
+    } else {
+        ""
+    };
+    let mut block = Block::bordered().title(format!(" timeline {} · {state}{only} ", pane.run));
     if focus == Focus::Timeline {
         block = block.border_style(t.bold());
     }
-    let body = if lines.is_empty() {
+    let body: Vec<Line> = if rows.is_empty() {
         vec![Line::from(Span::styled("(no lines yet)", t.dim()))]
     } else {
-        lines
+        rows.into()
     };
     frame.render_widget(Paragraph::new(body).block(block), area);
 }
 
-fn line<'a>(l: &Value, width: usize, ctx: &Ctx) -> Line<'a> {
+/// One timeline line as rows: the first with time, phase and type; the rest of a long text
+/// below, under the text.
+fn line<'a>(l: &Value, width: usize, output_only: bool, ctx: &Ctx) -> Vec<Line<'a>> {
     let t = ctx.theme;
     let ts = l.get("ts").and_then(Value::as_str).unwrap_or("");
     let time = super::text::printable(ts.get(11..19).unwrap_or(ts)).into_owned();
@@ -54,7 +88,7 @@ fn line<'a>(l: &Value, width: usize, ctx: &Ctx) -> Line<'a> {
     let phase = field("phase");
     let kind = field("type");
     let style = match kind.as_str() {
-        "agent.output" => Default::default(),
+        "agent.output" | "agent.message" => Default::default(),
         k if k.contains("fail") || k.contains("timeout") => t.fg(Color::Red),
         "run.finished" => t.bold(),
         "check.finished" if l.get("passed") == Some(&Value::Bool(false)) => t.fg(Color::Red),
@@ -62,15 +96,35 @@ fn line<'a>(l: &Value, width: usize, ctx: &Ctx) -> Line<'a> {
     };
     // Agents' escape sequences and control characters never reach the terminal.
     let text = super::text::printable(&summary(l)).into_owned();
-    let prefix_len = 8 + 1 + 7 + 1 + 16 + 1;
-    let room = width.saturating_sub(prefix_len);
-    Line::from(vec![
-        Span::styled(time, t.dim()),
-        Span::raw(" "),
-        Span::styled(format!("{phase:<7}"), t.dim()),
-        Span::raw(" "),
-        Span::styled(format!("{:<16}", super::text::cut(&kind, 16)), style),
-        Span::raw(" "),
-        Span::raw(super::text::cut(&text, room.max(10))),
-    ])
+    let prefix = if output_only { PREFIX_OUTPUT } else { PREFIX };
+    let room = width.saturating_sub(prefix).max(10);
+    let mut wrapped = super::text::wrap(&text, room);
+    if wrapped.len() > MAX_ROWS_PER_LINE {
+        wrapped.truncate(MAX_ROWS_PER_LINE);
+        if let Some(last) = wrapped.last_mut() {
+            *last = super::text::cut(&format!("{last} …"), room);
+        }
+    }
+    let mut first = vec![Span::styled(time, t.dim()), Span::raw(" ")];
+    if !output_only {
+        first.extend([
+            Span::styled(format!("{phase:<7}"), t.dim()),
+            Span::raw(" "),
+            Span::styled(format!("{:<16}", super::text::cut(&kind, 16)), style),
+            Span::raw(" "),
+        ]);
+    }
+    let mut rows = Vec::with_capacity(wrapped.len());
+    for (n, part) in wrapped.into_iter().enumerate() {
+        if n == 0 {
+            first.push(Span::styled(part, style));
+            rows.push(Line::from(std::mem::take(&mut first)));
+        } else {
+            rows.push(Line::from(vec![
+                Span::raw(" ".repeat(prefix)),
+                Span::styled(part, style),
+            ]));
+        }
+    }
+    rows
 }

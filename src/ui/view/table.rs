@@ -1,18 +1,21 @@
 //! The runs table: columns chosen by what fits, selected row reversed.
 
 use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Color;
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 use ratatui::Frame;
 
 use crate::protocol::RunSnapshot;
+use crate::run::MergeState;
 use crate::time::{elapsed_secs, human_duration};
 
 use super::super::app::{App, Focus};
-use super::text::{cost, count, cut, cut_middle, first_line, tilde};
+use super::super::attention::{self, Need};
+use super::text::{cost, count, cut, cut_middle, first_line, tilde, width};
 use super::{theme, Ctx};
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Col {
     Id,
     Status,
@@ -24,6 +27,8 @@ enum Col {
     Cost,
     Score,
     Merge,
+    /// Why the run stopped or waits for a person.
+    Reason,
     /// The browser check: ✓, or ✗ and how many problems.
     Browser,
     Worktree,
@@ -42,60 +47,95 @@ impl Col {
             Col::Cost => "COST",
             Col::Score => "SCORE",
             Col::Merge => "MERGE",
+            Col::Reason => "REASON",
             Col::Browser => "WEB",
             Col::Worktree => "WORKTREE",
         }
     }
 
-    /// Fixed width (Task and Worktree share what is left).
-    fn width(self) -> u16 {
+    /// Fixed width (Task, Reason and Worktree share what is left; 0 for them).
+    fn width(self, sizes: &Sizes) -> u16 {
         match self {
             Col::Id => 8,
             Col::Status => 13,
             Col::Phase => 7,
             Col::Task => 0,
             Col::Elapsed => 7,
-            Col::Agent => 10,
+            Col::Agent => sizes.agent,
             Col::Tokens => 6,
             Col::Cost => 6,
             Col::Score => 5,
             Col::Merge => 8,
             Col::Browser => 4,
-            Col::Worktree => 0,
+            Col::Reason | Col::Worktree => 0,
+        }
+    }
+
+    /// The least a flexible column gets.
+    fn min_width(self, sizes: &Sizes) -> u16 {
+        match self {
+            Col::Worktree => MIN_WORKTREE,
+            Col::Reason => MIN_REASON,
+            Col::Task => MIN_TASK,
+            other => other.width(sizes),
+        }
+    }
+}
+
+/// Widths that depend on the runs shown.
+struct Sizes {
+    /// As wide as the longest agent name, within bounds.
+    agent: u16,
+}
+
+impl Sizes {
+    fn of(runs: &[&RunSnapshot]) -> Self {
+        let longest = runs.iter().map(|r| width(&r.agent)).max().unwrap_or(0);
+        Sizes {
+            agent: (longest as u16).clamp(Col::Agent.title().len() as u16, MAX_AGENT),
         }
     }
 }
 
 /// Columns in the order they are given up when space runs out (last first).
-const PRIORITY: [Col; 11] = [
+const PRIORITY: [Col; 12] = [
     Col::Id,
     Col::Status,
     Col::Phase,
+    Col::Reason,
+    Col::Merge,
     Col::Elapsed,
     Col::Agent,
     Col::Tokens,
     Col::Cost,
     Col::Score,
-    Col::Merge,
     Col::Browser,
     Col::Worktree,
 ];
 const MIN_TASK: u16 = 16;
+const MIN_REASON: u16 = 16;
 const MIN_WORKTREE: u16 = 18;
+const MAX_AGENT: u16 = 20;
 
-/// The columns that fit in `width`; WEB only when some run has had a browser check.
-fn columns(width: u16, browser: bool) -> Vec<Col> {
+/// Which optional columns have anything to show.
+#[derive(Clone, Copy, Default)]
+struct Shown {
+    /// Some run has had a browser check.
+    browser: bool,
+    /// Some run has a reason to show.
+    reason: bool,
+}
+
+/// The columns that fit in `width`; WEB and REASON only when some run has something for them.
+fn columns(width: u16, shown: Shown, sizes: &Sizes) -> Vec<Col> {
     let mut chosen = vec![];
     let mut used = MIN_TASK + 1;
-    for col in PRIORITY
-        .into_iter()
-        .filter(|c| browser || *c != Col::Browser)
-    {
-        let w = if col == Col::Worktree {
-            MIN_WORKTREE
-        } else {
-            col.width()
-        } + 1;
+    for col in PRIORITY.into_iter().filter(|c| match c {
+        Col::Browser => shown.browser,
+        Col::Reason => shown.reason,
+        _ => true,
+    }) {
+        let w = col.min_width(sizes) + 1;
         if used + w <= width {
             used += w;
             chosen.push(col);
@@ -112,37 +152,61 @@ fn columns(width: u16, browser: bool) -> Vec<Col> {
     chosen
 }
 
+/// Widths of the flexible columns: Task, Reason, Worktree.
+#[derive(Clone, Copy)]
+struct Flex {
+    task: u16,
+    reason: u16,
+    worktree: u16,
+}
+
+fn flex(cols: &[Col], flexible: u16) -> Flex {
+    let worktree = if cols.contains(&Col::Worktree) {
+        (flexible / 4).max(MIN_WORKTREE)
+    } else {
+        0
+    };
+    let rest = flexible.saturating_sub(worktree);
+    let reason = if cols.contains(&Col::Reason) {
+        (rest * 2 / 5).max(MIN_REASON)
+    } else {
+        0
+    };
+    Flex {
+        task: rest.saturating_sub(reason),
+        reason,
+        worktree,
+    }
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     let t = ctx.theme;
     let inner_width = area.width.saturating_sub(2);
-    let cols = columns(
-        inner_width,
-        app.runs.iter().any(|r| r.browser_problems.is_some()),
-    );
-    let fixed: u16 = cols.iter().map(|c| c.width() + 1).sum();
-    let flexible = inner_width.saturating_sub(fixed);
-    let (task_w, wt_w) = if cols.contains(&Col::Worktree) {
-        let wt = (flexible / 3).max(MIN_WORKTREE);
-        (flexible.saturating_sub(wt), wt)
-    } else {
-        (flexible, 0)
+    let visible = app.visible();
+    let sizes = Sizes::of(&visible);
+    let shown = Shown {
+        browser: app.runs.iter().any(|r| r.browser_problems.is_some()),
+        reason: visible.iter().any(|r| attention::reason(r).is_some()),
     };
+    let cols = columns(inner_width, shown, &sizes);
+    let fixed: u16 = cols.iter().map(|c| c.width(&sizes) + 1).sum();
+    let flex = flex(&cols, inner_width.saturating_sub(fixed));
     let widths: Vec<Constraint> = cols
         .iter()
         .map(|c| match c {
-            Col::Task => Constraint::Length(task_w),
-            Col::Worktree => Constraint::Length(wt_w),
-            other => Constraint::Length(other.width()),
+            Col::Task => Constraint::Length(flex.task),
+            Col::Reason => Constraint::Length(flex.reason),
+            Col::Worktree => Constraint::Length(flex.worktree),
+            other => Constraint::Length(other.width(&sizes)),
         })
         .collect();
 
-    let visible = app.visible();
     let rows: Vec<Row> = visible
         .iter()
         .map(|r| {
             Row::new(
                 cols.iter()
-                    .map(|c| cell(*c, r, task_w, wt_w, ctx))
+                    .map(|c| cell(*c, r, flex, &sizes, ctx))
                     .collect::<Vec<_>>(),
             )
         })
@@ -183,7 +247,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn cell<'a>(col: Col, r: &RunSnapshot, task_w: u16, wt_w: u16, ctx: &Ctx) -> Cell<'a> {
+fn cell<'a>(col: Col, r: &RunSnapshot, flex: Flex, sizes: &Sizes, ctx: &Ctx) -> Cell<'a> {
     let t = ctx.theme;
     match col {
         Col::Id => Cell::from(r.id.clone()),
@@ -202,7 +266,18 @@ fn cell<'a>(col: Col, r: &RunSnapshot, task_w: u16, wt_w: u16, ctx: &Ctx) -> Cel
             Some(0) => Cell::from(Span::styled("✓", t.status(crate::run::Status::Succeeded))),
             Some(n) => Cell::from(Span::styled(format!("✗{n}"), t.error())),
         },
-        Col::Task => Cell::from(cut(&first_line(&r.task), task_w as usize)),
+        Col::Task => Cell::from(cut(&first_line(&r.task), flex.task as usize)),
+        Col::Reason => match attention::reason(r) {
+            Some(text) => Cell::from(Span::styled(
+                cut(&text, flex.reason as usize),
+                match attention::need(r) {
+                    Some(Need::Ready) => t.fg(Color::Green),
+                    Some(_) => t.fg(Color::Red),
+                    None => t.dim(),
+                },
+            )),
+            None => Cell::from(""),
+        },
         Col::Elapsed => {
             let now = crate::time::format_rfc3339(ctx.now);
             let e = r
@@ -213,7 +288,7 @@ fn cell<'a>(col: Col, r: &RunSnapshot, task_w: u16, wt_w: u16, ctx: &Ctx) -> Cel
                 .unwrap_or_else(|| "-".into());
             Cell::from(e)
         }
-        Col::Agent => Cell::from(cut(&r.agent, 10)),
+        Col::Agent => Cell::from(cut(&r.agent, sizes.agent as usize)),
         Col::Tokens => Cell::from(count(r.tokens.total())),
         Col::Cost => Cell::from(cost(r.cost_usd)),
         Col::Score => Cell::from(
@@ -221,9 +296,18 @@ fn cell<'a>(col: Col, r: &RunSnapshot, task_w: u16, wt_w: u16, ctx: &Ctx) -> Cel
                 .map(|s| format!("{s:.2}"))
                 .unwrap_or_else(|| "-".into()),
         ),
-        Col::Merge => Cell::from(r.merge.as_str()),
+        Col::Merge => Cell::from(Span::styled(
+            r.merge.as_str(),
+            match r.merge {
+                MergeState::Ready => t.fg(Color::Green),
+                MergeState::Conflict | MergeState::Blocked => t.fg(Color::Red),
+                MergeState::Merged => t.dim(),
+                MergeState::Pending => t.fg(Color::Yellow),
+                MergeState::None => Default::default(),
+            },
+        )),
         Col::Worktree => Cell::from(Span::styled(
-            cut_middle(&tilde(&r.worktree, ctx.home), wt_w as usize),
+            cut_middle(&tilde(&r.worktree, ctx.home), flex.worktree as usize),
             if r.cleaned {
                 t.dim()
             } else {
@@ -239,20 +323,39 @@ mod tests {
 
     #[test]
     fn narrow_terminals_keep_the_essentials() {
-        let c = columns(78, false);
+        let sizes = Sizes { agent: 10 };
+        let none = Shown::default();
+        let browser = Shown {
+            browser: true,
+            reason: false,
+        };
+        let c = columns(78, none, &sizes);
         assert!(c.contains(&Col::Id) && c.contains(&Col::Status) && c.contains(&Col::Task));
         assert!(!c.contains(&Col::Worktree));
-        assert!(!columns(158, false).contains(&Col::Browser));
-        assert!(columns(158, true).contains(&Col::Browser));
+        assert!(!columns(158, none, &sizes).contains(&Col::Browser));
+        assert!(columns(158, browser, &sizes).contains(&Col::Browser));
         assert!(
-            !columns(78, true).contains(&Col::Browser),
+            !columns(78, browser, &sizes).contains(&Col::Browser),
             "WEB goes before the essentials"
         );
-        let wide = columns(158, false);
+        let wide = columns(158, none, &sizes);
         assert!(
             wide.contains(&Col::Worktree)
                 && wide.contains(&Col::Cost)
                 && wide.contains(&Col::Merge)
+        );
+        let with_reason = Shown {
+            browser: false,
+            reason: true,
+        };
+        let c = columns(78, with_reason, &sizes);
+        assert!(
+            c.contains(&Col::Reason) && c.contains(&Col::Merge),
+            "80 columns show why runs wait"
+        );
+        assert_eq!(
+            &c[..5],
+            &[Col::Id, Col::Status, Col::Phase, Col::Task, Col::Reason]
         );
     }
 }

@@ -1,0 +1,66 @@
+//! `v` on a failed run: why it failed, before its PR.md. Pure text from what the server sent.
+
+use crate::protocol::FailureSummary;
+
+/// Lines are wrapped to this width: inside the overlay of an 80-column terminal.
+pub const WRAP: usize = 78;
+/// Output lines shown per failed check (the tail; smoke.json keeps a little more).
+const TAIL_LINES: usize = 40;
+
+/// The failure section: phase and reason, what to do, then each failed check with the end of
+/// its output.
+pub fn lines(run: &str, f: &FailureSummary) -> Vec<String> {
+    let mut out = vec![
+        format!("# Run {run} failed in phase {}", f.phase),
+        String::new(),
+    ];
+    let reason = f.reason.as_deref().unwrap_or("no reason recorded");
+    let reason = super::wording::for_cockpit(reason);
+    out.extend(crate::text::wrap(
+        &format!("Reason: {}", crate::text::printable(&reason)),
+        WRAP,
+    ));
+    if let Some(code) = f.exit_code {
+        out.push(format!("Exit code: {code}"));
+    }
+    out.extend(crate::text::wrap(
+        "Keys: r retries (pick the phase) · e opens the worktree in your editor · s opens a shell there · y copies its path",
+        WRAP,
+    ));
+    for c in &f.failed_checks {
+        out.push(String::new());
+        let code = c
+            .exit_code
+            .map(|n| format!("exit {n}"))
+            .unwrap_or_else(|| "no exit code".into());
+        out.extend(crate::text::wrap(
+            &format!(
+                "## Check `{}` failed ({code}{}): {}",
+                c.name,
+                if c.required { "" } else { ", not required" },
+                c.command.join(" ")
+            ),
+            WRAP,
+        ));
+        if let Some(e) = &c.error {
+            out.extend(crate::text::wrap(&crate::text::printable(e), WRAP));
+        }
+        let tail: Vec<&str> = c.output_tail.lines().collect();
+        if tail.is_empty() {
+            out.push("(no output)".into());
+        }
+        let skip = tail.len().saturating_sub(TAIL_LINES);
+        if skip > 0 {
+            out.push(format!("… {skip} earlier lines in smoke.json"));
+        }
+        for l in &tail[skip..] {
+            // Check output is shown as written (tabs as spaces), escape sequences removed.
+            out.push(crate::text::printable(&l.replace('\t', "    ")).into_owned());
+        }
+    }
+    if f.failed_checks.is_empty() && f.phase == crate::run::Phase::Smoke {
+        out.push(String::new());
+        out.push("(smoke.json records no failed check)".into());
+    }
+    out
+}

@@ -1,0 +1,74 @@
+//! Bytes the cockpit writes to the terminal besides its screen: the bell, OSC 9 desktop
+//! notifications and OSC 52 clipboard writes. Pure: the runtime writes what these return.
+
+/// The longest notification text sent; terminals show a line or two.
+const NOTIFY_MAX: usize = 240;
+
+/// The bell and/or an OSC 9 notification (`ESC ] 9 ; text BEL`). The text is made printable
+/// first: a run's reason is written by agents and must not end the sequence early.
+pub fn alert(bell: bool, notify: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(text) = notify {
+        let text = crate::text::cut(text, NOTIFY_MAX);
+        out.push_str(&format!("\u{1b}]9;{text}\u{7}"));
+    }
+    if bell {
+        out.push('\u{7}');
+    }
+    out
+}
+
+/// OSC 52: put `text` on the clipboard (`ESC ] 52 ; c ; BASE64 BEL`); the terminal does it,
+/// so it works over SSH too.
+pub fn clipboard(text: &str) -> String {
+    format!("\u{1b}]52;c;{}\u{7}", base64(text.as_bytes()))
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ABC[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bell_and_notification() {
+        assert_eq!(alert(true, None), "\u{7}");
+        assert_eq!(
+            alert(true, Some("run abc failed")),
+            "\u{1b}]9;run abc failed\u{7}\u{7}"
+        );
+        // An agent's text cannot close the sequence or start another.
+        let sneaky = alert(false, Some("x\u{7}\u{1b}]52;c;ZXZpbA==\u{7}y"));
+        assert_eq!(sneaky, "\u{1b}]9;x\u{fffd}y\u{7}");
+        assert_eq!(alert(false, None), "");
+    }
+
+    #[test]
+    fn clipboard_is_base64_in_osc_52() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"/home/dev/wt"), "L2hvbWUvZGV2L3d0");
+        assert_eq!(clipboard("foo"), "\u{1b}]52;c;Zm9v\u{7}");
+    }
+}

@@ -1,0 +1,175 @@
+//! Keys while something is open: help, the filter and new-run prompts, y/n questions, the
+//! retry phase choice, a proof-pack text.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::protocol::{Command, RunRequest};
+
+use super::super::app::{App, Confirmable, Mode, RETRY_PHASES};
+use super::super::keymap::Action;
+use super::{after_runs_changed, normal, Effect};
+
+pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
+    // ctrl-c always quits, whatever is open.
+    if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        app.quit = true;
+        return;
+    }
+    match app.mode.clone() {
+        Mode::Normal => normal::on_normal(app, key, fx),
+        Mode::Help => {
+            if matches!(
+                key.code,
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
+            ) {
+                app.mode = Mode::Normal;
+            }
+        }
+        Mode::Filter { mut input } => match key.code {
+            KeyCode::Esc => {
+                app.filter.clear();
+                app.mode = Mode::Normal;
+                after_runs_changed(app, fx);
+            }
+            KeyCode::Enter => app.mode = Mode::Normal,
+            _ => {
+                if input.edit(&key) {
+                    app.filter = input.text.clone();
+                    app.mode = Mode::Filter { input };
+                    after_runs_changed(app, fx);
+                }
+            }
+        },
+        Mode::NewRun {
+            mut input,
+            mut agent,
+        } => match key.code {
+            KeyCode::Esc => app.mode = Mode::Normal,
+            KeyCode::Tab | KeyCode::BackTab => {
+                if !app.agents.is_empty() {
+                    agent = (agent + 1) % app.agents.len();
+                }
+                app.mode = Mode::NewRun { input, agent };
+            }
+            KeyCode::Enter => {
+                let task = input.text.trim().to_string();
+                if task.is_empty() {
+                    app.error("type the task first (Esc cancels)");
+                    return;
+                }
+                let agent_name = app.agents.get(agent).map(|(n, _)| n.clone());
+                fx.push(Effect::Send {
+                    what: "new run".into(),
+                    cmd: Command::Run(RunRequest {
+                        task,
+                        repo: app.repo.clone(),
+                        agent: agent_name,
+                        base: None,
+                        config: app.config.clone(),
+                    }),
+                });
+                app.say("starting a run…");
+                app.mode = Mode::Normal;
+            }
+            _ => {
+                if input.edit(&key) {
+                    app.mode = Mode::NewRun { input, agent };
+                }
+            }
+        },
+        Mode::Confirm { action, run } => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => {
+                let (what, cmd) = match action {
+                    Confirmable::Kill => {
+                        (format!("kill {run}"), Command::Kill { run: run.clone() })
+                    }
+                    Confirmable::Clean => (
+                        format!("clean {run}"),
+                        Command::Clean {
+                            run: run.clone(),
+                            force: false,
+                        },
+                    ),
+                    Confirmable::Merge => {
+                        (format!("merge {run}"), Command::Merge { run: run.clone() })
+                    }
+                };
+                fx.push(Effect::Send { what, cmd });
+                app.mode = Mode::Normal;
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
+                app.mode = Mode::Normal;
+                app.say("cancelled");
+            }
+            _ => {}
+        },
+        Mode::Retry { run, mut choice } => match key.code {
+            KeyCode::Esc | KeyCode::Char('q') => app.mode = Mode::Normal,
+            KeyCode::Left | KeyCode::Char('h') | KeyCode::BackTab => {
+                choice = (choice + RETRY_PHASES.len() - 1) % RETRY_PHASES.len();
+                app.mode = Mode::Retry { run, choice };
+            }
+            KeyCode::Right | KeyCode::Char('l') | KeyCode::Tab => {
+                choice = (choice + 1) % RETRY_PHASES.len();
+                app.mode = Mode::Retry { run, choice };
+            }
+            KeyCode::Char(c) if RETRY_PHASES.iter().any(|p| p.as_str().starts_with(c)) => {
+                choice = RETRY_PHASES
+                    .iter()
+                    .position(|p| p.as_str().starts_with(c))
+                    .unwrap_or(choice);
+                app.mode = Mode::Retry { run, choice };
+            }
+            KeyCode::Enter => {
+                let phase = RETRY_PHASES[choice];
+                fx.push(Effect::Send {
+                    what: format!("retry {run}"),
+                    cmd: Command::Retry {
+                        run,
+                        phase: Some(phase),
+                    },
+                });
+                app.mode = Mode::Normal;
+            }
+            _ => {}
+        },
+        Mode::Doc {
+            kind,
+            run,
+            lines,
+            scroll,
+        } => {
+            let max = lines.len().saturating_sub(1);
+            let page = app.page.max(1);
+            let scroll = match app.keymap.action(&key) {
+                Some(Action::Up) => scroll.saturating_sub(1),
+                Some(Action::Down) => (scroll + 1).min(max),
+                Some(Action::PageUp) => scroll.saturating_sub(page),
+                Some(Action::PageDown) => (scroll + page).min(max),
+                Some(Action::Top) => 0,
+                Some(Action::Bottom) => max.saturating_sub(page.saturating_sub(1)),
+                Some(
+                    Action::Close | Action::Quit | Action::Diff | Action::Proof | Action::Browser,
+                ) => {
+                    app.mode = Mode::Normal;
+                    return;
+                }
+                // What the failure summary offers, on the run it is about.
+                Some(a @ (Action::Retry | Action::Edit | Action::Shell | Action::CopyPath)) => {
+                    app.mode = Mode::Normal;
+                    if let Some(r) = app.runs.iter().find(|r| r.id == run).cloned() {
+                        normal::on_run_action(app, a, &r, fx);
+                    }
+                    return;
+                }
+                _ => scroll,
+            };
+            app.mode = Mode::Doc {
+                kind,
+                run,
+                lines,
+                scroll,
+            };
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Keys on the table and the timeline pane: moving, opening, and the run actions.
+
+use crossterm::event::KeyEvent;
+
+use crate::protocol::{Command, RunSnapshot};
+use crate::run::Status;
+
+use super::super::app::{default_retry_phase, App, Confirmable, DocKind, Focus, Mode, Pane};
+use super::super::keymap::Action;
+use super::{after_runs_changed, follow_selection, Effect, Program};
+
+pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
+    let Some(action) = app.keymap.action(&key) else {
+        return;
+    };
+    let in_pane = app.focus == Focus::Timeline && app.pane.is_some();
+    let before = app.selected.clone();
+    match action {
+        Action::Quit => app.quit = true,
+        Action::Help => app.mode = Mode::Help,
+        Action::Close => {
+            if app.pane.is_some() {
+                app.pane = None;
+                app.zoom = false;
+                app.focus = Focus::Table;
+                fx.push(Effect::CloseTimeline);
+            } else if !app.filter.is_empty() {
+                app.filter.clear();
+                after_runs_changed(app, fx);
+            }
+            app.status = None;
+        }
+        Action::Up
+        | Action::Down
+        | Action::Top
+        | Action::Bottom
+        | Action::PageUp
+        | Action::PageDown
+            if in_pane =>
+        {
+            scroll_pane(app, action)
+        }
+        Action::Up => move_by(app, -1),
+        Action::Down => move_by(app, 1),
+        Action::PageUp => move_by(app, -(app.page.max(1) as isize)),
+        Action::PageDown => move_by(app, app.page.max(1) as isize),
+        Action::Top => app.select_index(0),
+        Action::Bottom => app.select_index(usize::MAX),
+        Action::Open | Action::Focus => match (&app.pane, &app.selected) {
+            (None, Some(id)) => {
+                app.pane = Some(Pane::new(id.clone()));
+                app.focus = Focus::Timeline;
+                fx.push(Effect::OpenTimeline { run: id.clone() });
+            }
+            (Some(_), _) => {
+                app.focus = match (action, app.focus) {
+                    (Action::Open, _) => Focus::Timeline,
+                    (_, Focus::Table) => Focus::Timeline,
+                    (_, Focus::Timeline) => Focus::Table,
+                };
+                // The table is hidden while the pane is zoomed: going to it unzooms.
+                if app.focus == Focus::Table {
+                    app.zoom = false;
+                }
+            }
+            (None, None) => app.say("no run selected"),
+        },
+        Action::Zoom => match (&app.pane, &app.selected) {
+            (Some(_), _) => {
+                app.zoom = !app.zoom;
+                app.focus = Focus::Timeline;
+            }
+            (None, Some(id)) => {
+                app.pane = Some(Pane::new(id.clone()));
+                app.focus = Focus::Timeline;
+                app.zoom = true;
+                fx.push(Effect::OpenTimeline { run: id.clone() });
+            }
+            (None, None) => app.say("no run selected"),
+        },
+        Action::OutputOnly => match app.pane.as_mut() {
+            Some(p) => {
+                p.output_only = !p.output_only;
+                // A different set of lines: start again at the bottom.
+                p.scroll = 0;
+                p.follow = true;
+                let only = p.output_only;
+                app.say(if only {
+                    "timeline: the agent's output only (o shows every step)"
+                } else {
+                    "timeline: every step"
+                });
+            }
+            None => app.say("open a timeline first (Enter)"),
+        },
+        Action::Filter => {
+            app.mode = Mode::Filter {
+                input: super::super::input::Input::new(&app.filter),
+            }
+        }
+        Action::New => {
+            let agent = app
+                .agents
+                .iter()
+                .position(|(n, _)| *n == app.default_agent)
+                .unwrap_or(0);
+            app.mode = Mode::NewRun {
+                input: Default::default(),
+                agent,
+            };
+        }
+        Action::Pause
+        | Action::Retry
+        | Action::Kill
+        | Action::Clean
+        | Action::Diff
+        | Action::Proof
+        | Action::Browser
+        | Action::Edit
+        | Action::Shell
+        | Action::CopyPath
+        | Action::Merge => {
+            let Some(run) = app.selected_run().cloned() else {
+                app.say("no run selected");
+                return;
+            };
+            on_run_action(app, action, &run, fx);
+        }
+    }
+    follow_selection(app, before, fx);
+}
+
+pub(super) fn on_run_action(
+    app: &mut App,
+    action: Action,
+    run: &RunSnapshot,
+    fx: &mut Vec<Effect>,
+) {
+    let id = run.id.clone();
+    match action {
+        Action::Pause => {
+            let (what, cmd) = match run.status {
+                Status::Paused => (format!("resume {id}"), Command::Resume { run: id }),
+                _ => (format!("pause {id}"), Command::Pause { run: id }),
+            };
+            fx.push(Effect::Send { what, cmd });
+        }
+        Action::Retry => {
+            if !run.status.is_terminal() {
+                app.error(format!(
+                    "run {id} is {}; it can be retried once it has finished",
+                    run.status
+                ));
+                return;
+            }
+            app.mode = Mode::Retry {
+                run: id,
+                choice: default_retry_phase(run),
+            };
+        }
+        Action::Kill => {
+            if run.status.is_terminal() {
+                app.error(format!("run {id} has already finished ({})", run.status));
+                return;
+            }
+            app.mode = Mode::Confirm {
+                action: Confirmable::Kill,
+                run: id,
+            };
+        }
+        Action::Clean => {
+            app.mode = Mode::Confirm {
+                action: Confirmable::Clean,
+                run: id,
+            }
+        }
+        Action::Diff => fx.push(Effect::LoadDoc {
+            kind: DocKind::Patch,
+            run: id,
+        }),
+        Action::Proof => fx.push(Effect::LoadDoc {
+            kind: DocKind::Proof,
+            run: id,
+        }),
+        Action::Browser => fx.push(Effect::LoadDoc {
+            kind: DocKind::Browser,
+            run: id,
+        }),
+        Action::Edit | Action::Shell | Action::CopyPath if run.cleaned => {
+            app.error(format!(
+                "run {id} has no worktree any more (cleaned); its proof pack stays: v, d"
+            ));
+        }
+        Action::Edit => fx.push(Effect::Suspend {
+            program: Program::Editor,
+            dir: run.worktree.clone(),
+        }),
+        Action::Shell => fx.push(Effect::Suspend {
+            program: Program::Shell,
+            dir: run.worktree.clone(),
+        }),
+        Action::CopyPath => {
+            let path = run.worktree.display().to_string();
+            app.say(format!(
+                "copied {path} to the clipboard (OSC 52: the terminal must allow it)"
+            ));
+            fx.push(Effect::Copy { text: path });
+        }
+        Action::Merge => {
+            if run.status != Status::Succeeded {
+                app.error(format!(
+                    "run {id} is {}; only a run that succeeded can merge",
+                    run.status
+                ));
+                return;
+            }
+            app.mode = Mode::Confirm {
+                action: Confirmable::Merge,
+                run: id,
+            }
+        }
+        _ => {}
+    }
+}
+
+fn move_by(app: &mut App, delta: isize) {
+    let len = app.visible().len();
+    if len == 0 {
+        return;
+    }
+    let cur = app.selected_index().unwrap_or(0) as isize;
+    let next = (cur + delta).clamp(0, len as isize - 1) as usize;
+    app.select_index(next);
+}
+
+fn scroll_pane(app: &mut App, action: Action) {
+    let rows = app.pane_rows.max(1);
+    let page = rows;
+    let Some(p) = app.pane.as_mut() else { return };
+    // Scrolled all the way up, the first line is at the top of the pane, not alone on it.
+    let max = p.shown().len().saturating_sub(rows);
+    match action {
+        Action::Up => p.scroll = (p.scroll + 1).min(max),
+        Action::PageUp => p.scroll = (p.scroll + page).min(max),
+        Action::Down => p.scroll = p.scroll.saturating_sub(1),
+        Action::PageDown => p.scroll = p.scroll.saturating_sub(page),
+        Action::Top => p.scroll = max,
+        Action::Bottom => p.scroll = 0,
+        _ => {}
+    }
+    // Scrolling up leaves follow mode; reaching the bottom (End / G) returns to it.
+    p.follow = p.scroll == 0;
+}
