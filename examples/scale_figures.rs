@@ -1,0 +1,249 @@
+//! Prints flightdeck's figures at scale beside git's own, in one run on a generated
+//! 5,000-file repository (a measurement, not a test):
+//! - run start (`flightdeck run` called) to agent running: cold (pool = 0) and pooled, against
+//!   `git worktree add`;
+//! - ten runs started together, to the last agent running, against ten `git worktree add` at once;
+//! - the idle server's CPU with 100 runs waiting to merge, and its RSS;
+//! - `ls --json` with those runs.
+//!
+//! cargo build --release && cargo run --release --example scale_figures
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::World;
+
+const FILES: usize = 5_000;
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(repo)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// 5,000 files of 40 lines in 100 directories, committed and packed.
+fn fill(repo: &Path) {
+    for i in 0..FILES {
+        let p = repo.join(format!("src/mod{:03}/file{i:05}.rs", i / 50));
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        let body: String = (0..40).map(|l| format!("// file {i} line {l}\n")).collect();
+        std::fs::write(p, body).expect("write");
+    }
+    git(repo, &["add", "."]);
+    git(
+        repo,
+        &["-c", "user.name=f", "-c", "user.email=f@f", "-c", "gc.auto=0", "commit", "-qm", "files"],
+    );
+    git(repo, &["repack", "-a", "-d", "-q"]);
+}
+
+fn config(pool: usize, max_parallel: usize) -> String {
+    format!(
+        r#"
+pool = {pool}
+max_parallel = {max_parallel}
+[agents.stamp]
+# Says when it started (the measure), then makes a change of its own.
+command = ["sh", "-c", "date +%s.%N > ../started-$FLIGHTDECK_RUN_ID; echo $FLIGHTDECK_RUN_ID > own-$FLIGHTDECK_RUN_ID.txt"]
+"#
+    )
+}
+
+/// When the agent of `id` started (its stamp file), waiting for it.
+fn started(w: &World, id: &str) -> f64 {
+    let rec: serde_json::Value = serde_json::from_str(&w.fd(&["show", id, "--json"])).expect("json");
+    let wt = PathBuf::from(rec["worktree"].as_str().unwrap_or_default());
+    let stamp = wt.parent().expect("parent").join(format!("started-{id}"));
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(t) = std::fs::read_to_string(&stamp)
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+        {
+            return t;
+        }
+        assert!(Instant::now() < until, "run {id} never started its agent");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn start(w: &World, task: &str) -> String {
+    let repo = w.repo.to_string_lossy().into_owned();
+    w.fd(&["run", "--repo", &repo, "--agent", "stamp", task]).trim().to_string()
+}
+
+fn wait_finished(w: &World, ids: &[String]) {
+    let until = Instant::now() + Duration::from_secs(600);
+    loop {
+        let ls: serde_json::Value = serde_json::from_str(&w.fd(&["ls", "--json"])).expect("json");
+        let done = ls
+            .as_array()
+            .map(|runs| {
+                runs.iter()
+                    .filter(|r| ids.iter().any(|id| r["id"] == id.as_str()))
+                    .filter(|r| r["status"] == "succeeded" || r["status"] == "failed")
+                    .count()
+            })
+            .unwrap_or(0);
+        if done == ids.len() {
+            return;
+        }
+        assert!(Instant::now() < until, "runs did not finish");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn ms(s: f64) -> String {
+    format!("{:.0} ms", s * 1000.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// `git worktree add` of a new branch, timed.
+fn git_add(repo: &Path, dir: &Path, name: &str) -> f64 {
+    let t = Instant::now();
+    git(repo, &["worktree", "add", "-q", "-b", name, &dir.join(name).to_string_lossy(), "HEAD"]);
+    t.elapsed().as_secs_f64()
+}
+
+/// (user + system) CPU seconds and RSS (kB) of a process.
+fn cpu_and_rss(pid: i32) -> (f64, u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    let cpu = (ticks(11) + ticks(12)) / 100.0;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0)
+    };
+    (cpu, kb("VmRSS:"), kb("VmHWM:"))
+}
+
+fn main() {
+    println!("scale figures: a {FILES}-file repository, release build, {} cores",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+
+    // 1. One run, cold and pooled, against git worktree add.
+    let cold = World::new(&config(0, 4));
+    fill(&cold.repo);
+    let scratch = cold.dir.path().join("git-wt");
+    std::fs::create_dir_all(&scratch).expect("mkdir");
+    let mut git_one = Vec::new();
+    for i in 0..5 {
+        git_one.push(git_add(&cold.repo, &scratch, &format!("g{i}")));
+    }
+    start(&cold, "warm the server up");
+    let mut cold_times = Vec::new();
+    for i in 0..5 {
+        let t0 = now();
+        let id = start(&cold, &format!("cold {i}"));
+        cold_times.push(started(&cold, &id) - t0);
+    }
+    let pooled = World::new(&config(2, 4));
+    fill(&pooled.repo);
+    let first = start(&pooled, "fills the pool");
+    started(&pooled, &first);
+    let mut pooled_times = Vec::new();
+    for i in 0..5 {
+        // Let the pool refill between runs, as it does when runs start one by one.
+        std::thread::sleep(Duration::from_millis(2500));
+        let t0 = now();
+        let id = start(&pooled, &format!("pooled {i}"));
+        pooled_times.push(started(&pooled, &id) - t0);
+    }
+    println!("\none run, `flightdeck run` to agent running (median of 5):");
+    println!("  git worktree add         {}", ms(median(git_one)));
+    println!("  flightdeck, cold         {}", ms(median(cold_times)));
+    println!("  flightdeck, from pool    {}", ms(median(pooled_times)));
+    cold.fd(&["stop", "--all"]);
+    pooled.fd(&["stop", "--all"]);
+
+    // 2. Ten at once.
+    let ten = World::new(&config(0, 10));
+    fill(&ten.repo);
+    start(&ten, "warm the server up");
+    let scratch = ten.dir.path().join("git-wt");
+    std::fs::create_dir_all(&scratch).expect("mkdir");
+    let t = Instant::now();
+    let gits: Vec<_> = (0..10)
+        .map(|i| {
+            Command::new("git")
+                .args(["worktree", "add", "-q", "-b", &format!("p{i}")])
+                .arg(scratch.join(format!("p{i}")))
+                .arg("HEAD")
+                .current_dir(&ten.repo)
+                .spawn()
+                .expect("git")
+        })
+        .collect();
+    for mut g in gits {
+        let _ = g.wait();
+    }
+    let git_ten = t.elapsed().as_secs_f64();
+    let t0 = now();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..10)
+            .map(|i| {
+                let w = &ten;
+                s.spawn(move || start(w, &format!("together {i}")))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("start")).collect()
+    });
+    let stamps: Vec<f64> = ids.iter().map(|id| started(&ten, id) - t0).collect();
+    let first = stamps.iter().cloned().fold(f64::MAX, f64::min);
+    let last = stamps.iter().cloned().fold(0.0, f64::max);
+    println!("\nten runs started together (pool = 0, max_parallel = 10):");
+    println!("  ten `git worktree add` at once     all done after {}", ms(git_ten));
+    println!("  flightdeck                          first agent after {}, last after {}", ms(first), ms(last));
+    ten.fd(&["stop", "--all"]);
+
+    // 3. 100 runs waiting to merge: idle CPU, RSS, ls --json.
+    let hundred = World::new(&config(2, 8));
+    fill(&hundred.repo);
+    let ids: Vec<String> = (0..100).map(|i| start(&hundred, &format!("waiting {i}"))).collect();
+    wait_finished(&hundred, &ids);
+    let pid = hundred.server_pid();
+    std::thread::sleep(Duration::from_secs(3));
+    let (cpu0, _, _) = cpu_and_rss(pid);
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(20));
+    let (cpu1, rss, hwm) = cpu_and_rss(pid);
+    let idle = (cpu1 - cpu0) / t.elapsed().as_secs_f64() * 100.0;
+    let mut ls = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        hundred.fd(&["ls", "--json"]);
+        ls.push(t.elapsed().as_secs_f64());
+    }
+    let (_, rss_after_ls, _) = cpu_and_rss(pid);
+    println!("\n100 runs waiting to merge:");
+    println!("  idle server CPU over 20 s          {idle:.2}% of a core");
+    println!("  server RSS                         {:.1} MB (peak {:.1} MB; {:.1} MB after 10 ls)",
+        rss as f64 / 1024.0, hwm as f64 / 1024.0, rss_after_ls as f64 / 1024.0);
+    println!("  `flightdeck ls --json` (process included, median of 10)  {}", ms(median(ls)));
+    hundred.fd(&["stop", "--all"]);
+}
