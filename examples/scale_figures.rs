@@ -31,7 +31,11 @@ fn git(repo: &Path, args: &[&str]) -> String {
         .current_dir(repo)
         .output()
         .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -46,7 +50,17 @@ fn fill(repo: &Path) {
     git(repo, &["add", "."]);
     git(
         repo,
-        &["-c", "user.name=f", "-c", "user.email=f@f", "-c", "gc.auto=0", "commit", "-qm", "files"],
+        &[
+            "-c",
+            "user.name=f",
+            "-c",
+            "user.email=f@f",
+            "-c",
+            "gc.auto=0",
+            "commit",
+            "-qm",
+            "files",
+        ],
     );
     git(repo, &["repack", "-a", "-d", "-q"]);
 }
@@ -65,7 +79,8 @@ command = ["sh", "-c", "date +%s.%N > ../started-$FLIGHTDECK_RUN_ID; echo $FLIGH
 
 /// When the agent of `id` started (its stamp file), waiting for it.
 fn started(w: &World, id: &str) -> f64 {
-    let rec: serde_json::Value = serde_json::from_str(&w.fd(&["show", id, "--json"])).expect("json");
+    let rec: serde_json::Value =
+        serde_json::from_str(&w.fd(&["show", id, "--json"])).expect("json");
     let wt = PathBuf::from(rec["worktree"].as_str().unwrap_or_default());
     let stamp = wt.parent().expect("parent").join(format!("started-{id}"));
     let until = Instant::now() + Duration::from_secs(120);
@@ -83,7 +98,9 @@ fn started(w: &World, id: &str) -> f64 {
 
 fn start(w: &World, task: &str) -> String {
     let repo = w.repo.to_string_lossy().into_owned();
-    w.fd(&["run", "--repo", &repo, "--agent", "stamp", task]).trim().to_string()
+    w.fd(&["run", "--repo", &repo, "--agent", "stamp", task])
+        .trim()
+        .to_string()
 }
 
 fn wait_finished(w: &World, ids: &[String]) {
@@ -119,7 +136,18 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// `git worktree add` of a new branch, timed.
 fn git_add(repo: &Path, dir: &Path, name: &str) -> f64 {
     let t = Instant::now();
-    git(repo, &["worktree", "add", "-q", "-b", name, &dir.join(name).to_string_lossy(), "HEAD"]);
+    git(
+        repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            name,
+            &dir.join(name).to_string_lossy(),
+            "HEAD",
+        ],
+    );
     t.elapsed().as_secs_f64()
 }
 
@@ -143,8 +171,12 @@ fn cpu_and_rss(pid: i32) -> (f64, u64, u64) {
 }
 
 fn main() {
-    println!("scale figures: a {FILES}-file repository, release build, {} cores",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "scale figures: a {FILES}-file repository, release build, {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
 
     // 1. One run, cold and pooled, against git worktree add.
     let cold = World::new(&config(0, 4));
@@ -217,14 +249,23 @@ fn main() {
     let first = stamps.iter().cloned().fold(f64::MAX, f64::min);
     let last = stamps.iter().cloned().fold(0.0, f64::max);
     println!("\nten runs started together (pool = 0, max_parallel = 10):");
-    println!("  ten `git worktree add` at once     all done after {}", ms(git_ten));
-    println!("  flightdeck                          first agent after {}, last after {}", ms(first), ms(last));
+    println!(
+        "  ten `git worktree add` at once     all done after {}",
+        ms(git_ten)
+    );
+    println!(
+        "  flightdeck                          first agent after {}, last after {}",
+        ms(first),
+        ms(last)
+    );
     ten.fd(&["stop", "--all"]);
 
     // 3. 100 runs waiting to merge: idle CPU, RSS, ls --json.
     let hundred = World::new(&config(2, 8));
     fill(&hundred.repo);
-    let ids: Vec<String> = (0..100).map(|i| start(&hundred, &format!("waiting {i}"))).collect();
+    let ids: Vec<String> = (0..100)
+        .map(|i| start(&hundred, &format!("waiting {i}")))
+        .collect();
     wait_finished(&hundred, &ids);
     let pid = hundred.server_pid();
     std::thread::sleep(Duration::from_secs(3));
@@ -242,8 +283,15 @@ fn main() {
     let (_, rss_after_ls, _) = cpu_and_rss(pid);
     println!("\n100 runs waiting to merge:");
     println!("  idle server CPU over 20 s          {idle:.2}% of a core");
-    println!("  server RSS                         {:.1} MB (peak {:.1} MB; {:.1} MB after 10 ls)",
-        rss as f64 / 1024.0, hwm as f64 / 1024.0, rss_after_ls as f64 / 1024.0);
-    println!("  `flightdeck ls --json` (process included, median of 10)  {}", ms(median(ls)));
+    println!(
+        "  server RSS                         {:.1} MB (peak {:.1} MB; {:.1} MB after 10 ls)",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        rss_after_ls as f64 / 1024.0
+    );
+    println!(
+        "  `flightdeck ls --json` (process included, median of 10)  {}",
+        ms(median(ls))
+    );
     hundred.fd(&["stop", "--all"]);
 }

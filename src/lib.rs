@@ -13,6 +13,7 @@ pub mod demo;
 pub mod gate;
 pub mod gateway;
 pub mod log;
+pub mod memory;
 pub mod models;
 pub mod owner_only;
 pub mod paths;

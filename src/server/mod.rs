@@ -21,6 +21,7 @@ pub use lock::AlreadyRunning;
 /// Run the server until a shutdown request or a signal. Returns `AlreadyRunning` (as the error's
 /// root cause) when another server holds the home.
 pub async fn serve(home: Home, global: Config) -> Result<()> {
+    crate::memory::limit_arenas();
     home.ensure()?;
     let _lock = lock::acquire(&home)?;
     let socket = home.socket();

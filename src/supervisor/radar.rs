@@ -120,6 +120,7 @@ impl Supervisor {
 
     pub(super) fn radar_done(&mut self, findings: HashMap<String, Vec<ConflictFinding>>) {
         self.radar_busy = false;
+        crate::memory::trim();
         for (id, found) in findings {
             let Some(e) = self.runs.get_mut(&id) else {
                 continue;

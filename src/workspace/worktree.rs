@@ -17,8 +17,7 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
     // Which of the user's files are uncommitted (a scan of their checkout): found on another
     // thread while the worktree is written.
     let source = spec.source.clone();
-    let dirty =
-        std::thread::spawn(move || Repository::open(&source).and_then(|r| dirty_files(&r, 10_000)));
+    let dirty = std::thread::spawn(move || uncommitted_in(&source));
     let oid = git2::Oid::from_str(&spec.base)?;
     let commit = repo.find_commit(oid)?;
     let tree = commit.tree()?;
@@ -52,8 +51,7 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
 /// A worktree from the repository's warm pool, if it has one (see pool.rs).
 pub fn from_pool(spec: &Spec) -> Result<Option<Created>, WorkspaceError> {
     let source = spec.source.clone();
-    let dirty =
-        std::thread::spawn(move || Repository::open(&source).and_then(|r| dirty_files(&r, 10_000)));
+    let dirty = std::thread::spawn(move || uncommitted_in(&source));
     let Some(at_base) = super::pool::take(spec)? else {
         return Ok(None);
     };
@@ -70,6 +68,38 @@ pub fn from_pool(spec: &Spec) -> Result<Option<Created>, WorkspaceError> {
             "brought forward"
         }),
     }))
+}
+
+/// A scan of one checkout: when it finished, and what it found.
+type Scan = Option<(std::time::Instant, Vec<String>)>;
+
+/// The latest scan per checkout; runs started together share one (each scan stats every file
+/// of the user's checkout).
+static SCANS: Mutex<
+    Option<std::collections::HashMap<std::path::PathBuf, std::sync::Arc<Mutex<Scan>>>>,
+> = Mutex::new(None);
+
+/// The user's files with uncommitted changes (which a run does not carry), scanned at most
+/// once a second per checkout.
+fn uncommitted_in(source: &std::path::Path) -> Result<Vec<String>, git2::Error> {
+    let slot = {
+        let mut scans = SCANS.lock().unwrap_or_else(|p| p.into_inner());
+        scans
+            .get_or_insert_with(Default::default)
+            .entry(source.to_path_buf())
+            .or_default()
+            .clone()
+    };
+    // Runs of one checkout wait for each other here, and the later ones reuse the result.
+    let mut scan = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((at, files)) = scan.as_ref() {
+        if at.elapsed() < std::time::Duration::from_secs(1) {
+            return Ok(files.clone());
+        }
+    }
+    let files = dirty_files(&Repository::open(source)?, 10_000)?;
+    *scan = Some((std::time::Instant::now(), files.clone()));
+    Ok(files)
 }
 
 /// Threads for writing a worktree: file creation waits on the disk as much as on the CPU.
