@@ -393,3 +393,46 @@ fn a_failed_runs_proof_starts_with_why_it_failed() {
     }
     snap("failure", a);
 }
+
+/// With more runs than rows, only the rows on screen are built: the selection stays in view
+/// wherever it is, and the rows around it are the right ones.
+#[test]
+fn a_long_table_keeps_the_selection_in_view() {
+    use flightdeck::run::{Phase, Status};
+    let mut a = App::new("/home/dev/src/app".into(), None);
+    update(&mut a, Msg::Connected);
+    let runs: Vec<_> = (0..300)
+        .map(|i| {
+            fixtures::run(
+                i,
+                Status::Succeeded,
+                Phase::Done,
+                &format!("task {i}"),
+                "claude",
+            )
+        })
+        .collect();
+    update(&mut a, Msg::Runs(runs));
+    let order: Vec<String> = a.visible().iter().map(|r| r.id.clone()).collect();
+    for target in [0usize, 17, 150, 299] {
+        a.select_index(target);
+        let t = render(&mut a, 80, 24, false);
+        let text: String = t
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        assert!(
+            text.contains(&order[target]),
+            "row {target} is not on screen"
+        );
+        if target > 0 {
+            assert!(
+                text.contains(&order[target - 1]),
+                "the row above {target} is missing"
+            );
+        }
+    }
+}

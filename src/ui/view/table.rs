@@ -201,8 +201,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
         })
         .collect();
 
+    // Only the rows that fit are built (with 500 runs, most are not on screen): the window
+    // ratatui would scroll to from the top, keeping the selection in view.
+    let height = area.height.saturating_sub(3) as usize;
+    let selected = app.selected_index();
+    let offset = match selected {
+        Some(i) if height > 0 && i >= height => i + 1 - height,
+        _ => 0,
+    };
     let rows: Vec<Row> = visible
         .iter()
+        .skip(offset)
+        .take(height.max(1))
         .map(|r| {
             Row::new(
                 cols.iter()
@@ -243,7 +253,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
         .block(block)
         .column_spacing(1)
         .row_highlight_style(t.selected());
-    let mut state = TableState::default().with_selected(app.selected_index());
+    let mut state = TableState::default().with_selected(selected.map(|i| i - offset));
     frame.render_stateful_widget(table, area, &mut state);
 }
 
