@@ -294,4 +294,84 @@ fn main() {
         ms(median(ls))
     );
     hundred.fd(&["stop", "--all"]);
+
+    // 4. 100 live runs (agents at work, here sleeping): RSS and CPU while they run.
+    let live = World::new(
+        "pool = 0\nmax_parallel = 100\n[agents.sleeper]\ncommand = [\"sh\", \"-c\", \"touch ../up-$FLIGHTDECK_RUN_ID; sleep 60\"]\n",
+    );
+    fill(&live.repo);
+    let repo = live.repo.to_string_lossy().into_owned();
+    let ids: Vec<String> = (0..100)
+        .map(|i| {
+            live.fd(&[
+                "run",
+                "--repo",
+                &repo,
+                "--agent",
+                "sleeper",
+                &format!("live {i}"),
+            ])
+            .trim()
+            .to_string()
+        })
+        .collect();
+    let root = live.home.join("worktrees").join("repo");
+    let until = Instant::now() + Duration::from_secs(300);
+    while ids.iter().any(|id| !root.join(format!("up-{id}")).exists()) {
+        assert!(Instant::now() < until, "not all 100 agents started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = live.server_pid();
+    std::thread::sleep(Duration::from_secs(2));
+    let (cpu0, _, _) = cpu_and_rss(pid);
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(10));
+    let (cpu1, rss, hwm) = cpu_and_rss(pid);
+    println!("\n100 live runs (agents running, quiet):");
+    println!(
+        "  server CPU over 10 s               {:.2}% of a core",
+        (cpu1 - cpu0) / t.elapsed().as_secs_f64() * 100.0
+    );
+    println!(
+        "  server RSS                         {:.1} MB (peak {:.1} MB)",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    live.fd(&["stop", "--all"]);
+
+    // 5. 500 runs in the table (a small repository: the table, not the checkouts, is measured).
+    let many = World::new("pool = 0\nmax_parallel = 16\n[agents.quick]\ncommand = [\"sh\", \"-c\", \"echo $FLIGHTDECK_RUN_ID > f.txt\"]\n");
+    let repo = many.repo.to_string_lossy().into_owned();
+    let ids: Vec<String> = (0..500)
+        .map(|i| {
+            many.fd(&[
+                "run",
+                "--repo",
+                &repo,
+                "--agent",
+                "quick",
+                &format!("many {i}"),
+            ])
+            .trim()
+            .to_string()
+        })
+        .collect();
+    wait_finished(&many, &ids);
+    let mut ls = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        many.fd(&["ls", "--json"]);
+        ls.push(t.elapsed().as_secs_f64());
+    }
+    let (_, rss, _) = cpu_and_rss(many.server_pid());
+    println!("\n500 runs in the table:");
+    println!(
+        "  `flightdeck ls --json` (process included, median of 10)  {}",
+        ms(median(ls))
+    );
+    println!(
+        "  server RSS                         {:.1} MB",
+        rss as f64 / 1024.0
+    );
+    many.fd(&["stop", "--all"]);
 }
