@@ -340,7 +340,7 @@ fn main() {
     live.fd(&["stop", "--all"]);
 
     // 5. 500 runs in the table (a small repository: the table, not the checkouts, is measured).
-    let many = World::new("pool = 0\nmax_parallel = 16\n[agents.quick]\ncommand = [\"sh\", \"-c\", \"echo $FLIGHTDECK_RUN_ID > f.txt\"]\n");
+    let many = World::new("pool = 0\nmax_parallel = 16\n[agents.quick]\ncommand = [\"sh\", \"-c\", \"echo $FLIGHTDECK_RUN_ID > own-$FLIGHTDECK_RUN_ID.txt\"]\n");
     let repo = many.repo.to_string_lossy().into_owned();
     let ids: Vec<String> = (0..500)
         .map(|i| {

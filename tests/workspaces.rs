@@ -412,3 +412,53 @@ fn a_worktree_is_what_git_worktree_add_makes_and_git_sees_it_clean() {
     assert!(!ours.exists());
     assert!(!git(&repo, &["worktree", "list"]).contains("fastwt01"));
 }
+
+/// Runs that all edit one line and wait to merge: each is told of a bounded number of others,
+/// not of every one (500 such runs would make 250,000 findings).
+#[test]
+fn the_radar_names_at_most_a_few_runs_a_run_conflicts_with() {
+    use flightdeck::run::WorkspaceKind;
+    use flightdeck::workspace::{self, radar, Spec};
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git_repo(dir.path(), "repo");
+    let base = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    let mut runs = Vec::new();
+    for i in 0..15 {
+        let id = format!("capped{i:02}");
+        let wt = dir.path().join("wt").join(&id);
+        let branch = format!("flightdeck/{id}");
+        workspace::create(&Spec {
+            run_id: id.clone(),
+            kind: WorkspaceKind::Worktree,
+            source: repo.clone(),
+            base: base.clone(),
+            branch: branch.clone(),
+            path: wt.clone(),
+        })
+        .unwrap();
+        std::fs::write(wt.join("README.md"), format!("# run {i}\n")).unwrap();
+        git(&wt, &["commit", "-qam", "edit"]);
+        runs.push(radar::RadarRun {
+            id,
+            repo: repo.clone(),
+            worktree: wt,
+            base: base.clone(),
+            branch,
+            target: None,
+            live: false,
+            pairwise: false,
+            waiting: true,
+            excludes: vec![],
+        });
+    }
+    let found = radar::scan(&runs);
+    for (id, f) in &found {
+        assert!(
+            (1..=radar::MAX_RUN_FINDINGS).contains(&f.len()),
+            "{id}: {} findings",
+            f.len()
+        );
+        assert!(f.iter().all(|c| c.both_waiting));
+    }
+}

@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 pub const MAX_LINE: usize = 1024 * 1024;
 /// How long the follower keeps reading a backlog after the agent ended.
 pub const DRAIN: Duration = Duration::from_secs(2);
+/// How often a file with new output is read again; a quiet one is looked at less and less
+/// often, down to [`POLL_QUIET`] (a hundred quiet agents cost next to nothing).
 const POLL: Duration = Duration::from_millis(100);
+const POLL_QUIET: Duration = Duration::from_millis(800);
 const CHUNK: u64 = 1024 * 1024;
 
 pub trait Sink {
@@ -41,13 +44,22 @@ pub trait Sink {
 pub fn follow(path: &Path, offset: u64, done: Receiver<()>, sink: &mut impl Sink) {
     let mut reader = LineReader::new(offset);
     let mut drain_until: Option<Instant> = None;
+    let mut file: Option<std::fs::File> = None;
+    let mut wait = POLL;
     loop {
-        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if file.is_none() {
+            file = std::fs::File::open(path).ok();
+        }
+        let len = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let before = reader.pos;
         if !sink.wants_lines() && reader.pos < len {
             // Nothing more will be kept: skip instead of reading.
             reader.skip_to(len);
         }
-        let mut file = std::fs::File::open(path).ok();
         // Read all that is there now, chunk by chunk, checking the deadline between chunks.
         while reader.pos < len {
             if drain_until.is_some_and(|t| Instant::now() >= t) {
@@ -64,14 +76,22 @@ pub fn follow(path: &Path, offset: u64, done: Receiver<()>, sink: &mut impl Sink
                 break;
             }
         }
-        sink.idle();
+        let moved = reader.pos != before;
+        if moved || drain_until.is_some() {
+            sink.idle();
+        }
         if drain_until.is_some() {
             // Drained everything within the deadline: the last line may lack its newline.
             reader.finish(sink);
             sink.idle();
             return;
         }
-        match done.recv_timeout(POLL) {
+        wait = if moved {
+            POLL
+        } else {
+            (wait * 2).min(POLL_QUIET)
+        };
+        match done.recv_timeout(wait) {
             Err(RecvTimeoutError::Timeout) => {}
             // Done (or the run went away): one more pass, bounded by the drain deadline.
             Ok(()) | Err(RecvTimeoutError::Disconnected) => {

@@ -151,6 +151,10 @@ pub struct Supervisor {
     radar_watch: Arc<std::sync::Mutex<radar_watch::RadarWatch>>,
     /// The radar's inputs at its last scan (a hash): a change means a full scan.
     radar_inputs: u64,
+    /// When the scan under way started, and when the next may start (a slow scan waits a
+    /// few times its own length, so the radar never takes more than a share of a core).
+    radar_started: std::time::Instant,
+    radar_next: std::time::Instant,
     /// The metering gateway, when it could start.
     gateway: Option<Arc<crate::gateway::Gateway>>,
     /// How many unfinished runs this server took up again at start-up.
@@ -184,6 +188,8 @@ impl Supervisor {
             radar_busy: false,
             radar_watch: Default::default(),
             radar_inputs: 0,
+            radar_started: std::time::Instant::now(),
+            radar_next: std::time::Instant::now(),
             gateway,
             adopted: 0,
             ports: Default::default(),

@@ -31,7 +31,7 @@ pub(super) fn start_ticker(tx: mpsc::UnboundedSender<Msg>) {
 
 impl Supervisor {
     pub(super) fn radar_tick(&mut self) {
-        if self.radar_busy {
+        if self.radar_busy || std::time::Instant::now() < self.radar_next {
             return;
         }
         let inputs: Vec<RadarRun> = self
@@ -87,6 +87,7 @@ impl Supervisor {
             dirty
         };
         self.radar_busy = true;
+        self.radar_started = std::time::Instant::now();
         let tx = self.tx.clone();
         let watch = self.radar_watch.clone();
         tokio::spawn(async move {
@@ -120,6 +121,8 @@ impl Supervisor {
 
     pub(super) fn radar_done(&mut self, findings: HashMap<String, Vec<ConflictFinding>>) {
         self.radar_busy = false;
+        let took = self.radar_started.elapsed();
+        self.radar_next = std::time::Instant::now() + took * 3;
         crate::memory::trim();
         for (id, found) in findings {
             let Some(e) = self.runs.get_mut(&id) else {

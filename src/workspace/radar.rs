@@ -42,6 +42,10 @@ struct Change {
 
 type Changes = HashMap<String, Change>;
 
+/// Other runs a run is said to conflict with, at most: past that, more of the same helps no
+/// one, and 500 runs that all touch one file would otherwise make 250,000 findings.
+pub const MAX_RUN_FINDINGS: usize = 10;
+
 /// Findings per run id (runs with none are present with an empty list).
 pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
     let mut out: HashMap<String, Vec<ConflictFinding>> =
@@ -76,6 +80,10 @@ pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
                 if !(r.pairwise && other.pairwise || both_waiting) {
                     continue;
                 }
+                let (r_full, other_full) = (full(&out, &r.id), full(&out, &other.id));
+                if r_full && other_full {
+                    continue;
+                }
                 let Some(theirs) = &changes[j] else { continue };
                 let ancestor = if r.base == other.base {
                     None
@@ -85,19 +93,30 @@ pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
                 let files = overlap(&repo, mine, theirs, ancestor);
                 if !files.is_empty() {
                     let with = |id: &str| format!("run:{id}");
-                    push(
-                        &mut out,
-                        &r.id,
-                        with(&other.id),
-                        files.clone(),
-                        both_waiting,
-                    );
-                    push(&mut out, &other.id, with(&r.id), files, both_waiting);
+                    if !r_full {
+                        push(
+                            &mut out,
+                            &r.id,
+                            with(&other.id),
+                            files.clone(),
+                            both_waiting,
+                        );
+                    }
+                    if !other_full {
+                        push(&mut out, &other.id, with(&r.id), files, both_waiting);
+                    }
                 }
             }
         }
     }
     out
+}
+
+/// Whether `id` already names as many other runs as it may.
+fn full(out: &HashMap<String, Vec<ConflictFinding>>, id: &str) -> bool {
+    out.get(id)
+        .map_or(0, |f| f.iter().filter(|c| c.run_id().is_some()).count())
+        >= MAX_RUN_FINDINGS
 }
 
 fn push(
