@@ -222,7 +222,8 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
     assert_eq!(
         fx,
         vec![Effect::OpenTimeline {
-            run: "run00002".into()
+            run: "run00002".into(),
+            stream: 1
         }]
     );
     assert_eq!(app.focus, Focus::Timeline);
@@ -230,6 +231,7 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
         &mut app,
         Msg::TimelineLines {
             run: "run00002".into(),
+            stream: 1,
             lines: fixtures::timeline(50),
         },
     );
@@ -242,6 +244,7 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
         &mut app,
         Msg::TimelineLines {
             run: "run00002".into(),
+            stream: 1,
             lines: fixtures::timeline(3),
         },
     );
@@ -253,6 +256,7 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
         &mut app,
         Msg::TimelineLines {
             run: "other".into(),
+            stream: 1,
             lines: fixtures::timeline(3),
         },
     );
@@ -262,7 +266,8 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
     assert_eq!(
         fx,
         vec![Effect::OpenTimeline {
-            run: "run00001".into()
+            run: "run00001".into(),
+            stream: 2
         }]
     );
     assert_eq!(app.pane.as_ref().unwrap().run, "run00001");
@@ -739,4 +744,125 @@ fn v_on_a_failed_run_shows_why_first_and_r_retries_from_there() {
     // r from the summary asks which phase to retry, for that run.
     press(&mut app, vec![key('r')]);
     assert!(matches!(&app.mode, Mode::Retry { run, .. } if run == "run00000"));
+}
+
+fn opened_stream(fx: &[Effect]) -> Option<(String, u64)> {
+    fx.iter().find_map(|e| match e {
+        Effect::OpenTimeline { run, stream } => Some((run.clone(), *stream)),
+        _ => None,
+    })
+}
+
+#[test]
+fn lines_of_an_aborted_timeline_stream_are_dropped_when_the_pane_reopens() {
+    let mut app = app_with(fixtures::runs());
+    press(&mut app, vec![key('j'), key('j')]);
+    let (run, old) = opened_stream(&press(&mut app, vec![code(KeyCode::Enter)])).unwrap();
+    // Esc closes the pane, Enter opens it again: a new stream reads the tail afresh.
+    let (_, new) = opened_stream(&press(
+        &mut app,
+        vec![code(KeyCode::Esc), code(KeyCode::Enter)],
+    ))
+    .unwrap();
+    assert_ne!(old, new);
+    // Lines the old stream had queued before it was aborted are not shown a second time.
+    let (_, dirty) = update(
+        &mut app,
+        Msg::TimelineLines {
+            run: run.clone(),
+            stream: old,
+            lines: fixtures::timeline(5),
+        },
+    );
+    assert!(!dirty);
+    update(
+        &mut app,
+        Msg::TimelineEnded {
+            run: run.clone(),
+            stream: old,
+        },
+    );
+    update(
+        &mut app,
+        Msg::TimelineLines {
+            run,
+            stream: new,
+            lines: fixtures::timeline(5),
+        },
+    );
+    let pane = app.pane.as_ref().unwrap();
+    assert_eq!(pane.lines.len(), 5);
+    assert!(!pane.ended, "the old stream's end is not the new one's");
+}
+
+#[test]
+fn an_ended_pane_follows_a_retry_and_a_merge() {
+    use flightdeck::run::MergeState;
+    let mut app = app_with(fixtures::runs());
+    // run00000 failed: its stream ended after run.finished.
+    assert_eq!(app.selected.as_deref(), Some("run00000"));
+    let (run, first) = opened_stream(&press(&mut app, vec![code(KeyCode::Enter)])).unwrap();
+    update(
+        &mut app,
+        Msg::TimelineLines {
+            run: run.clone(),
+            stream: first,
+            lines: fixtures::timeline(3),
+        },
+    );
+    update(
+        &mut app,
+        Msg::TimelineEnded {
+            run: run.clone(),
+            stream: first,
+        },
+    );
+    assert!(app.pane.as_ref().unwrap().ended);
+    // r: the run is queued again as attempt 2; the pane streams the new attempt.
+    let mut r = app.selected_run().unwrap().clone();
+    r.status = Status::Queued;
+    r.attempt += 1;
+    r.reason = None;
+    let (fx, _) = update(&mut app, Msg::Run(Box::new(r.clone())));
+    let (again, second) = opened_stream(&fx).expect("a new stream for the new attempt");
+    assert_eq!(again, run);
+    assert!(second > first);
+    assert!(!app.pane.as_ref().unwrap().ended);
+    // The retry succeeds; its stream ends; then m merges it: merge.done is read.
+    r.status = Status::Succeeded;
+    r.merge = MergeState::Ready;
+    update(&mut app, Msg::Run(Box::new(r.clone())));
+    update(
+        &mut app,
+        Msg::TimelineEnded {
+            run: run.clone(),
+            stream: second,
+        },
+    );
+    r.merge = MergeState::Merged;
+    let (fx, _) = update(&mut app, Msg::Run(Box::new(r.clone())));
+    let (_, third) = opened_stream(&fx).expect("a new stream after the merge");
+    assert!(third > second);
+    // The same snapshot again changes nothing.
+    update(
+        &mut app,
+        Msg::TimelineEnded {
+            run: run.clone(),
+            stream: third,
+        },
+    );
+    let (fx, _) = update(&mut app, Msg::Run(Box::new(r)));
+    assert_eq!(opened_stream(&fx), None);
+}
+
+#[test]
+fn a_retry_seen_before_the_old_stream_ends_still_gets_a_new_stream() {
+    let mut app = app_with(fixtures::runs());
+    let (run, first) = opened_stream(&press(&mut app, vec![code(KeyCode::Enter)])).unwrap();
+    let mut r = app.selected_run().unwrap().clone();
+    r.status = Status::Running;
+    r.attempt += 1;
+    update(&mut app, Msg::Run(Box::new(r)));
+    let (fx, _) = update(&mut app, Msg::TimelineEnded { run, stream: first });
+    assert!(opened_stream(&fx).is_some(), "{fx:?}");
 }

@@ -199,7 +199,8 @@ fn with_pane(lines: Vec<serde_json::Value>) -> App {
         )),
     );
     let run = a.selected.clone().unwrap();
-    update(&mut a, Msg::TimelineLines { run, lines });
+    let stream = a.pane.as_ref().unwrap().stream;
+    update(&mut a, Msg::TimelineLines { run, stream, lines });
     a
 }
 

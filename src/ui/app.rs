@@ -50,6 +50,8 @@ pub struct App {
     pub alerts: crate::config::CockpitConfig,
     /// The first run list has come: later changes are news.
     pub seen_runs: bool,
+    /// Timeline streams opened so far: the next one's number.
+    pub streams: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +116,11 @@ pub struct Pane {
     pub ended: bool,
     /// Only what the agent said (`agent.output`, `agent.message`).
     pub output_only: bool,
+    /// Which stream feeds this pane: lines from an older stream (one aborted when the pane
+    /// closed or moved, still queued) are dropped.
+    pub stream: u64,
+    /// The run's attempt when the stream opened: a retry means a new stream.
+    pub attempt: u32,
 }
 
 /// Timeline types that are the agent's own words.
@@ -133,6 +140,8 @@ impl Pane {
             scroll: 0,
             ended: false,
             output_only: false,
+            stream: 0,
+            attempt: 0,
         }
     }
 
@@ -204,6 +213,7 @@ impl App {
             zoom: false,
             alerts: crate::config::CockpitConfig::default(),
             seen_runs: false,
+            streams: 0,
         }
     }
 

@@ -5,9 +5,9 @@ use crossterm::event::KeyEvent;
 use crate::protocol::{Command, RunSnapshot};
 use crate::run::Status;
 
-use super::super::app::{default_retry_phase, App, Confirmable, DocKind, Focus, Mode, Pane};
+use super::super::app::{default_retry_phase, App, Confirmable, DocKind, Focus, Mode};
 use super::super::keymap::Action;
-use super::{after_runs_changed, follow_selection, Effect, Program};
+use super::{after_runs_changed, follow_selection, open_pane, Effect, Program};
 
 pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     let Some(action) = app.keymap.action(&key) else {
@@ -48,9 +48,8 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         Action::Bottom => app.select_index(usize::MAX),
         Action::Open | Action::Focus => match (&app.pane, &app.selected) {
             (None, Some(id)) => {
-                app.pane = Some(Pane::new(id.clone()));
+                open_pane(app, id.clone(), fx);
                 app.focus = Focus::Timeline;
-                fx.push(Effect::OpenTimeline { run: id.clone() });
             }
             (Some(_), _) => {
                 app.focus = match (action, app.focus) {
@@ -71,10 +70,9 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 app.focus = Focus::Timeline;
             }
             (None, Some(id)) => {
-                app.pane = Some(Pane::new(id.clone()));
+                open_pane(app, id.clone(), fx);
                 app.focus = Focus::Timeline;
                 app.zoom = true;
-                fx.push(Effect::OpenTimeline { run: id.clone() });
             }
             (None, None) => app.say("no run selected"),
         },
