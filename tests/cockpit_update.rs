@@ -866,3 +866,54 @@ fn a_retry_seen_before_the_old_stream_ends_still_gets_a_new_stream() {
     let (fx, _) = update(&mut app, Msg::TimelineEnded { run, stream: first });
     assert!(opened_stream(&fx).is_some(), "{fx:?}");
 }
+
+#[test]
+fn status_messages_expire_after_a_few_seconds_and_the_history_keeps_them() {
+    let mut app = app_with(fixtures::runs());
+    update(
+        &mut app,
+        Msg::Done {
+            what: "kill run00002".into(),
+            result: Ok("killing run run00002".into()),
+        },
+    );
+    assert!(app.status.is_some());
+    let mut redraws = 0;
+    for _ in 0..5 {
+        if update(&mut app, Msg::Tick).1 {
+            redraws += 1;
+        }
+    }
+    assert!(app.status.is_none(), "{:?}", app.status);
+    assert!(redraws >= 1, "the footer is redrawn when the message goes");
+    // Errors stay a little longer, then go too.
+    update(
+        &mut app,
+        Msg::Done {
+            what: "merge run00004".into(),
+            result: Err("the merge gate is not green".into()),
+        },
+    );
+    for _ in 0..5 {
+        update(&mut app, Msg::Tick);
+    }
+    assert!(app.status.is_some());
+    for _ in 0..5 {
+        update(&mut app, Msg::Tick);
+    }
+    assert!(app.status.is_none());
+    // "reconnected" goes when the server is lost again.
+    update(&mut app, Msg::Disconnected("gone".into()));
+    update(&mut app, Msg::Connected);
+    assert!(app.status.as_ref().unwrap().text.contains("reconnected"));
+    update(&mut app, Msg::Disconnected("gone again".into()));
+    assert!(app.status.is_none());
+    // M shows what was said, newest first; Esc closes.
+    press(&mut app, vec![key('M')]);
+    assert_eq!(app.mode, Mode::Messages { scroll: 0 });
+    let said: Vec<&str> = app.history.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(said.len(), 3, "{said:?}");
+    assert!(said[0].contains("killing run"));
+    press(&mut app, vec![code(KeyCode::Esc)]);
+    assert_eq!(app.mode, Mode::Normal);
+}

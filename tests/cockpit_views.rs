@@ -394,3 +394,50 @@ fn a_failed_runs_proof_starts_with_why_it_failed() {
     }
     snap("failure", a);
 }
+
+#[test]
+fn the_footer_hints_come_from_the_keymap() {
+    use flightdeck::config::KeyBinding;
+    let mut keys = std::collections::BTreeMap::new();
+    keys.insert("kill".to_string(), KeyBinding::One("D".into()));
+    keys.insert("quit".to_string(), KeyBinding::One("Q".into()));
+    let mut a = app();
+    a.keymap = flightdeck::ui::keymap::Keymap::new(&keys).unwrap();
+    for (w, h) in SIZES {
+        let screen = format!("{}", render(&mut a, w, h, false).backend());
+        let footer = screen.lines().last().unwrap().trim_matches('"').to_string();
+        assert!(footer.contains("D kill"), "{footer}");
+        assert!(footer.contains("Q quit"), "{footer}");
+        assert!(!footer.contains("x kill"), "{footer}");
+        assert!(footer.trim_end().chars().count() <= w as usize, "{footer}");
+    }
+}
+
+#[test]
+fn m_shows_the_status_messages_said() {
+    let mut a = app();
+    update(
+        &mut a,
+        Msg::Done {
+            what: "kill run00002".into(),
+            result: Ok("killing run run00002".into()),
+        },
+    );
+    for _ in 0..7 {
+        update(&mut a, Msg::Tick);
+    }
+    update(
+        &mut a,
+        Msg::Done {
+            what: "merge run00004".into(),
+            result: Err("not merging run run00004: the merge gate is not green".into()),
+        },
+    );
+    update(&mut a, key('M'));
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    assert!(screen.contains("messages (2)"), "{screen}");
+    let newest = screen.find("the merge gate").unwrap();
+    let older = screen.find("killing run").unwrap();
+    assert!(newest < older, "newest first:\n{screen}");
+    assert!(screen.contains("7s ago"), "{screen}");
+}

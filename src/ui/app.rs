@@ -52,6 +52,10 @@ pub struct App {
     pub seen_runs: bool,
     /// Timeline streams opened so far: the next one's number.
     pub streams: u64,
+    /// Seconds since the cockpit opened (one a `Tick`): what status messages age by.
+    pub clock: u64,
+    /// The status messages said, newest last (at most `HISTORY_KEEP`).
+    pub history: VecDeque<StatusLine>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +76,10 @@ pub enum Mode {
     Retry {
         run: String,
         choice: usize,
+    },
+    /// The last status messages, newest first, scrollable.
+    Messages {
+        scroll: usize,
     },
     /// A proof pack text, scrollable: the patch (`d`) or PR.md (`v`).
     Doc {
@@ -177,7 +185,26 @@ impl Pane {
 pub struct StatusLine {
     pub text: String,
     pub error: bool,
+    /// When it was said, in seconds of the cockpit's clock (`App::clock`).
+    pub at: u64,
 }
+
+impl StatusLine {
+    /// How long it stays in the footer: errors a little longer than news.
+    pub fn lasts(&self) -> u64 {
+        if self.error {
+            STATUS_ERROR_SECS
+        } else {
+            STATUS_SECS
+        }
+    }
+}
+
+/// Seconds a status message stays in the footer (`M` shows the ones gone).
+pub const STATUS_SECS: u64 = 5;
+pub const STATUS_ERROR_SECS: u64 = 10;
+/// Status messages kept for `M`.
+pub const HISTORY_KEEP: usize = 50;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Connection {
@@ -214,6 +241,8 @@ impl App {
             alerts: crate::config::CockpitConfig::default(),
             seen_runs: false,
             streams: 0,
+            clock: 0,
+            history: VecDeque::new(),
         }
     }
 
@@ -280,17 +309,38 @@ impl App {
     /// Say something in the status line. Advice written for the command line (the server's
     /// `flightdeck retry RUN`, `--phase`, ...) is said with keys.
     pub fn say(&mut self, text: impl Into<String>) {
-        self.status = Some(StatusLine {
-            text: super::wording::for_cockpit(&text.into()),
-            error: false,
-        });
+        self.tell(text.into(), false);
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
-        self.status = Some(StatusLine {
-            text: super::wording::for_cockpit(&text.into()),
-            error: true,
-        });
+        self.tell(text.into(), true);
+    }
+
+    fn tell(&mut self, text: String, error: bool) {
+        let line = StatusLine {
+            text: super::wording::for_cockpit(&text),
+            error,
+            at: self.clock,
+        };
+        self.history.push_back(line.clone());
+        while self.history.len() > HISTORY_KEEP {
+            self.history.pop_front();
+        }
+        self.status = Some(line);
+    }
+
+    /// One second more: a status message that has been shown long enough goes (it stays in
+    /// the history). True when it went.
+    pub fn tick(&mut self) -> bool {
+        self.clock += 1;
+        let expired = self
+            .status
+            .as_ref()
+            .is_some_and(|s| self.clock.saturating_sub(s.at) >= s.lasts());
+        if expired {
+            self.status = None;
+        }
+        expired
     }
 }
 

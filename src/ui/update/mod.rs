@@ -207,12 +207,23 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             restarted
         }
         Msg::Disconnected(why) => {
+            // "reconnected" is no longer true.
+            if app
+                .status
+                .as_ref()
+                .is_some_and(|s| s.text.starts_with("reconnected"))
+            {
+                app.status = None;
+            }
             let changed = !matches!(&app.connection, Connection::Lost(w) if *w == why);
             app.connection = Connection::Lost(why);
             changed
         }
         Msg::Resize => true,
-        Msg::Tick => app.runs.iter().any(|r| r.status.is_active()),
+        Msg::Tick => {
+            let expired = app.tick();
+            expired || app.runs.iter().any(|r| r.status.is_active())
+        }
     };
     (fx, dirty)
 }

@@ -133,6 +133,21 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
             _ => {}
         },
+        Mode::Messages { scroll } => {
+            let max = app.history.len().saturating_sub(1);
+            let scroll = match app.keymap.action(&key) {
+                Some(Action::Up) => scroll.saturating_sub(1),
+                Some(Action::Down) => (scroll + 1).min(max),
+                Some(Action::Top) => 0,
+                Some(Action::Bottom) => max,
+                Some(Action::Close | Action::Quit | Action::Messages) => {
+                    app.mode = Mode::Normal;
+                    return;
+                }
+                _ => scroll,
+            };
+            app.mode = Mode::Messages { scroll };
+        }
         Mode::Doc {
             kind,
             run,

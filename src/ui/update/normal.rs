@@ -18,6 +18,13 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     match action {
         Action::Quit => app.quit = true,
         Action::Help => app.mode = Mode::Help,
+        Action::Messages => {
+            if app.history.is_empty() {
+                app.say("no status messages yet");
+            } else {
+                app.mode = Mode::Messages { scroll: 0 };
+            }
+        }
         Action::Close => {
             if app.pane.is_some() {
                 app.pane = None;

@@ -86,6 +86,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
         Mode::Help => overlays::help(frame, body, app, ctx),
         Mode::Confirm { action, run } => overlays::confirm(frame, body, *action, run, app, ctx),
         Mode::Retry { run, choice } => overlays::retry(frame, body, run, *choice, ctx),
+        Mode::Messages { scroll } => overlays::messages(frame, body, app, *scroll, ctx),
         Mode::Doc {
             kind,
             run,
@@ -261,10 +262,13 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
                 return;
             }
             _ => {
-                let mut hint = String::from("? help · Enter timeline · p pause · x kill · r retry · n new · d diff · q quit");
-                if !app.filter.is_empty() {
-                    hint = format!("filter: {}  ·  {hint}", app.filter);
-                }
+                let prefix = if app.filter.is_empty() {
+                    String::new()
+                } else {
+                    format!("filter: {}  ·  ", app.filter)
+                };
+                let room = (area.width as usize).saturating_sub(text::width(&prefix));
+                let hint = format!("{prefix}{}", key_hints(app, room));
                 Line::from(Span::styled(hint, t.dim()))
             }
         },
@@ -273,6 +277,43 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
         Paragraph::new(line).wrap(ratatui::widgets::Wrap { trim: false }),
         area,
     );
+}
+
+/// The footer's key hints, from the keymap: `[keys]` changes them as it changes the keys.
+/// As many as fit in `width` (with `room` taken already), the least needed left out first.
+fn key_hints(app: &App, width: usize) -> String {
+    use super::keymap::Action;
+    // In display order, each with its rank: 0 is kept longest.
+    let all = [
+        (Action::Help, "help", 0),
+        (Action::Open, "timeline", 2),
+        (Action::Pause, "pause", 3),
+        (Action::Kill, "kill", 4),
+        (Action::Retry, "retry", 5),
+        (Action::New, "new", 6),
+        (Action::Diff, "diff", 7),
+        (Action::Messages, "messages", 8),
+        (Action::Quit, "quit", 1),
+    ];
+    let hints: Vec<(String, u8)> = all
+        .iter()
+        .filter_map(|(a, what, rank)| {
+            Some((format!("{} {what}", app.keymap.first_key(*a)?), *rank))
+        })
+        .collect();
+    let mut keep = hints.len();
+    loop {
+        let shown: Vec<&str> = hints
+            .iter()
+            .filter(|(_, rank)| (*rank as usize) < keep)
+            .map(|(h, _)| h.as_str())
+            .collect();
+        let line = shown.join(" · ");
+        if text::width(&line) <= width || keep <= 1 {
+            return line;
+        }
+        keep -= 1;
+    }
 }
 
 /// The conflict radar's findings, each pair once: `a × b in file` or `a × target:main in file`.

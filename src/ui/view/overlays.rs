@@ -154,3 +154,45 @@ pub fn retry(frame: &mut Frame, area: Rect, run: &str, choice: usize, ctx: &Ctx)
         rect,
     );
 }
+
+/// `M`: the status messages said so far, newest first, with how long ago.
+pub fn messages(frame: &mut Frame, area: Rect, app: &App, scroll: usize, ctx: &Ctx) {
+    let t = ctx.theme;
+    let w = 100.min(area.width);
+    let room = (w as usize).saturating_sub(2 + 9);
+    let mut lines: Vec<Line> = Vec::new();
+    for s in app.history.iter().rev().skip(scroll) {
+        let ago = app.clock.saturating_sub(s.at);
+        let when = if ago < 60 {
+            format!("{ago:>4}s ago")
+        } else {
+            format!("{:>4}m ago", ago / 60)
+        };
+        let style = if s.error {
+            t.error()
+        } else {
+            Default::default()
+        };
+        for (i, row) in crate::text::wrap(&crate::text::printable(&s.text), room)
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if i == 0 { when.clone() } else { " ".repeat(9) };
+            lines.push(Line::from(vec![
+                Span::styled(lead, t.dim()),
+                Span::raw(" "),
+                Span::styled(row, style),
+            ]));
+        }
+    }
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let rect = centered(area, w, h.max(3));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(format!(
+            " messages ({}) · newest first · j/k · Esc closes ",
+            app.history.len()
+        ))),
+        rect,
+    );
+}
