@@ -917,3 +917,26 @@ fn status_messages_expire_after_a_few_seconds_and_the_history_keeps_them() {
     press(&mut app, vec![code(KeyCode::Esc)]);
     assert_eq!(app.mode, Mode::Normal);
 }
+
+fn alt(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT))
+}
+
+#[test]
+fn esc_then_a_key_read_as_alt_key_is_both_keys() {
+    // In the new-run prompt, Esc q quickly: the prompt closes, then q quits. Nothing is typed.
+    let mut app = app_with(fixtures::runs());
+    let mut msgs = vec![key('n')];
+    msgs.extend("fix".chars().map(key));
+    msgs.push(alt('q'));
+    let fx = press(&mut app, msgs);
+    assert!(sends(&fx).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.quit);
+    // With the filter open, Esc j clears the filter and moves down.
+    let mut app = app_with(fixtures::runs());
+    press(&mut app, vec![key('/'), key('z'), alt('j')]);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.filter, "");
+    assert_eq!(app.selected.as_deref(), Some("run00004"));
+}

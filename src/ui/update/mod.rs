@@ -101,7 +101,12 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
     let mut fx = Vec::new();
     let dirty = match msg {
         Msg::Key(key) => {
-            modes::on_key(app, key, &mut fx);
+            for key in split_alt(key) {
+                modes::on_key(app, key, &mut fx);
+                if app.quit {
+                    break;
+                }
+            }
             true
         }
         Msg::Runs(runs) => {
@@ -226,6 +231,18 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
         }
     };
     (fx, dirty)
+}
+
+/// Esc and a key right after it come from the terminal as one sequence, which reads as
+/// Alt+key. The cockpit binds nothing to Alt: it is the two keys the person pressed.
+pub fn split_alt(key: KeyEvent) -> Vec<KeyEvent> {
+    use crossterm::event::{KeyCode, KeyModifiers};
+    if !key.modifiers.contains(KeyModifiers::ALT) {
+        return vec![key];
+    }
+    let mut rest = key;
+    rest.modifiers.remove(KeyModifiers::ALT);
+    vec![KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE), rest]
 }
 
 pub(super) fn after_runs_changed(app: &mut App, fx: &mut Vec<Effect>) {
