@@ -940,3 +940,57 @@ fn esc_then_a_key_read_as_alt_key_is_both_keys() {
     assert_eq!(app.filter, "");
     assert_eq!(app.selected.as_deref(), Some("run00004"));
 }
+
+fn filter(app: &mut App, text: &str) {
+    let mut msgs = vec![key('/')];
+    msgs.extend(text.chars().map(key));
+    msgs.push(code(KeyCode::Enter));
+    press(app, msgs);
+}
+
+fn shown(app: &App) -> Vec<String> {
+    app.visible().iter().map(|r| r.id.clone()).collect()
+}
+
+#[test]
+fn the_filter_finds_what_the_rows_show_merge_reason_and_repo() {
+    let mut runs = runs_of_every_kind();
+    runs[3].repo = "/home/dev/src/other-repo".into();
+    let mut app = app_with(runs);
+    // MERGE ready: run00004 (ready) only; "succeeded" rows that are not ready do not match.
+    filter(&mut app, "ready");
+    let ready = shown(&app);
+    assert!(ready.contains(&"run00004".to_string()), "{ready:?}");
+    assert!(!ready.contains(&"run00001".to_string()), "{ready:?}");
+    press(&mut app, vec![code(KeyCode::Esc)]);
+    // The REASON text: the gate's words.
+    filter(&mut app, "min_score");
+    assert_eq!(shown(&app), vec!["run00008"]);
+    press(&mut app, vec![code(KeyCode::Esc)]);
+    // The pause reason.
+    filter(&mut app, "budget");
+    assert_eq!(shown(&app), vec!["run00005"]);
+    press(&mut app, vec![code(KeyCode::Esc)]);
+    // The repository.
+    filter(&mut app, "other-repo");
+    assert_eq!(shown(&app), vec!["run00003"]);
+}
+
+#[test]
+fn esc_after_a_filter_that_matches_nothing_keeps_the_selection() {
+    let mut app = app_with(fixtures::runs());
+    press(&mut app, vec![key('j'), key('j')]);
+    assert_eq!(app.selected.as_deref(), Some("run00002"));
+    // Typed in the prompt, then cleared with Esc.
+    press(
+        &mut app,
+        vec![key('/'), key('z'), key('z'), code(KeyCode::Esc)],
+    );
+    assert_eq!(app.selected.as_deref(), Some("run00002"));
+    // Kept with Enter, then Esc in the table clears it.
+    filter(&mut app, "zzz");
+    assert_eq!(app.selected, None);
+    press(&mut app, vec![code(KeyCode::Esc)]);
+    assert_eq!(app.filter, "");
+    assert_eq!(app.selected.as_deref(), Some("run00002"));
+}

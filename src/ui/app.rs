@@ -21,6 +21,9 @@ pub struct App {
     pub runs: Vec<RunSnapshot>,
     /// The selected run's id: selection follows the run when the table re-sorts.
     pub selected: Option<String>,
+    /// The last run selected: a filter that shows nothing leaves no selection, and clearing
+    /// it comes back here.
+    pub last_selected: Option<String>,
     pub filter: String,
     pub mode: Mode,
     pub pane: Option<Pane>,
@@ -221,6 +224,7 @@ impl App {
         Self {
             runs: Vec::new(),
             selected: None,
+            last_selected: None,
             filter: String::new(),
             mode: Mode::Normal,
             pane: None,
@@ -269,15 +273,24 @@ impl App {
         self.runs.iter().find(|r| r.id == id)
     }
 
-    /// Keep a selection that is visible: the same run if it still is, else the first row.
+    /// Keep a selection that is visible: the same run if it still is, else the run selected
+    /// before a filter hid every row, else the first row.
     pub fn fix_selection(&mut self) {
         let visible = self.visible();
-        let still = self
-            .selected
-            .as_deref()
-            .is_some_and(|id| visible.iter().any(|r| r.id == id));
-        if !still {
-            self.selected = visible.first().map(|r| r.id.clone());
+        let shown = |id: &Option<String>| {
+            id.as_deref()
+                .is_some_and(|id| visible.iter().any(|r| r.id == id))
+        };
+        if !shown(&self.selected) {
+            let back = self.selected.is_none() && shown(&self.last_selected);
+            self.selected = if back {
+                self.last_selected.clone()
+            } else {
+                visible.first().map(|r| r.id.clone())
+            };
+        }
+        if self.selected.is_some() {
+            self.last_selected = self.selected.clone();
         }
     }
 
@@ -290,6 +303,9 @@ impl App {
                 Some(visible[i.min(visible.len() - 1)].id.clone())
             }
         };
+        if id.is_some() {
+            self.last_selected = id.clone();
+        }
         self.selected = id;
     }
 
@@ -344,13 +360,21 @@ impl App {
     }
 }
 
+/// What `/` searches: the words of every column the table shows (id, task, agent, status,
+/// phase, merge state, the REASON text), the pause reason and the repository.
 fn matches_filter(r: &RunSnapshot, needle: &str) -> bool {
+    let reason = super::attention::reason(r).unwrap_or_default();
+    let repo = r.repo.to_string_lossy();
     [
         r.id.as_str(),
         r.task.as_str(),
         r.agent.as_str(),
         r.status.as_str(),
         r.phase.as_str(),
+        r.merge.as_str(),
+        r.pause_reason.as_deref().unwrap_or(""),
+        reason.as_str(),
+        &repo,
     ]
     .iter()
     .any(|f| f.to_lowercase().contains(needle))
