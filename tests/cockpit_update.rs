@@ -994,3 +994,40 @@ fn esc_after_a_filter_that_matches_nothing_keeps_the_selection() {
     assert_eq!(app.filter, "");
     assert_eq!(app.selected.as_deref(), Some("run00002"));
 }
+
+#[test]
+fn m_refuses_up_front_when_the_gate_is_not_green_saying_why() {
+    let mut app = app_with(runs_of_every_kind());
+    for (id, want) in [
+        ("run00008", "score 0.41 is below gate.min_score 0.80"),
+        (
+            "run00011",
+            "predicted conflict with target:main in a.rs, b.rs",
+        ),
+        ("run00001", "has not been evaluated yet"),
+    ] {
+        let i = app.visible().iter().position(|r| r.id == id).unwrap();
+        app.select_index(i);
+        let fx = press(&mut app, vec![key('m')]);
+        assert!(sends(&fx).is_empty());
+        assert_eq!(app.mode, Mode::Normal, "{id}: no y/n question");
+        let s = app.status.clone().unwrap();
+        assert!(s.error, "{s:?}");
+        assert!(s.text.contains(want), "{id}: {}", s.text);
+    }
+    // A green gate asks.
+    let i = app
+        .visible()
+        .iter()
+        .position(|r| r.id == "run00004")
+        .unwrap();
+    app.select_index(i);
+    press(&mut app, vec![key('m')]);
+    assert!(matches!(
+        app.mode,
+        Mode::Confirm {
+            action: Confirmable::Merge,
+            ..
+        }
+    ));
+}

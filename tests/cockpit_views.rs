@@ -441,3 +441,40 @@ fn m_shows_the_status_messages_said() {
     assert!(newest < older, "newest first:\n{screen}");
     assert!(screen.contains("7s ago"), "{screen}");
 }
+
+#[test]
+fn the_merge_question_shows_the_gate_and_what_merging_does_to_the_others() {
+    let mut runs = fixtures::runs();
+    // run00004 is green and waits beside run00005, both editing src/lib.rs.
+    runs[4].target = Some("main".into());
+    runs[4].conflicts = vec![flightdeck::run::ConflictFinding {
+        with: "run:run00005".into(),
+        files: vec!["src/lib.rs".into()],
+        both_waiting: true,
+    }];
+    let mut a = app();
+    update(&mut a, Msg::Runs(runs));
+    a.mode = Mode::Confirm {
+        action: Confirmable::Merge,
+        run: "run00004".into(),
+    };
+    for (w, h) in SIZES {
+        let screen = format!("{}", render(&mut a, w, h, false).backend());
+        let flat: String = screen
+            .lines()
+            .map(|l| l.trim_matches('"').trim_matches(|c| c == '│' || c == ' '))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(flat.contains("Merge run run00004 into main?"), "{screen}");
+        assert!(flat.contains("Gate: green, score 0.92."), "{screen}");
+        assert!(
+            flat.contains("run run00005 edits the same lines in src/lib.rs"),
+            "{screen}"
+        );
+        assert!(
+            flat.contains("has to be run again on the new base"),
+            "{screen}"
+        );
+    }
+    snap("confirm_merge", a);
+}

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod attention;
 pub mod failure;
+pub mod gate;
 pub mod input;
 pub mod keymap;
 pub mod osc;

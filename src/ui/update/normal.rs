@@ -219,6 +219,10 @@ pub(super) fn on_run_action(
                 ));
                 return;
             }
+            if let Some(why) = super::super::gate::refusal(run) {
+                app.error(format!("run {id} cannot merge: {why}"));
+                return;
+            }
             app.mode = Mode::Confirm {
                 action: Confirmable::Merge,
                 run: id,
