@@ -160,6 +160,8 @@ fn r_asks_which_phase_defaulting_to_the_failed_one() {
 #[test]
 fn n_types_a_task_and_tab_cycles_agents() {
     let mut app = app_with(fixtures::runs());
+    // The cockpit was opened in the fixtures' repository.
+    app.repo = "/home/dev/src/app".into();
     let mut msgs = vec![key('n')];
     msgs.extend("fix it".chars().map(key));
     msgs.push(code(KeyCode::Tab));
@@ -169,7 +171,7 @@ fn n_types_a_task_and_tab_cycles_agents() {
         [Command::Run(req)] => {
             assert_eq!(req.task, "fix it");
             assert_eq!(req.agent.as_deref(), Some("scripted-docs"));
-            assert_eq!(req.repo, std::path::PathBuf::from("/repo"));
+            assert_eq!(req.repo, std::path::PathBuf::from("/home/dev/src/app"));
         }
         other => panic!("{other:?}"),
     }
@@ -650,6 +652,7 @@ fn ctrl(c: char) -> Msg {
 #[test]
 fn text_inputs_take_readline_keys() {
     let mut app = app_with(fixtures::runs());
+    app.repo = "/home/dev/src/app".into();
     let mut msgs = vec![key('n')];
     msgs.extend("fix the flaky test".chars().map(key));
     // ctrl-w kills "test", ctrl-a goes to the start, ctrl-e to the end.
@@ -926,6 +929,7 @@ fn alt(c: char) -> Msg {
 fn esc_then_a_key_read_as_alt_key_is_both_keys() {
     // In the new-run prompt, Esc q quickly: the prompt closes, then q quits. Nothing is typed.
     let mut app = app_with(fixtures::runs());
+    app.repo = "/home/dev/src/app".into();
     let mut msgs = vec![key('n')];
     msgs.extend("fix".chars().map(key));
     msgs.push(alt('q'));
@@ -1030,4 +1034,69 @@ fn m_refuses_up_front_when_the_gate_is_not_green_saying_why() {
             ..
         }
     ));
+}
+
+fn run_request(fx: &[Effect]) -> flightdeck::protocol::RunRequest {
+    match &sends(fx)[..] {
+        [Command::Run(req)] => req.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn n_asks_where_when_the_current_directory_is_not_the_selected_runs_repository() {
+    use flightdeck::ui::app::RepoChoice;
+    // Opened in an unrelated checkout; the selected run works in /home/dev/src/app.
+    let mut app = app_with(fixtures::runs());
+    app.repo = "/home/dev/src/unrelated".into();
+    press(&mut app, vec![key('n')]);
+    let Mode::PickRepo { choices, choice } = app.mode.clone() else {
+        panic!("n asks first: {:?}", app.mode)
+    };
+    assert_eq!(choice, 0);
+    assert_eq!(
+        choices.iter().map(|c| c.dir.clone()).collect::<Vec<_>>(),
+        vec![
+            std::path::PathBuf::from("/home/dev/src/app"),
+            std::path::PathBuf::from("/home/dev/src/unrelated")
+        ]
+    );
+    // Enter takes the selected run's repository; the prompt says where.
+    press(&mut app, vec![code(KeyCode::Enter)]);
+    assert!(
+        matches!(&app.mode, Mode::NewRun { repo, .. } if repo.ends_with("src/app")),
+        "{:?}",
+        app.mode
+    );
+    let mut msgs: Vec<Msg> = "fix it".chars().map(key).collect();
+    msgs.push(code(KeyCode::Enter));
+    let req = run_request(&press(&mut app, msgs));
+    assert_eq!(req.repo, std::path::PathBuf::from("/home/dev/src/app"));
+    // ↓ Enter: the current directory instead.
+    let mut msgs = vec![key('n'), code(KeyCode::Down), code(KeyCode::Enter)];
+    msgs.extend("x".chars().map(key));
+    msgs.push(code(KeyCode::Enter));
+    let req = run_request(&press(&mut app, msgs));
+    assert_eq!(
+        req.repo,
+        std::path::PathBuf::from("/home/dev/src/unrelated")
+    );
+    // Esc: nothing starts.
+    let fx = press(&mut app, vec![key('n'), code(KeyCode::Esc)]);
+    assert!(sends(&fx).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+
+    // Not a git repository, no run to go by: asked all the same, saying so.
+    let mut app = app_with(vec![]);
+    app.repo_is_git = false;
+    press(&mut app, vec![key('n')]);
+    match &app.mode {
+        Mode::PickRepo { choices, .. } => {
+            let [RepoChoice { why, .. }] = &choices[..] else {
+                panic!("{choices:?}")
+            };
+            assert!(why.contains("not a git repository"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -478,3 +478,37 @@ fn the_merge_question_shows_the_gate_and_what_merging_does_to_the_others() {
     }
     snap("confirm_merge", a);
 }
+
+#[test]
+fn the_new_run_prompt_says_where_and_with_which_agent() {
+    let mut a = app();
+    a.agents = vec![("claude".into(), Some("Claude Code".into()))];
+    a.default_agent = "claude".into();
+    a.repo = "/home/dev/src/unrelated".into();
+    update(&mut a, key('n'));
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    assert!(
+        screen.contains("Where should the new run work?"),
+        "{screen}"
+    );
+    assert!(screen.contains("~/src/app"), "{screen}");
+    assert!(screen.contains("~/src/unrelated"), "{screen}");
+    snap("pick_repo", a);
+    let mut a = app();
+    a.agents = vec![("claude".into(), Some("Claude Code".into()))];
+    a.default_agent = "claude".into();
+    a.repo = "/home/dev/src/unrelated".into();
+    update(&mut a, key('n'));
+    update(
+        &mut a,
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Enter,
+        )),
+    );
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    let footer = screen.lines().last().unwrap();
+    assert!(
+        footer.contains("new run [claude · Claude Code] in ~/src/app ›"),
+        "{footer}"
+    );
+}

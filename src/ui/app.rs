@@ -34,8 +34,10 @@ pub struct App {
     /// Agents offered by `n`, with their labels.
     pub agents: Vec<(String, Option<String>)>,
     pub default_agent: String,
-    /// Where `n` starts new runs.
+    /// Where `n` starts new runs: the current directory's repository (its top directory).
     pub repo: PathBuf,
+    /// `repo` is a git repository (else a run there works on a copy of the directory).
+    pub repo_is_git: bool,
     pub config: Option<PathBuf>,
     pub quit: bool,
     /// Rows of the table that fit on screen, for paging (set by the view).
@@ -71,6 +73,14 @@ pub enum Mode {
     NewRun {
         input: Input,
         agent: usize,
+        /// Where the run will work (shown in the prompt).
+        repo: PathBuf,
+    },
+    /// Before `n`'s prompt, when where to start is not plain: the current directory is not a
+    /// git repository, or is not the selected run's.
+    PickRepo {
+        choices: Vec<RepoChoice>,
+        choice: usize,
     },
     Confirm {
         action: Confirmable,
@@ -91,6 +101,13 @@ pub enum Mode {
         lines: Vec<String>,
         scroll: usize,
     },
+}
+
+/// A place `n` can start a run in, and why it is offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoChoice {
+    pub dir: PathBuf,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +252,7 @@ impl App {
             agents: Vec::new(),
             default_agent: String::new(),
             repo,
+            repo_is_git: true,
             config,
             quit: false,
             server: None,

@@ -93,6 +93,9 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
             lines,
             scroll,
         } => diff::draw(frame, body, *kind, run, lines, *scroll, ctx),
+        Mode::PickRepo { choices, choice } => {
+            overlays::pick_repo(frame, body, choices, *choice, ctx)
+        }
         Mode::Normal | Mode::Filter { .. } | Mode::NewRun { .. } => {}
     }
 }
@@ -227,7 +230,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
                 Span::styled("  Enter keep · Esc clear", t.dim()),
             ])
         }
-        Mode::NewRun { input, agent } => {
+        Mode::NewRun { input, agent, repo } => {
             let (name, label) = app
                 .agents
                 .get(*agent)
@@ -237,9 +240,12 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
                 Some(l) => format!("[{name} · {l}]"),
                 None => format!("[{name}]"),
             };
+            let place = text::cut_middle(&text::tilde(repo, ctx.home), 40);
             Line::from(vec![
                 Span::styled("new run ", t.bold()),
                 Span::styled(agent_text, t.fg(ratatui::style::Color::Cyan)),
+                Span::raw(" in "),
+                Span::styled(place, t.fg(ratatui::style::Color::Cyan)),
                 Span::raw(" › "),
                 Span::raw(input.split().0.to_string()),
                 Span::raw("▏"),

@@ -209,3 +209,47 @@ pub fn messages(frame: &mut Frame, area: Rect, app: &App, scroll: usize, ctx: &C
         rect,
     );
 }
+
+/// `n` asks where first: the selected run's repository or the current directory.
+pub fn pick_repo(
+    frame: &mut Frame,
+    area: Rect,
+    choices: &[super::super::app::RepoChoice],
+    choice: usize,
+    ctx: &Ctx,
+) {
+    let t = ctx.theme;
+    let w = 90.min(area.width);
+    let room = (w as usize).saturating_sub(6);
+    let mut lines = vec![Line::raw("Where should the new run work?"), Line::raw("")];
+    for (i, c) in choices.iter().enumerate() {
+        let mark = if i == choice { "▶ " } else { "  " };
+        let style = if i == choice {
+            t.selected()
+        } else {
+            Default::default()
+        };
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{mark}{}",
+                super::text::cut_middle(&super::text::tilde(&c.dir, ctx.home), room)
+            ),
+            style,
+        )));
+        lines.push(Line::from(Span::styled(
+            format!("    {}", cut(&c.why, room)),
+            t.dim(),
+        )));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(
+        "↑/↓ choose · Enter type the task · Esc cancel",
+        t.dim(),
+    )));
+    let rect = centered(area, w, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" new run ")),
+        rect,
+    );
+}
