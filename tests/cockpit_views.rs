@@ -512,3 +512,22 @@ fn the_new_run_prompt_says_where_and_with_which_agent() {
         "{footer}"
     );
 }
+
+#[test]
+fn a_budget_pause_says_budget_in_the_status_column() {
+    let mut runs = fixtures::runs();
+    runs[1].pause_reason = Some("budget".into());
+    runs[1].warning = Some("run spent $5.00 of its $5.00 budget".into());
+    let mut a = app();
+    update(&mut a, Msg::Runs(runs));
+    for (w, h) in SIZES {
+        let screen = format!("{}", render(&mut a, w, h, false).backend());
+        let row = screen.lines().find(|l| l.contains("run00001")).unwrap();
+        assert!(row.contains("‖ paused (budget) ⚠"), "{w}x{h}:\n{screen}");
+        // The other rows' columns line up with the header.
+        let header = screen.lines().find(|l| l.contains("STATUS")).unwrap();
+        let col = |l: &str, pat: &str| l[..l.find(pat).unwrap()].chars().count();
+        let running = screen.lines().find(|l| l.contains("run00002")).unwrap();
+        assert_eq!(col(running, "agent"), col(header, "PHASE"), "{screen}");
+    }
+}
