@@ -531,3 +531,78 @@ fn a_budget_pause_says_budget_in_the_status_column() {
         assert_eq!(col(running, "agent"), col(header, "PHASE"), "{screen}");
     }
 }
+
+#[test]
+fn overlays_page_by_their_own_height_and_mark_cut_lines() {
+    use flightdeck::ui::app::DocKind;
+    // The pane is open, so the table is short; the overlay covers the whole body.
+    let mut a = with_pane(fixtures::timeline(5));
+    let long = format!("+{} THE-END", "x".repeat(200));
+    let mut text: Vec<String> = (0..100).map(|i| format!("+line {i}")).collect();
+    text.insert(0, long);
+    update(
+        &mut a,
+        Msg::Doc {
+            kind: DocKind::Patch,
+            run: "run00002".into(),
+            text: text.join("\n"),
+            failure: None,
+        },
+    );
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    let rows: Vec<&str> = screen.lines().map(|l| l.trim_matches('"')).collect();
+    // Body: 24 rows less header and footer; the overlay's text: less its two borders.
+    let page = 24 - 2 - 2;
+    assert!(rows[2].ends_with("…│"), "a cut line is marked:\n{screen}");
+    assert!(!screen.contains("THE-END"));
+    update(
+        &mut a,
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::PageDown,
+        )),
+    );
+    let Mode::Doc { scroll, .. } = &a.mode else {
+        panic!("{:?}", a.mode)
+    };
+    assert_eq!(*scroll, page, "PageDown moves by the overlay's rows");
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    assert!(screen.contains(&format!("+line {}", page - 1)), "{screen}");
+    // G: the last line at the bottom, not alone at the top.
+    update(&mut a, key('G'));
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    let rows: Vec<&str> = screen.lines().map(|l| l.trim_matches('"')).collect();
+    assert!(rows[2].starts_with("│+line 80"), "{screen}");
+    assert!(rows[21].starts_with("│+line 99"), "{screen}");
+}
+
+#[test]
+fn pr_md_tables_are_drawn_as_aligned_columns() {
+    use flightdeck::ui::app::DocKind;
+    let mut a = app();
+    update(
+        &mut a,
+        Msg::Doc {
+            kind: DocKind::Proof,
+            run: "run00004".into(),
+            text: "# Extract the greeting\n\n## Checks\n\n| check | required | result | time |\n| --- | --- | --- | ---: |\n| unit | yes | ✅ passed | 5.3 s |\n| lint-and-format | no | ❌ failed | 0.8 s |\n\n**0.92**".into(),
+            failure: None,
+        },
+    );
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    let col = |l: &str, pat: &str| {
+        let at = l.find(pat).unwrap_or_else(|| panic!("{pat} in {l}"));
+        unicode_width::UnicodeWidthStr::width(&l[..at])
+    };
+    let header = screen.lines().find(|l| l.contains("required")).unwrap();
+    let unit = screen.lines().find(|l| l.contains("unit")).unwrap();
+    let lint = screen
+        .lines()
+        .find(|l| l.contains("lint-and-format"))
+        .unwrap();
+    assert!(!header.contains("| "), "no raw pipes:\n{screen}");
+    assert_eq!(col(unit, "yes"), col(header, "required"), "{screen}");
+    assert_eq!(col(lint, "no"), col(header, "required"), "{screen}");
+    assert_eq!(col(unit, "5.3 s"), col(lint, "0.8 s"), "{screen}");
+    assert!(screen.contains("────────────────┼──"), "{screen}");
+    snap("proof_table", a);
+}

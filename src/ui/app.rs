@@ -45,6 +45,8 @@ pub struct App {
     /// Rows of the timeline pane on screen (set by the view): `g` stops with the first line at
     /// the top.
     pub pane_rows: usize,
+    /// Rows of text a proof-pack overlay (`d`, `v`) shows (set by the view): what it pages by.
+    pub doc_rows: usize,
     /// The timeline pane takes the whole width (and height) in place of the table.
     pub zoom: bool,
     /// The server's pid and how many runs it re-adopted, as last heard.
@@ -259,6 +261,7 @@ impl App {
             server_restarted: false,
             page: 10,
             pane_rows: 10,
+            doc_rows: 10,
             zoom: false,
             alerts: crate::config::CockpitConfig::default(),
             seen_runs: false,

@@ -7,6 +7,7 @@ pub mod failure;
 pub mod gate;
 pub mod input;
 pub mod keymap;
+pub mod markdown;
 pub mod osc;
 pub mod runtime;
 pub mod update;

@@ -160,7 +160,12 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             if !lines.is_empty() && !text.is_empty() {
                 lines.extend([String::new(), "─".repeat(40), String::new()]);
             }
-            lines.extend(text.lines().map(str::to_string));
+            let text_lines: Vec<String> = text.lines().map(str::to_string).collect();
+            lines.extend(match kind {
+                DocKind::Patch => text_lines,
+                // PR.md and the browser report: tables as aligned columns.
+                DocKind::Proof | DocKind::Browser => super::markdown::align_tables(text_lines),
+            });
             if lines.is_empty() {
                 let what = match kind {
                     DocKind::Patch => "no patch",

@@ -177,15 +177,16 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             lines,
             scroll,
         } => {
-            let max = lines.len().saturating_sub(1);
-            let page = app.page.max(1);
+            // The overlay's own height, not the table's.
+            let page = app.doc_rows.max(1);
+            let max = lines.len().saturating_sub(page);
             let scroll = match app.keymap.action(&key) {
                 Some(Action::Up) => scroll.saturating_sub(1),
                 Some(Action::Down) => (scroll + 1).min(max),
                 Some(Action::PageUp) => scroll.saturating_sub(page),
                 Some(Action::PageDown) => (scroll + page).min(max),
                 Some(Action::Top) => 0,
-                Some(Action::Bottom) => max.saturating_sub(page.saturating_sub(1)),
+                Some(Action::Bottom) => max,
                 Some(
                     Action::Close | Action::Quit | Action::Diff | Action::Proof | Action::Browser,
                 ) => {

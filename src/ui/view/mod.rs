@@ -80,6 +80,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
     }
     draw_footer(frame, footer, app, ctx);
 
+    app.doc_rows = body.height.saturating_sub(2) as usize;
     // Overlays cover the body (table and pane) exactly, with one border of their own: the
     // header, the radar and the footer stay in view.
     match &app.mode {
