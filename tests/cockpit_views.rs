@@ -606,3 +606,38 @@ fn pr_md_tables_are_drawn_as_aligned_columns() {
     assert!(screen.contains("────────────────┼──"), "{screen}");
     snap("proof_table", a);
 }
+
+#[test]
+fn wide_characters_in_a_task_do_not_shift_the_row() {
+    let mut runs = fixtures::runs();
+    runs[2].task = "修复登录页面的中文输入法问题并添加回归测试，确保所有浏览器都能正常工作".into();
+    runs[1].task = "Fix 🚀 launch 🎉 emoji in the 📦 package list ✅ and 👩‍💻 people".into();
+    runs[3].task = "ｆｕｌｌ ｗｉｄｔｈ ａｎｄ ﾊﾝｶｸ and e\u{301}".into();
+    let mut a = app();
+    update(&mut a, Msg::Runs(runs));
+    for (w, h) in SIZES {
+        let screen = format!("{}", render(&mut a, w, h, false).backend());
+        let col = |l: &str, pat: &str| {
+            let at = l.find(pat).unwrap_or_else(|| panic!("{pat} in {l}"));
+            unicode_width::UnicodeWidthStr::width(&l[..at])
+        };
+        let header = screen.lines().find(|l| l.contains("MERGE")).unwrap();
+        for id in ["run00001", "run00002", "run00003"] {
+            let row = screen.lines().find(|l| l.contains(id)).unwrap();
+            assert_eq!(
+                col(row, " none "),
+                col(header, " MERGE"),
+                "{w}x{h} {id}:\n{screen}"
+            );
+            // The row's text, without the backend's note on hidden cells after it.
+            let row = row[1..].split('"').next().unwrap();
+            assert_eq!(
+                unicode_width::UnicodeWidthStr::width(row),
+                w as usize,
+                "{row}"
+            );
+            assert!(row.ends_with('│'), "{row}");
+        }
+    }
+    snap("wide_tasks", a);
+}
