@@ -1,5 +1,5 @@
 //! The real cockpit in tmux, the way a new user meets it (issue 13): the timeline pane follows
-//! a retry, the footer names the configured keys, `n` asks where when the directory is not the
+//! a retry and a merge, the footer names the configured keys, `n` asks where when the directory is not the
 //! runs' repository, and Esc followed at once by q is two keys.
 
 mod common;
@@ -58,6 +58,16 @@ command = ["sh", "-c", "if [ -e \"$1\" ]; then echo SECOND$((6*7)); echo hi > he
         s.contains("SECOND42") && s.contains("· ended")
     });
     assert_eq!(count(&screen, "SECOND42"), 1, "{screen}");
+
+    // m, y: merged; the ended pane reads the timeline again and shows merge.done.
+    env.wait_for(&id, "ready to merge", |r| r["merge"] == "ready");
+    tmux.keys(&["m"]);
+    tmux.wait_for("the merge question", |s| s.contains("Gate: green"));
+    tmux.keys(&["y"]);
+    env.wait_for(&id, "merged", |r| r["merge"] == "merged");
+    // o: every step again, not only the agent's words.
+    tmux.keys(&["o"]);
+    tmux.wait_for("merge.done in the pane", |s| s.contains("merge.done"));
     tmux.keys(&["q"]);
     wait_until("the cockpit to exit", || !tmux.alive());
 }
