@@ -604,6 +604,11 @@ fn pr_md_tables_are_drawn_as_aligned_columns() {
     assert_eq!(col(lint, "no"), col(header, "required"), "{screen}");
     assert_eq!(col(unit, "5.3 s"), col(lint, "0.8 s"), "{screen}");
     assert!(screen.contains("────────────────┼──"), "{screen}");
+    // One border, at the body's edge: nothing of the table shows through.
+    let rows: Vec<&str> = screen.lines().map(|l| l.trim_matches('"')).collect();
+    assert!(rows[1].starts_with("┌ PR.md"), "{screen}");
+    assert!(!rows[2].starts_with("││"), "{screen}");
+    assert!(!screen.contains("runs ("), "{screen}");
     snap("proof_table", a);
 }
 
