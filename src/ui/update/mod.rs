@@ -134,13 +134,10 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
         Msg::TimelineEnded { run, stream } => match app.pane.as_mut() {
             Some(p) if p.run == run && p.stream == stream => {
                 p.ended = true;
-                // The run was retried while its old stream was ending: follow the new attempt.
+                // The run was retried while its old stream was ending: read the new attempt
+                // (once: the new stream is opened at the run's current attempt).
                 let attempt = p.attempt;
-                if app
-                    .runs
-                    .iter()
-                    .any(|r| r.id == run && r.attempt > attempt && !r.status.is_terminal())
-                {
+                if app.runs.iter().any(|r| r.id == run && r.attempt > attempt) {
                     open_pane(app, run, &mut fx);
                 }
                 true
