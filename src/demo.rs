@@ -187,5 +187,6 @@ pub async fn run(home: Home, no_ui: bool) -> Result<i32> {
     if no_ui {
         return Ok(0);
     }
-    crate::ui::open(client, setup.repo, Some(setup.config)).await
+    let (repo, is_git) = crate::workspace::run_home(&setup.repo);
+    crate::ui::open(client, repo, is_git, Some(setup.config)).await
 }

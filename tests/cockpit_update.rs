@@ -8,37 +8,7 @@ use flightdeck::ui::update::{update, Effect, Msg};
 
 mod fixtures;
 
-fn key(c: char) -> Msg {
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
-}
-
-fn code(c: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
-}
-
-fn app_with(runs: Vec<RunSnapshot>) -> App {
-    let mut app = App::new("/repo".into(), None);
-    app.agents = vec![
-        ("claude".into(), None),
-        ("scripted-docs".into(), Some("scripted demo agent".into())),
-    ];
-    app.default_agent = "claude".into();
-    update(&mut app, Msg::Runs(runs));
-    app
-}
-
-fn sends(fx: &[Effect]) -> Vec<Command> {
-    fx.iter()
-        .filter_map(|e| match e {
-            Effect::Send { cmd, .. } => Some(cmd.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn press(app: &mut App, msgs: Vec<Msg>) -> Vec<Effect> {
-    msgs.into_iter().flat_map(|m| update(app, m).0).collect()
-}
+use fixtures::ui::*;
 
 #[test]
 fn runs_that_need_a_person_come_first_then_active_ones() {
@@ -160,6 +130,8 @@ fn r_asks_which_phase_defaulting_to_the_failed_one() {
 #[test]
 fn n_types_a_task_and_tab_cycles_agents() {
     let mut app = app_with(fixtures::runs());
+    // The cockpit was opened in the fixtures' repository.
+    app.repo = "/home/dev/src/app".into();
     let mut msgs = vec![key('n')];
     msgs.extend("fix it".chars().map(key));
     msgs.push(code(KeyCode::Tab));
@@ -169,7 +141,7 @@ fn n_types_a_task_and_tab_cycles_agents() {
         [Command::Run(req)] => {
             assert_eq!(req.task, "fix it");
             assert_eq!(req.agent.as_deref(), Some("scripted-docs"));
-            assert_eq!(req.repo, std::path::PathBuf::from("/repo"));
+            assert_eq!(req.repo, std::path::PathBuf::from("/home/dev/src/app"));
         }
         other => panic!("{other:?}"),
     }
@@ -222,7 +194,8 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
     assert_eq!(
         fx,
         vec![Effect::OpenTimeline {
-            run: "run00002".into()
+            run: "run00002".into(),
+            stream: 1
         }]
     );
     assert_eq!(app.focus, Focus::Timeline);
@@ -230,6 +203,7 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
         &mut app,
         Msg::TimelineLines {
             run: "run00002".into(),
+            stream: 1,
             lines: fixtures::timeline(50),
         },
     );
@@ -242,6 +216,7 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
         &mut app,
         Msg::TimelineLines {
             run: "run00002".into(),
+            stream: 1,
             lines: fixtures::timeline(3),
         },
     );
@@ -253,6 +228,7 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
         &mut app,
         Msg::TimelineLines {
             run: "other".into(),
+            stream: 1,
             lines: fixtures::timeline(3),
         },
     );
@@ -262,7 +238,8 @@ fn enter_opens_the_pane_which_follows_the_selection_and_scrolling_leaves_follow_
     assert_eq!(
         fx,
         vec![Effect::OpenTimeline {
-            run: "run00001".into()
+            run: "run00001".into(),
+            stream: 2
         }]
     );
     assert_eq!(app.pane.as_ref().unwrap().run, "run00001");
@@ -434,57 +411,6 @@ fn b_opens_the_browser_report_of_the_selected_run() {
     );
 }
 
-/// One run of each kind that needs a person, plus active, queued and finished ones, given in
-/// an order that is none of the display order.
-fn runs_of_every_kind() -> Vec<RunSnapshot> {
-    use flightdeck::run::{ConflictFinding, MergeState};
-    let mut v = Vec::new();
-    let mut add = |i: usize, status: Status, edit: &dyn Fn(&mut RunSnapshot)| {
-        let mut r = fixtures::run(i, status, Phase::Agent, &format!("task {i}"), "a");
-        r.merge = MergeState::None;
-        r.score = None;
-        edit(&mut r);
-        v.push(r);
-    };
-    add(0, Status::Queued, &|_| {});
-    add(1, Status::Succeeded, &|_| {}); // done, nothing to do
-    add(2, Status::Interrupted, &|r| {
-        r.reason = Some("the server stopped; retry it with `flightdeck retry run00002`".into())
-    });
-    add(3, Status::Running, &|_| {});
-    add(4, Status::Succeeded, &|r| r.merge = MergeState::Ready);
-    add(5, Status::Paused, &|r| {
-        r.pause_reason = Some("budget".into());
-        r.warning = Some("run spent $5.00 of its $5.00".into());
-    });
-    add(6, Status::Succeeded, &|r| {
-        r.merge = MergeState::Conflict;
-        r.conflicts = vec![ConflictFinding {
-            with: "run:run00009".into(),
-            files: vec!["src/lib.rs".into()],
-            both_waiting: true,
-        }];
-    });
-    add(7, Status::Queued, &|_| {});
-    add(8, Status::Succeeded, &|r| {
-        r.merge = MergeState::Blocked;
-        r.gate_reasons = vec!["score 0.41 is below gate.min_score 0.80".into()];
-    });
-    add(9, Status::Failed, &|r| {
-        r.reason = Some("agent exited with code 1".into())
-    });
-    add(10, Status::Paused, &|_| {}); // paused by the user: active, not waiting
-    add(11, Status::Succeeded, &|r| {
-        r.merge = MergeState::Conflict;
-        r.conflicts = vec![ConflictFinding {
-            with: "target:main".into(),
-            files: vec!["a.rs".into(), "b.rs".into()],
-            both_waiting: false,
-        }];
-    });
-    v
-}
-
 #[test]
 fn needs_you_order_failed_blocked_conflict_ready_budget_interrupted_then_active_then_queued_oldest_first(
 ) {
@@ -638,13 +564,10 @@ fn bell_and_notification_follow_the_config() {
     }
 }
 
-fn ctrl(c: char) -> Msg {
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
-}
-
 #[test]
 fn text_inputs_take_readline_keys() {
     let mut app = app_with(fixtures::runs());
+    app.repo = "/home/dev/src/app".into();
     let mut msgs = vec![key('n')];
     msgs.extend("fix the flaky test".chars().map(key));
     // ctrl-w kills "test", ctrl-a goes to the start, ctrl-e to the end.

@@ -199,7 +199,8 @@ fn with_pane(lines: Vec<serde_json::Value>) -> App {
         )),
     );
     let run = a.selected.clone().unwrap();
-    update(&mut a, Msg::TimelineLines { run, lines });
+    let stream = a.pane.as_ref().unwrap().stream;
+    update(&mut a, Msg::TimelineLines { run, stream, lines });
     a
 }
 
@@ -435,4 +436,256 @@ fn a_long_table_keeps_the_selection_in_view() {
             );
         }
     }
+}
+
+#[test]
+fn the_footer_hints_come_from_the_keymap() {
+    use flightdeck::config::KeyBinding;
+    let mut keys = std::collections::BTreeMap::new();
+    keys.insert("kill".to_string(), KeyBinding::One("D".into()));
+    keys.insert("quit".to_string(), KeyBinding::One("Q".into()));
+    let mut a = app();
+    a.keymap = flightdeck::ui::keymap::Keymap::new(&keys).unwrap();
+    for (w, h) in SIZES {
+        let screen = format!("{}", render(&mut a, w, h, false).backend());
+        let footer = screen.lines().last().unwrap().trim_matches('"').to_string();
+        assert!(footer.contains("D kill"), "{footer}");
+        assert!(footer.contains("Q quit"), "{footer}");
+        assert!(!footer.contains("x kill"), "{footer}");
+        assert!(footer.trim_end().chars().count() <= w as usize, "{footer}");
+    }
+}
+
+#[test]
+fn m_shows_the_status_messages_said() {
+    let mut a = app();
+    update(
+        &mut a,
+        Msg::Done {
+            what: "kill run00002".into(),
+            result: Ok("killing run run00002".into()),
+        },
+    );
+    for _ in 0..7 {
+        update(&mut a, Msg::Tick);
+    }
+    update(
+        &mut a,
+        Msg::Done {
+            what: "merge run00004".into(),
+            result: Err("not merging run run00004: the merge gate is not green".into()),
+        },
+    );
+    update(&mut a, key('M'));
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    assert!(screen.contains("messages (2)"), "{screen}");
+    let newest = screen.find("the merge gate").unwrap();
+    let older = screen.find("killing run").unwrap();
+    assert!(newest < older, "newest first:\n{screen}");
+    assert!(screen.contains("7s ago"), "{screen}");
+}
+
+#[test]
+fn the_merge_question_shows_the_gate_and_what_merging_does_to_the_others() {
+    let mut runs = fixtures::runs();
+    // run00004 is green and waits beside run00005, both editing src/lib.rs.
+    runs[4].target = Some("main".into());
+    runs[4].conflicts = vec![flightdeck::run::ConflictFinding {
+        with: "run:run00005".into(),
+        files: vec!["src/lib.rs".into()],
+        both_waiting: true,
+    }];
+    let mut a = app();
+    update(&mut a, Msg::Runs(runs));
+    a.mode = Mode::Confirm {
+        action: Confirmable::Merge,
+        run: "run00004".into(),
+    };
+    for (w, h) in SIZES {
+        let screen = format!("{}", render(&mut a, w, h, false).backend());
+        let flat: String = screen
+            .lines()
+            .map(|l| l.trim_matches('"').trim_matches(|c| c == '│' || c == ' '))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(flat.contains("Merge run run00004 into main?"), "{screen}");
+        assert!(flat.contains("Gate: green, score 0.92."), "{screen}");
+        assert!(
+            flat.contains("run run00005 edits the same lines in src/lib.rs"),
+            "{screen}"
+        );
+        assert!(
+            flat.contains("has to be run again on the new base"),
+            "{screen}"
+        );
+    }
+    snap("confirm_merge", a);
+}
+
+#[test]
+fn the_new_run_prompt_says_where_and_with_which_agent() {
+    let mut a = app();
+    a.agents = vec![("claude".into(), Some("Claude Code".into()))];
+    a.default_agent = "claude".into();
+    a.repo = "/home/dev/src/unrelated".into();
+    update(&mut a, key('n'));
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    assert!(
+        screen.contains("Where should the new run work?"),
+        "{screen}"
+    );
+    assert!(screen.contains("~/src/app"), "{screen}");
+    assert!(screen.contains("~/src/unrelated"), "{screen}");
+    snap("pick_repo", a);
+    let mut a = app();
+    a.agents = vec![("claude".into(), Some("Claude Code".into()))];
+    a.default_agent = "claude".into();
+    a.repo = "/home/dev/src/unrelated".into();
+    update(&mut a, key('n'));
+    update(
+        &mut a,
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Enter,
+        )),
+    );
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    let footer = screen.lines().last().unwrap();
+    assert!(
+        footer.contains("new run [claude · Claude Code] in ~/src/app ›"),
+        "{footer}"
+    );
+}
+
+#[test]
+fn a_budget_pause_says_budget_in_the_status_column() {
+    let mut runs = fixtures::runs();
+    runs[1].pause_reason = Some("budget".into());
+    runs[1].warning = Some("run spent $5.00 of its $5.00 budget".into());
+    let mut a = app();
+    update(&mut a, Msg::Runs(runs));
+    for (w, h) in SIZES {
+        let screen = format!("{}", render(&mut a, w, h, false).backend());
+        let row = screen.lines().find(|l| l.contains("run00001")).unwrap();
+        assert!(row.contains("‖ paused (budget) ⚠"), "{w}x{h}:\n{screen}");
+        // The other rows' columns line up with the header.
+        let header = screen.lines().find(|l| l.contains("STATUS")).unwrap();
+        let col = |l: &str, pat: &str| l[..l.find(pat).unwrap()].chars().count();
+        let running = screen.lines().find(|l| l.contains("run00002")).unwrap();
+        assert_eq!(col(running, "agent"), col(header, "PHASE"), "{screen}");
+    }
+}
+
+#[test]
+fn overlays_page_by_their_own_height_and_mark_cut_lines() {
+    use flightdeck::ui::app::DocKind;
+    // The pane is open, so the table is short; the overlay covers the whole body.
+    let mut a = with_pane(fixtures::timeline(5));
+    let long = format!("+{} THE-END", "x".repeat(200));
+    let mut text: Vec<String> = (0..100).map(|i| format!("+line {i}")).collect();
+    text.insert(0, long);
+    update(
+        &mut a,
+        Msg::Doc {
+            kind: DocKind::Patch,
+            run: "run00002".into(),
+            text: text.join("\n"),
+            failure: None,
+        },
+    );
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    let rows: Vec<&str> = screen.lines().map(|l| l.trim_matches('"')).collect();
+    // Body: 24 rows less header and footer; the overlay's text: less its two borders.
+    let page = 24 - 2 - 2;
+    assert!(rows[2].ends_with("…│"), "a cut line is marked:\n{screen}");
+    assert!(!screen.contains("THE-END"));
+    update(
+        &mut a,
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::PageDown,
+        )),
+    );
+    let Mode::Doc { scroll, .. } = &a.mode else {
+        panic!("{:?}", a.mode)
+    };
+    assert_eq!(*scroll, page, "PageDown moves by the overlay's rows");
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    assert!(screen.contains(&format!("+line {}", page - 1)), "{screen}");
+    // G: the last line at the bottom, not alone at the top.
+    update(&mut a, key('G'));
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    let rows: Vec<&str> = screen.lines().map(|l| l.trim_matches('"')).collect();
+    assert!(rows[2].starts_with("│+line 80"), "{screen}");
+    assert!(rows[21].starts_with("│+line 99"), "{screen}");
+}
+
+#[test]
+fn pr_md_tables_are_drawn_as_aligned_columns() {
+    use flightdeck::ui::app::DocKind;
+    let mut a = app();
+    update(
+        &mut a,
+        Msg::Doc {
+            kind: DocKind::Proof,
+            run: "run00004".into(),
+            text: "# Extract the greeting\n\n## Checks\n\n| check | required | result | time |\n| --- | --- | --- | ---: |\n| unit | yes | ✅ passed | 5.3 s |\n| lint-and-format | no | ❌ failed | 0.8 s |\n\n**0.92**".into(),
+            failure: None,
+        },
+    );
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    let col = |l: &str, pat: &str| {
+        let at = l.find(pat).unwrap_or_else(|| panic!("{pat} in {l}"));
+        unicode_width::UnicodeWidthStr::width(&l[..at])
+    };
+    let header = screen.lines().find(|l| l.contains("required")).unwrap();
+    let unit = screen.lines().find(|l| l.contains("unit")).unwrap();
+    let lint = screen
+        .lines()
+        .find(|l| l.contains("lint-and-format"))
+        .unwrap();
+    assert!(!header.contains("| "), "no raw pipes:\n{screen}");
+    assert_eq!(col(unit, "yes"), col(header, "required"), "{screen}");
+    assert_eq!(col(lint, "no"), col(header, "required"), "{screen}");
+    assert_eq!(col(unit, "5.3 s"), col(lint, "0.8 s"), "{screen}");
+    assert!(screen.contains("────────────────┼──"), "{screen}");
+    // One border, at the body's edge: nothing of the table shows through.
+    let rows: Vec<&str> = screen.lines().map(|l| l.trim_matches('"')).collect();
+    assert!(rows[1].starts_with("┌ PR.md"), "{screen}");
+    assert!(!rows[2].starts_with("││"), "{screen}");
+    assert!(!screen.contains("runs ("), "{screen}");
+    snap("proof_table", a);
+}
+
+#[test]
+fn wide_characters_in_a_task_do_not_shift_the_row() {
+    let mut runs = fixtures::runs();
+    runs[2].task = "修复登录页面的中文输入法问题并添加回归测试，确保所有浏览器都能正常工作".into();
+    runs[1].task = "Fix 🚀 launch 🎉 emoji in the 📦 package list ✅ and 👩‍💻 people".into();
+    runs[3].task = "ｆｕｌｌ ｗｉｄｔｈ ａｎｄ ﾊﾝｶｸ and e\u{301}".into();
+    let mut a = app();
+    update(&mut a, Msg::Runs(runs));
+    for (w, h) in SIZES {
+        let screen = format!("{}", render(&mut a, w, h, false).backend());
+        let col = |l: &str, pat: &str| {
+            let at = l.find(pat).unwrap_or_else(|| panic!("{pat} in {l}"));
+            unicode_width::UnicodeWidthStr::width(&l[..at])
+        };
+        let header = screen.lines().find(|l| l.contains("MERGE")).unwrap();
+        for id in ["run00001", "run00002", "run00003"] {
+            let row = screen.lines().find(|l| l.contains(id)).unwrap();
+            assert_eq!(
+                col(row, " none "),
+                col(header, " MERGE"),
+                "{w}x{h} {id}:\n{screen}"
+            );
+            // The row's text, without the backend's note on hidden cells after it.
+            let row = row[1..].split('"').next().unwrap();
+            assert_eq!(
+                unicode_width::UnicodeWidthStr::width(row),
+                w as usize,
+                "{row}"
+            );
+            assert!(row.ends_with('│'), "{row}");
+        }
+    }
+    snap("wide_tasks", a);
 }

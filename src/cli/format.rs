@@ -11,7 +11,7 @@ pub fn table(runs: &[RunRecord]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<9} {:<11} {:<8} {:<18} {:>8}  TASK",
+        "{:<9} {:<15} {:<8} {:<18} {:>8}  TASK",
         "ID", "STATUS", "PHASE", "AGENT", "ELAPSED"
     );
     for r in runs {
@@ -23,9 +23,9 @@ pub fn table(runs: &[RunRecord]) -> String {
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
-            "{:<9} {:<11} {:<8} {:<18} {:>8}  {}",
+            "{:<9} {:<15} {:<8} {:<18} {:>8}  {}",
             r.id,
-            r.status.as_str(),
+            r.status_label(),
             r.phase.as_str(),
             cut(&r.agent, 18),
             elapsed,
@@ -40,7 +40,10 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
     let _ = writeln!(
         o,
         "run {}  {}  (phase {}, attempt {})",
-        r.id, r.status, r.phase, r.attempt
+        r.id,
+        r.status_label(),
+        r.phase,
+        r.attempt
     );
     let _ = writeln!(o, "task      {}", first_line(&r.task));
     let _ = writeln!(o, "agent     {}", r.agent);
@@ -58,6 +61,17 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
     }
     if let Some(code) = r.exit_code {
         let _ = writeln!(o, "exit code {code}");
+    }
+    if let (Some(why), crate::run::Status::Paused) = (&r.pause_reason, r.status) {
+        let _ = writeln!(
+            o,
+            "paused    by flightdeck ({}); `flightdeck resume {}` goes on",
+            printable(why),
+            r.id
+        );
+    }
+    if let Some(w) = &r.warning {
+        let _ = writeln!(o, "warning   {}", printable(w));
     }
     if r.merge != crate::run::MergeState::None {
         let into = r
@@ -112,4 +126,56 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
 
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{Status, WorkspaceKind};
+
+    fn budget_paused() -> RunRecord {
+        let mut r = RunRecord::queued(
+            "ab12cd34",
+            "fix it",
+            "claude",
+            "/src/app".into(),
+            "/wt/ab12cd34".into(),
+            WorkspaceKind::Worktree,
+        );
+        r.status = Status::Paused;
+        r.pause_reason = Some("budget".into());
+        r.warning = Some("run spent $5.00 of its $5.00 budget".into());
+        r
+    }
+
+    #[test]
+    fn ls_and_show_say_why_flightdeck_paused_a_run() {
+        let r = budget_paused();
+        let ls = table(std::slice::from_ref(&r));
+        let row = ls.lines().nth(1).unwrap();
+        assert!(row.contains("paused (budget)"), "{ls}");
+        assert_eq!(
+            ls.lines().next().unwrap().find("PHASE"),
+            row.find("prepare"),
+            "columns stay aligned:\n{ls}"
+        );
+        let proof = ProofSummary {
+            dir: "/home/runs/ab12cd34".into(),
+            files: vec![],
+            patch: None,
+            smoke: None,
+            score: None,
+            pr: None,
+        };
+        let shown = show(&r, &proof);
+        assert!(
+            shown.starts_with("run ab12cd34  paused (budget)"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("warning   run spent $5.00 of its $5.00 budget"),
+            "{shown}"
+        );
+        assert!(shown.contains("flightdeck resume ab12cd34"), "{shown}");
+    }
 }

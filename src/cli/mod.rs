@@ -177,8 +177,10 @@ pub async fn main(cli: Cli) -> Result<i32> {
     let client = crate::client::Client::new(home.clone(), config.clone());
     match cli.command {
         None => {
-            let repo = absolute(PathBuf::from("."));
-            crate::ui::open(client, repo, config).await
+            let here = absolute(PathBuf::from("."));
+            // Where `n` starts runs: this checkout's top directory, as runs record it.
+            let (repo, is_git) = crate::workspace::run_home(&here);
+            crate::ui::open(client, repo, is_git, config).await
         }
         Some(Cmd::Run {
             repo,

@@ -293,6 +293,8 @@ impl Config {
     /// Checks that serde cannot express.
     pub fn validate(&self) -> Result<(), String> {
         self.browser.validate()?;
+        // [keys]: every action named, every key known, no key for two actions.
+        crate::ui::keymap::Keymap::new(&self.keys)?;
         if self.max_parallel == 0 {
             return Err("max_parallel must be at least 1".into());
         }
@@ -375,5 +377,14 @@ mod tests {
         let err = cfg.agent(Some("nope")).unwrap_err();
         assert!(err.contains("unknown agent `nope`"), "{err}");
         assert!(err.contains("claude"), "{err}");
+    }
+
+    #[test]
+    fn a_key_bound_to_two_actions_is_refused_at_load() {
+        let mut cfg: Config = toml::from_str(DEFAULTS).unwrap();
+        let keys: Config = toml::from_str("[keys]\nkill = \"d\"\ndiff = \"d\"\n").unwrap();
+        cfg.keys = keys.keys;
+        let err = cfg.validate().unwrap_err();
+        assert!(err.contains("`d` to both kill and diff"), "{err}");
     }
 }

@@ -313,6 +313,14 @@ impl ConflictFinding {
 }
 
 impl RunRecord {
+    /// The status in words, with why flightdeck paused it: `paused (budget)`.
+    pub fn status_label(&self) -> String {
+        match (&self.pause_reason, self.status) {
+            (Some(why), Status::Paused) => format!("paused ({why})"),
+            _ => self.status.as_str().to_string(),
+        }
+    }
+
     /// What merging this run does to the runs waiting beside it: (their id, one sentence).
     pub fn merge_effects(&self) -> Vec<(String, String)> {
         let target = self.target.as_deref().unwrap_or("the target");

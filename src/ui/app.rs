@@ -21,6 +21,9 @@ pub struct App {
     pub runs: Vec<RunSnapshot>,
     /// The selected run's id: selection follows the run when the table re-sorts.
     pub selected: Option<String>,
+    /// The last run selected: a filter that shows nothing leaves no selection, and clearing
+    /// it comes back here.
+    pub last_selected: Option<String>,
     pub filter: String,
     pub mode: Mode,
     pub pane: Option<Pane>,
@@ -31,8 +34,10 @@ pub struct App {
     /// Agents offered by `n`, with their labels.
     pub agents: Vec<(String, Option<String>)>,
     pub default_agent: String,
-    /// Where `n` starts new runs.
+    /// Where `n` starts new runs: the current directory's repository (its top directory).
     pub repo: PathBuf,
+    /// `repo` is a git repository (else a run there works on a copy of the directory).
+    pub repo_is_git: bool,
     pub config: Option<PathBuf>,
     pub quit: bool,
     /// Rows of the table that fit on screen, for paging (set by the view).
@@ -40,6 +45,8 @@ pub struct App {
     /// Rows of the timeline pane on screen (set by the view): `g` stops with the first line at
     /// the top.
     pub pane_rows: usize,
+    /// Rows of text a proof-pack overlay (`d`, `v`) shows (set by the view): what it pages by.
+    pub doc_rows: usize,
     /// The timeline pane takes the whole width (and height) in place of the table.
     pub zoom: bool,
     /// The server's pid and how many runs it re-adopted, as last heard.
@@ -50,6 +57,12 @@ pub struct App {
     pub alerts: crate::config::CockpitConfig,
     /// The first run list has come: later changes are news.
     pub seen_runs: bool,
+    /// Timeline streams opened so far: the next one's number.
+    pub streams: u64,
+    /// Seconds since the cockpit opened (one a `Tick`): what status messages age by.
+    pub clock: u64,
+    /// The status messages said, newest last (at most `HISTORY_KEEP`).
+    pub history: VecDeque<StatusLine>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +75,14 @@ pub enum Mode {
     NewRun {
         input: Input,
         agent: usize,
+        /// Where the run will work (shown in the prompt).
+        repo: PathBuf,
+    },
+    /// Before `n`'s prompt, when where to start is not plain: the current directory is not a
+    /// git repository, or is not the selected run's.
+    PickRepo {
+        choices: Vec<RepoChoice>,
+        choice: usize,
     },
     Confirm {
         action: Confirmable,
@@ -71,6 +92,10 @@ pub enum Mode {
         run: String,
         choice: usize,
     },
+    /// The last status messages, newest first, scrollable.
+    Messages {
+        scroll: usize,
+    },
     /// A proof pack text, scrollable: the patch (`d`) or PR.md (`v`).
     Doc {
         kind: DocKind,
@@ -78,6 +103,13 @@ pub enum Mode {
         lines: Vec<String>,
         scroll: usize,
     },
+}
+
+/// A place `n` can start a run in, and why it is offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoChoice {
+    pub dir: PathBuf,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +146,11 @@ pub struct Pane {
     pub ended: bool,
     /// Only what the agent said (`agent.output`, `agent.message`).
     pub output_only: bool,
+    /// Which stream feeds this pane: lines from an older stream (one aborted when the pane
+    /// closed or moved, still queued) are dropped.
+    pub stream: u64,
+    /// The run's attempt when the stream opened: a retry means a new stream.
+    pub attempt: u32,
 }
 
 /// Timeline types that are the agent's own words.
@@ -133,6 +170,8 @@ impl Pane {
             scroll: 0,
             ended: false,
             output_only: false,
+            stream: 0,
+            attempt: 0,
         }
     }
 
@@ -168,7 +207,26 @@ impl Pane {
 pub struct StatusLine {
     pub text: String,
     pub error: bool,
+    /// When it was said, in seconds of the cockpit's clock (`App::clock`).
+    pub at: u64,
 }
+
+impl StatusLine {
+    /// How long it stays in the footer: errors a little longer than news.
+    pub fn lasts(&self) -> u64 {
+        if self.error {
+            STATUS_ERROR_SECS
+        } else {
+            STATUS_SECS
+        }
+    }
+}
+
+/// Seconds a status message stays in the footer (`M` shows the ones gone).
+pub const STATUS_SECS: u64 = 5;
+pub const STATUS_ERROR_SECS: u64 = 10;
+/// Status messages kept for `M`.
+pub const HISTORY_KEEP: usize = 50;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Connection {
@@ -185,6 +243,7 @@ impl App {
         Self {
             runs: Vec::new(),
             selected: None,
+            last_selected: None,
             filter: String::new(),
             mode: Mode::Normal,
             pane: None,
@@ -195,15 +254,20 @@ impl App {
             agents: Vec::new(),
             default_agent: String::new(),
             repo,
+            repo_is_git: true,
             config,
             quit: false,
             server: None,
             server_restarted: false,
             page: 10,
             pane_rows: 10,
+            doc_rows: 10,
             zoom: false,
             alerts: crate::config::CockpitConfig::default(),
             seen_runs: false,
+            streams: 0,
+            clock: 0,
+            history: VecDeque::new(),
         }
     }
 
@@ -230,15 +294,24 @@ impl App {
         self.runs.iter().find(|r| r.id == id)
     }
 
-    /// Keep a selection that is visible: the same run if it still is, else the first row.
+    /// Keep a selection that is visible: the same run if it still is, else the run selected
+    /// before a filter hid every row, else the first row.
     pub fn fix_selection(&mut self) {
         let visible = self.visible();
-        let still = self
-            .selected
-            .as_deref()
-            .is_some_and(|id| visible.iter().any(|r| r.id == id));
-        if !still {
-            self.selected = visible.first().map(|r| r.id.clone());
+        let shown = |id: &Option<String>| {
+            id.as_deref()
+                .is_some_and(|id| visible.iter().any(|r| r.id == id))
+        };
+        if !shown(&self.selected) {
+            let back = self.selected.is_none() && shown(&self.last_selected);
+            self.selected = if back {
+                self.last_selected.clone()
+            } else {
+                visible.first().map(|r| r.id.clone())
+            };
+        }
+        if self.selected.is_some() {
+            self.last_selected = self.selected.clone();
         }
     }
 
@@ -251,6 +324,9 @@ impl App {
                 Some(visible[i.min(visible.len() - 1)].id.clone())
             }
         };
+        if id.is_some() {
+            self.last_selected = id.clone();
+        }
         self.selected = id;
     }
 
@@ -270,27 +346,56 @@ impl App {
     /// Say something in the status line. Advice written for the command line (the server's
     /// `flightdeck retry RUN`, `--phase`, ...) is said with keys.
     pub fn say(&mut self, text: impl Into<String>) {
-        self.status = Some(StatusLine {
-            text: super::wording::for_cockpit(&text.into()),
-            error: false,
-        });
+        self.tell(text.into(), false);
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
-        self.status = Some(StatusLine {
-            text: super::wording::for_cockpit(&text.into()),
-            error: true,
-        });
+        self.tell(text.into(), true);
+    }
+
+    fn tell(&mut self, text: String, error: bool) {
+        let line = StatusLine {
+            text: super::wording::for_cockpit(&text),
+            error,
+            at: self.clock,
+        };
+        self.history.push_back(line.clone());
+        while self.history.len() > HISTORY_KEEP {
+            self.history.pop_front();
+        }
+        self.status = Some(line);
+    }
+
+    /// One second more: a status message that has been shown long enough goes (it stays in
+    /// the history). True when it went.
+    pub fn tick(&mut self) -> bool {
+        self.clock += 1;
+        let expired = self
+            .status
+            .as_ref()
+            .is_some_and(|s| self.clock.saturating_sub(s.at) >= s.lasts());
+        if expired {
+            self.status = None;
+        }
+        expired
     }
 }
 
+/// What `/` searches: the words of every column the table shows (id, task, agent, status,
+/// phase, merge state, the REASON text), the pause reason and the repository.
 fn matches_filter(r: &RunSnapshot, needle: &str) -> bool {
+    let reason = super::attention::reason(r).unwrap_or_default();
+    let repo = r.repo.to_string_lossy();
     [
         r.id.as_str(),
         r.task.as_str(),
         r.agent.as_str(),
         r.status.as_str(),
         r.phase.as_str(),
+        r.merge.as_str(),
+        r.pause_reason.as_deref().unwrap_or(""),
+        reason.as_str(),
+        &repo,
     ]
     .iter()
     .any(|f| f.to_lowercase().contains(needle))

@@ -32,13 +32,14 @@ pub enum Action {
     Edit,
     Shell,
     CopyPath,
+    Messages,
     Help,
     Close,
     Quit,
 }
 
 impl Action {
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 27] = [
         Action::Up,
         Action::Down,
         Action::Top,
@@ -62,6 +63,7 @@ impl Action {
         Action::Edit,
         Action::Shell,
         Action::CopyPath,
+        Action::Messages,
         Action::Help,
         Action::Close,
         Action::Quit,
@@ -93,6 +95,7 @@ impl Action {
             Action::Edit => "edit",
             Action::Shell => "shell",
             Action::CopyPath => "copy_path",
+            Action::Messages => "messages",
             Action::Help => "help",
             Action::Close => "close",
             Action::Quit => "quit",
@@ -124,6 +127,7 @@ impl Action {
             Action::Edit => "open the worktree in $VISUAL / $EDITOR",
             Action::Shell => "a shell in the worktree ($SHELL; exit returns here)",
             Action::CopyPath => "copy the worktree's path (OSC 52, works over SSH)",
+            Action::Messages => "the last status messages, newest first",
             Action::Help => "this help",
             Action::Close => "close whatever is open",
             Action::Quit => "quit (runs keep going)",
@@ -155,6 +159,7 @@ impl Action {
             Action::Edit => &["e"],
             Action::Shell => &["s"],
             Action::CopyPath => &["y"],
+            Action::Messages => &["M"],
             Action::Help => &["?"],
             Action::Close => &["Esc"],
             Action::Quit => &["q", "ctrl-c"],
@@ -250,6 +255,9 @@ impl Default for Keymap {
 
 impl Keymap {
     /// Defaults, with each action named in `overrides` bound to the keys given there instead.
+    /// A key given to an action in `[keys]` leaves the action it was a default of, unless
+    /// that leaves that action with no key at all. One key for two actions is an error that
+    /// names the key, both actions and a way out.
     pub fn new(overrides: &BTreeMap<String, KeyBinding>) -> Result<Self, String> {
         for name in overrides.keys() {
             if !Action::ALL.iter().any(|a| a.name() == name) {
@@ -260,20 +268,55 @@ impl Keymap {
                 ));
             }
         }
-        let mut bindings: Vec<(Key, Action)> = Vec::new();
+        // What [keys] binds, first: those bindings win over defaults.
+        let mut configured: Vec<(Key, Action)> = Vec::new();
         for action in Action::ALL {
-            let keys: Vec<String> = match overrides.get(action.name()) {
-                Some(b) => b.keys(),
-                None => action.defaults().iter().map(|s| s.to_string()).collect(),
+            let Some(b) = overrides.get(action.name()) else {
+                continue;
             };
-            for k in keys {
+            for k in b.keys() {
                 let key = Key::parse(&k).map_err(|e| format!("[keys] {}: {e}", action.name()))?;
-                // A key moved to another action by config leaves its default action.
-                bindings.retain(|(bound, _)| *bound != key);
-                bindings.push((key, action));
+                match configured.iter().find(|(bound, _)| *bound == key) {
+                    Some((_, other)) if *other != action => {
+                        return Err(double_binding(&key, *other, action, true))
+                    }
+                    Some(_) => {}
+                    None => configured.push((key, action)),
+                }
             }
         }
+        let mut bindings: Vec<(Key, Action)> = Vec::new();
+        for action in Action::ALL {
+            if overrides.contains_key(action.name()) {
+                bindings.extend(configured.iter().filter(|(_, a)| *a == action));
+                continue;
+            }
+            let defaults: Vec<Key> = action
+                .defaults()
+                .iter()
+                .filter_map(|k| Key::parse(k).ok())
+                .collect();
+            let kept: Vec<Key> = defaults
+                .iter()
+                .copied()
+                .filter(|k| !configured.iter().any(|(bound, _)| bound == k))
+                .collect();
+            if kept.is_empty() {
+                if let Some((key, by)) = defaults
+                    .iter()
+                    .find_map(|k| configured.iter().find(|(bound, _)| bound == k))
+                {
+                    return Err(double_binding(key, action, *by, false));
+                }
+            }
+            bindings.extend(kept.into_iter().map(|k| (k, action)));
+        }
         Ok(Keymap { bindings })
+    }
+
+    /// The first key of `action`, as the footer shows it.
+    pub fn first_key(&self, action: Action) -> Option<String> {
+        self.keys_for(action).first().map(Key::label)
     }
 
     pub fn action(&self, e: &KeyEvent) -> Option<Action> {
@@ -302,6 +345,48 @@ impl Keymap {
             })
             .collect()
     }
+}
+
+/// The sentence for one key bound to `first` and `second` (`second` in `[keys]`; `first` too
+/// when `both_configured`, else by default).
+fn double_binding(key: &Key, first: Action, second: Action, both_configured: bool) -> String {
+    let label = key.label();
+    let whose = if both_configured {
+        format!(
+            "[keys] binds `{label}` to both {} and {}",
+            first.name(),
+            second.name()
+        )
+    } else {
+        format!(
+            "[keys] binds `{label}` to {}, but `{label}` is also {}'s only key (its default)",
+            second.name(),
+            first.name()
+        )
+    };
+    format!(
+        "{whose}: a key can do only one thing; give {} another key in [keys] (e.g. {} = \"{}\") or pick another key for {}",
+        first.name(),
+        first.name(),
+        free_key_for(first, &label),
+        second.name()
+    )
+}
+
+/// A key no default uses, to suggest: the action's initial in upper case if free.
+fn free_key_for(action: Action, besides: &str) -> String {
+    let taken = |k: &str| k == besides || Action::ALL.iter().any(|a| a.defaults().contains(&k));
+    let initial = action.name()[..1].to_uppercase();
+    if !taken(&initial) {
+        return initial;
+    }
+    [
+        "X", "K", "P", "R", "C", "D", "V", "B", "Z", "O", "E", "S", "Y", "Q", "N",
+    ]
+    .into_iter()
+    .find(|k| !taken(k))
+    .unwrap_or("F")
+    .to_string()
 }
 
 #[cfg(test)]
@@ -346,5 +431,38 @@ mod tests {
         let mut o = BTreeMap::new();
         o.insert("kill".to_string(), KeyBinding::One("Hyper".into()));
         assert!(Keymap::new(&o).unwrap_err().contains("unknown key `Hyper`"));
+    }
+
+    #[test]
+    fn one_key_for_two_actions_is_refused_naming_both() {
+        // Both in [keys].
+        let mut o = BTreeMap::new();
+        o.insert("kill".to_string(), KeyBinding::One("D".into()));
+        o.insert("diff".to_string(), KeyBinding::One("D".into()));
+        let e = Keymap::new(&o).unwrap_err();
+        assert!(
+            e.contains("`D` to both kill and diff") && e.contains("kill = \"K\""),
+            "{e}"
+        );
+        // [keys] takes the only key of an action it does not rebind.
+        let mut o = BTreeMap::new();
+        o.insert("kill".to_string(), KeyBinding::One("p".into()));
+        let e = Keymap::new(&o).unwrap_err();
+        assert!(
+            e.contains("`p` to kill") && e.contains("pause's only key"),
+            "{e}"
+        );
+        assert!(e.contains("pause = \"P\""), "{e}");
+        // Taking one of two default keys is fine: the other stays.
+        let mut o = BTreeMap::new();
+        o.insert("zoom".to_string(), KeyBinding::One("k".into()));
+        let km = Keymap::new(&o).unwrap();
+        assert_eq!(km.action(&key('k')), Some(Action::Zoom));
+        assert_eq!(km.keys_for(Action::Up).len(), 1);
+        // The defaults themselves bind each key once.
+        let km = Keymap::default();
+        for (k, _) in &km.bindings {
+            assert_eq!(km.bindings.iter().filter(|(b, _)| b == k).count(), 1);
+        }
     }
 }

@@ -4,8 +4,10 @@
 pub mod app;
 pub mod attention;
 pub mod failure;
+pub mod gate;
 pub mod input;
 pub mod keymap;
+pub mod markdown;
 pub mod osc;
 pub mod runtime;
 pub mod update;
@@ -22,7 +24,14 @@ use crate::config::{self, Sources};
 /// Open the cockpit. `repo` is where `n` starts new runs; the config (for the agent list and
 /// the key bindings) is read the way a run's would be, leaving out an untrusted repository
 /// file (the server refuses a run with it, and `n` shows that refusal).
-pub async fn open(client: Client, repo: PathBuf, config_file: Option<PathBuf>) -> Result<i32> {
+/// `repo_is_git`: whether `repo` is a git repository's top directory (the caller looked), so
+/// `n` can ask before starting a run on a copy of a plain directory.
+pub async fn open(
+    client: Client,
+    repo: PathBuf,
+    repo_is_git: bool,
+    config_file: Option<PathBuf>,
+) -> Result<i32> {
     let cfg = config::load(&Sources {
         repo: Some(repo.clone()),
         explicit: config_file.clone(),
@@ -31,6 +40,7 @@ pub async fn open(client: Client, repo: PathBuf, config_file: Option<PathBuf>) -
     })
     .map_err(|e| eyre!("{e}"))?;
     let mut app = app::App::new(repo, config_file);
+    app.repo_is_git = repo_is_git;
     app.keymap = keymap::Keymap::new(&cfg.keys).map_err(|e| eyre!("{e}"))?;
     app.agents = cfg
         .agents

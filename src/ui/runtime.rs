@@ -120,12 +120,12 @@ impl Io {
                     let _ = tx.send(Msg::Done { what, result });
                 });
             }
-            Effect::OpenTimeline { run } => {
+            Effect::OpenTimeline { run, stream } => {
                 if let Some(t) = self.timeline.take() {
                     t.abort();
                 }
                 let (client, tx) = (self.client.clone(), self.tx.clone());
-                self.timeline = Some(tokio::spawn(stream_timeline(client, tx, run)));
+                self.timeline = Some(tokio::spawn(stream_timeline(client, tx, run, stream)));
             }
             Effect::CloseTimeline => {
                 if let Some(t) = self.timeline.take() {
@@ -358,23 +358,24 @@ async fn feed(client: Client, tx: UnboundedSender<Msg>) {
     }
 }
 
-async fn stream_timeline(client: Client, tx: UnboundedSender<Msg>, run: String) {
+async fn stream_timeline(client: Client, tx: UnboundedSender<Msg>, run: String, stream: u64) {
     let cmd = Command::Timeline {
         run: run.clone(),
         follow: true,
         tail: Some(TIMELINE_TAIL),
     };
     let Ok(mut s) = client.stream(&cmd).await else {
-        let _ = tx.send(Msg::TimelineEnded { run });
+        let _ = tx.send(Msg::TimelineEnded { run, stream });
         return;
     };
     while let Ok(Some(reply)) = s.next().await {
         if let Reply::Line { line } = reply {
             let _ = tx.send(Msg::TimelineLines {
                 run: run.clone(),
+                stream,
                 lines: vec![line],
             });
         }
     }
-    let _ = tx.send(Msg::TimelineEnded { run });
+    let _ = tx.send(Msg::TimelineEnded { run, stream });
 }

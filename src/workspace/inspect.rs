@@ -55,6 +55,17 @@ impl Source {
     }
 }
 
+/// Where a run asked for in `dir` would work, as its record names it: the checkout's top
+/// directory and true, or the directory itself and false when it is not a git repository
+/// (or cannot be read as one).
+pub fn run_home(dir: &Path) -> (PathBuf, bool) {
+    match inspect(dir, None) {
+        Ok(Source::Git { root, .. }) => (root, true),
+        Ok(Source::Plain { dir }) => (dir, false),
+        Err(_) => (dir.to_path_buf(), false),
+    }
+}
+
 pub fn inspect(path: &Path, base: Option<&str>) -> Result<Source, WorkspaceError> {
     let meta = std::fs::metadata(path).map_err(|e| {
         WorkspaceError::Invalid(format!(

@@ -21,12 +21,15 @@ pub enum Msg {
     /// Every run (on connect, or after falling behind).
     Runs(Vec<RunSnapshot>),
     Run(Box<RunSnapshot>),
+    /// Lines from the timeline stream number `stream` (see `Effect::OpenTimeline`).
     TimelineLines {
         run: String,
+        stream: u64,
         lines: Vec<Value>,
     },
     TimelineEnded {
         run: String,
+        stream: u64,
     },
     Doc {
         kind: DocKind,
@@ -65,9 +68,11 @@ pub enum Effect {
         what: String,
         cmd: Command,
     },
-    /// Stream this run's timeline into the pane (replacing any other stream).
+    /// Stream this run's timeline into the pane (replacing any other stream); its messages
+    /// carry `stream`, so the pane knows them from an older stream's.
     OpenTimeline {
         run: String,
+        stream: u64,
     },
     CloseTimeline,
     LoadDoc {
@@ -96,7 +101,12 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
     let mut fx = Vec::new();
     let dirty = match msg {
         Msg::Key(key) => {
-            modes::on_key(app, key, &mut fx);
+            for key in split_alt(key) {
+                modes::on_key(app, key, &mut fx);
+                if app.quit {
+                    break;
+                }
+            }
             true
         }
         Msg::Runs(runs) => {
@@ -110,19 +120,26 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             let before = app.runs.iter().find(|r| r.id == id).cloned();
             app.upsert(*run);
             alerts::detect(app, before.as_slice(), Some(&id), &mut fx);
+            reopen_ended_pane(app, before.as_ref(), &id, &mut fx);
             after_runs_changed(app, &mut fx);
             true
         }
-        Msg::TimelineLines { run, lines } => match app.pane.as_mut() {
-            Some(p) if p.run == run => {
+        Msg::TimelineLines { run, stream, lines } => match app.pane.as_mut() {
+            Some(p) if p.run == run && p.stream == stream => {
                 p.push(lines);
                 true
             }
             _ => false,
         },
-        Msg::TimelineEnded { run } => match app.pane.as_mut() {
-            Some(p) if p.run == run => {
+        Msg::TimelineEnded { run, stream } => match app.pane.as_mut() {
+            Some(p) if p.run == run && p.stream == stream => {
                 p.ended = true;
+                // The run was retried while its old stream was ending: read the new attempt
+                // (once: the new stream is opened at the run's current attempt).
+                let attempt = p.attempt;
+                if app.runs.iter().any(|r| r.id == run && r.attempt > attempt) {
+                    open_pane(app, run, &mut fx);
+                }
                 true
             }
             _ => false,
@@ -140,7 +157,12 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             if !lines.is_empty() && !text.is_empty() {
                 lines.extend([String::new(), "─".repeat(40), String::new()]);
             }
-            lines.extend(text.lines().map(str::to_string));
+            let text_lines: Vec<String> = text.lines().map(str::to_string).collect();
+            lines.extend(match kind {
+                DocKind::Patch => text_lines,
+                // PR.md and the browser report: tables as aligned columns.
+                DocKind::Proof | DocKind::Browser => super::markdown::align_tables(text_lines),
+            });
             if lines.is_empty() {
                 let what = match kind {
                     DocKind::Patch => "no patch",
@@ -170,10 +192,9 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             app.connection = Connection::Connected;
             if was_lost {
                 app.say("reconnected to the server");
-                if let Some(p) = app.pane.as_mut() {
+                if let Some(run) = app.pane.as_ref().map(|p| p.run.clone()) {
                     // Read the timeline afresh: the old stream ended with the server.
-                    *p = Pane::new(p.run.clone());
-                    fx.push(Effect::OpenTimeline { run: p.run.clone() });
+                    open_pane(app, run, &mut fx);
                 }
             }
             true
@@ -193,14 +214,37 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             restarted
         }
         Msg::Disconnected(why) => {
+            // "reconnected" is no longer true.
+            if app
+                .status
+                .as_ref()
+                .is_some_and(|s| s.text.starts_with("reconnected"))
+            {
+                app.status = None;
+            }
             let changed = !matches!(&app.connection, Connection::Lost(w) if *w == why);
             app.connection = Connection::Lost(why);
             changed
         }
         Msg::Resize => true,
-        Msg::Tick => app.runs.iter().any(|r| r.status.is_active()),
+        Msg::Tick => {
+            let expired = app.tick();
+            expired || app.runs.iter().any(|r| r.status.is_active())
+        }
     };
     (fx, dirty)
+}
+
+/// Esc and a key right after it come from the terminal as one sequence, which reads as
+/// Alt+key. The cockpit binds nothing to Alt: it is the two keys the person pressed.
+pub fn split_alt(key: KeyEvent) -> Vec<KeyEvent> {
+    use crossterm::event::{KeyCode, KeyModifiers};
+    if !key.modifiers.contains(KeyModifiers::ALT) {
+        return vec![key];
+    }
+    let mut rest = key;
+    rest.modifiers.remove(KeyModifiers::ALT);
+    vec![KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE), rest]
 }
 
 pub(super) fn after_runs_changed(app: &mut App, fx: &mut Vec<Effect>) {
@@ -214,8 +258,42 @@ pub(super) fn follow_selection(app: &mut App, before: Option<String>, fx: &mut V
     if app.selected == before {
         return;
     }
-    if let (Some(_), Some(id)) = (&app.pane, &app.selected) {
-        app.pane = Some(Pane::new(id.clone()));
-        fx.push(Effect::OpenTimeline { run: id.clone() });
+    if let (Some(_), Some(id)) = (&app.pane, app.selected.clone()) {
+        open_pane(app, id, fx);
+    }
+}
+
+/// Open (or reopen) the pane on `run` with a new stream: whatever an older stream still has
+/// on its way is dropped. Output-only stays as it was.
+pub(super) fn open_pane(app: &mut App, run: String, fx: &mut Vec<Effect>) {
+    app.streams += 1;
+    let mut pane = Pane::new(run.clone());
+    pane.stream = app.streams;
+    pane.output_only = app.pane.as_ref().is_some_and(|p| p.output_only);
+    pane.attempt = app
+        .runs
+        .iter()
+        .find(|r| r.id == run)
+        .map_or(0, |r| r.attempt);
+    app.pane = Some(pane);
+    fx.push(Effect::OpenTimeline {
+        run,
+        stream: app.streams,
+    });
+}
+
+/// A pane whose stream ended (the run had finished) reads the timeline again when the run
+/// moves on: a retry (new attempt, running again) or a merge (`merge.done` is written).
+fn reopen_ended_pane(app: &mut App, before: Option<&RunSnapshot>, id: &str, fx: &mut Vec<Effect>) {
+    let ended = app.pane.as_ref().is_some_and(|p| p.run == id && p.ended);
+    let (Some(before), Some(now)) = (before, app.runs.iter().find(|r| r.id == id)) else {
+        return;
+    };
+    let moved = before.status != now.status
+        || before.attempt != now.attempt
+        || before.merge != now.merge
+        || before.phase != now.phase;
+    if ended && moved {
+        open_pane(app, id.to_string(), fx);
     }
 }

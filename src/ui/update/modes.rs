@@ -40,16 +40,39 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 }
             }
         },
+        Mode::PickRepo { choices, choice } => match key.code {
+            KeyCode::Esc | KeyCode::Char('q') => {
+                app.mode = Mode::Normal;
+                app.say("cancelled");
+            }
+            KeyCode::Up
+            | KeyCode::Down
+            | KeyCode::Left
+            | KeyCode::Right
+            | KeyCode::Tab
+            | KeyCode::BackTab
+            | KeyCode::Char('j' | 'k') => {
+                let choice = (choice + 1) % choices.len().max(1);
+                app.mode = Mode::PickRepo { choices, choice };
+            }
+            KeyCode::Enter | KeyCode::Char('y') => {
+                if let Some(c) = choices.get(choice) {
+                    normal::start_prompt(app, c.dir.clone());
+                }
+            }
+            _ => {}
+        },
         Mode::NewRun {
             mut input,
             mut agent,
+            repo,
         } => match key.code {
             KeyCode::Esc => app.mode = Mode::Normal,
             KeyCode::Tab | KeyCode::BackTab => {
                 if !app.agents.is_empty() {
                     agent = (agent + 1) % app.agents.len();
                 }
-                app.mode = Mode::NewRun { input, agent };
+                app.mode = Mode::NewRun { input, agent, repo };
             }
             KeyCode::Enter => {
                 let task = input.text.trim().to_string();
@@ -62,7 +85,7 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                     what: "new run".into(),
                     cmd: Command::Run(RunRequest {
                         task,
-                        repo: app.repo.clone(),
+                        repo,
                         agent: agent_name,
                         base: None,
                         config: app.config.clone(),
@@ -73,7 +96,7 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
             _ => {
                 if input.edit(&key) {
-                    app.mode = Mode::NewRun { input, agent };
+                    app.mode = Mode::NewRun { input, agent, repo };
                 }
             }
         },
@@ -133,21 +156,37 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
             _ => {}
         },
+        Mode::Messages { scroll } => {
+            let max = app.history.len().saturating_sub(1);
+            let scroll = match app.keymap.action(&key) {
+                Some(Action::Up) => scroll.saturating_sub(1),
+                Some(Action::Down) => (scroll + 1).min(max),
+                Some(Action::Top) => 0,
+                Some(Action::Bottom) => max,
+                Some(Action::Close | Action::Quit | Action::Messages) => {
+                    app.mode = Mode::Normal;
+                    return;
+                }
+                _ => scroll,
+            };
+            app.mode = Mode::Messages { scroll };
+        }
         Mode::Doc {
             kind,
             run,
             lines,
             scroll,
         } => {
-            let max = lines.len().saturating_sub(1);
-            let page = app.page.max(1);
+            // The overlay's own height, not the table's.
+            let page = app.doc_rows.max(1);
+            let max = lines.len().saturating_sub(page);
             let scroll = match app.keymap.action(&key) {
                 Some(Action::Up) => scroll.saturating_sub(1),
                 Some(Action::Down) => (scroll + 1).min(max),
                 Some(Action::PageUp) => scroll.saturating_sub(page),
                 Some(Action::PageDown) => (scroll + page).min(max),
                 Some(Action::Top) => 0,
-                Some(Action::Bottom) => max.saturating_sub(page.saturating_sub(1)),
+                Some(Action::Bottom) => max,
                 Some(
                     Action::Close | Action::Quit | Action::Diff | Action::Proof | Action::Browser,
                 ) => {

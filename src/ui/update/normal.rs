@@ -5,9 +5,9 @@ use crossterm::event::KeyEvent;
 use crate::protocol::{Command, RunSnapshot};
 use crate::run::Status;
 
-use super::super::app::{default_retry_phase, App, Confirmable, DocKind, Focus, Mode, Pane};
+use super::super::app::{default_retry_phase, App, Confirmable, DocKind, Focus, Mode, RepoChoice};
 use super::super::keymap::Action;
-use super::{after_runs_changed, follow_selection, Effect, Program};
+use super::{after_runs_changed, follow_selection, open_pane, Effect, Program};
 
 pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     let Some(action) = app.keymap.action(&key) else {
@@ -18,6 +18,13 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     match action {
         Action::Quit => app.quit = true,
         Action::Help => app.mode = Mode::Help,
+        Action::Messages => {
+            if app.history.is_empty() {
+                app.say("no status messages yet");
+            } else {
+                app.mode = Mode::Messages { scroll: 0 };
+            }
+        }
         Action::Close => {
             if app.pane.is_some() {
                 app.pane = None;
@@ -48,9 +55,8 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         Action::Bottom => app.select_index(usize::MAX),
         Action::Open | Action::Focus => match (&app.pane, &app.selected) {
             (None, Some(id)) => {
-                app.pane = Some(Pane::new(id.clone()));
+                open_pane(app, id.clone(), fx);
                 app.focus = Focus::Timeline;
-                fx.push(Effect::OpenTimeline { run: id.clone() });
             }
             (Some(_), _) => {
                 app.focus = match (action, app.focus) {
@@ -71,10 +77,9 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 app.focus = Focus::Timeline;
             }
             (None, Some(id)) => {
-                app.pane = Some(Pane::new(id.clone()));
+                open_pane(app, id.clone(), fx);
                 app.focus = Focus::Timeline;
                 app.zoom = true;
-                fx.push(Effect::OpenTimeline { run: id.clone() });
             }
             (None, None) => app.say("no run selected"),
         },
@@ -98,17 +103,7 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 input: super::super::input::Input::new(&app.filter),
             }
         }
-        Action::New => {
-            let agent = app
-                .agents
-                .iter()
-                .position(|(n, _)| *n == app.default_agent)
-                .unwrap_or(0);
-            app.mode = Mode::NewRun {
-                input: Default::default(),
-                agent,
-            };
-        }
+        Action::New => new_run(app),
         Action::Pause
         | Action::Retry
         | Action::Kill
@@ -214,6 +209,10 @@ pub(super) fn on_run_action(
                 ));
                 return;
             }
+            if let Some(why) = super::super::gate::refusal(run) {
+                app.error(format!("run {id} cannot merge: {why}"));
+                return;
+            }
             app.mode = Mode::Confirm {
                 action: Confirmable::Merge,
                 run: id,
@@ -221,6 +220,48 @@ pub(super) fn on_run_action(
         }
         _ => {}
     }
+}
+
+/// `n`: the prompt, in the current directory's repository when that is plainly where the
+/// person works (a git repository, and the selected run's if one is selected); else first the
+/// question where.
+fn new_run(app: &mut App) {
+    let here = app.repo.clone();
+    let theirs = app.selected_run().map(|r| r.repo.clone());
+    if app.repo_is_git && theirs.as_ref().is_none_or(|r| *r == here) {
+        start_prompt(app, here);
+        return;
+    }
+    let mut choices = Vec::new();
+    if let Some(dir) = theirs.filter(|r| *r != here) {
+        choices.push(RepoChoice {
+            dir,
+            why: "the selected run's repository".into(),
+        });
+    }
+    choices.push(RepoChoice {
+        dir: here,
+        why: if app.repo_is_git {
+            "the current directory's repository".into()
+        } else {
+            "the current directory: not a git repository, the run works on a copy".into()
+        },
+    });
+    app.mode = Mode::PickRepo { choices, choice: 0 };
+}
+
+/// The task prompt for a run in `repo`, the default agent picked.
+pub(super) fn start_prompt(app: &mut App, repo: std::path::PathBuf) {
+    let agent = app
+        .agents
+        .iter()
+        .position(|(n, _)| *n == app.default_agent)
+        .unwrap_or(0);
+    app.mode = Mode::NewRun {
+        input: Default::default(),
+        agent,
+        repo,
+    };
 }
 
 fn move_by(app: &mut App, delta: isize) {

@@ -21,6 +21,7 @@ pub fn draw(
     let t = ctx.theme;
     let rect = area;
     let height = rect.height.saturating_sub(2) as usize;
+    let width = rect.width.saturating_sub(2) as usize;
     let shown: Vec<Line> = lines
         .iter()
         .skip(scroll)
@@ -40,7 +41,11 @@ pub fn draw(
                 _ if l.starts_with("@@") => t.fg(Color::Cyan),
                 _ => Default::default(),
             };
-            Line::from(Span::styled(l.replace('\t', "    "), style))
+            // A line wider than the overlay ends in `…`, so a cut is never silent.
+            Line::from(Span::styled(
+                super::text::cut(&l.replace('\t', "    "), width),
+                style,
+            ))
         })
         .collect();
     let title = format!(

@@ -80,18 +80,23 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
     }
     draw_footer(frame, footer, app, ctx);
 
+    app.doc_rows = body.height.saturating_sub(2) as usize;
     // Overlays cover the body (table and pane) exactly, with one border of their own: the
     // header, the radar and the footer stay in view.
     match &app.mode {
         Mode::Help => overlays::help(frame, body, app, ctx),
         Mode::Confirm { action, run } => overlays::confirm(frame, body, *action, run, app, ctx),
         Mode::Retry { run, choice } => overlays::retry(frame, body, run, *choice, ctx),
+        Mode::Messages { scroll } => overlays::messages(frame, body, app, *scroll, ctx),
         Mode::Doc {
             kind,
             run,
             lines,
             scroll,
         } => diff::draw(frame, body, *kind, run, lines, *scroll, ctx),
+        Mode::PickRepo { choices, choice } => {
+            overlays::pick_repo(frame, body, choices, *choice, ctx)
+        }
         Mode::Normal | Mode::Filter { .. } | Mode::NewRun { .. } => {}
     }
 }
@@ -226,7 +231,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
                 Span::styled("  Enter keep · Esc clear", t.dim()),
             ])
         }
-        Mode::NewRun { input, agent } => {
+        Mode::NewRun { input, agent, repo } => {
             let (name, label) = app
                 .agents
                 .get(*agent)
@@ -236,9 +241,12 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
                 Some(l) => format!("[{name} · {l}]"),
                 None => format!("[{name}]"),
             };
+            let place = text::cut_middle(&text::tilde(repo, ctx.home), 40);
             Line::from(vec![
                 Span::styled("new run ", t.bold()),
                 Span::styled(agent_text, t.fg(ratatui::style::Color::Cyan)),
+                Span::raw(" in "),
+                Span::styled(place, t.fg(ratatui::style::Color::Cyan)),
                 Span::raw(" › "),
                 Span::raw(input.split().0.to_string()),
                 Span::raw("▏"),
@@ -261,10 +269,13 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
                 return;
             }
             _ => {
-                let mut hint = String::from("? help · Enter timeline · p pause · x kill · r retry · n new · d diff · q quit");
-                if !app.filter.is_empty() {
-                    hint = format!("filter: {}  ·  {hint}", app.filter);
-                }
+                let prefix = if app.filter.is_empty() {
+                    String::new()
+                } else {
+                    format!("filter: {}  ·  ", app.filter)
+                };
+                let room = (area.width as usize).saturating_sub(text::width(&prefix));
+                let hint = format!("{prefix}{}", key_hints(app, room));
                 Line::from(Span::styled(hint, t.dim()))
             }
         },
@@ -273,6 +284,43 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
         Paragraph::new(line).wrap(ratatui::widgets::Wrap { trim: false }),
         area,
     );
+}
+
+/// The footer's key hints, from the keymap: `[keys]` changes them as it changes the keys.
+/// As many as fit in `width` (with `room` taken already), the least needed left out first.
+fn key_hints(app: &App, width: usize) -> String {
+    use super::keymap::Action;
+    // In display order, each with its rank: 0 is kept longest.
+    let all = [
+        (Action::Help, "help", 0),
+        (Action::Open, "timeline", 2),
+        (Action::Pause, "pause", 3),
+        (Action::Kill, "kill", 4),
+        (Action::Retry, "retry", 5),
+        (Action::New, "new", 6),
+        (Action::Diff, "diff", 7),
+        (Action::Messages, "messages", 8),
+        (Action::Quit, "quit", 1),
+    ];
+    let hints: Vec<(String, u8)> = all
+        .iter()
+        .filter_map(|(a, what, rank)| {
+            Some((format!("{} {what}", app.keymap.first_key(*a)?), *rank))
+        })
+        .collect();
+    let mut keep = hints.len();
+    loop {
+        let shown: Vec<&str> = hints
+            .iter()
+            .filter(|(_, rank)| (*rank as usize) < keep)
+            .map(|(h, _)| h.as_str())
+            .collect();
+        let line = shown.join(" · ");
+        if text::width(&line) <= width || keep <= 1 {
+            return line;
+        }
+        keep -= 1;
+    }
 }
 
 /// The conflict radar's findings, each pair once: `a × b in file` or `a × target:main in file`.

@@ -2,11 +2,14 @@
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
+use ratatui::style::Color;
+
 use super::super::app::{App, Confirmable, RETRY_PHASES};
-use super::text::{cut, first_line, width};
+use super::super::gate;
+use super::text::{cut, first_line, width, wrap};
 use super::{centered, Ctx};
 
 pub fn help(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
@@ -79,12 +82,8 @@ pub fn confirm(
     ctx: &Ctx,
 ) {
     let t = ctx.theme;
-    let task = app
-        .runs
-        .iter()
-        .find(|r| r.id == run)
-        .map(|r| first_line(&r.task))
-        .unwrap_or_default();
+    let record = app.runs.iter().find(|r| r.id == run);
+    let task = record.map(|r| first_line(&r.task)).unwrap_or_default();
     let question = match action {
         Confirmable::Kill => format!("Kill run {run}? Its processes get SIGTERM, then SIGKILL."),
         Confirmable::Clean => {
@@ -92,26 +91,42 @@ pub fn confirm(
         }
         Confirmable::Merge => format!(
             "Merge run {run} into {}?",
-            app.runs
-                .iter()
-                .find(|r| r.id == run)
+            record
                 .and_then(|r| r.target.clone())
                 .unwrap_or_else(|| "its target".into())
         ),
     };
-    let w = 64.min(area.width);
-    let lines = vec![
-        Line::raw(question),
-        Line::from(Span::styled(cut(&task, w as usize - 4), t.dim())),
-        Line::raw(""),
-        Line::from(vec![
-            Span::styled("y", t.bold()),
-            Span::raw(" yes   "),
-            Span::styled("n", t.bold()),
-            Span::raw(" / Esc no"),
-        ]),
-    ];
-    let rect = centered(area, w, 7);
+    let w = if action == Confirmable::Merge { 76 } else { 64 }.min(area.width);
+    let room = (w as usize).saturating_sub(2).max(1);
+    let mut lines: Vec<Line> = wrap(&question, room).into_iter().map(Line::raw).collect();
+    lines.push(Line::from(Span::styled(cut(&task, room), t.dim())));
+    if let (Confirmable::Merge, Some(r)) = (action, record) {
+        // The gate as the server last saw it, and what merging does to the runs waiting beside.
+        lines.push(Line::raw(""));
+        for row in wrap(&gate::state_line(r), room) {
+            lines.push(Line::from(Span::styled(row, t.fg(Color::Green))));
+        }
+        for (_, effect) in r.merge_effects() {
+            for (i, row) in wrap(&effect, room.saturating_sub(2))
+                .into_iter()
+                .enumerate()
+            {
+                let lead = if i == 0 { "⚠ " } else { "  " };
+                lines.push(Line::from(Span::styled(
+                    format!("{lead}{row}"),
+                    t.fg(Color::Yellow),
+                )));
+            }
+        }
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::styled("y", t.bold()),
+        Span::raw(" yes   "),
+        Span::styled("n", t.bold()),
+        Span::raw(" / Esc no"),
+    ]));
+    let rect = centered(area, w, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
     let title = match action {
         Confirmable::Kill => " kill ",
@@ -119,9 +134,7 @@ pub fn confirm(
         Confirmable::Merge => " merge ",
     };
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(title).border_style(t.error())),
+        Paragraph::new(lines).block(Block::bordered().title(title).border_style(t.error())),
         rect,
     );
 }
@@ -151,6 +164,92 @@ pub fn retry(frame: &mut Frame, area: Rect, run: &str, choice: usize, ctx: &Ctx)
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" retry ")),
+        rect,
+    );
+}
+
+/// `M`: the status messages said so far, newest first, with how long ago.
+pub fn messages(frame: &mut Frame, area: Rect, app: &App, scroll: usize, ctx: &Ctx) {
+    let t = ctx.theme;
+    let w = 100.min(area.width);
+    let room = (w as usize).saturating_sub(2 + 9);
+    let mut lines: Vec<Line> = Vec::new();
+    for s in app.history.iter().rev().skip(scroll) {
+        let ago = app.clock.saturating_sub(s.at);
+        let when = if ago < 60 {
+            format!("{ago:>4}s ago")
+        } else {
+            format!("{:>4}m ago", ago / 60)
+        };
+        let style = if s.error {
+            t.error()
+        } else {
+            Default::default()
+        };
+        for (i, row) in crate::text::wrap(&crate::text::printable(&s.text), room)
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if i == 0 { when.clone() } else { " ".repeat(9) };
+            lines.push(Line::from(vec![
+                Span::styled(lead, t.dim()),
+                Span::raw(" "),
+                Span::styled(row, style),
+            ]));
+        }
+    }
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let rect = centered(area, w, h.max(3));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(format!(
+            " messages ({}) · newest first · j/k · Esc closes ",
+            app.history.len()
+        ))),
+        rect,
+    );
+}
+
+/// `n` asks where first: the selected run's repository or the current directory.
+pub fn pick_repo(
+    frame: &mut Frame,
+    area: Rect,
+    choices: &[super::super::app::RepoChoice],
+    choice: usize,
+    ctx: &Ctx,
+) {
+    let t = ctx.theme;
+    let w = 90.min(area.width);
+    let room = (w as usize).saturating_sub(6);
+    let mut lines = vec![Line::raw("Where should the new run work?"), Line::raw("")];
+    for (i, c) in choices.iter().enumerate() {
+        let mark = if i == choice { "▶ " } else { "  " };
+        let style = if i == choice {
+            t.selected()
+        } else {
+            Default::default()
+        };
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{mark}{}",
+                super::text::cut_middle(&super::text::tilde(&c.dir, ctx.home), room)
+            ),
+            style,
+        )));
+        lines.push(Line::from(Span::styled(
+            format!("    {}", cut(&c.why, room)),
+            t.dim(),
+        )));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(
+        "↑/↓ choose · Enter type the task · Esc cancel",
+        t.dim(),
+    )));
+    let rect = centered(area, w, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" new run ")),
         rect,
     );
 }

@@ -57,7 +57,7 @@ impl Col {
     fn width(self, sizes: &Sizes) -> u16 {
         match self {
             Col::Id => 8,
-            Col::Status => 13,
+            Col::Status => sizes.status,
             Col::Phase => 7,
             Col::Task => 0,
             Col::Elapsed => 7,
@@ -86,13 +86,21 @@ impl Col {
 struct Sizes {
     /// As wide as the longest agent name, within bounds.
     agent: u16,
+    /// As wide as the widest status (`‖ paused (budget) ⚠`), at least 13.
+    status: u16,
 }
 
 impl Sizes {
     fn of(runs: &[&RunSnapshot]) -> Self {
         let longest = runs.iter().map(|r| width(&r.agent)).max().unwrap_or(0);
+        let status = runs
+            .iter()
+            .map(|r| width(&status_text(r)))
+            .max()
+            .unwrap_or(0);
         Sizes {
             agent: (longest as u16).clamp(Col::Agent.title().len() as u16, MAX_AGENT),
+            status: (status as u16).clamp(13, MAX_STATUS),
         }
     }
 }
@@ -116,6 +124,17 @@ const MIN_TASK: u16 = 16;
 const MIN_REASON: u16 = 16;
 const MIN_WORKTREE: u16 = 18;
 const MAX_AGENT: u16 = 20;
+const MAX_STATUS: u16 = 22;
+
+/// The STATUS cell: symbol, status, why flightdeck paused it, ⚠ for a warning.
+fn status_text(r: &RunSnapshot) -> String {
+    format!(
+        "{} {}{}",
+        theme::symbol(r.status),
+        r.status_label(),
+        if r.warning.is_some() { " ⚠" } else { "" }
+    )
+}
 
 /// Which optional columns have anything to show.
 #[derive(Clone, Copy, Default)]
@@ -262,12 +281,7 @@ fn cell<'a>(col: Col, r: &RunSnapshot, flex: Flex, sizes: &Sizes, ctx: &Ctx) -> 
     match col {
         Col::Id => Cell::from(r.id.clone()),
         Col::Status => Cell::from(Span::styled(
-            format!(
-                "{} {}{}",
-                theme::symbol(r.status),
-                r.status,
-                if r.warning.is_some() { " ⚠" } else { "" }
-            ),
+            cut(&status_text(r), sizes.status as usize),
             t.status(r.status),
         )),
         Col::Phase => Cell::from(r.phase.as_str()),
@@ -333,7 +347,10 @@ mod tests {
 
     #[test]
     fn narrow_terminals_keep_the_essentials() {
-        let sizes = Sizes { agent: 10 };
+        let sizes = Sizes {
+            agent: 10,
+            status: 13,
+        };
         let none = Shown::default();
         let browser = Shown {
             browser: true,
