@@ -117,3 +117,20 @@ fn pool_zero_keeps_no_worktrees_ready() {
     let wt: PathBuf = env.record(&id)["worktree"].as_str().unwrap().into();
     assert!(!wt.parent().unwrap().join(".pool").exists());
 }
+
+#[test]
+fn cleaning_a_repositorys_last_run_takes_its_pool_along() {
+    let env = Env::new(CONFIG);
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "writer", "only");
+    env.wait_status(&id, "succeeded");
+    let wt: PathBuf = env.record(&id)["worktree"].as_str().unwrap().into();
+    let pool = wt.parent().unwrap().join(".pool");
+    wait_until("the pool to fill", || pooled(&pool).len() == 2);
+    env.ok(&["clean", &id, "--force"]);
+    assert!(
+        !pool.exists(),
+        "the pool outlived the repository's last run"
+    );
+    assert_eq!(git(&repo, &["worktree", "list"]).lines().count(), 1);
+}

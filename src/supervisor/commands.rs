@@ -165,13 +165,26 @@ impl Supervisor {
             ));
             return drop(reply.send(Err(e)));
         }
+        // Cleaning the last run of a repository takes its warm pool along: flightdeck leaves
+        // nothing behind in a repository it no longer works in.
+        let last_of_repo = !self
+            .runs
+            .values()
+            .any(|e| e.record.id != id && e.record.repo == rec.repo && !e.record.cleaned);
+        let pool = last_of_repo
+            .then(|| workspace::pool::dir_for(&rec.worktree))
+            .flatten();
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let result = tokio::task::spawn_blocking(move || {
                 if !force {
                     workspace::check_clean(&rec)?;
                 }
-                workspace::remove(&rec)
+                workspace::remove(&rec)?;
+                if let Some(pool) = pool {
+                    workspace::pool::drain_when_idle(&pool);
+                }
+                Ok(())
             })
             .await
             .unwrap_or_else(|e| Err(WorkspaceError::Io(e.to_string())))

@@ -231,6 +231,20 @@ fn remove(repo: &Repository, name: &str, path: &Path) {
     worktree_admin::unregister(repo, name);
 }
 
+/// Remove a pool once no refill is filling it (waiting a few seconds at most).
+pub fn drain_when_idle(pool: &Path) -> usize {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < until {
+        let busy = REFILLING.lock().unwrap_or_else(|p| p.into_inner());
+        if !busy.as_ref().is_some_and(|s| s.contains(pool)) {
+            break;
+        }
+        drop(busy);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drain(pool)
+}
+
 /// Remove every worktree of a pool (a stopping server leaves none behind).
 pub fn drain(pool: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(pool) else {
