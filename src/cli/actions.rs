@@ -168,8 +168,9 @@ pub async fn shutdown(client: &Client, kill_runs: bool, keep_runs: bool) -> Resu
         Some(Reply::Done { message }) => message,
         _ => "server stopped".to_string(),
     };
-    // Wait for the socket to go, so a following command starts a fresh server.
-    for _ in 0..100 {
+    // Wait for the socket to go, so a following command starts a fresh server (a stopping
+    // server may first finish a pool refill and remove its pools).
+    for _ in 0..750 {
         if !client.home().socket().exists() {
             break;
         }
