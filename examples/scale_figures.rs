@@ -96,6 +96,35 @@ fn started(w: &World, id: &str) -> f64 {
     }
 }
 
+/// Seconds since midnight of a timeline line's `ts` (same day is enough here).
+fn ts_secs(v: &serde_json::Value) -> f64 {
+    let ts = v["ts"].as_str().unwrap_or_default();
+    let time = ts
+        .split('T')
+        .nth(1)
+        .unwrap_or("0:0:0")
+        .trim_end_matches('Z');
+    let mut parts = time.split(':');
+    let h: f64 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+    let m: f64 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+    let s: f64 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+    h * 3600.0 + m * 60.0 + s
+}
+
+/// How long the run's prepare took to make its worktree (from its timeline).
+fn worktree_made(w: &World, id: &str) -> f64 {
+    let text = std::fs::read_to_string(w.run_dir(id).join("timeline.jsonl")).unwrap_or_default();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let at = |kind: &str| lines.iter().find(|l| l["type"] == kind).map(ts_secs);
+    match (at("phase.started"), at("workspace.created")) {
+        (Some(a), Some(b)) => b - a,
+        _ => f64::NAN,
+    }
+}
+
 fn start(w: &World, task: &str) -> String {
     let repo = w.repo.to_string_lossy().into_owned();
     w.fd(&["run", "--repo", &repo, "--agent", "stamp", task])
@@ -189,27 +218,42 @@ fn main() {
     }
     start(&cold, "warm the server up");
     let mut cold_times = Vec::new();
+    let mut cold_made = Vec::new();
     for i in 0..5 {
         let t0 = now();
         let id = start(&cold, &format!("cold {i}"));
         cold_times.push(started(&cold, &id) - t0);
+        cold_made.push(worktree_made(&cold, &id));
     }
     let pooled = World::new(&config(2, 4));
     fill(&pooled.repo);
     let first = start(&pooled, "fills the pool");
     started(&pooled, &first);
     let mut pooled_times = Vec::new();
+    let mut pooled_made = Vec::new();
     for i in 0..5 {
         // Let the pool refill between runs, as it does when runs start one by one.
         std::thread::sleep(Duration::from_millis(2500));
         let t0 = now();
         let id = start(&pooled, &format!("pooled {i}"));
         pooled_times.push(started(&pooled, &id) - t0);
+        pooled_made.push(worktree_made(&pooled, &id));
     }
-    println!("\none run, `flightdeck run` to agent running (median of 5):");
-    println!("  git worktree add         {}", ms(median(git_one)));
-    println!("  flightdeck, cold         {}", ms(median(cold_times)));
-    println!("  flightdeck, from pool    {}", ms(median(pooled_times)));
+    println!(
+        "\none run (median of 5):            worktree made   `flightdeck run` to agent running"
+    );
+    println!("  git worktree add                 {}", ms(median(git_one)));
+    println!(
+        "  flightdeck, cold                 {:<15} {}",
+        ms(median(cold_made)),
+        ms(median(cold_times))
+    );
+    println!(
+        "  flightdeck, from pool            {:<15} {}",
+        ms(median(pooled_made)),
+        ms(median(pooled_times))
+    );
+
     cold.fd(&["stop", "--all"]);
     pooled.fd(&["stop", "--all"]);
 
@@ -259,6 +303,9 @@ fn main() {
         ms(last)
     );
     ten.fd(&["stop", "--all"]);
+    if std::env::var("SCALE_ONLY_STARTS").is_ok() {
+        return;
+    }
 
     // 3. 100 runs waiting to merge: idle CPU, RSS, ls --json.
     let hundred = World::new(&config(2, 8));

@@ -36,10 +36,13 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         } else {
             None
         };
-        match pooled {
+        let made = match pooled {
             Some(c) => Ok(c),
             None => workspace::create(&spec).map_err(|e| e.to_string()),
-        }
+        };
+        // A checkout allocates on several threads; hand what it freed back.
+        crate::memory::trim();
+        made
     })
     .await
     {
