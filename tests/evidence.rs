@@ -36,6 +36,16 @@ fn finished(env: &Env, id: &str) -> Value {
     })
 }
 
+/// A repository with a committed 50-line `long.txt`, for edits of the same or far-apart lines.
+fn repo_with_long_file(env: &Env) -> PathBuf {
+    let repo = git_repo(env.path(), "repo");
+    let long: String = (1..=50).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(repo.join("long.txt"), long).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "long file"]);
+    repo
+}
+
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -345,11 +355,7 @@ fn the_radar_flags_runs_editing_the_same_lines_and_no_others() {
     ]
     .join("\n");
     let env = Env::new(&config);
-    let repo = git_repo(env.path(), "repo");
-    let long: String = (1..=50).map(|i| format!("line {i}\n")).collect();
-    std::fs::write(repo.join("long.txt"), long).unwrap();
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "long file"]);
+    let repo = repo_with_long_file(&env);
 
     let a = env.start(&repo, "line2-a", "A");
     let b = env.start(&repo, "line2-b", "B");
@@ -392,11 +398,7 @@ fn two_runs_waiting_to_merge_that_edit_the_same_lines_are_flagged_without_blocki
                   [agents.line2-b]\ncommand = [\"sed\", \"-i\", \"2s/.*/BBB/\", \"long.txt\"]\n\
                   [agents.line45]\ncommand = [\"sed\", \"-i\", \"45s/.*/DDD/\", \"long.txt\"]\n";
     let env = Env::new(config);
-    let repo = git_repo(env.path(), "repo");
-    let long: String = (1..=50).map(|i| format!("line {i}\n")).collect();
-    std::fs::write(repo.join("long.txt"), long).unwrap();
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "long file"]);
+    let repo = repo_with_long_file(&env);
 
     let a = env.start(&repo, "line2-a", "A");
     let b = env.start(&repo, "line2-b", "B");
@@ -445,11 +447,7 @@ fn the_radar_sees_the_target_move_under_runs_waiting_to_merge() {
     let config = "[agents.line2]\ncommand = [\"sed\", \"-i\", \"2s/.*/AAA/\", \"long.txt\"]\n\
                   [agents.line45]\ncommand = [\"sed\", \"-i\", \"45s/.*/DDD/\", \"long.txt\"]\n";
     let env = Env::new(config);
-    let repo = git_repo(env.path(), "repo");
-    let long: String = (1..=50).map(|i| format!("line {i}\n")).collect();
-    std::fs::write(repo.join("long.txt"), long).unwrap();
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "long file"]);
+    let repo = repo_with_long_file(&env);
     let a = env.start(&repo, "line2", "A");
     let d = env.start(&repo, "line45", "D");
     for id in [&a, &d] {

@@ -170,24 +170,12 @@ fn libgit2_create(
     commit: &git2::Commit,
 ) -> Result<(), WorkspaceError> {
     let _guard = ADD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let branch = repo.branch(&spec.branch, commit, false).map_err(|e| {
-        if e.code() == git2::ErrorCode::Exists {
-            WorkspaceError::Invalid(format!(
-                "branch {} already exists in {}; delete it or clean the old run",
-                spec.branch,
-                spec.source.display()
-            ))
-        } else {
-            e.into()
-        }
-    })?;
+    let branch = new_branch(repo, spec, commit)?;
     let mut opts = WorktreeAddOptions::new();
     opts.reference(Some(branch.get()));
     if let Err(e) = repo.worktree(&spec.run_id, &spec.path, Some(&opts)) {
         // Leave no half-made branch behind.
-        let _ = repo
-            .find_branch(&spec.branch, git2::BranchType::Local)
-            .and_then(|mut b| b.delete());
+        delete_branch(repo, &spec.branch);
         return Err(e.into());
     }
     Ok(())
