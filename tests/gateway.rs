@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::provider::{json, post, sse, Provider};
 use common::*;
@@ -44,19 +44,6 @@ fn with_keys(env: &mut Env) {
         .push(("FD_TEST_ANTHROPIC_KEY".into(), ANTHROPIC_KEY.into()));
     env.vars
         .push(("FD_TEST_OPENAI_KEY".into(), OPENAI_KEY.into()));
-}
-
-fn all_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(all_files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -260,7 +247,7 @@ fn the_gateway_meters_calls_hides_the_key_and_enforces_the_budget() {
     std::fs::write(wt.parent().unwrap().join(format!("done-{id}")), "").unwrap();
     env.wait_status(&id, "succeeded");
     // No file of the proof pack holds a key.
-    for f in all_files(&env.run_dir(&id)) {
+    for f in files_under(&env.run_dir(&id)) {
         let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
         assert!(
             !text.contains("SECRET"),

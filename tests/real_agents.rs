@@ -281,20 +281,6 @@ fn codex_provider(
     })
 }
 
-fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        match e.file_type() {
-            Ok(t) if t.is_dir() => all_files(&p, out),
-            Ok(t) if t.is_file() => out.push(p),
-            _ => {}
-        }
-    }
-}
-
 /// The run through its budget pause: paused (not killed) once the cap is passed, `resume`
 /// refused while it is still spent, then carried on to the end once it is raised.
 fn through_the_budget(env: &Env, id: &str, port: u16) -> Value {
@@ -393,9 +379,7 @@ fn check_run(
             "the agent's environment holds {key}"
         );
     }
-    let mut files = Vec::new();
-    all_files(&env.home, &mut files);
-    for f in files {
+    for f in files_under(&env.home) {
         let bytes = std::fs::read(&f).unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
         assert!(

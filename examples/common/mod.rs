@@ -93,12 +93,17 @@ fn binary() -> PathBuf {
     bin
 }
 
-fn git(repo: &Path, args: &[&str]) {
-    let ok = Command::new("git")
+/// Run git in `repo`; panics with its stderr unless it succeeds; returns stdout.
+pub fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
         .args(args)
         .current_dir(repo)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "git {args:?} failed");
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -242,3 +242,20 @@ pub fn read_pids(file: &Path, n: usize) -> Vec<i32> {
 }
 pub mod provider;
 pub mod tmux;
+
+/// Every regular file under `dir`, recursively (symlinks not followed; a missing dir: none).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => out.extend(files_under(&p)),
+            Ok(t) if t.is_file() => out.push(p),
+            _ => {}
+        }
+    }
+    out
+}
