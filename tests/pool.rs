@@ -134,3 +134,190 @@ fn cleaning_a_repositorys_last_run_takes_its_pool_along() {
     );
     assert_eq!(git(&repo, &["worktree", "list"]).lines().count(), 1);
 }
+
+/// A burst of runs through the pool while main moves under them: every run succeeds with its
+/// own commit on its own branch, and cleaning them all leaves git with no worktree record and
+/// no flightdeck branch (a pooled run's record keeps its pool- name; clean finds it).
+#[test]
+fn a_burst_of_runs_through_the_pool_while_main_moves_all_succeed_and_clean_up() {
+    let env = Env::new(&format!("max_parallel = 6\n{CONFIG}"));
+    let repo = git_repo(env.path(), "repo");
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        if i == 12 {
+            std::fs::write(repo.join("moved.txt"), "main moved\n").unwrap();
+            git(&repo, &["add", "-A"]);
+            git(&repo, &["commit", "-q", "-m", "main moves"]);
+        }
+        ids.push(env.start(&repo, "writer", &format!("run {i}")));
+    }
+    let mut pooled_runs = 0;
+    for id in &ids {
+        let r = env.wait_for(id, "finished", |r| {
+            matches!(r["status"].as_str(), Some("succeeded" | "failed"))
+        });
+        assert_eq!(r["status"], "succeeded", "{r:#}");
+        let branch = r["branch"].as_str().unwrap();
+        assert_eq!(
+            git(&repo, &["show", &format!("{branch}:made-by-run.txt")]).trim(),
+            id
+        );
+        let base = r["base"].as_str().unwrap();
+        assert_eq!(
+            git(&repo, &["rev-parse", &format!("{branch}~1")]).trim(),
+            base
+        );
+        if !created(&env, id)["pool"].is_null() {
+            pooled_runs += 1;
+        }
+    }
+    assert!(pooled_runs > 0, "no run came from the pool");
+    for id in &ids {
+        env.ok(&["clean", id, "--force"]);
+    }
+    env.ok(&["stop"]);
+    assert_eq!(
+        git(&repo, &["worktree", "list"]).lines().count(),
+        1,
+        "{}",
+        git(&repo, &["worktree", "list"])
+    );
+    let records = repo.join(".git/worktrees");
+    assert!(
+        std::fs::read_dir(&records).map_or(true, |d| d.count() == 0),
+        "records left: {:?}",
+        std::fs::read_dir(&records).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
+    assert_eq!(git(&repo, &["branch", "--list", "flightdeck/*"]), "");
+}
+
+/// Takers and a refiller racing on one pool while the base moves back and forth: every
+/// worktree handed out is whole, points at its own git record, and commits; the pool never
+/// holds a half-made entry under a pool- name. (A refill publishing an entry before it had
+/// finished writing it, or bringing one forward while a run took it, broke exactly this.)
+#[test]
+fn takers_racing_a_refill_always_get_a_whole_worktree() {
+    use flightdeck::run::WorkspaceKind;
+    use flightdeck::workspace::{self, pool, Spec};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = git_repo(tmp.path(), "repo");
+    for i in 0..40 {
+        std::fs::write(repo.join(format!("src/f{i}.txt")), format!("{i}\n")).unwrap();
+    }
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "more files"]);
+    let a = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    std::fs::write(repo.join("src/f0.txt"), "moved\n").unwrap();
+    std::fs::remove_file(repo.join("src/f1.txt")).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "base moves"]);
+    let b = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+
+    let runs = tmp.path().join("worktrees/repo");
+    std::fs::create_dir_all(&runs).unwrap();
+    let pool_dir = runs.join(".pool");
+    let done = Arc::new(AtomicBool::new(false));
+    let refiller = {
+        let (repo, pool_dir, done) = (repo.clone(), pool_dir.clone(), done.clone());
+        let (a, b) = (a.clone(), b.clone());
+        std::thread::spawn(move || {
+            let mut i = 0usize;
+            while !done.load(Ordering::SeqCst) {
+                let base = if (i / 3).is_multiple_of(2) { &a } else { &b };
+                // A refill may lose an entry to a taker mid-way; that is its error to log.
+                let _ = pool::refill(&repo, &pool_dir, base, 2);
+                i += 1;
+            }
+        })
+    };
+    let problems = Arc::new(Mutex::new(Vec::<String>::new()));
+    let taken = Arc::new(Mutex::new(0usize));
+    let takers: Vec<_> = (0..3)
+        .map(|t| {
+            let (repo, runs, problems, taken) =
+                (repo.clone(), runs.clone(), problems.clone(), taken.clone());
+            let (a, b) = (a.clone(), b.clone());
+            std::thread::spawn(move || {
+                // Each taker takes 24 worktrees (waiting for the refill when the pool is
+                // empty), alternating between the two bases.
+                let mut n = 0;
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+                while n < 24 && std::time::Instant::now() < until {
+                    n += 1;
+                    let id = format!("t{t}n{n}");
+                    let base = if n % 2 == 0 { &a } else { &b };
+                    let spec = Spec {
+                        run_id: id.clone(),
+                        kind: WorkspaceKind::Worktree,
+                        source: repo.clone(),
+                        base: base.clone(),
+                        branch: format!("flightdeck/{id}"),
+                        path: runs.join(&id),
+                    };
+                    match workspace::from_pool(&spec) {
+                        Ok(Some(_)) => {}
+                        Ok(None) => {
+                            n -= 1;
+                            std::thread::sleep(std::time::Duration::from_millis(5));
+                            continue;
+                        }
+                        Err(e) => {
+                            problems.lock().unwrap().push(format!("{id}: take: {e}"));
+                            continue;
+                        }
+                    }
+                    *taken.lock().unwrap() += 1;
+                    if let Err(e) = check_taken(&spec, base) {
+                        problems.lock().unwrap().push(format!("{id}: {e}"));
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in takers {
+        t.join().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    refiller.join().unwrap();
+    let problems = problems.lock().unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(*taken.lock().unwrap(), 72, "the pool handed out too few");
+}
+
+/// A taken worktree is at `base` on its branch, is its own (git's record points back at it),
+/// holds exactly base's files, and commits.
+fn check_taken(spec: &flightdeck::workspace::Spec, base: &str) -> Result<(), String> {
+    let wt = git2::Repository::open(&spec.path).map_err(|e| format!("open: {e}"))?;
+    let workdir = wt.workdir().ok_or("no workdir")?.canonicalize().unwrap();
+    if workdir != spec.path.canonicalize().unwrap() {
+        return Err(format!("git sees the worktree at {}", workdir.display()));
+    }
+    let head = wt.head().map_err(|e| format!("head: {e}"))?;
+    if head.shorthand() != Some(spec.branch.as_str()) {
+        return Err(format!("HEAD is {:?}", head.shorthand()));
+    }
+    let status = git_out(&spec.path, &["status", "--porcelain"]);
+    if !status.is_empty() {
+        return Err(format!("not clean: {status}"));
+    }
+    let tip = git_out(&spec.path, &["rev-parse", "HEAD"]);
+    if tip.trim() != base {
+        return Err(format!("at {} not {base}", tip.trim()));
+    }
+    std::fs::write(spec.path.join("made.txt"), &spec.run_id).unwrap();
+    flightdeck::workspace::commit_all(&spec.path, "made", &[])
+        .map_err(|e| format!("commit: {e}"))?;
+    Ok(())
+}
+
+fn git_out(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}

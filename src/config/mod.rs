@@ -133,7 +133,7 @@ impl Default for Config {
         Self {
             max_parallel: 4,
             worktree_root: String::new(),
-            pool: 0,
+            pool: 2,
             default_agent: String::new(),
             kill_grace: ConfigDuration::secs(5),
             agents: BTreeMap::new(),

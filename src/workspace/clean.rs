@@ -66,13 +66,15 @@ pub fn check_clean(run: &RunRecord) -> Result<(), WorkspaceError> {
 
 /// Remove the worktree (or copy) and the run's branch. The proof pack stays.
 pub fn remove(run: &RunRecord) -> Result<(), WorkspaceError> {
+    // git's record of the worktree: named for the run, or for the pool entry it came from.
+    let record = super::worktree_admin::name_of(&run.worktree).unwrap_or_else(|| run.id.clone());
     if run.worktree.exists() {
         std::fs::remove_dir_all(&run.worktree)
             .map_err(|e| WorkspaceError::io(&format!("removing {}", run.worktree.display()), e))?;
     }
     if run.workspace == WorkspaceKind::Worktree {
         let repo = Repository::open(&run.repo)?;
-        if let Ok(wt) = repo.find_worktree(&run.id) {
+        if let Ok(wt) = repo.find_worktree(&record) {
             // The directory is gone, so this only drops git's record of it.
             wt.prune(None)?;
         }

@@ -1,8 +1,16 @@
 //! The warm pool: per repository, a few worktrees already checked out at a base commit, kept
-//! in `<worktree_root>/<repo>/.pool/`. A run whose base matches takes one in O(1): two renames
-//! (worktree_admin::rename), a branch, a HEAD file. One at another commit is brought forward
+//! in `<worktree_root>/<repo>/.pool/`. A run whose base matches takes one in O(1): a rename of
+//! its directory, a branch, two small record files. One at another commit is brought forward
 //! with libgit2's checkout, which writes only the files that differ. Pool worktrees are not
 //! runs: nothing lists them, and a refill, `pool = 0` or a stopping server removes them.
+//!
+//! Who owns an entry: one named `pool-<id>` belongs to no one. Whoever acts on it (a run
+//! taking it, a refill bringing it forward, a drain removing it) first renames its directory
+//! away from that name; a rename is atomic, so of two racing, one gets NotFound and moves on.
+//! A refill builds under `making-<id>` and publishes with one rename, its last step. git's
+//! record of the worktree (`.git/worktrees/pool-<id>`) keeps its name for life, taken or not:
+//! renaming a record under a git command that is listing them fails that command.
+//!
 //! Blocking; refills run on a thread of their own, one per pool at a time.
 
 use std::collections::HashSet;
@@ -18,37 +26,56 @@ pub fn dir_for(run_worktree: &Path) -> Option<PathBuf> {
     run_worktree.parent().map(|p| p.join(".pool"))
 }
 
-/// One pooled worktree: its name (also its git worktree name) and its path.
+/// Directory names: published (free to claim), being made or brought forward by the refill,
+/// being removed by a drain.
+const READY: &str = "pool-";
+const MAKING: &str = "making-";
+const DROPPING: &str = "drop-";
+
+/// One published entry: its id, its directory, the name of its git record, its commit.
 #[derive(Debug, Clone)]
 struct Entry {
-    name: String,
+    id: String,
     path: PathBuf,
+    record: String,
+    head: String,
 }
 
-/// Pooled worktrees of `pool` that belong to `repo`, with the commit each is at.
-fn entries(repo: &Repository, pool: &Path) -> Vec<(Entry, String)> {
+/// Published entries of `pool` that belong to `repo` (their record is in it), by name.
+fn entries(repo: &Repository, pool: &Path) -> Vec<Entry> {
     let Ok(dir) = std::fs::read_dir(pool) else {
         return Vec::new();
     };
-    let mut out: Vec<(Entry, String)> = dir
+    let mut out: Vec<Entry> = dir
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_str()?.to_string();
-            if !name.starts_with("pool-") {
-                return None;
-            }
-            let head = worktree_admin::head(repo, &name)?;
-            Some((
-                Entry {
-                    name,
-                    path: e.path(),
-                },
+            let id = name.strip_prefix(READY)?.to_string();
+            // Taken meanwhile: its .git file is gone from here, and it is skipped.
+            let record = worktree_admin::name_of(&e.path())?;
+            let head = worktree_admin::head(repo, &record)?;
+            Some(Entry {
+                id,
+                path: e.path(),
+                record,
                 head,
-            ))
+            })
         })
         .collect();
-    out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    out.sort_by(|a, b| a.id.cmp(&b.id));
     out
+}
+
+/// Claim `entry` by moving its directory to `to`. False: someone else claimed it first.
+fn claim(entry: &Entry, to: &Path) -> Result<bool, WorkspaceError> {
+    match std::fs::rename(&entry.path, to) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(WorkspaceError::io(
+            &format!("moving {}", entry.path.display()),
+            e,
+        )),
+    }
 }
 
 /// Hand a pooled worktree to the run `spec` describes, if the pool has one: at its base
@@ -57,36 +84,41 @@ pub fn take(spec: &Spec) -> Result<Option<bool>, WorkspaceError> {
     let Some(pool) = dir_for(&spec.path) else {
         return Ok(None);
     };
+    if spec.path.exists() {
+        // A rename would replace an empty directory there; the cold path says what to do.
+        return Ok(None);
+    }
     let repo = Repository::open(&spec.source)?;
+    let commit = repo.find_commit(git2::Oid::from_str(&spec.base)?)?;
     let mut found = entries(&repo, &pool);
     // Those at the run's base first.
-    found.sort_by_key(|(_, head)| *head != spec.base);
-    for (entry, head) in found {
-        let at_base = head == spec.base;
-        // The rename is the claim: of two runs racing for one entry, one gets NotFound.
-        match worktree_admin::rename(&repo, &entry.name, &entry.path, &spec.run_id, &spec.path) {
-            Ok(()) => {}
-            Err(_) if !entry.path.exists() => continue,
-            Err(e) => return Err(e),
+    found.sort_by_key(|e| e.head != spec.base);
+    for entry in found {
+        if !claim(&entry, &spec.path)? {
+            continue;
         }
-        let commit = repo.find_commit(git2::Oid::from_str(&spec.base)?)?;
+        let at_base = entry.head == spec.base;
+        let mut branched = false;
         let handed = (|| {
+            worktree_admin::set_gitdir(&repo, &entry.record, &spec.path)?;
             repo.branch(&spec.branch, &commit, false)?;
+            branched = true;
             if !at_base {
                 bring_forward(&spec.path, &commit)?;
             }
             worktree_admin::set_head(
                 &repo,
-                &spec.run_id,
+                &entry.record,
                 &format!("ref: refs/heads/{}", spec.branch),
             )
         })();
         if let Err(e) = handed {
-            let _ = std::fs::remove_dir_all(&spec.path);
-            worktree_admin::unregister(&repo, &spec.run_id);
-            let _ = repo
-                .find_branch(&spec.branch, git2::BranchType::Local)
-                .and_then(|mut b| b.delete());
+            remove(&repo, &entry.record, &spec.path);
+            if branched {
+                let _ = repo
+                    .find_branch(&spec.branch, git2::BranchType::Local)
+                    .and_then(|mut b| b.delete());
+            }
             return Err(e);
         }
         return Ok(Some(at_base));
@@ -166,69 +198,116 @@ pub fn refill_later(source: PathBuf, pool: PathBuf, base: String, size: usize) {
 }
 
 /// Bring the pool to `size` worktrees at `base`: bring stale ones forward, add or remove.
+/// One refill per pool at a time (`refill_later` sees to it): `making-` entries are its own.
 pub fn refill(source: &Path, pool: &Path, base: &str, size: usize) -> Result<(), WorkspaceError> {
     let repo = Repository::open(source)?;
     let commit = repo.find_commit(git2::Oid::from_str(base)?)?;
-    let found = entries(&repo, pool);
-    for (entry, _) in found.iter().skip(size) {
-        remove(&repo, &entry.name, &entry.path);
-    }
-    let mut have = 0;
-    for (entry, head) in found.iter().take(size) {
-        if head != base {
-            bring_forward(&entry.path, &commit)?;
-        }
-        have += 1;
-    }
-    if have < size {
-        crate::owner_only::create_dir_all(pool)
-            .map_err(|e| WorkspaceError::io(&format!("creating {}", pool.display()), e))?;
-    }
     // A refill cut short (the server stopped) leaves a half-made worktree: never handed out,
     // since it only gets its pool- name once complete; removed here.
-    if let Ok(dir) = std::fs::read_dir(pool) {
-        for e in dir.flatten() {
-            if let Some(name) = e.file_name().to_str().filter(|n| n.starts_with("making-")) {
-                remove(&repo, name, &e.path());
-            }
+    remove_leftovers(&repo, pool, MAKING);
+    let found = entries(&repo, pool);
+    for entry in found.iter().skip(size) {
+        let to = pool.join(format!("{DROPPING}{}", entry.id));
+        if claim(entry, &to)? {
+            remove(&repo, &entry.record, &to);
+        }
+    }
+    for entry in found.iter().take(size).filter(|e| e.head != base) {
+        if stopping() {
+            return Ok(());
+        }
+        let at = pool.join(format!("{MAKING}{}", entry.id));
+        if !claim(entry, &at)? {
+            continue; // a run took it
+        }
+        let moved = (|| {
+            worktree_admin::set_gitdir(&repo, &entry.record, &at)?;
+            bring_forward(&at, &commit)?;
+            publish(&repo, &entry.record, &at, &entry.path)
+        })();
+        if let Err(e) = moved {
+            remove(&repo, &entry.record, &at);
+            return Err(e);
         }
     }
     let tree = commit.tree()?;
-    while have < size && !stopping() {
-        let id = crate::run::id::generate();
-        let name = format!("making-{id}");
-        let path = pool.join(&name);
-        let made = (|| {
-            std::fs::create_dir(&path)
-                .map_err(|e| WorkspaceError::io(&format!("creating {}", path.display()), e))?;
-            worktree_admin::register(&repo, &name, &path, base)?;
-            if fast_checkout::applicable(&repo, &tree) {
-                let entries =
-                    fast_checkout::write_tree(source, &tree, &path, worktree::checkout_threads())?;
-                worktree::write_index(&path, entries)
-            } else {
-                let wt = Repository::open(&path)?;
-                let mut opts = git2::build::CheckoutBuilder::new();
-                opts.force();
-                wt.checkout_tree(tree.as_object(), Some(&mut opts))?;
-                Ok(())
-            }
-        })();
-        let ready = format!("pool-{id}");
-        let made = made
-            .and_then(|()| worktree_admin::rename(&repo, &name, &path, &ready, &pool.join(&ready)));
-        if let Err(e) = made {
-            remove(&repo, &name, &path);
-            return Err(e);
-        }
-        have += 1;
+    // Runs may take entries while this fills; it keeps going until the pool is full, within
+    // a bound so that a steady stream of runs cannot keep it busy for ever.
+    let mut made = 0;
+    while !stopping() && made < size * 4 && entries(&repo, pool).len() < size {
+        crate::owner_only::create_dir_all(pool)
+            .map_err(|e| WorkspaceError::io(&format!("creating {}", pool.display()), e))?;
+        make_one(&repo, source, pool, base, &tree)?;
+        made += 1;
     }
     Ok(())
 }
 
-fn remove(repo: &Repository, name: &str, path: &Path) {
+/// Check out one new entry at `base` under a `making-` name, then publish it.
+fn make_one(
+    repo: &Repository,
+    source: &Path,
+    pool: &Path,
+    base: &str,
+    tree: &git2::Tree,
+) -> Result<(), WorkspaceError> {
+    let id = crate::run::id::generate();
+    let record = format!("{READY}{id}");
+    let path = pool.join(format!("{MAKING}{id}"));
+    std::fs::create_dir(&path)
+        .map_err(|e| WorkspaceError::io(&format!("creating {}", path.display()), e))?;
+    let made = (|| {
+        worktree_admin::register(repo, &record, &path, base)?;
+        if fast_checkout::applicable(repo, tree) {
+            let entries =
+                fast_checkout::write_tree(source, tree, &path, worktree::checkout_threads())?;
+            worktree::write_index(&path, entries)?;
+        } else {
+            let wt = Repository::open(&path)?;
+            let mut opts = git2::build::CheckoutBuilder::new();
+            opts.force();
+            wt.checkout_tree(tree.as_object(), Some(&mut opts))?;
+        }
+        publish(repo, &record, &path, &pool.join(&record))
+    })();
+    if let Err(e) = made {
+        remove(repo, &record, &path);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Make a finished entry at `at` claimable at `ready`: its record first points there, then
+/// the rename. After it, the refill never touches the entry again.
+fn publish(repo: &Repository, record: &str, at: &Path, ready: &Path) -> Result<(), WorkspaceError> {
+    worktree_admin::set_gitdir(repo, record, ready)?;
+    std::fs::rename(at, ready)
+        .map_err(|e| WorkspaceError::io(&format!("moving {}", at.display()), e))
+}
+
+fn remove(repo: &Repository, record: &str, path: &Path) {
     let _ = std::fs::remove_dir_all(path);
-    worktree_admin::unregister(repo, name);
+    worktree_admin::unregister(repo, record);
+}
+
+/// Remove entries whose directory name starts with `prefix`, with their records.
+fn remove_leftovers(repo: &Repository, pool: &Path, prefix: &str) {
+    let Ok(dir) = std::fs::read_dir(pool) else {
+        return;
+    };
+    for e in dir.flatten() {
+        if e.file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(prefix))
+        {
+            match worktree_admin::name_of(&e.path()) {
+                Some(record) => remove(repo, &record, &e.path()),
+                None => {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
 }
 
 /// Remove a pool once no refill is filling it (waiting a few seconds at most).
@@ -245,22 +324,30 @@ pub fn drain_when_idle(pool: &Path) -> usize {
     drain(pool)
 }
 
-/// Remove every worktree of a pool (a stopping server leaves none behind).
+/// Remove every worktree of a pool (a stopping server leaves none behind). Each published
+/// entry is claimed first, so one a run is taking at this moment stays the run's.
 pub fn drain(pool: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(pool) else {
+    let Ok(dir) = std::fs::read_dir(pool) else {
         return 0;
     };
     let mut removed = 0;
-    for e in entries.flatten() {
-        let path = e.path();
-        // The worktree's .git file names its admin directory in its repository.
-        let admin = std::fs::read_to_string(path.join(".git"))
-            .ok()
-            .and_then(|t| t.strip_prefix("gitdir:").map(|s| PathBuf::from(s.trim())));
+    for e in dir.flatten() {
+        let Some(name) = e.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let mut path = e.path();
+        if let Some(id) = name.strip_prefix(READY) {
+            let to = pool.join(format!("{DROPPING}{id}"));
+            match std::fs::rename(&path, &to) {
+                Ok(()) => path = to,
+                Err(_) => continue, // taken
+            }
+        }
+        // The worktree's .git file names its record; read before the directory goes.
+        let record = worktree_admin::record_of(&path);
         let _ = std::fs::remove_dir_all(&path);
-        if let Some(admin) = admin.filter(|a| a.parent().is_some_and(|p| p.ends_with("worktrees")))
-        {
-            let _ = std::fs::remove_dir_all(admin);
+        if let Some(record) = record {
+            let _ = std::fs::remove_dir_all(record);
         }
         removed += 1;
     }

@@ -2,7 +2,9 @@
 //! directory `<git-dir>/worktrees/<name>/` (`HEAD`, `commondir`, `gitdir`, `index`) and the
 //! worktree's `.git` file pointing back at it. Written directly, so that a worktree can be
 //! checked out on several threads (fast_checkout) and handed from the pool to a run by
-//! renaming (O(1)), which libgit2 offers neither of.
+//! moving its directory (O(1)), which libgit2 offers neither of. A record is never renamed:
+//! git and libgit2 list `worktrees/` and open each entry, and one renamed between the two
+//! steps fails their command.
 
 use std::path::{Path, PathBuf};
 
@@ -50,8 +52,41 @@ pub fn register(
 
 /// Point worktree `name` at `head` (its HEAD file).
 pub fn set_head(repo: &Repository, name: &str, head: &str) -> Result<(), WorkspaceError> {
-    let p = admin_dir(repo, name).join("HEAD");
-    std::fs::write(&p, format!("{head}\n")).map_err(|e| io("writing", &p, e))
+    write_whole(&admin_dir(repo, name).join("HEAD"), &format!("{head}\n"))
+}
+
+/// Tell git that worktree `name` now lives at `path` (its `gitdir` file). The worktree's own
+/// `.git` file names the record, not the place, so moving the directory needs only this.
+/// libgit2 takes a linked worktree's working directory from this file, so write it before
+/// opening the worktree at its new place.
+pub fn set_gitdir(repo: &Repository, name: &str, path: &Path) -> Result<(), WorkspaceError> {
+    write_whole(
+        &admin_dir(repo, name).join("gitdir"),
+        &format!("{}\n", path.join(".git").display()),
+    )
+}
+
+/// Replace a small record file as git does (`<file>.lock`, then a rename): a reader never
+/// sees it empty or half-written, and a git command holding the lock makes this fail rather
+/// than interleave.
+fn write_whole(path: &Path, text: &str) -> Result<(), WorkspaceError> {
+    use std::io::Write;
+    let lock = path.with_file_name(format!(
+        "{}.lock",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&lock)
+        .map_err(|e| io("locking", &lock, e))?;
+    let written = f.write_all(text.as_bytes());
+    drop(f);
+    if let Err(e) = written.and_then(|()| std::fs::rename(&lock, path)) {
+        let _ = std::fs::remove_file(&lock);
+        return Err(io("writing", path, e));
+    }
+    Ok(())
 }
 
 /// What worktree `name`'s HEAD holds (a ref line or a commit id).
@@ -61,36 +96,23 @@ pub fn head(repo: &Repository, name: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// Move worktree `from` (at `from_path`) to the name `to` at `to_path`: two renames and two
-/// small files, whatever the size of the tree. The index stays valid (renaming the directory
-/// changes no file's stat data).
-pub fn rename(
-    repo: &Repository,
-    from: &str,
-    from_path: &Path,
-    to: &str,
-    to_path: &Path,
-) -> Result<(), WorkspaceError> {
-    let from_admin = admin_dir(repo, from);
-    let to_admin = admin_dir(repo, to);
-    if to_admin.exists() || to_path.exists() {
-        return Err(WorkspaceError::Invalid(format!(
-            "{} or worktree {to} already exists",
-            to_path.display()
-        )));
-    }
-    std::fs::rename(from_path, to_path).map_err(|e| io("moving", from_path, e))?;
-    if let Err(e) = std::fs::rename(&from_admin, &to_admin) {
-        // Put the directory back: a half-moved worktree helps no one.
-        let _ = std::fs::rename(to_path, from_path);
-        return Err(io("moving", &from_admin, e));
-    }
-    let gitdir = to_admin.join("gitdir");
-    std::fs::write(&gitdir, format!("{}\n", to_path.join(".git").display()))
-        .map_err(|e| io("writing", &gitdir, e))?;
-    let dot_git = to_path.join(".git");
-    std::fs::write(&dot_git, format!("gitdir: {}\n", to_admin.display()))
-        .map_err(|e| io("writing", &dot_git, e))
+/// The name of the record a linked worktree's `.git` file points at (`.git/worktrees/<name>`),
+/// which is not always the directory's name: a worktree from the pool keeps its pool- record.
+pub fn name_of(worktree: &Path) -> Option<String> {
+    record_of(worktree)?
+        .file_name()?
+        .to_str()
+        .map(str::to_string)
+}
+
+/// The record directory a linked worktree's `.git` file points at.
+pub fn record_of(worktree: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
+    let admin = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+    admin
+        .parent()
+        .is_some_and(|p| p.ends_with("worktrees"))
+        .then_some(admin)
 }
 
 /// Forget worktree `name` (its directory is gone or going).
