@@ -185,6 +185,32 @@ fn cpu_and_rss(pid: i32) -> (f64, u64, u64) {
     (cpu, kb("VmRSS:"), kb("VmHWM:"))
 }
 
+/// Server CPU (% of a core) over `windows` windows of `each`, and RSS/peak (kB) at the end.
+fn cpu_windows(pid: i32, windows: usize, each: Duration) -> (Vec<f64>, u64, u64) {
+    let mut out = Vec::new();
+    let (mut rss, mut hwm) = (0, 0);
+    for _ in 0..windows {
+        let (c0, _, _) = cpu_and_rss(pid);
+        let t = Instant::now();
+        std::thread::sleep(each);
+        let (c1, r, h) = cpu_and_rss(pid);
+        out.push((c1 - c0) / t.elapsed().as_secs_f64() * 100.0);
+        (rss, hwm) = (r, h);
+    }
+    (out, rss, hwm)
+}
+
+fn percents(v: &[f64]) -> String {
+    let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let each: Vec<String> = v.iter().map(|x| format!("{x:.2}")).collect();
+    format!("{mean:.2}% of a core (per 5 s: {})", each.join(", "))
+}
+
+/// Sections to run: all, or those named in SCALE_ONLY (starts, ten, waiting, live, table).
+fn wanted(section: &str) -> bool {
+    std::env::var("SCALE_ONLY").map_or(true, |only| only.split(',').any(|s| s.trim() == section))
+}
+
 fn main() {
     println!(
         "scale figures: a {FILES}-file repository, release build, {} cores",
@@ -192,8 +218,25 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     );
+    if wanted("starts") {
+        one_run();
+    }
+    if wanted("ten") {
+        ten_at_once();
+    }
+    if wanted("waiting") {
+        waiting();
+    }
+    if wanted("live") {
+        live();
+    }
+    if wanted("table") {
+        table();
+    }
+}
 
-    // 1. One run, cold and pooled, against git worktree add.
+/// One run, cold and pooled, against git worktree add.
+fn one_run() {
     let cold = World::new(&config(0, 4));
     fill(&cold.repo);
     let scratch = cold.dir.path().join("git-wt");
@@ -242,8 +285,10 @@ fn main() {
 
     cold.fd(&["stop", "--all"]);
     pooled.fd(&["stop", "--all"]);
+}
 
-    // 2. Ten at once.
+/// Ten runs started at once, against ten `git worktree add` at once.
+fn ten_at_once() {
     let ten = World::new(&config(0, 10));
     fill(&ten.repo);
     start(&ten, "warm the server up");
@@ -289,11 +334,10 @@ fn main() {
         ms(last)
     );
     ten.fd(&["stop", "--all"]);
-    if std::env::var("SCALE_ONLY_STARTS").is_ok() {
-        return;
-    }
+}
 
-    // 3. 100 runs waiting to merge: idle CPU, RSS, ls --json.
+/// 100 runs waiting to merge: idle CPU, RSS, ls --json.
+fn waiting() {
     let hundred = World::new(&config(2, 8));
     fill(&hundred.repo);
     let ids: Vec<String> = (0..100)
@@ -302,11 +346,7 @@ fn main() {
     wait_finished(&hundred, &ids);
     let pid = hundred.server_pid();
     std::thread::sleep(Duration::from_secs(3));
-    let (cpu0, _, _) = cpu_and_rss(pid);
-    let t = Instant::now();
-    std::thread::sleep(Duration::from_secs(20));
-    let (cpu1, rss, hwm) = cpu_and_rss(pid);
-    let idle = (cpu1 - cpu0) / t.elapsed().as_secs_f64() * 100.0;
+    let (idle, rss, hwm) = cpu_windows(pid, 4, Duration::from_secs(5));
     let mut ls = Vec::new();
     for _ in 0..10 {
         let t = Instant::now();
@@ -315,7 +355,7 @@ fn main() {
     }
     let (_, rss_after_ls, _) = cpu_and_rss(pid);
     println!("\n100 runs waiting to merge:");
-    println!("  idle server CPU over 20 s          {idle:.2}% of a core");
+    println!("  idle server CPU over 20 s          {}", percents(&idle));
     println!(
         "  server RSS                         {:.1} MB (peak {:.1} MB; {:.1} MB after 10 ls)",
         rss as f64 / 1024.0,
@@ -327,10 +367,12 @@ fn main() {
         ms(median(ls))
     );
     hundred.fd(&["stop", "--all"]);
+}
 
-    // 4. 100 live runs (agents at work, here sleeping): RSS and CPU while they run.
+/// 100 live runs (agents at work, here sleeping): RSS and CPU while they run.
+fn live() {
     let live = World::new(
-        "pool = 0\nmax_parallel = 100\n[agents.sleeper]\ncommand = [\"sh\", \"-c\", \"touch ../up-$FLIGHTDECK_RUN_ID; sleep 60\"]\n",
+        "pool = 0\nmax_parallel = 100\n[agents.sleeper]\ncommand = [\"sh\", \"-c\", \"touch ../up-$FLIGHTDECK_RUN_ID; sleep 300\"]\n",
     );
     fill(&live.repo);
     let repo = live.repo.to_string_lossy().into_owned();
@@ -356,23 +398,19 @@ fn main() {
     }
     let pid = live.server_pid();
     std::thread::sleep(Duration::from_secs(2));
-    let (cpu0, _, _) = cpu_and_rss(pid);
-    let t = Instant::now();
-    std::thread::sleep(Duration::from_secs(10));
-    let (cpu1, rss, hwm) = cpu_and_rss(pid);
+    let (cpu, rss, hwm) = cpu_windows(pid, 4, Duration::from_secs(5));
     println!("\n100 live runs (agents running, quiet):");
-    println!(
-        "  server CPU over 10 s               {:.2}% of a core",
-        (cpu1 - cpu0) / t.elapsed().as_secs_f64() * 100.0
-    );
+    println!("  server CPU over 20 s               {}", percents(&cpu));
     println!(
         "  server RSS                         {:.1} MB (peak {:.1} MB)",
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
     live.fd(&["stop", "--all"]);
+}
 
-    // 5. 500 runs in the table (a small repository: the table, not the checkouts, is measured).
+/// 500 runs in the table (a small repository: the table, not the checkouts, is measured).
+fn table() {
     let many = World::new("pool = 0\nmax_parallel = 16\n[agents.quick]\ncommand = [\"sh\", \"-c\", \"echo $FLIGHTDECK_RUN_ID > own-$FLIGHTDECK_RUN_ID.txt\"]\n");
     let repo = many.repo.to_string_lossy().into_owned();
     let ids: Vec<String> = (0..500)

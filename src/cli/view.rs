@@ -14,7 +14,18 @@ pub async fn ls(client: &Client, json: bool) -> Result<i32> {
         other => return Err(eyre!("unexpected answer from the server: {other:?}")),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        // Straight to stdout: with hundreds of runs the text is a megabyte.
+        use std::io::Write;
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let written = serde_json::to_writer_pretty(&mut out, &runs)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush());
+        match written {
+            // `ls --json | head` closed the pipe: what was wanted was read.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other?,
+        }
     } else if runs.is_empty() {
         println!("no runs yet; start one with: flightdeck run \"TASK\"");
     } else {

@@ -41,7 +41,7 @@ impl ReplyStream {
     pub async fn next(&mut self) -> Result<Option<Reply>, ClientError> {
         match self.lines.next_line().await? {
             None => Ok(None),
-            Some(line) => match serde_json::from_str::<Reply>(&line) {
+            Some(line) => match Reply::decode(&line) {
                 Ok(Reply::End) => Ok(None),
                 Ok(Reply::Error { error }) => Err(ClientError::Server(error)),
                 Ok(r) => Ok(Some(r)),
@@ -114,7 +114,8 @@ impl Client {
         line.push(b'\n');
         write.write_all(&line).await?;
         Ok(ReplyStream {
-            lines: BufReader::new(read).lines(),
+            // A list of hundreds of runs is a line of several hundred kB.
+            lines: BufReader::with_capacity(64 * 1024, read).lines(),
             _write: write,
         })
     }

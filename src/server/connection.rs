@@ -76,7 +76,9 @@ fn to_reply(answer: Result<Reply, ProtocolError>) -> Reply {
 }
 
 async fn send<T: Serialize>(w: &mut OwnedWriteHalf, msg: &T) -> std::io::Result<()> {
-    let mut bytes = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
+    // Room for a list of runs without regrowing from nothing.
+    let mut bytes = Vec::with_capacity(16 * 1024);
+    serde_json::to_writer(&mut bytes, msg).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
     w.write_all(&bytes).await
 }
