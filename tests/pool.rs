@@ -135,6 +135,54 @@ fn cleaning_a_repositorys_last_run_takes_its_pool_along() {
     assert_eq!(git(&repo, &["worktree", "list"]).lines().count(), 1);
 }
 
+/// The commit each pooled worktree is at (from git's record of it).
+fn pooled_heads(pool: &Path) -> Vec<String> {
+    pooled(pool)
+        .iter()
+        .filter_map(|name| {
+            let dot_git = std::fs::read_to_string(pool.join(name).join(".git")).ok()?;
+            let record = PathBuf::from(dot_git.strip_prefix("gitdir:")?.trim());
+            std::fs::read_to_string(record.join("HEAD"))
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .collect()
+}
+
+/// When main moves under a pool (here the user commits), the pool is brought forward in the
+/// background, before any run asks: the next run takes a worktree already at its base.
+#[test]
+fn the_pool_follows_main_before_the_next_run_asks() {
+    let env = Env::new(CONFIG);
+    let repo = git_repo(env.path(), "repo");
+    let first = env.start(&repo, "writer", "first");
+    env.wait_status(&first, "succeeded");
+    let wt: PathBuf = env.record(&first)["worktree"].as_str().unwrap().into();
+    let pool = wt.parent().unwrap().join(".pool");
+    let old = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    wait_until("the pool to fill", || {
+        pooled_heads(&pool) == vec![old.clone(), old.clone()]
+    });
+
+    std::fs::write(repo.join("new-on-main.txt"), "moved\n").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "main moves"]);
+    let new = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    wait_until("the pool to follow main", || {
+        pooled_heads(&pool) == vec![new.clone(), new.clone()]
+    });
+    for name in pooled(&pool) {
+        let dir = pool.join(name);
+        assert!(dir.join("new-on-main.txt").exists());
+        assert_eq!(git(&dir, &["status", "--porcelain"]), "");
+    }
+
+    let second = env.start(&repo, "writer", "second");
+    env.wait_status(&second, "succeeded");
+    assert_eq!(created(&env, &second)["pool"], "at base");
+    assert_eq!(env.record(&second)["base"], new.as_str());
+}
+
 /// A burst of runs through the pool while main moves under them: every run succeeds with its
 /// own commit on its own branch, and cleaning them all leaves git with no worktree record and
 /// no flightdeck branch (a pooled run's record keeps its pool- name; clean finds it).

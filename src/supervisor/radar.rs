@@ -1,7 +1,8 @@
 //! Running the conflict radar, off the runtime, one scan at a time; findings land in the run
 //! records and the timeline. Event-driven: every couple of seconds it looks at what changed —
 //! the set of runs to compare, or (radar_watch) a repository's refs or a live worktree — and
-//! scans only the repositories concerned; when nothing changed it does nothing.
+//! scans only the repositories concerned; when nothing changed it does nothing. The same
+//! events bring a repository's warm pool forward when its base moved (pool::follow).
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -11,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::fields;
 use crate::run::{ConflictFinding, MergeState, Phase, Status, WorkspaceKind};
+use crate::workspace::pool;
 use crate::workspace::radar::{self, RadarRun};
 
 use super::{Internal, Msg, Supervisor};
@@ -86,6 +88,12 @@ impl Supervisor {
             }
             dirty
         };
+        // Each repository's warm pool, brought forward below when its base moved.
+        let pool_size = self.global.pool;
+        let pools: HashMap<std::path::PathBuf, std::path::PathBuf> = inputs
+            .iter()
+            .filter_map(|r| Some((r.repo.clone(), pool::dir_for(&r.worktree)?)))
+            .collect();
         self.radar_busy = true;
         self.radar_started = std::time::Instant::now();
         let tx = self.tx.clone();
@@ -104,8 +112,14 @@ impl Supervisor {
                         w.follow(&repos, &live);
                         w.take_dirty();
                     }
+                    for (repo, dir) in &pools {
+                        pool::follow(repo, dir, pool_size);
+                    }
                     radar::scan(&inputs)
                 } else {
+                    for (repo, dir) in pools.iter().filter(|(repo, _)| dirty.contains(*repo)) {
+                        pool::follow(repo, dir, pool_size);
+                    }
                     let chosen: Vec<RadarRun> = inputs
                         .into_iter()
                         .filter(|r| dirty.contains(&r.repo))

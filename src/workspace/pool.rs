@@ -31,6 +31,9 @@ pub fn dir_for(run_worktree: &Path) -> Option<PathBuf> {
 const READY: &str = "pool-";
 const MAKING: &str = "making-";
 const DROPPING: &str = "drop-";
+/// A file beside the entries: the ref the pool follows (the base ref of the run that last
+/// filled it), so that `follow` knows what "the base moved" means.
+const FOLLOWS: &str = ".follows";
 
 /// One published entry: its id, its directory, the name of its git record, its commit.
 #[derive(Debug, Clone)]
@@ -163,9 +166,9 @@ fn stopping() -> bool {
 /// since the running refill ends with the pool full anyway).
 static REFILLING: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
-/// Bring the pool of `source` to `size` worktrees at `base`, on a thread of its own. Returns at
-/// once.
-pub fn refill_later(source: PathBuf, pool: PathBuf, base: String, size: usize) {
+/// Bring the pool of `source` to `size` worktrees at `base` (what `follows` named when the run
+/// that asked started), on a thread of its own. Returns at once.
+pub fn refill_later(source: PathBuf, pool: PathBuf, base: String, size: usize, follows: String) {
     if stopping() {
         return;
     }
@@ -187,14 +190,52 @@ pub fn refill_later(source: PathBuf, pool: PathBuf, base: String, size: usize) {
         .spawn(move || {
             // Let the run that asked get going first.
             std::thread::sleep(std::time::Duration::from_millis(300));
-            if let Err(e) = refill(&source, &pool, &base, size) {
-                crate::log!("pool {}: {e}", pool.display());
+            match refill(&source, &pool, &base, size) {
+                Ok(()) if size > 0 => {
+                    let _ = std::fs::write(pool.join(FOLLOWS), format!("{follows}\n"));
+                }
+                Ok(()) => {}
+                Err(e) => crate::log!("pool {}: {e}", pool.display()),
             }
             done(&pool);
         });
     if spawned.is_err() {
         done(&key);
     }
+}
+
+/// Bring the pool forward when the ref it follows has moved (a merge, a commit on the user's
+/// branch), so that the next run finds worktrees at the new base rather than bringing one
+/// forward while it waits. The radar calls this for repositories whose refs changed. Blocking;
+/// when nothing moved it costs a ref lookup and a few small reads.
+pub fn follow(source: &Path, pool: &Path, size: usize) {
+    if size == 0 || stopping() || !pool.is_dir() {
+        return;
+    }
+    let follows = std::fs::read_to_string(pool.join(FOLLOWS))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "HEAD".into());
+    let Ok(repo) = Repository::open(source) else {
+        return;
+    };
+    let Ok(commit) = repo
+        .revparse_single(&follows)
+        .and_then(|o| o.peel_to_commit())
+    else {
+        return;
+    };
+    let base = commit.id().to_string();
+    let found = entries(&repo, pool);
+    if found.len() >= size && found.iter().all(|e| e.head == base) {
+        return;
+    }
+    refill_later(
+        source.to_path_buf(),
+        pool.to_path_buf(),
+        base,
+        size,
+        follows,
+    );
 }
 
 /// Bring the pool to `size` worktrees at `base`: bring stale ones forward, add or remove.
@@ -336,6 +377,10 @@ pub fn drain(pool: &Path) -> usize {
             continue;
         };
         let mut path = e.path();
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
         if let Some(id) = name.strip_prefix(READY) {
             let to = pool.join(format!("{DROPPING}{id}"));
             match std::fs::rename(&path, &to) {

@@ -52,7 +52,13 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     // The next run of this repository finds a worktree ready (made once this one is going).
     if rec.workspace == WorkspaceKind::Worktree {
         if let Some(pool) = workspace::pool::dir_for(&rec.worktree) {
-            workspace::pool::refill_later(rec.repo.clone(), pool, created.base.clone(), pool_size);
+            workspace::pool::refill_later(
+                rec.repo.clone(),
+                pool,
+                created.base.clone(),
+                pool_size,
+                rec.base_ref.clone(),
+            );
         }
     }
     ctx.emit(
