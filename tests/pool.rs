@@ -220,9 +220,18 @@ fn a_burst_of_runs_through_the_pool_while_main_moves_all_succeed_and_clean_up() 
         }
     }
     assert!(pooled_runs > 0, "no run came from the pool");
-    for id in &ids {
-        env.ok(&["clean", id, "--force"]);
-    }
+    // Cleaned all at once, as a script or the cockpit may: each clean removes a worktree
+    // record while the others are deleting branches.
+    std::thread::scope(|s| {
+        for chunk in ids.chunks(5) {
+            let env = &env;
+            s.spawn(move || {
+                for id in chunk {
+                    env.ok(&["clean", id, "--force"]);
+                }
+            });
+        }
+    });
     env.ok(&["stop"]);
     assert_eq!(
         git(&repo, &["worktree", "list"]).lines().count(),

@@ -275,6 +275,27 @@ fn clean_refuses_to_lose_work_unless_forced() {
             .is_empty()
     );
     assert!(git(&repo, &["worktree", "list"]).lines().count() == 1);
+
+    // The user checked the run's branch out in their own checkout to try it: even --force
+    // keeps everything (their HEAD would be left on a deleted branch), and says why.
+    let id = env.start(&repo, "editor", "edit to try");
+    let r = env.wait_status(&id, "succeeded");
+    let branch = format!("flightdeck/{id}");
+    git(
+        &repo,
+        &["checkout", "-q", "--ignore-other-worktrees", &branch],
+    );
+    let err = env.fails(&["clean", &id, "--force"]);
+    assert!(
+        err.contains(&format!("branch flightdeck/{id} is checked out in"))
+            && err.contains("switch that checkout"),
+        "{err}"
+    );
+    assert!(worktree(&r).exists());
+    assert!(!env.record(&id)["cleaned"].as_bool().unwrap());
+    git(&repo, &["checkout", "-q", "main"]);
+    env.ok(&["clean", &id, "--force"]);
+    assert!(!worktree(&r).exists());
 }
 
 #[test]

@@ -66,24 +66,92 @@ pub fn check_clean(run: &RunRecord) -> Result<(), WorkspaceError> {
 
 /// Remove the worktree (or copy) and the run's branch. The proof pack stays.
 pub fn remove(run: &RunRecord) -> Result<(), WorkspaceError> {
+    let repo = match run.workspace {
+        WorkspaceKind::Worktree => Some(Repository::open(&run.repo)?),
+        WorkspaceKind::Copy => None,
+    };
+    // A branch someone checked out elsewhere (to try the run's work) stays, and so does
+    // everything else: refused before anything is removed.
+    if let Some(repo) = &repo {
+        let full = format!("refs/heads/{}", run.branch);
+        if let Some(at) = checked_out_at(repo, &full, Some(&run.worktree)) {
+            return Err(WorkspaceError::Refused(format!(
+                "branch {} is checked out in {}; switch that checkout to another branch first",
+                run.branch,
+                at.display()
+            )));
+        }
+    }
     // git's record of the worktree: named for the run, or for the pool entry it came from.
     let record = super::worktree_admin::name_of(&run.worktree).unwrap_or_else(|| run.id.clone());
     if run.worktree.exists() {
         std::fs::remove_dir_all(&run.worktree)
             .map_err(|e| WorkspaceError::io(&format!("removing {}", run.worktree.display()), e))?;
     }
-    if run.workspace == WorkspaceKind::Worktree {
-        let repo = Repository::open(&run.repo)?;
+    if let Some(repo) = &repo {
         if let Ok(wt) = repo.find_worktree(&record) {
             // The directory is gone, so this only drops git's record of it.
             wt.prune(None)?;
         }
-        let found = repo.find_branch(&run.branch, BranchType::Local);
-        if let Ok(mut branch) = found {
-            branch.delete()?;
-        }
+        delete_branch(repo, &run.branch)?;
     }
     Ok(())
+}
+
+/// Delete a run's branch. libgit2 refuses a branch checked out in some worktree, and to know
+/// it opens every worktree record; one removed meanwhile (another run cleaned at the same
+/// moment) makes it answer "checked out" by mistake. So a refusal is checked against the
+/// records as they are now, and the ref deleted directly when no checkout holds it.
+fn delete_branch(repo: &Repository, name: &str) -> Result<(), WorkspaceError> {
+    let Ok(mut branch) = repo.find_branch(name, BranchType::Local) else {
+        return Ok(());
+    };
+    match branch.delete() {
+        Ok(()) => Ok(()),
+        Err(e) if e.class() == git2::ErrorClass::Reference => {
+            let full = format!("refs/heads/{name}");
+            if let Some(at) = checked_out_at(repo, &full, None) {
+                return Err(WorkspaceError::Refused(format!(
+                    "branch {name} is checked out in {}; switch that checkout to another branch, or delete the branch yourself",
+                    at.display()
+                )));
+            }
+            match repo.find_reference(&full) {
+                Ok(mut r) => Ok(r.delete()?),
+                Err(_) => Ok(()), // gone meanwhile
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Where `full_ref` is checked out: the main checkout, or a linked worktree that still exists
+/// (other than `except`).
+fn checked_out_at(
+    repo: &Repository,
+    full_ref: &str,
+    except: Option<&std::path::Path>,
+) -> Option<std::path::PathBuf> {
+    let head_is = |text: &str| text.trim().strip_prefix("ref:").map(str::trim) == Some(full_ref);
+    if let Ok(text) = std::fs::read_to_string(repo.commondir().join("HEAD")) {
+        if head_is(&text) {
+            return Some(repo.workdir().unwrap_or(repo.path()).to_path_buf());
+        }
+    }
+    let same = |a: &std::path::Path, b: &std::path::Path| {
+        a == b
+            || a.canonicalize()
+                .ok()
+                .is_some_and(|a| b.canonicalize().ok() == Some(a))
+    };
+    let records = std::fs::read_dir(repo.commondir().join("worktrees")).ok()?;
+    records.flatten().find_map(|record| {
+        let text = std::fs::read_to_string(record.path().join("HEAD")).ok()?;
+        let gitdir = std::fs::read_to_string(record.path().join("gitdir")).ok()?;
+        let worktree = std::path::Path::new(gitdir.trim()).parent()?.to_path_buf();
+        let other = except.is_none_or(|e| !same(e, &worktree));
+        (head_is(&text) && other && worktree.exists()).then_some(worktree)
+    })
 }
 
 fn short(id: &str) -> &str {
