@@ -183,6 +183,50 @@ fn the_pool_follows_main_before_the_next_run_asks() {
     assert_eq!(env.record(&second)["base"], new.as_str());
 }
 
+/// A server killed mid-way leaves pool entries half made or half removed; the next refill
+/// removes them, with git's records of them, and hands out only whole ones.
+#[test]
+fn what_a_killed_server_left_in_the_pool_is_removed_by_the_next_refill() {
+    let env = Env::new(CONFIG);
+    let repo = git_repo(env.path(), "repo");
+    let first = env.start(&repo, "writer", "first");
+    env.wait_status(&first, "succeeded");
+    let wt: PathBuf = env.record(&first)["worktree"].as_str().unwrap().into();
+    let pool = wt.parent().unwrap().join(".pool");
+    wait_until("the pool to fill", || pooled(&pool).len() == 2);
+    env.kill_server();
+    // A drain cut short after its claim, and a checkout cut short before its record.
+    let claimed = pooled(&pool)[0].clone();
+    let record = std::fs::read_to_string(pool.join(&claimed).join(".git")).unwrap();
+    let record = PathBuf::from(record.strip_prefix("gitdir:").unwrap().trim());
+    std::fs::rename(
+        pool.join(&claimed),
+        pool.join(claimed.replace("pool-", "drop-")),
+    )
+    .unwrap();
+    std::fs::create_dir_all(pool.join("making-cutshort/src")).unwrap();
+
+    let second = env.start(&repo, "writer", "second");
+    env.wait_status(&second, "succeeded");
+    wait_until("the pool to be whole again", || {
+        let names: Vec<String> = std::fs::read_dir(&pool)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.len() == 2 && names.iter().all(|n| n.starts_with("pool-"))
+    });
+    assert!(!record.exists(), "the cut-short entry's record stayed");
+    git(&repo, &["worktree", "prune"]);
+    let list = git(&repo, &["worktree", "list"]);
+    assert_eq!(
+        list.lines().filter(|l| l.contains(".pool")).count(),
+        2,
+        "{list}"
+    );
+}
+
 /// A burst of runs through the pool while main moves under them: every run succeeds with its
 /// own commit on its own branch, and cleaning them all leaves git with no worktree record and
 /// no flightdeck branch (a pooled run's record keeps its pool- name; clean finds it).

@@ -243,9 +243,11 @@ pub fn follow(source: &Path, pool: &Path, size: usize) {
 pub fn refill(source: &Path, pool: &Path, base: &str, size: usize) -> Result<(), WorkspaceError> {
     let repo = Repository::open(source)?;
     let commit = repo.find_commit(git2::Oid::from_str(base)?)?;
-    // A refill cut short (the server stopped) leaves a half-made worktree: never handed out,
-    // since it only gets its pool- name once complete; removed here.
+    // A refill cut short (the server stopped or died) leaves a half-made worktree: never
+    // handed out, since it only gets its pool- name once complete; removed here, with what a
+    // drain cut short left.
     remove_leftovers(&repo, pool, MAKING);
+    remove_leftovers(&repo, pool, DROPPING);
     let found = entries(&repo, pool);
     for entry in found.iter().skip(size) {
         let to = pool.join(format!("{DROPPING}{}", entry.id));
