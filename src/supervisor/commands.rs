@@ -228,8 +228,6 @@ impl Supervisor {
                         .map_err(|e| ProtocolError::refused(format!("cannot retry run {run}: {e}")))?;
                     entry.config = Some(Arc::new(*config));
                     entry.record.attempt += 1;
-                    entry.record.merge = crate::run::MergeState::None;
-                    entry.record.gate_reasons.clear();
                     entry.ctx.procs.reset();
                     let from = phase.unwrap_or(entry.record.phase);
                     entry.ctx.emit(

@@ -6,6 +6,7 @@ use crate::protocol::{Event, Reply};
 use crate::run::{Phase, Status};
 
 use super::machine::{self, Effect, Input, Outcome, Signal};
+use super::merge_gate::GateInput;
 use super::phases::{self, PhaseJob, PhaseReport, Update};
 use super::{Internal, Supervisor};
 
@@ -19,10 +20,7 @@ impl Supervisor {
         match machine::step(&entry.machine, input.clone()) {
             Ok((next, effects)) => {
                 entry.machine = next;
-                entry.record.status = entry.machine.status;
-                entry.record.phase = entry.machine.phase;
-                entry.record.pause_reason = entry.machine.pause_reason.clone();
-                entry.record.warning = entry.machine.warning.clone();
+                sync_record(entry);
                 for fx in effects {
                     self.apply(id, fx);
                 }
@@ -30,6 +28,22 @@ impl Supervisor {
                 self.try_start();
             }
             Err(e) => crate::log!("run {id}: {input:?} refused: {e}"),
+        }
+    }
+
+    /// Feed the merge gate (the radar's findings, a merge's result): whether anything
+    /// changed. No effects; the caller persists.
+    pub(super) fn gate(&mut self, id: &str, input: GateInput) -> bool {
+        let Some(entry) = self.runs.get_mut(id) else {
+            return false;
+        };
+        match machine::step(&entry.machine, Input::Gate(input)) {
+            Ok((next, _)) if next != entry.machine => {
+                entry.machine = next;
+                sync_record(entry);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -75,9 +89,7 @@ impl Supervisor {
         if phase == Phase::Prepare || entry.record.started_at.is_none() || retry {
             entry.record.started_at = Some(crate::time::now_rfc3339());
             entry.record.finished_at = None;
-            entry.record.reason = None;
         }
-        entry.record.phase = phase;
         entry.ctx.activate();
         entry.ctx.emit(
             phase,
@@ -141,23 +153,8 @@ impl Supervisor {
         let Some(entry) = self.runs.get_mut(id) else {
             return;
         };
-        entry.machine.status = status;
-        entry.machine.busy = false;
-        entry.record.status = status;
+        // Status, reason and the gate's verdict were set by the machine (Effect::Finish).
         entry.record.finished_at = Some(crate::time::now_rfc3339());
-        entry.record.reason = reason.clone();
-        if status != Status::Succeeded {
-            // A run that did not succeed cannot merge; the gate says why.
-            entry.record.merge = crate::run::MergeState::Blocked;
-            entry.record.gate_reasons = vec![format!(
-                "the run {status} in phase {}{}",
-                entry.record.phase,
-                reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            )];
-        }
         self.queue.retain(|q| q != id);
         let entry = &self.runs[id];
         entry.ctx.emit(
@@ -203,12 +200,13 @@ impl Supervisor {
                 Update::Checked(c) => entry.record.checked_commit = Some(c),
                 Update::Browser(n) => entry.record.browser_problems = Some(n),
                 Update::Gate(state, reasons) => {
-                    entry.record.gate_reasons = reasons;
-                    entry.record.merge = if !entry.record.conflicts.iter().any(|c| c.blocks()) {
-                        state
-                    } else {
-                        crate::run::MergeState::Conflict
-                    };
+                    if let Ok((next, _)) = machine::step(
+                        &entry.machine,
+                        Input::Gate(GateInput::Evaluated { state, reasons }),
+                    ) {
+                        entry.machine = next;
+                        sync_record(entry);
+                    }
                 }
             }
         }
@@ -264,4 +262,18 @@ impl Supervisor {
             run: Box::new(entry.record.clone()),
         });
     }
+}
+
+/// Copy what the machine decided into the record: the only way these fields change.
+fn sync_record(entry: &mut super::Entry) {
+    let m = &entry.machine;
+    let r = &mut entry.record;
+    r.status = m.status;
+    r.phase = m.phase;
+    r.pause_reason = m.pause_reason.clone();
+    r.warning = m.warning.clone();
+    r.reason = m.reason.clone();
+    r.merge = m.gate.merge;
+    r.gate_reasons = m.gate.gate_reasons.clone();
+    r.conflicts = m.gate.conflicts.clone();
 }

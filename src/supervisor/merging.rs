@@ -8,6 +8,7 @@ use crate::protocol::{ProtocolError, Reply};
 use crate::run::{ConflictFinding, MergeState, Phase, Status};
 use crate::workspace::{self, MergeOutcome, WorkspaceError};
 
+use super::merge_gate::GateInput;
 use super::{Answer, Internal, Supervisor};
 
 impl Supervisor {
@@ -133,13 +134,15 @@ impl Supervisor {
         reply: Option<oneshot::Sender<Answer>>,
     ) {
         self.merging = false;
+        // What the merge means for the gate, fed to the run's machine below.
+        let mut gate = None;
         let answer = match self.runs.get_mut(id) {
             None => Err(ProtocolError::internal("the run disappeared")),
             Some(e) => {
                 let target = e.record.target.clone().unwrap_or_default();
                 match result {
                     Ok(out) => {
-                        e.record.merge = MergeState::Merged;
+                        gate = Some(GateInput::Merged);
                         e.record.merged_commit = Some(out.commit.clone());
                         let how = if out.already {
                             "was already in".to_string()
@@ -162,20 +165,13 @@ impl Supervisor {
                                 "checkouts_updated" => updated,
                             },
                         );
-                        Ok(Reply::Run {
-                            run: Box::new(e.record.clone()),
-                        })
+                        Ok(())
                     }
                     Err(WorkspaceError::Conflict(files)) => {
-                        e.record.merge = MergeState::Conflict;
-                        let finding = ConflictFinding {
-                            with: format!("target:{target}"),
+                        gate = Some(GateInput::MergeConflict {
+                            target: target.clone(),
                             files: files.clone(),
-                            both_waiting: false,
-                        };
-                        if !e.record.conflicts.contains(&finding) {
-                            e.record.conflicts.push(finding);
-                        }
+                        });
                         let msg = format!(
                             "merging into {target} would conflict in {}",
                             files.join(", ")
@@ -189,8 +185,7 @@ impl Supervisor {
                     }
                     Err(WorkspaceError::Unchecked(msg)) => {
                         // Green no longer holds: the gate says why until smoke runs again.
-                        e.record.merge = MergeState::Blocked;
-                        e.record.gate_reasons = vec![msg.clone()];
+                        gate = Some(GateInput::Unchecked(msg.clone()));
                         e.ctx
                             .emit(Phase::Deliver, "merge.refused", fields! {"message" => msg});
                         Err(ProtocolError::refused(format!(
@@ -208,6 +203,18 @@ impl Supervisor {
                 }
             }
         };
+        if let Some(input) = gate {
+            self.gate(id, input);
+        }
+        // The merged run as it is now, for whoever asked.
+        let answer = answer.and_then(|()| {
+            self.runs
+                .get(id)
+                .map(|e| Reply::Run {
+                    run: Box::new(e.record.clone()),
+                })
+                .ok_or_else(|| ProtocolError::internal("the run disappeared"))
+        });
         self.persist(id);
         self.refresh_pr(id);
         if let Some(reply) = reply {

@@ -10,6 +10,7 @@ mod commands;
 mod context;
 mod effects;
 pub mod machine;
+pub mod merge_gate;
 mod merging;
 mod persist;
 pub mod phases;
@@ -269,6 +270,12 @@ impl Supervisor {
                 retry: record.status == crate::run::Status::Queued && record.attempt > 1,
                 pause_reason: record.pause_reason.clone(),
                 warning: record.warning.clone(),
+                reason: record.reason.clone(),
+                gate: merge_gate::MergeGate {
+                    merge: record.merge,
+                    gate_reasons: record.gate_reasons.clone(),
+                    conflicts: record.conflicts.clone(),
+                },
                 ..Machine::new()
             };
             self.runs.insert(
@@ -335,11 +342,7 @@ impl Supervisor {
                 if let Some(e) = self.runs.get(&id) {
                     e.ctx.procs.kill_now();
                 }
-                self.finish(
-                    &id,
-                    crate::run::Status::Killed,
-                    Some("the server was shut down".into()),
-                );
+                self.step(&id, machine::Input::Shutdown);
             }
         }
         self.persister.flush().await;

@@ -15,6 +15,7 @@ use crate::run::{ConflictFinding, MergeState, Phase, Status, WorkspaceKind};
 use crate::workspace::pool;
 use crate::workspace::radar::{self, RadarRun};
 
+use super::merge_gate::GateInput;
 use super::{Internal, Msg, Supervisor};
 
 pub const EVERY: Duration = Duration::from_secs(2);
@@ -139,15 +140,22 @@ impl Supervisor {
         self.radar_next = std::time::Instant::now() + took * 3;
         crate::memory::trim();
         for (id, found) in findings {
-            let Some(e) = self.runs.get_mut(&id) else {
+            let Some(succeeded) = self
+                .runs
+                .get(&id)
+                .map(|e| e.record.status == Status::Succeeded)
+            else {
                 continue;
             };
-            if e.record.conflicts == found || e.record.merge == MergeState::Merged {
+            let input = GateInput::Radar {
+                found: found.clone(),
+                succeeded,
+            };
+            if !self.gate(&id, input) {
                 continue;
             }
-            e.record.conflicts = found.clone();
+            let e = &self.runs[&id];
             let phase = e.record.phase;
-            let blocking = found.iter().any(|c| c.blocks());
             if found.is_empty() {
                 e.ctx.emit(
                     phase,
@@ -160,18 +168,6 @@ impl Supervisor {
                     "radar.conflict",
                     fields! {"message" => super::merging::conflict_text(&found), "conflicts" => found},
                 );
-            }
-            if blocking {
-                e.record.merge = MergeState::Conflict;
-            } else if e.record.merge == MergeState::Conflict {
-                e.record
-                    .gate_reasons
-                    .retain(|r| !r.starts_with("predicted conflict"));
-                e.record.merge = match e.record.status {
-                    Status::Succeeded if e.record.gate_reasons.is_empty() => MergeState::Ready,
-                    Status::Succeeded => MergeState::Blocked,
-                    _ => MergeState::None,
-                };
             }
             self.persist(&id);
             self.refresh_pr(&id);

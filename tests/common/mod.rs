@@ -172,6 +172,15 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // A failing test shows what the server said, which is gone with the directory.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.home.join("server.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("--- server.log (last lines) ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
         let _ = self.cmd(&["shutdown", "--kill-runs"]).output();
     }
 }
@@ -215,8 +224,23 @@ pub fn proc_state(pid: i32) -> Option<char> {
     after.chars().next()
 }
 
+/// Whether any thread of `pid` still runs. A killed process's main thread can be a zombie
+/// while its other threads are still exiting and holding its files (a server's socket still
+/// accepts then), so every thread counts.
 pub fn alive(pid: i32) -> bool {
-    matches!(proc_state(pid), Some(s) if s != 'Z' && s != 'X')
+    let running = |stat: String| {
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat.get(i + 2..))
+            .and_then(|s| s.chars().next());
+        matches!(state, Some(s) if s != 'Z' && s != 'X')
+    };
+    match std::fs::read_dir(format!("/proc/{pid}/task")) {
+        Ok(tasks) => tasks
+            .flatten()
+            .any(|t| std::fs::read_to_string(t.path().join("stat")).is_ok_and(running)),
+        Err(_) => false,
+    }
 }
 
 pub fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {

@@ -1,0 +1,402 @@
+//! The run machine's transitions, one behaviour per test.
+
+use super::*;
+
+fn run(m: &Machine, input: Input) -> (Machine, Vec<Effect>) {
+    step(m, input).expect("transition allowed")
+}
+
+fn started() -> Machine {
+    run(&Machine::new(), Input::Start).0
+}
+
+fn ok(phase: Phase) -> Input {
+    Input::PhaseFinished {
+        phase,
+        outcome: Outcome::Succeeded,
+    }
+}
+
+#[test]
+fn happy_path_walks_the_pipeline() {
+    let (m, fx) = run(&Machine::new(), Input::Start);
+    assert_eq!(m.status, Status::Running);
+    assert_eq!(
+        fx,
+        vec![Effect::RunPhase {
+            phase: Phase::Prepare,
+            retry: false
+        }]
+    );
+    let mut m = m;
+    for (p, expect) in [
+        (Phase::Prepare, Phase::Agent),
+        (Phase::Agent, Phase::Smoke),
+        (Phase::Smoke, Phase::Browser),
+        (Phase::Browser, Phase::Proof),
+        (Phase::Proof, Phase::Deliver),
+    ] {
+        let (n, fx) = run(&m, ok(p));
+        assert_eq!(n.phase, expect);
+        assert_eq!(
+            fx,
+            vec![Effect::RunPhase {
+                phase: expect,
+                retry: false
+            }]
+        );
+        m = n;
+    }
+    let (m, fx) = run(&m, ok(Phase::Deliver));
+    assert_eq!((m.status, m.phase), (Status::Succeeded, Phase::Done));
+    assert!(matches!(
+        fx[0],
+        Effect::Finish {
+            status: Status::Succeeded,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn the_machine_keeps_why_a_run_ended_and_the_gate_follows() {
+    let m = run(&started(), ok(Phase::Prepare)).0;
+    let failed = run(
+        &m,
+        Input::PhaseFinished {
+            phase: Phase::Agent,
+            outcome: Outcome::Failed {
+                reason: "exit 1".into(),
+            },
+        },
+    )
+    .0;
+    assert_eq!(failed.reason.as_deref(), Some("exit 1"));
+    assert_eq!(failed.gate.merge, crate::run::MergeState::Blocked);
+    assert_eq!(
+        failed.gate.gate_reasons,
+        vec!["the run failed in phase agent: exit 1"]
+    );
+    // A retry starts the gate and the reason afresh.
+    let retried = run(&failed, Input::Retry { phase: None }).0;
+    assert_eq!(retried.reason, None);
+    assert_eq!(retried.gate, MergeGate::default());
+    // The gate's own inputs change the gate only.
+    let gated = run(
+        &retried,
+        Input::Gate(GateInput::Evaluated {
+            state: crate::run::MergeState::Ready,
+            reasons: vec![],
+        }),
+    );
+    assert_eq!(gated.1, vec![]);
+    assert_eq!(gated.0.gate.merge, crate::run::MergeState::Ready);
+    assert_eq!(gated.0.status, retried.status);
+}
+
+#[test]
+fn shutdown_kills_an_unfinished_run_and_leaves_a_finished_one() {
+    let (m, fx) = run(&started(), Input::Shutdown);
+    assert_eq!((m.status, m.busy), (Status::Killed, false));
+    assert_eq!(m.reason.as_deref(), Some("the server was shut down"));
+    assert_eq!(m.gate.merge, crate::run::MergeState::Blocked);
+    assert!(matches!(
+        fx[..],
+        [Effect::Finish {
+            status: Status::Killed,
+            ..
+        }]
+    ));
+    let (again, fx) = run(&m, Input::Shutdown);
+    assert_eq!((again, fx), (m, vec![]));
+}
+
+#[test]
+fn failure_stops_in_its_phase() {
+    let m = run(&started(), ok(Phase::Prepare)).0;
+    let (m, fx) = run(
+        &m,
+        Input::PhaseFinished {
+            phase: Phase::Agent,
+            outcome: Outcome::Failed {
+                reason: "exit 1".into(),
+            },
+        },
+    );
+    assert_eq!((m.status, m.phase), (Status::Failed, Phase::Agent));
+    assert_eq!(
+        fx,
+        vec![Effect::Finish {
+            status: Status::Failed,
+            reason: Some("exit 1".into())
+        }]
+    );
+}
+
+#[test]
+fn pause_and_resume_signal_the_group() {
+    let (m, fx) = run(&started(), Input::Pause { reason: None });
+    assert_eq!(m.status, Status::Paused);
+    assert_eq!(fx, vec![Effect::Signal(Signal::Stop)]);
+    assert_eq!(
+        step(&m, Input::Pause { reason: None }).unwrap_err(),
+        Refusal::NotRunning(Status::Paused)
+    );
+    let (m, fx) = run(&m, Input::Resume);
+    assert_eq!(m.status, Status::Running);
+    assert_eq!(fx, vec![Effect::Signal(Signal::Cont)]);
+    assert!(step(&m, Input::Resume).is_err());
+}
+
+#[test]
+fn a_budget_pause_keeps_its_reason_until_resumed() {
+    let (m, _) = run(&started(), Input::Warn("80% used".into()));
+    assert_eq!(m.warning.as_deref(), Some("80% used"));
+    let (m, _) = run(
+        &m,
+        Input::Pause {
+            reason: Some("budget".into()),
+        },
+    );
+    assert_eq!(m.pause_reason.as_deref(), Some("budget"));
+    // A second pause (a person, later) is refused and leaves the reason alone.
+    assert!(step(&m, Input::Pause { reason: None }).is_err());
+    let (m, _) = run(&m, Input::Resume);
+    assert_eq!(m.pause_reason, None);
+    assert_eq!(m.warning.as_deref(), Some("80% used"));
+}
+
+#[test]
+fn a_phase_ending_while_paused_waits_for_resume() {
+    let m = run(&started(), Input::Pause { reason: None }).0;
+    let (m, fx) = run(&m, ok(Phase::Prepare));
+    assert_eq!(m.pending, Some(Phase::Agent));
+    assert!(!m.busy);
+    assert!(fx.iter().all(|e| !matches!(e, Effect::RunPhase { .. })));
+    let (m, fx) = run(&m, Input::Resume);
+    assert!(m.busy);
+    assert!(fx.contains(&Effect::RunPhase {
+        phase: Phase::Agent,
+        retry: false
+    }));
+}
+
+#[test]
+fn kill_terminates_then_escalates_and_ends_killed() {
+    let (m, fx) = run(&started(), Input::Kill);
+    assert!(m.kill_requested);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Signal(Signal::Term),
+            Effect::Signal(Signal::Cont),
+            Effect::EscalateKill
+        ]
+    );
+    assert_eq!(step(&m, Input::Kill).unwrap_err(), Refusal::AlreadyKilling);
+    // Even a worker that reports success ends the run as killed.
+    let (m, _) = run(&m, ok(Phase::Prepare));
+    assert_eq!(m.status, Status::Killed);
+    assert_eq!(
+        step(&m, Input::Kill).unwrap_err(),
+        Refusal::Finished(Status::Killed)
+    );
+}
+
+#[test]
+fn killing_a_queued_or_held_run_ends_it_at_once() {
+    let (m, fx) = run(&Machine::new(), Input::Kill);
+    assert_eq!(m.status, Status::Killed);
+    assert!(matches!(fx[0], Effect::Finish { .. }));
+
+    let held = run(
+        &run(&started(), Input::Pause { reason: None }).0,
+        ok(Phase::Prepare),
+    )
+    .0;
+    let (m, _) = run(&held, Input::Kill);
+    assert_eq!(m.status, Status::Killed);
+    assert_eq!(m.pending, None);
+}
+
+#[test]
+fn retry_defaults_to_the_failed_phase_and_requeues() {
+    let m = run(&started(), ok(Phase::Prepare)).0;
+    let failed = run(
+        &m,
+        Input::PhaseFinished {
+            phase: Phase::Agent,
+            outcome: Outcome::Failed { reason: "x".into() },
+        },
+    )
+    .0;
+    let (m, fx) = run(&failed, Input::Retry { phase: None });
+    assert_eq!((m.status, m.phase), (Status::Queued, Phase::Agent));
+    assert_eq!(fx, vec![Effect::Enqueue]);
+    let (m, fx) = run(&m, Input::Start);
+    assert_eq!(
+        fx,
+        vec![Effect::RunPhase {
+            phase: Phase::Agent,
+            retry: true
+        }]
+    );
+    assert_eq!(m.status, Status::Running);
+}
+
+#[test]
+fn retry_refusals() {
+    assert_eq!(
+        step(&started(), Input::Retry { phase: None }).unwrap_err(),
+        Refusal::StillActive(Status::Running)
+    );
+    let failed_in_prepare = run(
+        &started(),
+        Input::PhaseFinished {
+            phase: Phase::Prepare,
+            outcome: Outcome::Failed { reason: "x".into() },
+        },
+    )
+    .0;
+    assert_eq!(
+        step(
+            &failed_in_prepare,
+            Input::Retry {
+                phase: Some(Phase::Smoke)
+            }
+        )
+        .unwrap_err(),
+        Refusal::NotReached {
+            wanted: Phase::Smoke,
+            reached: Phase::Prepare
+        }
+    );
+    assert_eq!(
+        step(
+            &failed_in_prepare,
+            Input::Retry {
+                phase: Some(Phase::Done)
+            }
+        )
+        .unwrap_err(),
+        Refusal::NotRetryable(Phase::Done)
+    );
+    let mut done = started();
+    for p in [
+        Phase::Prepare,
+        Phase::Agent,
+        Phase::Smoke,
+        Phase::Proof,
+        Phase::Deliver,
+    ] {
+        done = run(&done, ok(p)).0;
+    }
+    assert_eq!(
+        step(&done, Input::Retry { phase: None }).unwrap_err(),
+        Refusal::NothingFailed
+    );
+    assert!(step(
+        &done,
+        Input::Retry {
+            phase: Some(Phase::Smoke)
+        }
+    )
+    .is_ok());
+}
+
+#[test]
+fn a_late_report_for_a_finished_run_changes_nothing() {
+    let killed = run(&run(&started(), Input::Kill).0, ok(Phase::Prepare)).0;
+    let (m, fx) = run(&killed, ok(Phase::Agent));
+    assert_eq!(m, killed);
+    assert!(fx.is_empty());
+}
+
+#[test]
+fn adopting_carries_on_in_the_same_phase_and_keeps_a_pause() {
+    let running = Machine {
+        status: Status::Running,
+        phase: Phase::Agent,
+        ..Machine::new()
+    };
+    let (m, fx) = run(&running, Input::Adopt { attach: true });
+    assert!(m.busy);
+    assert_eq!(m.reached, Phase::Agent);
+    assert_eq!(
+        fx,
+        vec![Effect::AdoptPhase {
+            phase: Phase::Agent
+        }]
+    );
+    let paused = Machine {
+        status: Status::Paused,
+        ..running.clone()
+    };
+    let (m, fx) = run(&paused, Input::Adopt { attach: true });
+    assert_eq!(m.status, Status::Paused);
+    assert_eq!(fx[0], Effect::Signal(Signal::Stop));
+    let smoke = Machine {
+        phase: Phase::Smoke,
+        ..running.clone()
+    };
+    let (_, fx) = run(&smoke, Input::Adopt { attach: false });
+    assert_eq!(
+        fx,
+        vec![Effect::RunPhase {
+            phase: Phase::Smoke,
+            retry: false
+        }]
+    );
+    // Adopting twice, or a finished run, does nothing.
+    let (m2, fx) = run(&m, Input::Adopt { attach: true });
+    assert_eq!(m2, m);
+    assert!(fx.is_empty());
+}
+
+#[test]
+fn browser_findings_send_the_agent_round_again() {
+    let m = Machine {
+        status: Status::Running,
+        phase: Phase::Browser,
+        busy: true,
+        reached: Phase::Browser,
+        ..Machine::new()
+    };
+    let (next, fx) = run(
+        &m,
+        Input::PhaseFinished {
+            phase: Phase::Browser,
+            outcome: Outcome::Iterate {
+                reason: "2 problems".into(),
+            },
+        },
+    );
+    assert_eq!(next.phase, Phase::Agent);
+    assert!(next.busy);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Note {
+                kind: "browser.iteration",
+                message: "2 problems".into()
+            },
+            Effect::RunPhase {
+                phase: Phase::Agent,
+                retry: false
+            }
+        ]
+    );
+    // Browser then comes after smoke again.
+    assert_eq!(Phase::Smoke.next(), Phase::Browser);
+    assert_eq!(Phase::Browser.next(), Phase::Proof);
+}
+
+#[test]
+fn interrupted_only_touches_unfinished_runs() {
+    let (m, fx) = run(&started(), Input::Interrupted);
+    assert_eq!(m.status, Status::Interrupted);
+    assert_eq!(fx.len(), 1);
+    let (m2, fx) = run(&m, Input::Interrupted);
+    assert_eq!(m2, m);
+    assert!(fx.is_empty());
+}

@@ -1,0 +1,245 @@
+//! A run's merge state, pure: what the gate, the radar, a merge, a retry or the run's end make
+//! of `merge`, `gate_reasons` and `conflicts`. The run's machine holds it (machine.rs); the
+//! supervisor feeds inputs and copies the result into the record.
+
+use crate::run::{ConflictFinding, MergeState, Phase, Status};
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MergeGate {
+    pub merge: MergeState,
+    pub gate_reasons: Vec<String>,
+    pub conflicts: Vec<ConflictFinding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateInput {
+    /// The run ended without succeeding: it cannot merge, and the gate says why.
+    Ended {
+        status: Status,
+        phase: Phase,
+        reason: Option<String>,
+    },
+    /// deliver evaluated the gate.
+    Evaluated {
+        state: MergeState,
+        reasons: Vec<String>,
+    },
+    /// The radar's findings for the run now; `succeeded`: the run is waiting to merge.
+    Radar {
+        found: Vec<ConflictFinding>,
+        succeeded: bool,
+    },
+    Merged,
+    /// Merging into `target` would conflict in `files`.
+    MergeConflict {
+        target: String,
+        files: Vec<String>,
+    },
+    /// The branch holds something the checks did not run on: green no longer holds.
+    Unchecked(String),
+    /// The run goes again: the gate is decided anew.
+    Retried,
+}
+
+/// The text gate reasons about predicted conflicts start with (the radar's own).
+const PREDICTED: &str = "predicted conflict";
+
+pub fn step(g: &MergeGate, input: GateInput) -> MergeGate {
+    let mut next = g.clone();
+    match input {
+        GateInput::Ended {
+            status,
+            phase,
+            reason,
+        } => {
+            if status != Status::Succeeded {
+                next.merge = MergeState::Blocked;
+                next.gate_reasons = vec![format!(
+                    "the run {status} in phase {phase}{}",
+                    reason.map(|r| format!(": {r}")).unwrap_or_default()
+                )];
+            }
+        }
+        GateInput::Evaluated { state, reasons } => {
+            next.gate_reasons = reasons;
+            next.merge = if g.conflicts.iter().any(ConflictFinding::blocks) {
+                MergeState::Conflict
+            } else {
+                state
+            };
+        }
+        GateInput::Radar { found, succeeded } => {
+            if g.merge == MergeState::Merged || g.conflicts == found {
+                return next;
+            }
+            next.conflicts = found;
+            if next.conflicts.iter().any(ConflictFinding::blocks) {
+                next.merge = MergeState::Conflict;
+            } else if g.merge == MergeState::Conflict {
+                next.gate_reasons.retain(|r| !r.starts_with(PREDICTED));
+                next.merge = match succeeded {
+                    true if next.gate_reasons.is_empty() => MergeState::Ready,
+                    true => MergeState::Blocked,
+                    false => MergeState::None,
+                };
+            }
+        }
+        GateInput::Merged => next.merge = MergeState::Merged,
+        GateInput::MergeConflict { target, files } => {
+            next.merge = MergeState::Conflict;
+            let finding = ConflictFinding {
+                with: format!("target:{target}"),
+                files,
+                both_waiting: false,
+            };
+            if !next.conflicts.contains(&finding) {
+                next.conflicts.push(finding);
+            }
+        }
+        GateInput::Unchecked(msg) => {
+            next.merge = MergeState::Blocked;
+            next.gate_reasons = vec![msg];
+        }
+        GateInput::Retried => {
+            next.merge = MergeState::None;
+            next.gate_reasons.clear();
+        }
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_target(files: &[&str]) -> ConflictFinding {
+        ConflictFinding {
+            with: "target:main".into(),
+            files: files.iter().map(|f| f.to_string()).collect(),
+            both_waiting: false,
+        }
+    }
+
+    fn ready() -> MergeGate {
+        step(
+            &MergeGate::default(),
+            GateInput::Evaluated {
+                state: MergeState::Ready,
+                reasons: vec![],
+            },
+        )
+    }
+
+    #[test]
+    fn a_run_that_did_not_succeed_is_blocked_with_its_reason() {
+        let g = step(
+            &MergeGate::default(),
+            GateInput::Ended {
+                status: Status::Failed,
+                phase: Phase::Agent,
+                reason: Some("exit 1".into()),
+            },
+        );
+        assert_eq!(g.merge, MergeState::Blocked);
+        assert_eq!(
+            g.gate_reasons,
+            vec!["the run failed in phase agent: exit 1"]
+        );
+        let same = step(
+            &ready(),
+            GateInput::Ended {
+                status: Status::Succeeded,
+                phase: Phase::Done,
+                reason: None,
+            },
+        );
+        assert_eq!(same, ready());
+    }
+
+    #[test]
+    fn a_green_gate_is_a_conflict_while_the_radar_predicts_one() {
+        let g = step(
+            &MergeGate::default(),
+            GateInput::Radar {
+                found: vec![with_target(&["a.rs"])],
+                succeeded: false,
+            },
+        );
+        assert_eq!(g.merge, MergeState::Conflict);
+        let g = step(
+            &g,
+            GateInput::Evaluated {
+                state: MergeState::Ready,
+                reasons: vec![],
+            },
+        );
+        assert_eq!(g.merge, MergeState::Conflict);
+        // The conflict goes away: ready again, the radar's reasons dropped, others kept.
+        let mut blocked = g.clone();
+        blocked
+            .gate_reasons
+            .push(format!("{PREDICTED} with target main"));
+        let cleared = step(
+            &blocked,
+            GateInput::Radar {
+                found: vec![],
+                succeeded: true,
+            },
+        );
+        assert_eq!(cleared.merge, MergeState::Ready);
+        assert!(cleared.gate_reasons.is_empty());
+        blocked.gate_reasons.push("score 0.2 < 0.5".into());
+        let still = step(
+            &blocked,
+            GateInput::Radar {
+                found: vec![],
+                succeeded: true,
+            },
+        );
+        assert_eq!(still.merge, MergeState::Blocked);
+        assert_eq!(still.gate_reasons, vec!["score 0.2 < 0.5"]);
+        // A live run without conflicts has no merge state yet.
+        let live = step(
+            &g,
+            GateInput::Radar {
+                found: vec![],
+                succeeded: false,
+            },
+        );
+        assert_eq!(live.merge, MergeState::None);
+    }
+
+    #[test]
+    fn a_merged_run_stays_merged_whatever_the_radar_says() {
+        let merged = step(&ready(), GateInput::Merged);
+        let g = step(
+            &merged,
+            GateInput::Radar {
+                found: vec![with_target(&["a.rs"])],
+                succeeded: true,
+            },
+        );
+        assert_eq!(g, merged);
+    }
+
+    #[test]
+    fn a_merge_that_conflicts_records_the_target_once() {
+        let input = GateInput::MergeConflict {
+            target: "main".into(),
+            files: vec!["a.rs".into()],
+        };
+        let g = step(&step(&ready(), input.clone()), input);
+        assert_eq!(g.merge, MergeState::Conflict);
+        assert_eq!(g.conflicts, vec![with_target(&["a.rs"])]);
+    }
+
+    #[test]
+    fn unchecked_work_blocks_and_a_retry_starts_the_gate_afresh() {
+        let g = step(&ready(), GateInput::Unchecked("new commits".into()));
+        assert_eq!(g.merge, MergeState::Blocked);
+        assert_eq!(g.gate_reasons, vec!["new commits"]);
+        let g = step(&g, GateInput::Retried);
+        assert_eq!(g.merge, MergeState::None);
+        assert!(g.gate_reasons.is_empty());
+    }
+}
