@@ -391,7 +391,8 @@ fn a_worktree_is_what_git_worktree_add_makes_and_git_sees_it_clean() {
         path: ours.clone(),
     })
     .unwrap();
-    assert!(created.uncommitted.is_empty());
+    assert_eq!(created.base, base);
+    assert!(workspace::uncommitted_in(&repo).unwrap().is_empty());
     let theirs = dir.path().join("theirs");
     git(
         &repo,

@@ -43,7 +43,6 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
     let base = repo.commit(Some("HEAD"), &sig, &sig, &message, &tree, &[])?;
     Ok(Created {
         base: base.to_string(),
-        uncommitted: Vec::new(),
         files_copied: Some(files),
         pooled: None,
     })

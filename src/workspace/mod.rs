@@ -26,7 +26,7 @@ pub use inspect::{inspect, run_home, Source};
 pub use keep::{save as keep_work, Keep, Saved};
 pub use merge::{merge_run, MergeOutcome};
 pub use setup::{copy_setup_files, new_entries};
-pub use worktree::from_pool;
+pub use worktree::{from_pool, uncommitted_in};
 
 use crate::run::WorkspaceKind;
 
@@ -74,8 +74,6 @@ pub struct Spec {
 pub struct Created {
     /// The base commit id (for a copy, the snapshot commit of its private repository).
     pub base: String,
-    /// Files of the source checkout with uncommitted changes, which the run does not carry.
-    pub uncommitted: Vec<String>,
     pub files_copied: Option<usize>,
     /// Taken from the warm pool: "at base", or "brought forward" from an older commit.
     pub pooled: Option<&'static str>,

@@ -14,10 +14,6 @@ static ADD_LOCK: Mutex<()> = Mutex::new(());
 
 pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
     let repo = Repository::open(&spec.source)?;
-    // Which of the user's files are uncommitted (a scan of their checkout): found on another
-    // thread while the worktree is written.
-    let source = spec.source.clone();
-    let dirty = std::thread::spawn(move || uncommitted_in(&source));
     let oid = git2::Oid::from_str(&spec.base)?;
     let commit = repo.find_commit(oid)?;
     let tree = commit.tree()?;
@@ -37,12 +33,8 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
     } else {
         libgit2_create(&repo, spec, &commit)?;
     }
-    let uncommitted = dirty
-        .join()
-        .map_err(|_| WorkspaceError::Io("the status scan panicked".into()))??;
     Ok(Created {
         base: spec.base.clone(),
-        uncommitted,
         files_copied: None,
         pooled: None,
     })
@@ -50,17 +42,11 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
 
 /// A worktree from the repository's warm pool, if it has one (see pool.rs).
 pub fn from_pool(spec: &Spec) -> Result<Option<Created>, WorkspaceError> {
-    let source = spec.source.clone();
-    let dirty = std::thread::spawn(move || uncommitted_in(&source));
     let Some(at_base) = super::pool::take(spec)? else {
         return Ok(None);
     };
-    let uncommitted = dirty
-        .join()
-        .map_err(|_| WorkspaceError::Io("the status scan panicked".into()))??;
     Ok(Some(Created {
         base: spec.base.clone(),
-        uncommitted,
         files_copied: None,
         pooled: Some(if at_base {
             "at base"
@@ -80,8 +66,8 @@ static SCANS: Mutex<
 > = Mutex::new(None);
 
 /// The user's files with uncommitted changes (which a run does not carry), scanned at most
-/// once a second per checkout.
-fn uncommitted_in(source: &std::path::Path) -> Result<Vec<String>, git2::Error> {
+/// once a second per checkout. Blocking: it stats every file of the checkout.
+pub fn uncommitted_in(source: &std::path::Path) -> Result<Vec<String>, git2::Error> {
     let slot = {
         let mut scans = SCANS.lock().unwrap_or_else(|p| p.into_inner());
         scans

@@ -30,19 +30,22 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     }
     let spec = spec_of(&rec);
     let pool_size = job.config.pool;
+    // Which of the user's files are uncommitted (a run does not carry them): a scan of their
+    // checkout, made while the workspace is, and said once the workspace is there.
+    let scan = (rec.workspace == WorkspaceKind::Worktree).then(|| {
+        let source = rec.repo.clone();
+        tokio::task::spawn_blocking(move || workspace::uncommitted_in(&source))
+    });
     let created = match blocking(move || {
         let pooled = if spec.kind == WorkspaceKind::Worktree && pool_size > 0 {
             workspace::from_pool(&spec).map_err(|e| e.to_string())?
         } else {
             None
         };
-        let made = match pooled {
+        match pooled {
             Some(c) => Ok(c),
             None => workspace::create(&spec).map_err(|e| e.to_string()),
-        };
-        // A checkout allocates on several threads; hand what it freed back.
-        crate::memory::trim();
-        made
+        }
     })
     .await
     {
@@ -73,9 +76,26 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
             "pool" => created.pooled,
         },
     );
-    if !created.uncommitted.is_empty() {
-        let n = created.uncommitted.len();
-        let sample: Vec<&String> = created.uncommitted.iter().take(5).collect();
+    // A checkout allocates on several threads; hand what it freed back, off the run's path.
+    tokio::task::spawn_blocking(crate::memory::trim);
+    let uncommitted = match scan {
+        Some(scan) => match scan.await {
+            Ok(Ok(files)) => files,
+            Ok(Err(e)) => {
+                ctx.emit(
+                    Phase::Prepare,
+                    "workspace.scan_failed",
+                    fields! {"message" => format!("could not tell which files of {} have uncommitted changes: {e}", rec.repo.display())},
+                );
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    if !uncommitted.is_empty() {
+        let n = uncommitted.len();
+        let sample: Vec<&String> = uncommitted.iter().take(5).collect();
         ctx.emit(
             Phase::Prepare,
             "workspace.uncommitted_not_carried",
