@@ -26,6 +26,17 @@ fn pooled(dir: &Path) -> Vec<String> {
     names
 }
 
+/// A repository whose first run succeeded and whose pool is full: (repo, that run, the pool).
+fn with_full_pool(env: &Env) -> (PathBuf, String, PathBuf) {
+    let repo = git_repo(env.path(), "repo");
+    let first = env.start(&repo, "writer", "first");
+    env.wait_status(&first, "succeeded");
+    let wt: PathBuf = env.record(&first)["worktree"].as_str().unwrap().into();
+    let pool = wt.parent().unwrap().join(".pool");
+    wait_until("the pool to fill", || pooled(&pool).len() == 2);
+    (repo, first, pool)
+}
+
 fn created(env: &Env, id: &str) -> serde_json::Value {
     env.events_of(id, "workspace.created")
         .pop()
@@ -121,12 +132,7 @@ fn pool_zero_keeps_no_worktrees_ready() {
 #[test]
 fn cleaning_a_repositorys_last_run_takes_its_pool_along() {
     let env = Env::new(CONFIG);
-    let repo = git_repo(env.path(), "repo");
-    let id = env.start(&repo, "writer", "only");
-    env.wait_status(&id, "succeeded");
-    let wt: PathBuf = env.record(&id)["worktree"].as_str().unwrap().into();
-    let pool = wt.parent().unwrap().join(".pool");
-    wait_until("the pool to fill", || pooled(&pool).len() == 2);
+    let (repo, id, pool) = with_full_pool(&env);
     env.ok(&["clean", &id, "--force"]);
     assert!(
         !pool.exists(),
@@ -154,15 +160,9 @@ fn pooled_heads(pool: &Path) -> Vec<String> {
 #[test]
 fn the_pool_follows_main_before_the_next_run_asks() {
     let env = Env::new(CONFIG);
-    let repo = git_repo(env.path(), "repo");
-    let first = env.start(&repo, "writer", "first");
-    env.wait_status(&first, "succeeded");
-    let wt: PathBuf = env.record(&first)["worktree"].as_str().unwrap().into();
-    let pool = wt.parent().unwrap().join(".pool");
+    let (repo, _, pool) = with_full_pool(&env);
     let old = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
-    wait_until("the pool to fill", || {
-        pooled_heads(&pool) == vec![old.clone(), old.clone()]
-    });
+    assert_eq!(pooled_heads(&pool), vec![old.clone(), old.clone()]);
 
     std::fs::write(repo.join("new-on-main.txt"), "moved\n").unwrap();
     git(&repo, &["add", "-A"]);
@@ -188,12 +188,7 @@ fn the_pool_follows_main_before_the_next_run_asks() {
 #[test]
 fn what_a_killed_server_left_in_the_pool_is_removed_by_the_next_refill() {
     let env = Env::new(CONFIG);
-    let repo = git_repo(env.path(), "repo");
-    let first = env.start(&repo, "writer", "first");
-    env.wait_status(&first, "succeeded");
-    let wt: PathBuf = env.record(&first)["worktree"].as_str().unwrap().into();
-    let pool = wt.parent().unwrap().join(".pool");
-    wait_until("the pool to fill", || pooled(&pool).len() == 2);
+    let (repo, _, pool) = with_full_pool(&env);
     env.kill_server();
     // A drain cut short after its claim, and a checkout cut short before its record.
     let claimed = pooled(&pool)[0].clone();
