@@ -302,8 +302,8 @@ fn make_one(
     let made = (|| {
         worktree_admin::register(repo, &record, &path, base)?;
         if fast_checkout::applicable(repo, tree) {
-            let entries =
-                fast_checkout::write_tree(source, tree, &path, worktree::checkout_threads())?;
+            let threads = worktree::checkout_threads();
+            let entries = fast_checkout::write_tree(source, tree, &path, threads.0)?;
             worktree::write_index(&path, entries)?;
         } else {
             let wt = Repository::open(&path)?;

@@ -88,12 +88,28 @@ pub fn uncommitted_in(source: &std::path::Path) -> Result<Vec<String>, git2::Err
     Ok(files)
 }
 
-/// Threads for writing a worktree: file creation waits on the disk as much as on the CPU.
-pub fn checkout_threads() -> usize {
-    std::thread::available_parallelism()
+/// Checkouts under way in this process: they share the threads out.
+static CHECKOUTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A checkout's share of the threads, held while it writes.
+pub struct CheckoutThreads(pub usize);
+
+impl Drop for CheckoutThreads {
+    fn drop(&mut self) {
+        CHECKOUTS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Threads for writing a worktree: twice the cores (file creation waits on the disk as much as
+/// on the CPU), shared among the checkouts under way, so that ten runs starting together do
+/// not run forty writers on two cores.
+pub fn checkout_threads() -> CheckoutThreads {
+    let under_way = CHECKOUTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let budget = std::thread::available_parallelism()
         .map(|n| n.get() * 2)
         .unwrap_or(4)
-        .clamp(2, 16)
+        .clamp(2, 16);
+    CheckoutThreads((budget / under_way).max(1))
 }
 
 /// The worktree written by fast_checkout, registered as git does, on the run's branch.
@@ -106,7 +122,8 @@ fn fast_create(repo: &Repository, spec: &Spec, tree: &git2::Tree) -> Result<(), 
         &spec.path,
         &format!("ref: refs/heads/{}", spec.branch),
     )?;
-    let entries = fast_checkout::write_tree(&spec.source, tree, &spec.path, checkout_threads())?;
+    let threads = checkout_threads();
+    let entries = fast_checkout::write_tree(&spec.source, tree, &spec.path, threads.0)?;
     write_index(&spec.path, entries)
 }
 
@@ -165,4 +182,22 @@ fn libgit2_create(
         return Err(e.into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkouts_under_way_share_the_threads() {
+        let first = checkout_threads();
+        let second = checkout_threads();
+        assert!(first.0 >= 2, "{}", first.0);
+        assert!(second.0 < first.0, "{} then {}", first.0, second.0);
+        let (a, b) = (first.0, second.0);
+        drop(second);
+        drop(first);
+        // Both handed back: a checkout alone gets the first one's share again.
+        assert!(checkout_threads().0 >= a.max(b));
+    }
 }
