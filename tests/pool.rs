@@ -417,3 +417,39 @@ fn git_out(dir: &Path, args: &[&str]) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
+
+/// A run whose branch name is already taken is told so, as a cold start would tell it, and
+/// the pool keeps its worktree.
+#[test]
+fn a_taken_branch_name_costs_no_pooled_worktree() {
+    use flightdeck::run::WorkspaceKind;
+    use flightdeck::workspace::{self, pool, Spec};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = git_repo(tmp.path(), "repo");
+    let base = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    let runs = tmp.path().join("worktrees/repo");
+    std::fs::create_dir_all(&runs).unwrap();
+    let pool_dir = runs.join(".pool");
+    pool::refill(&repo, &pool_dir, &base, 2).unwrap();
+    assert_eq!(pooled(&pool_dir).len(), 2);
+    git(&repo, &["branch", "flightdeck/dup"]);
+    let spec = Spec {
+        run_id: "dup".into(),
+        kind: WorkspaceKind::Worktree,
+        source: repo.clone(),
+        base,
+        branch: "flightdeck/dup".into(),
+        path: runs.join("dup"),
+    };
+    let err = workspace::from_pool(&spec).unwrap_err().to_string();
+    assert!(
+        err.contains("branch flightdeck/dup already exists"),
+        "{err}"
+    );
+    assert_eq!(pooled(&pool_dir).len(), 2);
+    assert!(!spec.path.exists());
+    // The user's branch is theirs: still there.
+    git(&repo, &["rev-parse", "--verify", "flightdeck/dup"]);
+    pool::drain(&pool_dir);
+}

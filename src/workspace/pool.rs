@@ -94,18 +94,22 @@ pub fn take(spec: &Spec) -> Result<Option<bool>, WorkspaceError> {
     let repo = Repository::open(&spec.source)?;
     let commit = repo.find_commit(git2::Oid::from_str(&spec.base)?)?;
     let mut found = entries(&repo, &pool);
+    if found.is_empty() {
+        return Ok(None);
+    }
     // Those at the run's base first.
     found.sort_by_key(|e| e.head != spec.base);
+    // The branch first: a name already taken is said as the cold path says it, and costs
+    // no pooled worktree.
+    worktree::new_branch(&repo, spec, &commit)?;
+    let drop_branch = || worktree::delete_branch(&repo, &spec.branch);
     for entry in found {
         if !claim(&entry, &spec.path)? {
             continue;
         }
         let at_base = entry.head == spec.base;
-        let mut branched = false;
         let handed = (|| {
             worktree_admin::set_gitdir(&repo, &entry.record, &spec.path)?;
-            repo.branch(&spec.branch, &commit, false)?;
-            branched = true;
             if !at_base {
                 bring_forward(&spec.path, &commit)?;
             }
@@ -117,15 +121,13 @@ pub fn take(spec: &Spec) -> Result<Option<bool>, WorkspaceError> {
         })();
         if let Err(e) = handed {
             remove(&repo, &entry.record, &spec.path);
-            if branched {
-                let _ = repo
-                    .find_branch(&spec.branch, git2::BranchType::Local)
-                    .and_then(|mut b| b.delete());
-            }
+            drop_branch();
             return Err(e);
         }
         return Ok(Some(at_base));
     }
+    // Others took them all meanwhile: the cold path makes the branch again.
+    drop_branch();
     Ok(None)
 }
 

@@ -142,7 +142,7 @@ pub fn write_index(
     Ok(())
 }
 
-fn new_branch<'r>(
+pub(super) fn new_branch<'r>(
     repo: &'r Repository,
     spec: &Spec,
     commit: &git2::Commit,
@@ -160,7 +160,7 @@ fn new_branch<'r>(
     })
 }
 
-fn delete_branch(repo: &Repository, name: &str) {
+pub(super) fn delete_branch(repo: &Repository, name: &str) {
     let _ = repo
         .find_branch(name, git2::BranchType::Local)
         .and_then(|mut b| b.delete());
