@@ -186,6 +186,7 @@ impl Supervisor {
         let Some(entry) = self.runs.get_mut(id) else {
             return;
         };
+        let mut gate = None;
         for update in report.updates {
             match update {
                 Update::Base(b) => entry.record.base = b,
@@ -200,16 +201,16 @@ impl Supervisor {
                 Update::Checked(c) => entry.record.checked_commit = Some(c),
                 Update::Browser(n) => entry.record.browser_problems = Some(n),
                 Update::Gate(state, reasons) => {
-                    if let Ok((next, _)) = machine::step(
-                        &entry.machine,
-                        Input::Gate(GateInput::Evaluated { state, reasons }),
-                    ) {
-                        entry.machine = next;
-                        sync_record(entry);
-                    }
+                    gate = Some(GateInput::Evaluated { state, reasons })
                 }
             }
         }
+        if let Some(input) = gate {
+            self.gate(id, input);
+        }
+        let Some(entry) = self.runs.get(id) else {
+            return;
+        };
         let (kind, mut f) = match &report.outcome {
             Outcome::Succeeded => ("phase.finished", fields! {"outcome" => "succeeded"}),
             Outcome::Failed { reason } => (
