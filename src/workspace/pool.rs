@@ -248,8 +248,8 @@ pub fn refill(source: &Path, pool: &Path, base: &str, size: usize) -> Result<(),
     // A refill cut short (the server stopped or died) leaves a half-made worktree: never
     // handed out, since it only gets its pool- name once complete; removed here, with what a
     // drain cut short left.
-    remove_leftovers(&repo, pool, MAKING);
-    remove_leftovers(&repo, pool, DROPPING);
+    remove_leftovers(pool, MAKING);
+    remove_leftovers(pool, DROPPING);
     let found = entries(&repo, pool);
     for entry in found.iter().skip(size) {
         let to = pool.join(format!("{DROPPING}{}", entry.id));
@@ -336,7 +336,7 @@ fn remove(repo: &Repository, record: &str, path: &Path) {
 }
 
 /// Remove entries whose directory name starts with `prefix`, with their records.
-fn remove_leftovers(repo: &Repository, pool: &Path, prefix: &str) {
+fn remove_leftovers(pool: &Path, prefix: &str) {
     let Ok(dir) = std::fs::read_dir(pool) else {
         return;
     };
@@ -345,13 +345,18 @@ fn remove_leftovers(repo: &Repository, pool: &Path, prefix: &str) {
             .to_str()
             .is_some_and(|n| n.starts_with(prefix))
         {
-            match worktree_admin::name_of(&e.path()) {
-                Some(record) => remove(repo, &record, &e.path()),
-                None => {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
+            remove_with_record(&e.path());
         }
+    }
+}
+
+/// Remove a worktree directory and the git record its `.git` file names (read before the
+/// directory goes), whichever repository that record is in.
+fn remove_with_record(path: &Path) {
+    let record = worktree_admin::record_of(path);
+    let _ = std::fs::remove_dir_all(path);
+    if let Some(record) = record {
+        let _ = std::fs::remove_dir_all(record);
     }
 }
 
@@ -392,12 +397,7 @@ pub fn drain(pool: &Path) -> usize {
                 Err(_) => continue, // taken
             }
         }
-        // The worktree's .git file names its record; read before the directory goes.
-        let record = worktree_admin::record_of(&path);
-        let _ = std::fs::remove_dir_all(&path);
-        if let Some(record) = record {
-            let _ = std::fs::remove_dir_all(record);
-        }
+        remove_with_record(&path);
         removed += 1;
     }
     let _ = std::fs::remove_dir(pool);
