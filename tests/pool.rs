@@ -293,6 +293,17 @@ fn a_burst_of_runs_through_the_pool_while_main_moves_all_succeed_and_clean_up() 
 /// finished writing it, or bringing one forward while a run took it, broke exactly this.)
 #[test]
 fn takers_racing_a_refill_always_get_a_whole_worktree() {
+    race_takers_and_a_refill(false);
+}
+
+/// The same race on a tree with a `.gitattributes`, as most real projects have: the refill
+/// takes libgit2's checkout there (the fast writer handles no attributes).
+#[test]
+fn takers_racing_a_refill_on_a_tree_with_attributes_get_whole_worktrees() {
+    race_takers_and_a_refill(true);
+}
+
+fn race_takers_and_a_refill(attributes: bool) {
     use flightdeck::run::WorkspaceKind;
     use flightdeck::workspace::{self, pool, Spec};
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -302,6 +313,13 @@ fn takers_racing_a_refill_always_get_a_whole_worktree() {
     let repo = git_repo(tmp.path(), "repo");
     for i in 0..40 {
         std::fs::write(repo.join(format!("src/f{i}.txt")), format!("{i}\n")).unwrap();
+    }
+    if attributes {
+        std::fs::write(
+            repo.join(".gitattributes"),
+            "*.txt text eol=lf\n*.png binary\n",
+        )
+        .unwrap();
     }
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "more files"]);

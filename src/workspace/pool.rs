@@ -92,35 +92,49 @@ pub fn take(spec: &Spec) -> Result<Option<bool>, WorkspaceError> {
         return Ok(None);
     }
     let repo = Repository::open(&spec.source)?;
-    let commit = repo.find_commit(git2::Oid::from_str(&spec.base)?)?;
-    let mut found = entries(&repo, &pool);
+    let found = entries(&repo, &pool);
+    take_listed(&repo, spec, found)
+}
+
+/// `take` once the pool was listed. What the listing says of an entry is a hint only: between
+/// the listing and the claim a refill may claim the same entry, bring it to another commit and
+/// publish it again under the same name (the claim then succeeds on a different tree). So
+/// where the entry stands is read again once it is ours, from its record.
+fn take_listed(
+    repo: &Repository,
+    spec: &Spec,
+    mut found: Vec<Entry>,
+) -> Result<Option<bool>, WorkspaceError> {
     if found.is_empty() {
         return Ok(None);
     }
+    let commit = repo.find_commit(git2::Oid::from_str(&spec.base)?)?;
     // Those at the run's base first.
     found.sort_by_key(|e| e.head != spec.base);
     // The branch first: a name already taken is said as the cold path says it, and costs
     // no pooled worktree.
-    worktree::new_branch(&repo, spec, &commit)?;
-    let drop_branch = || worktree::delete_branch(&repo, &spec.branch);
+    worktree::new_branch(repo, spec, &commit)?;
+    let drop_branch = || worktree::delete_branch(repo, &spec.branch);
     for entry in found {
         if !claim(&entry, &spec.path)? {
             continue;
         }
-        let at_base = entry.head == spec.base;
+        // Ours now: no refill or taker acts on it, so its record says what it holds (a refill
+        // writes the record's HEAD after the files and index, and publishes last).
+        let at_base = worktree_admin::head(repo, &entry.record).as_deref() == Some(&spec.base);
         let handed = (|| {
-            worktree_admin::set_gitdir(&repo, &entry.record, &spec.path)?;
+            worktree_admin::set_gitdir(repo, &entry.record, &spec.path)?;
             if !at_base {
                 bring_forward(&spec.path, &commit)?;
             }
             worktree_admin::set_head(
-                &repo,
+                repo,
                 &entry.record,
                 &format!("ref: refs/heads/{}", spec.branch),
             )
         })();
         if let Err(e) = handed {
-            remove(&repo, &entry.record, &spec.path);
+            remove(repo, &entry.record, &spec.path);
             drop_branch();
             return Err(e);
         }
@@ -308,7 +322,11 @@ fn make_one(
             let entries = fast_checkout::write_tree(source, tree, &path, threads.0)?;
             worktree::write_index(&path, entries)?;
         } else {
+            // libgit2 checks a tree out only through the repository it was found in: the
+            // source's tree object is refused by the worktree's ("object to checkout does not
+            // match repository"), which is what every refill on a tree with attributes hit.
             let wt = Repository::open(&path)?;
+            let tree = wt.find_tree(tree.id())?;
             let mut opts = git2::build::CheckoutBuilder::new();
             opts.force();
             wt.checkout_tree(tree.as_object(), Some(&mut opts))?;
@@ -403,3 +421,7 @@ pub fn drain(pool: &Path) -> usize {
     let _ = std::fs::remove_dir(pool);
     removed
 }
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;
