@@ -76,8 +76,15 @@ pub enum Command {
     BrowserReport {
         run: String,
     },
-    /// Merge the run's branch into its target, if the gate is green.
+    /// Put the run in its target's merge queue, if the gate is green; answered once it landed
+    /// or was refused, or at once with `no_wait`.
     Merge {
+        run: String,
+        #[serde(default)]
+        no_wait: bool,
+    },
+    /// Answered once a queued run landed (the record) or was refused (why).
+    AwaitMerge {
         run: String,
     },
     /// Every run now, then each run's record whenever it changes (the cockpit's feed).

@@ -59,7 +59,7 @@ command = ["sh", "-c", "if [ -e \"$1\" ]; then echo SECOND$((6*7)); echo hi > he
     });
     assert_eq!(count(&screen, "SECOND42"), 1, "{screen}");
 
-    // m, y: merged; the ended pane reads the timeline again and shows merge.done.
+    // m, y: merged; the ended pane reads the timeline again and shows merge.landed.
     env.wait_for(&id, "ready to merge", |r| r["merge"] == "ready");
     tmux.keys(&["m"]);
     tmux.wait_for("the merge question", |s| s.contains("Gate: green"));
@@ -67,7 +67,7 @@ command = ["sh", "-c", "if [ -e \"$1\" ]; then echo SECOND$((6*7)); echo hi > he
     env.wait_for(&id, "merged", |r| r["merge"] == "merged");
     // o: every step again, not only the agent's words.
     tmux.keys(&["o"]);
-    tmux.wait_for("merge.done in the pane", |s| s.contains("merge.done"));
+    tmux.wait_for("merge.landed in the pane", |s| s.contains("merge.landed"));
     tmux.keys(&["q"]);
     wait_until("the cockpit to exit", || !tmux.alive());
 }

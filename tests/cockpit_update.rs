@@ -315,7 +315,8 @@ fn m_asks_before_merging_and_only_succeeded_runs() {
     assert_eq!(
         sends(&fx),
         vec![Command::Merge {
-            run: "run00004".into()
+            run: "run00004".into(),
+            no_wait: true
         }]
     );
     let fx = press(&mut app, vec![key('g'), key('m')]);

@@ -94,7 +94,7 @@ fn an_ended_pane_follows_a_retry_and_a_merge() {
     assert_eq!(again, run);
     assert!(second > first);
     assert!(!app.pane.as_ref().unwrap().ended);
-    // The retry succeeds; its stream ends; then m merges it: merge.done is read.
+    // The retry succeeds; its stream ends; then m merges it: merge.landed is read.
     r.status = Status::Succeeded;
     r.merge = MergeState::Ready;
     update(&mut app, Msg::Run(Box::new(r.clone())));

@@ -136,7 +136,12 @@ fn a_green_run_merges_and_the_clean_checkout_follows() {
     // main is checked out and was clean: its files were updated too.
     assert_eq!(std::fs::read_to_string(repo.join("a.txt")).unwrap(), "a\n");
     assert_eq!(git(&repo, &["status", "--porcelain"]).trim(), "");
-    assert_eq!(env.events_of(&id, "merge.done").len(), 1);
+    assert_eq!(env.events_of(&id, "merge.landed").len(), 1);
+    // What landed was tested first, on exactly that commit.
+    let tested = env.events_of(&id, "merge.tested");
+    assert_eq!(tested.len(), 1, "{tested:#?}");
+    assert_eq!(tested[0]["commit"], r["merged_commit"]);
+    assert_eq!(tested[0]["passed"], true);
     wait_until("PR.md to say merged", || {
         std::fs::read_to_string(env.run_dir(&id).join("PR.md"))
             .unwrap_or_default()
@@ -184,15 +189,19 @@ fn auto_merge_merges_two_green_runs_in_turn() {
         env.wait_for(id, "merged", |r| r["merge"] == "merged");
     }
     assert!(repo.join("a.txt").exists() && repo.join("b.txt").exists());
-    let log = git(&repo, &["log", "--format=%s", "main"]);
-    // One fast-forward, then a merge commit made against main as the first merge left it.
-    assert_eq!(
-        log.lines()
-            .filter(|l| l.starts_with("Merge flightdeck run"))
-            .count(),
-        1,
-        "{log}"
-    );
+    // Squashed (the default style): one commit per run on main, never a fast-forward of the
+    // agent's own commits, each naming its run.
+    let log = git(&repo, &["log", "--format=%s|%P|%(trailers:key=Flightdeck-Run,valueonly)", "main"]);
+    for (id, subject) in [(&a, "add a.txt"), (&b, "add b.txt")] {
+        let line = log
+            .lines()
+            .find(|l| l.starts_with(&format!("{subject}|")))
+            .unwrap_or_else(|| panic!("no commit {subject} on main: {log}"));
+        assert_eq!(line.split('|').nth(1).unwrap().split(' ').count(), 1, "{line}");
+        assert!(line.ends_with(id.as_str()), "{line}");
+    }
+    // The agents' own commits stay on their branches.
+    assert_eq!(log.lines().count(), 3, "{log}");
     assert_eq!(git(&repo, &["status", "--porcelain"]).trim(), "");
 }
 

@@ -76,18 +76,60 @@ pub async fn clean(client: &Client, run: &str, force: bool) -> Result<i32> {
     Ok(0)
 }
 
-pub async fn merge(client: &Client, run: &str) -> Result<i32> {
-    let r = expect_run(client.request(&Command::Merge { run: run.into() }).await?)?;
-    println!(
-        "merged run {} into {} ({})",
-        r.id,
-        r.target.as_deref().unwrap_or("its target"),
-        r.merged_commit.as_deref().unwrap_or("")
-    );
-    for (_, effect) in r.merge_effects() {
-        println!("note: {effect}");
+pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i32> {
+    // Queued in the order given, one after another; then every landing is awaited at once.
+    let mut queued = Vec::new();
+    let mut failed = 0;
+    for run in runs {
+        let cmd = Command::Merge {
+            run: run.clone(),
+            no_wait: true,
+        };
+        match client.request(&cmd).await.map_err(|e| eyre!("{e}")).and_then(expect_run) {
+            Ok(r) => {
+                println!(
+                    "run {} is in the merge queue of {}",
+                    r.id,
+                    r.target.as_deref().unwrap_or("its target")
+                );
+                queued.push(r.id);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                failed += 1;
+            }
+        }
     }
-    Ok(0)
+    if no_wait {
+        return Ok(if failed == 0 { 0 } else { 1 });
+    }
+    let waits = queued.iter().map(|id| async move {
+        client
+            .request(&Command::AwaitMerge { run: id.clone() })
+            .await
+            .map_err(|e| eyre!("{e}"))
+            .and_then(expect_run)
+    });
+    for result in futures_util::future::join_all(waits).await {
+        match result {
+            Ok(r) => {
+                println!(
+                    "merged run {} into {} ({})",
+                    r.id,
+                    r.target.as_deref().unwrap_or("its target"),
+                    r.merged_commit.as_deref().unwrap_or("")
+                );
+                for (_, effect) in r.merge_effects() {
+                    println!("note: {effect}");
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
 }
 
 pub async fn serve(

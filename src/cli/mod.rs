@@ -92,8 +92,16 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
-    /// Merge the run through the gate.
-    Merge { run: String },
+    /// Land runs through the gate and the merge queue: each is tested merged with its target
+    /// (and the runs ahead of it) before the target moves. Waits until each landed or was
+    /// refused; non-zero unless all landed.
+    Merge {
+        #[arg(required = true, value_name = "RUN")]
+        runs: Vec<String>,
+        /// Only put them in the queue; do not wait.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Trust this repository's .flightdeck.toml (its exact content) so runs may use it.
     Trust {
         /// The repository; default: the current directory.
@@ -213,7 +221,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
         Some(Cmd::Kill { run }) => actions::kill(&client, &run).await,
         Some(Cmd::Retry { run, phase }) => actions::retry(&client, &run, phase).await,
         Some(Cmd::Clean { run, force }) => actions::clean(&client, &run, force).await,
-        Some(Cmd::Merge { run }) => actions::merge(&client, &run).await,
+        Some(Cmd::Merge { runs, no_wait }) => actions::merge(&client, &runs, no_wait).await,
         Some(Cmd::Trust { repo, revoke }) => {
             let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));
             trust::trust(&home, repo, revoke).await

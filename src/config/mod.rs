@@ -232,6 +232,22 @@ pub struct GateConfig {
     pub allow_protected: bool,
     /// The branch runs merge into; empty: the branch the run's base commit came from.
     pub target: String,
+    /// How a run lands: one squashed commit, or a merge commit; never a bare fast-forward.
+    pub merge_style: MergeStyle,
+    /// Queued runs whose landing is tested at once, each on top of the runs ahead of it.
+    pub queue_depth: usize,
+    /// Remove a run's worktree and branch once it landed (its proof pack stays).
+    pub clean_merged: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeStyle {
+    /// One commit per run on the target, message from the task, trailers naming the run.
+    #[default]
+    Squash,
+    /// Always a merge commit whose second parent is the run's branch.
+    Merge,
 }
 
 impl Default for GateConfig {
@@ -244,6 +260,9 @@ impl Default for GateConfig {
             protected: Vec::new(),
             allow_protected: false,
             target: String::new(),
+            merge_style: MergeStyle::Squash,
+            queue_depth: 2,
+            clean_merged: false,
         }
     }
 }

@@ -69,7 +69,8 @@ impl Supervisor {
                 return;
             }
             Command::Clean { run, force } => return self.clean(&run, force, reply),
-            Command::Merge { run } => return self.merge_command(&run, reply),
+            Command::Merge { run, no_wait } => return self.merge_command(&run, no_wait, reply),
+            Command::AwaitMerge { run } => return self.await_merge(&run, reply),
             Command::Wait { run } => match self.resolve(&run) {
                 Ok(id) => {
                     let rec = &self.runs[&id].record;
@@ -157,6 +158,7 @@ impl Supervisor {
             Ok(id) => id,
             Err(e) => return drop(reply.send(Err(e))),
         };
+        self.leave_queue(&id, "the run is being cleaned");
         let rec = self.runs[&id].record.clone();
         if !rec.status.is_terminal() {
             let e = ProtocolError::refused(format!(
@@ -227,6 +229,11 @@ impl Supervisor {
                     super::machine::step(&entry.machine, Input::Retry { phase })
                         .map_err(|e| ProtocolError::refused(format!("cannot retry run {run}: {e}")))?;
                     entry.config = Some(Arc::new(*config));
+                    self.leave_queue(&run, "the run is being retried");
+                    let entry = self
+                        .runs
+                        .get_mut(&run)
+                        .ok_or_else(|| ProtocolError::internal("the run disappeared"))?;
                     entry.record.attempt += 1;
                     entry.ctx.procs.reset();
                     let from = phase.unwrap_or(entry.record.phase);
@@ -243,7 +250,7 @@ impl Supervisor {
                 let _ = reply.send(answer);
             }
             Internal::PhaseDone { run, phase, report } => self.phase_done(&run, phase, report),
-            Internal::Merged { run, result, reply } => self.merged(&run, *result, reply),
+            Internal::Lane(report) => self.lane_report(*report),
             Internal::RadarTick => self.radar_tick(),
             Internal::BudgetStop { run, message } => self.budget_stop(&run, message),
             Internal::BudgetWarn { run, message } => self.budget_warn(&run, message),

@@ -29,6 +29,13 @@ pub enum GateInput {
         found: Vec<ConflictFinding>,
         succeeded: bool,
     },
+    /// The run is in its target's merge queue (or under test there).
+    Queued,
+    /// It left the queue without landing, its gate unchanged (a dirty checkout of the target,
+    /// a retry): ready again.
+    Dequeued,
+    /// The required checks failed on the merge of the target and the run.
+    Refused(String),
     Merged,
     /// Merging into `target` would conflict in `files`.
     MergeConflict {
@@ -69,7 +76,7 @@ pub fn step(g: &MergeGate, input: GateInput) -> MergeGate {
             };
         }
         GateInput::Radar { found, succeeded } => {
-            if g.merge == MergeState::Merged || g.conflicts == found {
+            if matches!(g.merge, MergeState::Merged | MergeState::Pending) || g.conflicts == found {
                 return next;
             }
             next.conflicts = found;
@@ -83,6 +90,20 @@ pub fn step(g: &MergeGate, input: GateInput) -> MergeGate {
                     false => MergeState::None,
                 };
             }
+        }
+        GateInput::Queued => {
+            if g.merge == MergeState::Ready {
+                next.merge = MergeState::Pending;
+            }
+        }
+        GateInput::Dequeued => {
+            if g.merge == MergeState::Pending {
+                next.merge = MergeState::Ready;
+            }
+        }
+        GateInput::Refused(msg) => {
+            next.merge = MergeState::Blocked;
+            next.gate_reasons = vec![msg];
         }
         GateInput::Merged => next.merge = MergeState::Merged,
         GateInput::MergeConflict { target, files } => {
@@ -231,6 +252,28 @@ mod tests {
         let g = step(&step(&ready(), input.clone()), input);
         assert_eq!(g.merge, MergeState::Conflict);
         assert_eq!(g.conflicts, vec![with_target(&["a.rs"])]);
+    }
+
+    #[test]
+    fn a_queued_run_is_pending_until_it_lands_or_is_refused() {
+        let q = step(&ready(), GateInput::Queued);
+        assert_eq!(q.merge, MergeState::Pending);
+        // The radar leaves a queued run to the queue, which tests the real merge.
+        let r = step(
+            &q,
+            GateInput::Radar {
+                found: vec![with_target(&["a.rs"])],
+                succeeded: true,
+            },
+        );
+        assert_eq!(r, q);
+        assert_eq!(step(&q, GateInput::Dequeued).merge, MergeState::Ready);
+        let refused = step(&q, GateInput::Refused("tests fail once merged".into()));
+        assert_eq!(refused.merge, MergeState::Blocked);
+        assert_eq!(refused.gate_reasons, vec!["tests fail once merged"]);
+        // Only a ready run is queued; a blocked one stays blocked.
+        assert_eq!(step(&refused, GateInput::Queued), refused);
+        assert_eq!(step(&q, GateInput::Merged).merge, MergeState::Merged);
     }
 
     #[test]

@@ -1,30 +1,73 @@
-//! Merging through the gate: `flightdeck merge`, `m` in the cockpit, and `gate.auto_merge`.
-//! One merge at a time, so each is checked against the target as the previous one left it.
+//! Landing through the gate: `flightdeck merge`, `m` in the cockpit and `gate.auto_merge` put a
+//! green run in its target's merge queue (merge_queue.rs); the lane's reports come back here
+//! and go to the run's machine. Waiters (`merge` without `--no-wait`) are answered when the run
+//! has landed or been refused.
 
 use tokio::sync::oneshot;
 
 use crate::fields;
 use crate::protocol::{ProtocolError, Reply};
 use crate::run::{ConflictFinding, MergeState, Phase, Status};
-use crate::workspace::{self, MergeOutcome, WorkspaceError};
 
 use super::merge_gate::GateInput;
-use super::{Answer, Internal, Supervisor};
+use super::merge_queue::{self, LaneMsg, LaneReport, QueuedRun, Refused};
+use super::{Answer, Supervisor};
 
 impl Supervisor {
-    pub(super) fn merge_command(&mut self, run: &str, reply: oneshot::Sender<Answer>) {
+    /// `merge RUN`: queue it; answer now (`no_wait`) or once it landed or was refused.
+    pub(super) fn merge_command(
+        &mut self,
+        run: &str,
+        no_wait: bool,
+        reply: oneshot::Sender<Answer>,
+    ) {
         let id = match self.resolve(run) {
             Ok(id) => id,
             Err(e) => return drop(reply.send(Err(e))),
         };
-        match self.merge_refusal(&id) {
-            Some(why) => drop(reply.send(Err(ProtocolError::refused(format!(
-                "not merging run {id}: {why}"
-            ))))),
-            None => {
-                self.merge_queue.push_back((id, Some(reply)));
-                self.next_merge();
+        let queued = self.runs[&id].record.merge == MergeState::Pending;
+        if !queued {
+            if let Some(why) = self.merge_refusal(&id) {
+                return drop(reply.send(Err(ProtocolError::refused(format!(
+                    "not merging run {id}: {why}"
+                )))));
             }
+            self.enqueue(&id);
+        }
+        if no_wait {
+            let _ = reply.send(Ok(self.run_reply(&id)));
+        } else {
+            self.merge_waiters.entry(id).or_default().push(reply);
+        }
+    }
+
+    /// `merge` waiting on a run already queued: answered when it leaves the queue.
+    pub(super) fn await_merge(&mut self, run: &str, reply: oneshot::Sender<Answer>) {
+        let id = match self.resolve(run) {
+            Ok(id) => id,
+            Err(e) => return drop(reply.send(Err(e))),
+        };
+        let answer = match self.runs[&id].record.merge {
+            MergeState::Pending => {
+                self.merge_waiters.entry(id).or_default().push(reply);
+                return;
+            }
+            MergeState::Merged => Ok(self.run_reply(&id)),
+            _ => Err(ProtocolError::refused(format!(
+                "not merging run {id}: {}",
+                self.refusals
+                    .get(&id)
+                    .cloned()
+                    .or_else(|| self.merge_refusal(&id))
+                    .unwrap_or_else(|| "it left the merge queue".into())
+            ))),
+        };
+        let _ = reply.send(answer);
+    }
+
+    fn run_reply(&self, id: &str) -> Reply {
+        Reply::Run {
+            run: Box::new(self.runs[id].record.clone()),
         }
     }
 
@@ -48,8 +91,11 @@ impl Supervisor {
         if r.cleaned {
             return Some("its worktree and branch were cleaned".into());
         }
+        if r.target.is_none() {
+            return Some("it has no target branch; set gate.target".into());
+        }
         match r.merge {
-            MergeState::Ready => None,
+            MergeState::Ready | MergeState::Pending => None,
             MergeState::Blocked | MergeState::Conflict => Some(format!(
                 "the merge gate is not green: {}",
                 if r.gate_reasons.is_empty() {
@@ -58,9 +104,7 @@ impl Supervisor {
                     r.gate_reasons.join("; ")
                 }
             )),
-            MergeState::None | MergeState::Pending => {
-                Some("the merge gate has not been evaluated yet".into())
-            }
+            MergeState::None => Some("the merge gate has not been evaluated yet".into()),
             MergeState::Merged => None,
         }
     }
@@ -73,154 +117,167 @@ impl Supervisor {
             .and_then(|e| e.config.as_ref())
             .is_some_and(|c| c.gate.auto_merge);
         if auto && self.merge_refusal(id).is_none() {
-            self.merge_queue.push_back((id.to_string(), None));
-            self.next_merge();
+            self.enqueue(id);
         }
     }
 
-    pub(super) fn next_merge(&mut self) {
-        while !self.merging {
-            let Some((id, reply)) = self.merge_queue.pop_front() else {
-                return;
-            };
-            // The state may have changed while it waited (the radar, a previous merge).
-            if let Some(why) = self.merge_refusal(&id) {
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(ProtocolError::refused(format!(
-                        "not merging run {id}: {why}"
-                    ))));
-                }
-                continue;
-            }
-            let r = &self.runs[&id].record;
-            let Some(target) = r.target.clone() else {
-                continue;
-            };
-            let (repo, branch, checked) =
-                (r.repo.clone(), r.branch.clone(), r.checked_commit.clone());
-            let subject = r
-                .task
-                .lines()
-                .next()
-                .unwrap_or("")
-                .chars()
-                .take(60)
-                .collect::<String>();
-            let message = format!("Merge flightdeck run {id}: {subject}\n\nflightdeck-run: {id}\n");
-            self.merging = true;
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                let result = tokio::task::spawn_blocking(move || {
-                    workspace::merge_run(&repo, &branch, &target, checked.as_deref(), &message)
-                })
-                .await
-                .unwrap_or_else(|e| Err(WorkspaceError::Io(e.to_string())));
-                Supervisor::send_internal(
-                    &tx,
-                    Internal::Merged {
-                        run: id,
-                        result: Box::new(result),
-                        reply,
+    /// Put a run that may merge at the back of its target's queue.
+    pub(super) fn enqueue(&mut self, id: &str) {
+        let Some(e) = self.runs.get(id) else { return };
+        let Some(key) = merge_queue::lane_key(&e.record) else {
+            return;
+        };
+        self.refusals.remove(id);
+        self.gate(id, GateInput::Queued);
+        let e = &self.runs[id];
+        let position = self
+            .runs
+            .values()
+            .filter(|o| o.record.merge == MergeState::Pending && o.record.id != id)
+            .filter(|o| merge_queue::lane_key(&o.record).as_ref() == Some(&key))
+            .count()
+            + 1;
+        e.ctx.emit(
+            Phase::Deliver,
+            "merge.queued",
+            fields! {
+                "message" => format!("in the merge queue of {} (position {position})", key.1),
+                "target" => key.1.clone(), "position" => position,
+            },
+        );
+        let queued = QueuedRun {
+            record: e.record.clone(),
+            ctx: e.ctx.clone(),
+            config: e.config.clone(),
+        };
+        let (home, notify) = (self.home.clone(), self.tx.clone());
+        let lane = self.lanes.entry(key.clone()).or_insert_with(|| {
+            merge_queue::start_lane(key.0.clone(), key.1.clone(), home, notify)
+        });
+        if lane.send(LaneMsg::Add(Box::new(queued))).is_err() {
+            // The lane's task ended (it never should): a new one takes the run.
+            let lane = merge_queue::start_lane(key.0.clone(), key.1.clone(), self.home.clone(), self.tx.clone());
+            let e = &self.runs[id];
+            let _ = lane.send(LaneMsg::Add(Box::new(QueuedRun {
+                record: e.record.clone(),
+                ctx: e.ctx.clone(),
+                config: e.config.clone(),
+            })));
+            self.lanes.insert(key, lane);
+        }
+        self.persist(id);
+    }
+
+    /// The run leaves its merge queue (retried, cleaned): its test stops, waiters are told.
+    pub(super) fn leave_queue(&mut self, id: &str, why: &str) {
+        let Some(e) = self.runs.get(id) else { return };
+        if e.record.merge != MergeState::Pending {
+            return;
+        }
+        if let Some(lane) = merge_queue::lane_key(&e.record).and_then(|k| self.lanes.get(&k)) {
+            let _ = lane.send(LaneMsg::Remove(id.to_string()));
+        }
+        self.gate(id, GateInput::Dequeued);
+        self.answer_merge_waiters(
+            id,
+            Err(ProtocolError::refused(format!("not merging run {id}: {why}"))),
+        );
+    }
+
+    fn answer_merge_waiters(&mut self, id: &str, answer: Answer) {
+        for w in self.merge_waiters.remove(id).unwrap_or_default() {
+            let _ = w.send(answer.clone());
+        }
+    }
+
+    /// A lane's report: the run landed or was refused.
+    pub(super) fn lane_report(&mut self, report: LaneReport) {
+        match report {
+            LaneReport::Landed {
+                run,
+                commit,
+                target,
+                updated,
+                already,
+            } => {
+                let Some(e) = self.runs.get_mut(&run) else {
+                    return;
+                };
+                e.record.merged_commit = Some(commit.clone());
+                let updated: Vec<String> =
+                    updated.iter().map(|p| p.display().to_string()).collect();
+                let message = if already {
+                    format!("the run's work was already in {target} at {commit}")
+                } else {
+                    format!("landed on {target} as {commit}, the commit the checks passed on")
+                };
+                e.ctx.emit(
+                    Phase::Deliver,
+                    "merge.landed",
+                    fields! {
+                        "message" => message,
+                        "commit" => commit, "target" => target, "already" => already,
+                        "checkouts_updated" => updated,
                     },
                 );
-            });
+                self.gate(&run, GateInput::Merged);
+                self.persist(&run);
+                self.refresh_pr(&run);
+                let answer = Ok(self.run_reply(&run));
+                self.answer_merge_waiters(&run, answer);
+            }
+            LaneReport::Refused { run, why } => {
+                let Some(e) = self.runs.get(&run) else {
+                    return;
+                };
+                let target = e.record.target.clone().unwrap_or_default();
+                let (input, message) = match why {
+                    Refused::ChecksFailed(msg) => (GateInput::Refused(msg.clone()), msg),
+                    Refused::Conflict(files) => {
+                        let msg = format!(
+                            "merging into {target} would conflict in {}; `flightdeck retry` the run on the new {target}",
+                            files.join(", ")
+                        );
+                        (GateInput::MergeConflict { target, files }, msg)
+                    }
+                    Refused::Unchecked(msg) => (GateInput::Unchecked(msg.clone()), msg),
+                    Refused::Other(msg) => (GateInput::Dequeued, msg),
+                };
+                e.ctx.emit(
+                    Phase::Deliver,
+                    "merge.refused",
+                    fields! {"message" => message.clone()},
+                );
+                self.gate(&run, input);
+                self.refusals.insert(run.clone(), message.clone());
+                self.persist(&run);
+                self.refresh_pr(&run);
+                self.answer_merge_waiters(
+                    &run,
+                    Err(ProtocolError::refused(format!(
+                        "not merging run {run}: {message}"
+                    ))),
+                );
+            }
         }
     }
 
-    pub(super) fn merged(
-        &mut self,
-        id: &str,
-        result: Result<MergeOutcome, WorkspaceError>,
-        reply: Option<oneshot::Sender<Answer>>,
-    ) {
-        self.merging = false;
-        // What the merge means for the gate, fed to the run's machine below.
-        let mut gate = None;
-        let answer = match self.runs.get_mut(id) {
-            None => Err(ProtocolError::internal("the run disappeared")),
-            Some(e) => {
-                let target = e.record.target.clone().unwrap_or_default();
-                match result {
-                    Ok(out) => {
-                        gate = Some(GateInput::Merged);
-                        e.record.merged_commit = Some(out.commit.clone());
-                        let how = if out.already {
-                            "was already in".to_string()
-                        } else if out.fast_forward {
-                            "fast-forwarded".to_string()
-                        } else {
-                            "merged into".to_string()
-                        };
-                        let updated: Vec<String> = out
-                            .updated
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect();
-                        e.ctx.emit(
-                            Phase::Deliver,
-                            "merge.done",
-                            fields! {
-                                "message" => format!("{} {how} {target} at {}", e.record.branch, out.commit),
-                                "commit" => out.commit, "target" => target, "fast_forward" => out.fast_forward,
-                                "checkouts_updated" => updated,
-                            },
-                        );
-                        Ok(())
-                    }
-                    Err(WorkspaceError::Conflict(files)) => {
-                        gate = Some(GateInput::MergeConflict {
-                            target: target.clone(),
-                            files: files.clone(),
-                        });
-                        let msg = format!(
-                            "merging into {target} would conflict in {}",
-                            files.join(", ")
-                        );
-                        e.ctx.emit(
-                            Phase::Deliver,
-                            "merge.conflict",
-                            fields! {"message" => msg, "files" => files},
-                        );
-                        Err(ProtocolError::refused(format!("not merging run {id}: {msg}; rebase or retry the run on the new {target}")))
-                    }
-                    Err(WorkspaceError::Unchecked(msg)) => {
-                        // Green no longer holds: the gate says why until smoke runs again.
-                        gate = Some(GateInput::Unchecked(msg.clone()));
-                        e.ctx
-                            .emit(Phase::Deliver, "merge.refused", fields! {"message" => msg});
-                        Err(ProtocolError::refused(format!(
-                            "not merging run {id}: {msg}"
-                        )))
-                    }
-                    Err(other) => {
-                        let msg = other.to_string();
-                        e.ctx
-                            .emit(Phase::Deliver, "merge.refused", fields! {"message" => msg});
-                        Err(ProtocolError::refused(format!(
-                            "not merging run {id}: {msg}"
-                        )))
-                    }
-                }
+    /// Runs a previous server left in the queue go back in, oldest first.
+    pub(super) fn requeue_pending(&mut self) {
+        let mut pending: Vec<(String, String)> = self
+            .runs
+            .values()
+            .filter(|e| e.record.merge == MergeState::Pending)
+            .map(|e| (e.record.finished_at.clone().unwrap_or_default(), e.record.id.clone()))
+            .collect();
+        pending.sort();
+        for (_, id) in pending {
+            // Back to ready first, so the gate takes it in as any queued run.
+            self.gate(&id, GateInput::Dequeued);
+            if self.merge_refusal(&id).is_none() {
+                self.enqueue(&id);
             }
-        };
-        if let Some(input) = gate {
-            self.gate(id, input);
         }
-        // The merged run as it is now, for whoever asked.
-        let answer = answer.and_then(|()| {
-            self.runs
-                .get(id)
-                .map(|e| Reply::Run {
-                    run: Box::new(e.record.clone()),
-                })
-                .ok_or_else(|| ProtocolError::internal("the run disappeared"))
-        });
-        self.persist(id);
-        self.refresh_pr(id);
-        if let Some(reply) = reply {
-            let _ = reply.send(answer);
-        }
-        self.next_merge();
     }
 }
 

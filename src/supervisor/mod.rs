@@ -11,6 +11,7 @@ mod context;
 mod effects;
 pub mod machine;
 pub mod merge_gate;
+mod merge_queue;
 mod merging;
 mod persist;
 pub mod phases;
@@ -90,11 +91,8 @@ enum Internal {
         result: Result<(), ProtocolError>,
         reply: oneshot::Sender<Answer>,
     },
-    Merged {
-        run: String,
-        result: Box<Result<crate::workspace::MergeOutcome, crate::workspace::WorkspaceError>>,
-        reply: Option<oneshot::Sender<Answer>>,
-    },
+    /// A merge queue's lane: a run landed or was refused.
+    Lane(Box<merge_queue::LaneReport>),
     RadarTick,
     /// What start-up found of the runs a previous server left unfinished.
     Unfinished {
@@ -144,9 +142,12 @@ pub struct Supervisor {
     persister: Persister,
     /// Set when a shutdown was asked for: the loop ends after answering.
     stopping: bool,
-    /// Merges wait here and go one at a time, each against the target as the last left it.
-    merge_queue: VecDeque<(String, Option<oneshot::Sender<Answer>>)>,
-    merging: bool,
+    /// The merge queue's lanes, one per repository and target branch.
+    lanes: HashMap<(std::path::PathBuf, String), mpsc::UnboundedSender<merge_queue::LaneMsg>>,
+    /// `merge` callers waiting for their run to land or be refused.
+    merge_waiters: HashMap<String, Vec<oneshot::Sender<Answer>>>,
+    /// Why the queue last refused a run (for a caller who asks after the fact).
+    refusals: HashMap<String, String>,
     radar_busy: bool,
     /// What makes the radar look again (refs and live worktrees, watched).
     radar_watch: Arc<std::sync::Mutex<radar_watch::RadarWatch>>,
@@ -184,8 +185,9 @@ impl Supervisor {
             tx: tx.clone(),
             persister: Persister::start(),
             stopping: false,
-            merge_queue: VecDeque::new(),
-            merging: false,
+            lanes: HashMap::new(),
+            merge_waiters: HashMap::new(),
+            refusals: HashMap::new(),
             radar_busy: false,
             radar_watch: Default::default(),
             radar_inputs: 0,
@@ -198,6 +200,8 @@ impl Supervisor {
         };
         sup.load_existing();
         sup.readopt_unfinished();
+        // The merge queue is on disk as the runs' `merge: pending`: taken up again.
+        sup.requeue_pending();
         radar::start_ticker(tx.clone());
         let handle = Handle { tx, events };
         let task = tokio::spawn(sup.run(rx));

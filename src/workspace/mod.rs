@@ -13,6 +13,7 @@ mod keep;
 mod merge;
 pub mod pool;
 pub mod radar;
+pub mod scratch;
 mod setup;
 mod worktree;
 mod worktree_admin;
@@ -24,7 +25,7 @@ pub use clean::{check_clean, remove};
 pub use diff::{diff_against_base, ChangedFile, DiffStat};
 pub use inspect::{inspect, run_home, Source};
 pub use keep::{save as keep_work, Keep, Saved};
-pub use merge::{merge_run, MergeOutcome};
+pub use merge::{candidate, land, target_tip, Candidate, LandSpec, Landing};
 pub use setup::{copy_setup_files, new_entries};
 pub use worktree::{from_pool, uncommitted_in};
 

@@ -147,7 +147,7 @@ fn take_listed(
 
 /// Check `commit`'s tree out over a worktree at another commit: libgit2 compares against the
 /// index and writes only what differs.
-fn bring_forward(worktree: &Path, commit: &git2::Commit) -> Result<(), WorkspaceError> {
+pub(super) fn bring_forward(worktree: &Path, commit: &git2::Commit) -> Result<(), WorkspaceError> {
     let wt = Repository::open(worktree)?;
     let tree = wt.find_tree(commit.tree_id())?;
     let mut opts = git2::build::CheckoutBuilder::new();
@@ -316,26 +316,40 @@ fn make_one(
     std::fs::create_dir(&path)
         .map_err(|e| WorkspaceError::io(&format!("creating {}", path.display()), e))?;
     let made = (|| {
-        worktree_admin::register(repo, &record, &path, base)?;
-        if fast_checkout::applicable(repo, tree) {
-            let threads = worktree::checkout_threads();
-            let entries = fast_checkout::write_tree(source, tree, &path, threads.0)?;
-            worktree::write_index(&path, entries)?;
-        } else {
-            // libgit2 checks a tree out only through the repository it was found in: the
-            // source's tree object is refused by the worktree's ("object to checkout does not
-            // match repository"), which is what every refill on a tree with attributes hit.
-            let wt = Repository::open(&path)?;
-            let tree = wt.find_tree(tree.id())?;
-            let mut opts = git2::build::CheckoutBuilder::new();
-            opts.force();
-            wt.checkout_tree(tree.as_object(), Some(&mut opts))?;
-        }
+        check_out_new(repo, source, &record, &path, base, tree)?;
         publish(repo, &record, &path, &pool.join(&record))
     })();
     if let Err(e) = made {
         remove(repo, &record, &path);
         return Err(e);
+    }
+    Ok(())
+}
+
+/// Register the existing empty directory `path` as worktree `record`, detached at `base`, and
+/// check `tree` (base's) out into it.
+pub(super) fn check_out_new(
+    repo: &Repository,
+    source: &Path,
+    record: &str,
+    path: &Path,
+    base: &str,
+    tree: &git2::Tree,
+) -> Result<(), WorkspaceError> {
+    worktree_admin::register(repo, record, path, base)?;
+    if fast_checkout::applicable(repo, tree) {
+        let threads = worktree::checkout_threads();
+        let entries = fast_checkout::write_tree(source, tree, path, threads.0)?;
+        worktree::write_index(path, entries)?;
+    } else {
+        // libgit2 checks a tree out only through the repository it was found in: the
+        // source's tree object is refused by the worktree's ("object to checkout does not
+        // match repository"), which is what every refill on a tree with attributes hit.
+        let wt = Repository::open(path)?;
+        let tree = wt.find_tree(tree.id())?;
+        let mut opts = git2::build::CheckoutBuilder::new();
+        opts.force();
+        wt.checkout_tree(tree.as_object(), Some(&mut opts))?;
     }
     Ok(())
 }
@@ -348,7 +362,7 @@ fn publish(repo: &Repository, record: &str, at: &Path, ready: &Path) -> Result<(
         .map_err(|e| WorkspaceError::io(&format!("moving {}", at.display()), e))
 }
 
-fn remove(repo: &Repository, record: &str, path: &Path) {
+pub(super) fn remove(repo: &Repository, record: &str, path: &Path) {
     let _ = std::fs::remove_dir_all(path);
     worktree_admin::unregister(repo, record);
 }

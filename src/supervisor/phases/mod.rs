@@ -7,7 +7,7 @@ mod agent_output;
 mod browser;
 mod deliver;
 pub use deliver::write_pr;
-mod exec;
+pub(super) mod exec;
 mod keep;
 mod prepare;
 mod proof;
@@ -98,7 +98,7 @@ pub async fn run(ctx: Arc<RunCtx>, job: PhaseJob) -> PhaseReport {
 }
 
 /// Run blocking work (git2, file copies) off the runtime; a panic becomes an error message.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
     tokio::task::spawn_blocking(f)

@@ -283,7 +283,7 @@ pub(super) fn open_pane(app: &mut App, run: String, fx: &mut Vec<Effect>) {
 }
 
 /// A pane whose stream ended (the run had finished) reads the timeline again when the run
-/// moves on: a retry (new attempt, running again) or a merge (`merge.done` is written).
+/// moves on: a retry (new attempt, running again) or a merge (`merge.landed` is written).
 fn reopen_ended_pane(app: &mut App, before: Option<&RunSnapshot>, id: &str, fx: &mut Vec<Effect>) {
     let ended = app.pane.as_ref().is_some_and(|p| p.run == id && p.ended);
     let (Some(before), Some(now)) = (before, app.runs.iter().find(|r| r.id == id)) else {

@@ -114,7 +114,7 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                         },
                     ),
                     Confirmable::Merge => {
-                        (format!("merge {run}"), Command::Merge { run: run.clone() })
+                        (format!("merge {run}"), Command::Merge { run: run.clone(), no_wait: true })
                     }
                 };
                 fx.push(Effect::Send { what, cmd });

@@ -1,0 +1,594 @@
+//! The merge queue: one lane per repository and target branch, one task per lane. The target
+//! only ever moves to a commit whose required checks passed on exactly that commit: for each
+//! queued run the lane makes the candidate (the target as it will be, with the runs ahead of it,
+//! plus the run), checks it out in a scratch worktree, runs `[setup]` and the required smoke
+//! checks there, and only then moves the target to it, in one compare-and-swap. The first
+//! `gate.queue_depth` runs are tested at once, each on top of the candidates ahead of it
+//! (speculatively: if one ahead fails or the target moves, those behind are tested again).
+//! The lane reports to the supervisor, whose run machines own the merge state.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::config::{Config, MergeStyle, TrustStore};
+use crate::fields;
+use crate::proof::smoke::{tail, CheckResult};
+use crate::run::{Phase, RunRecord};
+use crate::workspace::{self, scratch, Candidate, LandSpec, Landing, WorkspaceError};
+
+use super::context::RunCtx;
+use super::phases::{blocking, exec};
+use super::{Internal, Msg, Supervisor};
+
+/// A run put in the queue: what the lane needs to make and test its candidate.
+pub(super) struct QueuedRun {
+    pub record: RunRecord,
+    pub ctx: Arc<RunCtx>,
+    /// The run's config; None: read again from its repository (a run loaded from disk).
+    pub config: Option<Arc<Config>>,
+}
+
+pub(super) enum LaneMsg {
+    Add(Box<QueuedRun>),
+    /// The run left the queue (retried, cleaned, killed): stop testing it.
+    Remove(String),
+}
+
+/// How a run left the queue.
+#[derive(Debug)]
+pub(super) enum LaneReport {
+    Landed {
+        run: String,
+        commit: String,
+        target: String,
+        updated: Vec<PathBuf>,
+        already: bool,
+    },
+    Refused {
+        run: String,
+        why: Refused,
+    },
+}
+
+#[derive(Debug)]
+pub(super) enum Refused {
+    /// The required checks failed on the candidate: the message says which and how.
+    ChecksFailed(String),
+    Conflict(Vec<String>),
+    /// The branch moved after its checks: green no longer holds.
+    Unchecked(String),
+    /// Anything else (a dirty checkout of the target, a missing branch): the gate stays as it was.
+    Other(String),
+}
+
+/// Start a lane's task; it lives as long as the supervisor keeps its sender.
+pub(super) fn start_lane(
+    repo: PathBuf,
+    target: String,
+    home: crate::paths::Home,
+    notify: mpsc::UnboundedSender<Msg>,
+) -> mpsc::UnboundedSender<LaneMsg> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let lane = Lane {
+        repo,
+        target,
+        trust: TrustStore::in_home(&home),
+        notify,
+        slots: VecDeque::new(),
+        depth: 2,
+    };
+    tokio::spawn(lane.run(rx));
+    tx
+}
+
+struct Slot {
+    run: QueuedRun,
+    config: Arc<Config>,
+    cand: Option<Candidate>,
+    test: Option<Arc<AtomicBool>>,
+    /// The outcome of testing `cand` (None while under way or not started).
+    result: Option<Tested>,
+    /// The runs ahead of this one in its candidate.
+    ahead: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Tested {
+    commit: String,
+    passed: bool,
+    /// Why not, in a sentence with the failing output's gist.
+    why: String,
+}
+
+struct Lane {
+    repo: PathBuf,
+    target: String,
+    trust: TrustStore,
+    notify: mpsc::UnboundedSender<Msg>,
+    slots: VecDeque<Slot>,
+    depth: usize,
+}
+
+impl Lane {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<LaneMsg>) {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, Tested)>();
+        loop {
+            if self.slots.is_empty() {
+                match rx.recv().await {
+                    Some(m) => self.on_msg(m).await,
+                    None => return,
+                }
+                continue;
+            }
+            self.plan(&done_tx).await;
+            if self.slots.is_empty() {
+                continue;
+            }
+            if let Some(result) = self.slots[0].result.clone() {
+                self.settle_head(result).await;
+                continue;
+            }
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => self.on_msg(m).await,
+                    None => return,
+                },
+                Some((run, tested)) = done_rx.recv() => {
+                    if let Some(s) = self.slots.iter_mut().find(|s| s.run.record.id == run) {
+                        // A result for a candidate since replaced is stale.
+                        if s.cand.as_ref().is_some_and(|c| c.commit == tested.commit) && s.test.is_some() {
+                            s.test = None;
+                            s.result = Some(tested);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_msg(&mut self, m: LaneMsg) {
+        match m {
+            LaneMsg::Add(q) => {
+                if self.slots.iter().any(|s| s.run.record.id == q.record.id) {
+                    return;
+                }
+                let config = match q.config.clone() {
+                    Some(c) => c,
+                    None => {
+                        let (repo, explicit, trust) = (
+                            q.record.repo.clone(),
+                            q.record.config_file.clone(),
+                            self.trust.clone(),
+                        );
+                        match blocking(move || {
+                            super::submit::load_config(Some(repo), explicit, &trust)
+                                .map_err(|e| e.message)
+                        })
+                        .await
+                        {
+                            Ok(c) => Arc::new(c),
+                            Err(e) => {
+                                let run = q.record.id.clone();
+                                return self.report(LaneReport::Refused {
+                                    run,
+                                    why: Refused::Other(format!("cannot read its config: {e}")),
+                                });
+                            }
+                        }
+                    }
+                };
+                self.depth = config.gate.queue_depth.max(1);
+                self.slots.push_back(Slot {
+                    run: *q,
+                    config,
+                    cand: None,
+                    test: None,
+                    result: None,
+                    ahead: Vec::new(),
+                });
+            }
+            LaneMsg::Remove(run) => {
+                if let Some(i) = self.slots.iter().position(|s| s.run.record.id == run) {
+                    if let Some(s) = self.slots.remove(i) {
+                        self.drop_slot(s).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Make sure the first `depth` runs have a candidate on top of what is ahead of them, and
+    /// a test of it under way or done; refuse those that cannot be made.
+    async fn plan(&mut self, done: &mpsc::UnboundedSender<(String, Tested)>) {
+        let tip = {
+            let (repo, target) = (self.repo.clone(), self.target.clone());
+            blocking(move || workspace::target_tip(&repo, &target).map_err(|e| e.to_string()))
+                .await
+        };
+        let mut parent = match tip {
+            Ok(t) => t,
+            Err(e) => {
+                // No target to land on: every queued run is told so.
+                while let Some(s) = self.slots.pop_front() {
+                    let run = s.run.record.id.clone();
+                    self.drop_slot(s).await;
+                    self.report(LaneReport::Refused {
+                        run,
+                        why: Refused::Other(e.clone()),
+                    });
+                }
+                return;
+            }
+        };
+        let mut ahead: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < self.slots.len().min(self.depth) {
+            let current = self.slots[i]
+                .cand
+                .as_ref()
+                .is_some_and(|c| c.parent == parent);
+            if !current {
+                self.cancel(i);
+                let made = self.make_candidate(i, &parent).await;
+                match made {
+                    Ok(c) => {
+                        self.slots[i].cand = Some(c);
+                        self.slots[i].ahead = ahead.clone();
+                        self.start_test(i, done.clone());
+                    }
+                    Err(e) => {
+                        let why = match e {
+                            WorkspaceError::Conflict(files) => Refused::Conflict(files),
+                            WorkspaceError::Unchecked(m) => Refused::Unchecked(m),
+                            other => Refused::Other(other.to_string()),
+                        };
+                        if let Some(s) = self.slots.remove(i) {
+                            let run = s.run.record.id.clone();
+                            self.drop_slot(s).await;
+                            self.report(LaneReport::Refused { run, why });
+                        }
+                        continue;
+                    }
+                }
+            }
+            let s = &self.slots[i];
+            ahead.push(s.run.record.id.clone());
+            parent = s.cand.as_ref().map(|c| c.commit.clone()).unwrap_or(parent);
+            i += 1;
+        }
+    }
+
+    async fn make_candidate(&self, i: usize, parent: &str) -> Result<Candidate, WorkspaceError> {
+        let s = &self.slots[i];
+        let r = &s.run.record;
+        let (repo, parent) = (self.repo.clone(), parent.to_string());
+        let branch = r.branch.clone();
+        let checked = r.checked_commit.clone();
+        let style = s.config.gate.merge_style;
+        let message = commit_message(r, style);
+        tokio::task::spawn_blocking(move || {
+            workspace::candidate(
+                &repo,
+                &parent,
+                &LandSpec {
+                    branch: &branch,
+                    checked: checked.as_deref(),
+                    style,
+                    message: &message,
+                },
+            )
+        })
+        .await
+        .unwrap_or_else(|e| Err(WorkspaceError::Io(format!("the merge job failed: {e}"))))
+    }
+
+    /// Stop the test of slot `i`, if one is under way; its result is forgotten.
+    fn cancel(&mut self, i: usize) {
+        let s = &mut self.slots[i];
+        if let Some(flag) = s.test.take() {
+            flag.store(true, Ordering::SeqCst);
+            // Kills the command under way; the test sees the flag and stops.
+            s.run.ctx.procs.unregister_and_reap();
+        }
+        s.result = None;
+        s.cand = None;
+    }
+
+    fn start_test(&mut self, i: usize, done: mpsc::UnboundedSender<(String, Tested)>) {
+        let s = &mut self.slots[i];
+        let Some(cand) = s.cand.clone() else { return };
+        let cancel = Arc::new(AtomicBool::new(false));
+        s.test = Some(cancel.clone());
+        s.result = None;
+        let ctx = s.run.ctx.clone();
+        let record = s.run.record.clone();
+        let config = s.config.clone();
+        let ahead = s.ahead.clone();
+        let target = self.target.clone();
+        ctx.emit(
+            Phase::Deliver,
+            "merge.testing",
+            fields! {
+                "message" => format!(
+                    "testing {} merged into {target}{} as {}",
+                    record.branch,
+                    if ahead.is_empty() { String::new() } else { format!(" after {}", ahead.join(", ")) },
+                    short(&cand.commit)
+                ),
+                "commit" => cand.commit, "parent" => cand.parent, "target" => target, "ahead" => ahead,
+            },
+        );
+        tokio::spawn(async move {
+            let id = record.id.clone();
+            let tested = test_candidate(&ctx, record, &config, &cand, &cancel).await;
+            if !cancel.load(Ordering::SeqCst) {
+                let _ = done.send((id, tested));
+            }
+        });
+    }
+
+    /// The head's test is done: land it, or refuse it.
+    async fn settle_head(&mut self, result: Tested) {
+        let Some(cand) = self.slots[0].cand.clone() else {
+            return;
+        };
+        if !result.passed {
+            if let Some(s) = self.slots.pop_front() {
+                let run = s.run.record.id.clone();
+                self.drop_slot(s).await;
+                self.report(LaneReport::Refused {
+                    run,
+                    why: Refused::ChecksFailed(result.why),
+                });
+            }
+            return;
+        }
+        let (repo, target, c) = (self.repo.clone(), self.target.clone(), cand.clone());
+        let landed = tokio::task::spawn_blocking(move || workspace::land(&repo, &target, &c))
+            .await
+            .unwrap_or_else(|e| Err(WorkspaceError::Io(format!("the landing job failed: {e}"))));
+        match landed {
+            Ok(Landing::Moved { now }) => {
+                // Someone moved the target meanwhile: everything is tested again on it.
+                self.slots[0].run.ctx.emit(
+                    Phase::Deliver,
+                    "merge.retest",
+                    fields! {
+                        "message" => format!("{} moved to {} while the run was tested; testing again on it", self.target, short(&now)),
+                        "target_now" => now,
+                    },
+                );
+                for i in 0..self.slots.len() {
+                    self.cancel(i);
+                }
+            }
+            Ok(Landing::Landed { updated }) => {
+                if let Some(s) = self.slots.pop_front() {
+                    let run = s.run.record.id.clone();
+                    self.drop_slot(s).await;
+                    self.report(LaneReport::Landed {
+                        run,
+                        commit: cand.commit,
+                        target: self.target.clone(),
+                        updated,
+                        already: cand.already,
+                    });
+                }
+            }
+            Err(e) => {
+                if let Some(s) = self.slots.pop_front() {
+                    let run = s.run.record.id.clone();
+                    self.drop_slot(s).await;
+                    self.report(LaneReport::Refused {
+                        run,
+                        why: Refused::Other(e.to_string()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// A run leaves the queue: its test stops and its scratch worktree goes.
+    async fn drop_slot(&self, mut s: Slot) {
+        if let Some(flag) = s.test.take() {
+            flag.store(true, Ordering::SeqCst);
+            s.run.ctx.procs.unregister_and_reap();
+        }
+        let (repo, wt, id) = (
+            self.repo.clone(),
+            s.run.record.worktree.clone(),
+            s.run.record.id.clone(),
+        );
+        let _ = blocking(move || {
+            if let Some(dir) = scratch::dir_for(&wt, &id) {
+                scratch::remove(&repo, &dir, &id);
+            }
+            Ok::<(), String>(())
+        })
+        .await;
+    }
+
+    fn report(&self, r: LaneReport) {
+        Supervisor::send_internal(&self.notify, Internal::Lane(Box::new(r)));
+    }
+}
+
+/// Check the candidate out in the run's scratch worktree, run `[setup]` and the required
+/// checks there, and say how it went (the timeline gets each check and the verdict).
+async fn test_candidate(
+    ctx: &RunCtx,
+    mut record: RunRecord,
+    config: &Config,
+    cand: &Candidate,
+    cancel: &AtomicBool,
+) -> Tested {
+    let started = Instant::now();
+    let target = record.target.clone().unwrap_or_default();
+    let failed = |why: String| Tested {
+        commit: cand.commit.clone(),
+        passed: false,
+        why,
+    };
+    let Some(dir) = scratch::dir_for(&record.worktree, &record.id) else {
+        return failed("the run's worktree has no parent directory".into());
+    };
+    let (repo, path, id, commit) = (
+        record.repo.clone(),
+        dir.clone(),
+        record.id.clone(),
+        cand.commit.clone(),
+    );
+    if let Err(e) = blocking(move || {
+        scratch::at_commit(&repo, &path, &id, &commit).map_err(|e| e.to_string())
+    })
+    .await
+    {
+        return failed(format!(
+            "cannot check the merged result out for testing: {e}"
+        ));
+    }
+    record.worktree = dir;
+    let grace = std::time::Duration::from_secs(5);
+    let timeout = config.setup.timeout.map(|t| t.0);
+    for argv in &config.setup.commands {
+        if cancel.load(Ordering::SeqCst) {
+            return failed("cancelled".into());
+        }
+        let r = exec::run(ctx, &record, config, argv, timeout, grace).await;
+        if !r.passed {
+            let why = format!(
+                "setup `{}` fails on the merged result with {target}: {}",
+                argv.join(" "),
+                gist(&r.output, r.error.as_deref())
+            );
+            emit_tested(ctx, cand, false, &[], &why, started);
+            return failed(why);
+        }
+    }
+    let mut results = Vec::new();
+    for check in config.smoke.iter().filter(|c| c.required) {
+        if cancel.load(Ordering::SeqCst) {
+            return failed("cancelled".into());
+        }
+        let r = exec::run(ctx, &record, config, &check.command, check.timeout.map(|t| t.0), grace)
+            .await;
+        results.push(CheckResult {
+            name: check.name.clone(),
+            command: check.command.clone(),
+            exit_code: r.exit_code,
+            duration_ms: r.duration_ms,
+            passed: r.passed,
+            required: true,
+            output_tail: tail(&r.output, 40, 4096),
+            error: r.error.filter(|_| r.exit_code.is_none()),
+        });
+    }
+    if cancel.load(Ordering::SeqCst) {
+        return failed("cancelled".into());
+    }
+    let failing: Vec<&CheckResult> = results.iter().filter(|r| !r.passed).collect();
+    let why = if failing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "the required checks fail once merged with {target}: {}",
+            failing
+                .iter()
+                .map(|r| format!(
+                    "{} ({}): {}",
+                    r.name,
+                    r.exit_code
+                        .map(|c| format!("exit {c}"))
+                        .unwrap_or_else(|| r.error.clone().unwrap_or_else(|| "no exit code".into())),
+                    gist(r.output_tail.as_bytes(), None)
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    emit_tested(ctx, cand, failing.is_empty(), &results, &why, started);
+    Tested {
+        commit: cand.commit.clone(),
+        passed: failing.is_empty(),
+        why,
+    }
+}
+
+fn emit_tested(
+    ctx: &RunCtx,
+    cand: &Candidate,
+    passed: bool,
+    checks: &[CheckResult],
+    why: &str,
+    started: Instant,
+) {
+    let checks = serde_json::to_value(checks).unwrap_or_default();
+    ctx.emit(
+        Phase::Deliver,
+        "merge.tested",
+        fields! {
+            "message" => if passed {
+                format!("the required checks pass on {}", short(&cand.commit))
+            } else {
+                why.to_string()
+            },
+            "commit" => cand.commit, "passed" => passed, "checks" => checks,
+            "duration_ms" => started.elapsed().as_millis() as u64,
+        },
+    );
+}
+
+/// The last meaningful line of a command's output (a test runner's verdict or the exception),
+/// or how it failed when it said nothing.
+fn gist(output: &[u8], error: Option<&str>) -> String {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    // Python's unittest ends with "FAILED (errors=1)"; the exception above it says more.
+    let pick = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("Error") || l.contains("error:") || l.contains("assert"))
+        .or_else(|| lines.last());
+    match (pick, error) {
+        (Some(l), _) => crate::text::cut(l, 200),
+        (None, Some(e)) => e.to_string(),
+        (None, None) => "no output".into(),
+    }
+}
+
+/// The commit message a run lands with: the task's first line as the subject, the rest as the
+/// body, trailers naming the run and its score.
+pub(super) fn commit_message(r: &RunRecord, style: MergeStyle) -> String {
+    let mut lines = r.task.lines();
+    let first: String = lines.next().unwrap_or("").trim().chars().take(72).collect();
+    let subject = match style {
+        MergeStyle::Squash => first,
+        MergeStyle::Merge => format!("Merge flightdeck run {}: {first}", r.id),
+    };
+    let body: String = lines.collect::<Vec<_>>().join("\n");
+    let mut msg = subject;
+    if !body.trim().is_empty() {
+        msg.push_str("\n\n");
+        msg.push_str(body.trim());
+    }
+    msg.push_str(&format!("\n\nFlightdeck-Run: {}\n", r.id));
+    if let Some(score) = r.score {
+        msg.push_str(&format!("Flightdeck-Score: {score:.2}\n"));
+    }
+    msg
+}
+
+fn short(id: &str) -> &str {
+    id.get(..10).unwrap_or(id)
+}
+
+/// The lane a run lands through.
+pub(super) fn lane_key(r: &RunRecord) -> Option<(PathBuf, String)> {
+    Some((r.repo.clone(), r.target.clone()?))
+}
+
