@@ -53,8 +53,21 @@ fn main_history(repo: &Path) -> Vec<String> {
 
 /// Run `check` in a throwaway checkout of `commit`: did it pass?
 fn passes_at(repo: &Path, commit: &str, check: &[&str]) -> bool {
-    let dir = repo.parent().unwrap().join(format!("verify-{}", &commit[..10]));
-    git(repo, &["worktree", "add", "-q", "--detach", dir.to_str().unwrap(), commit]);
+    let dir = repo
+        .parent()
+        .unwrap()
+        .join(format!("verify-{}", &commit[..10]));
+    git(
+        repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "--detach",
+            dir.to_str().unwrap(),
+            commit,
+        ],
+    );
     let ok = std::process::Command::new(check[0])
         .args(&check[1..])
         .current_dir(&dir)
@@ -62,7 +75,10 @@ fn passes_at(repo: &Path, commit: &str, check: &[&str]) -> bool {
         .unwrap()
         .status
         .success();
-    git(repo, &["worktree", "remove", "--force", dir.to_str().unwrap()]);
+    git(
+        repo,
+        &["worktree", "remove", "--force", dir.to_str().unwrap()],
+    );
     ok
 }
 
@@ -81,7 +97,10 @@ fn a_rename_and_a_new_call_site_never_both_land() {
         String::from_utf8_lossy(&out.stderr),
     );
     assert!(!out.status.success(), "merge said all landed: {stdout}");
-    assert!(stdout.contains(&format!("merged run {a} into main")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("merged run {a} into main")),
+        "{stdout}"
+    );
     assert!(
         stderr.contains(&format!("not merging run {b}"))
             && stderr.contains("the required checks fail once merged with main")
@@ -170,7 +189,13 @@ fn five_runs_auto_merge_through_the_queue_and_main_only_moves_to_tested_commits(
     let env = Env::new(PARTS);
     let repo = git_repo(env.path(), "repo");
     let mut ids = Vec::new();
-    for (agent, task) in [("part", "p1"), ("x", "x"), ("part", "p2"), ("y", "y"), ("part", "p3")] {
+    for (agent, task) in [
+        ("part", "p1"),
+        ("x", "x"),
+        ("part", "p2"),
+        ("y", "y"),
+        ("part", "p3"),
+    ] {
         ids.push((task, env.start(&repo, agent, task)));
     }
     let mut landed = Vec::new();
@@ -205,7 +230,10 @@ fn five_runs_auto_merge_through_the_queue_and_main_only_moves_to_tested_commits(
     let history = main_history(&repo);
     assert_eq!(history.len(), 5, "{history:?}");
     for commit in &history[1..] {
-        assert!(tested_ok.contains(commit), "main moved to untested {commit}");
+        assert!(
+            tested_ok.contains(commit),
+            "main moved to untested {commit}"
+        );
     }
     for f in ["p1", "p2", "p3"] {
         assert!(repo.join("parts").join(f).exists(), "{f} not on main");
@@ -288,7 +316,10 @@ fn a_run_started_from_a_linked_worktree_lands_and_that_checkout_follows() {
     let repo = git_repo(env.path(), "repo");
     git(&repo, &["checkout", "-q", "-b", "side"]);
     let other = env.path().join("other");
-    git(&repo, &["worktree", "add", "-q", other.to_str().unwrap(), "main"]);
+    git(
+        &repo,
+        &["worktree", "add", "-q", other.to_str().unwrap(), "main"],
+    );
     let id = env.start(&other, "add-a", "add a.txt");
     let r = ready(&env, &id);
     assert_eq!(r["target"], "main");

@@ -85,7 +85,12 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
             run: run.clone(),
             no_wait: true,
         };
-        match client.request(&cmd).await.map_err(|e| eyre!("{e}")).and_then(expect_run) {
+        match client
+            .request(&cmd)
+            .await
+            .map_err(|e| eyre!("{e}"))
+            .and_then(expect_run)
+        {
             Ok(r) => {
                 println!(
                     "run {} is in the merge queue of {}",

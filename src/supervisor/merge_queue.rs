@@ -207,8 +207,7 @@ impl Lane {
     async fn plan(&mut self, done: &mpsc::UnboundedSender<(String, Tested)>) {
         let tip = {
             let (repo, target) = (self.repo.clone(), self.target.clone());
-            blocking(move || workspace::target_tip(&repo, &target).map_err(|e| e.to_string()))
-                .await
+            blocking(move || workspace::target_tip(&repo, &target).map_err(|e| e.to_string())).await
         };
         let mut parent = match tip {
             Ok(t) => t,
@@ -443,10 +442,9 @@ async fn test_candidate(
         record.id.clone(),
         cand.commit.clone(),
     );
-    if let Err(e) = blocking(move || {
-        scratch::at_commit(&repo, &path, &id, &commit).map_err(|e| e.to_string())
-    })
-    .await
+    if let Err(e) =
+        blocking(move || scratch::at_commit(&repo, &path, &id, &commit).map_err(|e| e.to_string()))
+            .await
     {
         return failed(format!(
             "cannot check the merged result out for testing: {e}"
@@ -475,8 +473,15 @@ async fn test_candidate(
         if cancel.load(Ordering::SeqCst) {
             return failed("cancelled".into());
         }
-        let r = exec::run(ctx, &record, config, &check.command, check.timeout.map(|t| t.0), grace)
-            .await;
+        let r = exec::run(
+            ctx,
+            &record,
+            config,
+            &check.command,
+            check.timeout.map(|t| t.0),
+            grace,
+        )
+        .await;
         results.push(CheckResult {
             name: check.name.clone(),
             command: check.command.clone(),
@@ -502,9 +507,10 @@ async fn test_candidate(
                 .map(|r| format!(
                     "{} ({}): {}",
                     r.name,
-                    r.exit_code
-                        .map(|c| format!("exit {c}"))
-                        .unwrap_or_else(|| r.error.clone().unwrap_or_else(|| "no exit code".into())),
+                    r.exit_code.map(|c| format!("exit {c}")).unwrap_or_else(|| r
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "no exit code".into())),
                     gist(r.output_tail.as_bytes(), None)
                 ))
                 .collect::<Vec<_>>()
@@ -547,7 +553,11 @@ fn emit_tested(
 /// or how it failed when it said nothing.
 fn gist(output: &[u8], error: Option<&str>) -> String {
     let text = String::from_utf8_lossy(output);
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     // Python's unittest ends with "FAILED (errors=1)"; the exception above it says more.
     let pick = lines
         .iter()
@@ -591,4 +601,3 @@ fn short(id: &str) -> &str {
 pub(super) fn lane_key(r: &RunRecord) -> Option<(PathBuf, String)> {
     Some((r.repo.clone(), r.target.clone()?))
 }
-

@@ -151,12 +151,18 @@ impl Supervisor {
             config: e.config.clone(),
         };
         let (home, notify) = (self.home.clone(), self.tx.clone());
-        let lane = self.lanes.entry(key.clone()).or_insert_with(|| {
-            merge_queue::start_lane(key.0.clone(), key.1.clone(), home, notify)
-        });
+        let lane = self
+            .lanes
+            .entry(key.clone())
+            .or_insert_with(|| merge_queue::start_lane(key.0.clone(), key.1.clone(), home, notify));
         if lane.send(LaneMsg::Add(Box::new(queued))).is_err() {
             // The lane's task ended (it never should): a new one takes the run.
-            let lane = merge_queue::start_lane(key.0.clone(), key.1.clone(), self.home.clone(), self.tx.clone());
+            let lane = merge_queue::start_lane(
+                key.0.clone(),
+                key.1.clone(),
+                self.home.clone(),
+                self.tx.clone(),
+            );
             let e = &self.runs[id];
             let _ = lane.send(LaneMsg::Add(Box::new(QueuedRun {
                 record: e.record.clone(),
@@ -180,7 +186,9 @@ impl Supervisor {
         self.gate(id, GateInput::Dequeued);
         self.answer_merge_waiters(
             id,
-            Err(ProtocolError::refused(format!("not merging run {id}: {why}"))),
+            Err(ProtocolError::refused(format!(
+                "not merging run {id}: {why}"
+            ))),
         );
     }
 
@@ -268,7 +276,12 @@ impl Supervisor {
             .runs
             .values()
             .filter(|e| e.record.merge == MergeState::Pending)
-            .map(|e| (e.record.finished_at.clone().unwrap_or_default(), e.record.id.clone()))
+            .map(|e| {
+                (
+                    e.record.finished_at.clone().unwrap_or_default(),
+                    e.record.id.clone(),
+                )
+            })
             .collect();
         pending.sort();
         for (_, id) in pending {

@@ -53,7 +53,18 @@ pub fn check_clean(run: &RunRecord) -> Result<(), WorkspaceError> {
                 format!("its base {}", short(&run.base)),
             ),
         };
-        if tip != target && !repo.graph_descendant_of(target, tip)? {
+        // Landed through the queue (squashed): the branch's work is in the target as the
+        // landed commit, as long as nothing was committed on the branch since its checks.
+        let landed = run.merge == crate::run::MergeState::Merged
+            && run.checked_commit.as_deref() == Some(tip.to_string().as_str())
+            && run
+                .merged_commit
+                .as_deref()
+                .and_then(|c| Oid::from_str(c).ok())
+                .is_some_and(|m| {
+                    m == target || repo.graph_descendant_of(target, m).unwrap_or(false)
+                });
+        if !landed && tip != target && !repo.graph_descendant_of(target, tip)? {
             let (ahead, _) = repo.graph_ahead_behind(tip, target)?;
             return Err(WorkspaceError::Refused(format!(
                 "branch {} has {ahead} commit(s) not merged into {target_name}; merge them, or pass --force to delete them",

@@ -133,9 +133,9 @@ pub enum Landing {
 /// Refuses (WorkspaceError::Refused) while a checkout of the target has uncommitted changes.
 pub fn land(repo_path: &Path, target: &str, cand: &Candidate) -> Result<Landing, WorkspaceError> {
     let repo = Repository::open(repo_path)?;
-    let target_ref = repo.find_branch(target, BranchType::Local).map_err(|_| {
-        WorkspaceError::Invalid(format!("the target branch `{target}` is gone"))
-    })?;
+    let target_ref = repo
+        .find_branch(target, BranchType::Local)
+        .map_err(|_| WorkspaceError::Invalid(format!("the target branch `{target}` is gone")))?;
     let target_name = target_ref
         .get()
         .name()

@@ -12,9 +12,7 @@ use super::{pool, worktree_admin, WorkspaceError};
 
 /// The scratch directory of `run` beside the run worktrees of its repository.
 pub fn dir_for(run_worktree: &Path, run: &str) -> Option<PathBuf> {
-    run_worktree
-        .parent()
-        .map(|p| p.join(".queue").join(run))
+    run_worktree.parent().map(|p| p.join(".queue").join(run))
 }
 
 fn record_name(run: &str) -> String {
@@ -22,12 +20,17 @@ fn record_name(run: &str) -> String {
 }
 
 /// A worktree at `path` holding exactly `commit`, detached: made, or brought there.
-pub fn at_commit(source: &Path, path: &Path, run: &str, commit: &str) -> Result<(), WorkspaceError> {
+pub fn at_commit(
+    source: &Path,
+    path: &Path,
+    run: &str,
+    commit: &str,
+) -> Result<(), WorkspaceError> {
     let repo = Repository::open(source)?;
     let target = repo.find_commit(Oid::from_str(commit)?)?;
     let record = record_name(run);
-    let registered = worktree_admin::record_of(path)
-        .is_some_and(|r| r.ends_with(&record) && r.is_dir());
+    let registered =
+        worktree_admin::record_of(path).is_some_and(|r| r.ends_with(&record) && r.is_dir());
     if registered {
         return pool::bring_forward(path, &target);
     }

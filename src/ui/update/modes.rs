@@ -113,9 +113,13 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                             force: false,
                         },
                     ),
-                    Confirmable::Merge => {
-                        (format!("merge {run}"), Command::Merge { run: run.clone(), no_wait: true })
-                    }
+                    Confirmable::Merge => (
+                        format!("merge {run}"),
+                        Command::Merge {
+                            run: run.clone(),
+                            no_wait: true,
+                        },
+                    ),
                 };
                 fx.push(Effect::Send { what, cmd });
                 app.mode = Mode::Normal;
