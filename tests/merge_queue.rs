@@ -334,3 +334,146 @@ fn a_run_started_from_a_linked_worktree_lands_and_that_checkout_follows() {
     assert!(!repo.join("a.txt").exists());
     assert_eq!(git(&repo, &["status", "--porcelain"]).trim(), "");
 }
+
+#[test]
+fn a_branch_brought_up_to_date_by_hand_is_ready_and_its_patch_holds_only_its_own_change() {
+    let env = Env::new("[agents.edit]\ncommand = [\"sh\", \"-c\", \"echo run > shared.txt\"]\n");
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "edit", "edit shared.txt");
+    let r = ready(&env, &id);
+    let wt = PathBuf::from(r["worktree"].as_str().unwrap());
+    // main moves: the same line, and a file of its own.
+    std::fs::write(repo.join("shared.txt"), "main\n").unwrap();
+    std::fs::write(repo.join("m.txt"), "main's own file\n").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "main edits shared.txt"]);
+    env.wait_for(&id, "in conflict with main", |r| r["merge"] == "conflict");
+
+    // The person brings the branch up to date in the worktree and resolves the conflict.
+    let merge = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "merge",
+            "-q",
+            "main",
+        ])
+        .current_dir(&wt)
+        .output()
+        .unwrap();
+    assert!(!merge.status.success(), "the merge was meant to conflict");
+    std::fs::write(wt.join("shared.txt"), "run and main\n").unwrap();
+    git(&wt, &["add", "shared.txt"]);
+    git(&wt, &["commit", "-q", "--no-edit"]);
+    env.ok(&["retry", &id, "--phase", "smoke"]);
+    let r = env.wait_for(&id, "ready again", |r| {
+        r["status"] == "succeeded" && r["merge"] == "ready"
+    });
+    assert!(r["conflicts"].as_array().unwrap().is_empty(), "{r:#}");
+    let patch = std::fs::read_to_string(env.run_dir(&id).join("patch.diff")).unwrap();
+    assert!(
+        patch.contains("-main") && patch.contains("+run and main"),
+        "{patch}"
+    );
+    assert!(
+        !patch.contains("m.txt"),
+        "main's own file credited to the run: {patch}"
+    );
+    env.ok(&["merge", &id]);
+    assert_eq!(
+        std::fs::read_to_string(repo.join("shared.txt")).unwrap(),
+        "run and main\n"
+    );
+}
+
+const TWO_EDITORS: &str = r#"
+[agents.first]
+command = ["sh", "-c", "echo first > shared.txt"]
+[agents.second]
+command = ["sh", "-c", "echo second > shared.txt"]
+[agents.other]
+command = ["sh", "-c", "echo other > other.txt"]
+"#;
+
+#[test]
+fn landed_runs_name_no_rivals_and_clean_merged_leaves_no_worktree_or_branch() {
+    let env = Env::new(TWO_EDITORS);
+    let repo = git_repo(env.path(), "repo");
+    let a = env.start(&repo, "first", "first edit");
+    let b = env.start(&repo, "second", "second edit");
+    let c = env.start(&repo, "other", "other file");
+    for id in [&a, &b] {
+        env.wait_for(id, "flagged", |r| {
+            r["status"] == "succeeded"
+                && r["conflicts"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|f| f["with"].as_str().unwrap().starts_with("run:"))
+                })
+        });
+    }
+    ready(&env, &c);
+    env.ok(&["merge", &a, &c]);
+    // The landed run names no one; the other names main, not the landed run.
+    let ra = env.record(&a);
+    assert!(ra["conflicts"].as_array().unwrap().is_empty(), "{ra:#}");
+    let rb = env.wait_for(&b, "in conflict with main only", |r| {
+        let c = r["conflicts"].as_array().unwrap();
+        !c.is_empty() && c.iter().all(|f| f["with"] == "target:main")
+    });
+    assert_eq!(rb["merge"], "conflict");
+    let err = env.fails(&["merge", &b]);
+    assert!(err.contains("not merging run"), "{err}");
+
+    // Both landed runs go at once; b, not landed, stays.
+    let out = env.ok(&["clean", "--merged"]);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("removed")).count(),
+        2,
+        "{out}"
+    );
+    for id in [&a, &c] {
+        let r = env.record(id);
+        assert_eq!(r["cleaned"], true);
+        assert_eq!(r["merge"], "merged");
+        assert!(!PathBuf::from(r["worktree"].as_str().unwrap()).exists());
+    }
+    let list = git(&repo, &["worktree", "list"]);
+    assert!(!list.contains(&a) && !list.contains(&c), "{list}");
+    assert!(list.contains(&b), "{list}");
+    let branches = git(
+        &repo,
+        &[
+            "branch",
+            "--list",
+            "--format=%(refname:short)",
+            "flightdeck/*",
+        ],
+    );
+    assert_eq!(branches.trim(), format!("flightdeck/{b}"));
+    // Cleaning several at once, by name; a refusal says why and the exit code says so.
+    let out = env.output(&["clean", &b, &a]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("not cleaning run {b}")),
+        "{out:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("flightdeck/{a}")),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn gate_clean_merged_removes_a_landed_runs_worktree_and_branch() {
+    let env = Env::new(&format!("{TWO_EDITORS}\n[gate]\nclean_merged = true\n"));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "other", "other file");
+    ready(&env, &id);
+    env.ok(&["merge", &id]);
+    let r = env.wait_for(&id, "cleaned", |r| r["cleaned"] == true);
+    assert!(!PathBuf::from(r["worktree"].as_str().unwrap()).exists());
+    assert_eq!(git(&repo, &["branch", "--list", "flightdeck/*"]).trim(), "");
+    assert!(repo.join("other.txt").exists());
+}

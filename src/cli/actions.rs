@@ -59,21 +59,49 @@ pub async fn retry(client: &Client, run: &str, phase: Option<Phase>) -> Result<i
     Ok(0)
 }
 
-pub async fn clean(client: &Client, run: &str, force: bool) -> Result<i32> {
-    let r = expect_run(
-        client
-            .request(&Command::Clean {
-                run: run.into(),
-                force,
-            })
-            .await?,
-    )?;
-    println!(
-        "removed {} and branch {}; the proof pack stays",
-        r.worktree.display(),
-        r.branch
-    );
-    Ok(0)
+pub async fn clean(client: &Client, runs: &[String], merged: bool, force: bool) -> Result<i32> {
+    let runs: Vec<String> = if merged {
+        let all = match client.request(&Command::List).await? {
+            Reply::Runs { runs } => runs,
+            other => return Err(eyre!("unexpected answer from the server: {other:?}")),
+        };
+        let landed: Vec<String> = all
+            .into_iter()
+            .filter(|r| r.merge == crate::run::MergeState::Merged && !r.cleaned)
+            .map(|r| r.id)
+            .collect();
+        if landed.is_empty() {
+            println!("no landed run left to clean");
+            return Ok(0);
+        }
+        landed
+    } else {
+        runs.to_vec()
+    };
+    let mut failed = 0;
+    for run in &runs {
+        let cmd = Command::Clean {
+            run: run.clone(),
+            force,
+        };
+        match client
+            .request(&cmd)
+            .await
+            .map_err(|e| eyre!("{e}"))
+            .and_then(expect_run)
+        {
+            Ok(r) => println!(
+                "removed {} and branch {}; the proof pack stays",
+                r.worktree.display(),
+                r.branch
+            ),
+            Err(e) => {
+                eprintln!("flightdeck: {e}");
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
 }
 
 pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i32> {
@@ -100,7 +128,7 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
                 queued.push(r.id);
             }
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("flightdeck: {e}");
                 failed += 1;
             }
         }
@@ -129,7 +157,7 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
                 }
             }
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("flightdeck: {e}");
                 failed += 1;
             }
         }

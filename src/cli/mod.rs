@@ -58,6 +58,9 @@ pub enum Cmd {
     Ls {
         #[arg(long)]
         json: bool,
+        /// Also the cleaned runs that finished more than a day ago.
+        #[arg(long)]
+        all: bool,
     },
     /// The run record and its proof pack summary.
     Show {
@@ -87,7 +90,12 @@ pub enum Cmd {
     },
     /// Remove the run's worktree and branch (the proof pack stays).
     Clean {
-        run: String,
+        /// The runs to clean (any number).
+        #[arg(value_name = "RUN", required_unless_present = "merged")]
+        runs: Vec<String>,
+        /// Every run that landed and is not cleaned yet.
+        #[arg(long, conflicts_with = "runs")]
+        merged: bool,
         /// Remove even with uncommitted changes or unmerged commits.
         #[arg(long)]
         force: bool,
@@ -213,14 +221,18 @@ pub async fn main(cli: Cli) -> Result<i32> {
             )
             .await
         }
-        Some(Cmd::Ls { json }) => view::ls(&client, json).await,
+        Some(Cmd::Ls { json, all }) => view::ls(&client, json, all).await,
         Some(Cmd::Show { run, json }) => view::show(&client, &run, json).await,
         Some(Cmd::Logs { run, follow }) => view::logs(&client, &run, follow).await,
         Some(Cmd::Pause { run }) => actions::pause(&client, &run).await,
         Some(Cmd::Resume { run }) => actions::resume(&client, &run).await,
         Some(Cmd::Kill { run }) => actions::kill(&client, &run).await,
         Some(Cmd::Retry { run, phase }) => actions::retry(&client, &run, phase).await,
-        Some(Cmd::Clean { run, force }) => actions::clean(&client, &run, force).await,
+        Some(Cmd::Clean {
+            runs,
+            merged,
+            force,
+        }) => actions::clean(&client, &runs, merged, force).await,
         Some(Cmd::Merge { runs, no_wait }) => actions::merge(&client, &runs, no_wait).await,
         Some(Cmd::Trust { repo, revoke }) => {
             let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));

@@ -8,11 +8,14 @@ use crate::protocol::{Command, Reply};
 
 use super::format;
 
-pub async fn ls(client: &Client, json: bool) -> Result<i32> {
-    let runs = match client.request(&Command::List).await? {
+pub async fn ls(client: &Client, json: bool, all: bool) -> Result<i32> {
+    let mut runs = match client.request(&Command::List).await? {
         Reply::Runs { runs } => runs,
         other => return Err(eyre!("unexpected answer from the server: {other:?}")),
     };
+    if !all {
+        runs.retain(|r| !r.is_stale_cleaned());
+    }
     if json {
         // Straight to stdout: with hundreds of runs the text is a megabyte.
         use std::io::Write;

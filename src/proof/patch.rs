@@ -12,8 +12,9 @@ pub fn write(
     run_dir: &Path,
     worktree: &Path,
     base: &str,
+    target: Option<&str>,
 ) -> Result<workspace::DiffStat, workspace::WorkspaceError> {
-    let (text, stat) = workspace::diff_against_base(worktree, base)?;
+    let (text, stat) = workspace::diff_against_base(worktree, base, target)?;
     write_atomic(&run_dir.join(pack::PATCH), text.as_bytes())
         .map_err(|e| workspace::WorkspaceError::Io(format!("writing patch.diff: {e}")))?;
     Ok(stat)

@@ -322,6 +322,17 @@ impl RunRecord {
     }
 
     /// What merging this run does to the runs waiting beside it: (their id, one sentence).
+    /// Cleaned, and finished more than a day ago: `ls` and the cockpit leave it out unless
+    /// asked for all runs.
+    pub fn is_stale_cleaned(&self) -> bool {
+        self.cleaned
+            && self
+                .finished_at
+                .as_deref()
+                .and_then(|f| crate::time::elapsed_secs(f, None))
+                .is_some_and(|s| s > 24 * 3600)
+    }
+
     pub fn merge_effects(&self) -> Vec<(String, String)> {
         let target = self.target.as_deref().unwrap_or("the target");
         self.conflicts

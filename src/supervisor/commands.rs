@@ -13,6 +13,7 @@ use crate::workspace::{self, WorkspaceError};
 
 use super::context::RunCtx;
 use super::machine::{Input, Machine};
+use super::merge_gate::GateInput;
 use super::submit;
 use super::{Answer, Entry, Internal, Supervisor};
 
@@ -153,7 +154,7 @@ impl Supervisor {
         });
     }
 
-    fn clean(&mut self, run: &str, force: bool, reply: oneshot::Sender<Answer>) {
+    pub(super) fn clean(&mut self, run: &str, force: bool, reply: oneshot::Sender<Answer>) {
         let id = match self.resolve(run) {
             Ok(id) => id,
             Err(e) => return drop(reply.send(Err(e))),
@@ -271,6 +272,7 @@ impl Supervisor {
             }
             Internal::Cleaned { run, result, reply } => {
                 if result.is_ok() {
+                    self.gate(&run, GateInput::Cleaned);
                     if let Some(e) = self.runs.get_mut(&run) {
                         e.record.cleaned = true;
                         let message = format!(
@@ -286,6 +288,14 @@ impl Supervisor {
                         );
                         self.persist(&run);
                     }
+                }
+                if let (Err(e), Some(entry)) = (&result, self.runs.get(&run)) {
+                    // Said here too: a clean nobody waits on (gate.clean_merged) has no caller.
+                    entry.ctx.emit(
+                        entry.record.phase,
+                        "workspace.clean_refused",
+                        fields! {"message" => e.message.clone()},
+                    );
                 }
                 let answer = result.map(|()| Reply::Run {
                     run: Box::new(self.runs[&run].record.clone()),

@@ -37,6 +37,8 @@ pub enum GateInput {
     /// The required checks failed on the merge of the target and the run.
     Refused(String),
     Merged,
+    /// The run's worktree and branch were removed.
+    Cleaned,
     /// Merging into `target` would conflict in `files`.
     MergeConflict {
         target: String,
@@ -105,7 +107,19 @@ pub fn step(g: &MergeGate, input: GateInput) -> MergeGate {
             next.merge = MergeState::Blocked;
             next.gate_reasons = vec![msg];
         }
-        GateInput::Merged => next.merge = MergeState::Merged,
+        GateInput::Merged => {
+            // Landed: it names no rivals and waits for nothing any more.
+            next.merge = MergeState::Merged;
+            next.conflicts.clear();
+            next.gate_reasons.clear();
+        }
+        GateInput::Cleaned => {
+            next.conflicts.clear();
+            if g.merge != MergeState::Merged {
+                next.merge = MergeState::Blocked;
+                next.gate_reasons = vec!["its worktree and branch were cleaned".into()];
+            }
+        }
         GateInput::MergeConflict { target, files } => {
             next.merge = MergeState::Conflict;
             let finding = ConflictFinding {
@@ -241,6 +255,26 @@ mod tests {
             },
         );
         assert_eq!(g, merged);
+    }
+
+    #[test]
+    fn a_landed_or_cleaned_run_names_no_rivals() {
+        let mut g = ready();
+        g.conflicts.push(ConflictFinding {
+            with: "run:other".into(),
+            files: vec!["a.rs".into()],
+            both_waiting: true,
+        });
+        let merged = step(&g, GateInput::Merged);
+        assert!(merged.conflicts.is_empty());
+        assert_eq!(step(&merged, GateInput::Cleaned).merge, MergeState::Merged);
+        let cleaned = step(&g, GateInput::Cleaned);
+        assert!(cleaned.conflicts.is_empty());
+        assert_eq!(cleaned.merge, MergeState::Blocked);
+        assert_eq!(
+            cleaned.gate_reasons,
+            vec!["its worktree and branch were cleaned"]
+        );
     }
 
     #[test]

@@ -233,6 +233,16 @@ impl Supervisor {
                 self.refresh_pr(&run);
                 let answer = Ok(self.run_reply(&run));
                 self.answer_merge_waiters(&run, answer);
+                let clean = self.runs.get(&run).map_or(false, |e| {
+                    e.config
+                        .as_ref()
+                        .map_or(self.global.gate.clean_merged, |c| c.gate.clean_merged)
+                });
+                if clean {
+                    // Nobody waits on this answer; a refusal is in the timeline of the clean.
+                    let (tx, _) = oneshot::channel();
+                    self.clean(&run, false, tx);
+                }
             }
             LaneReport::Refused { run, why } => {
                 let Some(e) = self.runs.get(&run) else {

@@ -25,13 +25,17 @@ pub struct ChangedFile {
 }
 
 /// Base commit → the branch's head commit (the checkpoint made after the agent), which is what a
-/// merge would bring in. New and deleted files included.
+/// merge would bring in. New and deleted files included. With a `target` branch, the base is
+/// the real merge base of the branch and the target, so a branch brought up to date with the
+/// target by hand is credited with its own changes only.
 pub fn diff_against_base(
     worktree: &Path,
     base: &str,
+    target: Option<&str>,
 ) -> Result<(String, DiffStat), WorkspaceError> {
     let repo = Repository::open(worktree)?;
-    let base_tree = repo.find_commit(Oid::from_str(base)?)?.tree()?;
+    let base = effective_base(&repo, base, target);
+    let base_tree = repo.find_commit(Oid::from_str(&base)?)?.tree()?;
     let head_tree = repo.head()?.peel_to_tree()?;
     let mut opts = DiffOptions::new();
     opts.show_binary(true);
@@ -85,4 +89,21 @@ fn change_name(status: git2::Delta) -> &'static str {
         git2::Delta::Typechange => "type changed",
         _ => "modified",
     }
+}
+
+/// The commit a run's work is measured from: the merge base of its branch's head (`repo` is
+/// opened at the run's worktree) and `target`, when both exist; otherwise the run's `base`.
+pub fn effective_base(repo: &Repository, base: &str, target: Option<&str>) -> String {
+    let found = (|| {
+        let head = repo.head().ok()?.peel_to_commit().ok()?.id();
+        let tip = repo
+            .find_branch(target?, git2::BranchType::Local)
+            .ok()?
+            .get()
+            .peel_to_commit()
+            .ok()?
+            .id();
+        repo.merge_base(head, tip).ok()
+    })();
+    found.map_or_else(|| base.to_string(), |o| o.to_string())
 }

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 pub use checkpoint::{branch_tip, commit_all, head_commit, message_for, reset_to};
 pub use clean::{check_clean, remove};
-pub use diff::{diff_against_base, ChangedFile, DiffStat};
+pub use diff::{diff_against_base, effective_base, ChangedFile, DiffStat};
 pub use inspect::{inspect, run_home, Source};
 pub use keep::{save as keep_work, Keep, Saved};
 pub use merge::{candidate, land, target_tip, Candidate, LandSpec, Landing};

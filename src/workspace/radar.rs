@@ -50,6 +50,19 @@ pub const MAX_RUN_FINDINGS: usize = 10;
 pub fn scan(runs: &[RadarRun]) -> HashMap<String, Vec<ConflictFinding>> {
     let mut out: HashMap<String, Vec<ConflictFinding>> =
         runs.iter().map(|r| (r.id.clone(), Vec::new())).collect();
+    // Each run is judged from the real merge base of its branch and its target: a branch the
+    // user brought up to date by hand no longer conflicts with what it already merged.
+    let runs: Vec<RadarRun> = runs
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let (Some(target), Ok(wt)) = (&r.target, Repository::open(&r.worktree)) {
+                r.base = super::effective_base(&wt, &r.base, Some(target));
+            }
+            r
+        })
+        .collect();
+    let runs = &runs[..];
     let mut by_repo: HashMap<&PathBuf, Vec<&RadarRun>> = HashMap::new();
     for r in runs {
         by_repo.entry(&r.repo).or_default().push(r);

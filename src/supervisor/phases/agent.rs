@@ -407,10 +407,13 @@ pub(super) async fn supervise(
     let note = failure.clone().unwrap_or_default();
     let message = workspace::message_for(&rec.task, &rec.id, &note);
     let (wt, dir, base) = (worktree.clone(), ctx.dir.clone(), rec.base.clone());
+    let target =
+        crate::gate::target(&job.config.gate, rec.base_branch.as_deref()).map(str::to_string);
     let excludes = rec.setup_excludes.clone();
     let committed = blocking(move || {
         let commit = workspace::commit_all(&wt, &message, &excludes).map_err(|e| e.to_string())?;
-        let stat = proof::patch::write(&dir, &wt, &base).map_err(|e| e.to_string())?;
+        let stat =
+            proof::patch::write(&dir, &wt, &base, target.as_deref()).map_err(|e| e.to_string())?;
         Ok((commit, stat))
     })
     .await;

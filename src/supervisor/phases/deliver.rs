@@ -44,11 +44,12 @@ fn evaluate_and_write(
 ) -> Result<(MergeState, Vec<String>), String> {
     let checks = read_checks(dir).unwrap_or_default();
     let score = read_score(dir);
+    let target = gate::target(&config.gate, rec.base_branch.as_deref()).map(str::to_string);
     let (_, stat) =
-        crate::workspace::diff_against_base(&rec.worktree, &rec.base).map_err(|e| e.to_string())?;
+        crate::workspace::diff_against_base(&rec.worktree, &rec.base, target.as_deref())
+            .map_err(|e| e.to_string())?;
     let paths: Vec<String> = stat.changed.iter().map(|c| c.path.clone()).collect();
     let protected = score::protected_touched(&paths, &config.gate.protected);
-    let target = gate::target(&config.gate, rec.base_branch.as_deref()).map(str::to_string);
     let tip =
         crate::workspace::branch_tip(&rec.worktree, &rec.branch).map_err(|e| e.to_string())?;
     let (state, reasons) = gate::evaluate(
@@ -75,7 +76,8 @@ fn evaluate_and_write(
 /// Blocking.
 pub fn write_pr(dir: &Path, rec: &RunRecord) -> Result<(), String> {
     let (_, stat) =
-        crate::workspace::diff_against_base(&rec.worktree, &rec.base).map_err(|e| e.to_string())?;
+        crate::workspace::diff_against_base(&rec.worktree, &rec.base, rec.target.as_deref())
+            .map_err(|e| e.to_string())?;
     render_pr(
         dir,
         rec,

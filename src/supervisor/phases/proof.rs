@@ -18,8 +18,9 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let (dir, rec, config) = (ctx.dir.clone(), job.record.clone(), job.config.clone());
     let written = blocking(move || {
         let head = crate::workspace::head_commit(&rec.worktree).map_err(|e| e.to_string())?;
-        let stat =
-            proof::patch::write(&dir, &rec.worktree, &rec.base).map_err(|e| e.to_string())?;
+        let target = crate::gate::target(&config.gate, rec.base_branch.as_deref());
+        let stat = proof::patch::write(&dir, &rec.worktree, &rec.base, target)
+            .map_err(|e| e.to_string())?;
         let score = score_run(&dir, &rec, &config, &stat)?;
         Ok((head, stat, score))
     })

@@ -18,7 +18,9 @@ const TAIL_BYTES: usize = 4096;
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let rec = &job.record;
-    let head = match checkpoint(ctx, rec).await {
+    let target =
+        crate::gate::target(&job.config.gate, rec.base_branch.as_deref()).map(str::to_string);
+    let head = match checkpoint(ctx, rec, target).await {
         Ok(h) => h,
         Err(e) => return PhaseReport::failed(e, vec![]),
     };
@@ -81,7 +83,11 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
 /// The checks run on exactly what would merge: changes left in the worktree (edits by hand, an
 /// orphaned process's files) are committed on the branch first, as a checkpoint the timeline
 /// names, and `patch.diff` follows. Returns the commit the checks run on.
-async fn checkpoint(ctx: &RunCtx, rec: &RunRecord) -> Result<String, String> {
+async fn checkpoint(
+    ctx: &RunCtx,
+    rec: &RunRecord,
+    target: Option<String>,
+) -> Result<String, String> {
     let note = format!(
         "uncommitted changes committed before smoke (attempt {})",
         rec.attempt
@@ -93,7 +99,10 @@ async fn checkpoint(ctx: &RunCtx, rec: &RunRecord) -> Result<String, String> {
         let committed =
             workspace::commit_all(&wt, &message, &excludes).map_err(|e| e.to_string())?;
         let stat = match committed {
-            Some(_) => Some(proof::patch::write(&dir, &wt, &base).map_err(|e| e.to_string())?),
+            Some(_) => Some(
+                proof::patch::write(&dir, &wt, &base, target.as_deref())
+                    .map_err(|e| e.to_string())?,
+            ),
             None => None,
         };
         let head = workspace::head_commit(&wt).map_err(|e| e.to_string())?;
