@@ -83,6 +83,13 @@ pub enum Command {
         #[serde(default)]
         no_wait: bool,
     },
+    /// Replay the run's work onto its target's current head, then check it again; conflicts go
+    /// to the agent, or with `by_hand` wait for a person.
+    Rebase {
+        run: String,
+        #[serde(default)]
+        by_hand: bool,
+    },
     /// Answered once a queued run landed (the record) or was refused (why).
     AwaitMerge {
         run: String,

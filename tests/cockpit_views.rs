@@ -514,10 +514,7 @@ fn the_merge_question_shows_the_gate_and_what_merging_does_to_the_others() {
             flat.contains("run run00005 edits the same lines in src/lib.rs"),
             "{screen}"
         );
-        assert!(
-            flat.contains("has to be run again on the new base"),
-            "{screen}"
-        );
+        assert!(flat.contains("replays it onto the new main"), "{screen}");
     }
     snap("confirm_merge", a);
 }

@@ -104,6 +104,34 @@ pub async fn clean(client: &Client, runs: &[String], merged: bool, force: bool) 
     Ok(if failed == 0 { 0 } else { 1 })
 }
 
+pub async fn rebase(client: &Client, run: &str, by_hand: bool) -> Result<i32> {
+    let r = expect_run(
+        client
+            .request(&Command::Rebase {
+                run: run.into(),
+                by_hand,
+            })
+            .await?,
+    )?;
+    let target = r.target.as_deref().unwrap_or("its target");
+    match (r.status, r.phase) {
+        (crate::run::Status::Failed, _) => {
+            println!("{}", r.reason.as_deref().unwrap_or("the rebase conflicts"));
+        }
+        (_, Phase::Agent) => println!(
+            "run {} conflicts with {target}; the agent gets one more iteration to resolve it (`flightdeck logs {} --follow`)",
+            r.id, r.id
+        ),
+        _ => println!(
+            "run {} replayed onto {target} at {}; its checks run again (`flightdeck logs {} --follow`)",
+            r.id,
+            r.base.get(..10).unwrap_or(&r.base),
+            r.id
+        ),
+    }
+    Ok(0)
+}
+
 pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i32> {
     // Queued in the order given, one after another; then every landing is awaited at once.
     let mut queued = Vec::new();

@@ -110,6 +110,15 @@ pub enum Cmd {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Replay the run's work onto its target's current head and check it again. Where that
+    /// conflicts, the agent gets one more iteration to resolve it.
+    Rebase {
+        run: String,
+        /// Leave the conflicts to me: the run waits until I resolve them in its worktree and
+        /// `flightdeck retry` it.
+        #[arg(long)]
+        by_hand: bool,
+    },
     /// Trust this repository's .flightdeck.toml (its exact content) so runs may use it.
     Trust {
         /// The repository; default: the current directory.
@@ -233,6 +242,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
             merged,
             force,
         }) => actions::clean(&client, &runs, merged, force).await,
+        Some(Cmd::Rebase { run, by_hand }) => actions::rebase(&client, &run, by_hand).await,
         Some(Cmd::Merge { runs, no_wait }) => actions::merge(&client, &runs, no_wait).await,
         Some(Cmd::Trust { repo, revoke }) => {
             let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));

@@ -343,7 +343,7 @@ impl RunRecord {
                 Some((
                     id.to_string(),
                     format!(
-                        "run {id} edits the same lines in {}: once this run is merged it conflicts with {target}, and its task has to be run again on the new base",
+                        "run {id} edits the same lines in {}: once this run is merged it conflicts with {target}; `flightdeck rebase {id}` then replays it onto the new {target}",
                         c.files.join(", ")
                     ),
                 ))

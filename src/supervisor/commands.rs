@@ -72,6 +72,7 @@ impl Supervisor {
             Command::Clean { run, force } => return self.clean(&run, force, reply),
             Command::Merge { run, no_wait } => return self.merge_command(&run, no_wait, reply),
             Command::AwaitMerge { run } => return self.await_merge(&run, reply),
+            Command::Rebase { run, by_hand } => return self.rebase_command(&run, by_hand, reply),
             Command::Wait { run } => match self.resolve(&run) {
                 Ok(id) => {
                     let rec = &self.runs[&id].record;
@@ -252,6 +253,12 @@ impl Supervisor {
             }
             Internal::PhaseDone { run, phase, report } => self.phase_done(&run, phase, report),
             Internal::Lane(report) => self.lane_report(*report),
+            Internal::Rebased {
+                run,
+                by_hand,
+                result,
+                reply,
+            } => self.rebased(&run, by_hand, *result, reply),
             Internal::RadarTick => self.radar_tick(),
             Internal::BudgetStop { run, message } => self.budget_stop(&run, message),
             Internal::BudgetWarn { run, message } => self.budget_warn(&run, message),

@@ -86,6 +86,9 @@ pub enum Input {
     Retry {
         phase: Option<Phase>,
     },
+    /// The run's work was replayed onto its target's head (`flightdeck rebase`): what comes
+    /// next.
+    Rebased(AfterRebase),
     /// The server found the run unfinished on start-up, with no supervisor behind it.
     Interrupted,
     /// The server is shutting down and ends the run (its processes are killed).
@@ -98,6 +101,17 @@ pub enum Input {
     Adopt {
         attach: bool,
     },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterRebase {
+    /// Replayed cleanly: the checks run again, then proof and deliver.
+    Check,
+    /// Conflicts: the agent gets one more iteration to resolve them (the worktree as it is).
+    Agent,
+    /// Conflicts left to a person: the run waits, failed in smoke with this reason, until
+    /// `retry` (smoke) after the resolution.
+    Person(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +162,8 @@ pub enum Refusal {
     NothingFailed,
     #[error("a kill is already under way")]
     AlreadyKilling,
+    #[error("the run has already landed; there is nothing to rebase")]
+    Merged,
 }
 
 pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal> {
@@ -317,6 +333,47 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
             next.reason = None;
             next.gate = merge_gate::step(&m.gate, GateInput::Retried);
             fx.push(Effect::Enqueue);
+        }
+        Input::Rebased(after) => {
+            if !m.status.is_terminal() {
+                return Err(Refusal::StillActive(m.status));
+            }
+            if m.gate.merge == crate::run::MergeState::Merged {
+                return Err(Refusal::Merged);
+            }
+            next.kill_requested = false;
+            next.busy = false;
+            next.pending = None;
+            // No reset: the worktree holds the replayed work.
+            next.retry = false;
+            next.gate = merge_gate::step(&m.gate, GateInput::Retried);
+            next.gate.conflicts.clear();
+            match after {
+                AfterRebase::Check | AfterRebase::Agent => {
+                    next.status = Status::Queued;
+                    next.phase = if after == AfterRebase::Agent {
+                        Phase::Agent
+                    } else {
+                        Phase::Smoke
+                    };
+                    next.reason = None;
+                    fx.push(Effect::Enqueue);
+                }
+                AfterRebase::Person(reason) => {
+                    next.status = Status::Failed;
+                    next.phase = Phase::Smoke;
+                    next.reached = next.reached.max(Phase::Smoke);
+                    next.reason = Some(reason.clone());
+                    next.gate = merge_gate::step(
+                        &next.gate,
+                        GateInput::Ended {
+                            status: Status::Failed,
+                            phase: Phase::Smoke,
+                            reason: Some(reason),
+                        },
+                    );
+                }
+            }
         }
         Input::Adopt { attach } => {
             if !matches!(m.status, Status::Running | Status::Paused) || m.busy {

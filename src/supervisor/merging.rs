@@ -253,7 +253,7 @@ impl Supervisor {
                     Refused::ChecksFailed(msg) => (GateInput::Refused(msg.clone()), msg),
                     Refused::Conflict(files) => {
                         let msg = format!(
-                            "merging into {target} would conflict in {}; `flightdeck retry` the run on the new {target}",
+                            "merging into {target} would conflict in {}; `flightdeck rebase {run}` replays it onto the new {target}",
                             files.join(", ")
                         );
                         (GateInput::MergeConflict { target, files }, msg)

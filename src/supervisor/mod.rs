@@ -18,6 +18,7 @@ pub mod phases;
 pub mod process;
 mod radar;
 mod radar_watch;
+mod rebasing;
 mod submit;
 
 use std::collections::{HashMap, VecDeque};
@@ -89,6 +90,18 @@ enum Internal {
     Cleaned {
         run: String,
         result: Result<(), ProtocolError>,
+        reply: oneshot::Sender<Answer>,
+    },
+    /// `flightdeck rebase`: the replay is done (or failed).
+    Rebased {
+        run: String,
+        by_hand: bool,
+        result: Box<
+            Result<
+                (crate::workspace::rebase::Replayed, String, String),
+                crate::workspace::WorkspaceError,
+            >,
+        >,
         reply: oneshot::Sender<Answer>,
     },
     /// A merge queue's lane: a run landed or was refused.

@@ -13,6 +13,7 @@ mod keep;
 mod merge;
 pub mod pool;
 pub mod radar;
+pub mod rebase;
 pub mod scratch;
 mod setup;
 mod worktree;

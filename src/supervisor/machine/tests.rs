@@ -400,3 +400,73 @@ fn interrupted_only_touches_unfinished_runs() {
     assert_eq!(m2, m);
     assert!(fx.is_empty());
 }
+
+fn succeeded() -> Machine {
+    let mut m = started();
+    for p in [
+        Phase::Prepare,
+        Phase::Agent,
+        Phase::Smoke,
+        Phase::Browser,
+        Phase::Proof,
+        Phase::Deliver,
+    ] {
+        m = run(&m, ok(p)).0;
+    }
+    assert_eq!(m.status, Status::Succeeded);
+    m
+}
+
+#[test]
+fn a_clean_rebase_checks_again_without_resetting_the_worktree() {
+    let (m, fx) = run(&succeeded(), Input::Rebased(AfterRebase::Check));
+    assert_eq!(
+        (m.status, m.phase, m.retry),
+        (Status::Queued, Phase::Smoke, false)
+    );
+    assert_eq!(fx, vec![Effect::Enqueue]);
+    assert_eq!(m.gate.merge, crate::run::MergeState::None);
+    let (m, fx) = run(&m, Input::Start);
+    assert_eq!(
+        fx,
+        vec![Effect::RunPhase {
+            phase: Phase::Smoke,
+            retry: false
+        }]
+    );
+    assert_eq!(m.status, Status::Running);
+}
+
+#[test]
+fn a_conflicted_rebase_goes_to_the_agent_or_waits_for_a_person() {
+    let (m, _) = run(&succeeded(), Input::Rebased(AfterRebase::Agent));
+    assert_eq!(
+        (m.status, m.phase, m.retry),
+        (Status::Queued, Phase::Agent, false)
+    );
+    let why = "rebase onto main conflicts in a.txt".to_string();
+    let (m, fx) = run(
+        &succeeded(),
+        Input::Rebased(AfterRebase::Person(why.clone())),
+    );
+    assert!(fx.is_empty());
+    assert_eq!((m.status, m.phase), (Status::Failed, Phase::Smoke));
+    assert_eq!(m.reason.as_deref(), Some(why.as_str()));
+    assert_eq!(m.gate.merge, crate::run::MergeState::Blocked);
+    // The person resolves, then a plain retry runs the checks.
+    let (m, _) = run(&m, Input::Retry { phase: None });
+    assert_eq!((m.status, m.phase), (Status::Queued, Phase::Smoke));
+}
+
+#[test]
+fn a_landed_or_live_run_is_not_rebased() {
+    let merged = run(&succeeded(), Input::Gate(GateInput::Merged)).0;
+    assert_eq!(
+        step(&merged, Input::Rebased(AfterRebase::Check)),
+        Err(Refusal::Merged)
+    );
+    assert!(matches!(
+        step(&started(), Input::Rebased(AfterRebase::Check)),
+        Err(Refusal::StillActive(_))
+    ));
+}

@@ -91,9 +91,17 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             updates,
         );
     }
-    // A browser iteration: the report goes to the agent with the task.
-    let feedback = take_feedback(&ctx.dir, rec.attempt).await;
+    // A browser iteration: the report goes to the agent with the task. A rebase that
+    // conflicted: the conflicts do.
+    let rebase = take_feedback(&ctx.dir, rec.attempt, super::REBASE_FEEDBACK, "rebase").await;
+    let feedback = match rebase {
+        Some(f) => Some(f),
+        None => take_feedback(&ctx.dir, rec.attempt, super::browser::FEEDBACK, "browser").await,
+    };
     let task = match &feedback {
+        Some((path, text)) if path.starts_with(ctx.dir.join("rebase")) => {
+            format!("{}\n\n---\n{text}", rec.task)
+        }
         Some((_, report)) => crate::browser::report::feedback_prompt(&rec.task, report),
         None => rec.task.clone(),
     };
@@ -262,21 +270,26 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
 
 /// The browser's report for this iteration, if the browser phase left one: moved aside (so a
 /// later plain retry does not see it again) and returned with its new path.
+/// Feedback waiting at `file` in the run's directory, moved to `<kept>/feedback-<attempt>-<n>.md`
+/// as the agent takes it.
 async fn take_feedback(
     dir: &std::path::Path,
     attempt: u32,
+    file: &str,
+    kept: &'static str,
 ) -> Option<(std::path::PathBuf, String)> {
-    let from = dir.join(super::browser::FEEDBACK);
+    let from = dir.join(file);
     let dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let text = std::fs::read_to_string(&from).ok()?;
         let n = (1..)
             .find(|n| {
-                !dir.join(format!("browser/feedback-{attempt}-{n}.md"))
+                !dir.join(format!("{kept}/feedback-{attempt}-{n}.md"))
                     .exists()
             })
             .unwrap_or(1);
-        let to = dir.join(format!("browser/feedback-{attempt}-{n}.md"));
+        crate::owner_only::create_dir_all(&dir.join(kept)).ok()?;
+        let to = dir.join(format!("{kept}/feedback-{attempt}-{n}.md"));
         std::fs::rename(&from, &to).ok()?;
         Some((to, text))
     })

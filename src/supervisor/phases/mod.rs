@@ -22,6 +22,9 @@ use crate::run::{Phase, RunRecord};
 use crate::supervisor::context::RunCtx;
 use crate::supervisor::machine::Outcome;
 
+/// Where `flightdeck rebase` leaves the conflicts for the agent's next iteration.
+pub const REBASE_FEEDBACK: &str = "rebase/feedback.md";
+
 /// One phase to do.
 pub struct PhaseJob {
     pub phase: Phase,
