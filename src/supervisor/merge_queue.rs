@@ -348,9 +348,18 @@ impl Lane {
             return;
         }
         let (repo, target, c) = (self.repo.clone(), self.target.clone(), cand.clone());
-        let landed = tokio::task::spawn_blocking(move || workspace::land(&repo, &target, &c))
-            .await
-            .unwrap_or_else(|e| Err(WorkspaceError::Io(format!("the landing job failed: {e}"))));
+        let journal = self.slots[0].run.ctx.path(workspace::JOURNAL);
+        let landed = tokio::task::spawn_blocking(move || {
+            let landed = workspace::land(&repo, &target, &c, &journal);
+            // Nothing moved: no landing to finish after a crash. (Landed: the supervisor
+            // removes the journal once the landing is in the run's record.)
+            if landed.is_err() {
+                let _ = std::fs::remove_file(&journal);
+            }
+            landed
+        })
+        .await
+        .unwrap_or_else(|e| Err(WorkspaceError::Io(format!("the landing job failed: {e}"))));
         match landed {
             Ok(Landing::Moved { now }) => {
                 // Someone moved the target meanwhile: everything is tested again on it.

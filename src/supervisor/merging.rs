@@ -230,6 +230,7 @@ impl Supervisor {
                 );
                 self.gate(&run, GateInput::Merged);
                 self.persist(&run);
+                self.forget_journal(&run);
                 self.refresh_pr(&run);
                 let answer = Ok(self.run_reply(&run));
                 self.answer_merge_waiters(&run, answer);
@@ -276,6 +277,86 @@ impl Supervisor {
                         "not merging run {run}: {message}"
                     ))),
                 );
+            }
+        }
+    }
+
+    /// The landing is in the run's record: its journal goes, once that record is on disk.
+    fn forget_journal(&mut self, id: &str) {
+        let Some(e) = self.runs.get(id) else { return };
+        let journal = e.ctx.path(crate::workspace::JOURNAL);
+        let flushed = self.persister.flushed();
+        tokio::spawn(async move {
+            flushed.await;
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(journal)).await;
+        });
+    }
+
+    /// Landings a dead server left half-done are finished before anything else: the target
+    /// and its checkouts end at the tested commit, and the run is recorded as landed once.
+    /// Blocking (start-up, before the supervisor's loop runs).
+    pub(super) fn finish_landings(&mut self) {
+        let ids: Vec<String> = self
+            .runs
+            .values()
+            .filter(|e| e.ctx.path(crate::workspace::JOURNAL).exists())
+            .map(|e| e.record.id.clone())
+            .collect();
+        for id in ids {
+            let path = self.runs[&id].ctx.path(crate::workspace::JOURNAL);
+            let journal: Option<crate::workspace::Journal> = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            let Some(j) = journal else {
+                crate::log!(
+                    "run {id}: an unreadable landing journal {} was removed",
+                    path.display()
+                );
+                let _ = std::fs::remove_file(&path);
+                continue;
+            };
+            match crate::workspace::finish_interrupted(&j) {
+                Ok(crate::workspace::Finished::Landed { updated }) => {
+                    let e = self.runs.get_mut(&id).expect("listed above");
+                    let already = e.record.merge == MergeState::Merged
+                        || crate::proof::timeline::read_all(
+                            &e.ctx.path(crate::paths::pack::TIMELINE),
+                        )
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|l| l["type"] == "merge.landed" && l["commit"] == j.to.as_str());
+                    e.record.merged_commit = Some(j.to.clone());
+                    if !already {
+                        let updated: Vec<String> =
+                            updated.iter().map(|p| p.display().to_string()).collect();
+                        e.ctx.emit(
+                            Phase::Deliver,
+                            "merge.landed",
+                            fields! {
+                                "message" => format!("landed on {} as {} (a landing a stopped server left half-done, finished)", j.target, j.to),
+                                "commit" => j.to.clone(), "target" => j.target.clone(), "already" => false,
+                                "checkouts_updated" => updated, "resumed" => true,
+                            },
+                        );
+                    }
+                    self.gate(&id, GateInput::Dequeued);
+                    self.gate(&id, GateInput::Queued);
+                    self.gate(&id, GateInput::Merged);
+                    self.persist(&id);
+                    self.forget_journal(&id);
+                }
+                Ok(crate::workspace::Finished::Abandoned { now }) => {
+                    let e = &self.runs[&id];
+                    e.ctx.emit(
+                        Phase::Deliver,
+                        "merge.interrupted",
+                        fields! {"message" => format!("a landing on {} was cut short and {} has moved to {now} since; the run is tested again", j.target, j.target)},
+                    );
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(err) => {
+                    crate::log!("run {id}: cannot finish an interrupted landing: {err}");
+                }
             }
         }
     }

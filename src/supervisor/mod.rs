@@ -213,7 +213,9 @@ impl Supervisor {
         };
         sup.load_existing();
         sup.readopt_unfinished();
-        // The merge queue is on disk as the runs' `merge: pending`: taken up again.
+        // Landings cut short are finished first; then the merge queue, on disk as the runs'
+        // `merge: pending`, is taken up again.
+        sup.finish_landings();
         sup.requeue_pending();
         radar::start_ticker(tx.clone());
         let handle = Handle { tx, events };

@@ -34,9 +34,18 @@ impl Persister {
 
     /// Wait until everything sent so far is on disk.
     pub async fn flush(&self) {
+        self.flushed().await
+    }
+
+    /// A future that is done once everything sent so far is on disk (it holds no borrow, so a
+    /// task can wait on it while the supervisor goes on).
+    pub fn flushed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.tx.send(Job::Flush(tx)).is_ok() {
-            let _ = rx.await;
+        let sent = self.tx.send(Job::Flush(tx)).is_ok();
+        async move {
+            if sent {
+                let _ = rx.await;
+            }
         }
     }
 }

@@ -129,9 +129,31 @@ pub enum Landing {
     Moved { now: String },
 }
 
+/// A landing under way, on disk before anything moves (`runs/<id>/landing.json`): a server
+/// that dies mid-way finishes it at its next start (`finish_interrupted`), so a checkout of
+/// the target is never left half-written and the run lands exactly once.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Journal {
+    pub repo: PathBuf,
+    pub target: String,
+    pub from: String,
+    pub to: String,
+    /// Clean checkouts of the target being brought along.
+    pub checkouts: Vec<PathBuf>,
+}
+
+pub const JOURNAL: &str = "landing.json";
+
 /// Move `target` from `cand.parent` to `cand.commit`, bringing clean checkouts of it along.
 /// Refuses (WorkspaceError::Refused) while a checkout of the target has uncommitted changes.
-pub fn land(repo_path: &Path, target: &str, cand: &Candidate) -> Result<Landing, WorkspaceError> {
+/// `journal`: where the landing is recorded while under way (the caller removes it once the
+/// landing is recorded elsewhere).
+pub fn land(
+    repo_path: &Path,
+    target: &str,
+    cand: &Candidate,
+    journal: &Path,
+) -> Result<Landing, WorkspaceError> {
     let repo = Repository::open(repo_path)?;
     let target_ref = repo
         .find_branch(target, BranchType::Local)
@@ -170,6 +192,17 @@ pub fn land(repo_path: &Path, target: &str, cand: &Candidate) -> Result<Landing,
         }
     }
     let new_commit = Oid::from_str(&cand.commit)?;
+    let entry = Journal {
+        repo: repo_path.to_path_buf(),
+        target: target.to_string(),
+        from: cand.parent.clone(),
+        to: cand.commit.clone(),
+        checkouts: checkouts.iter().map(|(p, _)| p.clone()).collect(),
+    };
+    let bytes = serde_json::to_vec_pretty(&entry)
+        .map_err(|e| WorkspaceError::Io(format!("encoding the landing journal: {e}")))?;
+    crate::proof::store::write_atomic(journal, &bytes)
+        .map_err(|e| WorkspaceError::io(&format!("writing {}", journal.display()), e))?;
     // Each clean checkout first (HEAD still names the old commit, so libgit2 knows what the
     // files were), then the branch, in one compare-and-swap.
     let new_tree = repo.find_commit(new_commit)?.tree()?;
@@ -187,6 +220,93 @@ pub fn land(repo_path: &Path, target: &str, cand: &Candidate) -> Result<Landing,
         "flightdeck: land a tested commit",
     )?;
     Ok(Landing::Landed { updated })
+}
+
+/// How an interrupted landing ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finished {
+    /// The target is at `to` and every checkout of it in the journal holds exactly `to`.
+    Landed { updated: Vec<PathBuf> },
+    /// The target moved elsewhere meanwhile: nothing landed; the checkouts were put back at
+    /// what their HEAD names, where they held flightdeck's half-written files.
+    Abandoned { now: String },
+}
+
+/// Finish a landing a dead server left in `journal`: the target moves to `to` if it is still
+/// at `from`, and every journaled checkout whose HEAD is the target is made to hold exactly the
+/// target's tree (they were clean when the landing started, so only flightdeck's own writes
+/// are replaced). Blocking.
+pub fn finish_interrupted(j: &Journal) -> Result<Finished, WorkspaceError> {
+    let repo = Repository::open(&j.repo)?;
+    let name = format!("refs/heads/{}", j.target);
+    let now = repo
+        .find_reference(&name)?
+        .peel_to_commit()?
+        .id()
+        .to_string();
+    let to = Oid::from_str(&j.to)?;
+    let landed = if now == j.from {
+        let from = Oid::from_str(&j.from)?;
+        repo.reference_matching(
+            &name,
+            to,
+            true,
+            from,
+            "flightdeck: finish an interrupted landing",
+        )?;
+        true
+    } else {
+        now == j.to
+    };
+    let head_tree = repo.find_reference(&name)?.peel_to_commit()?.tree_id();
+    let mut updated = Vec::new();
+    for path in &j.checkouts {
+        let Ok(co) = Repository::open(path) else {
+            continue;
+        };
+        let on_target = co
+            .find_reference("HEAD")
+            .ok()
+            .and_then(|h| h.symbolic_target().map(|t| t == name))
+            .unwrap_or(false);
+        if !on_target {
+            continue;
+        }
+        let tree = co.find_tree(head_tree)?;
+        // Files the landing deletes, which a cut-short checkout may have left: gone first
+        // (a forced checkout would keep them as untracked, as it keeps the user's own).
+        let before = co.find_commit(Oid::from_str(&j.from)?)?.tree()?;
+        let diff = co.diff_tree_to_tree(Some(&before), Some(&tree), None)?;
+        for delta in diff.deltas() {
+            if delta.status() == git2::Delta::Deleted {
+                if let Some(p) = delta.old_file().path() {
+                    let file = path.join(p);
+                    let _ = std::fs::remove_file(&file);
+                    // Directories it leaves empty go too, as git's own checkout does.
+                    let mut dir = file.parent();
+                    while let Some(d) = dir.filter(|d| d.starts_with(path) && *d != path.as_path())
+                    {
+                        if std::fs::remove_dir(d).is_err() {
+                            break;
+                        }
+                        dir = d.parent();
+                    }
+                }
+            }
+        }
+        co.checkout_tree(tree.as_object(), Some(CheckoutBuilder::new().force()))?;
+        // The index too: a checkout cut short before writing it left it at the old tree, and
+        // a forced checkout only touches the entries of files it writes.
+        let mut index = co.index()?;
+        index.read_tree(&tree)?;
+        index.write()?;
+        updated.push(path.clone());
+    }
+    Ok(if landed {
+        Finished::Landed { updated }
+    } else {
+        Finished::Abandoned { now }
+    })
 }
 
 /// The checkouts (the main one and linked worktrees) whose HEAD is `target_ref`.

@@ -26,7 +26,10 @@ pub use clean::{check_clean, remove};
 pub use diff::{diff_against_base, effective_base, ChangedFile, DiffStat};
 pub use inspect::{inspect, run_home, Source};
 pub use keep::{save as keep_work, Keep, Saved};
-pub use merge::{candidate, land, target_tip, Candidate, LandSpec, Landing};
+pub use merge::{
+    candidate, finish_interrupted, land, target_tip, Candidate, Finished, Journal, LandSpec,
+    Landing, JOURNAL,
+};
 pub use setup::{copy_setup_files, new_entries};
 pub use worktree::{from_pool, uncommitted_in};
 
