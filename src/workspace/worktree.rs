@@ -160,10 +160,15 @@ pub(super) fn new_branch<'r>(
     })
 }
 
+/// Delete a branch flightdeck has just made and that nothing checks out (a take or a create
+/// that failed). The ref goes directly: libgit2's `Branch::delete` first asks whether any
+/// worktree checks it out, and a worktree record removed meanwhile (a refill at work) makes it
+/// answer yes by mistake, which left the branch behind and failed the run's next start with
+/// "branch already exists".
 pub(super) fn delete_branch(repo: &Repository, name: &str) {
-    let _ = repo
-        .find_branch(name, git2::BranchType::Local)
-        .and_then(|mut b| b.delete());
+    if let Ok(mut r) = repo.find_reference(&format!("refs/heads/{name}")) {
+        let _ = r.delete();
+    }
 }
 
 /// libgit2's worktree add and checkout, for trees whose files filters may change.
@@ -187,6 +192,57 @@ fn libgit2_create(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_branch_just_made_is_deleted_while_other_worktree_records_come_and_go() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = Repository::init(tmp.path()).unwrap();
+        let sig = git2::Signature::now("t", "t@t").unwrap();
+        let tree = repo
+            .find_tree(repo.index().unwrap().write_tree().unwrap())
+            .unwrap();
+        let c = repo
+            .commit(Some("HEAD"), &sig, &sig, "c", &tree, &[])
+            .unwrap();
+        let commit = repo.find_commit(c).unwrap();
+        // Another worktree's record made and removed over and over (a refill, a clean): a
+        // record that vanishes while libgit2 lists them makes its own delete refuse.
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let churn = {
+            let (done, common) = (done.clone(), repo.commondir().to_path_buf());
+            let wt = tmp.path().join("other");
+            std::fs::create_dir_all(&wt).unwrap();
+            std::thread::spawn(move || {
+                let record = common.join("worktrees/other");
+                while !done.load(Ordering::SeqCst) {
+                    std::fs::create_dir_all(&record).unwrap();
+                    std::fs::write(record.join("commondir"), "../..\n").unwrap();
+                    std::fs::write(record.join("HEAD"), "ref: refs/heads/other\n").unwrap();
+                    std::fs::write(
+                        record.join("gitdir"),
+                        format!("{}\n", wt.join(".git").display()),
+                    )
+                    .unwrap();
+                    std::fs::write(wt.join(".git"), format!("gitdir: {}\n", record.display()))
+                        .unwrap();
+                    let _ = std::fs::remove_dir_all(&record);
+                }
+            })
+        };
+        let mut left = 0;
+        for i in 0..400 {
+            let name = format!("flightdeck/r{i}");
+            repo.branch(&name, &commit, false).unwrap();
+            delete_branch(&repo, &name);
+            if repo.find_branch(&name, git2::BranchType::Local).is_ok() {
+                left += 1;
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+        churn.join().unwrap();
+        assert_eq!(left, 0, "{left} of 400 branches were left behind");
+    }
 
     #[test]
     fn checkouts_under_way_share_the_threads() {
