@@ -101,7 +101,8 @@ fn r_asks_which_phase_defaulting_to_the_failed_one() {
         app.mode,
         Mode::Retry {
             run: "run00000".into(),
-            choice: 2
+            choice: 2,
+            rebase: false
         }
     );
     let fx = press(&mut app, vec![code(KeyCode::Enter)]);
@@ -663,4 +664,50 @@ fn v_on_a_failed_run_shows_why_first_and_r_retries_from_there() {
     // r from the summary asks which phase to retry, for that run.
     press(&mut app, vec![key('r')]);
     assert!(matches!(&app.mode, Mode::Retry { run, .. } if run == "run00000"));
+}
+
+#[test]
+fn r_on_a_run_in_conflict_with_its_target_offers_rebase_first() {
+    use flightdeck::run::MergeState;
+    let mut conflicted = fixtures::run(
+        7,
+        flightdeck::run::Status::Succeeded,
+        Phase::Done,
+        "Rename mul",
+        "claude",
+    );
+    conflicted.merge = MergeState::Conflict;
+    let mut app = app_with(vec![conflicted]);
+    press(&mut app, vec![key('g')]);
+    press(&mut app, vec![key('r')]);
+    assert_eq!(
+        app.mode,
+        Mode::Retry {
+            run: "run00007".into(),
+            choice: 0,
+            rebase: true
+        }
+    );
+    let fx = press(&mut app, vec![code(KeyCode::Enter)]);
+    assert_eq!(
+        sends(&fx),
+        vec![Command::Rebase {
+            run: "run00007".into(),
+            by_hand: false
+        }]
+    );
+    // A green run is retried as before: no rebase offered.
+    let mut app = app_with(vec![fixtures::run(
+        8,
+        flightdeck::run::Status::Succeeded,
+        Phase::Done,
+        "Green",
+        "claude",
+    )]);
+    press(&mut app, vec![key('g'), key('r')]);
+    assert!(
+        matches!(app.mode, Mode::Retry { rebase: false, .. }),
+        "{:?}",
+        app.mode
+    );
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::protocol::RunSnapshot;
-use crate::run::{Phase, Status};
+use crate::run::{MergeState, Phase, Status};
 
 use super::input::Input;
 use super::keymap::Keymap;
@@ -91,6 +91,9 @@ pub enum Mode {
     Retry {
         run: String,
         choice: usize,
+        /// `rebase` comes first among the choices (the run conflicts with its target, or its
+        /// checks fail once merged with it).
+        rebase: bool,
     },
     /// The last status messages, newest first, scrollable.
     Messages {
@@ -401,8 +404,34 @@ fn matches_filter(r: &RunSnapshot, needle: &str) -> bool {
     .any(|f| f.to_lowercase().contains(needle))
 }
 
-/// The phase `r` proposes: the one the run stopped in, or agent for a finished run.
+/// What `r` offers: `rebase` first (None) when the run's trouble is its target having moved,
+/// then the phases a retry may start from.
+pub fn retry_choices(rebase: bool) -> Vec<Option<Phase>> {
+    let phases = RETRY_PHASES.iter().copied().map(Some);
+    if rebase {
+        std::iter::once(None).chain(phases).collect()
+    } else {
+        phases.collect()
+    }
+}
+
+/// Whether `r` offers `rebase` first for this run: it conflicts with its target, or the merge
+/// queue refused it because its checks fail once merged.
+pub fn rebase_first(r: &RunSnapshot) -> bool {
+    r.status == Status::Succeeded
+        && (r.merge == MergeState::Conflict
+            || (r.merge == MergeState::Blocked
+                && r.gate_reasons
+                    .iter()
+                    .any(|g| g.starts_with("the required checks fail once merged"))))
+}
+
+/// The choice `r` proposes: rebase when it comes first, else the phase the run stopped in, or
+/// agent for a finished run.
 pub fn default_retry_phase(r: &RunSnapshot) -> usize {
+    if rebase_first(r) {
+        return 0;
+    }
     let phase = match r.status {
         Status::Succeeded => Phase::Agent,
         _ => r.phase,

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::protocol::{Command, RunRequest};
 
-use super::super::app::{App, Confirmable, Mode, RETRY_PHASES};
+use super::super::app::{App, Confirmable, Mode};
 use super::super::keymap::Action;
 use super::{after_runs_changed, normal, Effect};
 
@@ -130,36 +130,67 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
             _ => {}
         },
-        Mode::Retry { run, mut choice } => match key.code {
-            KeyCode::Esc | KeyCode::Char('q') => app.mode = Mode::Normal,
-            KeyCode::Left | KeyCode::Char('h') | KeyCode::BackTab => {
-                choice = (choice + RETRY_PHASES.len() - 1) % RETRY_PHASES.len();
-                app.mode = Mode::Retry { run, choice };
-            }
-            KeyCode::Right | KeyCode::Char('l') | KeyCode::Tab => {
-                choice = (choice + 1) % RETRY_PHASES.len();
-                app.mode = Mode::Retry { run, choice };
-            }
-            KeyCode::Char(c) if RETRY_PHASES.iter().any(|p| p.as_str().starts_with(c)) => {
-                choice = RETRY_PHASES
-                    .iter()
-                    .position(|p| p.as_str().starts_with(c))
-                    .unwrap_or(choice);
-                app.mode = Mode::Retry { run, choice };
-            }
-            KeyCode::Enter => {
-                let phase = RETRY_PHASES[choice];
-                fx.push(Effect::Send {
-                    what: format!("retry {run}"),
-                    cmd: Command::Retry {
+        Mode::Retry {
+            run,
+            mut choice,
+            rebase,
+        } => {
+            let choices = super::super::app::retry_choices(rebase);
+            let label = |c: &Option<crate::run::Phase>| c.map_or("rebase", |p| p.as_str());
+            match key.code {
+                KeyCode::Esc | KeyCode::Char('q') => app.mode = Mode::Normal,
+                KeyCode::Left | KeyCode::Char('h') | KeyCode::BackTab => {
+                    choice = (choice + choices.len() - 1) % choices.len();
+                    app.mode = Mode::Retry {
                         run,
-                        phase: Some(phase),
-                    },
-                });
-                app.mode = Mode::Normal;
+                        choice,
+                        rebase,
+                    };
+                }
+                KeyCode::Right | KeyCode::Char('l') | KeyCode::Tab => {
+                    choice = (choice + 1) % choices.len();
+                    app.mode = Mode::Retry {
+                        run,
+                        choice,
+                        rebase,
+                    };
+                }
+                KeyCode::Char(c) if choices.iter().any(|p| label(p).starts_with(c)) => {
+                    choice = choices
+                        .iter()
+                        .position(|p| label(p).starts_with(c))
+                        .unwrap_or(choice);
+                    app.mode = Mode::Retry {
+                        run,
+                        choice,
+                        rebase,
+                    };
+                }
+                KeyCode::Enter => {
+                    let cmd = match choices.get(choice).copied().flatten() {
+                        Some(phase) => Command::Retry {
+                            run: run.clone(),
+                            phase: Some(phase),
+                        },
+                        None => Command::Rebase {
+                            run: run.clone(),
+                            by_hand: false,
+                        },
+                    };
+                    let verb = if matches!(cmd, Command::Rebase { .. }) {
+                        "rebase"
+                    } else {
+                        "retry"
+                    };
+                    fx.push(Effect::Send {
+                        what: format!("{verb} {run}"),
+                        cmd,
+                    });
+                    app.mode = Mode::Normal;
+                }
+                _ => {}
             }
-            _ => {}
-        },
+        }
         Mode::Messages { scroll } => {
             let max = app.history.len().saturating_sub(1);
             let scroll = match app.keymap.action(&key) {

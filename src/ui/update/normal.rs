@@ -151,6 +151,7 @@ pub(super) fn on_run_action(
             app.mode = Mode::Retry {
                 run: id,
                 choice: default_retry_phase(run),
+                rebase: super::super::app::rebase_first(run),
             };
         }
         Action::Kill => {

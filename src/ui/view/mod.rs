@@ -86,7 +86,11 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
     match &app.mode {
         Mode::Help => overlays::help(frame, body, app, ctx),
         Mode::Confirm { action, run } => overlays::confirm(frame, body, *action, run, app, ctx),
-        Mode::Retry { run, choice } => overlays::retry(frame, body, run, *choice, ctx),
+        Mode::Retry {
+            run,
+            choice,
+            rebase,
+        } => overlays::retry(frame, body, run, *choice, *rebase, ctx),
         Mode::Messages { scroll } => overlays::messages(frame, body, app, *scroll, ctx),
         Mode::Doc {
             kind,

@@ -7,7 +7,7 @@ use ratatui::Frame;
 
 use ratatui::style::Color;
 
-use super::super::app::{App, Confirmable, RETRY_PHASES};
+use super::super::app::{retry_choices, App, Confirmable};
 use super::super::gate;
 use super::text::{cut, first_line, width, wrap};
 use super::{centered, Ctx};
@@ -139,11 +139,14 @@ pub fn confirm(
     );
 }
 
-pub fn retry(frame: &mut Frame, area: Rect, run: &str, choice: usize, ctx: &Ctx) {
+pub fn retry(frame: &mut Frame, area: Rect, run: &str, choice: usize, rebase: bool, ctx: &Ctx) {
     let t = ctx.theme;
     let mut phases = vec![];
-    for (i, p) in RETRY_PHASES.iter().enumerate() {
-        let label = format!(" {p} ");
+    for (i, p) in retry_choices(rebase).iter().enumerate() {
+        let label = match p {
+            Some(p) => format!(" {p} "),
+            None => " rebase ".to_string(),
+        };
         if i == choice {
             phases.push(Span::styled(format!("[{label}]"), t.selected()));
         } else {
@@ -151,7 +154,11 @@ pub fn retry(frame: &mut Frame, area: Rect, run: &str, choice: usize, ctx: &Ctx)
         }
     }
     let lines = vec![
-        Line::raw(format!("Retry run {run} from phase:")),
+        Line::raw(if rebase {
+            format!("Run {run} again: rebase onto its target, or retry from a phase:")
+        } else {
+            format!("Retry run {run} from phase:")
+        }),
         Line::raw(""),
         Line::from(phases),
         Line::raw(""),
@@ -160,7 +167,7 @@ pub fn retry(frame: &mut Frame, area: Rect, run: &str, choice: usize, ctx: &Ctx)
             t.dim(),
         )),
     ];
-    let rect = centered(area, 56.min(area.width), 7);
+    let rect = centered(area, 72.min(area.width), 7);
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" retry ")),
