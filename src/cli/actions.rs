@@ -153,7 +153,9 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
                     r.id,
                     r.target.as_deref().unwrap_or("its target")
                 );
-                queued.push(r.id);
+                // What landing it does to other waiting runs, known now (a landed run names
+                // no rivals any more).
+                queued.push((r.id.clone(), r.merge_effects()));
             }
             Err(e) => {
                 eprintln!("flightdeck: {e}");
@@ -164,14 +166,15 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
     if no_wait {
         return Ok(if failed == 0 { 0 } else { 1 });
     }
-    let waits = queued.iter().map(|id| async move {
+    let waits = queued.iter().map(|(id, _)| async move {
         client
             .request(&Command::AwaitMerge { run: id.clone() })
             .await
             .map_err(|e| eyre!("{e}"))
             .and_then(expect_run)
     });
-    for result in futures_util::future::join_all(waits).await {
+    let results = futures_util::future::join_all(waits).await;
+    for ((_, effects), result) in queued.iter().zip(results) {
         match result {
             Ok(r) => {
                 println!(
@@ -180,7 +183,7 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
                     r.target.as_deref().unwrap_or("its target"),
                     r.merged_commit.as_deref().unwrap_or("")
                 );
-                for (_, effect) in r.merge_effects() {
+                for (_, effect) in effects {
                     println!("note: {effect}");
                 }
             }

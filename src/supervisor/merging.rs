@@ -234,7 +234,7 @@ impl Supervisor {
                 self.refresh_pr(&run);
                 let answer = Ok(self.run_reply(&run));
                 self.answer_merge_waiters(&run, answer);
-                let clean = self.runs.get(&run).map_or(false, |e| {
+                let clean = self.runs.get(&run).is_some_and(|e| {
                     e.config
                         .as_ref()
                         .map_or(self.global.gate.clean_merged, |c| c.gate.clean_merged)
