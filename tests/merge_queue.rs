@@ -648,3 +648,41 @@ command = ["sh", "-c", "rm -rf trial-*; mkdir \"$FLIGHTDECK_TASK\" && cd \"$FLIG
     }
     println!("kill -9 during a landing: 20 trials, {resumed} landings finished by the next server");
 }
+
+/// While runs wait in the queue, each record says where it is and what is under test; once
+/// they leave, nothing.
+#[test]
+fn queued_runs_show_their_place_and_what_is_under_test() {
+    let env = Env::new(
+        r#"
+[gate]
+queue_depth = 1
+[agents.part]
+command = ["sh", "-c", "echo x > \"$FLIGHTDECK_TASK.txt\""]
+[[smoke]]
+name = "slow once queued"
+command = ["sh", "-c", "if [ -e .queue-slow ]; then sleep 2; fi; true"]
+"#,
+    );
+    let repo = git_repo(env.path(), "repo");
+    let a = env.start(&repo, "part", "a");
+    let b = env.start(&repo, "part", "b");
+    ready(&env, &a);
+    ready(&env, &b);
+    std::fs::write(repo.join(".queue-slow"), "").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "slow checks from now on"]);
+    env.ok(&["merge", "--no-wait", &a, &b]);
+    let ra = env.wait_for(&a, "under test", |r| !r["queue"]["testing"].is_null());
+    assert_eq!(ra["queue"]["position"], 1);
+    // queue_depth = 1: the second waits, untested, while the first's 2 s check runs.
+    let rb = env.record(&b);
+    assert_eq!(rb["queue"]["position"], 2, "{rb:#}");
+    assert!(rb["queue"]["testing"].is_null(), "{rb:#}");
+    let shown = env.ok(&["show", &b]);
+    assert!(shown.contains("position 2 in the queue"), "{shown}");
+    for id in [&a, &b] {
+        let r = env.wait_for(id, "landed", |r| r["merge"] == "merged");
+        assert!(r.get("queue").is_none() || r["queue"].is_null(), "{r:#}");
+    }
+}

@@ -79,7 +79,18 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
             .as_deref()
             .map(|t| format!(" (into {t})"))
             .unwrap_or_default();
-        let _ = writeln!(o, "merge     {}{into}", r.merge.as_str());
+        let place = match &r.queue {
+            Some(q) => match &q.testing {
+                Some(c) => format!(
+                    ", position {} in the queue, testing {}",
+                    q.position,
+                    c.get(..10).unwrap_or(c)
+                ),
+                None => format!(", position {} in the queue", q.position),
+            },
+            None => String::new(),
+        };
+        let _ = writeln!(o, "merge     {}{into}{place}", r.merge.as_str());
         for reason in &r.gate_reasons {
             let _ = writeln!(o, "            {}", printable(reason));
         }

@@ -3,4 +3,6 @@
 pub mod id;
 pub mod record;
 
-pub use record::{ConflictFinding, MergeState, Phase, RunRecord, Status, Tokens, WorkspaceKind};
+pub use record::{
+    ConflictFinding, MergeState, Phase, QueueSlot, RunRecord, Status, Tokens, WorkspaceKind,
+};

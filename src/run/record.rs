@@ -260,6 +260,17 @@ pub struct RunRecord {
     /// Problems the last browser check found (None: no browser check ran).
     #[serde(default)]
     pub browser_problems: Option<usize>,
+    /// Where the run is in its target's merge queue, while `merge` is `pending`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueSlot>,
+}
+
+/// A queued run's place: 1 is next to land; `testing`: the commit its checks run on now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueSlot {
+    pub position: usize,
+    #[serde(default)]
+    pub testing: Option<String>,
 }
 
 /// A predicted conflict: with the target branch or another run, on these files.
@@ -394,6 +405,7 @@ impl RunRecord {
             target: None,
             agent_session: None,
             browser_problems: None,
+            queue: None,
             agent_reported_cost_usd: None,
             pause_reason: None,
             warning: None,

@@ -277,4 +277,5 @@ fn sync_record(entry: &mut super::Entry) {
     r.merge = m.gate.merge;
     r.gate_reasons = m.gate.gate_reasons.clone();
     r.conflicts = m.gate.conflicts.clone();
+    r.queue = m.gate.queue.clone();
 }

@@ -2,13 +2,15 @@
 //! of `merge`, `gate_reasons` and `conflicts`. The run's machine holds it (machine.rs); the
 //! supervisor feeds inputs and copies the result into the record.
 
-use crate::run::{ConflictFinding, MergeState, Phase, Status};
+use crate::run::{ConflictFinding, MergeState, Phase, QueueSlot, Status};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MergeGate {
     pub merge: MergeState,
     pub gate_reasons: Vec<String>,
     pub conflicts: Vec<ConflictFinding>,
+    /// The run's place in the merge queue while `merge` is `pending`.
+    pub queue: Option<QueueSlot>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,8 @@ pub enum GateInput {
     },
     /// The run is in its target's merge queue (or under test there).
     Queued,
+    /// Its place in the queue changed, or its test started.
+    QueueMoved(QueueSlot),
     /// It left the queue without landing, its gate unchanged (a dirty checkout of the target,
     /// a retry): ready again.
     Dequeued,
@@ -98,6 +102,11 @@ pub fn step(g: &MergeGate, input: GateInput) -> MergeGate {
                 next.merge = MergeState::Pending;
             }
         }
+        GateInput::QueueMoved(slot) => {
+            if g.merge == MergeState::Pending {
+                next.queue = Some(slot);
+            }
+        }
         GateInput::Dequeued => {
             if g.merge == MergeState::Pending {
                 next.merge = MergeState::Ready;
@@ -139,6 +148,9 @@ pub fn step(g: &MergeGate, input: GateInput) -> MergeGate {
             next.merge = MergeState::None;
             next.gate_reasons.clear();
         }
+    }
+    if next.merge != MergeState::Pending {
+        next.queue = None;
     }
     next
 }
@@ -308,6 +320,16 @@ mod tests {
         // Only a ready run is queued; a blocked one stays blocked.
         assert_eq!(step(&refused, GateInput::Queued), refused);
         assert_eq!(step(&q, GateInput::Merged).merge, MergeState::Merged);
+        // Its place is known while it waits, and forgotten once it leaves.
+        let slot = QueueSlot {
+            position: 2,
+            testing: Some("abc".into()),
+        };
+        let moved = step(&q, GateInput::QueueMoved(slot.clone()));
+        assert_eq!(moved.queue, Some(slot.clone()));
+        assert_eq!(step(&moved, GateInput::Merged).queue, None);
+        assert_eq!(step(&moved, GateInput::Dequeued).queue, None);
+        assert_eq!(step(&ready(), GateInput::QueueMoved(slot)).queue, None);
     }
 
     #[test]

@@ -53,6 +53,11 @@ pub(super) enum LaneReport {
         run: String,
         why: Refused,
     },
+    /// The run's place in the queue, or what is under test, changed.
+    Progress {
+        run: String,
+        slot: crate::run::QueueSlot,
+    },
 }
 
 #[derive(Debug)]
@@ -95,6 +100,8 @@ struct Slot {
     result: Option<Tested>,
     /// The runs ahead of this one in its candidate.
     ahead: Vec<String>,
+    /// Its place as last told to the supervisor.
+    told: Option<crate::run::QueueSlot>,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +133,7 @@ impl Lane {
                 continue;
             }
             self.plan(&done_tx).await;
+            self.tell_progress();
             if self.slots.is_empty() {
                 continue;
             }
@@ -190,6 +198,7 @@ impl Lane {
                     test: None,
                     result: None,
                     ahead: Vec::new(),
+                    told: None,
                 });
             }
             LaneMsg::Remove(run) => {
@@ -419,6 +428,31 @@ impl Lane {
             Ok::<(), String>(())
         })
         .await;
+    }
+
+    /// Each run's place and test, to the supervisor, when they changed.
+    fn tell_progress(&mut self) {
+        let mut reports = Vec::new();
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            let slot = crate::run::QueueSlot {
+                position: i + 1,
+                testing: s
+                    .test
+                    .as_ref()
+                    .and(s.cand.as_ref())
+                    .map(|c| c.commit.clone()),
+            };
+            if s.told.as_ref() != Some(&slot) {
+                s.told = Some(slot.clone());
+                reports.push(LaneReport::Progress {
+                    run: s.run.record.id.clone(),
+                    slot,
+                });
+            }
+        }
+        for r in reports {
+            self.report(r);
+        }
     }
 
     fn report(&self, r: LaneReport) {

@@ -201,6 +201,11 @@ impl Supervisor {
     /// A lane's report: the run landed or was refused.
     pub(super) fn lane_report(&mut self, report: LaneReport) {
         match report {
+            LaneReport::Progress { run, slot } => {
+                if self.gate(&run, GateInput::QueueMoved(slot)) {
+                    self.persist(&run);
+                }
+            }
             LaneReport::Landed {
                 run,
                 commit,
@@ -376,6 +381,17 @@ impl Supervisor {
             .collect();
         pending.sort();
         for (_, id) in pending {
+            // A landing that could not be finished stays as it is: testing it again would
+            // find flightdeck's own half-written files and blame the user for them.
+            if self.runs[&id].ctx.path(crate::workspace::JOURNAL).exists() {
+                let e = &self.runs[&id];
+                e.ctx.emit(
+                    Phase::Deliver,
+                    "merge.interrupted",
+                    fields! {"message" => "a landing cut short could not be finished (see the server log); the next server start tries again"},
+                );
+                continue;
+            }
             // Back to ready first, so the gate takes it in as any queued run.
             self.gate(&id, GateInput::Dequeued);
             if self.merge_refusal(&id).is_none() {

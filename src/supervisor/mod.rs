@@ -294,6 +294,7 @@ impl Supervisor {
                     merge: record.merge,
                     gate_reasons: record.gate_reasons.clone(),
                     conflicts: record.conflicts.clone(),
+                    queue: record.queue.clone(),
                 },
                 ..Machine::new()
             };

@@ -239,6 +239,8 @@ pub enum Finished {
 pub fn finish_interrupted(j: &Journal) -> Result<Finished, WorkspaceError> {
     let repo = Repository::open(&j.repo)?;
     let name = format!("refs/heads/{}", j.target);
+    // The dead server may have died holding the target's lock.
+    clear_stale_lock(&repo.commondir().join(format!("{name}.lock")));
     let now = repo
         .find_reference(&name)?
         .peel_to_commit()?
@@ -272,6 +274,8 @@ pub fn finish_interrupted(j: &Journal) -> Result<Finished, WorkspaceError> {
         if !on_target {
             continue;
         }
+        // ...or this checkout's index lock, taken while it wrote the files.
+        clear_stale_lock(&co.path().join("index.lock"));
         let tree = co.find_tree(head_tree)?;
         // Files the landing deletes, which a cut-short checkout may have left: gone first
         // (a forced checkout would keep them as untracked, as it keeps the user's own).
@@ -307,6 +311,21 @@ pub fn finish_interrupted(j: &Journal) -> Result<Finished, WorkspaceError> {
     } else {
         Finished::Abandoned { now }
     })
+}
+
+/// A lock file a dead flightdeck left (the journal says it was writing there when it died). A
+/// live git command holds its lock for moments: one still there after two seconds is stale.
+fn clear_stale_lock(lock: &Path) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while lock.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if lock.exists() && std::fs::remove_file(lock).is_ok() {
+        crate::log!(
+            "removed {}, left by a server that stopped mid-landing",
+            lock.display()
+        );
+    }
 }
 
 /// The checkouts (the main one and linked worktrees) whose HEAD is `target_ref`.

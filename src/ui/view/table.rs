@@ -321,7 +321,12 @@ fn cell<'a>(col: Col, r: &RunSnapshot, flex: Flex, sizes: &Sizes, ctx: &Ctx) -> 
                 .unwrap_or_else(|| "-".into()),
         ),
         Col::Merge => Cell::from(Span::styled(
-            r.merge.as_str(),
+            match (&r.merge, &r.queue) {
+                // In the queue: under test, or its place (1 lands next).
+                (MergeState::Pending, Some(q)) if q.testing.is_some() => "testing".to_string(),
+                (MergeState::Pending, Some(q)) => format!("queue {}", q.position),
+                _ => r.merge.as_str().to_string(),
+            },
             match r.merge {
                 MergeState::Ready => t.fg(Color::Green),
                 MergeState::Conflict | MergeState::Blocked => t.fg(Color::Red),
