@@ -309,3 +309,55 @@ max_iterations = 1
     assert_eq!(env.events_of(&id, "agent.started").len(), 2);
     assert_eq!(r["browser_problems"], 1);
 }
+
+/// Two runs, each clean in the browser on its own branch, whose combination throws in the page:
+/// the merge queue's browser check on the merged result refuses the second.
+#[test]
+fn the_merge_queue_runs_the_required_browser_check_on_the_merged_result() {
+    let agents = r#"
+[agents.rename]
+command = ["sed", "-i", "s/helper/helper2/", "a.js"]
+[agents.caller]
+command = ["sh", "-c", "echo 'helper();' >> b.js"]
+"#;
+    let env = Env::new(&config(agents, HOME_PAGE, "[42400, 42499]"));
+    let repo = git_repo(env.path(), "repo");
+    std::fs::write(
+        repo.join("index.html"),
+        "<h1>home</h1><script src=\"a.js\"></script><script src=\"b.js\"></script>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("a.js"),
+        "window.helper = function () { return 1; };\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join("b.js"), "// calls come here\n").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "page"]);
+    let a = env.start(&repo, "rename", "rename helper");
+    let b = env.start(&repo, "caller", "call helper");
+    for id in [&a, &b] {
+        let r = env.wait_for(id, "ready", |r| {
+            r["merge"] == "ready" || matches!(r["status"].as_str(), Some("failed"))
+        });
+        assert_eq!(r["merge"], "ready", "{r:#}");
+    }
+    let out = env.output(&["merge", &a, &b]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("not merging run {b}"))
+            && stderr.contains("the browser check fails once merged with main"),
+        "{stderr}"
+    );
+    assert_eq!(env.record(&a)["merge"], "merged");
+    assert_eq!(env.record(&b)["merge"], "blocked");
+    let report = std::fs::read_to_string(env.run_dir(&b).join("browser/report.md")).unwrap();
+    assert!(report.contains("helper is not defined"), "{report}");
+    // The refused run's agent is not sent round: nothing waits for it.
+    assert!(!env.run_dir(&b).join("browser/feedback.md").exists());
+    assert!(!std::fs::read_to_string(repo.join("b.js"))
+        .unwrap()
+        .contains("helper();"));
+}

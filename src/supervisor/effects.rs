@@ -116,7 +116,11 @@ impl Supervisor {
         };
         // The browser phase's dev server gets a port of its own, for as long as the phase runs.
         let port = if phase == Phase::Browser && config.browser.enabled() {
-            let port = self.ports.lease(config.browser.ports);
+            let port = self
+                .ports
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .lease(config.browser.ports);
             if let Some(p) = port {
                 self.leased.insert(id.to_string(), p);
             }
@@ -181,7 +185,10 @@ impl Supervisor {
 
     pub(super) fn phase_done(&mut self, id: &str, phase: Phase, report: PhaseReport) {
         if let Some(port) = self.leased.remove(id) {
-            self.ports.release(port);
+            self.ports
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .release(port);
         }
         let Some(entry) = self.runs.get_mut(id) else {
             return;

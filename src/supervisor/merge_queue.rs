@@ -77,11 +77,13 @@ pub(super) fn start_lane(
     target: String,
     home: crate::paths::Home,
     notify: mpsc::UnboundedSender<Msg>,
+    ports: Ports,
 ) -> mpsc::UnboundedSender<LaneMsg> {
     let (tx, rx) = mpsc::unbounded_channel();
     let lane = Lane {
         repo,
         target,
+        ports,
         trust: TrustStore::in_home(&home),
         notify,
         slots: VecDeque::new(),
@@ -112,9 +114,13 @@ struct Tested {
     why: String,
 }
 
+/// The dev-server ports the supervisor leases, shared with the queue's browser checks.
+pub(super) type Ports = Arc<std::sync::Mutex<crate::browser::ports::PortLeases>>;
+
 struct Lane {
     repo: PathBuf,
     target: String,
+    ports: Ports,
     trust: TrustStore,
     notify: mpsc::UnboundedSender<Msg>,
     slots: VecDeque<Slot>,
@@ -318,6 +324,7 @@ impl Lane {
         let config = s.config.clone();
         let ahead = s.ahead.clone();
         let target = self.target.clone();
+        let ports = self.ports.clone();
         ctx.emit(
             Phase::Deliver,
             "merge.testing",
@@ -333,7 +340,7 @@ impl Lane {
         );
         tokio::spawn(async move {
             let id = record.id.clone();
-            let tested = test_candidate(&ctx, record, &config, &cand, &cancel).await;
+            let tested = test_candidate(&ctx, record, &config, &cand, &cancel, &ports).await;
             if !cancel.load(Ordering::SeqCst) {
                 let _ = done.send((id, tested));
             }
@@ -463,11 +470,12 @@ impl Lane {
 /// Check the candidate out in the run's scratch worktree, run `[setup]` and the required
 /// checks there, and say how it went (the timeline gets each check and the verdict).
 async fn test_candidate(
-    ctx: &RunCtx,
+    ctx: &Arc<RunCtx>,
     mut record: RunRecord,
-    config: &Config,
+    config: &Arc<Config>,
     cand: &Candidate,
     cancel: &AtomicBool,
+    ports: &Ports,
 ) -> Tested {
     let started = Instant::now();
     let target = record.target.clone().unwrap_or_default();
@@ -540,6 +548,13 @@ async fn test_candidate(
         return failed("cancelled".into());
     }
     let failing: Vec<&CheckResult> = results.iter().filter(|r| !r.passed).collect();
+    // A required browser check runs on the merged result too, once the checks pass.
+    if failing.is_empty() && config.browser.enabled() && config.browser.required {
+        if let Err(why) = browser_check(ctx, &record, config, ports, &target).await {
+            emit_tested(ctx, cand, false, &results, &why, started);
+            return failed(why);
+        }
+    }
     let why = if failing.is_empty() {
         String::new()
     } else {
@@ -565,6 +580,52 @@ async fn test_candidate(
         commit: cand.commit.clone(),
         passed: failing.is_empty(),
         why,
+    }
+}
+
+/// The run's browser check, on the scratch worktree holding the merged result: Err with why
+/// when it finds problems. Its report stays in the run's `browser/`, but it sends the agent
+/// nowhere (the run is done), so its feedback file goes.
+async fn browser_check(
+    ctx: &Arc<RunCtx>,
+    record: &RunRecord,
+    config: &Arc<Config>,
+    ports: &Ports,
+    target: &str,
+) -> Result<(), String> {
+    let port = ports
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .lease(config.browser.ports);
+    let job = super::phases::PhaseJob {
+        phase: Phase::Browser,
+        record: record.clone(),
+        config: config.clone(),
+        retry: false,
+        kill_grace: std::time::Duration::from_secs(5),
+        gateway: None,
+        adopt: false,
+        port,
+    };
+    let report = super::phases::browser::run(ctx, &job).await;
+    if let Some(p) = port {
+        ports.lock().unwrap_or_else(|p| p.into_inner()).release(p);
+    }
+    let feedback = ctx.path(super::phases::browser::FEEDBACK);
+    let _ = blocking(move || {
+        let _ = std::fs::remove_file(feedback);
+        Ok::<(), String>(())
+    })
+    .await;
+    match report.outcome {
+        super::machine::Outcome::Succeeded => Ok(()),
+        // Problems found: on the merged result that is a refusal, not another agent round.
+        super::machine::Outcome::Failed { reason } => Err(format!(
+            "the browser check fails once merged with {target}: {reason}"
+        )),
+        super::machine::Outcome::Iterate { .. } => Err(format!(
+            "the browser check fails once merged with {target}: it finds problems the run alone did not have; see browser/report.md"
+        )),
     }
 }
 

@@ -150,11 +150,10 @@ impl Supervisor {
             ctx: e.ctx.clone(),
             config: e.config.clone(),
         };
-        let (home, notify) = (self.home.clone(), self.tx.clone());
-        let lane = self
-            .lanes
-            .entry(key.clone())
-            .or_insert_with(|| merge_queue::start_lane(key.0.clone(), key.1.clone(), home, notify));
+        let (home, notify, ports) = (self.home.clone(), self.tx.clone(), self.ports.clone());
+        let lane = self.lanes.entry(key.clone()).or_insert_with(|| {
+            merge_queue::start_lane(key.0.clone(), key.1.clone(), home, notify, ports)
+        });
         if lane.send(LaneMsg::Add(Box::new(queued))).is_err() {
             // The lane's task ended (it never should): a new one takes the run.
             let lane = merge_queue::start_lane(
@@ -162,6 +161,7 @@ impl Supervisor {
                 key.1.clone(),
                 self.home.clone(),
                 self.tx.clone(),
+                self.ports.clone(),
             );
             let e = &self.runs[id];
             let _ = lane.send(LaneMsg::Add(Box::new(QueuedRun {

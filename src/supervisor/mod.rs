@@ -175,7 +175,8 @@ pub struct Supervisor {
     /// How many unfinished runs this server took up again at start-up.
     adopted: usize,
     /// Dev-server ports leased to runs in their browser phase.
-    ports: crate::browser::ports::PortLeases,
+    /// Shared with the merge queue, whose browser checks lease ports too.
+    ports: Arc<std::sync::Mutex<crate::browser::ports::PortLeases>>,
     leased: HashMap<String, u16>,
 }
 

@@ -4,7 +4,7 @@
 mod agent;
 mod agent_adopt;
 mod agent_output;
-mod browser;
+pub(super) mod browser;
 mod deliver;
 pub use deliver::write_pr;
 pub(super) mod exec;
