@@ -623,6 +623,10 @@ fn e_s_and_y_act_on_the_worktree() {
     let mut runs = fixtures::runs();
     runs[0].cleaned = true;
     let mut app = app_with(runs);
+    // Cleaned long ago (the fixtures' dates): shown only with `a`.
+    assert!(app.visible().iter().all(|r| r.id != "run00000"));
+    press(&mut app, vec![key('a')]);
+    assert!(app.visible().iter().any(|r| r.id == "run00000"));
     app.select_index(5);
     assert_eq!(app.selected.as_deref(), Some("run00000"));
     let fx = press(&mut app, vec![key('e')]);

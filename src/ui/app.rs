@@ -25,6 +25,8 @@ pub struct App {
     /// it comes back here.
     pub last_selected: Option<String>,
     pub filter: String,
+    /// Cleaned runs that finished more than a day ago are shown too (`a`).
+    pub show_all: bool,
     pub mode: Mode,
     pub pane: Option<Pane>,
     pub focus: Focus,
@@ -248,6 +250,7 @@ impl App {
             selected: None,
             last_selected: None,
             filter: String::new(),
+            show_all: false,
             mode: Mode::Normal,
             pane: None,
             focus: Focus::Table,
@@ -281,6 +284,7 @@ impl App {
         let mut v: Vec<&RunSnapshot> = self
             .runs
             .iter()
+            .filter(|r| self.show_all || !r.is_stale_cleaned())
             .filter(|r| needle.is_empty() || matches_filter(r, &needle))
             .collect();
         v.sort_by(|a, b| super::attention::order(a, b));

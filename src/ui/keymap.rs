@@ -33,13 +33,14 @@ pub enum Action {
     Shell,
     CopyPath,
     Messages,
+    AllRuns,
     Help,
     Close,
     Quit,
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 28] = [
         Action::Up,
         Action::Down,
         Action::Top,
@@ -64,6 +65,7 @@ impl Action {
         Action::Shell,
         Action::CopyPath,
         Action::Messages,
+        Action::AllRuns,
         Action::Help,
         Action::Close,
         Action::Quit,
@@ -96,6 +98,7 @@ impl Action {
             Action::Shell => "shell",
             Action::CopyPath => "copy_path",
             Action::Messages => "messages",
+            Action::AllRuns => "all_runs",
             Action::Help => "help",
             Action::Close => "close",
             Action::Quit => "quit",
@@ -128,6 +131,7 @@ impl Action {
             Action::Shell => "a shell in the worktree ($SHELL; exit returns here)",
             Action::CopyPath => "copy the worktree's path (OSC 52, works over SSH)",
             Action::Messages => "the last status messages, newest first",
+            Action::AllRuns => "show ⇄ hide cleaned runs older than a day",
             Action::Help => "this help",
             Action::Close => "close whatever is open",
             Action::Quit => "quit (runs keep going)",
@@ -160,6 +164,7 @@ impl Action {
             Action::Shell => &["s"],
             Action::CopyPath => &["y"],
             Action::Messages => &["M"],
+            Action::AllRuns => &["a"],
             Action::Help => &["?"],
             Action::Close => &["Esc"],
             Action::Quit => &["q", "ctrl-c"],

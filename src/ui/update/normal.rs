@@ -18,6 +18,14 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     match action {
         Action::Quit => app.quit = true,
         Action::Help => app.mode = Mode::Help,
+        Action::AllRuns => {
+            app.show_all = !app.show_all;
+            app.say(if app.show_all {
+                "showing every run, old cleaned ones too (a hides them)"
+            } else {
+                "hiding cleaned runs older than a day (a shows them)"
+            });
+        }
         Action::Messages => {
             if app.history.is_empty() {
                 app.say("no status messages yet");
