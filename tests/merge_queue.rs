@@ -686,3 +686,64 @@ command = ["sh", "-c", "if [ -e .queue-slow ]; then sleep 2; fi; true"]
         assert!(r.get("queue").is_none() || r["queue"].is_null(), "{r:#}");
     }
 }
+
+/// Someone moves the target while a run's merged result is under test: that test no longer
+/// describes what would land, so the run is tested again on top and lands after their commit.
+#[test]
+fn a_target_moved_during_the_test_is_tested_again_and_landed_on_top() {
+    let env = Env::new(
+        r#"
+[agents.add-a]
+command = ["sh", "-c", "echo a > a.txt"]
+[[smoke]]
+name = "slow once queued"
+command = ["sh", "-c", "if [ -e .slow ]; then sleep 2; fi; true"]
+"#,
+    );
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "add-a", "add a.txt");
+    ready(&env, &id);
+    std::fs::write(repo.join(".slow"), "").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "slow checks"]);
+    env.ok(&["merge", "--no-wait", &id]);
+    wait_until("the first test", || {
+        !env.events_of(&id, "merge.testing").is_empty()
+    });
+    // A person pushes meanwhile.
+    std::fs::write(repo.join("theirs.txt"), "a person's commit\n").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "a person's commit"]);
+    let theirs = git(&repo, &["rev-parse", "main"]).trim().to_string();
+    let r = env.wait_for(&id, "landed", |r| r["merge"] == "merged");
+    assert_eq!(env.events_of(&id, "merge.retest").len(), 1);
+    let testing = env.events_of(&id, "merge.testing");
+    assert_eq!(testing.len(), 2, "{testing:#?}");
+    assert_eq!(testing[1]["parent"], theirs.as_str());
+    let landed = r["merged_commit"].as_str().unwrap();
+    assert_eq!(
+        git(&repo, &["rev-parse", &format!("{landed}^")]).trim(),
+        theirs
+    );
+    assert!(repo.join("theirs.txt").exists() && repo.join("a.txt").exists());
+}
+
+#[test]
+fn merge_style_merge_lands_a_merge_commit_of_the_target_and_the_run() {
+    let env = Env::new(
+        "[gate]\nmerge_style = \"merge\"\n[agents.add-a]\ncommand = [\"sh\", \"-c\", \"echo a > a.txt\"]\n",
+    );
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "add-a", "add a.txt");
+    let r = ready(&env, &id);
+    env.ok(&["merge", &id]);
+    let parents = git(&repo, &["log", "-1", "--format=%P", "main"]);
+    let parents: Vec<&str> = parents.split_whitespace().collect();
+    assert_eq!(parents.len(), 2, "{parents:?}");
+    assert_eq!(parents[1], r["checked_commit"].as_str().unwrap());
+    let subject = git(&repo, &["log", "-1", "--format=%s", "main"]);
+    assert!(
+        subject.starts_with(&format!("Merge flightdeck run {id}: add a.txt")),
+        "{subject}"
+    );
+}

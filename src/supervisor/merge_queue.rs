@@ -247,6 +247,22 @@ impl Lane {
                 .as_ref()
                 .is_some_and(|c| c.parent == parent);
             if !current {
+                if let Some(stale) = &self.slots[i].cand {
+                    // What it was tested on is no longer what it would land on.
+                    let why = if i == 0 {
+                        format!("{} moved to {}", self.target, short(&parent))
+                    } else {
+                        "the runs ahead of it changed".to_string()
+                    };
+                    self.slots[i].run.ctx.emit(
+                        Phase::Deliver,
+                        "merge.retest",
+                        fields! {
+                            "message" => format!("{why} while {} was tested; testing again on it", short(&stale.commit)),
+                            "parent" => parent.clone(), "was" => stale.parent.clone(),
+                        },
+                    );
+                }
                 self.cancel(i);
                 let made = self.make_candidate(i, &parent).await;
                 match made {
@@ -377,18 +393,11 @@ impl Lane {
         .await
         .unwrap_or_else(|e| Err(WorkspaceError::Io(format!("the landing job failed: {e}"))));
         match landed {
-            Ok(Landing::Moved { now }) => {
-                // Someone moved the target meanwhile: everything is tested again on it.
-                self.slots[0].run.ctx.emit(
-                    Phase::Deliver,
-                    "merge.retest",
-                    fields! {
-                        "message" => format!("{} moved to {} while the run was tested; testing again on it", self.target, short(&now)),
-                        "target_now" => now,
-                    },
-                );
-                for i in 0..self.slots.len() {
-                    self.cancel(i);
+            Ok(Landing::Moved { .. }) => {
+                // Someone moved the target meanwhile: the next plan tests everything again on
+                // it (and says so in each run's timeline).
+                for s in self.slots.iter_mut() {
+                    s.result = None;
                 }
             }
             Ok(Landing::Landed { updated }) => {
