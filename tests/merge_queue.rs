@@ -6,6 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::landing::*;
 use common::*;
 use serde_json::Value;
 
@@ -35,20 +36,6 @@ fn python_repo(parent: &Path) -> PathBuf {
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-q", "-m", "calc"]);
     repo
-}
-
-fn ready(env: &Env, id: &str) -> Value {
-    env.wait_for(id, "ready to merge", |r| r["merge"] == "ready")
-}
-
-/// Every commit `main` ever pointed at, oldest first (its reflog).
-fn main_history(repo: &Path) -> Vec<String> {
-    let mut v: Vec<String> = git(repo, &["reflog", "show", "--format=%H", "refs/heads/main"])
-        .lines()
-        .map(str::to_string)
-        .collect();
-    v.reverse();
-    v
 }
 
 /// Run `check` in a throwaway checkout of `commit`: did it pass?
@@ -274,45 +261,8 @@ fn five_runs_auto_merge_through_the_queue_and_main_only_moves_to_tested_commits(
 }
 
 #[test]
-fn a_queued_landing_survives_a_server_crash() {
-    let env = Env::new(
-        r#"
-[agents.add-a]
-command = ["sh", "-c", "echo a > a.txt"]
-[[smoke]]
-name = "slow"
-command = ["sh", "-c", "if [ -e .in-queue ]; then sleep 3; fi; true"]
-"#,
-    );
-    let repo = git_repo(env.path(), "repo");
-    let id = env.start(&repo, "add-a", "add a.txt");
-    ready(&env, &id);
-    // From now on the checks are slow: the queue's test is under way when the server dies.
-    std::fs::write(repo.join(".in-queue"), "").unwrap();
-    git(&repo, &["add", ".in-queue"]);
-    git(&repo, &["commit", "-q", "-m", "slow checks"]);
-    let before = git(&repo, &["rev-parse", "main"]).trim().to_string();
-    env.ok(&["merge", "--no-wait", &id]);
-    assert_eq!(env.record(&id)["merge"], "pending");
-    wait_until("the queue to test the run", || {
-        !env.events_of(&id, "merge.testing").is_empty()
-    });
-    env.kill_server();
-    assert_eq!(git(&repo, &["rev-parse", "main"]).trim(), before);
-    // The next server takes the queue up again, tests and lands the run once.
-    let r = env.wait_for(&id, "merged", |r| r["merge"] == "merged");
-    assert_eq!(env.events_of(&id, "merge.landed").len(), 1);
-    assert_eq!(
-        git(&repo, &["rev-parse", "main"]).trim(),
-        r["merged_commit"].as_str().unwrap()
-    );
-    assert!(repo.join("a.txt").exists());
-    assert_eq!(git(&repo, &["status", "--porcelain"]).trim(), "");
-}
-
-#[test]
 fn a_run_started_from_a_linked_worktree_lands_and_that_checkout_follows() {
-    let env = Env::new("[agents.add-a]\ncommand = [\"sh\", \"-c\", \"echo a > a.txt\"]\n");
+    let env = Env::new(ADD_A);
     let repo = git_repo(env.path(), "repo");
     git(&repo, &["checkout", "-q", "-b", "side"]);
     let other = env.path().join("other");
@@ -335,343 +285,20 @@ fn a_run_started_from_a_linked_worktree_lands_and_that_checkout_follows() {
     assert_eq!(git(&repo, &["status", "--porcelain"]).trim(), "");
 }
 
-#[test]
-fn a_branch_brought_up_to_date_by_hand_is_ready_and_its_patch_holds_only_its_own_change() {
-    let env = Env::new("[agents.edit]\ncommand = [\"sh\", \"-c\", \"echo run > shared.txt\"]\n");
-    let repo = git_repo(env.path(), "repo");
-    let id = env.start(&repo, "edit", "edit shared.txt");
-    let r = ready(&env, &id);
-    let wt = PathBuf::from(r["worktree"].as_str().unwrap());
-    // main moves: the same line, and a file of its own.
-    std::fs::write(repo.join("shared.txt"), "main\n").unwrap();
-    std::fs::write(repo.join("m.txt"), "main's own file\n").unwrap();
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "main edits shared.txt"]);
-    env.wait_for(&id, "in conflict with main", |r| r["merge"] == "conflict");
-
-    // The person brings the branch up to date in the worktree and resolves the conflict.
-    let merge = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "merge",
-            "-q",
-            "main",
-        ])
-        .current_dir(&wt)
-        .output()
-        .unwrap();
-    assert!(!merge.status.success(), "the merge was meant to conflict");
-    std::fs::write(wt.join("shared.txt"), "run and main\n").unwrap();
-    git(&wt, &["add", "shared.txt"]);
-    git(&wt, &["commit", "-q", "--no-edit"]);
-    env.ok(&["retry", &id, "--phase", "smoke"]);
-    let r = env.wait_for(&id, "ready again", |r| {
-        r["status"] == "succeeded" && r["merge"] == "ready"
-    });
-    assert!(r["conflicts"].as_array().unwrap().is_empty(), "{r:#}");
-    let patch = std::fs::read_to_string(env.run_dir(&id).join("patch.diff")).unwrap();
-    assert!(
-        patch.contains("-main") && patch.contains("+run and main"),
-        "{patch}"
-    );
-    assert!(
-        !patch.contains("m.txt"),
-        "main's own file credited to the run: {patch}"
-    );
-    env.ok(&["merge", &id]);
-    assert_eq!(
-        std::fs::read_to_string(repo.join("shared.txt")).unwrap(),
-        "run and main\n"
-    );
-}
-
-const TWO_EDITORS: &str = r#"
-[agents.first]
-command = ["sh", "-c", "echo first > shared.txt"]
-[agents.second]
-command = ["sh", "-c", "echo second > shared.txt"]
-[agents.other]
-command = ["sh", "-c", "echo other > other.txt"]
-"#;
-
-#[test]
-fn landed_runs_name_no_rivals_and_clean_merged_leaves_no_worktree_or_branch() {
-    let env = Env::new(TWO_EDITORS);
-    let repo = git_repo(env.path(), "repo");
-    let a = env.start(&repo, "first", "first edit");
-    let b = env.start(&repo, "second", "second edit");
-    let c = env.start(&repo, "other", "other file");
-    for id in [&a, &b] {
-        env.wait_for(id, "flagged", |r| {
-            r["status"] == "succeeded"
-                && r["conflicts"].as_array().is_some_and(|c| {
-                    c.iter()
-                        .any(|f| f["with"].as_str().unwrap().starts_with("run:"))
-                })
-        });
-    }
-    ready(&env, &c);
-    env.ok(&["merge", &a, &c]);
-    // The landed run names no one; the other names main, not the landed run.
-    let ra = env.record(&a);
-    assert!(ra["conflicts"].as_array().unwrap().is_empty(), "{ra:#}");
-    let rb = env.wait_for(&b, "in conflict with main only", |r| {
-        let c = r["conflicts"].as_array().unwrap();
-        !c.is_empty() && c.iter().all(|f| f["with"] == "target:main")
-    });
-    assert_eq!(rb["merge"], "conflict");
-    let err = env.fails(&["merge", &b]);
-    assert!(err.contains("not merging run"), "{err}");
-
-    // Both landed runs go at once; b, not landed, stays.
-    let out = env.ok(&["clean", "--merged"]);
-    assert_eq!(
-        out.lines().filter(|l| l.starts_with("removed")).count(),
-        2,
-        "{out}"
-    );
-    for id in [&a, &c] {
-        let r = env.record(id);
-        assert_eq!(r["cleaned"], true);
-        assert_eq!(r["merge"], "merged");
-        assert!(!PathBuf::from(r["worktree"].as_str().unwrap()).exists());
-    }
-    let list = git(&repo, &["worktree", "list"]);
-    assert!(!list.contains(&a) && !list.contains(&c), "{list}");
-    assert!(list.contains(&b), "{list}");
-    let branches = git(
-        &repo,
-        &[
-            "branch",
-            "--list",
-            "--format=%(refname:short)",
-            "flightdeck/*",
-        ],
-    );
-    assert_eq!(branches.trim(), format!("flightdeck/{b}"));
-    // Cleaning several at once, by name; a refusal says why and the exit code says so.
-    let out = env.output(&["clean", &b, &a]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains(&format!("not cleaning run {b}")),
-        "{out:?}"
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&format!("flightdeck/{a}")),
-        "{out:?}"
-    );
-}
-
-#[test]
-fn gate_clean_merged_removes_a_landed_runs_worktree_and_branch() {
-    let env = Env::new(&format!("{TWO_EDITORS}\n[gate]\nclean_merged = true\n"));
-    let repo = git_repo(env.path(), "repo");
-    let id = env.start(&repo, "other", "other file");
-    ready(&env, &id);
-    env.ok(&["merge", &id]);
-    let r = env.wait_for(&id, "cleaned", |r| r["cleaned"] == true);
-    assert!(!PathBuf::from(r["worktree"].as_str().unwrap()).exists());
-    assert_eq!(git(&repo, &["branch", "--list", "flightdeck/*"]).trim(), "");
-    assert!(repo.join("other.txt").exists());
-}
-
-const REBASERS: &str = r#"
-[agents.first]
-command = ["sh", "-c", "echo first > shared.txt"]
-# Its first iteration writes its own line; told of a conflict, it keeps both.
-[agents.second]
-command = ["sh", "-c", "if [ -n \"$FLIGHTDECK_FEEDBACK_FILE\" ] && grep -q conflict \"$FLIGHTDECK_FEEDBACK_FILE\"; then printf 'first\\nsecond\\n' > shared.txt; else echo second > shared.txt; fi"]
-"#;
-
-/// Two runs editing the same line; the first lands, the second conflicts with main.
-fn second_conflicts(env: &Env, repo: &Path) -> (String, String) {
-    let a = env.start(repo, "first", "first edit");
-    let b = env.start(repo, "second", "second edit");
-    ready(env, &a);
-    env.wait_for(&b, "waiting", |r| r["status"] == "succeeded");
-    env.ok(&["merge", &a]);
-    env.wait_for(&b, "in conflict with main", |r| r["merge"] == "conflict");
-    (a, b)
-}
-
-#[test]
-fn rebase_sends_a_conflict_to_the_agent_and_the_resolved_run_lands() {
-    let env = Env::new(REBASERS);
-    let repo = git_repo(env.path(), "repo");
-    let (_, b) = second_conflicts(&env, &repo);
-    let old_head = env.record(&b)["checked_commit"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let out = env.ok(&["rebase", &b]);
-    assert!(out.contains("the agent gets one more iteration"), "{out}");
-    let r = env.wait_for(&b, "ready after the rebase", |r| {
-        r["status"] == "succeeded" && r["merge"] == "ready"
-    });
-    assert_eq!(r["attempt"], 2);
-    assert_eq!(
-        r["base"].as_str().unwrap(),
-        git(&repo, &["rev-parse", "main"]).trim()
-    );
-    let conflict = env.events_of(&b, "workspace.rebase_conflict");
-    assert_eq!(conflict[0]["files"], serde_json::json!(["shared.txt"]));
-    // Nothing lost: the old head is kept.
-    assert_eq!(
-        git(
-            &repo,
-            &["rev-parse", &format!("refs/flightdeck/{b}/attempt-1")]
-        )
-        .trim(),
-        old_head
-    );
-    let patch = std::fs::read_to_string(env.run_dir(&b).join("patch.diff")).unwrap();
-    assert!(
-        patch.contains("+second") && !patch.contains("+first"),
-        "{patch}"
-    );
-    env.ok(&["merge", &b]);
-    assert_eq!(
-        std::fs::read_to_string(repo.join("shared.txt")).unwrap(),
-        "first\nsecond\n"
-    );
-}
-
-#[test]
-fn rebase_by_hand_leaves_the_conflict_to_a_person_and_the_run_lands_after_retry() {
-    let env = Env::new(REBASERS);
-    let repo = git_repo(env.path(), "repo");
-    let (_, b) = second_conflicts(&env, &repo);
-    let out = env.ok(&["rebase", "--by-hand", &b]);
-    assert!(
-        out.contains("conflicts in shared.txt") && out.contains("flightdeck retry"),
-        "{out}"
-    );
-    let r = env.record(&b);
-    assert_eq!(
-        (r["status"].as_str(), r["merge"].as_str()),
-        (Some("failed"), Some("blocked"))
-    );
-    let wt = PathBuf::from(r["worktree"].as_str().unwrap());
-    let text = std::fs::read_to_string(wt.join("shared.txt")).unwrap();
-    assert!(
-        text.contains("<<<<<<<") && text.contains(">>>>>>>"),
-        "{text}"
-    );
-    // The person resolves in the worktree and carries on.
-    std::fs::write(wt.join("shared.txt"), "first\nsecond by hand\n").unwrap();
-    env.ok(&["retry", &b]);
-    env.wait_for(&b, "ready", |r| {
-        r["status"] == "succeeded" && r["merge"] == "ready"
-    });
-    env.ok(&["merge", &b]);
-    assert_eq!(
-        std::fs::read_to_string(repo.join("shared.txt")).unwrap(),
-        "first\nsecond by hand\n"
-    );
-}
-
-/// `kill -9` of the server at random points of a landing that changes thousands of files in the
-/// user's checkout: after the restart every checkout of main is exactly at the landed commit and
-/// clean, each run landed exactly once, and auto-merge carried on by itself.
-#[test]
-fn kill_9_anywhere_in_a_landing_leaves_checkouts_whole_and_lands_each_run_once() {
-    let env = Env::new(
-        r#"
-[gate]
-auto_merge = true
-[agents.many]
-command = ["sh", "-c", "rm -rf trial-*; mkdir \"$FLIGHTDECK_TASK\" && cd \"$FLIGHTDECK_TASK\" && for i in $(seq 1 800); do echo \"$i\" > f$i.txt; done"]
-"#,
-    );
-    let repo = git_repo(env.path(), "repo");
-    let mut seed: u64 = 0x5eed;
-    let mut resumed = 0;
-    for trial in 0..20 {
-        let id = env.start(&repo, "many", &format!("trial-{trial}"));
-        env.wait_for(&id, "in the queue", |r| {
-            r["merge"] == "pending" || r["merge"] == "merged"
-        });
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        if trial % 2 == 0 {
-            // Anywhere: testing the candidate, landing, recording.
-            std::thread::sleep(Duration::from_millis((seed >> 33) % 700));
-        } else {
-            // While the landing itself is under way: the checkout written, the ref moved.
-            let journal = env.run_dir(&id).join("landing.json");
-            let until = std::time::Instant::now() + Duration::from_secs(10);
-            while !journal.exists() && std::time::Instant::now() < until {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            std::thread::sleep(Duration::from_millis((seed >> 33) % 40));
-        }
-        env.kill_server();
-        // The next server (started by `show`) finishes or redoes the landing by itself.
-        let r = env.wait_for(&id, "landed", |r| r["merge"] == "merged");
-        let landed = env.events_of(&id, "merge.landed");
-        assert_eq!(landed.len(), 1, "trial {trial}: {landed:#?}");
-        if landed[0]["resumed"] == true {
-            resumed += 1;
-        }
-        let commit = r["merged_commit"].as_str().unwrap();
-        assert_eq!(
-            git(&repo, &["rev-parse", "main"]).trim(),
-            commit,
-            "trial {trial}"
-        );
-        let status = git(&repo, &["status", "--porcelain"]);
-        assert!(
-            status.trim().is_empty(),
-            "trial {trial}: the checkout of main is not exactly the landed commit: {} lines, {}",
-            status.lines().count(),
-            status.lines().take(5).collect::<Vec<_>>().join("; ")
-        );
-        assert!(repo.join(format!("trial-{trial}/f800.txt")).exists());
-        if trial > 0 {
-            assert!(
-                !repo.join(format!("trial-{}", trial - 1)).exists(),
-                "trial {trial}"
-            );
-        }
-        let moves = git(&repo, &["reflog", "show", "--format=%H", "refs/heads/main"])
-            .lines()
-            .filter(|l| *l == commit)
-            .count();
-        assert_eq!(
-            moves, 1,
-            "trial {trial}: main moved to {commit} {moves} times"
-        );
-    }
-    println!("kill -9 during a landing: 20 trials, {resumed} landings finished by the next server");
-}
-
 /// While runs wait in the queue, each record says where it is and what is under test; once
 /// they leave, nothing.
 #[test]
 fn queued_runs_show_their_place_and_what_is_under_test() {
-    let env = Env::new(
-        r#"
-[gate]
-queue_depth = 1
-[agents.part]
-command = ["sh", "-c", "echo x > \"$FLIGHTDECK_TASK.txt\""]
-[[smoke]]
-name = "slow once queued"
-command = ["sh", "-c", "if [ -e .queue-slow ]; then sleep 2; fi; true"]
-"#,
-    );
+    let env = Env::new(&format!(
+        "[gate]\nqueue_depth = 1\n[agents.part]\ncommand = [\"sh\", \"-c\", \"echo x > \\\"$FLIGHTDECK_TASK.txt\\\"\"]\n{}",
+        slow_checks(2)
+    ));
     let repo = git_repo(env.path(), "repo");
     let a = env.start(&repo, "part", "a");
     let b = env.start(&repo, "part", "b");
     ready(&env, &a);
     ready(&env, &b);
-    std::fs::write(repo.join(".queue-slow"), "").unwrap();
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "slow checks from now on"]);
+    slow_from_now(&repo);
     env.ok(&["merge", "--no-wait", &a, &b]);
     let ra = env.wait_for(&a, "under test", |r| !r["queue"]["testing"].is_null());
     assert_eq!(ra["queue"]["position"], 1);
@@ -691,21 +318,11 @@ command = ["sh", "-c", "if [ -e .queue-slow ]; then sleep 2; fi; true"]
 /// describes what would land, so the run is tested again on top and lands after their commit.
 #[test]
 fn a_target_moved_during_the_test_is_tested_again_and_landed_on_top() {
-    let env = Env::new(
-        r#"
-[agents.add-a]
-command = ["sh", "-c", "echo a > a.txt"]
-[[smoke]]
-name = "slow once queued"
-command = ["sh", "-c", "if [ -e .slow ]; then sleep 2; fi; true"]
-"#,
-    );
+    let env = Env::new(&format!("{ADD_A}{}", slow_checks(2)));
     let repo = git_repo(env.path(), "repo");
     let id = env.start(&repo, "add-a", "add a.txt");
     ready(&env, &id);
-    std::fs::write(repo.join(".slow"), "").unwrap();
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "slow checks"]);
+    slow_from_now(&repo);
     env.ok(&["merge", "--no-wait", &id]);
     wait_until("the first test", || {
         !env.events_of(&id, "merge.testing").is_empty()
@@ -730,9 +347,7 @@ command = ["sh", "-c", "if [ -e .slow ]; then sleep 2; fi; true"]
 
 #[test]
 fn merge_style_merge_lands_a_merge_commit_of_the_target_and_the_run() {
-    let env = Env::new(
-        "[gate]\nmerge_style = \"merge\"\n[agents.add-a]\ncommand = [\"sh\", \"-c\", \"echo a > a.txt\"]\n",
-    );
+    let env = Env::new(&format!("[gate]\nmerge_style = \"merge\"\n{ADD_A}"));
     let repo = git_repo(env.path(), "repo");
     let id = env.start(&repo, "add-a", "add a.txt");
     let r = ready(&env, &id);

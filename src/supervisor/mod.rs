@@ -12,6 +12,7 @@ mod effects;
 pub mod machine;
 pub mod merge_gate;
 mod merge_queue;
+mod merge_test;
 mod merging;
 mod persist;
 pub mod phases;

@@ -266,12 +266,7 @@ pub fn finish_interrupted(j: &Journal) -> Result<Finished, WorkspaceError> {
         let Ok(co) = Repository::open(path) else {
             continue;
         };
-        let on_target = co
-            .find_reference("HEAD")
-            .ok()
-            .and_then(|h| h.symbolic_target().map(|t| t == name))
-            .unwrap_or(false);
-        if !on_target {
+        if !head_is(&co, &name) {
             continue;
         }
         // ...or this checkout's index lock, taken while it wrote the files.
@@ -361,16 +356,19 @@ fn checkouts_of(
         let Ok(co) = Repository::open(&path) else {
             continue;
         };
-        let head_is_target = co
-            .find_reference("HEAD")
-            .ok()
-            .and_then(|h| h.symbolic_target().map(|t| t == target_ref))
-            .unwrap_or(false);
-        if head_is_target {
+        if head_is(&co, target_ref) {
             out.push((path, co));
         }
     }
     Ok(out)
+}
+
+/// Whether the checkout `co` has `full_ref` checked out (its HEAD names it).
+fn head_is(co: &Repository, full_ref: &str) -> bool {
+    co.find_reference("HEAD")
+        .ok()
+        .and_then(|h| h.symbolic_target().map(|t| t == full_ref))
+        .unwrap_or(false)
 }
 
 fn short(id: &str) -> &str {

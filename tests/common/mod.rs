@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod landing;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_flightdeck");
 
 /// One test's world: its own home, config and server. Dropping it stops the server and kills
