@@ -49,6 +49,9 @@ pub struct Config {
     pub browser: browser::BrowserConfig,
     /// Mission Control: how it tells you a run needs you.
     pub cockpit: CockpitConfig,
+    /// Variables of the server's environment passed on to every process of a run, beyond the
+    /// allow-list (PATH, HOME, USER, LANG, LC_*, TERM, TZ, SHELL, TMPDIR). User config only.
+    pub env_passthrough: Vec<String>,
 }
 
 /// `[cockpit]`: when a run fails, conflicts, pauses for its budget or becomes ready to merge.
@@ -146,6 +149,7 @@ impl Default for Config {
             providers: BTreeMap::new(),
             budget: BudgetConfig::default(),
             cockpit: CockpitConfig::default(),
+            env_passthrough: Vec::new(),
         }
     }
 }
@@ -187,6 +191,8 @@ pub struct AgentConfig {
     pub max_turns: Option<u32>,
     /// builtin: how long one `run_command` may take.
     pub command_timeout: Option<ConfigDuration>,
+    /// Variables of the server's environment passed on to this agent only (user config only).
+    pub env_passthrough: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,6 +204,26 @@ pub struct SmokeCheck {
     pub timeout: Option<ConfigDuration>,
     #[serde(default = "yes")]
     pub required: bool,
+}
+
+/// Whether `name` is an environment variable name a process can be given: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn check_env_name(name: &str, place: &str) -> Result<(), String> {
+    if is_env_name(name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{place}: `{}` is not an environment variable name (letters, digits and _, not starting with a digit); fix or remove it",
+            crate::text::printable(name)
+        ))
+    }
 }
 
 fn yes() -> bool {
@@ -312,6 +338,17 @@ impl Config {
     /// Checks that serde cannot express.
     pub fn validate(&self) -> Result<(), String> {
         self.browser.validate()?;
+        for name in &self.env_passthrough {
+            check_env_name(name, "env_passthrough")?;
+        }
+        for (agent, a) in &self.agents {
+            for name in a.env.keys() {
+                check_env_name(name, &format!("[agents.{agent}].env"))?;
+            }
+            for name in &a.env_passthrough {
+                check_env_name(name, &format!("[agents.{agent}].env_passthrough"))?;
+            }
+        }
         // [keys]: every action named, every key known, no key for two actions.
         crate::ui::keymap::Keymap::new(&self.keys)?;
         if self.max_parallel == 0 {

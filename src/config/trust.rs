@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::Config;
 
 /// Top-level keys only the user's own config may set.
-const REPO_FORBIDDEN_KEYS: [(&str, &str); 5] = [
+const REPO_FORBIDDEN_KEYS: [(&str, &str); 6] = [
     ("providers", "where model traffic and the server's keys go"),
     ("budget", "how much a run may spend"),
     (
@@ -25,6 +25,10 @@ const REPO_FORBIDDEN_KEYS: [(&str, &str); 5] = [
     ),
     ("worktree_root", "where flightdeck writes files"),
     ("pool", "how many worktrees flightdeck keeps checked out"),
+    (
+        "env_passthrough",
+        "which of your environment's variables reach a run's processes",
+    ),
 ];
 
 /// Where trust is recorded.
@@ -145,8 +149,19 @@ pub fn forbidden_in_repo(layer: &toml::Table) -> Option<String> {
     }
     let agents = layer.get("agents").and_then(toml::Value::as_table);
     for (name, agent) in agents.into_iter().flatten() {
+        if agent.get("env_passthrough").is_some() {
+            return Some(format!(
+                "sets [agents.{name}].env_passthrough (which of your environment's variables reach the agent), which only your own config may set: remove it from the repository's file"
+            ));
+        }
         let env = agent.get("env").and_then(toml::Value::as_table);
         for var in env.into_iter().flat_map(|e| e.keys()) {
+            if !super::is_env_name(var) {
+                return Some(format!(
+                    "sets `{}` in [agents.{name}].env, which is not an environment variable name (letters, digits and _, not starting with a digit): remove it from the repository's file",
+                    crate::text::printable(var)
+                ));
+            }
             if steers_traffic(var) {
                 return Some(format!(
                     "sets `{var}` in [agents.{name}].env, which decides where model traffic or keys go; only your own config may set it: remove it from the repository's file"

@@ -1,6 +1,8 @@
 //! The environment of every process flightdeck starts for a run (agents, setup steps, smoke
-//! checks): the server's own, less the provider keys it holds and flightdeck's own secrets, plus
-//! the run's variables. One place, so no kind of process can be forgotten.
+//! checks, dev servers): built from an allow-list of the server's variables (plus what the
+//! user's config names in `env_passthrough`), never the server's environment less a deny-list,
+//! so a secret nobody thought of (GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, ...) stays home; then the
+//! run's variables. One place, so no kind of process can be forgotten.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -110,11 +112,44 @@ fn is_flightdeck_secret(name: &str) -> bool {
             .any(|s| rest.contains(s))
 }
 
+/// What every process of a run gets from the server's environment: what programs need to run
+/// and to speak the user's language, nothing that could be a credential.
+const ALLOWED: [&str; 10] = [
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TERM", "TZ", "SHELL", "TMPDIR",
+];
+
+/// Whether the server's variable `name` passes to a run's processes given `passthrough`.
+pub fn allowed(name: &str, passthrough: &[String]) -> bool {
+    ALLOWED.contains(&name) || name.starts_with("LC_") || passthrough.iter().any(|p| p == name)
+}
+
+/// The server's variables a run's process gets: the allow-list and `passthrough`, never a
+/// provider key (even when named) or a flightdeck secret.
+pub fn inherited(config: &Config, passthrough: &[String]) -> Vec<(OsString, OsString)> {
+    let removed = removed(config);
+    let mut names: Vec<String> = config.env_passthrough.clone();
+    names.extend(passthrough.iter().cloned());
+    std::env::vars_os()
+        .filter(|(name, _)| {
+            name.to_str().is_some_and(|n| allowed(n, &names)) && !removed.contains(name)
+        })
+        .collect()
+}
+
 /// Set up `cmd`'s environment for a process of the run.
 pub fn apply(cmd: &mut tokio::process::Command, config: &Config, vars: &RunVars) {
-    for name in removed(config) {
-        cmd.env_remove(name);
-    }
+    apply_with(cmd, config, vars, &[]);
+}
+
+/// `apply`, with variables the user passes to this process only (an agent's `env_passthrough`).
+pub fn apply_with(
+    cmd: &mut tokio::process::Command,
+    config: &Config,
+    vars: &RunVars,
+    passthrough: &[String],
+) {
+    cmd.env_clear();
+    cmd.envs(inherited(config, passthrough));
     if vars.task_fits_env() {
         cmd.env("FLIGHTDECK_TASK", vars.task);
     }
@@ -172,6 +207,27 @@ mod tests {
             toml::from_str("[providers.a]\nbase_url = \"https://x\"\napi_key_env = \"MY_KEY\"\n")
                 .unwrap();
         assert!(removed(&cfg).contains(&OsString::from("MY_KEY")));
+    }
+
+    #[test]
+    fn only_the_allow_list_and_what_the_user_names_pass() {
+        for ok in ["PATH", "HOME", "LC_ALL", "LANG", "TMPDIR"] {
+            assert!(allowed(ok, &[]), "{ok}");
+        }
+        for secret in [
+            "GITHUB_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "DB_PASSWORD",
+            "MY_SECRET",
+            "FLIGHTDECK_EXTRA",
+            "FLIGHTDECK_HOME",
+            "FLIGHTDECK_CONFIG",
+            "OPENAI_API_KEY",
+            "LD_PRELOAD",
+        ] {
+            assert!(!allowed(secret, &[]), "{secret}");
+        }
+        assert!(allowed("MY_SECRET", &["MY_SECRET".to_string()]));
     }
 
     #[test]

@@ -207,7 +207,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     let mut cmd = agent_process::shim_command(&ctx.dir, &launch.program, &launch.args);
     cmd.current_dir(&launch.cwd);
     // The provider keys stay with the server: the agent gets its run token instead.
-    child_env::apply(&mut cmd, &job.config, &run_vars);
+    child_env::apply_with(&mut cmd, &job.config, &run_vars, &agent.env_passthrough);
     cmd.envs(launch.env.iter().map(|(k, v)| (k, v)))
         .envs(gateway_env.iter().map(|(k, v)| (k, v)))
         .envs(

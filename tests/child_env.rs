@@ -1,0 +1,114 @@
+//! What a run's processes inherit from the server: an allow-list, plus only what the user's
+//! own config names, never the rest of the server's environment (tokens, cloud keys, database
+//! passwords, flightdeck's own home and config).
+
+mod common;
+
+use common::*;
+
+/// Secrets the server happens to have in its environment, as a developer's shell does.
+const INHERITED: [(&str, &str); 8] = [
+    ("GITHUB_TOKEN", "ghp_inherited_token"),
+    ("AWS_SECRET_ACCESS_KEY", "aws-inherited-secret"),
+    ("DB_PASSWORD", "db-inherited-password"),
+    ("MY_SECRET", "my-inherited-secret"),
+    ("FLIGHTDECK_EXTRA", "fd-extra-inherited"),
+    ("OPENAI_API_KEY", "sk-unconfigured-openai-key"),
+    ("SHARED_FOR_ALL", "passed-to-every-process"),
+    ("ONLY_FOR_AGENT", "passed-to-the-agent"),
+];
+
+#[test]
+fn agent_setup_and_smoke_get_only_the_allow_list_and_what_the_user_names() {
+    let dumps = tempfile::tempdir().unwrap();
+    let d = dumps.path().display();
+    let mut env = Env::new(&format!(
+        r#"
+env_passthrough = ["SHARED_FOR_ALL"]
+[agents.dump]
+command = ["sh", "-c", "env > {d}/agent.env; echo x > x.txt"]
+env_passthrough = ["ONLY_FOR_AGENT"]
+[setup]
+commands = [["sh", "-c", "env > {d}/setup.env"]]
+[[smoke]]
+name = "dump"
+command = ["sh", "-c", "env > {d}/smoke.env"]
+"#
+    ));
+    for (k, v) in INHERITED {
+        env.vars.push((k.into(), v.into()));
+    }
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "dump", "dump the environment");
+    env.wait_status(&id, "succeeded");
+    for who in ["agent", "setup", "smoke"] {
+        let text = std::fs::read_to_string(dumps.path().join(format!("{who}.env"))).unwrap();
+        let names: Vec<&str> = text.lines().filter_map(|l| l.split('=').next()).collect();
+        for (k, v) in INHERITED {
+            let expected = k == "SHARED_FOR_ALL" || (k == "ONLY_FOR_AGENT" && who == "agent");
+            assert_eq!(
+                text.contains(v),
+                expected,
+                "{who}: {k} {}",
+                if expected { "missing" } else { "passed on" }
+            );
+        }
+        for own in ["FLIGHTDECK_HOME", "FLIGHTDECK_CONFIG"] {
+            assert!(!names.contains(&own), "{who} got {own}: {names:?}");
+        }
+        assert!(
+            names.contains(&"PATH") && names.contains(&"HOME"),
+            "{who}: {names:?}"
+        );
+        assert!(names.contains(&"FLIGHTDECK_RUN_ID"), "{who}: {names:?}");
+    }
+}
+
+#[test]
+fn an_environment_name_that_is_not_one_is_refused_in_every_layer() {
+    // The user's own config.
+    let env = Env::new("[agents.oai]\ncommand = [\"true\"]\nenv = { \"OPENAI_BASE_URL=http://evil/v1?\" = \"\" }\n");
+    let repo = git_repo(env.path(), "repo");
+    let err = env.fails(&[
+        "run",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--agent",
+        "oai",
+        "t",
+    ]);
+    assert!(
+        err.contains("is not an environment variable name") && err.contains("[agents.oai].env"),
+        "{err}"
+    );
+    // A repository's file: refused before trust, and `trust` refuses it too.
+    let env = Env::new("[agents.noop]\ncommand = [\"true\"]\n");
+    let repo = git_repo(env.path(), "clone");
+    std::fs::write(
+        repo.join(".flightdeck.toml"),
+        "[agents.oai]\ncommand = [\"true\"]\nenv = { \"OPENAI_BASE_URL=http://evil/v1?\" = \"\" }\n",
+    )
+    .unwrap();
+    let err = env.fails(&["trust", "--repo", repo.to_str().unwrap()]);
+    assert!(err.contains("is not an environment variable name"), "{err}");
+    let err = env.fails(&[
+        "run",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--agent",
+        "noop",
+        "t",
+    ]);
+    assert!(err.contains("is not an environment variable name"), "{err}");
+    // Nor may a repository pass the user's variables on.
+    std::fs::write(
+        repo.join(".flightdeck.toml"),
+        "env_passthrough = [\"AWS_SECRET_ACCESS_KEY\"]\n",
+    )
+    .unwrap();
+    let err = env.fails(&["trust", "--repo", repo.to_str().unwrap()]);
+    assert!(
+        err.contains("env_passthrough") && err.contains("only your own config"),
+        "{err}"
+    );
+}
