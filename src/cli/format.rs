@@ -98,7 +98,11 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
     if let Some(pr) = &proof.pr {
         // The reviewer's summary: the same text as PR.md.
         let _ = writeln!(o, "proof     {}\n", proof.dir.display());
-        o.push_str(pr);
+        // PR.md names files and quotes output an agent made: shown, never obeyed.
+        for line in pr.lines() {
+            o.push_str(&crate::text::escaped(line));
+            o.push('\n');
+        }
         return o;
     }
     if let Some(p) = &proof.patch {
@@ -110,7 +114,7 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
             p.deletions
         );
         for f in p.files.iter().take(20) {
-            let _ = writeln!(o, "            {f}");
+            let _ = writeln!(o, "            {}", crate::text::escaped(f));
         }
     }
     if let Some(checks) = &proof.smoke {

@@ -186,9 +186,13 @@ pub fn check_repo_file(path: &Path) -> Result<Option<(String, Vec<String>)>, Con
 
 /// The commands a layer brings (it parsed as a Config already).
 pub fn layer_commands(text: &str) -> Vec<String> {
-    toml::from_str::<Config>(text)
-        .map(|c| trust::commands_of(&c))
-        .unwrap_or_default()
+    let (Ok(config), Ok(raw)) = (
+        toml::from_str::<Config>(text),
+        toml::from_str::<toml::Table>(text),
+    ) else {
+        return Vec::new();
+    };
+    trust::commands_of(&config, &raw)
 }
 
 impl Config {
