@@ -108,6 +108,16 @@ struct Slot {
 /// The dev-server ports the supervisor leases, shared with the queue's browser checks.
 pub(super) type Ports = Arc<std::sync::Mutex<crate::browser::ports::PortLeases>>;
 
+impl Slot {
+    /// Stop the test under way, if any: the flag tells it, and the command it runs is killed.
+    fn stop_test(&mut self) {
+        if let Some(flag) = self.test.take() {
+            flag.store(true, Ordering::SeqCst);
+            self.run.ctx.procs.unregister_and_reap();
+        }
+    }
+}
+
 struct Lane {
     repo: PathBuf,
     target: String,
@@ -302,11 +312,7 @@ impl Lane {
     /// Stop the test of slot `i`, if one is under way; its result is forgotten.
     fn cancel(&mut self, i: usize) {
         let s = &mut self.slots[i];
-        if let Some(flag) = s.test.take() {
-            flag.store(true, Ordering::SeqCst);
-            // Kills the command under way; the test sees the flag and stops.
-            s.run.ctx.procs.unregister_and_reap();
-        }
+        s.stop_test();
         s.result = None;
         s.cand = None;
     }
@@ -403,10 +409,7 @@ impl Lane {
 
     /// A run leaves the queue: its test stops and its scratch worktree goes.
     async fn drop_slot(&self, mut s: Slot) {
-        if let Some(flag) = s.test.take() {
-            flag.store(true, Ordering::SeqCst);
-            s.run.ctx.procs.unregister_and_reap();
-        }
+        s.stop_test();
         let (repo, wt, id) = (
             self.repo.clone(),
             s.run.record.worktree.clone(),

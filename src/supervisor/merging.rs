@@ -150,28 +150,23 @@ impl Supervisor {
             ctx: e.ctx.clone(),
             config: e.config.clone(),
         };
-        let (home, notify, ports) = (self.home.clone(), self.tx.clone(), self.ports.clone());
-        let lane = self.lanes.entry(key.clone()).or_insert_with(|| {
-            merge_queue::start_lane(key.0.clone(), key.1.clone(), home, notify, ports)
-        });
-        if lane.send(LaneMsg::Add(Box::new(queued))).is_err() {
+        if let Err(unsent) = self.lane(&key).send(LaneMsg::Add(Box::new(queued))) {
             // The lane's task ended (it never should): a new one takes the run.
-            let lane = merge_queue::start_lane(
-                key.0.clone(),
-                key.1.clone(),
-                self.home.clone(),
-                self.tx.clone(),
-                self.ports.clone(),
-            );
-            let e = &self.runs[id];
-            let _ = lane.send(LaneMsg::Add(Box::new(QueuedRun {
-                record: e.record.clone(),
-                ctx: e.ctx.clone(),
-                config: e.config.clone(),
-            })));
-            self.lanes.insert(key, lane);
+            self.lanes.remove(&key);
+            let _ = self.lane(&key).send(unsent.0);
         }
         self.persist(id);
+    }
+
+    /// The lane of `key`, started when it has none.
+    fn lane(
+        &mut self,
+        key: &(std::path::PathBuf, String),
+    ) -> &tokio::sync::mpsc::UnboundedSender<LaneMsg> {
+        let (home, notify, ports) = (self.home.clone(), self.tx.clone(), self.ports.clone());
+        self.lanes.entry(key.clone()).or_insert_with(|| {
+            merge_queue::start_lane(key.0.clone(), key.1.clone(), home, notify, ports)
+        })
     }
 
     /// The run leaves its merge queue (retried, cleaned): its test stops, waiters are told.
