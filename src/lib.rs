@@ -23,6 +23,7 @@ pub mod run;
 pub mod server;
 pub mod shim;
 pub mod supervisor;
+pub mod tether;
 pub mod text;
 pub mod time;
 pub mod ui;

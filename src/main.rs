@@ -12,6 +12,9 @@ fn main() {
     if let Some(cli::Cmd::Shim { dir, argv }) = &cli.command {
         std::process::exit(flightdeck::shim::main(dir, argv));
     }
+    if let Some(cli::Cmd::Tether { argv }) = &cli.command {
+        std::process::exit(flightdeck::tether::main(argv));
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

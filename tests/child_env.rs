@@ -29,10 +29,10 @@ env_passthrough = ["SHARED_FOR_ALL"]
 command = ["sh", "-c", "env > {d}/agent.env; echo x > x.txt"]
 env_passthrough = ["ONLY_FOR_AGENT"]
 [setup]
-commands = [["sh", "-c", "env > {d}/setup.env"]]
+commands = [["sh", "-c", "env > {d}/setup.env; tr '\\0' '\\n' < /proc/$PPID/environ > {d}/setup.parent.env"]]
 [[smoke]]
 name = "dump"
-command = ["sh", "-c", "env > {d}/smoke.env"]
+command = ["sh", "-c", "env > {d}/smoke.env; tr '\\0' '\\n' < /proc/$PPID/environ > {d}/smoke.parent.env"]
 "#
     ));
     for (k, v) in INHERITED {
@@ -41,8 +41,63 @@ command = ["sh", "-c", "env > {d}/smoke.env"]
     let repo = git_repo(env.path(), "repo");
     let id = env.start(&repo, "dump", "dump the environment");
     env.wait_status(&id, "succeeded");
-    for who in ["agent", "setup", "smoke"] {
-        let text = std::fs::read_to_string(dumps.path().join(format!("{who}.env"))).unwrap();
+    check_dumps(dumps.path(), &["agent", "setup", "smoke"]);
+    // What a setup step or a smoke check can read of its parent holds no secret either.
+    check_dumps(dumps.path(), &["setup.parent", "smoke.parent"]);
+}
+
+#[test]
+fn the_dev_server_and_chromium_get_only_the_allow_list_too() {
+    let dumps = tempfile::tempdir().unwrap();
+    let d = dumps.path().display();
+    let path = std::env::var_os("PATH").unwrap();
+    let real = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|n| std::env::split_paths(&path).map(move |p| p.join(n)))
+        .find(|p| p.is_file())
+        .expect("Chromium is needed for this test: apt-get install chromium");
+    let wrapper = dumps.path().join("chromium-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nenv > {d}/chromium.env\ntr '\\0' '\\n' < /proc/$PPID/environ > {d}/chromium.parent.env\nexec {} \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut env = Env::new(&format!(
+        r#"
+env_passthrough = ["SHARED_FOR_ALL"]
+[agents.page]
+command = ["sh", "-c", "echo '<h1>ok</h1>' > index.html"]
+[browser]
+chromium = "{}"
+serve = ["sh", "-c", "env > {d}/serve.env; tr '\\0' '\\n' < /proc/$PPID/environ > {d}/serve.parent.env; exec python3 -m http.server $PORT --bind 127.0.0.1"]
+ports = [42300, 42349]
+[[browser.pages]]
+name = "home"
+path = "/index.html"
+"#,
+        wrapper.display()
+    ));
+    for (k, v) in INHERITED {
+        env.vars.push((k.into(), v.into()));
+    }
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "page", "make the home page");
+    env.wait_status(&id, "succeeded");
+    check_dumps(
+        dumps.path(),
+        &["serve", "serve.parent", "chromium", "chromium.parent"],
+    );
+}
+
+/// Each dump holds the allow-list and what the user passes through, nothing else inherited.
+fn check_dumps(dir: &std::path::Path, who: &[&str]) {
+    for &who in who {
+        let text = std::fs::read_to_string(dir.join(format!("{who}.env"))).unwrap();
         let names: Vec<&str> = text.lines().filter_map(|l| l.split('=').next()).collect();
         for (k, v) in INHERITED {
             let expected = k == "SHARED_FOR_ALL" || (k == "ONLY_FOR_AGENT" && who == "agent");

@@ -1,18 +1,23 @@
 //! Headless Chromium for one run: started by us (so it joins the run's process group, and
 //! pause and kill reach it), with a profile directory of its own, then driven over the
-//! DevTools protocol with chromiumoxide.
+//! DevTools protocol with chromiumoxide, through a pipe (see `pipe`).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chromiumoxide::Browser;
 use futures_util::StreamExt;
+
+use super::pipe::Pipes;
 
 pub struct Chrome {
     pub browser: Browser,
     child: tokio::process::Child,
     handler: tokio::task::JoinHandle<()>,
+    bridge: tokio::task::JoinHandle<()>,
+    _lifeline: crate::tether::Lifeline,
 }
 
 /// The Chromium binary: the configured one, or the first of the usual names on PATH.
@@ -37,20 +42,20 @@ pub fn find(configured: &str) -> Result<PathBuf, String> {
     Err("no Chromium found for the browser check: install it (`apt-get install chromium`) or set [browser] chromium = \"/path/to/chrome\"".into())
 }
 
-/// Start Chromium headless in process group `pgid` (0: a group of its own), with its profile
-/// in `profile`, and connect to it.
+/// Start Chromium headless in process group `pgid` (0: a group of its own), under a tether
+/// (a parent holding no key, that kills it if the server dies), with `env` as its whole
+/// environment and its profile in `profile`, and connect to it over a private pipe.
 pub async fn launch(
     exe: &Path,
     profile: &Path,
     pgid: i32,
     (w, h): (u32, u32),
     log: std::fs::File,
+    env: Vec<(OsString, OsString)>,
 ) -> Result<Chrome, String> {
-    let _ = std::fs::remove_file(profile.join("DevToolsActivePort"));
     crate::owner_only::create_dir_all(profile)
         .map_err(|e| format!("cannot create {}: {e}", profile.display()))?;
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.args([
+    let mut args: Vec<String> = [
         "--headless=new",
         "--disable-gpu",
         "--no-first-run",
@@ -62,20 +67,28 @@ pub async fn launch(
         "--mute-audio",
         "--force-device-scale-factor=1",
         "--font-render-hinting=none",
-        "--remote-debugging-address=127.0.0.1",
-        "--remote-debugging-port=0",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .arg(format!("--window-size={w},{h}"));
+        // DevTools on fds 3 and 4 only: no port for anyone else to find.
+        "--remote-debugging-pipe",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    args.push(format!("--window-size={w},{h}"));
     // Chromium's sandbox cannot run as root; elsewhere it stays on.
     if nix::unistd::geteuid().is_root() {
-        cmd.arg("--no-sandbox");
+        args.push("--no-sandbox".into());
     }
+    args.push("about:blank".into());
+    let exe_text = exe.to_string_lossy();
+    let (mut cmd, lifeline) =
+        crate::tether::command(&exe_text, &args).map_err(|e| format!("cannot make a pipe: {e}"))?;
+    let pipes = Pipes::new().map_err(|e| format!("cannot make a pipe: {e}"))?;
+    pipes.install(&mut cmd);
     let err = log
         .try_clone()
         .map_err(|e| format!("cannot open the browser log: {e}"))?;
-    cmd.arg("about:blank")
-        .stdin(Stdio::null())
+    cmd.env_clear()
+        .envs(env)
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(err))
         .process_group(pgid)
@@ -83,10 +96,29 @@ pub async fn launch(
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
-    let ws = devtools_url(profile, &mut child).await?;
-    let (browser, mut handler) = Browser::connect(ws)
+    let (ws, bridge) = pipes
+        .bridge()
         .await
         .map_err(|e| format!("cannot talk to Chromium: {e}"))?;
+    let connected = tokio::select! {
+        c = Browser::connect(ws) => c.map_err(|e| format!("cannot talk to Chromium: {e}")),
+        status = child.wait() => Err(match status {
+            Ok(s) => format!(
+                "Chromium ended before it was ready ({}); see browser/chromium.log",
+                crate::supervisor::process::describe(&s)
+            ),
+            Err(e) => format!("lost Chromium: {e}"),
+        }),
+    };
+    let (browser, mut handler) = match connected {
+        Ok(c) => c,
+        Err(e) => {
+            bridge.abort();
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            return Err(e);
+        }
+    };
     let handler = tokio::spawn(async move {
         while let Some(event) = handler.next().await {
             if event.is_err() {
@@ -98,31 +130,9 @@ pub async fn launch(
         browser,
         child,
         handler,
+        bridge,
+        _lifeline: lifeline,
     })
-}
-
-/// Chromium writes its DevTools port and path to `DevToolsActivePort` in the profile.
-async fn devtools_url(profile: &Path, child: &mut tokio::process::Child) -> Result<String, String> {
-    let file = profile.join("DevToolsActivePort");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(text) = tokio::fs::read_to_string(&file).await {
-            let mut lines = text.lines();
-            if let (Some(port), Some(path)) = (lines.next(), lines.next()) {
-                return Ok(format!("ws://127.0.0.1:{}{}", port.trim(), path.trim()));
-            }
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "Chromium ended before it was ready ({}); see browser/chromium.log",
-                crate::supervisor::process::describe(&status)
-            ));
-        }
-        if Instant::now() > deadline {
-            return Err("Chromium did not come up within 30 s; see browser/chromium.log".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 impl Chrome {
@@ -132,5 +142,6 @@ impl Chrome {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
         self.handler.abort();
+        self.bridge.abort();
     }
 }

@@ -1,8 +1,10 @@
-//! The browser-to-code loop's parts: Chromium (`chrome`), visiting a page (`visit`), folding
+//! The browser-to-code loop's parts: Chromium (`chrome`) and its private DevTools channel
+//! (`pipe`), visiting a page (`visit`), folding
 //! what was found into a report (`report`), and leasing ports so runs never collide (`ports`).
 
 pub mod chrome;
 pub mod diff;
+pub mod pipe;
 pub mod ports;
 pub mod report;
 pub mod visit;

@@ -180,6 +180,13 @@ pub enum Cmd {
         #[arg(last = true, required = true)]
         argv: Vec<String>,
     },
+    /// The parent of a process the server starts for a run (not for people).
+    #[command(hide = true)]
+    Tether {
+        /// The child's argv.
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
     /// Stop the server (runs keep going unless --kill-runs).
     #[command(hide = true)]
     Shutdown {
@@ -270,6 +277,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
         Some(Cmd::AgentBuiltin) => Ok(crate::builtin::main().await),
         // main() runs the shim before any runtime starts; reaching here is still correct.
         Some(Cmd::Shim { dir, argv }) => Ok(crate::shim::main(&dir, &argv)),
+        Some(Cmd::Tether { argv }) => Ok(crate::tether::main(&argv)),
     }
 }
 

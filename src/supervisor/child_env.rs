@@ -1,5 +1,5 @@
 //! The environment of every process flightdeck starts for a run (agents, setup steps, smoke
-//! checks, dev servers): built from an allow-list of the server's variables (plus what the
+//! checks, dev servers, Chromium): built from an allow-list of the server's variables (plus what the
 //! user's config names in `env_passthrough`), never the server's environment less a deny-list,
 //! so a secret nobody thought of (GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, ...) stays home; then the
 //! run's variables. One place, so no kind of process can be forgotten.
@@ -149,13 +149,21 @@ pub fn apply_with(
     passthrough: &[String],
 ) {
     cmd.env_clear();
-    cmd.envs(inherited(config, passthrough));
+    cmd.envs(whole(config, vars, passthrough));
+}
+
+/// The whole environment of a process of the run (what `apply_with` sets).
+pub fn whole(config: &Config, vars: &RunVars, passthrough: &[String]) -> Vec<(OsString, OsString)> {
+    let mut env = inherited(config, passthrough);
     if vars.task_fits_env() {
-        cmd.env("FLIGHTDECK_TASK", vars.task);
+        env.push(("FLIGHTDECK_TASK".into(), vars.task.into()));
     }
-    cmd.env("FLIGHTDECK_TASK_FILE", vars.task_file())
-        .env("FLIGHTDECK_RUN_ID", vars.run_id)
-        .env("FLIGHTDECK_WORKTREE", vars.worktree);
+    env.extend([
+        ("FLIGHTDECK_TASK_FILE".into(), vars.task_file().into()),
+        ("FLIGHTDECK_RUN_ID".into(), vars.run_id.into()),
+        ("FLIGHTDECK_WORKTREE".into(), vars.worktree.into()),
+    ]);
+    env
 }
 
 /// Write the task file if it is not there (runs made before it existed).

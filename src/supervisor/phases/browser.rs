@@ -198,8 +198,16 @@ async fn render(
     let log2 = log
         .try_clone()
         .map_err(|e| format!("cannot open browser/{label}server.log: {e}"))?;
-    let mut cmd = tokio::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..]).current_dir(root);
+    if !crate::tether::startable(&argv[0], root) {
+        return Err(format!(
+            "cannot start the dev server `{}`: no such program; fix [browser] serve",
+            argv[0]
+        ));
+    }
+    // Under a tether: a parent that holds no key and dies with the server.
+    let (mut cmd, lifeline) = crate::tether::command(&argv[0], &argv[1..])
+        .map_err(|e| format!("cannot make a pipe: {e}"))?;
+    cmd.current_dir(root);
     child_env::apply(
         &mut cmd,
         &job.config,
@@ -212,7 +220,6 @@ async fn render(
     );
     cmd.env("PORT", port.to_string())
         .env("FLIGHTDECK_PORT", port.to_string())
-        .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log2))
         .process_group(0)
@@ -245,7 +252,17 @@ async fn render(
             .append(true)
             .open(dir.join("chromium.log"))
             .map_err(|e| format!("cannot open browser/chromium.log: {e}"))?;
-        let chrome = chrome::launch(exe, profile, pgid, viewport, chromium_log).await?;
+        let chrome_env = child_env::whole(
+            &job.config,
+            &RunVars {
+                task: &rec.task,
+                run_id: &rec.id,
+                worktree: &rec.worktree,
+                run_dir: &ctx.dir,
+            },
+            &[],
+        );
+        let chrome = chrome::launch(exe, profile, pgid, viewport, chromium_log, chrome_env).await?;
         let mut visits = Vec::new();
         for page in &cfg.pages {
             if ctx.procs.is_killing() {
@@ -259,6 +276,7 @@ async fn render(
     .await;
     // This server and its browser stop here, whatever happened.
     ctx.procs.unregister_and_reap();
+    drop(lifeline);
     result
 }
 

@@ -3,7 +3,6 @@
 //! environment without the server's keys.
 
 use std::io::Read;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
@@ -60,11 +59,22 @@ pub async fn run(
         result.error = Some(format!("cannot write the task file: {e}"));
         return result;
     }
-    let mut cmd = tokio::process::Command::new(program);
+    if !crate::tether::startable(program, &rec.worktree) {
+        let e = std::io::Error::from(std::io::ErrorKind::NotFound);
+        result.error = Some(format!("cannot start `{program}`: {e}"));
+        result.output = result.error.clone().unwrap_or_default().into_bytes();
+        return result;
+    }
+    // Under a tether: a parent that holds no key and dies with the server.
+    let (mut cmd, lifeline) = match crate::tether::command(program, args) {
+        Ok(t) => t,
+        Err(e) => {
+            result.error = Some(format!("cannot make a pipe: {e}"));
+            return result;
+        }
+    };
     child_env::apply(&mut cmd, config, &vars);
-    cmd.args(args)
-        .current_dir(&rec.worktree)
-        .stdin(Stdio::null())
+    cmd.current_dir(&rec.worktree)
         .stdout(writer)
         .stderr(writer2)
         .process_group(0);
@@ -87,6 +97,7 @@ pub async fn run(
     });
     let exit = process::wait(&mut child, &ctx.procs, timeout, grace).await;
     ctx.procs.unregister_and_reap();
+    drop(lifeline);
     result.output = collector.await.unwrap_or_default();
     result.duration_ms = started.elapsed().as_millis() as u64;
     match exit {
