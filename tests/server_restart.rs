@@ -295,3 +295,41 @@ command = ["sh", "-c", "while [ ! -e ../go ]; do sleep 0.1; done; echo w > w.txt
     assert_eq!(saved.len(), 1, "{saved:#?}");
     assert!(!wt.join("hand.txt").exists());
 }
+
+#[test]
+fn a_check_running_when_the_server_dies_dies_with_it_and_runs_once_more() {
+    let marks = tempfile::tempdir().unwrap();
+    let log = marks.path().join("checks.log");
+    let env = Env::new(&format!(
+        r#"
+[agents.quick]
+command = ["sh", "-c", "echo x > x.txt"]
+[setup]
+commands = [["sh", "-c", "echo setup-start >> {log}; sleep 3; echo setup-end >> {log}"]]
+[[smoke]]
+name = "slow"
+command = ["sh", "-c", "echo smoke-start >> {log}; sleep 3; echo smoke-end >> {log}"]
+"#,
+        log = log.display()
+    ));
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "quick", "make a file");
+    // Once during setup, once during the smoke check: the server dies mid-command.
+    for phase in ["setup", "smoke"] {
+        wait_until(&format!("the {phase} command under way"), || {
+            read().contains(&format!("{phase}-start"))
+        });
+        env.kill_server();
+        env.ok(&["ls"]);
+        wait_until(&format!("the {phase} command again"), || {
+            read().matches(&format!("{phase}-start")).count() == 2
+        });
+    }
+    env.wait_status(&id, "succeeded");
+    // The first copies were killed with their server: neither ran to its end beside the second.
+    assert_eq!(
+        read(),
+        "setup-start\nsetup-start\nsetup-end\nsmoke-start\nsmoke-start\nsmoke-end\n"
+    );
+}
