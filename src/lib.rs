@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod gate;
 pub mod gateway;
+pub mod harden;
 pub mod log;
 pub mod memory;
 pub mod models;

@@ -596,12 +596,16 @@ fn the_gateway_forwards_only_model_endpoints_and_holds_calls_while_paused() {
 const BUILTIN: &str = "\n[agents.builtin-claude]\nkind = \"builtin\"\nprovider = \"anthropic\"\nmodel = \"claude-haiku-4-5\"\nmax_turns = 5\n";
 
 #[test]
-fn run_command_runs_in_the_worktree_without_keys_or_the_run_token() {
+fn run_command_runs_in_the_worktree_without_keys_or_the_run_token_even_from_its_parents() {
     let script = vec![
         anthropic_turn(
             1,
             "Where am I?",
-            Some(("run_command", j!({"command": "pwd -P; env"}))),
+            // Its own environment, and what it can read of its parent's and grandparent's.
+            Some((
+                "run_command",
+                j!({"command": "pwd -P; env; tr '\\0' '\\n' < /proc/$PPID/environ; echo; G=$(awk '{print $4}' /proc/$PPID/stat); tr '\\0' '\\n' < /proc/$G/environ; echo; cat /proc/$PPID/cmdline /proc/$G/cmdline"}),
+            )),
             [10, 10, 0, 0],
         ),
         anthropic_turn(2, "Done.", None, [10, 10, 0, 0]),
@@ -626,13 +630,26 @@ fn run_command_runs_in_the_worktree_without_keys_or_the_run_token() {
         "the command did not run in the worktree: {output}"
     );
     assert!(output.contains("FLIGHTDECK_RUN_ID="), "{output}");
+    // The parent environments were read (the agent's holds its model).
+    assert!(
+        output.contains("FLIGHTDECK_MODEL=claude-haiku-4-5"),
+        "{output}"
+    );
+    let adoption: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.run_dir(&id).join("agent.json")).unwrap())
+            .unwrap();
+    let token = adoption["token"].as_str().expect("a run token").to_string();
+    assert!(
+        !output.contains(&token),
+        "run_command read the run token: {output}"
+    );
     for leak in [
         "/r/fd-",
         "ANTHROPIC_API_KEY",
         "ANTHROPIC_BASE_URL",
         "OPENAI_API_KEY",
         "FLIGHTDECK_GATEWAY",
-        "FLIGHTDECK_PROVIDER",
+        "FLIGHTDECK_PROVIDER_URL",
         "FD_TEST_",
         "SECRET",
     ] {

@@ -38,7 +38,35 @@ pub async fn main() -> i32 {
     }
 }
 
+/// What the built-in agent takes on stdin: both hold the run token, so neither is in an
+/// environment the agent's commands could read from /proc.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Secrets {
+    pub provider_url: String,
+    pub token: String,
+}
+
+/// The secrets from stdin (the server writes them and closes the pipe).
+fn secrets() -> Result<Secrets, String> {
+    use std::io::Read;
+    let mut text = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(64 * 1024)
+        .read_to_end(&mut text)
+        .map_err(|e| format!("cannot read the gateway token from stdin: {e}"))?;
+    serde_json::from_slice(&text).map_err(|_| {
+        "no gateway token on stdin; the built-in agent runs under the flightdeck server".to_string()
+    })
+}
+
 async fn run() -> Result<i32, String> {
+    // Its memory holds the run token: not readable through /proc by its commands.
+    crate::harden::non_dumpable();
+    let Secrets {
+        provider_url,
+        token,
+    } = secrets()?;
     let task = var("FLIGHTDECK_TASK")?;
     let worktree = var("FLIGHTDECK_WORKTREE")?;
     let wire = match var("FLIGHTDECK_PROVIDER_KIND")?.as_str() {
@@ -46,13 +74,7 @@ async fn run() -> Result<i32, String> {
         "openai" => Wire::OpenAi,
         other => return Err(format!("unknown provider kind `{other}`")),
     };
-    let token = var("FLIGHTDECK_GATEWAY_TOKEN")?;
-    let client = Client::new(
-        wire,
-        &var("FLIGHTDECK_PROVIDER_URL")?,
-        &token,
-        &var("FLIGHTDECK_MODEL")?,
-    );
+    let client = Client::new(wire, &provider_url, &token, &var("FLIGHTDECK_MODEL")?);
     let max_turns: u32 = var("FLIGHTDECK_MAX_TURNS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -22,6 +22,8 @@ pub use lock::AlreadyRunning;
 /// root cause) when another server holds the home.
 pub async fn serve(home: Home, global: Config) -> Result<()> {
     crate::memory::limit_arenas();
+    // It holds the provider keys: its /proc files are not for its children to read.
+    crate::harden::non_dumpable();
     home.ensure()?;
     let _lock = lock::acquire(&home)?;
     let socket = home.socket();

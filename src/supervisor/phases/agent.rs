@@ -169,22 +169,32 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         }
     };
     let mut gateway_env: Vec<(String, String)> = Vec::new();
+    // The built-in agent takes its token on stdin, never in an environment its commands (or
+    // their children) could read from /proc.
+    let mut stdin = Stdio::null();
     if agent.kind == AgentKind::Builtin {
-        match builtin_env(
+        let secrets = builtin_env(
             &name,
             agent,
             &job.config.providers,
             gateway.as_deref(),
             token.as_deref(),
-        ) {
-            Ok(env) => gateway_env.extend(env),
+        )
+        .and_then(|(env, secrets)| {
+            gateway_env.extend(env);
+            secrets_pipe(&secrets)
+                .map_err(|e| format!("cannot hand the built-in agent its token: {e}"))
+        });
+        match secrets {
+            Ok(pipe) => stdin = pipe,
             Err(reason) => {
                 unregister();
                 return PhaseReport::failed(reason, updates);
             }
         }
     }
-    if let (Some(gw), Some(token)) = (&gateway, &token) {
+    let builtin = agent.kind == AgentKind::Builtin;
+    if let (Some(gw), Some(token), false) = (&gateway, &token, builtin) {
         gateway_env.extend(env_for_gateway(
             &gw.base_url(token),
             token,
@@ -215,7 +225,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
                 .iter()
                 .map(|(path, _)| ("FLIGHTDECK_FEEDBACK_FILE", path.as_os_str())),
         )
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(stdout)
         .stderr(stderr)
         .kill_on_drop(false);
@@ -514,14 +524,24 @@ fn write_codex_config(
     )
 }
 
-/// The built-in agent talks to its provider through the gateway: which one, how, which model.
+/// A pipe holding `secrets` then its end, for a child's stdin (small: it fits the pipe).
+fn secrets_pipe(secrets: &crate::builtin::Secrets) -> std::io::Result<Stdio> {
+    use std::io::Write;
+    let (read, mut write) = std::io::pipe()?;
+    let text = serde_json::to_vec(secrets).map_err(std::io::Error::other)?;
+    write.write_all(&text)?;
+    Ok(Stdio::from(read))
+}
+
+/// The built-in agent talks to its provider through the gateway: which one, how, which model
+/// (in its environment), and the URL and token (on its stdin: both hold the token).
 fn builtin_env(
     name: &str,
     agent: &crate::config::AgentConfig,
     providers: &std::collections::BTreeMap<String, ProviderConfig>,
     gateway: Option<&crate::gateway::Gateway>,
     token: Option<&str>,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<(Vec<(String, String)>, crate::builtin::Secrets), String> {
     let provider_name = agent.provider.as_deref().ok_or_else(|| {
         format!("agent `{name}` is built in and needs a provider: set [agents.{name}].provider to one of [providers]")
     })?;
@@ -540,12 +560,12 @@ fn builtin_env(
     };
     let mut env = vec![
         ("FLIGHTDECK_PROVIDER_KIND".to_string(), kind.to_string()),
-        (
-            "FLIGHTDECK_PROVIDER_URL".to_string(),
-            format!("{}/{provider_name}", gw.base_url(token)),
-        ),
         ("FLIGHTDECK_MODEL".to_string(), model),
     ];
+    let secrets = crate::builtin::Secrets {
+        provider_url: format!("{}/{provider_name}", gw.base_url(token)),
+        token: token.to_string(),
+    };
     if let Some(t) = agent.max_turns {
         env.push(("FLIGHTDECK_MAX_TURNS".into(), t.to_string()));
     }
@@ -555,5 +575,5 @@ fn builtin_env(
             t.0.as_secs().max(1).to_string(),
         ));
     }
-    Ok(env)
+    Ok((env, secrets))
 }
