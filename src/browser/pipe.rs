@@ -119,6 +119,8 @@ async fn accept_one(listener: TcpListener, path: String) -> Option<Ws> {
             // Each handshake on its own, with a deadline: a connection that says nothing
             // cannot hold the door shut for ours.
             tokio::spawn(async move {
+                // The callback's types are tungstenite's.
+                #[allow(clippy::result_large_err)]
                 let check = move |req: &Request, resp: Response| {
                     if req.uri().path() == path {
                         Ok(resp)
