@@ -361,3 +361,94 @@ command = ["sh", "-c", "echo 'helper();' >> b.js"]
         .unwrap()
         .contains("helper();"));
 }
+
+/// Listening TCP ports owned by `uid` that answer as a DevTools endpoint (`/json/version`),
+/// as anyone on the machine can look for them.
+const FIND_DEVTOOLS: &str = r#"
+import sys, urllib.request
+uid = sys.argv[1]
+found = []
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        lines = open(table).read().splitlines()[1:]
+    except OSError:
+        continue
+    for line in lines:
+        f = line.split()
+        if f[3] != "0A" or f[7] != uid:
+            continue
+        port = int(f[1].rsplit(":", 1)[1], 16)
+        try:
+            body = urllib.request.urlopen("http://127.0.0.1:%d/json/version" % port, timeout=0.5).read()
+        except Exception:
+            continue
+        if b"webSocketDebuggerUrl" in body:
+            found.append(port)
+print(" ".join(map(str, found)))
+"#;
+
+#[test]
+fn another_local_user_finds_no_devtools_port_and_pages_cannot_read_local_files() {
+    // A file only its owner may read, that a page would like to see.
+    let secret_dir = tempfile::tempdir().unwrap();
+    let secret = secret_dir.path().join("agent.json");
+    std::fs::write(&secret, "the-victims-gateway-token").unwrap();
+    let page = format!(
+        "<h1>hi</h1><script>fetch('file://{s}').then(r => r.text()).then(t => console.error('read: ' + t)).catch(e => console.warn('blocked: ' + e));</script>",
+        s = secret.display()
+    );
+    let agent = format!(
+        "[agents.web]\ncommand = [\"sh\", \"-c\", \"printf '%s' \\\"$PAGE\\\" > index.html\"]\nenv = {{ PAGE = {} }}\n",
+        toml::Value::String(page)
+    );
+    // A step that waits for what never comes keeps the browser up for a while.
+    let pages = "[[browser.pages]]\nname = \"home\"\npath = \"/index.html\"\nsteps = [{ wait_for = \".never\" }]\n";
+    let env = Env::new(&config(&agent, pages, "[42400, 42449]"));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "web", "a page that looks around");
+    let profile = env.run_dir(&id).join("browser").join("profile");
+    let chromium_up = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c)
+                    .contains(&format!("--user-data-dir={}", profile.display()))
+            })
+        })
+    };
+    wait_until("Chromium up for the run", chromium_up);
+    let uid = nix::unistd::geteuid().as_raw().to_string();
+    let scan = |as_other: bool| {
+        let out = if as_other {
+            other_user::run(&["python3", "-c", FIND_DEVTOOLS, &uid])
+        } else {
+            std::process::Command::new("python3")
+                .args(["-c", FIND_DEVTOOLS, &uid])
+                .output()
+                .unwrap()
+        };
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let other = other_user::available();
+    let mut scans = 0;
+    while chromium_up() {
+        assert_eq!(scan(other), "", "a DevTools port another process can drive");
+        scans += 1;
+    }
+    assert!(scans > 0, "Chromium was gone before a single scan");
+    eprintln!(
+        "{scans} scans while Chromium ran (as {})",
+        if other { other_user::NAME } else { "this user" }
+    );
+    env.wait_for(&id, "finished", |r| {
+        matches!(r["status"].as_str(), Some("succeeded" | "failed"))
+    });
+    let report =
+        std::fs::read_to_string(env.run_dir(&id).join("browser").join("report.md")).unwrap();
+    assert!(!report.contains("the-victims-gateway-token"), "{report}");
+    assert!(report.contains("blocked: TypeError"), "{report}");
+}

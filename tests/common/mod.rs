@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod landing;
+pub mod other_user;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_flightdeck");
 
