@@ -20,6 +20,7 @@ pub mod owner_only;
 pub mod paths;
 pub mod proof;
 pub mod protocol;
+pub mod reaper;
 pub mod run;
 pub mod server;
 pub mod shim;

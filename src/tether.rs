@@ -25,7 +25,8 @@ pub fn main(argv: &[String]) -> i32 {
         eprintln!("flightdeck tether: no command");
         return CANNOT_START;
     };
-    let mut child = match std::process::Command::new(program)
+    crate::reaper::adopt_orphans();
+    let child = match std::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .spawn()
@@ -50,18 +51,15 @@ pub fn main(argv: &[String]) -> i32 {
         // The server is gone: so is everything it started here.
         let _ = killpg(getpgrp(), Signal::SIGKILL);
     });
-    let status = match child.wait() {
-        Ok(s) => s,
+    let sig = match crate::reaper::wait_for(child.id()) {
+        Ok(crate::reaper::Ended::Code(code)) => return code,
+        Ok(crate::reaper::Ended::Signal(s)) => s,
         Err(e) => {
             eprintln!("flightdeck tether: lost `{program}`: {e}");
             return CANNOT_START;
         }
     };
-    use std::os::unix::process::ExitStatusExt;
-    if let Some(code) = status.code() {
-        return code;
-    }
-    if let Some(sig) = status.signal().and_then(|s| Signal::try_from(s).ok()) {
+    if let Ok(sig) = Signal::try_from(sig) {
         let no_core = nix::libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,

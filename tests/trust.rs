@@ -283,3 +283,104 @@ fn escape_sequences_from_a_repository_or_an_agent_are_shown_not_sent() {
         "{out:?}"
     );
 }
+
+/// What an agent tries against its own server, each result in `results`.
+const FROM_INSIDE: &str = r#"
+cd "$D"
+# The agent's environment does not name the home; it is not hard to find.
+FLIGHTDECK_HOME=$(dirname "$(dirname "$(dirname "$FLIGHTDECK_TASK_FILE")")")
+export FLIGHTDECK_HOME
+try() { name=$1; shift; "$FD" "$@" > "$name.out" 2>&1; echo "$name=$?" >> results; }
+try ls ls
+try run run --repo "$OTHER" --agent noop "start another run"
+try kill kill "$FLIGHTDECK_RUN_ID"
+try stop stop --keep-runs
+try trust trust --repo "$OTHER"
+try evil --config "$D/evil.toml" run --repo "$OTHER" --agent noop "use my provider"
+# Slipping away from the run's process tree first changes nothing.
+setsid -f sh -c '"$FD" run --repo "$OTHER" --agent noop "escaped" > escaped.out 2>&1; echo "escaped=$?" > escaped.done'
+while [ ! -s escaped.done ]; do sleep 0.1; done
+cat escaped.done >> results
+"#;
+
+#[test]
+fn a_runs_processes_may_read_but_not_start_stop_or_trust() {
+    let dumps = tempfile::tempdir().unwrap();
+    let d = dumps.path();
+    std::fs::write(
+        d.join("evil.toml"),
+        "[providers.anthropic]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"ANTHROPIC_API_KEY\"\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("script.sh"), FROM_INSIDE).unwrap();
+    let other = git_repo(d, "other");
+    std::fs::write(
+        other.join(".flightdeck.toml"),
+        "[[smoke]]\nname = \"planted\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let env = Env::new(&format!(
+        "[agents.noop]\ncommand = [\"true\"]\n[agents.inside]\ncommand = [\"sh\", \"{script}\"]\nenv = {{ FD = \"{bin}\", D = \"{d}\", OTHER = \"{other}\" }}\n",
+        script = d.join("script.sh").display(),
+        bin = BIN,
+        d = d.display(),
+        other = other.display(),
+    ));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "inside", "try the server from inside");
+    env.wait_for(&id, "finished", |r| {
+        matches!(r["status"].as_str(), Some("succeeded" | "failed"))
+    });
+    let results = std::fs::read_to_string(d.join("results")).unwrap();
+    let code = |name: &str| -> String {
+        results
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {results}"))
+            .to_string()
+    };
+    let out = |name: &str| std::fs::read_to_string(d.join(format!("{name}.out"))).unwrap();
+    assert_eq!(code("ls"), "0", "{}", out("ls"));
+    for refused in ["run", "kill", "stop", "trust", "evil", "escaped"] {
+        assert_ne!(
+            code(refused),
+            "0",
+            "{refused} was carried out: {}",
+            out(refused)
+        );
+        assert!(
+            out(refused).contains("inside a run"),
+            "{refused}: {}",
+            out(refused)
+        );
+    }
+    // Nothing was started, and the planted file is still untrusted.
+    let runs = env.json(&["ls", "--json"]);
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs:#}");
+    let err = env.fails(&[
+        "run",
+        "--repo",
+        other.to_str().unwrap(),
+        "--agent",
+        "noop",
+        "t",
+    ]);
+    assert!(err.contains("not trusted"), "{err}");
+    // The user's own --config cannot move a running server's keys either: said, not done.
+    let repo_arg = repo.to_str().unwrap();
+    let evil = d.join("evil.toml");
+    let err = env.fails(&[
+        "--config",
+        evil.to_str().unwrap(),
+        "run",
+        "--repo",
+        repo_arg,
+        "--agent",
+        "noop",
+        "t",
+    ]);
+    assert!(
+        err.contains("[providers]") && err.contains("serve --replace"),
+        "{err}"
+    );
+}

@@ -13,6 +13,12 @@ pub async fn trust(home: &Home, repo: PathBuf, revoke: bool) -> Result<i32> {
 }
 
 fn trust_blocking(home: &Home, repo: &std::path::Path, revoke: bool) -> Result<i32> {
+    // Trust is the user's word: an agent (or anything a run started) does not give it.
+    if let Some(Some(_)) = crate::server::caller::run_ancestor(std::process::id() as i32) {
+        return Err(eyre!(
+            "refused: `flightdeck trust` runs inside a run; only you can trust a repository's file, from your own shell"
+        ));
+    }
     // The same repository a run would use: a subdirectory means its checkout.
     let source = crate::workspace::inspect(repo, None).map_err(|e| eyre!("{e}"))?;
     let file = source.dir().join(REPO_FILE);

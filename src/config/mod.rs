@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod duration;
 mod layers;
+pub mod pinned;
 pub mod trust;
 
 use std::collections::BTreeMap;

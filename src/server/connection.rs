@@ -13,9 +13,12 @@ use crate::proof::{store, summary, timeline};
 use crate::protocol::{Command, Event, FailureSummary, ProtocolError, Reply};
 use crate::supervisor::Handle;
 
+use super::caller::{self, Caller};
+
 use crate::protocol::MAX_REQUEST_BYTES as MAX_REQUEST;
 
 pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<Notify>) {
+    let caller = super::caller::identify(&stream);
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read.take(MAX_REQUEST as u64));
     let mut line = String::new();
@@ -41,6 +44,12 @@ pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<No
             return;
         }
     };
+    if caller != Caller::User && !caller::reads_only(&cmd) {
+        crate::log!("{}", caller::refusal(caller));
+        let err = ProtocolError::refused(caller::refusal(caller));
+        let _ = send(&mut write, &Reply::Error { error: err }).await;
+        return;
+    }
     let result = match cmd {
         Command::Timeline { run, follow, tail } => {
             stream_timeline(&mut write, &handle, &home, &run, follow, tail).await

@@ -1,6 +1,7 @@
 //! The server: holds the supervisor and answers clients on `$FLIGHTDECK_HOME/flightdeck.sock`,
 //! one JSON-line request per connection. Exactly one server per home, guarded by a lock file.
 
+pub mod caller;
 mod connection;
 mod lock;
 pub mod spawn;

@@ -26,6 +26,7 @@ pub fn main(dir: &Path, argv: &[String]) -> i32 {
         let _ = signal(Signal::SIGPIPE, SigHandler::SigIgn);
     }
     let _ = std::fs::remove_file(files::exit_path(dir));
+    crate::reaper::adopt_orphans();
     let Some((program, args)) = argv.split_first() else {
         return write_exit(dir, None, None, Some((22, "no agent command".into())));
     };
@@ -42,7 +43,7 @@ pub fn main(dir: &Path, argv: &[String]) -> i32 {
         });
     }
     use std::os::unix::process::CommandExt;
-    let mut child = match cmd.spawn() {
+    let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             return write_exit(
@@ -65,14 +66,12 @@ pub fn main(dir: &Path, argv: &[String]) -> i32 {
     if let Err(e) = files::write_json(&files::shim_path(dir), &record) {
         eprintln!("flightdeck shim: cannot write shim.json: {e}");
     }
-    let status = child.wait();
+    let status = crate::reaper::wait_for(child.id());
     // Whatever the agent left in its group goes with it.
     let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
     match status {
-        Ok(s) => {
-            use std::os::unix::process::ExitStatusExt;
-            write_exit(dir, s.code(), s.signal(), None)
-        }
+        Ok(crate::reaper::Ended::Code(c)) => write_exit(dir, Some(c), None, None),
+        Ok(crate::reaper::Ended::Signal(s)) => write_exit(dir, None, Some(s), None),
         Err(e) => write_exit(dir, None, None, Some((0, format!("lost the agent: {e}")))),
     }
 }

@@ -13,7 +13,7 @@ use crate::run::{Phase, Status};
 use crate::shim::files::{self, Found};
 
 use super::machine::Input;
-use super::{submit, Internal, Supervisor};
+use super::{Internal, Supervisor};
 
 /// What start-up found of one unfinished run.
 #[derive(Debug)]
@@ -47,14 +47,14 @@ impl Supervisor {
             return;
         }
         todo.sort();
-        let trust = crate::config::TrustStore::in_home(&self.home);
+        let source = self.config_source.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let found = tokio::task::spawn_blocking(move || {
                 todo.into_iter()
                     .map(|(_, run, repo, explicit, dir)| Unfinished {
                         run,
-                        config: submit::load_config(Some(repo), explicit, &trust).map(Box::new),
+                        config: source.load(Some(repo), explicit).map(Box::new),
                         found: files::probe(&dir),
                         calls: crate::proof::store::read_calls(&dir),
                     })

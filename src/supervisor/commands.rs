@@ -22,10 +22,10 @@ impl Supervisor {
         let answer = match cmd {
             Command::Run(request) => {
                 let tx = self.tx.clone();
-                let trust = crate::config::TrustStore::in_home(&self.home);
+                let source = self.config_source.clone();
                 tokio::spawn(async move {
                     let result = tokio::task::spawn_blocking(move || {
-                        submit::validate(request, &trust).map(Box::new)
+                        submit::validate(request, &source).map(Box::new)
                     })
                     .await
                     .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
@@ -144,10 +144,10 @@ impl Supervisor {
         let rec = &self.runs[id].record;
         let (repo, explicit) = (rec.repo.clone(), rec.config_file.clone());
         let (tx, run) = (self.tx.clone(), id.to_string());
-        let trust = crate::config::TrustStore::in_home(&self.home);
+        let source = self.config_source.clone();
         tokio::spawn(async move {
             let config = tokio::task::spawn_blocking(move || {
-                submit::load_config(Some(repo), explicit, &trust).map(Box::new)
+                source.load(Some(repo), explicit).map(Box::new)
             })
             .await
             .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::config::{Config, MergeStyle, TrustStore};
+use crate::config::{Config, MergeStyle};
 use crate::fields;
 use crate::run::{Phase, RunRecord};
 use crate::workspace::{self, scratch, Candidate, LandSpec, Landing, WorkspaceError};
@@ -74,7 +74,7 @@ pub(super) enum Refused {
 pub(super) fn start_lane(
     repo: PathBuf,
     target: String,
-    home: crate::paths::Home,
+    config_source: super::submit::ConfigSource,
     notify: mpsc::UnboundedSender<Msg>,
     ports: Ports,
 ) -> mpsc::UnboundedSender<LaneMsg> {
@@ -83,7 +83,7 @@ pub(super) fn start_lane(
         repo,
         target,
         ports,
-        trust: TrustStore::in_home(&home),
+        config_source,
         notify,
         slots: VecDeque::new(),
         depth: 2,
@@ -122,7 +122,7 @@ struct Lane {
     repo: PathBuf,
     target: String,
     ports: Ports,
-    trust: TrustStore,
+    config_source: super::submit::ConfigSource,
     notify: mpsc::UnboundedSender<Msg>,
     slots: VecDeque<Slot>,
     depth: usize,
@@ -175,14 +175,13 @@ impl Lane {
                 let config = match q.config.clone() {
                     Some(c) => c,
                     None => {
-                        let (repo, explicit, trust) = (
+                        let (repo, explicit, source) = (
                             q.record.repo.clone(),
                             q.record.config_file.clone(),
-                            self.trust.clone(),
+                            self.config_source.clone(),
                         );
                         match blocking(move || {
-                            super::submit::load_config(Some(repo), explicit, &trust)
-                                .map_err(|e| e.message)
+                            source.load(Some(repo), explicit).map_err(|e| e.message)
                         })
                         .await
                         {

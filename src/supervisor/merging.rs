@@ -163,9 +163,13 @@ impl Supervisor {
         &mut self,
         key: &(std::path::PathBuf, String),
     ) -> &tokio::sync::mpsc::UnboundedSender<LaneMsg> {
-        let (home, notify, ports) = (self.home.clone(), self.tx.clone(), self.ports.clone());
+        let (source, notify, ports) = (
+            self.config_source.clone(),
+            self.tx.clone(),
+            self.ports.clone(),
+        );
         self.lanes.entry(key.clone()).or_insert_with(|| {
-            merge_queue::start_lane(key.0.clone(), key.1.clone(), home, notify, ports)
+            merge_queue::start_lane(key.0.clone(), key.1.clone(), source, notify, ports)
         })
     }
 

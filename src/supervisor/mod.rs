@@ -148,6 +148,8 @@ struct Entry {
 pub struct Supervisor {
     home: Home,
     global: Config,
+    /// Run configs: layers, trust, and the providers, budgets and prices pinned at start.
+    config_source: submit::ConfigSource,
     runs: HashMap<String, Entry>,
     queue: VecDeque<String>,
     waiters: HashMap<String, Vec<oneshot::Sender<Answer>>>,
@@ -190,7 +192,9 @@ impl Supervisor {
     ) -> (Handle, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(4096);
+        let config_source = submit::ConfigSource::new(&home, &global);
         let mut sup = Supervisor {
+            config_source,
             home,
             global,
             runs: HashMap::new(),

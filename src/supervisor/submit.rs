@@ -16,7 +16,10 @@ pub struct Validated {
 }
 
 /// Blocking (git2, config files): call from `spawn_blocking`.
-pub fn validate(request: RunRequest, trust: &TrustStore) -> Result<Validated, ProtocolError> {
+pub fn validate(
+    request: RunRequest,
+    config_source: &ConfigSource,
+) -> Result<Validated, ProtocolError> {
     if request.task.trim().is_empty() {
         return Err(ProtocolError::invalid(
             "the task is empty; say what the agent should do, e.g. flightdeck run \"fix the flaky test\"",
@@ -35,11 +38,7 @@ pub fn validate(request: RunRequest, trust: &TrustStore) -> Result<Validated, Pr
                 request.repo.display()
             )),
         })?;
-    let config = load_config(
-        Some(source.dir().to_path_buf()),
-        request.config.clone(),
-        trust,
-    )?;
+    let config = config_source.load(Some(source.dir().to_path_buf()), request.config.clone())?;
     let (agent, _) = config
         .agent(request.agent.as_deref())
         .map_err(ProtocolError::invalid)?;
@@ -51,19 +50,42 @@ pub fn validate(request: RunRequest, trust: &TrustStore) -> Result<Validated, Pr
     })
 }
 
-/// A run's config, with its repository's file only if the user trusts it.
-pub fn load_config(
-    repo: Option<PathBuf>,
-    explicit: Option<PathBuf>,
-    trust: &TrustStore,
-) -> Result<Config, ProtocolError> {
-    config::load(&Sources {
-        repo,
-        explicit,
-        trust: Some(trust.clone()),
-        ..Default::default()
-    })
-    .map_err(|e| ProtocolError::invalid(e.to_string()))
+/// Where a run's config comes from: its layers (the repository's file only if the user
+/// trusts it), with the providers, budgets and prices the server started with.
+#[derive(Clone)]
+pub struct ConfigSource {
+    pub trust: TrustStore,
+    pub pinned: std::sync::Arc<crate::config::pinned::Pinned>,
+}
+
+impl ConfigSource {
+    pub fn new(home: &Home, server: &Config) -> Self {
+        Self {
+            trust: TrustStore::in_home(home),
+            pinned: std::sync::Arc::new(crate::config::pinned::Pinned::of(server)),
+        }
+    }
+
+    /// Blocking (config files): call from `spawn_blocking`.
+    pub fn load(
+        &self,
+        repo: Option<PathBuf>,
+        explicit: Option<PathBuf>,
+    ) -> Result<Config, ProtocolError> {
+        let mut config = config::load(&Sources {
+            repo,
+            explicit: explicit.clone(),
+            trust: Some(self.trust.clone()),
+            ..Default::default()
+        })
+        .map_err(|e| ProtocolError::invalid(e.to_string()))?;
+        match self.pinned.apply(&mut config, explicit.as_deref()) {
+            Ok(Some(note)) => crate::log!("{note}"),
+            Ok(None) => {}
+            Err(refusal) => return Err(ProtocolError::refused(refusal)),
+        }
+        Ok(config)
+    }
 }
 
 /// The record of a run that has just been accepted.
