@@ -8,10 +8,11 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Text an agent wrote, made safe for a terminal on one line: escape sequences (colours,
 /// title changes, clear screen, OSC 52 clipboard writes) are dropped, line breaks and tabs
-/// become spaces, and any other control character shows as `�`. Agents print whatever they
-/// like; the user's terminal must only ever receive text.
+/// become spaces, any other control character shows as `�`, and bidi overrides are written
+/// out escaped (`\u{202e}`), so nothing reorders what is around them. Agents print whatever
+/// they like; the user's terminal must only ever receive text.
 pub fn printable(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_unsafe) {
+    if !s.chars().any(|c| is_unsafe(c) || is_bidi(c)) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
@@ -24,6 +25,7 @@ pub fn printable(s: &str) -> Cow<'_, str> {
             '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
             '\n' | '\r' | '\t' => out.push(' '),
             c if is_unsafe(c) => out.push('\u{fffd}'),
+            c if is_bidi(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
     }
@@ -233,7 +235,8 @@ pub fn cost(c: Option<f64>) -> String {
 /// The first line of a task, with `…` when there is more.
 pub fn first_line(s: &str) -> String {
     let mut lines = s.lines();
-    let first = printable(lines.next().unwrap_or("")).into_owned();
+    // A task is read before it is acted on: anything odd in it is shown, not dropped.
+    let first = escaped(lines.next().unwrap_or("")).into_owned();
     if lines.next().is_some() {
         format!("{first} …")
     } else {

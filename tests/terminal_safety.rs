@@ -83,3 +83,54 @@ fn the_cockpit_pane_shows_words_not_escapes() {
     tmux.keys(&["q"]);
     env.ok(&["kill", &id]);
 }
+
+/// A task and a file name that would set the title, hide words and reorder text if printed.
+const HOSTILE_TASK: &str = "fix \u{1b}]2;PWNED\u{7} the \u{1b}[8mhidden\u{1b}[0m \u{202e}gnp.exe";
+
+/// Bytes that must never reach the terminal: C0 controls but newline, DEL, and the UTF-8 of
+/// the bidi override U+202E.
+fn unsafe_bytes(bytes: &[u8]) -> Option<String> {
+    if let Some(b) = has_control(bytes) {
+        return Some(format!("control byte {b:#04x}"));
+    }
+    let rlo = "\u{202e}".as_bytes();
+    bytes
+        .windows(rlo.len())
+        .any(|w| w == rlo)
+        .then(|| "a bidi override".to_string())
+}
+
+#[test]
+fn ls_show_and_the_cockpit_show_a_hostile_task_and_file_name_escaped() {
+    let env = Env::new(
+        "[agents.namer]\ncommand = [\"sh\", \"-c\", \"printf x > \\\"$(printf 'a\\\\033[8mb\\\\342\\\\200\\\\256c.txt')\\\"\"]\n",
+    );
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "namer", HOSTILE_TASK);
+    env.wait_status(&id, "succeeded");
+    for args in [vec!["ls"], vec!["show", &id]] {
+        let out = env.output(&args);
+        assert!(out.status.success());
+        if let Some(what) = unsafe_bytes(&out.stdout) {
+            panic!(
+                "{args:?} wrote {what}:\n{}",
+                String::from_utf8_lossy(&out.stdout).escape_debug()
+            );
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        // Shown for what it is, so nothing is hidden from the reader.
+        assert!(text.contains("\\e]2;PWNED"), "{args:?}: {text}");
+        assert!(text.contains("\\u{202e}gnp.exe"), "{args:?}: {text}");
+        if args[0] == "show" {
+            assert!(text.contains("a\\e[8mb\\u{202e}c.txt"), "{text}");
+        }
+    }
+    let tmux = Tmux::new();
+    tmux.cockpit(&env, &repo);
+    let screen = tmux.wait_for("the run", |s| s.contains(&id));
+    assert!(screen.contains("\\e]2;PWNED"), "{screen}");
+    let title = tmux.cmd(&["display-message", "-p", "-t", "fd", "#{pane_title}"]);
+    assert!(!String::from_utf8_lossy(&title.stdout).contains("PWNED"));
+    assert!(!screen.contains('\u{202e}'), "{screen}");
+    tmux.keys(&["q"]);
+}
