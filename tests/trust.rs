@@ -266,7 +266,10 @@ fn escape_sequences_from_a_repository_or_an_agent_are_shown_not_sent() {
         "{out:?}"
     );
     let listed = String::from_utf8_lossy(&out.stdout);
-    assert!(listed.contains("browser binary `/evil`"), "{listed}");
+    assert!(
+        listed.contains("browser binary `/evil` [REPLACES YOURS: the Chromium found on PATH]"),
+        "{listed}"
+    );
 
     // An agent's file name with an escape sequence: `show` prints it escaped.
     std::fs::remove_file(repo.join(".flightdeck.toml")).unwrap();

@@ -253,7 +253,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
         Some(Cmd::Merge { runs, no_wait }) => actions::merge(&client, &runs, no_wait).await,
         Some(Cmd::Trust { repo, revoke }) => {
             let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));
-            trust::trust(&home, repo, revoke).await
+            trust::trust(&home, repo, revoke, config.clone()).await
         }
         Some(Cmd::Serve { detach, replace }) => {
             if replace {

@@ -7,12 +7,22 @@ use color_eyre::eyre::{eyre, Result};
 use crate::config::{self, TrustStore, REPO_FILE};
 use crate::paths::Home;
 
-pub async fn trust(home: &Home, repo: PathBuf, revoke: bool) -> Result<i32> {
+pub async fn trust(
+    home: &Home,
+    repo: PathBuf,
+    revoke: bool,
+    explicit: Option<PathBuf>,
+) -> Result<i32> {
     let home = home.clone();
-    tokio::task::spawn_blocking(move || trust_blocking(&home, &repo, revoke)).await?
+    tokio::task::spawn_blocking(move || trust_blocking(&home, &repo, revoke, explicit)).await?
 }
 
-fn trust_blocking(home: &Home, repo: &std::path::Path, revoke: bool) -> Result<i32> {
+fn trust_blocking(
+    home: &Home,
+    repo: &std::path::Path,
+    revoke: bool,
+    explicit: Option<PathBuf>,
+) -> Result<i32> {
     // Trust is the user's word: an agent (or anything a run started) does not give it.
     if let Some(Some(_)) = crate::server::caller::run_ancestor(std::process::id() as i32) {
         return Err(eyre!(
@@ -33,7 +43,9 @@ fn trust_blocking(home: &Home, repo: &std::path::Path, revoke: bool) -> Result<i
         }
         return Ok(0);
     }
-    let Some((text, commands)) = config::check_repo_file(&file).map_err(|e| eyre!("{e}"))? else {
+    let Some((text, commands)) =
+        config::check_repo_file(&file, explicit.as_deref()).map_err(|e| eyre!("{e}"))?
+    else {
         eprintln!(
             "flightdeck: {} has no {REPO_FILE}; there is nothing to trust (runs there use only your own config)",
             source.dir().display()

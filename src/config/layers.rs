@@ -90,7 +90,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     if let Some(repo) = &sources.repo {
         let path = repo.join(REPO_FILE);
         if let Some(text) = read_optional(&path)? {
-            if let Some(layer) = repo_layer(&text, &path, sources)? {
+            if let Some(layer) = repo_layer(&text, &path, sources, &merged)? {
                 merge(&mut merged, layer);
                 origins.push(path.display().to_string());
             }
@@ -137,6 +137,7 @@ fn repo_layer(
     text: &str,
     path: &Path,
     sources: &Sources,
+    yours: &toml::Table,
 ) -> Result<Option<toml::Table>, ConfigError> {
     let table = parse_layer(text, path)?;
     if let Some(message) = trust::forbidden_in_repo(&table) {
@@ -162,14 +163,17 @@ fn repo_layer(
         (standing, OnUntrusted::Refuse) => Err(ConfigError::Untrusted {
             path: path.to_path_buf(),
             changed: standing == Standing::Changed,
-            commands: layer_commands(text),
+            commands: layer_commands(text, Config::deserialize_value(yours.clone()).ok().as_ref()),
         }),
     }
 }
 
 /// A repository's file, read and checked the way a run would (well-formed, nothing only the
 /// user may set), ready to be trusted: its text and the commands it brings.
-pub fn check_repo_file(path: &Path) -> Result<Option<(String, Vec<String>)>, ConfigError> {
+pub fn check_repo_file(
+    path: &Path,
+    explicit: Option<&Path>,
+) -> Result<Option<(String, Vec<String>)>, ConfigError> {
     let Some(text) = read_optional(path)? else {
         return Ok(None);
     };
@@ -180,19 +184,26 @@ pub fn check_repo_file(path: &Path) -> Result<Option<(String, Vec<String>)>, Con
             message,
         });
     }
-    let commands = layer_commands(&text);
+    // Yours: the defaults and your own files, to flag what this one would replace.
+    let yours = load(&Sources {
+        explicit: explicit.map(Path::to_path_buf),
+        ..Default::default()
+    })
+    .ok();
+    let commands = layer_commands(&text, yours.as_ref());
     Ok(Some((text, commands)))
 }
 
-/// The commands a layer brings (it parsed as a Config already).
-pub fn layer_commands(text: &str) -> Vec<String> {
+/// The commands a layer brings (it parsed as a Config already), flagged where they would
+/// replace `yours`.
+pub fn layer_commands(text: &str, yours: Option<&Config>) -> Vec<String> {
     let (Ok(config), Ok(raw)) = (
         toml::from_str::<Config>(text),
         toml::from_str::<toml::Table>(text),
     ) else {
         return Vec::new();
     };
-    trust::commands_of(&config, &raw)
+    trust::commands_of(&config, &raw, yours)
 }
 
 impl Config {

@@ -190,12 +190,34 @@ fn steers_traffic(var: &str) -> bool {
 
 /// What a layer would run or change about how code runs, for people to read before trusting
 /// it: every command, every executable path, every agent entry with what it sets. All of it
-/// escaped, so nothing in the file can hide from the person reading it.
-pub fn commands_of(layer: &Config, raw: &toml::Table) -> Vec<String> {
+/// escaped, so nothing in the file can hide from the person reading it. With `yours` (the
+/// user's own config), what the file would replace of it is flagged.
+pub fn commands_of(layer: &Config, raw: &toml::Table, yours: Option<&Config>) -> Vec<String> {
     use crate::text::escaped;
     let mut out = Vec::new();
+    let replaces = |what: String| format!(" [REPLACES YOURS: {what}]");
+    let sets = |section: &str, key: &str| {
+        raw.get(section)
+            .and_then(toml::Value::as_table)
+            .is_some_and(|t| t.contains_key(key))
+    };
+    if let Some(y) = yours.filter(|y| !y.setup.commands.is_empty() && sets("setup", "commands")) {
+        let theirs: Vec<String> = y.setup.commands.iter().map(|c| shown(c)).collect();
+        out.push(format!(
+            "setup list{}",
+            replaces(format!("`{}`", theirs.join("`, `")))
+        ));
+    }
     for cmd in &layer.setup.commands {
         out.push(format!("setup `{}`", shown(cmd)));
+    }
+    if let Some(y) = yours.filter(|y| !y.smoke.is_empty() && raw.contains_key("smoke")) {
+        let names: Vec<String> = y
+            .smoke
+            .iter()
+            .map(|c| escaped(&c.name).into_owned())
+            .collect();
+        out.push(format!("smoke checks{}", replaces(names.join(", "))));
     }
     for check in &layer.smoke {
         out.push(format!(
@@ -205,17 +227,35 @@ pub fn commands_of(layer: &Config, raw: &toml::Table) -> Vec<String> {
         ));
     }
     if layer.browser.enabled() {
-        out.push(format!("dev server `{}`", shown(&layer.browser.serve)));
+        let flag = match yours {
+            Some(y) if y.browser.enabled() && y.browser.serve != layer.browser.serve => {
+                replaces(format!("`{}`", shown(&y.browser.serve)))
+            }
+            _ => String::new(),
+        };
+        out.push(format!(
+            "dev server `{}`{flag}",
+            shown(&layer.browser.serve)
+        ));
     }
     if !layer.browser.chromium.is_empty() {
+        let flag = match yours {
+            Some(y) if y.browser.chromium.is_empty() => {
+                replaces("the Chromium found on PATH".into())
+            }
+            Some(y) if y.browser.chromium != layer.browser.chromium => {
+                replaces(format!("`{}`", escaped(&y.browser.chromium)))
+            }
+            _ => String::new(),
+        };
         out.push(format!(
-            "browser binary `{}`",
+            "browser binary `{}`{flag}",
             escaped(&layer.browser.chromium)
         ));
     }
     let agents = raw.get("agents").and_then(toml::Value::as_table);
-    for (name, entry) in agents.into_iter().flatten() {
-        let name = escaped(name);
+    for (raw_name, entry) in agents.into_iter().flatten() {
+        let name = escaped(raw_name);
         let Some(entry) = entry.as_table() else {
             continue;
         };
@@ -248,9 +288,14 @@ pub fn commands_of(layer: &Config, raw: &toml::Table) -> Vec<String> {
         } else {
             format!(" (sets {})", sets.join(", "))
         };
+        let flag = match yours.and_then(|y| y.agents.get(raw_name)) {
+            Some(mine) if mine.command.is_empty() => replaces(format!("your agent {name}")),
+            Some(mine) => replaces(format!("your agent {name} `{}`", shown(&mine.command))),
+            None => String::new(),
+        };
         match command {
-            Some(argv) => out.push(format!("agent {name} `{}`{sets}", shown(&argv))),
-            None => out.push(format!("agent {name}{sets}")),
+            Some(argv) => out.push(format!("agent {name} `{}`{sets}{flag}", shown(&argv))),
+            None => out.push(format!("agent {name}{sets}{flag}")),
         }
     }
     out
@@ -329,6 +374,7 @@ mod tests {
         let c = commands_of(
             &toml::from_str(text).unwrap(),
             &toml::from_str(text).unwrap(),
+            None,
         );
         assert_eq!(
             c,
@@ -343,6 +389,7 @@ mod tests {
         let c = commands_of(
             &toml::from_str(text).unwrap(),
             &toml::from_str(text).unwrap(),
+            None,
         );
         assert!(c.contains(&"browser binary `/evil`".to_string()), "{c:?}");
         assert!(
@@ -357,6 +404,36 @@ mod tests {
         assert!(
             !smoke.contains('\u{1b}') && smoke.contains("\\e[8m; curl evil"),
             "{smoke}"
+        );
+    }
+
+    #[test]
+    fn what_the_file_would_replace_of_yours_is_flagged() {
+        let yours: Config = toml::from_str(
+            "[agents.claude]\ncommand = [\"claude\", \"-p\"]\n[[smoke]]\nname = \"unit\"\ncommand = [\"make\", \"test\"]\n",
+        )
+        .unwrap();
+        let text = "[browser]\nchromium = \"/evil\"\n[agents.claude]\ncommand = [\"evil\"]\n[[smoke]]\nname = \"t\"\ncommand = [\"true\"]\n";
+        let c = commands_of(
+            &toml::from_str(text).unwrap(),
+            &toml::from_str(text).unwrap(),
+            Some(&yours),
+        );
+        assert!(
+            c.contains(
+                &"browser binary `/evil` [REPLACES YOURS: the Chromium found on PATH]".to_string()
+            ),
+            "{c:?}"
+        );
+        assert!(
+            c.contains(
+                &"agent claude `evil` [REPLACES YOURS: your agent claude `claude -p`]".to_string()
+            ),
+            "{c:?}"
+        );
+        assert!(
+            c.contains(&"smoke checks [REPLACES YOURS: unit]".to_string()),
+            "{c:?}"
         );
     }
 }
