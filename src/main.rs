@@ -12,7 +12,7 @@ fn main() {
     if let Some(cli::Cmd::Shim { dir, argv }) = &cli.command {
         std::process::exit(flightdeck::shim::main(dir, argv));
     }
-    if let Some(cli::Cmd::Tether { argv }) = &cli.command {
+    if let Some(cli::Cmd::Tether { argv, .. }) = &cli.command {
         std::process::exit(flightdeck::tether::main(argv));
     }
     let runtime = match tokio::runtime::Runtime::new() {

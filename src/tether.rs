@@ -83,13 +83,17 @@ pub struct Lifeline(#[allow(dead_code)] std::io::PipeWriter);
 /// A command that runs `program args` under a tether, in the run's environment the caller
 /// sets on it (the tether passes it on whole). `pre_exec` hooks and fds set up by the caller
 /// apply to the tether and are inherited by the child.
+/// `run_dir` names the run it belongs to (the server tells a run's processes by it).
 pub fn command(
     program: &str,
     args: &[String],
+    run_dir: &Path,
 ) -> std::io::Result<(tokio::process::Command, Lifeline)> {
     let (read, write) = std::io::pipe()?;
     let mut cmd = tokio::process::Command::new(self_exe());
     cmd.arg("tether")
+        .arg("--run")
+        .arg(run_dir)
         .arg("--")
         .arg(program)
         .args(args)

@@ -304,6 +304,10 @@ try evil --config "$D/evil.toml" run --repo "$OTHER" --agent noop "use my provid
 setsid -f sh -c '"$FD" run --repo "$OTHER" --agent noop "escaped" > escaped.out 2>&1; echo "escaped=$?" > escaped.done'
 while [ ! -s escaped.done ]; do sleep 0.1; done
 cat escaped.done >> results
+# A server of another home (a test suite a smoke check drives, say) is the caller's own.
+FLIGHTDECK_HOME="$D/inner" "$FD" --config "$D/inner.toml" run --repo "$D/nested" --agent noop "nested run" > nested.out 2>&1
+echo "nested=$?" >> results
+FLIGHTDECK_HOME="$D/inner" "$FD" stop --all > /dev/null 2>&1
 "#;
 
 #[test]
@@ -316,6 +320,12 @@ fn a_runs_processes_may_read_but_not_start_stop_or_trust() {
     )
     .unwrap();
     std::fs::write(d.join("script.sh"), FROM_INSIDE).unwrap();
+    std::fs::write(
+        d.join("inner.toml"),
+        "[agents.noop]\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    git_repo(d, "nested");
     let other = git_repo(d, "other");
     std::fs::write(
         other.join(".flightdeck.toml"),
@@ -344,6 +354,7 @@ fn a_runs_processes_may_read_but_not_start_stop_or_trust() {
     };
     let out = |name: &str| std::fs::read_to_string(d.join(format!("{name}.out"))).unwrap();
     assert_eq!(code("ls"), "0", "{}", out("ls"));
+    assert_eq!(code("nested"), "0", "{}", out("nested"));
     for refused in ["run", "kill", "stop", "trust", "evil", "escaped"] {
         assert_ne!(
             code(refused),

@@ -183,6 +183,9 @@ pub enum Cmd {
     /// The parent of a process the server starts for a run (not for people).
     #[command(hide = true)]
     Tether {
+        /// The run's directory.
+        #[arg(long)]
+        run: PathBuf,
         /// The child's argv.
         #[arg(last = true, required = true)]
         argv: Vec<String>,
@@ -277,7 +280,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
         Some(Cmd::AgentBuiltin) => Ok(crate::builtin::main().await),
         // main() runs the shim before any runtime starts; reaching here is still correct.
         Some(Cmd::Shim { dir, argv }) => Ok(crate::shim::main(&dir, &argv)),
-        Some(Cmd::Tether { argv }) => Ok(crate::tether::main(&argv)),
+        Some(Cmd::Tether { argv, .. }) => Ok(crate::tether::main(&argv)),
     }
 }
 

@@ -24,7 +24,7 @@ fn trust_blocking(
     explicit: Option<PathBuf>,
 ) -> Result<i32> {
     // Trust is the user's word: an agent (or anything a run started) does not give it.
-    if let Some(Some(_)) = crate::server::caller::run_ancestor(std::process::id() as i32) {
+    if crate::server::caller::inside_run(home) {
         return Err(eyre!(
             "refused: `flightdeck trust` runs inside a run; only you can trust a repository's file, from your own shell"
         ));

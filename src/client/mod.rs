@@ -67,6 +67,12 @@ impl Client {
         if let Ok(s) = UnixStream::connect(self.home.socket()).await {
             return Ok(s);
         }
+        // A server started from inside a run would be a child of the run, without the keys.
+        if crate::server::caller::inside_run(&self.home) {
+            return Err(ClientError::Connect(
+                "no flightdeck server answers, and a process inside a run may not start one; the user's next command will".into(),
+            ));
+        }
         let mut child = crate::server::spawn::spawn_detached(&self.home, self.config.as_deref())
             .map_err(|e| ClientError::Connect(format!("{e:#}")))?;
         let deadline = Instant::now() + START_TIMEOUT;

@@ -5,6 +5,11 @@
 //! The server learns the caller's pid from the socket (`SO_PEERCRED`) and walks its ancestry:
 //! every process of a run descends from the run's shim or a tether, and both are child
 //! subreapers, so an agent that double-forks or calls `setsid` still has one as an ancestor.
+//! Only this home's runs count: a test suite that a run's smoke check drives may start
+//! servers of its own (other homes) and use them fully.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use crate::protocol::Command;
 
@@ -20,30 +25,30 @@ pub enum Caller {
 
 /// The caller on `stream`. When it cannot be told (no pid, gone already), it is treated as
 /// a run's: read-only, never more than it is owed.
-pub fn identify(stream: &tokio::net::UnixStream) -> Caller {
+pub fn identify(stream: &tokio::net::UnixStream, runs: &Path) -> Caller {
     let Some(pid) = stream.peer_cred().ok().and_then(|c| c.pid()) else {
         return Caller::Run {
             pid: 0,
             ancestor: 0,
         };
     };
-    match run_ancestor(pid) {
+    match run_ancestor(pid, runs) {
         Some(Some(ancestor)) => Caller::Run { pid, ancestor },
         Some(None) => Caller::User,
         None => Caller::Run { pid, ancestor: 0 },
     }
 }
 
-/// The nearest shim or tether above `pid` (`Some(None)`: none; `None`: the ancestry could not
-/// be read, e.g. the process is gone).
-pub fn run_ancestor(pid: i32) -> Option<Option<i32>> {
+/// The nearest shim or tether of a run under `runs` (a home's run directories) above `pid`
+/// (`Some(None)`: none; `None`: the ancestry could not be read, e.g. the process is gone).
+pub fn run_ancestor(pid: i32, runs: &Path) -> Option<Option<i32>> {
     let mut at = pid;
     // Ancestry is finite; the bound only guards against a /proc that changes under us.
     for _ in 0..4096 {
         if at <= 1 {
             return Some(None);
         }
-        if is_run_process(at) {
+        if is_run_process(at, runs) {
             return Some(Some(at));
         }
         at = parent_of(at)?;
@@ -51,15 +56,27 @@ pub fn run_ancestor(pid: i32) -> Option<Option<i32>> {
     Some(None)
 }
 
-/// Whether `pid` is a shim or a tether (`flightdeck shim --dir …`, `flightdeck tether -- …`).
-fn is_run_process(pid: i32) -> bool {
+/// Whether `pid` is a shim or a tether of a run under `runs` (`flightdeck shim --dir RUN …`,
+/// `flightdeck tether --run RUN …`).
+fn is_run_process(pid: i32, runs: &Path) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
     };
     let mut args = cmdline.split(|b| *b == 0).skip(1);
+    match (args.next(), args.next(), args.next()) {
+        (Some(b"shim"), Some(b"--dir"), Some(dir))
+        | (Some(b"tether"), Some(b"--run"), Some(dir)) => {
+            Path::new(std::ffi::OsStr::from_bytes(dir)).starts_with(runs)
+        }
+        _ => false,
+    }
+}
+
+/// Whether this very process runs inside one of `home`'s runs.
+pub fn inside_run(home: &crate::paths::Home) -> bool {
     matches!(
-        (args.next(), args.next()),
-        (Some(b"shim"), Some(b"--dir")) | (Some(b"tether"), Some(b"--"))
+        run_ancestor(std::process::id() as i32, &home.root().join("runs")),
+        Some(Some(_))
     )
 }
 
@@ -104,8 +121,9 @@ mod tests {
 
     #[test]
     fn this_test_is_the_users_and_its_ancestry_ends_at_init() {
-        assert_eq!(run_ancestor(std::process::id() as i32), Some(None));
-        assert_eq!(run_ancestor(i32::MAX), None);
+        let runs = Path::new("/nonexistent/runs");
+        assert_eq!(run_ancestor(std::process::id() as i32, runs), Some(None));
+        assert_eq!(run_ancestor(i32::MAX, runs), None);
     }
 
     #[test]

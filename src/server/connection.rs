@@ -18,7 +18,7 @@ use super::caller::{self, Caller};
 use crate::protocol::MAX_REQUEST_BYTES as MAX_REQUEST;
 
 pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<Notify>) {
-    let caller = super::caller::identify(&stream);
+    let caller = super::caller::identify(&stream, &home.root().join("runs"));
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read.take(MAX_REQUEST as u64));
     let mut line = String::new();

@@ -205,7 +205,7 @@ async fn render(
         ));
     }
     // Under a tether: a parent that holds no key and dies with the server.
-    let (mut cmd, lifeline) = crate::tether::command(&argv[0], &argv[1..])
+    let (mut cmd, lifeline) = crate::tether::command(&argv[0], &argv[1..], &ctx.dir)
         .map_err(|e| format!("cannot make a pipe: {e}"))?;
     cmd.current_dir(root);
     child_env::apply(
@@ -262,7 +262,16 @@ async fn render(
             },
             &[],
         );
-        let chrome = chrome::launch(exe, profile, pgid, viewport, chromium_log, chrome_env).await?;
+        let chrome = chrome::launch(
+            exe,
+            profile,
+            pgid,
+            viewport,
+            chromium_log,
+            chrome_env,
+            &ctx.dir,
+        )
+        .await?;
         let mut visits = Vec::new();
         for page in &cfg.pages {
             if ctx.procs.is_killing() {

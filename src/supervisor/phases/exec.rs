@@ -66,7 +66,7 @@ pub async fn run(
         return result;
     }
     // Under a tether: a parent that holds no key and dies with the server.
-    let (mut cmd, lifeline) = match crate::tether::command(program, args) {
+    let (mut cmd, lifeline) = match crate::tether::command(program, args, &ctx.dir) {
         Ok(t) => t,
         Err(e) => {
             result.error = Some(format!("cannot make a pipe: {e}"));
