@@ -47,8 +47,7 @@ command = ["sh", "-c", "echo done > out.txt"]
 
 fn env_with_key(provider_port: u16) -> Env {
     let mut env = Env::new(&config(provider_port));
-    env.vars
-        .push(("FD_TEST_ANTHROPIC_KEY".into(), KEY.into()));
+    env.vars.push(("FD_TEST_ANTHROPIC_KEY".into(), KEY.into()));
     env
 }
 
@@ -109,6 +108,13 @@ fn memory_kb(pid: i32) -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// How many descriptors a process holds.
+fn fds_of(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Let this test process hold thousands of sockets.
@@ -365,9 +371,7 @@ fn idle_connections_to_the_control_socket_do_not_lock_it() {
 
     let started = Instant::now();
     let held = hold_unix(&env.home.join("flightdeck.sock"), 2000);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0);
+    let fds = fds_of(pid);
     eprintln!(
         "{} idle connections to the control socket opened in {:.2}s; the server holds {fds} descriptors",
         held.len(),
@@ -380,6 +384,7 @@ fn idle_connections_to_the_control_socket_do_not_lock_it() {
         "2000 idle control connections",
         Duration::from_secs(5),
     );
+    eprintln!("afterwards the server holds {} descriptors", fds_of(pid));
     drop(held);
 }
 
@@ -398,15 +403,17 @@ fn idle_connections_to_the_gateway_do_not_lock_the_server() {
 
     let started = Instant::now();
     let held = hold_tcp(&host, 2000);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0);
+    let fds = fds_of(pid);
     eprintln!(
         "{} idle connections to the gateway opened in {:.2}s; the server holds {fds} descriptors",
         held.len(),
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(held.len(), 2000, "the gateway stopped accepting connections");
+    assert_eq!(
+        held.len(),
+        2000,
+        "the gateway stopped accepting connections"
+    );
     still_answers(
         &env,
         &repo,
@@ -426,6 +433,7 @@ fn idle_connections_to_the_gateway_do_not_lock_the_server() {
         started.elapsed().as_secs_f64()
     );
     assert_eq!(answer.map(|a| a.0), Some(200));
+    eprintln!("afterwards the server holds {} descriptors", fds_of(pid));
     drop(held);
 }
 
@@ -538,7 +546,14 @@ fn a_config_file_that_never_ends_is_refused_at_once() {
     let repo = git_repo(env.path(), "repo");
     std::os::unix::fs::symlink("/dev/zero", repo.join(".flightdeck.toml")).unwrap();
     let (took, out) = timed(
-        env.cmd(&["run", "--repo", repo.to_str().unwrap(), "--agent", "tiny", "t"]),
+        env.cmd(&[
+            "run",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--agent",
+            "tiny",
+            "t",
+        ]),
         Duration::from_secs(60),
     );
     let out = out.expect("`run` answers");
@@ -558,7 +573,14 @@ fn a_config_file_that_never_ends_is_refused_at_once() {
     std::fs::remove_file(repo.join(".flightdeck.toml")).unwrap();
     let big = format!("# {}\n", "x".repeat(2 * MIB as usize));
     std::fs::write(repo.join(".flightdeck.toml"), big).unwrap();
-    let stderr = env.fails(&["run", "--repo", repo.to_str().unwrap(), "--agent", "tiny", "t"]);
+    let stderr = env.fails(&[
+        "run",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--agent",
+        "tiny",
+        "t",
+    ]);
     assert!(
         stderr.contains(".flightdeck.toml") && stderr.contains("1 MiB"),
         "{stderr}"
@@ -599,7 +621,15 @@ fn curl(user: Option<&str>, url: &str, body: &str) -> (u16, String) {
         None => Command::new("curl"),
     };
     let out = cmd
-        .args(["-sS", "--max-time", "20", "-w", "\n%{http_code}", "-X", "POST"])
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+        ])
         .args(["-H", "content-type: application/json", "--data", body, url])
         .current_dir("/")
         .output()
@@ -625,7 +655,10 @@ fn another_user_with_a_stolen_token_is_refused() {
     eprintln!("as {other}: {status} {answer}");
     assert_eq!(status, 403, "{answer}");
     assert!(answer.contains("another user"), "{answer}");
-    assert!(provider.requests().is_empty(), "the call reached the provider");
+    assert!(
+        provider.requests().is_empty(),
+        "the call reached the provider"
+    );
     let refused = env.events_of(&id, "gateway.refused");
     assert!(
         refused.iter().any(|e| e["reason"] == "other_user"),
@@ -636,4 +669,37 @@ fn another_user_with_a_stolen_token_is_refused() {
     eprintln!("as the server's own user: {status}");
     assert_eq!(status, 200, "{answer}");
     assert_eq!(provider.requests().len(), 1);
+}
+
+#[test]
+fn a_run_has_at_most_64_calls_in_flight() {
+    let provider = Provider::start(vec![]);
+    let env = env_with_key(provider.port);
+    serve(&env, "true");
+    let (id, base) = run_with_gateway(&env);
+    let url = format!("{base}/v1/messages");
+    let body = r#"{"model":"claude-haiku-4-5","max_tokens":10,"messages":[]}"#;
+    // Paused, the run's calls are held: each stays in flight until the run ends.
+    env.ok(&["pause", &id]);
+    let held: Vec<_> = (0..64)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || post_within(&url, body, Duration::from_secs(60)))
+        })
+        .collect();
+    wait_until("64 held calls", || {
+        env.events_of(&id, "gateway.held").len() >= 64
+    });
+    let answer = post_within(&url, body, Duration::from_secs(10));
+    let (status, text) = answer.expect("an answer at once");
+    eprintln!("the 65th call: {status} {text}");
+    assert_eq!(status, 429, "{text}");
+    assert!(text.contains("64 model calls in flight"), "{text}");
+    // The run ends: its held calls are answered and their places freed.
+    env.ok(&["kill", &id]);
+    for h in held {
+        let answered = h.join().unwrap();
+        assert!(answered.is_some_and(|(s, _)| s != 200 && s != 429));
+    }
+    assert!(provider.requests().is_empty());
 }

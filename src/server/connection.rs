@@ -8,6 +8,7 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, Notify};
 
+use crate::conn_cap::Conn;
 use crate::paths::{pack, Home};
 use crate::proof::{store, summary, timeline};
 use crate::protocol::{Command, Event, FailureSummary, ProtocolError, Reply};
@@ -15,13 +16,22 @@ use crate::supervisor::Handle;
 
 use crate::protocol::MAX_REQUEST_BYTES as MAX_REQUEST;
 
-pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<Notify>) {
+/// How long a client may take to send its request; after that its connection is closed.
+const REQUEST_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub async fn handle(stream: UnixStream, conn: Conn, handle: Handle, home: Home, stop: Arc<Notify>) {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read.take(MAX_REQUEST as u64));
     let mut line = String::new();
-    if reader.read_line(&mut line).await.is_err() || line.trim().is_empty() {
+    // An idle client goes after a while, or sooner when a newer connection needs its place.
+    let got = tokio::select! {
+        r = tokio::time::timeout(REQUEST_WAIT, reader.read_line(&mut line)) => r.is_ok_and(|r| r.is_ok()),
+        _ = conn.closed() => false,
+    };
+    if !got || line.trim().is_empty() {
         return;
     }
+    let _busy = conn.busy();
     if line.len() >= MAX_REQUEST && !line.ends_with('\n') {
         let err = ProtocolError::invalid(format!(
             "the request is larger than the {} KiB the server reads; {}",
@@ -52,6 +62,10 @@ pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<No
         Command::BrowserReport { run } => {
             pack_text(&mut write, &handle, &home, run, "browser/report.md").await
         }
+        _ if super::gone::client_gone(write.as_ref()) => {
+            crate::log!("a client went away before its request was carried out; dropped it");
+            Ok(())
+        }
         cmd @ Command::Shutdown { .. } => {
             let answer = handle.call(cmd).await;
             let r = send(&mut write, &to_reply(answer)).await;
@@ -69,6 +83,15 @@ pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<No
             crate::log!("connection ended: {e}");
         }
     }
+}
+
+/// Every connection is busy with a request: say so instead of leaving the client hanging.
+pub async fn refuse_full(stream: UnixStream, cap: usize) {
+    let (_read, mut write) = stream.into_split();
+    let err = ProtocolError::invalid(format!(
+        "the server is busy: all {cap} connections it keeps are in use; try again shortly"
+    ));
+    let _ = send(&mut write, &Reply::Error { error: err }).await;
 }
 
 fn to_reply(answer: Result<Reply, ProtocolError>) -> Reply {

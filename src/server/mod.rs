@@ -2,6 +2,7 @@
 //! one JSON-line request per connection. Exactly one server per home, guarded by a lock file.
 
 mod connection;
+mod gone;
 mod lock;
 pub mod spawn;
 
@@ -22,6 +23,7 @@ pub use lock::AlreadyRunning;
 /// root cause) when another server holds the home.
 pub async fn serve(home: Home, global: Config) -> Result<()> {
     crate::memory::limit_arenas();
+    let caps = crate::fd_limit::caps(crate::fd_limit::raise());
     home.ensure()?;
     let _lock = lock::acquire(&home)?;
     let socket = home.socket();
@@ -44,9 +46,11 @@ pub async fn serve(home: Home, global: Config) -> Result<()> {
         );
     }
     crate::log!(
-        "server started: pid {}, home {}",
+        "server started: pid {}, home {}; at most {} client and {} gateway connections",
         std::process::id(),
-        home.root().display()
+        home.root().display(),
+        caps.control,
+        caps.gateway
     );
 
     // What runs spent before this server started counts towards global budgets.
@@ -60,7 +64,7 @@ pub async fn serve(home: Home, global: Config) -> Result<()> {
         .await
         .ok()
         .and_then(|p| p.trim().parse().ok());
-    let gateway = match crate::gateway::Gateway::start(spent, port).await {
+    let gateway = match crate::gateway::Gateway::start(spent, port, caps.gateway).await {
         Ok(g) => {
             crate::log!("metering gateway on http://{}", g.addr());
             if let Err(e) =
@@ -80,6 +84,7 @@ pub async fn serve(home: Home, global: Config) -> Result<()> {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| eyre!("cannot watch SIGTERM: {e}"))?;
     let mut backoff = crate::backoff::AcceptBackoff::new();
+    let conns = crate::conn_cap::ConnCap::new(caps.control);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -87,9 +92,14 @@ pub async fn serve(home: Home, global: Config) -> Result<()> {
                     if let Some(line) = backoff.succeeded("server") {
                         crate::log!("{line}");
                     }
+                    // At the cap the oldest connection still waiting for its request makes room.
+                    let Some(conn) = conns.open() else {
+                        tokio::spawn(connection::refuse_full(stream, conns.cap()));
+                        continue;
+                    };
                     let (handle, home, stop) = (handle.clone(), home.clone(), stop.clone());
                     tokio::spawn(async move {
-                        connection::handle(stream, handle, home, stop).await;
+                        connection::handle(stream, conn, handle, home, stop).await;
                     });
                 }
                 Err(e) => {
