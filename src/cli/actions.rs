@@ -214,7 +214,7 @@ pub async fn serve(
         return Ok(0);
     }
     let global = crate::config::load(&crate::config::Sources {
-        explicit: config,
+        explicit: config.clone(),
         ..Default::default()
     })
     .map_err(|e| eyre!("{e}"))?;
@@ -222,7 +222,7 @@ pub async fn serve(
     let mut tries = if replace { 200 } else { 1 };
     loop {
         tries -= 1;
-        match crate::server::serve(home.clone(), global.clone()).await {
+        match crate::server::serve(home.clone(), global.clone(), config.clone()).await {
             Ok(()) => return Ok(0),
             Err(e) if e.downcast_ref::<crate::server::AlreadyRunning>().is_some() => {
                 if tries > 0 {

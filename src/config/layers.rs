@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::file::{self, ReadError};
 use super::trust::{self, Standing, TrustStore};
 use super::{Config, DEFAULTS};
 
@@ -35,6 +36,9 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Not a regular file, or larger than the cap (`file::MAX_BYTES`).
+    #[error("cannot use {} as a config file: {why}", path.display())]
+    Unusable { path: PathBuf, why: String },
     #[error("malformed config {}, line {line}, column {column}: {message}; fix that line and try again", path.display())]
     Malformed {
         path: PathBuf,
@@ -97,10 +101,15 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         }
     }
     if let Some(path) = &sources.explicit {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let text = match read_optional(path)? {
+            Some(text) => text,
+            None => {
+                return Err(ConfigError::Read {
+                    path: path.clone(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                })
+            }
+        };
         merge(&mut merged, parse_layer(&text, path)?);
         origins.push(path.display().to_string());
     }
@@ -120,13 +129,18 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
 /// The repository's own config file.
 pub const REPO_FILE: &str = ".flightdeck.toml";
 
+/// Every config file is read through here: capped, regular files only.
 fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
-    match std::fs::read_to_string(path) {
+    match file::read(path) {
         Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ConfigError::Read {
+        Err(ReadError::NotFound) => Ok(None),
+        Err(ReadError::Io(source)) => Err(ConfigError::Read {
             path: path.to_path_buf(),
             source,
+        }),
+        Err(ReadError::Unusable(why)) => Err(ConfigError::Unusable {
+            path: path.to_path_buf(),
+            why,
         }),
     }
 }

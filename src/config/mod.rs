@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod duration;
+mod file;
 mod layers;
 pub mod pinned;
 pub mod trust;

@@ -92,6 +92,23 @@ pub(super) fn admit(
     })
 }
 
+/// Refuse a request before admitting it (its caller is another user): the run's timeline
+/// says so when the token is a run's.
+pub(super) fn refuse_unadmitted(
+    inner: &Inner,
+    target: &route::Target,
+    method: &hyper::Method,
+    r: route::Refusal,
+) -> Response<Body> {
+    if let Ok(mut links) = inner.links.lock() {
+        if let Some(link) = links.get_mut(target.token) {
+            return refuse(link, method, target, r);
+        }
+    }
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN);
+    json_error(status, r.kind, &r.message)
+}
+
 /// Tell the run's timeline (the first few times) and the client why a request was refused.
 fn refuse(
     link: &mut RunLink,

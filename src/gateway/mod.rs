@@ -6,12 +6,14 @@
 //! for any path that is not one of the provider's model endpoints (`route`).
 
 mod admit;
+mod body;
 pub mod budget;
+mod in_flight;
+mod listen;
 pub mod route;
 pub mod usage;
 
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -20,14 +22,15 @@ use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::config::{BudgetConfig, ProviderConfig, ProviderKind};
 use crate::models::calls::ModelCall;
 use crate::models::pricing::PriceTable;
 use admit::{admit, Admit, HOLD_RECHECK};
+use body::BodyError;
 use budget::{Spent, Verdict};
+use in_flight::InFlight;
 
 /// Where a run's calls are recorded and its budget enforced.
 pub trait Meter: Send + Sync {
@@ -109,18 +112,26 @@ struct Inner {
     client: reqwest::Client,
     /// Bumped whenever a held call may go on (a run resumed, caps changed, a run ended).
     wake: tokio::sync::watch::Sender<u64>,
+    /// Each run's calls in flight.
+    in_flight: Arc<InFlight>,
 }
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
 /// Largest request body forwarded; a response body is kept up to this for reading usage.
 const MAX_BODY: usize = 32 * 1024 * 1024;
+/// A request body that stops arriving for this long is given up on.
+const BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Gateway {
     /// Listen on loopback: on `port` when it is free (a restarted server takes its
     /// predecessor's port, so adopted agents keep their base URLs), else on any free port.
-    /// `global` is what all runs had spent before.
-    pub async fn start(global: Spent, port: Option<u16>) -> std::io::Result<Arc<Gateway>> {
+    /// `global` is what all runs had spent before; at most `max_conns` connections are kept.
+    pub async fn start(
+        global: Spent,
+        port: Option<u16>,
+        max_conns: usize,
+    ) -> std::io::Result<Arc<Gateway>> {
         let listener = match port {
             Some(p) => match TcpListener::bind(("127.0.0.1", p)).await {
                 Ok(l) => l,
@@ -140,37 +151,9 @@ impl Gateway {
             global: Mutex::new(global),
             client,
             wake: tokio::sync::watch::Sender::new(0),
+            in_flight: Arc::new(InFlight::default()),
         });
-        let accept_inner = inner.clone();
-        tokio::spawn(async move {
-            let mut backoff = crate::backoff::AcceptBackoff::new();
-            loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, _)) => {
-                        if let Some(line) = backoff.succeeded("gateway") {
-                            crate::log!("{line}");
-                        }
-                        stream
-                    }
-                    Err(e) => {
-                        // Out of descriptors, accept fails at once: never spin on it.
-                        let (wait, line) = backoff.failed("gateway", &e, std::time::Instant::now());
-                        if let Some(line) = line {
-                            crate::log!("{line}");
-                        }
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                };
-                let inner = accept_inner.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(inner.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        tokio::spawn(listen::serve(listener, inner.clone(), max_conns));
         Ok(Arc::new(Gateway { addr, inner }))
     }
 
@@ -275,8 +258,55 @@ const DROP_RESPONSE: [&str; 4] = [
     "content-length",
 ];
 
-async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-    Ok(forward(inner, req).await.unwrap_or_else(|r| r))
+/// A request from the server's own user.
+async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Body> {
+    let slot = match route::target(req.uri().path()) {
+        Some(target) => match inner.in_flight.enter(target.token) {
+            Some(slot) => Some(slot),
+            None => {
+                return json_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_error",
+                    &format!(
+                        "this run already has {} model calls in flight through flightdeck's gateway, the most one run may have at once; retry when one has finished",
+                        in_flight::PER_RUN
+                    ),
+                )
+            }
+        },
+        None => None,
+    };
+    let response = forward(inner, req).await.unwrap_or_else(|r| r);
+    in_flight::hold(response, slot)
+}
+
+/// The answer to a body that was not read whole.
+fn body_refused(e: BodyError) -> Response<Body> {
+    let mut r = match e {
+        BodyError::TooLarge => json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            &format!(
+                "the request body is larger than {} MiB, the most flightdeck's gateway forwards",
+                MAX_BODY / (1024 * 1024)
+            ),
+        ),
+        BodyError::Stalled(wait) => json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            &format!(
+                "the request body stopped arriving (nothing for {} s)",
+                wait.as_secs()
+            ),
+        ),
+        BodyError::Broken(e) => json_error(StatusCode::BAD_REQUEST, "invalid_request_error", &e),
+    };
+    // The rest of the body is never read: the connection cannot carry another request.
+    r.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    r
 }
 
 async fn forward(
@@ -293,6 +323,10 @@ async fn forward(
         ));
     };
     let method = req.method().clone();
+    // Refused before anything else when its Content-Length alone is too much.
+    if body::declared_too_large(req.body(), MAX_BODY) {
+        return Err(body_refused(BodyError::TooLarge));
+    }
 
     // The run, its provider, the endpoint, its state, its budget. A call the run may not make
     // now (paused, or its budget spent) is held, not refused: agents give up on errors, and a
@@ -341,25 +375,9 @@ async fn forward(
     };
 
     let headers = req.headers().clone();
-    let body = req
-        .into_body()
-        .collect()
+    let body = body::read(req.into_body(), MAX_BODY, BODY_WAIT)
         .await
-        .map_err(|e| {
-            json_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                &e.to_string(),
-            )
-        })?
-        .to_bytes();
-    if body.len() > MAX_BODY {
-        return Err(json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
-            "request too large",
-        ));
-    }
+        .map_err(body_refused)?;
     let (body, requested_model) = prepare_body(provider.kind, &segments, body);
     let url = upstream_url(&provider.base_url, &segments, query.as_deref()).map_err(|e| {
         json_error(

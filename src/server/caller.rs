@@ -23,10 +23,11 @@ pub enum Caller {
     },
 }
 
-/// The caller on `stream`. When it cannot be told (no pid, gone already), it is treated as
-/// a run's: read-only, never more than it is owed.
-pub fn identify(stream: &tokio::net::UnixStream, runs: &Path) -> Caller {
-    let Some(pid) = stream.peer_cred().ok().and_then(|c| c.pid()) else {
+/// The caller whose pid the socket gave (`SO_PEERCRED`). When it cannot be told (no pid,
+/// gone already), it is treated as a run's: read-only, never more than it is owed. Reads
+/// /proc: call off the async runtime.
+pub fn identify(pid: Option<i32>, runs: &Path) -> Caller {
+    let Some(pid) = pid else {
         return Caller::Run {
             pid: 0,
             ancestor: 0,

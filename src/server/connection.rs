@@ -8,6 +8,7 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, Notify};
 
+use crate::conn_cap::Conn;
 use crate::paths::{pack, Home};
 use crate::proof::{store, summary, timeline};
 use crate::protocol::{Command, Event, FailureSummary, ProtocolError, Reply};
@@ -17,14 +18,24 @@ use super::caller::{self, Caller};
 
 use crate::protocol::MAX_REQUEST_BYTES as MAX_REQUEST;
 
-pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<Notify>) {
-    let caller = super::caller::identify(&stream, &home.root().join("runs"));
+/// How long a client may take to send its request; after that its connection is closed.
+const REQUEST_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub async fn handle(stream: UnixStream, conn: Conn, handle: Handle, home: Home, stop: Arc<Notify>) {
+    // Who connected, as the kernel says (read now; looked into only for a command that acts).
+    let peer = stream.peer_cred().ok().and_then(|c| c.pid());
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read.take(MAX_REQUEST as u64));
     let mut line = String::new();
-    if reader.read_line(&mut line).await.is_err() || line.trim().is_empty() {
+    // An idle client goes after a while, or sooner when a newer connection needs its place.
+    let got = tokio::select! {
+        r = tokio::time::timeout(REQUEST_WAIT, reader.read_line(&mut line)) => r.is_ok_and(|r| r.is_ok()),
+        _ = conn.closed() => false,
+    };
+    if !got || line.trim().is_empty() {
         return;
     }
+    let _busy = conn.busy();
     if line.len() >= MAX_REQUEST && !line.ends_with('\n') {
         let err = ProtocolError::invalid(format!(
             "the request is larger than the {} KiB the server reads; {}",
@@ -44,11 +55,20 @@ pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<No
             return;
         }
     };
-    if caller != Caller::User && !caller::reads_only(&cmd) {
-        crate::log!("{}", caller::refusal(caller));
-        let err = ProtocolError::refused(caller::refusal(caller));
-        let _ = send(&mut write, &Reply::Error { error: err }).await;
-        return;
+    if !caller::reads_only(&cmd) {
+        let runs = home.root().join("runs");
+        let caller = tokio::task::spawn_blocking(move || caller::identify(peer, &runs))
+            .await
+            .unwrap_or(Caller::Run {
+                pid: 0,
+                ancestor: 0,
+            });
+        if caller != Caller::User {
+            crate::log!("{}", caller::refusal(caller));
+            let err = ProtocolError::refused(caller::refusal(caller));
+            let _ = send(&mut write, &Reply::Error { error: err }).await;
+            return;
+        }
     }
     let result = match cmd {
         Command::Timeline { run, follow, tail } => {
@@ -60,6 +80,10 @@ pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<No
         Command::Proof { run } => pack_text(&mut write, &handle, &home, run, pack::PR).await,
         Command::BrowserReport { run } => {
             pack_text(&mut write, &handle, &home, run, "browser/report.md").await
+        }
+        _ if super::gone::client_gone(write.as_ref()) => {
+            crate::log!("a client went away before its request was carried out; dropped it");
+            Ok(())
         }
         cmd @ Command::Shutdown { .. } => {
             let answer = handle.call(cmd).await;
@@ -78,6 +102,15 @@ pub async fn handle(stream: UnixStream, handle: Handle, home: Home, stop: Arc<No
             crate::log!("connection ended: {e}");
         }
     }
+}
+
+/// Every connection is busy with a request: say so instead of leaving the client hanging.
+pub async fn refuse_full(stream: UnixStream, cap: usize) {
+    let (_read, mut write) = stream.into_split();
+    let err = ProtocolError::invalid(format!(
+        "the server is busy: all {cap} connections it keeps are in use; try again shortly"
+    ));
+    let _ = send(&mut write, &Reply::Error { error: err }).await;
 }
 
 fn to_reply(answer: Result<Reply, ProtocolError>) -> Reply {

@@ -3,6 +3,7 @@
 
 pub mod caller;
 mod connection;
+mod gone;
 mod lock;
 pub mod spawn;
 
@@ -21,10 +22,16 @@ pub use lock::AlreadyRunning;
 
 /// Run the server until a shutdown request or a signal. Returns `AlreadyRunning` (as the error's
 /// root cause) when another server holds the home.
-pub async fn serve(home: Home, global: Config) -> Result<()> {
+/// `own_config`: the `--config` file `global` was loaded with.
+pub async fn serve(
+    home: Home,
+    global: Config,
+    own_config: Option<std::path::PathBuf>,
+) -> Result<()> {
     crate::memory::limit_arenas();
     // It holds the provider keys: its /proc files are not for its children to read.
     crate::harden::non_dumpable();
+    let caps = crate::fd_limit::caps(crate::fd_limit::raise());
     home.ensure()?;
     let _lock = lock::acquire(&home)?;
     let socket = home.socket();
@@ -47,9 +54,11 @@ pub async fn serve(home: Home, global: Config) -> Result<()> {
         );
     }
     crate::log!(
-        "server started: pid {}, home {}",
+        "server started: pid {}, home {}; at most {} client and {} gateway connections",
         std::process::id(),
-        home.root().display()
+        home.root().display(),
+        caps.control,
+        caps.gateway
     );
 
     // What runs spent before this server started counts towards global budgets.
@@ -63,7 +72,7 @@ pub async fn serve(home: Home, global: Config) -> Result<()> {
         .await
         .ok()
         .and_then(|p| p.trim().parse().ok());
-    let gateway = match crate::gateway::Gateway::start(spent, port).await {
+    let gateway = match crate::gateway::Gateway::start(spent, port, caps.gateway).await {
         Ok(g) => {
             crate::log!("metering gateway on http://{}", g.addr());
             if let Err(e) =
@@ -78,11 +87,12 @@ pub async fn serve(home: Home, global: Config) -> Result<()> {
             None
         }
     };
-    let (handle, supervisor) = Supervisor::start(home.clone(), global, gateway);
+    let (handle, supervisor) = Supervisor::start(home.clone(), global, own_config, gateway);
     let stop = Arc::new(Notify::new());
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| eyre!("cannot watch SIGTERM: {e}"))?;
     let mut backoff = crate::backoff::AcceptBackoff::new();
+    let conns = crate::conn_cap::ConnCap::new(caps.control);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -90,9 +100,14 @@ pub async fn serve(home: Home, global: Config) -> Result<()> {
                     if let Some(line) = backoff.succeeded("server") {
                         crate::log!("{line}");
                     }
+                    // At the cap the oldest connection still waiting for its request makes room.
+                    let Some(conn) = conns.open() else {
+                        tokio::spawn(connection::refuse_full(stream, conns.cap()));
+                        continue;
+                    };
                     let (handle, home, stop) = (handle.clone(), home.clone(), stop.clone());
                     tokio::spawn(async move {
-                        connection::handle(stream, handle, home, stop).await;
+                        connection::handle(stream, conn, handle, home, stop).await;
                     });
                 }
                 Err(e) => {

@@ -188,11 +188,12 @@ impl Supervisor {
     pub fn start(
         home: Home,
         global: Config,
+        own_config: Option<std::path::PathBuf>,
         gateway: Option<Arc<crate::gateway::Gateway>>,
     ) -> (Handle, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(4096);
-        let config_source = submit::ConfigSource::new(&home, &global);
+        let config_source = submit::ConfigSource::new(&home, &global, own_config);
         let mut sup = Supervisor {
             config_source,
             home,

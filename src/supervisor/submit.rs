@@ -59,10 +59,11 @@ pub struct ConfigSource {
 }
 
 impl ConfigSource {
-    pub fn new(home: &Home, server: &Config) -> Self {
+    /// `own`: the server's own `--config` file.
+    pub fn new(home: &Home, server: &Config, own: Option<PathBuf>) -> Self {
         Self {
             trust: TrustStore::in_home(home),
-            pinned: std::sync::Arc::new(crate::config::pinned::Pinned::of(server)),
+            pinned: std::sync::Arc::new(crate::config::pinned::Pinned::of(server, own)),
         }
     }
 
