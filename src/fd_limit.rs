@@ -9,16 +9,35 @@ use nix::sys::resource::{getrlimit, setrlimit, Resource};
 /// soft limit (some old programs loop over every possible descriptor).
 const MOST: u64 = 65536;
 
+/// The limits the server started with, which its children get back.
+static STARTED_WITH: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
 /// Raise the soft limit towards the hard one; returns the soft limit in force afterwards.
 pub fn raise() -> u64 {
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return 1024;
     };
+    let _ = STARTED_WITH.set((soft, hard));
     let want = hard.min(MOST);
     if soft < want && setrlimit(Resource::RLIMIT_NOFILE, want, hard).is_ok() {
         return want;
     }
     soft
+}
+
+/// Give `cmd`'s process the descriptor limit the server started with: the raise is for the
+/// server's connections, not for a run's programs (some loop over every possible descriptor).
+pub fn restore_for(cmd: &mut tokio::process::Command) {
+    let Some(&(soft, hard)) = STARTED_WITH.get() else {
+        return;
+    };
+    // SAFETY: setrlimit is a plain system call, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, soft, hard);
+            Ok(())
+        });
+    }
 }
 
 /// How many connections the control socket and the gateway each keep open at most.

@@ -98,6 +98,7 @@ pub fn command(
         .arg(program)
         .args(args)
         .stdin(read);
+    crate::fd_limit::restore_for(&mut cmd);
     Ok((cmd, Lifeline(write)))
 }
 

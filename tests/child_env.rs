@@ -20,6 +20,11 @@ const INHERITED: [(&str, &str); 8] = [
 
 #[test]
 fn agent_setup_and_smoke_get_only_the_allow_list_and_what_the_user_names() {
+    // A soft descriptor limit under the hard one, as a login shell has: the server raises its
+    // own, and the run's processes must get this one back.
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, 1024.min(hard), hard).unwrap();
     let dumps = tempfile::tempdir().unwrap();
     let d = dumps.path().display();
     let mut env = Env::new(&format!(
@@ -32,7 +37,7 @@ env_passthrough = ["ONLY_FOR_AGENT"]
 commands = [["sh", "-c", "env > {d}/setup.env; tr '\\0' '\\n' < /proc/$PPID/environ > {d}/setup.parent.env"]]
 [[smoke]]
 name = "dump"
-command = ["sh", "-c", "env > {d}/smoke.env; tr '\\0' '\\n' < /proc/$PPID/environ > {d}/smoke.parent.env"]
+command = ["sh", "-c", "env > {d}/smoke.env; tr '\\0' '\\n' < /proc/$PPID/environ > {d}/smoke.parent.env; ulimit -n > {d}/smoke.nofile"]
 "#
     ));
     for (k, v) in INHERITED {
@@ -44,6 +49,10 @@ command = ["sh", "-c", "env > {d}/smoke.env; tr '\\0' '\\n' < /proc/$PPID/enviro
     check_dumps(dumps.path(), &["agent", "setup", "smoke"]);
     // What a setup step or a smoke check can read of its parent holds no secret either.
     check_dumps(dumps.path(), &["setup.parent", "smoke.parent"]);
+    // The server raises its own descriptor limit for its connections; a check gets ours back.
+    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let nofile = std::fs::read_to_string(dumps.path().join("smoke.nofile")).unwrap();
+    assert_eq!(nofile.trim(), soft.to_string());
 }
 
 #[test]

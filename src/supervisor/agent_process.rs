@@ -41,6 +41,7 @@ pub fn shim_command(dir: &Path, program: &str, args: &[String]) -> tokio::proces
             Ok(())
         });
     }
+    crate::fd_limit::restore_for(&mut cmd);
     cmd
 }
 
