@@ -9,6 +9,8 @@ use crate::run::{ConflictFinding, MergeState};
 
 pub struct GateInputs<'a> {
     pub checks: &'a [CheckResult],
+    /// Evidence that could not be read (each a sentence naming its file): the gate is closed.
+    pub lost: &'a [String],
     pub score: Option<f64>,
     pub protected_touched: &'a [String],
     pub conflicts: &'a [ConflictFinding],
@@ -26,7 +28,7 @@ pub const CHANGED_NOTHING: &str = "the run changed nothing";
 
 /// The merge state and, unless ready, the reasons in sentences.
 pub fn evaluate(i: &GateInputs, gate: &GateConfig) -> (MergeState, Vec<String>) {
-    let mut reasons = Vec::new();
+    let mut reasons: Vec<String> = i.lost.to_vec();
     if i.changed_files == 0 {
         reasons.push(CHANGED_NOTHING.to_string());
     }
@@ -116,6 +118,7 @@ mod tests {
     ) -> GateInputs<'a> {
         GateInputs {
             checks,
+            lost: &[],
             score: Some(0.9),
             protected_touched: protected,
             conflicts,
@@ -124,6 +127,19 @@ mod tests {
             checked: Some("abc"),
             tip: Some("abc"),
         }
+    }
+
+    #[test]
+    fn lost_evidence_closes_the_gate_with_its_sentence() {
+        let checks = [check(true)];
+        let lost = ["the smoke evidence x/smoke.json is missing".to_string()];
+        let i = GateInputs {
+            lost: &lost,
+            ..inputs(&checks, &[], &[])
+        };
+        let (state, reasons) = evaluate(&i, &GateConfig::default());
+        assert_eq!(state, MergeState::Blocked);
+        assert_eq!(reasons, lost);
     }
 
     #[test]

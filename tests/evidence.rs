@@ -486,3 +486,33 @@ fn the_radar_sees_the_target_move_under_runs_waiting_to_merge() {
     assert_eq!(ra["conflicts"][0]["with"], "target:main");
     assert_eq!(env.record(&d)["merge"], "ready");
 }
+
+#[test]
+fn missing_or_corrupt_smoke_evidence_blocks_the_gate() {
+    let (env, repo) = env_with("[[smoke]]\nname = \"unit\"\ncommand = [\"true\"]\n");
+    let id = env.start(&repo, "add-a", "add a");
+    let r = finished(&env, &id);
+    assert_eq!(r["merge"], "ready", "{r:#}");
+    let smoke = env.run_dir(&id).join("smoke.json");
+    for (what, damage) in [("missing", None), ("corrupt", Some("{\"not\": json"))] {
+        match damage {
+            None => std::fs::remove_file(&smoke).unwrap(),
+            Some(text) => std::fs::write(&smoke, text).unwrap(),
+        }
+        // The proof and the gate are worked out again from what is on disk.
+        env.ok(&["retry", &id, "--phase", "proof"]);
+        let r = env.wait_for(&id, "the gate again", |r| {
+            r["status"] == "succeeded" && r["merge"] != "ready"
+        });
+        assert_eq!(r["merge"], "blocked", "{what}: {r:#}");
+        let reasons = r["gate_reasons"].to_string();
+        assert!(
+            reasons.contains("smoke.json") && reasons.contains("retry --phase smoke"),
+            "{what}: {reasons}"
+        );
+    }
+    // Checking again writes the evidence, and the gate opens.
+    env.ok(&["retry", &id, "--phase", "smoke"]);
+    let r = env.wait_for(&id, "green again", |r| r["merge"] == "ready");
+    assert_eq!(r["status"], "succeeded");
+}

@@ -60,6 +60,30 @@ pub fn read_checks(dir: &Path) -> Option<Vec<crate::proof::smoke::CheckResult>> 
     read_json(&dir.join(pack::SMOKE))
 }
 
+/// `smoke.json` for the gate, which fails closed: the smoke phase always writes it (`[]` when
+/// no checks are configured), so a missing or unreadable file is evidence lost, said with the
+/// file and what to do, never "no required checks".
+pub fn checks_for_gate(dir: &Path) -> Result<Vec<crate::proof::smoke::CheckResult>, String> {
+    let path = dir.join(pack::SMOKE);
+    let again = "retry --phase smoke to check again";
+    let bytes = std::fs::read(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            format!("the smoke evidence {} is missing; {again}", path.display())
+        } else {
+            format!(
+                "cannot read the smoke evidence {} ({e}); {again}",
+                path.display()
+            )
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        format!(
+            "the smoke evidence {} is unreadable ({e}); {again}",
+            path.display()
+        )
+    })
+}
+
 /// `score.json`, if the run was scored.
 pub fn read_score(dir: &Path) -> Option<crate::proof::score::Score> {
     read_json(&dir.join(pack::SCORE))

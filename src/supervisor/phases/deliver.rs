@@ -14,7 +14,7 @@ use crate::run::{MergeState, Phase, RunRecord};
 use crate::supervisor::context::RunCtx;
 
 use super::{blocking, PhaseJob, PhaseReport, Update};
-use crate::proof::store::{read_calls, read_checks, read_score};
+use crate::proof::store::{checks_for_gate, read_calls, read_checks, read_score};
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let (dir, rec, config) = (ctx.dir.clone(), job.record.clone(), job.config.clone());
@@ -42,7 +42,10 @@ fn evaluate_and_write(
     mut rec: RunRecord,
     config: &Config,
 ) -> Result<(MergeState, Vec<String>), String> {
-    let checks = read_checks(dir).unwrap_or_default();
+    let (checks, lost) = match checks_for_gate(dir) {
+        Ok(c) => (c, Vec::new()),
+        Err(why) => (Vec::new(), vec![why]),
+    };
     let score = read_score(dir);
     let target = gate::target(&config.gate, rec.base_branch.as_deref()).map(str::to_string);
     let (_, stat) =
@@ -55,6 +58,7 @@ fn evaluate_and_write(
     let (state, reasons) = gate::evaluate(
         &GateInputs {
             checks: &checks,
+            lost: &lost,
             score: score.as_ref().map(|s| s.score),
             protected_touched: &protected,
             conflicts: &rec.conflicts,
