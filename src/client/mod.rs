@@ -35,11 +35,27 @@ pub struct Client {
 pub struct ReplyStream {
     lines: Lines<BufReader<OwnedReadHalf>>,
     _write: tokio::net::unix::OwnedWriteHalf,
+    /// The first line, read ahead to know the server is there (None: not read yet).
+    first: Option<Option<String>>,
 }
 
 impl ReplyStream {
+    /// Read the first line ahead.
+    async fn prime(&mut self) -> std::io::Result<()> {
+        let line = self.lines.next_line().await?;
+        if line.is_none() {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.first = Some(line);
+        Ok(())
+    }
+
     pub async fn next(&mut self) -> Result<Option<Reply>, ClientError> {
-        match self.lines.next_line().await? {
+        let line = match self.first.take() {
+            Some(line) => line,
+            None => self.lines.next_line().await?,
+        };
+        match line {
             None => Ok(None),
             Some(line) => match Reply::decode(&line) {
                 Ok(Reply::End) => Ok(None),
@@ -109,9 +125,44 @@ impl Client {
         UnixStream::connect(self.home.socket()).await.ok()
     }
 
+    /// Send `cmd` and wait for the first line of the answer. A server that went away before
+    /// answering (killed, its last connections reset as it died) is connected to again, or
+    /// started, for a command that only reads; for one that acts that is said, since whether
+    /// it was carried out cannot be known.
     pub async fn stream(&self, cmd: &Command) -> Result<ReplyStream, ClientError> {
-        let stream = self.connect().await?;
-        Self::send_on(stream, cmd).await
+        let again = crate::server::caller::reads_only(cmd);
+        let mut tries = 0u64;
+        loop {
+            let stream = self.connect().await?;
+            let gone = match Self::send_on(stream, cmd).await {
+                Ok(mut s) => match s.prime().await {
+                    Ok(()) => return Ok(s),
+                    Err(e) => e,
+                },
+                Err(ClientError::Io(e)) => e,
+                Err(e) => return Err(e),
+            };
+            let lost = matches!(
+                gone.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+            if !lost {
+                return Err(ClientError::Io(gone));
+            }
+            if !again {
+                return Err(ClientError::Connect(format!(
+                    "the server went away before answering ({gone}); whether the command was carried out is not known: see `flightdeck ls`"
+                )));
+            }
+            tries += 1;
+            if tries > 5 {
+                return Err(ClientError::Io(gone));
+            }
+            tokio::time::sleep(Duration::from_millis(20 * tries)).await;
+        }
     }
 
     pub async fn send_on(stream: UnixStream, cmd: &Command) -> Result<ReplyStream, ClientError> {
@@ -123,6 +174,7 @@ impl Client {
             // A list of hundreds of runs is a line of several hundred kB.
             lines: BufReader::with_capacity(64 * 1024, read).lines(),
             _write: write,
+            first: None,
         })
     }
 

@@ -86,7 +86,8 @@ impl Supervisor {
         let Some(entry) = self.runs.get_mut(id) else {
             return;
         };
-        if phase == Phase::Prepare || entry.record.started_at.is_none() || retry {
+        // A run taken up again after a restart keeps its start: its time before the crash counts.
+        if !adopt && (phase == Phase::Prepare || entry.record.started_at.is_none() || retry) {
             entry.record.started_at = Some(crate::time::now_rfc3339());
             entry.record.finished_at = None;
         }
@@ -94,7 +95,7 @@ impl Supervisor {
         entry.ctx.emit(
             phase,
             "phase.started",
-            fields! {"attempt" => entry.record.attempt, "retry" => retry},
+            fields! {"attempt" => entry.record.attempt, "retry" => retry, "adopted" => adopt},
         );
         let Some(config) = entry.config.clone() else {
             // Cannot happen: runs start only after a submit or a retry, which set it.
@@ -145,7 +146,20 @@ impl Supervisor {
         let tx = self.tx.clone();
         let run = id.to_string();
         tokio::spawn(async move {
-            let report = phases::run(ctx.clone(), job).await;
+            // A phase that panics still reports: its run fails with the panic's message
+            // instead of staying busy for ever.
+            let report = match tokio::spawn(phases::run(ctx.clone(), job)).await {
+                Ok(report) => report,
+                Err(e) => PhaseReport {
+                    outcome: Outcome::Failed {
+                        reason: format!(
+                            "internal error: phase {phase} panicked: {}",
+                            panic_message(e)
+                        ),
+                    },
+                    updates: vec![],
+                },
+            };
             // The phase boundary: make the timeline durable.
             let _ = tokio::task::spawn_blocking(move || ctx.sync_timeline()).await;
             Supervisor::send_internal(&tx, Internal::PhaseDone { run, phase, report });
@@ -285,4 +299,17 @@ fn sync_record(entry: &mut super::Entry) {
     r.gate_reasons = m.gate.gate_reasons.clone();
     r.conflicts = m.gate.conflicts.clone();
     r.queue = m.gate.queue.clone();
+}
+
+/// What a panicked task said, as far as it can be told.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "it was cancelled".into();
+    }
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
 }

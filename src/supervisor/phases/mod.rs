@@ -80,8 +80,15 @@ impl PhaseReport {
     }
 }
 
+/// A test hook: the phase named here panics as it starts, so tests can see that a panicking
+/// phase fails its run instead of leaving it busy.
+const PANIC_HOOK: &str = "FLIGHTDECK_TEST_PANIC_IN_PHASE";
+
 pub async fn run(ctx: Arc<RunCtx>, job: PhaseJob) -> PhaseReport {
     let phase = job.phase;
+    if std::env::var(PANIC_HOOK).is_ok_and(|p| p == phase.as_str()) {
+        panic!("{PANIC_HOOK} asked phase {phase} to panic");
+    }
     let report = match phase {
         Phase::Prepare => prepare::run(&ctx, &job).await,
         Phase::Agent => agent::run(&ctx, &job).await,
