@@ -333,3 +333,34 @@ command = ["sh", "-c", "echo smoke-start >> {log}; sleep 3; echo smoke-end >> {l
         "setup-start\nsetup-start\nsetup-end\nsmoke-start\nsmoke-start\nsmoke-end\n"
     );
 }
+
+#[test]
+fn an_adopted_run_keeps_its_start_and_its_agents_duration() {
+    let env = Env::new(
+        "[agents.slowish]\ncommand = [\"sh\", \"-c\", \"sleep 2; echo done > done.txt\"]\n",
+    );
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "slowish", "take a while");
+    env.wait_status(&id, "running");
+    wait_until("the agent under way", || {
+        env.run_dir(&id).join("shim.json").exists()
+    });
+    let started_at = env.record(&id)["started_at"].clone();
+    assert!(started_at.is_string(), "{started_at}");
+    std::thread::sleep(Duration::from_millis(500));
+    env.kill_server();
+    env.ok(&["ls"]);
+    let r = env.wait_status(&id, "succeeded");
+    assert_eq!(r["started_at"], started_at, "the start moved on adoption");
+    let exited = env.events_of(&id, "agent.exited");
+    let ms = exited[0]["duration_ms"].as_u64().unwrap();
+    assert!(
+        ms >= 1900,
+        "the agent's duration lost the time before the restart: {ms} ms"
+    );
+    let starts = env.events_of(&id, "phase.started");
+    let agent_starts: Vec<&Value> = starts.iter().filter(|e| e["phase"] == "agent").collect();
+    assert_eq!(agent_starts.len(), 2, "{starts:#?}");
+    assert_eq!(agent_starts[1]["adopted"], true);
+    assert_eq!(agent_starts[1]["retry"], false);
+}

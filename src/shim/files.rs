@@ -92,6 +92,22 @@ pub fn start_time(pid: i32) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// How long ago a process that started at `start` (clock ticks since boot) started.
+pub fn age(start: u64) -> Option<std::time::Duration> {
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|t| *t > 0)? as f64;
+    let ago = uptime - start as f64 / ticks;
+    (ago >= 0.0).then(|| std::time::Duration::from_secs_f64(ago))
+}
+
 /// Whether `pid` is still the process that started at `start`.
 pub fn alive(pid: i32, start: u64) -> bool {
     start_time(pid) == Some(start)

@@ -135,7 +135,10 @@ pub async fn adopt(ctx: &Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         prices,
         gateway,
         token,
-        started: Instant::now(),
+        // The agent's own start, so its duration counts the time before the restart too.
+        started: crate::shim::files::age(shim.agent_start)
+            .and_then(|ago| Instant::now().checked_sub(ago))
+            .unwrap_or_else(Instant::now),
     };
     supervise(
         ctx,
