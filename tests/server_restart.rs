@@ -364,3 +364,26 @@ fn an_adopted_run_keeps_its_start_and_its_agents_duration() {
     assert_eq!(agent_starts[1]["adopted"], true);
     assert_eq!(agent_starts[1]["retry"], false);
 }
+
+#[test]
+fn a_workspace_cut_short_while_being_made_is_made_again_not_kept_as_work() {
+    let marks = tempfile::tempdir().unwrap();
+    let log = marks.path().join("setup.log");
+    let env = Env::new(&format!(
+        "[agents.quick]\ncommand = [\"sh\", \"-c\", \"echo x > x.txt\"]\n[setup]\ncommands = [[\"sh\", \"-c\", \"echo generated > generated.txt; echo started >> {log}; sleep 3\"]]\n",
+        log = log.display()
+    ));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "quick", "make a file");
+    wait_until("setup under way", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("started"))
+    });
+    env.kill_server();
+    env.ok(&["ls"]);
+    env.wait_status(&id, "succeeded");
+    // What setup had written was flightdeck's own, not work to set aside.
+    assert!(env.events_of(&id, "workspace.saved").is_empty());
+    assert_eq!(env.events_of(&id, "workspace.incomplete").len(), 1);
+    let refs = git(&repo, &["for-each-ref", &format!("refs/flightdeck/{id}/")]);
+    assert!(refs.trim().is_empty(), "kept as work: {refs}");
+}

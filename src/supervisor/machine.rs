@@ -390,7 +390,7 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
             } else {
                 Effect::RunPhase {
                     phase: m.phase,
-                    // A half-made workspace is saved and made again.
+                    // A half-made workspace is made again (prepare tells its own from work).
                     retry: m.phase == Phase::Prepare,
                 }
             });

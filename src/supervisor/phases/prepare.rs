@@ -7,11 +7,23 @@ use crate::workspace::{self, Spec};
 
 use super::{blocking, exec, keep, PhaseJob, PhaseReport, Update};
 
+/// In the run's directory while prepare makes the workspace: a workspace found with it is
+/// flightdeck's own, cut short (a crash mid-checkout or mid-setup), not work to keep.
+const UNDER_WAY: &str = "prepare.incomplete";
+
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let rec = job.record.clone();
+    let marker = ctx.path(UNDER_WAY);
+    let cut_short = tokio::fs::try_exists(&marker).await.unwrap_or(false);
     if job.retry {
         // Everything past the base goes: the worktree, and the branch with its commits.
-        if !rec.base.is_empty() {
+        if cut_short && rec.worktree.exists() {
+            ctx.emit(
+                Phase::Prepare,
+                "workspace.incomplete",
+                fields! {"message" => "the workspace was cut short while flightdeck made it (before any agent ran); it is made again, nothing of it kept", "path" => rec.worktree},
+            );
+        } else if !rec.base.is_empty() {
             if let Err(e) = keep::before_reset(ctx, &rec, Phase::Prepare, &rec.base).await {
                 return PhaseReport::failed(e, vec![]);
             }
@@ -27,6 +39,12 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         if let Err(e) = blocking(move || workspace::remove(&r).map_err(|e| e.to_string())).await {
             return PhaseReport::failed(format!("cannot remove the old workspace: {e}"), vec![]);
         }
+    }
+    let m = marker.clone();
+    if let Err(e) =
+        blocking(move || crate::owner_only::write(&m, b"").map_err(|e| e.to_string())).await
+    {
+        return PhaseReport::failed(format!("cannot write {UNDER_WAY}: {e}"), vec![]);
     }
     let spec = spec_of(&rec);
     let pool_size = job.config.pool;
@@ -115,6 +133,10 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     match setup(ctx, &rec, job).await {
         Ok(excludes) => {
             updates.push(Update::SetupExcludes(excludes));
+            // Made whole: from here on what the workspace holds is the run's.
+            if let Err(e) = tokio::fs::remove_file(&marker).await {
+                return PhaseReport::failed(format!("cannot remove {UNDER_WAY}: {e}"), updates);
+            }
             PhaseReport::ok(updates)
         }
         Err(reason) => PhaseReport::failed(reason, updates),
