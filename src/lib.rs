@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod conn_cap;
 pub mod demo;
+pub mod disk;
 pub mod fd_limit;
 pub mod gate;
 pub mod gateway;

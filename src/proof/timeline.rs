@@ -1,6 +1,7 @@
 //! `timeline.jsonl`: one JSON object a line, append-only. Each line goes out in one `write`
 //! (O_APPEND), so readers see whole lines; only a crash mid-write can leave a torn last line,
-//! which readers skip and the next writer seals off with a newline.
+//! which readers skip and the next writer seals off with a newline. A line that cannot be
+//! written (a full disk) is cut back off the file and kept, in order, until it can.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -16,7 +17,16 @@ pub struct TimelineWriter {
     run: String,
     file: File,
     next_seq: u64,
+    /// Where the file ends after the last line written whole.
+    len: u64,
+    /// Lines not on disk yet, oldest first (a full disk); bounded by `MAX_PENDING`.
+    pending: Vec<u8>,
+    /// Lines given up on since the bound was reached.
+    dropped: u64,
 }
+
+/// The most kept in memory for a timeline that cannot be written.
+const MAX_PENDING: usize = 4 * 1024 * 1024;
 
 impl TimelineWriter {
     /// Open for appending, carrying on from the last sequence number already written.
@@ -31,11 +41,38 @@ impl TimelineWriter {
             // Seal a torn line so the next one starts on a line of its own.
             file.write_all(b"\n")?;
         }
+        let len = file.seek(SeekFrom::End(0))?;
         Ok(Self {
             run: run.to_string(),
             file,
             next_seq: last_seq.map_or(1, |s| s + 1),
+            len,
+            pending: Vec::new(),
+            dropped: 0,
         })
+    }
+
+    /// Whether lines wait to be written.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Write what waits; on failure cut the file back to its last whole line and keep it.
+    pub fn flush_pending(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        match self.file.write_all(&self.pending) {
+            Ok(()) => {
+                self.len += self.pending.len() as u64;
+                self.pending.clear();
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.len);
+                Err(e)
+            }
+        }
     }
 
     /// Append one line; returns it as written.
@@ -60,8 +97,16 @@ impl TimelineWriter {
         let value = Value::Object(obj);
         let mut line = serde_json::to_vec(&value).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line)?;
+        if self.pending.len() + line.len() > MAX_PENDING {
+            self.dropped += 1;
+            return Err(io::Error::other(format!(
+                "{} line(s) could not be kept for the timeline",
+                self.dropped
+            )));
+        }
         self.next_seq += 1;
+        self.pending.extend_from_slice(&line);
+        self.flush_pending()?;
         Ok(value)
     }
 

@@ -23,8 +23,11 @@ impl Supervisor {
             Command::Run(request) => {
                 let tx = self.tx.clone();
                 let source = self.config_source.clone();
+                let home = self.home.root().to_path_buf();
                 tokio::spawn(async move {
                     let result = tokio::task::spawn_blocking(move || {
+                        // No room for its proof: not started, said so.
+                        crate::disk::check_room(&home).map_err(ProtocolError::refused)?;
                         submit::validate(request, &source).map(Box::new)
                     })
                     .await
@@ -259,7 +262,10 @@ impl Supervisor {
                 result,
                 reply,
             } => self.rebased(&run, by_hand, *result, reply),
-            Internal::RadarTick => self.radar_tick(),
+            Internal::RadarTick => {
+                self.retry_pending_lines();
+                self.radar_tick()
+            }
             Internal::BudgetStop { run, message } => self.budget_stop(&run, message),
             Internal::BudgetWarn { run, message } => self.budget_warn(&run, message),
             Internal::ResumeReady { run, config, reply } => self.resume_ready(&run, config, reply),

@@ -31,6 +31,10 @@ pub struct RunCtx {
     pub(super) notify: mpsc::UnboundedSender<Msg>,
     /// Models already warned about (no price known).
     unpriced: Mutex<HashSet<String>>,
+    /// The first full-disk error a write of this run met (its phase then fails with it).
+    disk_full: Mutex<Option<String>>,
+    /// Timeline lines wait to be written (a full disk): retried until they are.
+    pending: AtomicBool,
 }
 
 impl RunCtx {
@@ -49,7 +53,47 @@ impl RunCtx {
             events,
             notify,
             unpriced: Mutex::new(HashSet::new()),
+            disk_full: Mutex::new(None),
+            pending: AtomicBool::new(false),
         })
+    }
+
+    /// A full-disk error this run's writes met, if any.
+    pub fn disk_full(&self) -> Option<String> {
+        self.disk_full
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Note a write error; a full disk is kept to fail the run with.
+    pub fn write_failed(&self, what: &str, e: &std::io::Error) {
+        if crate::disk::is_full(e) {
+            let mut full = self.disk_full.lock().unwrap_or_else(|p| p.into_inner());
+            if full.is_none() {
+                *full = Some(format!("cannot write {what}: {e}"));
+            }
+        }
+    }
+
+    /// Whether timeline lines wait to be written.
+    pub fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Write the timeline lines that wait (space came back). Blocking.
+    pub fn retry_pending(&self) {
+        let mut guard = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(w) = guard.as_mut() else {
+            self.pending.store(false, Ordering::Release);
+            return;
+        };
+        if w.flush_pending().is_ok() {
+            self.pending.store(false, Ordering::Release);
+            if !self.active.load(Ordering::Acquire) {
+                *guard = None;
+            }
+        }
     }
 
     /// A private directory for the agent's own state, outside the proof pack.
@@ -124,7 +168,10 @@ impl RunCtx {
         }
         let Some(writer) = guard.as_mut() else { return };
         let appended = writer.append(phase, kind, fields);
-        if !self.active.load(Ordering::Acquire) {
+        let waiting = writer.has_pending();
+        self.pending.store(waiting, Ordering::Release);
+        // Lines that wait keep the writer (they are only in it).
+        if !self.active.load(Ordering::Acquire) && !waiting {
             *guard = None;
         }
         match appended {
@@ -135,7 +182,10 @@ impl RunCtx {
                     line,
                 });
             }
-            Err(e) => crate::log!("run {}: cannot write timeline ({kind}): {e}", self.id),
+            Err(e) => {
+                self.write_failed("the timeline", &e);
+                crate::log!("run {}: cannot write timeline ({kind}): {e}", self.id)
+            }
         }
     }
 
@@ -158,7 +208,8 @@ impl RunCtx {
                 crate::log!("run {}: cannot sync timeline: {e}", self.id);
             }
         }
-        if !self.active.load(Ordering::Acquire) {
+        if !self.active.load(Ordering::Acquire) && !guard.as_ref().is_some_and(|w| w.has_pending())
+        {
             *guard = None;
         }
     }

@@ -197,7 +197,30 @@ impl Supervisor {
         }
     }
 
-    pub(super) fn phase_done(&mut self, id: &str, phase: Phase, report: PhaseReport) {
+    /// Timeline lines that wait for a full disk: tried again (off the runtime).
+    pub(super) fn retry_pending_lines(&self) {
+        let waiting: Vec<_> = self
+            .runs
+            .values()
+            .filter(|e| e.ctx.has_pending())
+            .map(|e| e.ctx.clone())
+            .collect();
+        if !waiting.is_empty() {
+            tokio::task::spawn_blocking(move || waiting.iter().for_each(|c| c.retry_pending()));
+        }
+    }
+
+    pub(super) fn phase_done(&mut self, id: &str, phase: Phase, mut report: PhaseReport) {
+        // A run whose writes met a full disk has lost evidence: it fails, saying why.
+        if let Some(what) = self.runs.get(id).and_then(|e| e.ctx.disk_full()) {
+            let sentence = crate::disk::sentence(self.home.root(), &what);
+            report.outcome = Outcome::Failed {
+                reason: match report.outcome {
+                    Outcome::Failed { reason } => format!("{sentence} ({reason})"),
+                    _ => sentence,
+                },
+            };
+        }
         if let Some(port) = self.leased.remove(id) {
             self.ports
                 .lock()

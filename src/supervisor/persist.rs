@@ -50,10 +50,22 @@ impl Persister {
     }
 }
 
+/// How often records that could not be written (a full disk) are tried again.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn worker(rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut latest: HashMap<PathBuf, Box<RunRecord>> = HashMap::new();
-        let mut order: Vec<PathBuf> = Vec::new();
+    // Records not on disk yet: written again until they are, unless a newer one comes.
+    let mut failed: HashMap<PathBuf, Box<RunRecord>> = HashMap::new();
+    loop {
+        let first = match rx.recv_timeout(RETRY) {
+            Ok(job) => Some(job),
+            Err(mpsc::RecvTimeoutError::Timeout) if !failed.is_empty() => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        let mut order: Vec<PathBuf> = failed.keys().cloned().collect();
+        let retried: std::collections::HashSet<PathBuf> = order.iter().cloned().collect();
+        let mut latest: HashMap<PathBuf, Box<RunRecord>> = std::mem::take(&mut failed);
         let mut flushes = Vec::new();
         let mut take = |job: Job| match job {
             Job::Save(dir, rec) => {
@@ -63,14 +75,22 @@ fn worker(rx: mpsc::Receiver<Job>) {
             }
             Job::Flush(done) => flushes.push(done),
         };
-        take(first);
+        if let Some(first) = first {
+            take(first);
+        }
         while let Ok(job) = rx.try_recv() {
             take(job);
         }
         for dir in order {
             if let Some(rec) = latest.remove(&dir) {
                 if let Err(e) = store::write_record(&dir, &rec) {
-                    crate::log!("cannot write {}/run.json: {e}", dir.display());
+                    // Said once, not at every retry.
+                    if !retried.contains(&dir) {
+                        crate::log!("cannot write {}/run.json: {e}", dir.display());
+                    }
+                    if crate::disk::is_full(&e) {
+                        failed.insert(dir, rec);
+                    }
                 }
             }
         }
