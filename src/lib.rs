@@ -2,6 +2,9 @@
 //! worktree, each leaving a proof pack. The binary is `src/main.rs`; this library holds
 //! everything so benches, examples and tests can reach the parts.
 
+// Nothing that input, the disk or another process can make fail is unwrapped.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod agents;
 pub mod backoff;
 pub mod browser;

@@ -321,7 +321,9 @@ impl Supervisor {
             };
             match crate::workspace::finish_interrupted(&j) {
                 Ok(crate::workspace::Finished::Landed { updated }) => {
-                    let e = self.runs.get_mut(&id).expect("listed above");
+                    let Some(e) = self.runs.get_mut(&id) else {
+                        continue;
+                    };
                     let already = e.record.merge == MergeState::Merged
                         || crate::proof::timeline::read_all(
                             &e.ctx.path(crate::paths::pack::TIMELINE),

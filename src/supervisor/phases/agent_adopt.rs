@@ -37,6 +37,7 @@ impl Adoption {
         files::write_json(&dir.join(FILE), self)
     }
 
+    /// Blocking.
     fn read(dir: &Path) -> Result<Self, String> {
         let bytes =
             std::fs::read(dir.join(FILE)).map_err(|e| format!("cannot read {FILE}: {e}"))?;

@@ -51,7 +51,11 @@ async fn check(
     let viewport = cfg.viewport()?;
     let dir = ctx.dir.join("browser");
     crate::owner_only::create_dir_all(&dir).map_err(|e| format!("cannot create browser/: {e}"))?;
-    let iteration = previous_reports(&dir, rec.attempt) + 1;
+    let (d, attempt) = (dir.clone(), rec.attempt);
+    let iteration = super::blocking(move || Ok(previous_reports(&d, attempt)))
+        .await
+        .unwrap_or(0)
+        + 1;
 
     // Baselines first (they need the port too), then the run's own pages.
     let baselines = baselines(ctx, job, cfg, port, &exe, viewport).await?;
@@ -415,7 +419,7 @@ fn compare(
     }
 }
 
-/// How many browser reports this attempt already has.
+/// How many browser reports this attempt already has. Blocking.
 fn previous_reports(dir: &std::path::Path, attempt: u32) -> u32 {
     let prefix = format!("report-{attempt}-");
     std::fs::read_dir(dir)
@@ -492,14 +496,14 @@ async fn wait_ready(
             return Err(format!(
                 "the dev server {} before its first {target}; its log ends:\n{}",
                 crate::supervisor::process::describe(&status),
-                tail(log)
+                tail(log).await
             ));
         }
         if Instant::now() > deadline {
             return Err(format!(
                 "the dev server showed no {target} within {} s; its log ends:\n{}",
                 cfg.ready_timeout.0.as_secs(),
-                tail(log)
+                tail(log).await
             ));
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -507,7 +511,15 @@ async fn wait_ready(
 }
 
 /// The last lines of the dev server's log (read from the end: a chatty server's log is big).
-fn tail(log: &std::path::Path) -> String {
+async fn tail(log: &std::path::Path) -> String {
+    let log = log.to_path_buf();
+    super::blocking(move || Ok(tail_blocking(&log)))
+        .await
+        .unwrap_or_default()
+}
+
+/// `tail`'s reading. Blocking.
+fn tail_blocking(log: &std::path::Path) -> String {
     use std::io::{Read, Seek, SeekFrom};
     let mut text = Vec::new();
     if let Ok(mut f) = std::fs::File::open(log) {
