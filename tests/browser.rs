@@ -180,7 +180,7 @@ max_parallel = 2
 
 [browser]
 {SERVE}
-ports = [42400, 42499]
+ports = [42800, 42899]
 max_iterations = 0
 required = false
 max_diff_ratio = 0.01
@@ -320,7 +320,7 @@ command = ["sed", "-i", "s/helper/helper2/", "a.js"]
 [agents.caller]
 command = ["sh", "-c", "echo 'helper();' >> b.js"]
 "#;
-    let env = Env::new(&config(agents, HOME_PAGE, "[42400, 42499]"));
+    let env = Env::new(&config(agents, HOME_PAGE, "[42700, 42799]"));
     let repo = git_repo(env.path(), "repo");
     std::fs::write(
         repo.join("index.html"),

@@ -20,11 +20,6 @@ const INHERITED: [(&str, &str); 8] = [
 
 #[test]
 fn agent_setup_and_smoke_get_only_the_allow_list_and_what_the_user_names() {
-    // A soft descriptor limit under the hard one, as a login shell has: the server raises its
-    // own, and the run's processes must get this one back.
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    setrlimit(Resource::RLIMIT_NOFILE, 1024.min(hard), hard).unwrap();
     let dumps = tempfile::tempdir().unwrap();
     let d = dumps.path().display();
     let mut env = Env::new(&format!(
@@ -43,6 +38,9 @@ command = ["sh", "-c", "env > {d}/smoke.env; tr '\\0' '\\n' < /proc/$PPID/enviro
     for (k, v) in INHERITED {
         env.vars.push((k.into(), v.into()));
     }
+    // A soft descriptor limit under the hard one, as a login shell has: the server raises its
+    // own, and the run's processes must get this one back.
+    env.soft_nofile = Some(1024);
     let repo = git_repo(env.path(), "repo");
     let id = env.start(&repo, "dump", "dump the environment");
     env.wait_status(&id, "succeeded");
@@ -50,9 +48,10 @@ command = ["sh", "-c", "env > {d}/smoke.env; tr '\\0' '\\n' < /proc/$PPID/enviro
     // What a setup step or a smoke check can read of its parent holds no secret either.
     check_dumps(dumps.path(), &["setup.parent", "smoke.parent"]);
     // The server raises its own descriptor limit for its connections; a check gets ours back.
-    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
     let nofile = std::fs::read_to_string(dumps.path().join("smoke.nofile")).unwrap();
-    assert_eq!(nofile.trim(), soft.to_string());
+    assert_eq!(nofile.trim(), 1024.min(hard).to_string());
 }
 
 #[test]
@@ -84,7 +83,7 @@ command = ["sh", "-c", "echo '<h1>ok</h1>' > index.html"]
 [browser]
 chromium = "{}"
 serve = ["sh", "-c", "env > {d}/serve.env; tr '\\0' '\\n' < /proc/$PPID/environ > {d}/serve.parent.env; exec python3 -m http.server $PORT --bind 127.0.0.1"]
-ports = [42300, 42349]
+ports = [43000, 43049]
 [[browser.pages]]
 name = "home"
 path = "/index.html"

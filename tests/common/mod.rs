@@ -20,6 +20,9 @@ pub struct Env {
     pub config: PathBuf,
     /// Extra environment for every command (and so for the server they start).
     pub vars: Vec<(String, String)>,
+    /// A soft descriptor limit for every command (and the server they start), as a login
+    /// shell may have; the test process's own stays as it is.
+    pub soft_nofile: Option<u64>,
 }
 
 impl Env {
@@ -34,6 +37,7 @@ impl Env {
             home,
             config: config_path,
             vars: Vec::new(),
+            soft_nofile: None,
         }
     }
 
@@ -50,6 +54,18 @@ impl Env {
             .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
             .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path());
+        if let Some(soft) = self.soft_nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: getrlimit and setrlimit are plain system calls.
+            unsafe {
+                c.pre_exec(move || {
+                    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+                    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+                    setrlimit(Resource::RLIMIT_NOFILE, soft.min(hard), hard)?;
+                    Ok(())
+                });
+            }
+        }
         c
     }
 
