@@ -1,0 +1,40 @@
+//! Every integration test in one binary: one compile and one link instead of thirty, which
+//! is most of what CI spent building. Each module is one area (see the README's Tests).
+
+mod common;
+#[path = "../fixtures/mod.rs"]
+mod fixtures;
+
+mod adapters;
+mod bad_input;
+mod browser;
+mod child_env;
+mod cockpit_tmux;
+mod cockpit_tmux_attention;
+mod cockpit_tmux_first_hour;
+mod cockpit_update;
+mod cockpit_update_first_hour;
+mod cockpit_views;
+mod demo;
+mod evidence;
+mod faults;
+mod fd_limits;
+mod gateway;
+mod housekeeping;
+mod landing_recovery;
+mod merge_queue;
+mod no_blocking_io;
+mod output_flood;
+mod parallel_runs;
+mod pool;
+mod prices;
+mod process_control;
+mod real_agents;
+mod rebase;
+mod server_lifecycle;
+mod server_restart;
+mod terminal_safety;
+mod trust;
+mod unbounded_input;
+mod work_kept;
+mod workspaces;
