@@ -212,8 +212,8 @@ async fn render(
     let (mut cmd, lifeline) = crate::tether::command(&argv[0], &argv[1..], &ctx.dir)
         .map_err(|e| format!("cannot make a pipe: {e}"))?;
     cmd.current_dir(root);
-    child_env::apply(
-        &mut cmd,
+    // The dev server and Chromium: the run's environment, the same for both.
+    let run_env = child_env::whole(
         &job.config,
         &RunVars {
             task: &rec.task,
@@ -221,7 +221,9 @@ async fn render(
             worktree: &rec.worktree,
             run_dir: &ctx.dir,
         },
+        &[],
     );
+    cmd.env_clear().envs(run_env.clone());
     cmd.env("PORT", port.to_string())
         .env("FLIGHTDECK_PORT", port.to_string())
         .stdout(Stdio::from(log))
@@ -256,23 +258,13 @@ async fn render(
             .append(true)
             .open(dir.join("chromium.log"))
             .map_err(|e| format!("cannot open browser/chromium.log: {e}"))?;
-        let chrome_env = child_env::whole(
-            &job.config,
-            &RunVars {
-                task: &rec.task,
-                run_id: &rec.id,
-                worktree: &rec.worktree,
-                run_dir: &ctx.dir,
-            },
-            &[],
-        );
         let chrome = chrome::launch(
             exe,
             profile,
             pgid,
             viewport,
             chromium_log,
-            chrome_env,
+            run_env,
             &ctx.dir,
         )
         .await?;
