@@ -29,6 +29,7 @@ pub mod proof;
 pub mod protocol;
 pub mod reaper;
 pub mod run;
+pub mod self_exe;
 pub mod server;
 pub mod shim;
 pub mod supervisor;

@@ -83,14 +83,22 @@ pub struct Lifeline(#[allow(dead_code)] std::io::PipeWriter);
 /// A command that runs `program args` under a tether, in the run's environment the caller
 /// sets on it (the tether passes it on whole). `pre_exec` hooks and fds set up by the caller
 /// apply to the tether and are inherited by the child.
-/// `run_dir` names the run it belongs to (the server tells a run's processes by it).
+/// Whose tether: the run (its directory names it; the server tells a run's processes by it)
+/// and the flightdeck program that is the tether.
+#[derive(Clone, Copy)]
+pub struct Owner<'a> {
+    pub exe: &'a crate::self_exe::SelfExe,
+    pub run_dir: &'a Path,
+}
+
 pub fn command(
+    owner: Owner<'_>,
     program: &str,
     args: &[String],
-    run_dir: &Path,
 ) -> std::io::Result<(tokio::process::Command, Lifeline)> {
     let (read, write) = std::io::pipe()?;
-    let mut cmd = tokio::process::Command::new(self_exe());
+    let run_dir = owner.run_dir;
+    let mut cmd = tokio::process::Command::new(owner.exe.program());
     cmd.arg("tether")
         .arg("--run")
         .arg(run_dir)
@@ -115,9 +123,4 @@ pub fn startable(program: &str, cwd: &Path) -> bool {
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).any(|d| executable(&d.join(program)))
-}
-
-/// This very binary, even if it was replaced on disk since the server started.
-fn self_exe() -> &'static Path {
-    Path::new("/proc/self/exe")
 }

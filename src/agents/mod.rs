@@ -37,6 +37,8 @@ pub struct Vars<'a> {
     pub agent_home: &'a Path,
     /// A session to resume (claude-code, on retry).
     pub resume: Option<&'a str>,
+    /// The flightdeck program (the built-in agent is `flightdeck agent-builtin`).
+    pub exe: &'a crate::self_exe::SelfExe,
 }
 
 /// Where aider writes its analytics (usage) log.
@@ -179,10 +181,7 @@ fn default_command(agent: &AgentConfig, vars: &Vars) -> Vec<String> {
         }
         AgentKind::Builtin => {
             // flightdeck itself, as a supervised process like any agent.
-            let exe = std::env::current_exe()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| "flightdeck".into());
-            v.extend([exe, "agent-builtin".into()]);
+            v.extend([vars.exe.for_argv(), "agent-builtin".into()]);
         }
         AgentKind::Command => {}
     }
@@ -259,6 +258,7 @@ mod tests {
                 run_dir: Path::new("/runs/r1"),
                 agent_home: Path::new("/homes/r1"),
                 resume: None,
+                exe: &crate::self_exe::SelfExe::this(),
             },
         )
         .unwrap();
@@ -276,6 +276,7 @@ mod tests {
             run_dir: Path::new("/runs/r"),
             agent_home: Path::new("/homes/r"),
             resume: Some("sess-1"),
+            exe: &crate::self_exe::SelfExe::this(),
         };
         let claude = AgentConfig {
             kind: AgentKind::ClaudeCode,
@@ -351,6 +352,7 @@ mod tests {
                 run_dir: Path::new("/runs/r"),
                 agent_home: Path::new("/homes/r"),
                 resume: None,
+                exe: &crate::self_exe::SelfExe::this(),
             },
         )
         .unwrap_err();

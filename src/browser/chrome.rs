@@ -52,7 +52,7 @@ pub async fn launch(
     (w, h): (u32, u32),
     log: std::fs::File,
     env: Vec<(OsString, OsString)>,
-    run_dir: &Path,
+    owner: crate::tether::Owner<'_>,
 ) -> Result<Chrome, String> {
     crate::owner_only::create_dir_all(profile)
         .map_err(|e| format!("cannot create {}: {e}", profile.display()))?;
@@ -81,7 +81,7 @@ pub async fn launch(
     }
     args.push("about:blank".into());
     let exe_text = exe.to_string_lossy();
-    let (mut cmd, lifeline) = crate::tether::command(&exe_text, &args, run_dir)
+    let (mut cmd, lifeline) = crate::tether::command(owner, &exe_text, &args)
         .map_err(|e| format!("cannot make a pipe: {e}"))?;
     let pipes = Pipes::new().map_err(|e| format!("cannot make a pipe: {e}"))?;
     pipes.install(&mut cmd);

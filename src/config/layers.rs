@@ -17,6 +17,30 @@ pub struct Sources {
     pub trust: Option<TrustStore>,
     /// What an untrusted repository file does.
     pub untrusted: OnUntrusted,
+    /// Which file is the user's own.
+    pub user: UserConfig,
+}
+
+/// The user's own config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UserConfig {
+    /// `~/.config/flightdeck/config.toml` (honouring `XDG_CONFIG_HOME`).
+    #[default]
+    Usual,
+    /// Another file (an in-process test's).
+    At(PathBuf),
+    /// None at all.
+    Without,
+}
+
+impl UserConfig {
+    fn path(&self) -> Option<PathBuf> {
+        match self {
+            UserConfig::Usual => user_config_path(),
+            UserConfig::At(p) => Some(p.clone()),
+            UserConfig::Without => None,
+        }
+    }
 }
 
 /// What to do with a repository file the user has not trusted.
@@ -85,7 +109,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     let mut merged = parse_layer(DEFAULTS, Path::new("<built-in defaults>"))?;
     let mut origins = vec!["built-in defaults".to_string()];
 
-    if let Some(user) = user_config_path() {
+    if let Some(user) = sources.user.path() {
         if let Some(text) = read_optional(&user)? {
             merge(&mut merged, parse_layer(&text, &user)?);
             origins.push(user.display().to_string());

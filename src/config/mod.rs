@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::ConfigDuration;
 pub use layers::{
-    check_repo_file, layer_commands, load, ConfigError, OnUntrusted, Sources, REPO_FILE,
+    check_repo_file, layer_commands, load, ConfigError, OnUntrusted, Sources, UserConfig, REPO_FILE,
 };
 pub use trust::TrustStore;
 

@@ -8,13 +8,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{load, BudgetConfig, Config, PricingConfig, ProviderConfig, Sources};
+use super::{load, BudgetConfig, Config, PricingConfig, ProviderConfig, Sources, UserConfig};
 
 #[derive(Debug, Clone, Default)]
 pub struct Pinned {
     providers: BTreeMap<String, ProviderConfig>,
     /// The server's own `--config` (or `FLIGHTDECK_CONFIG`) file.
     own: Option<PathBuf>,
+    /// The user's own file.
+    user: UserConfig,
 }
 
 /// The sections that decide spending, as the server's own files say now.
@@ -31,11 +33,12 @@ fn same<T: serde::Serialize>(a: &T, b: &T) -> bool {
 }
 
 impl Pinned {
-    pub fn of(server: &Config, own: Option<PathBuf>) -> Self {
+    pub fn of(server: &Config, own: Option<PathBuf>, user: UserConfig) -> Self {
         Self {
             providers: server.providers.clone(),
             // Runs name their file by its absolute path.
             own: own.map(|p| std::path::absolute(&p).unwrap_or(p)),
+            user,
         }
     }
 
@@ -43,6 +46,7 @@ impl Pinned {
     fn own_spending(&self, fallback: &Config) -> Spending {
         let own = load(&Sources {
             explicit: self.own.clone(),
+            user: self.user.clone(),
             ..Default::default()
         });
         let c = own.as_ref().unwrap_or(fallback);
@@ -124,6 +128,7 @@ mod tests {
         let pinned = Pinned::of(
             &with_provider("https://api.anthropic.com"),
             Some(own.clone()),
+            UserConfig::Without,
         );
 
         let mut same = with_provider("https://api.anthropic.com");

@@ -87,7 +87,14 @@ pub async fn serve(
             None
         }
     };
-    let (handle, supervisor) = Supervisor::start(home.clone(), global, own_config, gateway);
+    let (handle, supervisor) = Supervisor::start(crate::supervisor::Options {
+        home: home.clone(),
+        global,
+        own_config,
+        user_config: crate::config::UserConfig::Usual,
+        gateway,
+        exe: crate::self_exe::SelfExe::this(),
+    });
     let stop = Arc::new(Notify::new());
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| eyre!("cannot watch SIGTERM: {e}"))?;

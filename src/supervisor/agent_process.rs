@@ -23,9 +23,15 @@ pub enum Failed {
     Shim(String),
 }
 
-/// The program that runs the shim: this very binary, even if it was replaced on disk since.
-pub fn shim_command(dir: &Path, program: &str, args: &[String]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new("/proc/self/exe");
+/// The program that runs the shim: flightdeck (`exe`; by default this very binary, even if it
+/// was replaced on disk since).
+pub fn shim_command(
+    exe: &crate::self_exe::SelfExe,
+    dir: &Path,
+    program: &str,
+    args: &[String],
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(exe.program());
     cmd.arg("shim")
         .arg("--dir")
         .arg(dir)

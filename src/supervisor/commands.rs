@@ -336,7 +336,13 @@ impl Supervisor {
             ProtocolError::internal(format!("cannot write {}: {e}", task_file.display()))
         })?;
         let record = submit::new_record(&id, &v, &self.home);
-        let ctx = RunCtx::new(id.clone(), dir, self.events.clone(), self.tx.clone());
+        let ctx = RunCtx::new(
+            id.clone(),
+            dir,
+            self.events.clone(),
+            self.tx.clone(),
+            self.exe.clone(),
+        );
         ctx.emit(
             Phase::Prepare,
             "run.created",

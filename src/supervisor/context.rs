@@ -35,6 +35,8 @@ pub struct RunCtx {
     disk_full: Mutex<Option<String>>,
     /// Timeline lines wait to be written (a full disk): retried until they are.
     pending: AtomicBool,
+    /// The flightdeck program that runs the run's shim, tethers and built-in agent.
+    pub exe: crate::self_exe::SelfExe,
 }
 
 impl RunCtx {
@@ -43,6 +45,7 @@ impl RunCtx {
         dir: PathBuf,
         events: broadcast::Sender<Event>,
         notify: mpsc::UnboundedSender<Msg>,
+        exe: crate::self_exe::SelfExe,
     ) -> Arc<Self> {
         Arc::new(Self {
             id,
@@ -55,7 +58,16 @@ impl RunCtx {
             unpriced: Mutex::new(HashSet::new()),
             disk_full: Mutex::new(None),
             pending: AtomicBool::new(false),
+            exe,
         })
+    }
+
+    /// A tether's owner: this run.
+    pub fn tether(&self) -> crate::tether::Owner<'_> {
+        crate::tether::Owner {
+            exe: &self.exe,
+            run_dir: &self.dir,
+        }
     }
 
     /// A full-disk error this run's writes met, if any.

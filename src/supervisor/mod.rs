@@ -145,11 +145,26 @@ struct Entry {
     config: Option<Arc<Config>>,
 }
 
+/// What a supervisor starts with.
+pub struct Options {
+    pub home: Home,
+    /// The server's own config (defaults, your file, its `--config`).
+    pub global: Config,
+    /// The server's `--config` file.
+    pub own_config: Option<std::path::PathBuf>,
+    /// Your config file: where it usually is, or another (an in-process test's).
+    pub user_config: crate::config::UserConfig,
+    pub gateway: Option<Arc<crate::gateway::Gateway>>,
+    pub exe: crate::self_exe::SelfExe,
+}
+
 pub struct Supervisor {
     home: Home,
     global: Config,
     /// Run configs: layers, trust, and the providers, budgets and prices pinned at start.
     config_source: submit::ConfigSource,
+    /// The flightdeck program for runs' shims, tethers and built-in agents.
+    exe: crate::self_exe::SelfExe,
     runs: HashMap<String, Entry>,
     queue: VecDeque<String>,
     waiters: HashMap<String, Vec<oneshot::Sender<Answer>>>,
@@ -185,17 +200,21 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// Load the runs on disk and start the supervisor task.
-    pub fn start(
-        home: Home,
-        global: Config,
-        own_config: Option<std::path::PathBuf>,
-        gateway: Option<Arc<crate::gateway::Gateway>>,
-    ) -> (Handle, tokio::task::JoinHandle<()>) {
+    pub fn start(opts: Options) -> (Handle, tokio::task::JoinHandle<()>) {
+        let Options {
+            home,
+            global,
+            own_config,
+            user_config,
+            gateway,
+            exe,
+        } = opts;
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(4096);
-        let config_source = submit::ConfigSource::new(&home, &global, own_config);
+        let config_source = submit::ConfigSource::new(&home, &global, own_config, user_config);
         let mut sup = Supervisor {
             config_source,
+            exe,
             home,
             global,
             runs: HashMap::new(),
@@ -275,6 +294,7 @@ impl Supervisor {
                 self.home.run_dir(&record.id),
                 self.events.clone(),
                 self.tx.clone(),
+                self.exe.clone(),
             );
             // How far the run got: for an unfinished run, the phase it was in (retry offers it).
             let reached = record

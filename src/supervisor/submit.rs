@@ -56,14 +56,25 @@ pub fn validate(
 pub struct ConfigSource {
     pub trust: TrustStore,
     pub pinned: std::sync::Arc<crate::config::pinned::Pinned>,
+    pub user: crate::config::UserConfig,
 }
 
 impl ConfigSource {
-    /// `own`: the server's own `--config` file.
-    pub fn new(home: &Home, server: &Config, own: Option<PathBuf>) -> Self {
+    /// `own`: the server's own `--config` file; `user`: which file is the user's.
+    pub fn new(
+        home: &Home,
+        server: &Config,
+        own: Option<PathBuf>,
+        user: crate::config::UserConfig,
+    ) -> Self {
         Self {
             trust: TrustStore::in_home(home),
-            pinned: std::sync::Arc::new(crate::config::pinned::Pinned::of(server, own)),
+            pinned: std::sync::Arc::new(crate::config::pinned::Pinned::of(
+                server,
+                own,
+                user.clone(),
+            )),
+            user,
         }
     }
 
@@ -77,6 +88,7 @@ impl ConfigSource {
             repo,
             explicit: explicit.clone(),
             trust: Some(self.trust.clone()),
+            user: self.user.clone(),
             ..Default::default()
         })
         .map_err(|e| ProtocolError::invalid(e.to_string()))?;

@@ -37,6 +37,7 @@ pub async fn open(
         explicit: config_file.clone(),
         trust: Some(config::TrustStore::in_home(client.home())),
         untrusted: config::OnUntrusted::Skip,
+        ..Default::default()
     })
     .map_err(|e| eyre!("{e}"))?;
     let mut app = app::App::new(repo, config_file);

@@ -120,6 +120,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             run_dir: &ctx.dir,
             agent_home: &agent_home,
             resume,
+            exe: &ctx.exe,
         },
     ) {
         Ok(l) => l,
@@ -214,7 +215,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         }
     }
 
-    let mut cmd = agent_process::shim_command(&ctx.dir, &launch.program, &launch.args);
+    let mut cmd = agent_process::shim_command(&ctx.exe, &ctx.dir, &launch.program, &launch.args);
     cmd.current_dir(&launch.cwd);
     // The provider keys stay with the server: the agent gets its run token instead.
     child_env::apply_with(&mut cmd, &job.config, &run_vars, &agent.env_passthrough);

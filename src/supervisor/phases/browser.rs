@@ -209,7 +209,7 @@ async fn render(
         ));
     }
     // Under a tether: a parent that holds no key and dies with the server.
-    let (mut cmd, lifeline) = crate::tether::command(&argv[0], &argv[1..], &ctx.dir)
+    let (mut cmd, lifeline) = crate::tether::command(ctx.tether(), &argv[0], &argv[1..])
         .map_err(|e| format!("cannot make a pipe: {e}"))?;
     cmd.current_dir(root);
     // The dev server and Chromium: the run's environment, the same for both.
@@ -265,7 +265,7 @@ async fn render(
             viewport,
             chromium_log,
             run_env,
-            &ctx.dir,
+            ctx.tether(),
         )
         .await?;
         let mut visits = Vec::new();

@@ -66,7 +66,7 @@ pub async fn run(
         return result;
     }
     // Under a tether: a parent that holds no key and dies with the server.
-    let (mut cmd, lifeline) = match crate::tether::command(program, args, &ctx.dir) {
+    let (mut cmd, lifeline) = match crate::tether::command(ctx.tether(), program, args) {
         Ok(t) => t,
         Err(e) => {
             result.error = Some(format!("cannot make a pipe: {e}"));

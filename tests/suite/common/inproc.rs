@@ -1,0 +1,163 @@
+//! A supervisor inside the test process: started through its `Options` (a home of its own, no
+//! user config file, flightdeck's binary for shims and tethers), driven through its `Handle`,
+//! and waited on through its events, never by polling a CLI or sleeping.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use flightdeck::config::{self, Sources, UserConfig};
+use flightdeck::paths::Home;
+use flightdeck::protocol::{Command, Event, ProtocolError, Reply, RunRequest, RunSnapshot};
+use flightdeck::run::Status;
+use flightdeck::self_exe::SelfExe;
+use flightdeck::supervisor::{Handle, Options, Supervisor};
+use tokio::sync::broadcast;
+
+/// How long any one awaited event may take before the test fails saying what it waited for.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+pub struct InProc {
+    pub dir: tempfile::TempDir,
+    pub home: Home,
+    pub config: PathBuf,
+    pub handle: Handle,
+    events: broadcast::Receiver<Event>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl InProc {
+    pub async fn start(config_text: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::at(dir.path().join("home"));
+        home.ensure().expect("home");
+        let config = dir.path().join("flightdeck.toml");
+        std::fs::write(&config, config_text).expect("config");
+        let global = config::load(&Sources {
+            explicit: Some(config.clone()),
+            user: UserConfig::Without,
+            ..Default::default()
+        })
+        .expect("a valid config");
+        let (handle, task) = Supervisor::start(Options {
+            home: home.clone(),
+            global,
+            own_config: Some(config.clone()),
+            user_config: UserConfig::Without,
+            gateway: None,
+            exe: SelfExe::at(PathBuf::from(super::BIN)),
+        });
+        let events = handle.subscribe();
+        Self {
+            dir,
+            home,
+            config,
+            handle,
+            events,
+            task,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub async fn call(&self, cmd: Command) -> Result<Reply, ProtocolError> {
+        self.handle.call(cmd).await
+    }
+
+    /// Start a run; its id.
+    pub async fn run(&self, repo: &Path, agent: &str, task: &str) -> String {
+        let reply = self
+            .call(Command::Run(RunRequest {
+                task: task.into(),
+                repo: repo.to_path_buf(),
+                agent: Some(agent.into()),
+                base: None,
+                config: Some(self.config.clone()),
+            }))
+            .await;
+        match reply {
+            Ok(Reply::Run { run }) => run.id,
+            other => panic!("run was not started: {other:?}"),
+        }
+    }
+
+    pub async fn record(&self, id: &str) -> RunSnapshot {
+        match self.call(Command::Show { run: id.into() }).await {
+            Ok(Reply::Run { run }) => *run,
+            other => panic!("no record of {id}: {other:?}"),
+        }
+    }
+
+    /// The first event from now on that `pred` takes; fails the test after `PATIENCE`.
+    pub async fn until(&mut self, what: &str, mut pred: impl FnMut(&Event) -> bool) -> Event {
+        let wait = async {
+            loop {
+                match self.events.recv().await {
+                    Ok(e) if pred(&e) => return e,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => {
+                        panic!("the supervisor stopped while waiting for {what}")
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(PATIENCE, wait)
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within {PATIENCE:?}"))
+    }
+
+    /// The run's record once `pred` holds for it (now or at a later change).
+    pub async fn until_run(
+        &mut self,
+        id: &str,
+        what: &str,
+        mut pred: impl FnMut(&RunSnapshot) -> bool,
+    ) -> RunSnapshot {
+        let now = self.record(id).await;
+        if pred(&now) {
+            return now;
+        }
+        match self
+            .until(
+                what,
+                |e| matches!(e, Event::Run { run } if run.id == id && pred(run)),
+            )
+            .await
+        {
+            Event::Run { run } => *run,
+            _ => unreachable!("only run events pass"),
+        }
+    }
+
+    /// The run's record once it has ended.
+    pub async fn finished(&mut self, id: &str) -> RunSnapshot {
+        self.until_run(id, "the run's end", |r| r.status.is_terminal())
+            .await
+    }
+
+    /// The timeline line of the run with this `type`, as it is written.
+    pub async fn line(&mut self, id: &str, kind: &str) -> serde_json::Value {
+        match self
+            .until(
+                &format!("{kind} of {id}"),
+                |e| matches!(e, Event::Timeline { run, line } if run == id && line["type"] == kind),
+            )
+            .await
+        {
+            Event::Timeline { line, .. } => line,
+            _ => unreachable!("only timeline events pass"),
+        }
+    }
+
+    /// Stop the supervisor and every run it has.
+    pub async fn stop(self) {
+        let _ = self.call(Command::Shutdown { kill_runs: true }).await;
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.task).await;
+    }
+}
+
+pub fn status(r: &RunSnapshot) -> Status {
+    r.status
+}

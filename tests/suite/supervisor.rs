@@ -1,0 +1,125 @@
+//! The supervisor's behaviour, driven in this process through its `Handle` (see
+//! `common::inproc`): real git repositories and real child processes, but no CLI, no socket
+//! and no polling; each step waits for the event that says it happened.
+
+use flightdeck::protocol::{Command, Reply};
+use flightdeck::run::{Phase, Status};
+
+use crate::common::git_repo;
+use crate::common::inproc::InProc;
+
+const AGENTS: &str = r#"
+[agents.touch]
+command = ["sh", "-c", "echo x > x.txt"]
+[agents.slow]
+command = ["sh", "-c", "sleep 1; echo slow > slow.txt"]
+[agents.forever]
+command = ["sleep", "600"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_goes_through_its_phases_in_order_and_succeeds() {
+    let mut s = InProc::start(&format!(
+        "{AGENTS}\n[[smoke]]\nname = \"present\"\ncommand = [\"test\", \"-f\", \"x.txt\"]\n"
+    ))
+    .await;
+    let repo = git_repo(s.path(), "repo");
+    let id = s.run(&repo, "touch", "make x").await;
+    let mut phases = Vec::new();
+    loop {
+        let e = s
+            .until("a phase start or the run's end", |e| {
+                matches!(e, flightdeck::protocol::Event::Timeline { run, line }
+                    if run == &id && (line["type"] == "phase.started" || line["type"] == "run.finished"))
+            })
+            .await;
+        let flightdeck::protocol::Event::Timeline { line, .. } = e else {
+            unreachable!()
+        };
+        if line["type"] == "run.finished" {
+            assert_eq!(line["status"], "succeeded", "{line}");
+            break;
+        }
+        phases.push(line["phase"].as_str().unwrap_or_default().to_string());
+    }
+    let order: Vec<usize> = phases
+        .iter()
+        .map(|p| {
+            Phase::PIPELINE
+                .iter()
+                .position(|q| q.as_str() == p)
+                .unwrap_or_else(|| panic!("unknown phase {p}"))
+        })
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{phases:?}");
+    assert_eq!(phases.first().map(String::as_str), Some("prepare"));
+    assert!(phases.iter().any(|p| p == "smoke"), "{phases:?}");
+    let r = s.finished(&id).await;
+    assert_eq!(r.status, Status::Succeeded);
+    assert!(r.score.is_some());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_resume_through_the_handle() {
+    let mut s = InProc::start(AGENTS).await;
+    let repo = git_repo(s.path(), "repo");
+    let id = s.run(&repo, "slow", "take a second").await;
+    s.line(&id, "agent.started").await;
+    let paused = s.call(Command::Pause { run: id.clone() }).await;
+    assert!(
+        matches!(paused, Ok(Reply::Run { .. }) | Ok(Reply::Done { .. })),
+        "{paused:?}"
+    );
+    let r = s
+        .until_run(&id, "paused", |r| r.status == Status::Paused)
+        .await;
+    assert_eq!(r.phase, Phase::Agent);
+    s.call(Command::Resume { run: id.clone() })
+        .await
+        .expect("resumed");
+    let r = s.finished(&id).await;
+    assert_eq!(r.status, Status::Succeeded, "{r:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_check_fixed_in_the_worktree_passes_on_retry_from_smoke() {
+    let mut s = InProc::start(&format!(
+        "{AGENTS}\n[[smoke]]\nname = \"ok\"\ncommand = [\"test\", \"-f\", \"ok.txt\"]\n"
+    ))
+    .await;
+    let repo = git_repo(s.path(), "repo");
+    let id = s.run(&repo, "touch", "make x").await;
+    let r = s.finished(&id).await;
+    assert_eq!(r.status, Status::Failed);
+    assert_eq!(r.phase, Phase::Smoke);
+    std::fs::write(r.worktree.join("ok.txt"), "fixed by hand\n").unwrap();
+    s.call(Command::Retry {
+        run: id.clone(),
+        phase: Some(Phase::Smoke),
+    })
+    .await
+    .expect("retried");
+    let r = s
+        .until_run(&id, "the retry's end", |r| {
+            r.attempt == 2 && r.status.is_terminal()
+        })
+        .await;
+    assert_eq!(r.status, Status::Succeeded, "{r:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_through_the_handle_ends_the_run_killed() {
+    let mut s = InProc::start(AGENTS).await;
+    let repo = git_repo(s.path(), "repo");
+    let id = s.run(&repo, "forever", "never end").await;
+    s.line(&id, "agent.started").await;
+    s.call(Command::Kill { run: id.clone() })
+        .await
+        .expect("kill accepted");
+    let r = s.finished(&id).await;
+    assert_eq!(r.status, Status::Killed, "{r:?}");
+    s.stop().await;
+}
