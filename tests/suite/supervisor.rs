@@ -123,3 +123,35 @@ async fn kill_through_the_handle_ends_the_run_killed() {
     assert_eq!(r.status, Status::Killed, "{r:?}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pr_md_names_the_records_target_even_after_the_config_changes() {
+    let mut s = InProc::start(AGENTS).await;
+    let repo = git_repo(s.path(), "repo");
+    crate::common::git(&repo, &["branch", "release"]);
+    let id = s.run(&repo, "touch", "make x").await;
+    let r = s.finished(&id).await;
+    assert_eq!(r.status, Status::Succeeded);
+    assert_eq!(r.target.as_deref(), Some("main"));
+    // The config now names another target; the run's stays what it was accepted with.
+    std::fs::write(
+        &s.config,
+        format!("{AGENTS}\n[gate]\ntarget = \"release\"\n"),
+    )
+    .unwrap();
+    s.call(Command::Retry {
+        run: id.clone(),
+        phase: Some(Phase::Deliver),
+    })
+    .await
+    .expect("retried");
+    let r = s
+        .until_run(&id, "the retry's end", |r| {
+            r.attempt == 2 && r.status.is_terminal()
+        })
+        .await;
+    assert_eq!(r.target.as_deref(), Some("main"));
+    let pr = std::fs::read_to_string(s.home.run_dir(&id).join("PR.md")).unwrap();
+    assert!(pr.contains("→ `main`"), "{pr}");
+    s.stop().await;
+}

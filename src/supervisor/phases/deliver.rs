@@ -47,7 +47,9 @@ fn evaluate_and_write(
         Err(why) => (Vec::new(), vec![why]),
     };
     let score = read_score(dir);
-    let target = gate::target(&config.gate, rec.base_branch.as_deref()).map(str::to_string);
+    // The record's target, set when the run was accepted: PR.md and the gate name the same
+    // branch as `show` and the merge, whatever the config says since.
+    let target = rec.target.clone();
     let (_, stat) =
         crate::workspace::diff_against_base(&rec.worktree, &rec.base, target.as_deref())
             .map_err(|e| e.to_string())?;
@@ -71,7 +73,6 @@ fn evaluate_and_write(
     );
     rec.merge = state;
     rec.gate_reasons = reasons.clone();
-    rec.target = target;
     render_pr(dir, &rec, &stat.changed, &checks, score.as_ref())?;
     Ok((state, reasons))
 }

@@ -18,8 +18,8 @@ const TAIL_BYTES: usize = 4096;
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let rec = &job.record;
-    let target =
-        crate::gate::target(&job.config.gate, rec.base_branch.as_deref()).map(str::to_string);
+    // The record's target (set when the run was accepted), as everywhere else.
+    let target = rec.target.clone();
     let head = match checkpoint(ctx, rec, target).await {
         Ok(h) => h,
         Err(e) => return PhaseReport::failed(e, vec![]),
