@@ -37,6 +37,8 @@ pub struct RunCtx {
     pending: AtomicBool,
     /// The flightdeck program that runs the run's shim, tethers and built-in agent.
     pub exe: crate::self_exe::SelfExe,
+    /// PR.md refreshes, written in the order they were asked for.
+    pub pr: super::in_order::InOrder,
 }
 
 impl RunCtx {
@@ -59,6 +61,7 @@ impl RunCtx {
             disk_full: Mutex::new(None),
             pending: AtomicBool::new(false),
             exe,
+            pr: Default::default(),
         })
     }
 

@@ -409,11 +409,15 @@ impl Supervisor {
         if e.record.status != Status::Succeeded || e.record.cleaned {
             return;
         }
-        let (dir, rec) = (e.ctx.dir.clone(), e.record.clone());
+        let (ctx, rec) = (e.ctx.clone(), e.record.clone());
+        // Keyed by run, in order: a slow refresh never overwrites a newer one.
+        let n = ctx.pr.ask();
         tokio::task::spawn_blocking(move || {
-            if let Err(err) = super::phases::write_pr(&dir, &rec) {
-                crate::log!("run {}: cannot rewrite PR.md: {err}", rec.id);
-            }
+            ctx.pr.write(n, || {
+                if let Err(err) = super::phases::write_pr(&ctx.dir, &rec) {
+                    crate::log!("run {}: cannot rewrite PR.md: {err}", rec.id);
+                }
+            });
         });
     }
 }

@@ -9,6 +9,7 @@ pub mod child_env;
 mod commands;
 mod context;
 mod effects;
+mod in_order;
 pub mod machine;
 pub mod merge_gate;
 mod merge_queue;
