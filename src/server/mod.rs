@@ -62,7 +62,12 @@ pub async fn serve(
     );
 
     // What runs spent before this server started counts towards global budgets.
-    let (records, _) = crate::proof::store::load_all(&home);
+    // Read once, off the runtime; the supervisor takes them from here.
+    let h = home.clone();
+    let loaded = tokio::task::spawn_blocking(move || crate::proof::store::load_all(&h))
+        .await
+        .map_err(|e| eyre!("cannot read the runs: {e}"))?;
+    let records = &loaded.0;
     let spent = crate::gateway::budget::Spent {
         tokens: records.iter().map(|r| r.tokens.total()).sum(),
         usd: records.iter().filter_map(|r| r.cost_usd).sum(),
@@ -94,6 +99,7 @@ pub async fn serve(
         user_config: crate::config::UserConfig::Usual,
         gateway,
         exe: crate::self_exe::SelfExe::this(),
+        loaded: Some(loaded),
     });
     let stop = Arc::new(Notify::new());
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -157,6 +157,9 @@ pub struct Options {
     pub user_config: crate::config::UserConfig,
     pub gateway: Option<Arc<crate::gateway::Gateway>>,
     pub exe: crate::self_exe::SelfExe,
+    /// The run records on disk and the problems reading them, when the caller read them
+    /// already (the server does, for the budgets); otherwise they are read here.
+    pub loaded: Option<(Vec<RunRecord>, Vec<String>)>,
 }
 
 pub struct Supervisor {
@@ -209,6 +212,7 @@ impl Supervisor {
             user_config,
             gateway,
             exe,
+            loaded,
         } = opts;
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(4096);
@@ -238,7 +242,7 @@ impl Supervisor {
             ports: Default::default(),
             leased: HashMap::new(),
         };
-        sup.load_existing();
+        sup.load_existing(loaded);
         sup.readopt_unfinished();
         // Landings cut short are finished first; then the merge queue, on disk as the runs'
         // `merge: pending`, is taken up again.
@@ -281,8 +285,9 @@ impl Supervisor {
     }
 
     /// Load every run on disk; unfinished ones are taken up again by `readopt_unfinished`.
-    fn load_existing(&mut self) {
-        let (records, problems) = crate::proof::store::load_all(&self.home);
+    fn load_existing(&mut self, loaded: Option<(Vec<RunRecord>, Vec<String>)>) {
+        let (records, problems) =
+            loaded.unwrap_or_else(|| crate::proof::store::load_all(&self.home));
         for p in problems {
             crate::log!("skipping an unreadable run record: {p}");
         }

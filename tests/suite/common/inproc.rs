@@ -46,6 +46,7 @@ impl InProc {
             user_config: UserConfig::Without,
             gateway: None,
             exe: SelfExe::at(PathBuf::from(super::BIN)),
+            loaded: None,
         });
         let events = handle.subscribe();
         Self {
