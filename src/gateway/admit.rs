@@ -62,7 +62,13 @@ pub(super) fn admit(
     };
     let segments = match route::allow(provider.kind, method, target.rest) {
         Ok(s) => s,
-        Err(r) => return Err(Box::new(refuse(link, method, target, r))),
+        Err(r) => {
+            let (response, note) = refuse(link, method, target, r);
+            // The timeline is written after the lock is let go: no file I/O under it.
+            drop(links);
+            note.record();
+            return Err(Box::new(response));
+        }
     };
     let global = inner.global.lock().map(|g| *g).unwrap_or_default();
     if let Verdict::Stop(message) = budget::check(&link.caps, link.spent, global) {
@@ -100,38 +106,59 @@ pub(super) fn refuse_unadmitted(
     method: &hyper::Method,
     r: route::Refusal,
 ) -> Response<Body> {
-    if let Ok(mut links) = inner.links.lock() {
-        if let Some(link) = links.get_mut(target.token) {
-            return refuse(link, method, target, r);
-        }
+    let refused = match inner.links.lock() {
+        Ok(mut links) => links
+            .get_mut(target.token)
+            .map(|link| refuse(link, method, target, r.clone())),
+        Err(_) => None,
+    };
+    if let Some((response, note)) = refused {
+        note.record();
+        return response;
     }
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN);
     json_error(status, r.kind, &r.message)
 }
 
-/// Tell the run's timeline (the first few times) and the client why a request was refused.
+/// What the run's timeline is to say of a refusal (the first few times), once the gateway's
+/// lock is let go.
+pub(super) struct Note(Option<(std::sync::Arc<dyn super::Meter>, Refused)>);
+
+impl Note {
+    pub(super) fn record(self) {
+        if let Some((meter, refused)) = self.0 {
+            meter.refused(refused);
+        }
+    }
+}
+
+/// The client's answer to a refused request, and what the run's timeline is to say.
 fn refuse(
     link: &mut RunLink,
     method: &hyper::Method,
     target: &route::Target,
     r: route::Refusal,
-) -> Response<Body> {
+) -> (Response<Body>, Note) {
     link.refusals += 1;
     let n = link.refusals;
+    let mut note = Note(None);
     if n <= REFUSALS_RECORDED || n.is_multiple_of(100) {
         let mut message = r.message.clone();
         if n == REFUSALS_RECORDED {
             message.push_str(" (further refusals of this run are recorded one in a hundred)");
         }
-        link.meter.refused(Refused {
-            method: method.to_string(),
-            path: route::shown(target.rest),
-            provider: target.provider.clone(),
-            reason: r.reason,
-            status: r.status,
-            message,
-        });
+        note = Note(Some((
+            link.meter.clone(),
+            Refused {
+                method: method.to_string(),
+                path: route::shown(target.rest),
+                provider: target.provider.clone(),
+                reason: r.reason,
+                status: r.status,
+                message,
+            },
+        )));
     }
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN);
-    json_error(status, r.kind, &r.message)
+    (json_error(status, r.kind, &r.message), note)
 }
