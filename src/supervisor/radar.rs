@@ -138,7 +138,8 @@ impl Supervisor {
         self.radar_busy = false;
         let took = self.radar_started.elapsed();
         self.radar_next = std::time::Instant::now() + took * 3;
-        crate::memory::trim();
+        // What the scan freed goes back to the OS, off the supervisor task (it walks the heap).
+        tokio::task::spawn_blocking(crate::memory::trim);
         for (id, found) in findings {
             let Some(succeeded) = self
                 .runs
