@@ -188,6 +188,10 @@ impl Supervisor {
                     workspace::check_clean(&rec)?;
                 }
                 workspace::remove(&rec)?;
+                // A merge-queue test's scratch worktree, if a landing left one.
+                if let Some(dir) = workspace::scratch::dir_for(&rec.worktree, &rec.id) {
+                    workspace::scratch::remove(&rec.repo, &dir, &rec.id);
+                }
                 if let Some(pool) = pool {
                     workspace::pool::drain_when_idle(&pool);
                 }

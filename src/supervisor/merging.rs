@@ -324,6 +324,10 @@ impl Supervisor {
                     let Some(e) = self.runs.get_mut(&id) else {
                         continue;
                     };
+                    // Its test's scratch worktree has done its job.
+                    if let Some(dir) = crate::workspace::scratch::dir_for(&e.record.worktree, &id) {
+                        crate::workspace::scratch::remove(&e.record.repo, &dir, &id);
+                    }
                     let already = e.record.merge == MergeState::Merged
                         || crate::proof::timeline::read_all(
                             &e.ctx.path(crate::paths::pack::TIMELINE),

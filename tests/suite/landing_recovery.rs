@@ -31,6 +31,17 @@ fn a_queued_landing_survives_a_server_crash() {
     );
     assert!(repo.join("a.txt").exists());
     assert_eq!(git(&repo, &["status", "--porcelain"]).trim(), "");
+    // Cleaning the run leaves nothing of it in the repository: no worktree, no queue scratch.
+    env.ok(&["clean", &id]);
+    let worktrees = git(&repo, &["worktree", "list", "--porcelain"]);
+    assert!(!worktrees.contains(&id), "{worktrees}");
+    let scratch = env
+        .home
+        .join("worktrees")
+        .join("repo")
+        .join(".queue")
+        .join(&id);
+    assert!(!scratch.exists(), "{} is left", scratch.display());
 }
 
 /// `kill -9` of the server at random points of a landing that changes thousands of files in the
@@ -105,6 +116,21 @@ command = ["sh", "-c", "rm -rf trial-*; mkdir \"$FLIGHTDECK_TASK\" && cd \"$FLIG
             moves, 1,
             "trial {trial}: main moved to {commit} {moves} times"
         );
+        // Cleaned, the run leaves no worktree and no queue scratch, however it landed.
+        env.ok(&["clean", &id]);
+        let scratch = env
+            .home
+            .join("worktrees")
+            .join("repo")
+            .join(".queue")
+            .join(&id);
+        assert!(
+            !scratch.exists(),
+            "trial {trial}: {} is left",
+            scratch.display()
+        );
+        let worktrees = git(&repo, &["worktree", "list", "--porcelain"]);
+        assert!(!worktrees.contains(&id), "trial {trial}: {worktrees}");
     }
     println!("kill -9 during a landing: 20 trials, {resumed} landings finished by the next server");
 }
