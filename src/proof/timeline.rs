@@ -21,6 +21,8 @@ pub struct TimelineWriter {
     len: u64,
     /// Lines not on disk yet, oldest first (a full disk); bounded by `MAX_PENDING`.
     pending: Vec<u8>,
+    /// The same lines as values, to hand out once written.
+    pending_lines: Vec<Value>,
     /// Lines given up on since the bound was reached.
     dropped: u64,
 }
@@ -48,6 +50,7 @@ impl TimelineWriter {
             next_seq: last_seq.map_or(1, |s| s + 1),
             len,
             pending: Vec::new(),
+            pending_lines: Vec::new(),
             dropped: 0,
         })
     }
@@ -58,15 +61,16 @@ impl TimelineWriter {
     }
 
     /// Write what waits; on failure cut the file back to its last whole line and keep it.
-    pub fn flush_pending(&mut self) -> io::Result<()> {
+    /// Returns the lines written, oldest first.
+    pub fn flush_pending(&mut self) -> io::Result<Vec<Value>> {
         if self.pending.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         match self.file.write_all(&self.pending) {
             Ok(()) => {
                 self.len += self.pending.len() as u64;
                 self.pending.clear();
-                Ok(())
+                Ok(std::mem::take(&mut self.pending_lines))
             }
             Err(e) => {
                 let _ = self.file.set_len(self.len);
@@ -82,6 +86,20 @@ impl TimelineWriter {
         kind: &str,
         fields: Map<String, Value>,
     ) -> io::Result<Value> {
+        let mut written = self.append_all(phase, kind, fields)?;
+        written
+            .pop()
+            .ok_or_else(|| io::Error::other("the line was not written"))
+    }
+
+    /// Append one line; returns every line this wrote: any that waited for a full disk, then
+    /// this one.
+    pub fn append_all(
+        &mut self,
+        phase: Phase,
+        kind: &str,
+        fields: Map<String, Value>,
+    ) -> io::Result<Vec<Value>> {
         let mut obj = Map::new();
         obj.insert("v".into(), VERSION.into());
         obj.insert("seq".into(), self.next_seq.into());
@@ -106,8 +124,8 @@ impl TimelineWriter {
         }
         self.next_seq += 1;
         self.pending.extend_from_slice(&line);
-        self.flush_pending()?;
-        Ok(value)
+        self.pending_lines.push(value);
+        self.flush_pending()
     }
 
     /// Make what was written durable (called at phase boundaries).
@@ -348,6 +366,38 @@ macro_rules! fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_that_meet_a_full_disk_wait_in_order_and_are_handed_out_once_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timeline.jsonl");
+        let mut w = TimelineWriter::open(&path, "r1").unwrap();
+        w.append(Phase::Prepare, "run.created", fields! {}).unwrap();
+        // The disk fills up: /dev/full answers every write with ENOSPC.
+        let real = std::mem::replace(
+            &mut w.file,
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        );
+        let e = w.append(Phase::Agent, "a", fields! {}).unwrap_err();
+        assert!(crate::disk::is_full(&e), "{e}");
+        assert!(w.append(Phase::Agent, "b", fields! {}).is_err());
+        assert!(w.has_pending());
+        // Space comes back.
+        w.file = real;
+        let written = w.append_all(Phase::Agent, "c", fields! {}).unwrap();
+        let kinds: Vec<&str> = written.iter().filter_map(|l| l["type"].as_str()).collect();
+        assert_eq!(kinds, ["a", "b", "c"]);
+        assert!(!w.has_pending());
+        let seqs: Vec<u64> = read_all(&path)
+            .unwrap()
+            .iter()
+            .filter_map(|l| l["seq"].as_u64())
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4]);
+    }
 
     #[test]
     fn lines_are_numbered_and_survive_a_torn_tail() {

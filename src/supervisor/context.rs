@@ -103,7 +103,8 @@ impl RunCtx {
             self.pending.store(false, Ordering::Release);
             return;
         };
-        if w.flush_pending().is_ok() {
+        if let Ok(lines) = w.flush_pending() {
+            self.broadcast(lines);
             self.pending.store(false, Ordering::Release);
             if !self.active.load(Ordering::Acquire) {
                 *guard = None;
@@ -182,7 +183,7 @@ impl RunCtx {
             }
         }
         let Some(writer) = guard.as_mut() else { return };
-        let appended = writer.append(phase, kind, fields);
+        let appended = writer.append_all(phase, kind, fields);
         let waiting = writer.has_pending();
         self.pending.store(waiting, Ordering::Release);
         // Lines that wait keep the writer (they are only in it).
@@ -190,17 +191,21 @@ impl RunCtx {
             *guard = None;
         }
         match appended {
-            Ok(line) => {
-                // Nobody listening is fine.
-                let _ = self.events.send(Event::Timeline {
-                    run: self.id.clone(),
-                    line,
-                });
-            }
+            // Lines that waited for a full disk go out too, in order. Nobody listening is fine.
+            Ok(lines) => self.broadcast(lines),
             Err(e) => {
                 self.write_failed("the timeline", &e);
                 crate::log!("run {}: cannot write timeline ({kind}): {e}", self.id)
             }
+        }
+    }
+
+    fn broadcast(&self, lines: Vec<Value>) {
+        for line in lines {
+            let _ = self.events.send(Event::Timeline {
+                run: self.id.clone(),
+                line,
+            });
         }
     }
 
