@@ -155,3 +155,31 @@ async fn pr_md_names_the_records_target_even_after_the_config_changes() {
     assert!(pr.contains("→ `main`"), "{pr}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_that_dies_mid_run_is_followed_by_one_that_adopts_the_agent() {
+    let mut s = InProc::start(AGENTS).await;
+    let repo = git_repo(s.path(), "repo");
+    let id = s.run(&repo, "slow", "take a second").await;
+    s.line(&id, "agent.started").await;
+    let mut s = s.crash_and_restart().await;
+    let r = s.finished(&id).await;
+    assert_eq!(r.status, Status::Succeeded, "{r:?}");
+    assert!(r.worktree.join("slow.txt").exists());
+    // (Read from the file: the new supervisor may adopt before a subscriber is there.)
+    let timeline = flightdeck::proof::timeline::read_all(
+        &s.home.run_dir(&id).join(flightdeck::paths::pack::TIMELINE),
+    )
+    .unwrap();
+    let adopted: Vec<_> = timeline
+        .iter()
+        .filter(|l| l["type"] == "run.adopted")
+        .collect();
+    assert_eq!(adopted.len(), 1, "{timeline:#?}");
+    let started: Vec<_> = timeline
+        .iter()
+        .filter(|l| l["type"] == "agent.started")
+        .collect();
+    assert_eq!(started.len(), 1, "the agent ran twice: {started:#?}");
+    s.stop().await;
+}

@@ -29,10 +29,15 @@ pub struct InProc {
 impl InProc {
     pub async fn start(config_text: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let home = Home::at(dir.path().join("home"));
-        home.ensure().expect("home");
         let config = dir.path().join("flightdeck.toml");
         std::fs::write(&config, config_text).expect("config");
+        Self::on(dir, config)
+    }
+
+    /// A supervisor on the home in `dir` with the config file `config`.
+    fn on(dir: tempfile::TempDir, config: PathBuf) -> Self {
+        let home = Home::at(dir.path().join("home"));
+        home.ensure().expect("home");
         let global = config::load(&Sources {
             explicit: Some(config.clone()),
             user: UserConfig::Without,
@@ -150,6 +155,16 @@ impl InProc {
             Event::Timeline { line, .. } => line,
             _ => unreachable!("only timeline events pass"),
         }
+    }
+
+    /// The supervisor dies without a word (its task is aborted, as in a crash: agents under
+    /// their shims go on, a tether's child dies with it), and a new one starts on the same home.
+    pub async fn crash_and_restart(self) -> Self {
+        self.task.abort();
+        let _ = self.task.await;
+        // The old supervisor's last record writes settle before the new one reads them.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Self::on(self.dir, self.config)
     }
 
     /// Stop the supervisor and every run it has.
