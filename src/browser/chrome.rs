@@ -14,7 +14,11 @@ use super::pipe::Pipes;
 
 pub struct Chrome {
     pub browser: Browser,
-    child: tokio::process::Child,
+    /// The browser's process (its tether) and the task that waits for it.
+    pid: Option<u32>,
+    waiter: Waiter,
+    /// Turns true when the browser's process has ended.
+    gone: tokio::sync::watch::Receiver<bool>,
     handler: tokio::task::JoinHandle<()>,
     bridge: tokio::task::JoinHandle<()>,
     _lifeline: crate::tether::Lifeline,
@@ -97,17 +101,35 @@ pub async fn launch(
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
-    let (ws, bridge) = pipes
-        .bridge()
-        .await
-        .map_err(|e| format!("cannot talk to Chromium: {e}"))?;
+    let pid = child.id();
+    // One task waits for the browser's process; its end also ends the bridge, so no request
+    // waits on a browser that is gone (killed with the run, say).
+    let (gone_tx, gone) = tokio::sync::watch::channel(false);
+    let mut waiter = tokio::spawn(async move {
+        let status = child.wait().await;
+        let _ = gone_tx.send(true);
+        status
+    });
+    let (ws, bridge) = match pipes.bridge(gone.clone()).await {
+        Ok(b) => b,
+        Err(e) => {
+            stop(pid, &mut waiter).await;
+            return Err(format!("cannot talk to Chromium: {e}"));
+        }
+    };
+    let mut ended = gone.clone();
     let connected = tokio::select! {
-        c = Browser::connect(ws) => c.map_err(|e| format!("cannot talk to Chromium: {e}")),
-        status = child.wait() => Err(match status {
-            Ok(s) => format!(
+        c = Browser::connect(ws) => Some(c.map_err(|e| format!("cannot talk to Chromium: {e}"))),
+        _ = ended.wait_for(|g| *g) => None,
+    };
+    let connected = match connected {
+        Some(c) => c,
+        None => Err(match (&mut waiter).await {
+            Ok(Ok(s)) => format!(
                 "Chromium ended before it was ready ({}); see browser/chromium.log",
                 crate::supervisor::process::describe(&s)
             ),
+            Ok(Err(e)) => format!("lost Chromium: {e}"),
             Err(e) => format!("lost Chromium: {e}"),
         }),
     };
@@ -115,8 +137,7 @@ pub async fn launch(
         Ok(c) => c,
         Err(e) => {
             bridge.abort();
-            let _ = child.start_kill();
-            let _ = child.wait().await;
+            stop(pid, &mut waiter).await;
             return Err(e);
         }
     };
@@ -129,7 +150,9 @@ pub async fn launch(
     });
     Ok(Chrome {
         browser,
-        child,
+        pid,
+        waiter,
+        gone,
         handler,
         bridge,
         _lifeline: lifeline,
@@ -137,12 +160,29 @@ pub async fn launch(
 }
 
 impl Chrome {
+    /// Watch for the browser's process ending.
+    pub fn gone(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.gone.clone()
+    }
+
     /// Close the browser and make sure its process is gone.
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(3), self.browser.close()).await;
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
+        stop(self.pid, &mut self.waiter).await;
         self.handler.abort();
         self.bridge.abort();
     }
+}
+
+type Waiter = tokio::task::JoinHandle<std::io::Result<std::process::ExitStatus>>;
+
+/// Kill the browser's process (unless it has ended: its pid may be another's by now) and wait.
+async fn stop(pid: Option<u32>, waiter: &mut Waiter) {
+    if let Some(pid) = pid.filter(|_| !waiter.is_finished()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = waiter.await;
 }

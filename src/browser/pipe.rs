@@ -71,8 +71,13 @@ impl Pipes {
     }
 
     /// After the spawn: drop the browser's ends here (so its exit closes the pipe) and start
-    /// the bridge. Returns the WebSocket URL for chromiumoxide and the bridge's task.
-    pub async fn bridge(self) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
+    /// the bridge, which also ends when `gone` turns true (the browser's process ended: a
+    /// helper process may still hold the pipe open). Returns the WebSocket URL for
+    /// chromiumoxide and the bridge's task.
+    pub async fn bridge(
+        self,
+        gone: tokio::sync::watch::Receiver<bool>,
+    ) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
         drop(self.chrome_reads);
         drop(self.chrome_writes);
         let to_chrome = pipe::Sender::from_owned_fd(self.to_chrome)?;
@@ -84,7 +89,7 @@ impl Pipes {
             let Some(ws) = accept_one(listener, path).await else {
                 return;
             };
-            pump(ws, to_chrome, from_chrome).await;
+            pump(ws, to_chrome, from_chrome, gone).await;
         });
         Ok((url, task))
     }
@@ -154,7 +159,12 @@ async fn accept_one(listener: TcpListener, path: String) -> Option<Ws> {
 }
 
 /// Messages both ways until either side ends.
-async fn pump(ws: Ws, mut to_chrome: pipe::Sender, mut from_chrome: pipe::Receiver) {
+async fn pump(
+    ws: Ws,
+    mut to_chrome: pipe::Sender,
+    mut from_chrome: pipe::Receiver,
+    mut gone: tokio::sync::watch::Receiver<bool>,
+) {
     let (mut sink, mut stream) = ws.split();
     let outbound = async {
         while let Some(Ok(msg)) = stream.next().await {
@@ -206,5 +216,6 @@ async fn pump(ws: Ws, mut to_chrome: pipe::Sender, mut from_chrome: pipe::Receiv
     tokio::select! {
         _ = outbound => {}
         _ = inbound => {}
+        _ = gone.wait_for(|g| *g) => {}
     }
 }

@@ -273,7 +273,13 @@ async fn render(
             if ctx.procs.is_killing() {
                 break;
             }
-            visits.push(visit::visit(&chrome.browser, &base, page, viewport).await);
+            // A browser that ends (the run killed, a crash) ends the visit at once; its
+            // requests would otherwise each wait out their timeout.
+            let mut gone = chrome.gone();
+            tokio::select! {
+                v = visit::visit(&chrome.browser, &base, page, viewport) => visits.push(v),
+                _ = gone.wait_for(|g| *g) => break,
+            }
         }
         chrome.close().await;
         Ok(visits)
