@@ -36,8 +36,18 @@ pub fn at_commit(
     }
     // Leftovers of a server that stopped mid-way: start over.
     remove(source, path, run);
-    crate::owner_only::create_dir_all(path)
-        .map_err(|e| WorkspaceError::io(&format!("creating {}", path.display()), e))?;
+    // Another run's scratch going may take the empty `.queue` with it while this one is made
+    // (`remove` below): make it again.
+    let mut made = crate::owner_only::create_dir_all(path);
+    for _ in 0..5 {
+        match &made {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                made = crate::owner_only::create_dir_all(path);
+            }
+            _ => break,
+        }
+    }
+    made.map_err(|e| WorkspaceError::io(&format!("creating {}", path.display()), e))?;
     let tree = target.tree()?;
     let made = pool::check_out_new(&repo, source, &record, path, commit, &tree);
     if made.is_err() {
