@@ -80,9 +80,6 @@ pub fn main(argv: &[String]) -> i32 {
 /// (or the server dying) makes the tether kill its group.
 pub struct Lifeline(#[allow(dead_code)] std::io::PipeWriter);
 
-/// A command that runs `program args` under a tether, in the run's environment the caller
-/// sets on it (the tether passes it on whole). `pre_exec` hooks and fds set up by the caller
-/// apply to the tether and are inherited by the child.
 /// Whose tether: the run (its directory names it; the server tells a run's processes by it)
 /// and the flightdeck program that is the tether.
 #[derive(Clone, Copy)]
@@ -91,11 +88,19 @@ pub struct Owner<'a> {
     pub run_dir: &'a Path,
 }
 
+/// A command that runs `program args` in `cwd` under a tether, in the run's environment the
+/// caller sets on it (the tether passes it on whole). `pre_exec` hooks and fds set up by the
+/// caller apply to the tether and are inherited by the child. A `program` that cannot be
+/// started is `NotFound` here, by name, rather than the tether's exit code later.
 pub fn command(
     owner: Owner<'_>,
     program: &str,
     args: &[String],
+    cwd: &Path,
 ) -> std::io::Result<(tokio::process::Command, Lifeline)> {
+    if !startable(program, cwd) {
+        return Err(std::io::ErrorKind::NotFound.into());
+    }
     let (read, write) = std::io::pipe()?;
     let run_dir = owner.run_dir;
     let mut cmd = tokio::process::Command::new(owner.exe.program());
@@ -105,14 +110,15 @@ pub fn command(
         .arg("--")
         .arg(program)
         .args(args)
+        .current_dir(cwd)
         .stdin(read);
     crate::fd_limit::restore_for(&mut cmd);
     Ok((cmd, Lifeline(write)))
 }
 
 /// Whether `program` names something that can be started from `cwd` with the server's PATH
-/// (a run's processes get that PATH): so "no such program" is said as before, by name.
-pub fn startable(program: &str, cwd: &Path) -> bool {
+/// (a run's processes get that PATH).
+fn startable(program: &str, cwd: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     let executable = |p: &Path| {
         p.metadata()

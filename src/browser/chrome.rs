@@ -85,8 +85,8 @@ pub async fn launch(
     }
     args.push("about:blank".into());
     let exe_text = exe.to_string_lossy();
-    let (mut cmd, lifeline) = crate::tether::command(owner, &exe_text, &args)
-        .map_err(|e| format!("cannot make a pipe: {e}"))?;
+    let (mut cmd, lifeline) = crate::tether::command(owner, &exe_text, &args, owner.run_dir)
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
     let pipes = Pipes::new().map_err(|e| format!("cannot make a pipe: {e}"))?;
     pipes.install(&mut cmd);
     let err = log

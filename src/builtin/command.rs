@@ -160,17 +160,7 @@ fn children_of(parents: &[i32]) -> Vec<i32> {
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    // The command name is in parentheses and may hold anything: ppid is the
-                    // second field after the last ')'.
-                    let after = &stat[stat.rfind(')')? + 1..];
-                    after.split_whitespace().nth(1)?.parse::<i32>().ok()
-                })
-                .is_some_and(|ppid| parents.contains(&ppid))
-        })
+        .filter(|pid| crate::shim::files::parent_of(*pid).is_some_and(|p| parents.contains(&p)))
         .collect()
 }
 

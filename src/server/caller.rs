@@ -52,7 +52,7 @@ pub fn run_ancestor(pid: i32, runs: &Path) -> Option<Option<i32>> {
         if is_run_process(at, runs) {
             return Some(Some(at));
         }
-        at = parent_of(at)?;
+        at = crate::shim::files::parent_of(at)?;
     }
     Some(None)
 }
@@ -79,14 +79,6 @@ pub fn inside_run(home: &crate::paths::Home) -> bool {
         run_ancestor(std::process::id() as i32, &home.root().join("runs")),
         Some(Some(_))
     )
-}
-
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold anything: ppid is the second field
-    // after the last ')'.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Whether `cmd` only reads (what a run's process may ask).

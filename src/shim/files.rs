@@ -80,16 +80,30 @@ pub fn start_time(pid: i32) -> Option<u64> {
     if pid <= 0 {
         return None;
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: fields after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
+    let stat = read_stat(pid)?;
+    let mut fields = after_comm(&stat)?;
     let state = fields.next()?; // field 3
     if state == "Z" || state == "X" {
         return None;
     }
     // Field 22 is the 19th after the state.
     fields.nth(18)?.parse().ok()
+}
+
+/// `/proc/PID/stat`, if there is such a process.
+pub fn read_stat(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()
+}
+
+/// The fields of a stat line from field 3 (the state) on: the command name (field 2) may hold
+/// spaces and parentheses, so they start after the last ')'.
+pub fn after_comm(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace())
+}
+
+/// The parent of `pid` (field 4), if there is such a process.
+pub fn parent_of(pid: i32) -> Option<i32> {
+    after_comm(&read_stat(pid)?)?.nth(1)?.parse().ok()
 }
 
 /// How long ago a process that started at `start` (clock ticks since boot) started.

@@ -95,17 +95,7 @@ async fn a_failed_check_fixed_in_the_worktree_passes_on_retry_from_smoke() {
     assert_eq!(r.status, Status::Failed);
     assert_eq!(r.phase, Phase::Smoke);
     std::fs::write(r.worktree.join("ok.txt"), "fixed by hand\n").unwrap();
-    s.call(Command::Retry {
-        run: id.clone(),
-        phase: Some(Phase::Smoke),
-    })
-    .await
-    .expect("retried");
-    let r = s
-        .until_run(&id, "the retry's end", |r| {
-            r.attempt == 2 && r.status.is_terminal()
-        })
-        .await;
+    let r = s.retry(&id, Phase::Smoke).await;
     assert_eq!(r.status, Status::Succeeded, "{r:?}");
     s.stop().await;
 }
@@ -139,17 +129,7 @@ async fn pr_md_names_the_records_target_even_after_the_config_changes() {
         format!("{AGENTS}\n[gate]\ntarget = \"release\"\n"),
     )
     .unwrap();
-    s.call(Command::Retry {
-        run: id.clone(),
-        phase: Some(Phase::Deliver),
-    })
-    .await
-    .expect("retried");
-    let r = s
-        .until_run(&id, "the retry's end", |r| {
-            r.attempt == 2 && r.status.is_terminal()
-        })
-        .await;
+    let r = s.retry(&id, Phase::Deliver).await;
     assert_eq!(r.target.as_deref(), Some("main"));
     let pr = std::fs::read_to_string(s.home.run_dir(&id).join("PR.md")).unwrap();
     assert!(pr.contains("→ `main`"), "{pr}");

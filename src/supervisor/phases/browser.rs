@@ -202,16 +202,15 @@ async fn render(
     let log2 = log
         .try_clone()
         .map_err(|e| format!("cannot open browser/{label}server.log: {e}"))?;
-    if !crate::tether::startable(&argv[0], root) {
-        return Err(format!(
-            "cannot start the dev server `{}`: no such program; fix [browser] serve",
-            argv[0]
-        ));
-    }
     // Under a tether: a parent that holds no key and dies with the server.
-    let (mut cmd, lifeline) = crate::tether::command(ctx.tether(), &argv[0], &argv[1..])
-        .map_err(|e| format!("cannot make a pipe: {e}"))?;
-    cmd.current_dir(root);
+    let (mut cmd, lifeline) = crate::tether::command(ctx.tether(), &argv[0], &argv[1..], root)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "cannot start the dev server `{}`: no such program; fix [browser] serve",
+                argv[0]
+            ),
+            _ => format!("cannot start the dev server `{}`: {e}", argv[0]),
+        })?;
     // The dev server and Chromium: the run's environment, the same for both.
     let run_env = child_env::whole(
         &job.config,

@@ -59,25 +59,18 @@ pub async fn run(
         result.error = Some(format!("cannot write the task file: {e}"));
         return result;
     }
-    if !crate::tether::startable(program, &rec.worktree) {
-        let e = std::io::Error::from(std::io::ErrorKind::NotFound);
-        result.error = Some(format!("cannot start `{program}`: {e}"));
-        result.output = result.error.clone().unwrap_or_default().into_bytes();
-        return result;
-    }
     // Under a tether: a parent that holds no key and dies with the server.
-    let (mut cmd, lifeline) = match crate::tether::command(ctx.tether(), program, args) {
-        Ok(t) => t,
-        Err(e) => {
-            result.error = Some(format!("cannot make a pipe: {e}"));
-            return result;
-        }
-    };
+    let (mut cmd, lifeline) =
+        match crate::tether::command(ctx.tether(), program, args, &rec.worktree) {
+            Ok(t) => t,
+            Err(e) => {
+                result.error = Some(format!("cannot start `{program}`: {e}"));
+                result.output = result.error.clone().unwrap_or_default().into_bytes();
+                return result;
+            }
+        };
     child_env::apply(&mut cmd, config, &vars);
-    cmd.current_dir(&rec.worktree)
-        .stdout(writer)
-        .stderr(writer2)
-        .process_group(0);
+    cmd.stdout(writer).stderr(writer2).process_group(0);
     let spawned = cmd.spawn();
     drop(cmd); // our copies of the write side: the reader sees EOF when the command is done
     let mut child = match spawned {

@@ -137,6 +137,21 @@ impl InProc {
         }
     }
 
+    /// Retry the run from `phase`; its record once that attempt has ended.
+    pub async fn retry(&mut self, id: &str, phase: flightdeck::run::Phase) -> RunSnapshot {
+        let attempt = self.record(id).await.attempt + 1;
+        self.call(Command::Retry {
+            run: id.into(),
+            phase: Some(phase),
+        })
+        .await
+        .expect("retried");
+        self.until_run(id, "the retry's end", |r| {
+            r.attempt == attempt && r.status.is_terminal()
+        })
+        .await
+    }
+
     /// The run's record once it has ended.
     pub async fn finished(&mut self, id: &str) -> RunSnapshot {
         self.until_run(id, "the run's end", |r| r.status.is_terminal())
