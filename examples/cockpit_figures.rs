@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use flightdeck::proof::timeline::{read_tail, TimelineWriter};
-use flightdeck::run::{Phase, RunRecord, Status, Tokens, WorkspaceKind};
+use flightdeck::run::{Phase, RunRecord, RunState, Status, Tokens, WorkspaceKind};
 use flightdeck::ui::app::{App, Pane, TIMELINE_TAIL};
 use flightdeck::ui::update::{update, Msg};
 use flightdeck::ui::view::{self, theme::Theme, Ctx};
@@ -25,10 +25,13 @@ fn record(i: usize) -> RunRecord {
     let id = format!("r{i:07}");
     RunRecord {
         base: "0".repeat(40),
-        phase: Phase::Agent,
-        status,
         created_at: format!("2026-11-24T{:02}:{:02}:00Z", (i / 60) % 24, i % 60),
-        started_at: Some("2026-11-24T00:00:00Z".into()),
+        state: RunState {
+            phase: Phase::Agent,
+            status,
+            started_at: Some("2026-11-24T00:00:00Z".into()),
+            ..RunState::queued()
+        },
         tokens: Tokens {
             input: i as u64 * 100,
             output: i as u64 * 10,

@@ -7,6 +7,40 @@ pub fn now_rfc3339() -> String {
     format_rfc3339(OffsetDateTime::now_utc())
 }
 
+/// Where the supervisor reads the time it records in a run's state: the system's, or one a
+/// test sets (`Clock::fixed`) so recorded times can be asserted exactly.
+#[derive(Clone, Default)]
+pub struct Clock {
+    fixed: Option<std::sync::Arc<std::sync::Mutex<OffsetDateTime>>>,
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    /// A clock that says `at` until it is moved with `advance`.
+    pub fn fixed(at: OffsetDateTime) -> Self {
+        Self {
+            fixed: Some(std::sync::Arc::new(std::sync::Mutex::new(at))),
+        }
+    }
+
+    pub fn advance(&self, by: std::time::Duration) {
+        if let Some(t) = &self.fixed {
+            let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+            *t += by;
+        }
+    }
+
+    pub fn now(&self) -> String {
+        match &self.fixed {
+            Some(t) => format_rfc3339(*t.lock().unwrap_or_else(|p| p.into_inner())),
+            None => now_rfc3339(),
+        }
+    }
+}
+
 pub fn format_rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())

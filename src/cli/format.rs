@@ -157,9 +157,9 @@ mod tests {
             "/wt/ab12cd34".into(),
             WorkspaceKind::Worktree,
         );
-        r.status = Status::Paused;
-        r.pause_reason = Some("budget".into());
-        r.warning = Some("run spent $5.00 of its $5.00 budget".into());
+        r.state.status = Status::Paused;
+        r.state.pause_reason = Some("budget".into());
+        r.state.warning = Some("run spent $5.00 of its $5.00 budget".into());
         r
     }
 

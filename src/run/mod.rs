@@ -2,7 +2,9 @@
 
 pub mod id;
 pub mod record;
+pub mod state;
 
 pub use record::{
     ConflictFinding, MergeState, Phase, QueueSlot, RunRecord, Status, Tokens, WorkspaceKind,
 };
+pub use state::RunState;

@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::state::RunState;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -199,16 +201,11 @@ pub struct RunRecord {
     pub base: String,
     pub branch: String,
     pub worktree: PathBuf,
-    pub phase: Phase,
-    pub status: Status,
     pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
     pub exit_code: Option<i32>,
     pub tokens: Tokens,
     pub cost_usd: Option<f64>,
     pub score: Option<f64>,
-    pub merge: MergeState,
 
     // Beyond the contract's minimum.
     /// `worktree` or `copy`.
@@ -216,32 +213,14 @@ pub struct RunRecord {
     /// What `--base` named (or `HEAD`), and the branch the base commit came from, if any.
     pub base_ref: String,
     pub base_branch: Option<String>,
-    /// Why the run stopped where it did (failure reason, `killed by user`, ...).
-    pub reason: Option<String>,
-    /// 1 for the first attempt, +1 for each retry.
-    pub attempt: u32,
     /// The commit each phase started from, for `retry --phase`.
     pub checkpoints: BTreeMap<Phase, String>,
     /// A config file given with `--config` / `FLIGHTDECK_CONFIG`, reloaded on retry.
     pub config_file: Option<PathBuf>,
-    /// Set once `clean` removed the worktree.
-    pub cleaned: bool,
     /// Files and folders setup put in the worktree (copied or made by setup commands): kept
     /// out of the run's commits.
     #[serde(default)]
     pub setup_excludes: Vec<String>,
-    /// The commit the smoke checks ran on: the gate and merge hold the branch to it.
-    #[serde(default)]
-    pub checked_commit: Option<String>,
-    /// Why the merge gate is not green (empty when it is, or before it was evaluated).
-    #[serde(default)]
-    pub gate_reasons: Vec<String>,
-    /// The conflict radar's findings: other runs or the target this run would conflict with.
-    #[serde(default)]
-    pub conflicts: Vec<ConflictFinding>,
-    /// The merge commit (or fast-forwarded tip) once merged.
-    #[serde(default)]
-    pub merged_commit: Option<String>,
     /// The branch the run merges into (`gate.target`, or the base's branch).
     #[serde(default)]
     pub target: Option<String>,
@@ -251,18 +230,22 @@ pub struct RunRecord {
     /// The cost the agent itself reported, beside flightdeck's own figure (`cost_usd`).
     #[serde(default)]
     pub agent_reported_cost_usd: Option<f64>,
-    /// Why a paused run was paused when flightdeck did it (`budget`).
-    #[serde(default)]
-    pub pause_reason: Option<String>,
-    /// Something the run's reviewer should see at a glance (a budget nearly spent).
-    #[serde(default)]
-    pub warning: Option<String>,
     /// Problems the last browser check found (None: no browser check ran).
     #[serde(default)]
     pub browser_problems: Option<usize>,
-    /// Where the run is in its target's merge queue, while `merge` is `pending`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queue: Option<QueueSlot>,
+    /// What the run's state machine decided: status, phase, merge, reasons, times.
+    #[serde(flatten)]
+    pub state: RunState,
+}
+
+/// Reading a run's state through its record (`record.status`); writing it is the machine's
+/// alone (`supervisor::machine::advance`), which is why there is no `DerefMut`.
+impl std::ops::Deref for RunRecord {
+    type Target = RunState;
+
+    fn deref(&self) -> &RunState {
+        &self.state
+    }
 }
 
 /// A queued run's place: 1 is next to land; `testing`: the commit its checks run on now.
@@ -379,36 +362,22 @@ impl RunRecord {
             base: String::new(),
             branch: format!("flightdeck/{id}"),
             worktree,
-            phase: Phase::Prepare,
-            status: Status::Queued,
             created_at: crate::time::now_rfc3339(),
-            started_at: None,
-            finished_at: None,
             exit_code: None,
             tokens: Tokens::default(),
             cost_usd: None,
             score: None,
-            merge: MergeState::None,
             workspace,
             base_ref: String::new(),
             base_branch: None,
-            reason: None,
-            attempt: 1,
             checkpoints: BTreeMap::new(),
             config_file: None,
-            cleaned: false,
             setup_excludes: Vec::new(),
-            checked_commit: None,
-            gate_reasons: Vec::new(),
-            conflicts: Vec::new(),
-            merged_commit: None,
             target: None,
             agent_session: None,
             browser_problems: None,
-            queue: None,
             agent_reported_cost_usd: None,
-            pause_reason: None,
-            warning: None,
+            state: RunState::queued(),
         }
     }
 

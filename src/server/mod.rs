@@ -100,6 +100,7 @@ pub async fn serve(
         gateway,
         exe: crate::self_exe::SelfExe::this(),
         loaded: Some(loaded),
+        clock: crate::time::Clock::system(),
     });
     let stop = Arc::new(Notify::new());
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

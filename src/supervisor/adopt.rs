@@ -72,7 +72,7 @@ impl Supervisor {
             let Some(entry) = self.runs.get_mut(&u.run) else {
                 continue;
             };
-            let (status, phase) = (entry.machine.status, entry.machine.phase);
+            let (status, phase) = (entry.record.status, entry.record.phase);
             // The totals come from the calls themselves: the last run.json may predate some.
             if !u.calls.is_empty() {
                 entry.record.tokens = Default::default();

@@ -105,7 +105,7 @@ impl Supervisor {
         let Some(e) = self.runs.get(id) else {
             return;
         };
-        let running = e.machine.status == Status::Running;
+        let running = e.record.status == Status::Running;
         let phase = e.record.phase;
         if running {
             e.ctx.emit(

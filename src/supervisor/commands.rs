@@ -12,7 +12,7 @@ use crate::run::Status;
 use crate::workspace::{self, WorkspaceError};
 
 use super::context::RunCtx;
-use super::machine::{Input, Machine};
+use super::machine::{self, Control, Input};
 use super::merge_gate::GateInput;
 use super::submit;
 use super::{Answer, Entry, Internal, Supervisor};
@@ -57,9 +57,10 @@ impl Supervisor {
                     Ok(id) => id,
                     Err(e) => return drop(reply.send(Err(e))),
                 };
-                // Check the state first, so a refusal needs no config reload.
-                let m = &self.runs[&id].machine;
-                if let Err(e) = super::machine::step(m, Input::Retry { phase }) {
+                // Asked first, so a refusal needs no config reload.
+                let e = &self.runs[&id];
+                if let Err(e) = machine::guard(&e.record.state, &e.control, &Input::Retry { phase })
+                {
                     return drop(reply.send(Err(ProtocolError::refused(format!(
                         "cannot retry run {id}: {e}"
                     )))));
@@ -115,24 +116,14 @@ impl Supervisor {
         verb: &str,
     ) -> Answer {
         let id = self.resolve(run)?;
-        let phase = self.runs[&id].record.phase;
-        match super::machine::step(&self.runs[&id].machine, input.clone()) {
-            Ok(_) => {
-                self.runs[&id].ctx.emit(
-                    phase,
-                    kind,
-                    fields! {"message" => format!("{verb} by request")},
-                );
-                self.step(&id, input);
-                Ok(Reply::Run {
-                    run: Box::new(self.runs[&id].record.clone()),
-                })
-            }
-            Err(e) => Err(ProtocolError::refused(format!(
-                "cannot {} run {id}: {e}",
-                verb_of(kind)
-            ))),
-        }
+        let message = format!("{verb} by request");
+        self.step_noted(&id, input, |r| {
+            Some((r.phase, kind, fields! {"message" => message}))
+        })
+        .map_err(|e| ProtocolError::refused(format!("cannot {} run {id}: {e}", verb_of(kind))))?;
+        Ok(Reply::Run {
+            run: Box::new(self.runs[&id].record.clone()),
+        })
     }
 
     /// Read a run's config again off the runtime (a retry or a resume may find it changed),
@@ -235,23 +226,20 @@ impl Supervisor {
                         .get_mut(&run)
                         .ok_or_else(|| ProtocolError::internal("the run disappeared"))?;
                     // The state may have changed while the config was read.
-                    super::machine::step(&entry.machine, Input::Retry { phase })
+                    machine::guard(&entry.record.state, &entry.control, &Input::Retry { phase })
                         .map_err(|e| ProtocolError::refused(format!("cannot retry run {run}: {e}")))?;
                     entry.config = Some(Arc::new(*config));
-                    self.leave_queue(&run, "the run is being retried");
-                    let entry = self
-                        .runs
-                        .get_mut(&run)
-                        .ok_or_else(|| ProtocolError::internal("the run disappeared"))?;
-                    entry.record.attempt += 1;
                     entry.ctx.procs.reset();
-                    let from = phase.unwrap_or(entry.record.phase);
-                    entry.ctx.emit(
-                        from,
-                        "run.retried",
-                        fields! {"message" => format!("retrying from phase {from}"), "attempt" => entry.record.attempt},
-                    );
-                    self.step(&run, Input::Retry { phase });
+                    self.leave_queue(&run, "the run is being retried");
+                    self.step_noted(&run, Input::Retry { phase }, |rec| {
+                        let from = rec.phase;
+                        Some((
+                            from,
+                            "run.retried",
+                            fields! {"message" => format!("retrying from phase {from}"), "attempt" => rec.attempt},
+                        ))
+                    })
+                    .map_err(|e| ProtocolError::refused(format!("cannot retry run {run}: {e}")))?;
                     Ok(Reply::Run {
                         run: Box::new(self.runs[&run].record.clone()),
                     })
@@ -282,7 +270,7 @@ impl Supervisor {
             Internal::RadarDone { findings } => self.radar_done(findings),
             Internal::KillGraceOver { run } => {
                 if let Some(e) = self.runs.get(&run) {
-                    if e.machine.busy && e.machine.kill_requested {
+                    if e.control.busy && e.control.kill_requested {
                         e.ctx.procs.kill_now();
                     }
                 }
@@ -290,8 +278,7 @@ impl Supervisor {
             Internal::Cleaned { run, result, reply } => {
                 if result.is_ok() {
                     self.gate(&run, GateInput::Cleaned);
-                    if let Some(e) = self.runs.get_mut(&run) {
-                        e.record.cleaned = true;
+                    if let Some(e) = self.runs.get(&run) {
                         let message = format!(
                             "removed {} and branch {}; the proof pack stays in {}",
                             e.record.worktree.display(),
@@ -363,7 +350,7 @@ impl Supervisor {
             id.clone(),
             Entry {
                 record,
-                machine: Machine::new(),
+                control: Control::new(),
                 ctx,
                 config: Some(Arc::new(v.config.clone())),
             },

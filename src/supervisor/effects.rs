@@ -5,7 +5,9 @@ use crate::fields;
 use crate::protocol::{Event, Reply};
 use crate::run::{Phase, Status};
 
-use super::machine::{self, Effect, Input, Outcome, Signal};
+use crate::run::RunRecord;
+
+use super::machine::{self, Effect, Input, Outcome, Refusal, Signal};
 use super::merge_gate::GateInput;
 use super::phases::{self, PhaseJob, PhaseReport, Update};
 use super::{Internal, Supervisor};
@@ -14,37 +16,52 @@ impl Supervisor {
     /// Feed one input to a run's machine and carry out the effects. Refusals were checked by
     /// the caller where a person is waiting for the answer; here they are only logged.
     pub(super) fn step(&mut self, id: &str, input: Input) {
-        let Some(entry) = self.runs.get_mut(id) else {
-            return;
-        };
-        match machine::step(&entry.machine, input.clone()) {
-            Ok((next, effects)) => {
-                entry.machine = next;
-                sync_record(entry);
-                for fx in effects {
-                    self.apply(id, fx);
-                }
-                self.persist(id);
-                self.try_start();
-            }
-            Err(e) => crate::log!("run {id}: {input:?} refused: {e}"),
+        let logged = format!("{input:?}");
+        if let Err(e) = self.step_noted(id, input, |_| None) {
+            crate::log!("run {id}: {logged} refused: {e}");
         }
+    }
+
+    /// Feed one input to a run's machine; once it is taken, write the note `note` makes of
+    /// the run's new state (before the effects, so the timeline tells why first), carry out
+    /// the effects and persist. A refusal changes nothing and is the caller's to tell.
+    pub(super) fn step_noted(
+        &mut self,
+        id: &str,
+        input: Input,
+        note: impl FnOnce(&RunRecord) -> Option<Note>,
+    ) -> Result<(), Refusal> {
+        let now = self.clock.now();
+        let Some(entry) = self.runs.get_mut(id) else {
+            return Ok(());
+        };
+        let effects = machine::advance(&mut entry.record, &mut entry.control, input, &now)?;
+        if let Some((phase, kind, fields)) = note(&entry.record) {
+            entry.ctx.emit(phase, kind, fields);
+        }
+        for fx in effects {
+            self.apply(id, fx);
+        }
+        self.persist(id);
+        self.try_start();
+        Ok(())
     }
 
     /// Feed the merge gate (the radar's findings, a merge's result): whether anything
     /// changed. No effects; the caller persists.
     pub(super) fn gate(&mut self, id: &str, input: GateInput) -> bool {
+        let now = self.clock.now();
         let Some(entry) = self.runs.get_mut(id) else {
             return false;
         };
-        match machine::step(&entry.machine, Input::Gate(input)) {
-            Ok((next, _)) if next != entry.machine => {
-                entry.machine = next;
-                sync_record(entry);
-                true
-            }
-            _ => false,
-        }
+        let before = entry.record.state.clone();
+        let taken = machine::advance(
+            &mut entry.record,
+            &mut entry.control,
+            Input::Gate(input),
+            &now,
+        );
+        taken.is_ok() && entry.record.state != before
     }
 
     fn apply(&mut self, id: &str, effect: Effect) {
@@ -86,11 +103,6 @@ impl Supervisor {
         let Some(entry) = self.runs.get_mut(id) else {
             return;
         };
-        // A run taken up again after a restart keeps its start: its time before the crash counts.
-        if !adopt && (phase == Phase::Prepare || entry.record.started_at.is_none() || retry) {
-            entry.record.started_at = Some(crate::time::now_rfc3339());
-            entry.record.finished_at = None;
-        }
         entry.ctx.activate();
         entry.ctx.emit(
             phase,
@@ -168,11 +180,10 @@ impl Supervisor {
 
     /// Record a run's end and answer whoever waits for it.
     pub(super) fn finish(&mut self, id: &str, status: Status, reason: Option<String>) {
-        let Some(entry) = self.runs.get_mut(id) else {
+        if !self.runs.contains_key(id) {
             return;
-        };
-        // Status, reason and the gate's verdict were set by the machine (Effect::Finish).
-        entry.record.finished_at = Some(crate::time::now_rfc3339());
+        }
+        // Status, reason, end time and the gate's verdict were set by the machine.
         self.queue.retain(|q| q != id);
         let entry = &self.runs[id];
         entry.ctx.emit(
@@ -230,7 +241,7 @@ impl Supervisor {
         let Some(entry) = self.runs.get_mut(id) else {
             return;
         };
-        let mut gate = None;
+        let mut gate = Vec::new();
         for update in report.updates {
             match update {
                 Update::Base(b) => entry.record.base = b,
@@ -242,14 +253,12 @@ impl Supervisor {
                 Update::Session(s) => entry.record.agent_session = Some(s),
                 Update::ReportedCost(c) => entry.record.agent_reported_cost_usd = Some(c),
                 Update::Score(s) => entry.record.score = Some(s),
-                Update::Checked(c) => entry.record.checked_commit = Some(c),
+                Update::Checked(c) => gate.push(GateInput::Checked(c)),
                 Update::Browser(n) => entry.record.browser_problems = Some(n),
-                Update::Gate(state, reasons) => {
-                    gate = Some(GateInput::Evaluated { state, reasons })
-                }
+                Update::Gate(state, reasons) => gate.push(GateInput::Evaluated { state, reasons }),
             }
         }
-        if let Some(input) = gate {
+        for input in gate {
             self.gate(id, input);
         }
         let Some(entry) = self.runs.get(id) else {
@@ -291,7 +300,7 @@ impl Supervisor {
             let startable = self
                 .runs
                 .get(&id)
-                .is_some_and(|e| e.machine.status == Status::Queued);
+                .is_some_and(|e| e.record.status == Status::Queued);
             if startable {
                 self.step(&id, Input::Start);
             }
@@ -309,20 +318,12 @@ impl Supervisor {
     }
 }
 
-/// Copy what the machine decided into the record: the only way these fields change.
-fn sync_record(entry: &mut super::Entry) {
-    let m = &entry.machine;
-    let r = &mut entry.record;
-    r.status = m.status;
-    r.phase = m.phase;
-    r.pause_reason = m.pause_reason.clone();
-    r.warning = m.warning.clone();
-    r.reason = m.reason.clone();
-    r.merge = m.gate.merge;
-    r.gate_reasons = m.gate.gate_reasons.clone();
-    r.conflicts = m.gate.conflicts.clone();
-    r.queue = m.gate.queue.clone();
-}
+/// A timeline line a command writes once the machine took its input: phase, kind, fields.
+pub(super) type Note = (
+    Phase,
+    &'static str,
+    serde_json::Map<String, serde_json::Value>,
+);
 
 /// What a panicked task said, as far as it can be told.
 fn panic_message(e: tokio::task::JoinError) -> String {

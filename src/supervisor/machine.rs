@@ -1,15 +1,14 @@
 //! The run state machine, pure: a state and an input give the next state and the effects the
 //! supervisor must carry out. No IO here, so every transition is unit-tested.
 
-use crate::run::{Phase, Status};
+use crate::run::{Phase, RunRecord, RunState, Status};
 
-use super::merge_gate::{self, GateInput, MergeGate};
+use super::merge_gate::{self, GateInput};
 
-/// The part of a run the machine decides on.
+/// What only the running supervisor knows of a run, beside its state: never persisted, made
+/// afresh from the state when a server loads the run (`Control::loaded`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Machine {
-    pub status: Status,
-    pub phase: Phase,
+pub struct Control {
     /// A phase worker is running for this run.
     pub busy: bool,
     /// Kill was asked for; the run ends as `killed` when its worker returns.
@@ -20,37 +19,72 @@ pub struct Machine {
     pub reached: Phase,
     /// The next start re-runs its phase from that phase's checkpoint.
     pub retry: bool,
-    /// Why the run is paused, when not by request (`budget`).
-    pub pause_reason: Option<String>,
-    /// The latest warning worth showing (a budget nearly spent).
-    pub warning: Option<String>,
-    /// Why the run ended, when it did not simply succeed.
-    pub reason: Option<String>,
-    /// Whether and why the run may merge (merge_gate.rs).
-    pub gate: MergeGate,
 }
 
-impl Machine {
+impl Control {
     pub fn new() -> Self {
         Self {
-            status: Status::Queued,
-            phase: Phase::Prepare,
             busy: false,
             kill_requested: false,
             pending: None,
             reached: Phase::Prepare,
             retry: false,
-            pause_reason: None,
-            warning: None,
-            reason: None,
-            gate: MergeGate::default(),
+        }
+    }
+
+    /// A run read from disk: how far it got (the furthest checkpoint, or for an unfinished run
+    /// the phase it was in), and whether its next start is a retry.
+    pub fn loaded(state: &RunState, checkpointed: Option<Phase>) -> Self {
+        let reached = checkpointed
+            .unwrap_or(Phase::Prepare)
+            .max(if state.status.is_terminal() {
+                state.phase.min(Phase::Proof)
+            } else {
+                state.phase.min(Phase::Deliver)
+            });
+        Self {
+            reached,
+            // A queued run past its first attempt waits to be retried (from its checkpoint).
+            retry: state.status == Status::Queued && state.attempt > 1,
+            ..Self::new()
         }
     }
 }
 
-impl Default for Machine {
+impl Default for Control {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A transition: the run's next state and control, and what the supervisor must carry out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Next {
+    pub state: RunState,
+    pub control: Control,
+    pub effects: Vec<Effect>,
+}
+
+/// The one place a run's state changes: feed `input` to the run's machine and keep what it
+/// decided. `now` is the clock's time (RFC 3339), for the times the machine records.
+pub fn advance(
+    record: &mut RunRecord,
+    control: &mut Control,
+    input: Input,
+    now: &str,
+) -> Result<Vec<Effect>, Refusal> {
+    let next = step(&record.state, control, input, now)?;
+    record.state = next.state;
+    *control = next.control;
+    Ok(next.effects)
+}
+
+/// A record as the gate would make it after `input`, for rendering (PR.md) before the
+/// supervisor has stepped the run itself.
+pub fn gated(record: &RunRecord, input: GateInput) -> RunRecord {
+    RunRecord {
+        state: merge_gate::step(&record.state, input),
+        ..record.clone()
     }
 }
 
@@ -166,46 +200,94 @@ pub enum Refusal {
     Merged,
 }
 
-pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal> {
-    let mut next = m.clone();
+/// Whether the machine takes `input` now, and if not why, with what to do instead: the one
+/// place a run's refusals are decided (commands ask it before work they must not start for a
+/// refused input, and the cockpit's `can_*` come from it).
+pub fn guard(s: &RunState, c: &Control, input: &Input) -> Result<(), Refusal> {
+    let finished_or = |other: Refusal| {
+        Err(if s.status.is_terminal() {
+            Refusal::Finished(s.status)
+        } else {
+            other
+        })
+    };
+    match input {
+        Input::Start if s.status != Status::Queued => Err(Refusal::StillActive(s.status)),
+        Input::Pause { .. } if s.status != Status::Running => {
+            finished_or(Refusal::NotRunning(s.status))
+        }
+        Input::Resume if s.status != Status::Paused => finished_or(Refusal::NotPaused(s.status)),
+        Input::Kill if s.status.is_terminal() => Err(Refusal::Finished(s.status)),
+        Input::Kill if c.kill_requested => Err(Refusal::AlreadyKilling),
+        Input::Retry { .. } | Input::Rebased(_) if !s.status.is_terminal() => {
+            Err(Refusal::StillActive(s.status))
+        }
+        Input::Retry { phase } => {
+            let phase = match phase {
+                Some(p) => *p,
+                None if s.status == Status::Succeeded => return Err(Refusal::NothingFailed),
+                None => s.phase,
+            };
+            if !phase.is_retryable() {
+                Err(Refusal::NotRetryable(phase))
+            } else if phase > c.reached {
+                Err(Refusal::NotReached {
+                    wanted: phase,
+                    reached: c.reached,
+                })
+            } else {
+                Ok(())
+            }
+        }
+        Input::Rebased(_) if s.merge == crate::run::MergeState::Merged => Err(Refusal::Merged),
+        _ => Ok(()),
+    }
+}
+
+/// The transition: `guard` first, then the next state, control and effects.
+pub fn step(s: &RunState, c: &Control, input: Input, now: &str) -> Result<Next, Refusal> {
+    guard(s, c, &input)?;
+    let (mut ns, mut nc) = (s.clone(), c.clone());
     let mut fx = Vec::new();
     match input {
         Input::Start => {
-            if m.status != Status::Queued {
-                return Err(Refusal::StillActive(m.status));
+            ns.status = Status::Running;
+            nc.busy = true;
+            nc.reached = nc.reached.max(s.phase);
+            // A fresh start or a retry times the run anew; a run that goes on keeps its start.
+            if s.phase == Phase::Prepare || c.retry || s.started_at.is_none() {
+                ns.started_at = Some(now.to_string());
+                ns.finished_at = None;
             }
-            next.status = Status::Running;
-            next.busy = true;
-            next.reached = next.reached.max(m.phase);
             fx.push(Effect::RunPhase {
-                phase: m.phase,
-                retry: m.retry,
+                phase: s.phase,
+                retry: c.retry,
             });
-            next.retry = false;
+            nc.retry = false;
         }
-        Input::PhaseFinished { .. } if m.status.is_terminal() => {
+        Input::PhaseFinished { .. } if s.status.is_terminal() => {
             // A worker reporting after its run was ended (shutdown, interrupt): stale.
         }
         Input::PhaseFinished { phase, outcome } => {
-            next.busy = false;
-            if m.kill_requested {
+            nc.busy = false;
+            if c.kill_requested {
                 fx.push(Effect::Finish {
                     status: Status::Killed,
                     reason: Some("killed by request".into()),
                 });
-                next.status = Status::Killed;
+                ns.status = Status::Killed;
             } else {
                 match outcome {
                     Outcome::Iterate { reason } => {
-                        next.phase = Phase::Agent;
+                        ns.phase = Phase::Agent;
                         fx.push(Effect::Note {
                             kind: "browser.iteration",
                             message: reason,
                         });
-                        if m.status == Status::Paused {
-                            next.pending = Some(Phase::Agent);
+                        if s.status == Status::Paused {
+                            nc.pending = Some(Phase::Agent);
                         } else {
-                            next.busy = true;
+                            nc.busy = true;
                             fx.push(Effect::RunPhase {
                                 phase: Phase::Agent,
                                 retry: false,
@@ -213,8 +295,8 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
                         }
                     }
                     Outcome::Failed { reason } => {
-                        next.status = Status::Failed;
-                        next.phase = phase;
+                        ns.status = Status::Failed;
+                        ns.phase = phase;
                         fx.push(Effect::Finish {
                             status: Status::Failed,
                             reason: Some(reason),
@@ -222,22 +304,22 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
                     }
                     Outcome::Succeeded => {
                         let after = phase.next();
-                        next.phase = after;
+                        ns.phase = after;
                         if after == Phase::Done {
-                            next.status = Status::Succeeded;
+                            ns.status = Status::Succeeded;
                             fx.push(Effect::Finish {
                                 status: Status::Succeeded,
                                 reason: None,
                             });
-                        } else if m.status == Status::Paused {
-                            next.pending = Some(after);
+                        } else if s.status == Status::Paused {
+                            nc.pending = Some(after);
                             fx.push(Effect::Note {
                                 kind: "phase.held",
                                 message: format!("phase {after} waits for resume"),
                             });
                         } else {
-                            next.busy = true;
-                            next.reached = next.reached.max(after);
+                            nc.busy = true;
+                            nc.reached = nc.reached.max(after);
                             fx.push(Effect::RunPhase {
                                 phase: after,
                                 retry: false,
@@ -248,36 +330,22 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
             }
         }
         Input::Warn(message) => {
-            next.warning = Some(message);
+            ns.warning = Some(message);
         }
         Input::Pause { reason } => {
-            if m.status != Status::Running {
-                return Err(if m.status.is_terminal() {
-                    Refusal::Finished(m.status)
-                } else {
-                    Refusal::NotRunning(m.status)
-                });
-            }
-            next.status = Status::Paused;
-            next.pause_reason = reason;
+            ns.status = Status::Paused;
+            ns.pause_reason = reason;
             fx.push(Effect::Signal(Signal::Stop));
         }
         Input::Resume => {
-            if m.status != Status::Paused {
-                return Err(if m.status.is_terminal() {
-                    Refusal::Finished(m.status)
-                } else {
-                    Refusal::NotPaused(m.status)
-                });
-            }
-            next.status = Status::Running;
-            next.pause_reason = None;
+            ns.status = Status::Running;
+            ns.pause_reason = None;
             fx.push(Effect::Signal(Signal::Cont));
-            if let Some(p) = m.pending {
-                next.pending = None;
-                next.busy = true;
-                next.phase = p;
-                next.reached = next.reached.max(p);
+            if let Some(p) = c.pending {
+                nc.pending = None;
+                nc.busy = true;
+                ns.phase = p;
+                nc.reached = nc.reached.max(p);
                 fx.push(Effect::RunPhase {
                     phase: p,
                     retry: false,
@@ -285,21 +353,15 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
             }
         }
         Input::Kill => {
-            if m.status.is_terminal() {
-                return Err(Refusal::Finished(m.status));
-            }
-            if m.kill_requested {
-                return Err(Refusal::AlreadyKilling);
-            }
-            if m.busy {
-                next.kill_requested = true;
+            if c.busy {
+                nc.kill_requested = true;
                 fx.push(Effect::Signal(Signal::Term));
                 // A stopped process only acts on SIGTERM once continued.
                 fx.push(Effect::Signal(Signal::Cont));
                 fx.push(Effect::EscalateKill);
             } else {
-                next.status = Status::Killed;
-                next.pending = None;
+                ns.status = Status::Killed;
+                nc.pending = None;
                 fx.push(Effect::Finish {
                     status: Status::Killed,
                     reason: Some("killed by request".into()),
@@ -307,65 +369,45 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
             }
         }
         Input::Retry { phase } => {
-            if !m.status.is_terminal() {
-                return Err(Refusal::StillActive(m.status));
-            }
-            let phase = match phase {
-                Some(p) => p,
-                None if m.status == Status::Succeeded => return Err(Refusal::NothingFailed),
-                None => m.phase,
-            };
-            if !phase.is_retryable() {
-                return Err(Refusal::NotRetryable(phase));
-            }
-            if phase > m.reached {
-                return Err(Refusal::NotReached {
-                    wanted: phase,
-                    reached: m.reached,
-                });
-            }
-            next.status = Status::Queued;
-            next.phase = phase;
-            next.kill_requested = false;
-            next.busy = false;
-            next.pending = None;
-            next.retry = true;
-            next.reason = None;
-            next.gate = merge_gate::step(&m.gate, GateInput::Retried);
+            let phase = phase.unwrap_or(s.phase);
+            ns.status = Status::Queued;
+            ns.phase = phase;
+            ns.attempt += 1;
+            nc.kill_requested = false;
+            nc.busy = false;
+            nc.pending = None;
+            nc.retry = true;
+            ns.reason = None;
+            ns = merge_gate::step(&ns, GateInput::Retried);
             fx.push(Effect::Enqueue);
         }
         Input::Rebased(after) => {
-            if !m.status.is_terminal() {
-                return Err(Refusal::StillActive(m.status));
-            }
-            if m.gate.merge == crate::run::MergeState::Merged {
-                return Err(Refusal::Merged);
-            }
-            next.kill_requested = false;
-            next.busy = false;
-            next.pending = None;
+            ns.attempt += 1;
+            nc.kill_requested = false;
+            nc.busy = false;
+            nc.pending = None;
             // No reset: the worktree holds the replayed work.
-            next.retry = false;
-            next.gate = merge_gate::step(&m.gate, GateInput::Retried);
-            next.gate.conflicts.clear();
+            nc.retry = false;
+            ns = merge_gate::step(&ns, GateInput::Retried);
+            ns.conflicts.clear();
             match after {
                 AfterRebase::Check | AfterRebase::Agent => {
-                    next.status = Status::Queued;
-                    next.phase = if after == AfterRebase::Agent {
+                    ns.status = Status::Queued;
+                    ns.phase = if after == AfterRebase::Agent {
                         Phase::Agent
                     } else {
                         Phase::Smoke
                     };
-                    next.reason = None;
+                    ns.reason = None;
                     fx.push(Effect::Enqueue);
                 }
                 AfterRebase::Person(reason) => {
-                    next.status = Status::Failed;
-                    next.phase = Phase::Smoke;
-                    next.reached = next.reached.max(Phase::Smoke);
-                    next.reason = Some(reason.clone());
-                    next.gate = merge_gate::step(
-                        &next.gate,
+                    ns.status = Status::Failed;
+                    ns.phase = Phase::Smoke;
+                    nc.reached = nc.reached.max(Phase::Smoke);
+                    ns.reason = Some(reason.clone());
+                    ns = merge_gate::step(
+                        &ns,
                         GateInput::Ended {
                             status: Status::Failed,
                             phase: Phase::Smoke,
@@ -376,66 +418,83 @@ pub fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal
             }
         }
         Input::Adopt { attach } => {
-            if !matches!(m.status, Status::Running | Status::Paused) || m.busy {
-                return Ok((next, fx));
+            if !matches!(s.status, Status::Running | Status::Paused) || c.busy {
+                return Ok(Next {
+                    state: ns,
+                    control: nc,
+                    effects: fx,
+                });
             }
-            next.busy = true;
-            next.reached = next.reached.max(m.phase);
-            if m.status == Status::Paused {
+            nc.busy = true;
+            nc.reached = nc.reached.max(s.phase);
+            if s.status == Status::Paused {
                 // The slot must know: whatever the worker registers stays stopped.
                 fx.push(Effect::Signal(Signal::Stop));
             }
             fx.push(if attach {
-                Effect::AdoptPhase { phase: m.phase }
+                Effect::AdoptPhase { phase: s.phase }
             } else {
                 Effect::RunPhase {
-                    phase: m.phase,
+                    phase: s.phase,
                     // A half-made workspace is made again (prepare tells its own from work).
-                    retry: m.phase == Phase::Prepare,
+                    retry: s.phase == Phase::Prepare,
                 }
             });
         }
         Input::Interrupted => {
-            if m.status.is_terminal() {
-                return Ok((next, fx));
+            if s.status.is_terminal() {
+                return Ok(Next {
+                    state: ns,
+                    control: nc,
+                    effects: fx,
+                });
             }
-            next.status = Status::Interrupted;
-            next.busy = false;
-            next.pending = None;
+            ns.status = Status::Interrupted;
+            nc.busy = false;
+            nc.pending = None;
             fx.push(Effect::Finish {
                 status: Status::Interrupted,
                 reason: Some("the server stopped while the run was in progress".into()),
             });
         }
         Input::Shutdown => {
-            if m.status.is_terminal() {
-                return Ok((next, fx));
+            if s.status.is_terminal() {
+                return Ok(Next {
+                    state: ns,
+                    control: nc,
+                    effects: fx,
+                });
             }
-            next.status = Status::Killed;
-            next.busy = false;
-            next.pending = None;
+            ns.status = Status::Killed;
+            nc.busy = false;
+            nc.pending = None;
             fx.push(Effect::Finish {
                 status: Status::Killed,
                 reason: Some("the server was shut down".into()),
             });
         }
-        Input::Gate(input) => next.gate = merge_gate::step(&m.gate, input),
+        Input::Gate(input) => ns = merge_gate::step(&ns, input),
     }
     // However a run ends, the machine keeps why, and the gate follows.
     for effect in &fx {
         if let Effect::Finish { status, reason } = effect {
-            next.reason = reason.clone();
-            next.gate = merge_gate::step(
-                &next.gate,
+            ns.reason = reason.clone();
+            ns.finished_at = Some(now.to_string());
+            ns = merge_gate::step(
+                &ns,
                 GateInput::Ended {
                     status: *status,
-                    phase: next.phase,
+                    phase: ns.phase,
                     reason: reason.clone(),
                 },
             );
         }
     }
-    Ok((next, fx))
+    Ok(Next {
+        state: ns,
+        control: nc,
+        effects: fx,
+    })
 }
 
 #[cfg(test)]

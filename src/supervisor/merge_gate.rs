@@ -1,17 +1,8 @@
 //! A run's merge state, pure: what the gate, the radar, a merge, a retry or the run's end make
-//! of `merge`, `gate_reasons` and `conflicts`. The run's machine holds it (machine.rs); the
-//! supervisor feeds inputs and copies the result into the record.
+//! of `merge`, `gate_reasons`, `conflicts` and the commits the gate holds a run to. Part of the
+//! run's machine (machine.rs), which alone applies it to the run's state.
 
-use crate::run::{ConflictFinding, MergeState, Phase, QueueSlot, Status};
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct MergeGate {
-    pub merge: MergeState,
-    pub gate_reasons: Vec<String>,
-    pub conflicts: Vec<ConflictFinding>,
-    /// The run's place in the merge queue while `merge` is `pending`.
-    pub queue: Option<QueueSlot>,
-}
+use crate::run::{ConflictFinding, MergeState, Phase, QueueSlot, RunState, Status};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GateInput {
@@ -40,14 +31,14 @@ pub enum GateInput {
     Dequeued,
     /// The required checks failed on the merge of the target and the run.
     Refused(String),
-    Merged,
+    /// It landed: `commit` is the merge commit (or the fast-forwarded tip).
+    Merged { commit: String },
+    /// The smoke checks ran on `commit`: the gate and merge hold the branch to it.
+    Checked(String),
     /// The run's worktree and branch were removed.
     Cleaned,
     /// Merging into `target` would conflict in `files`.
-    MergeConflict {
-        target: String,
-        files: Vec<String>,
-    },
+    MergeConflict { target: String, files: Vec<String> },
     /// The branch holds something the checks did not run on: green no longer holds.
     Unchecked(String),
     /// The run goes again: the gate is decided anew.
@@ -57,7 +48,7 @@ pub enum GateInput {
 /// The text gate reasons about predicted conflicts start with (the radar's own).
 const PREDICTED: &str = "predicted conflict";
 
-pub fn step(g: &MergeGate, input: GateInput) -> MergeGate {
+pub fn step(g: &RunState, input: GateInput) -> RunState {
     let mut next = g.clone();
     match input {
         GateInput::Ended {
@@ -116,13 +107,16 @@ pub fn step(g: &MergeGate, input: GateInput) -> MergeGate {
             next.merge = MergeState::Blocked;
             next.gate_reasons = vec![msg];
         }
-        GateInput::Merged => {
+        GateInput::Merged { commit } => {
             // Landed: it names no rivals and waits for nothing any more.
             next.merge = MergeState::Merged;
+            next.merged_commit = Some(commit);
             next.conflicts.clear();
             next.gate_reasons.clear();
         }
+        GateInput::Checked(commit) => next.checked_commit = Some(commit),
         GateInput::Cleaned => {
+            next.cleaned = true;
             next.conflicts.clear();
             if g.merge != MergeState::Merged {
                 next.merge = MergeState::Blocked;
@@ -167,9 +161,9 @@ mod tests {
         }
     }
 
-    fn ready() -> MergeGate {
+    fn ready() -> RunState {
         step(
-            &MergeGate::default(),
+            &RunState::default(),
             GateInput::Evaluated {
                 state: MergeState::Ready,
                 reasons: vec![],
@@ -180,7 +174,7 @@ mod tests {
     #[test]
     fn a_run_that_did_not_succeed_is_blocked_with_its_reason() {
         let g = step(
-            &MergeGate::default(),
+            &RunState::default(),
             GateInput::Ended {
                 status: Status::Failed,
                 phase: Phase::Agent,
@@ -206,7 +200,7 @@ mod tests {
     #[test]
     fn a_green_gate_is_a_conflict_while_the_radar_predicts_one() {
         let g = step(
-            &MergeGate::default(),
+            &RunState::default(),
             GateInput::Radar {
                 found: vec![with_target(&["a.rs"])],
                 succeeded: false,
@@ -258,7 +252,12 @@ mod tests {
 
     #[test]
     fn a_merged_run_stays_merged_whatever_the_radar_says() {
-        let merged = step(&ready(), GateInput::Merged);
+        let merged = step(
+            &ready(),
+            GateInput::Merged {
+                commit: "c0ffee".into(),
+            },
+        );
         let g = step(
             &merged,
             GateInput::Radar {
@@ -277,7 +276,12 @@ mod tests {
             files: vec!["a.rs".into()],
             both_waiting: true,
         });
-        let merged = step(&g, GateInput::Merged);
+        let merged = step(
+            &g,
+            GateInput::Merged {
+                commit: "c0ffee".into(),
+            },
+        );
         assert!(merged.conflicts.is_empty());
         assert_eq!(step(&merged, GateInput::Cleaned).merge, MergeState::Merged);
         let cleaned = step(&g, GateInput::Cleaned);
@@ -319,7 +323,16 @@ mod tests {
         assert_eq!(refused.gate_reasons, vec!["tests fail once merged"]);
         // Only a ready run is queued; a blocked one stays blocked.
         assert_eq!(step(&refused, GateInput::Queued), refused);
-        assert_eq!(step(&q, GateInput::Merged).merge, MergeState::Merged);
+        assert_eq!(
+            step(
+                &q,
+                GateInput::Merged {
+                    commit: "c0ffee".into()
+                }
+            )
+            .merge,
+            MergeState::Merged
+        );
         // Its place is known while it waits, and forgotten once it leaves.
         let slot = QueueSlot {
             position: 2,
@@ -327,7 +340,16 @@ mod tests {
         };
         let moved = step(&q, GateInput::QueueMoved(slot.clone()));
         assert_eq!(moved.queue, Some(slot.clone()));
-        assert_eq!(step(&moved, GateInput::Merged).queue, None);
+        assert_eq!(
+            step(
+                &moved,
+                GateInput::Merged {
+                    commit: "c0ffee".into()
+                }
+            )
+            .queue,
+            None
+        );
         assert_eq!(step(&moved, GateInput::Dequeued).queue, None);
         assert_eq!(step(&ready(), GateInput::QueueMoved(slot)).queue, None);
     }

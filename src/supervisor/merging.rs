@@ -212,10 +212,9 @@ impl Supervisor {
                 updated,
                 already,
             } => {
-                let Some(e) = self.runs.get_mut(&run) else {
+                let Some(e) = self.runs.get(&run) else {
                     return;
                 };
-                e.record.merged_commit = Some(commit.clone());
                 let updated: Vec<String> =
                     updated.iter().map(|p| p.display().to_string()).collect();
                 let message = if already {
@@ -228,11 +227,11 @@ impl Supervisor {
                     "merge.landed",
                     fields! {
                         "message" => message,
-                        "commit" => commit, "target" => target, "already" => already,
+                        "commit" => commit.clone(), "target" => target, "already" => already,
                         "checkouts_updated" => updated,
                     },
                 );
-                self.gate(&run, GateInput::Merged);
+                self.gate(&run, GateInput::Merged { commit });
                 self.persist(&run);
                 self.forget_journal(&run);
                 self.refresh_pr(&run);
@@ -335,7 +334,6 @@ impl Supervisor {
                         .unwrap_or_default()
                         .iter()
                         .any(|l| l["type"] == "merge.landed" && l["commit"] == j.to.as_str());
-                    e.record.merged_commit = Some(j.to.clone());
                     if !already {
                         let updated: Vec<String> =
                             updated.iter().map(|p| p.display().to_string()).collect();
@@ -351,7 +349,12 @@ impl Supervisor {
                     }
                     self.gate(&id, GateInput::Dequeued);
                     self.gate(&id, GateInput::Queued);
-                    self.gate(&id, GateInput::Merged);
+                    self.gate(
+                        &id,
+                        GateInput::Merged {
+                            commit: j.to.clone(),
+                        },
+                    );
                     self.persist(&id);
                     self.forget_journal(&id);
                 }

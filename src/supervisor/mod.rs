@@ -36,7 +36,7 @@ use crate::run::id::{self, Resolved};
 use crate::run::{Phase, RunRecord};
 
 use context::RunCtx;
-use machine::Machine;
+use machine::Control;
 use persist::Persister;
 use phases::PhaseReport;
 
@@ -139,8 +139,10 @@ enum Internal {
 }
 
 struct Entry {
+    /// The run's record; its `state` is the machine's to change (`machine::advance`).
     record: RunRecord,
-    machine: Machine,
+    /// What the machine keeps beside the state while this server runs the run.
+    control: Control,
     ctx: Arc<RunCtx>,
     /// The run's config; None for runs loaded from disk until they are retried.
     config: Option<Arc<Config>>,
@@ -160,6 +162,8 @@ pub struct Options {
     /// The run records on disk and the problems reading them, when the caller read them
     /// already (the server does, for the budgets); otherwise they are read here.
     pub loaded: Option<(Vec<RunRecord>, Vec<String>)>,
+    /// The time runs' states record (a test may fix it).
+    pub clock: crate::time::Clock,
 }
 
 pub struct Supervisor {
@@ -200,6 +204,7 @@ pub struct Supervisor {
     /// Shared with the merge queue, whose browser checks lease ports too.
     ports: Arc<std::sync::Mutex<crate::browser::ports::PortLeases>>,
     leased: HashMap<String, u16>,
+    clock: crate::time::Clock,
 }
 
 impl Supervisor {
@@ -213,6 +218,7 @@ impl Supervisor {
             gateway,
             exe,
             loaded,
+            clock,
         } = opts;
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(4096);
@@ -241,6 +247,7 @@ impl Supervisor {
             adopted: 0,
             ports: Default::default(),
             leased: HashMap::new(),
+            clock,
         };
         sup.load_existing(loaded);
         sup.readopt_unfinished();
@@ -262,7 +269,7 @@ impl Supervisor {
                         + self
                             .runs
                             .values()
-                            .filter(|e| e.machine.status == crate::run::Status::Queued)
+                            .filter(|e| e.record.status == crate::run::Status::Queued)
                             .count();
                     self.shutdown(kill_runs).await;
                     let message = match (kill_runs, unfinished) {
@@ -302,40 +309,12 @@ impl Supervisor {
                 self.tx.clone(),
                 self.exe.clone(),
             );
-            // How far the run got: for an unfinished run, the phase it was in (retry offers it).
-            let reached = record
-                .checkpoints
-                .keys()
-                .copied()
-                .max()
-                .unwrap_or(Phase::Prepare)
-                .max(if record.status.is_terminal() {
-                    record.phase.min(Phase::Proof)
-                } else {
-                    record.phase.min(Phase::Deliver)
-                });
-            let machine = Machine {
-                status: record.status,
-                phase: record.phase,
-                reached,
-                // A queued run past its first attempt waits to be retried (from its checkpoint).
-                retry: record.status == crate::run::Status::Queued && record.attempt > 1,
-                pause_reason: record.pause_reason.clone(),
-                warning: record.warning.clone(),
-                reason: record.reason.clone(),
-                gate: merge_gate::MergeGate {
-                    merge: record.merge,
-                    gate_reasons: record.gate_reasons.clone(),
-                    conflicts: record.conflicts.clone(),
-                    queue: record.queue.clone(),
-                },
-                ..Machine::new()
-            };
+            let control = Control::loaded(&record.state, record.checkpoints.keys().max().copied());
             self.runs.insert(
                 record.id.clone(),
                 Entry {
                     record,
-                    machine,
+                    control,
                     ctx,
                     config: None,
                 },
@@ -364,7 +343,7 @@ impl Supervisor {
     fn active_count(&self) -> usize {
         self.runs
             .values()
-            .filter(|e| e.machine.status.is_active())
+            .filter(|e| e.record.status.is_active())
             .count()
     }
 
@@ -388,7 +367,7 @@ impl Supervisor {
             let ids: Vec<String> = self
                 .runs
                 .iter()
-                .filter(|(_, e)| !e.machine.status.is_terminal())
+                .filter(|(_, e)| !e.record.status.is_terminal())
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in ids {

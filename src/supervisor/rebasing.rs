@@ -30,7 +30,11 @@ impl Supervisor {
             )))
         };
         let e = &self.runs[&id];
-        if let Err(why) = machine::step(&e.machine, Input::Rebased(AfterRebase::Check)) {
+        if let Err(why) = machine::guard(
+            &e.record.state,
+            &e.control,
+            &Input::Rebased(AfterRebase::Check),
+        ) {
             return drop(reply.send(refuse(why.to_string())));
         }
         let r = &e.record;
@@ -116,29 +120,22 @@ impl Supervisor {
         // The run starts from the target's head now; its old head is kept on `kept`.
         e.record.base = onto.clone();
         e.record.checkpoints.insert(Phase::Agent, onto.clone());
-        e.record.attempt += 1;
         e.ctx.procs.reset();
+        // `workspace.rebased` names the attempt the replay starts, which the machine counts.
+        let mut rebased = None;
         let after = match &replayed {
             rebase::Replayed::Clean { commit, .. } => {
-                e.ctx.emit(
-                    Phase::Agent,
-                    "workspace.rebased",
-                    fields! {
-                        "message" => format!("replayed the run's work onto {target} at {onto} as {commit}; the old head is kept on {kept}; the checks run again"),
-                        "onto" => onto, "commit" => commit.clone(), "kept" => kept, "attempt" => e.record.attempt,
-                    },
-                );
+                rebased = Some(fields! {
+                    "message" => format!("replayed the run's work onto {target} at {onto} as {commit}; the old head is kept on {kept}; the checks run again"),
+                    "onto" => onto, "commit" => commit.clone(), "kept" => kept,
+                });
                 AfterRebase::Check
             }
             rebase::Replayed::Nothing { .. } => {
-                e.ctx.emit(
-                    Phase::Agent,
-                    "workspace.rebased",
-                    fields! {
-                        "message" => format!("{target} at {onto} already holds all of the run's work; the old head is kept on {kept}"),
-                        "onto" => onto, "kept" => kept, "attempt" => e.record.attempt,
-                    },
-                );
+                rebased = Some(fields! {
+                    "message" => format!("{target} at {onto} already holds all of the run's work; the old head is kept on {kept}"),
+                    "onto" => onto, "kept" => kept,
+                });
                 AfterRebase::Check
             }
             rebase::Replayed::Conflicts { files, .. } => {
@@ -175,7 +172,17 @@ impl Supervisor {
                 }
             }
         };
-        self.step(id, Input::Rebased(after));
+        let note = |rec: &crate::run::RunRecord| {
+            rebased.map(|mut f| {
+                f.insert("attempt".into(), rec.attempt.into());
+                (Phase::Agent, "workspace.rebased", f)
+            })
+        };
+        if let Err(why) = self.step_noted(id, Input::Rebased(after), note) {
+            return drop(reply.send(Err(ProtocolError::refused(format!(
+                "cannot rebase run {id}: {why}"
+            )))));
+        }
         let answer = self
             .runs
             .get(id)

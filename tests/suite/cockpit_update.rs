@@ -33,7 +33,7 @@ fn moving_keeps_the_selection_on_the_same_run_across_updates() {
     assert_eq!(app.selected.as_deref(), Some("run00003"));
     // run00001 finishes: the table re-sorts, the selection stays on run00003.
     let mut r = fixtures::runs()[1].clone();
-    r.status = Status::Succeeded;
+    r.state.status = Status::Succeeded;
     update(&mut app, Msg::Run(Box::new(r)));
     assert_eq!(app.selected.as_deref(), Some("run00003"));
     press(&mut app, vec![key('G')]);
@@ -485,8 +485,8 @@ fn a_run_that_starts_to_need_you_rings_the_bell_and_notifies_but_not_at_start() 
 
     // The running run fails.
     let mut r = fixtures::runs()[2].clone();
-    r.status = Status::Failed;
-    r.reason = Some("agent exited with code 1".into());
+    r.state.status = Status::Failed;
+    r.state.reason = Some("agent exited with code 1".into());
     let fx = update(&mut app, Msg::Run(Box::new(r.clone()))).0;
     assert_eq!(
         alerts(&fx),
@@ -499,12 +499,12 @@ fn a_run_that_starts_to_need_you_rings_the_bell_and_notifies_but_not_at_start() 
     assert!(alerts(&update(&mut app, Msg::Run(Box::new(r.clone()))).0).is_empty());
     // Nor is an update to another run that changes nothing worth a bell.
     let mut quiet = fixtures::runs()[3].clone();
-    quiet.status = Status::Running;
+    quiet.state.status = Status::Running;
     assert!(alerts(&update(&mut app, Msg::Run(Box::new(quiet))).0).is_empty());
 
     // Paused for its budget.
     let mut b = fixtures::runs()[1].clone();
-    b.pause_reason = Some("budget".into());
+    b.state.pause_reason = Some("budget".into());
     let fx = update(&mut app, Msg::Run(Box::new(b))).0;
     assert_eq!(
         alerts(&fx)[0].1.as_deref(),
@@ -512,19 +512,19 @@ fn a_run_that_starts_to_need_you_rings_the_bell_and_notifies_but_not_at_start() 
     );
 
     // A retried run that succeeds: pending is no news, ready is.
-    r.status = Status::Succeeded;
-    r.reason = None;
-    r.merge = MergeState::Pending;
+    r.state.status = Status::Succeeded;
+    r.state.reason = None;
+    r.state.merge = MergeState::Pending;
     assert!(alerts(&update(&mut app, Msg::Run(Box::new(r.clone()))).0).is_empty());
-    r.merge = MergeState::Ready;
+    r.state.merge = MergeState::Ready;
     let fx = update(&mut app, Msg::Run(Box::new(r.clone()))).0;
     assert_eq!(
         alerts(&fx)[0].1.as_deref(),
         Some("flightdeck: run run00002 is ready to merge")
     );
     // Ready turns into a conflict: news again, with whom.
-    r.merge = MergeState::Conflict;
-    r.conflicts = vec![ConflictFinding {
+    r.state.merge = MergeState::Conflict;
+    r.state.conflicts = vec![ConflictFinding {
         with: "target:main".into(),
         files: vec!["src/lib.rs".into()],
         both_waiting: false,
@@ -538,7 +538,7 @@ fn a_run_that_starts_to_need_you_rings_the_bell_and_notifies_but_not_at_start() 
     // After a reconnect the whole list comes again: only what changed is news.
     let mut all: Vec<RunSnapshot> = app.runs.clone();
     let k = all.iter().position(|x| x.id == "run00003").unwrap();
-    all[k].status = Status::Failed;
+    all[k].state.status = Status::Failed;
     let fx = update(&mut app, Msg::Runs(all)).0;
     let a = alerts(&fx);
     assert_eq!(a.len(), 1, "{a:?}");
@@ -549,7 +549,7 @@ fn a_run_that_starts_to_need_you_rings_the_bell_and_notifies_but_not_at_start() 
 fn bell_and_notification_follow_the_config() {
     let runs = fixtures::runs();
     let mut failed = runs[2].clone();
-    failed.status = Status::Failed;
+    failed.state.status = Status::Failed;
     for (bell, notify) in [(true, false), (false, true), (false, false)] {
         let mut app = App::new("/repo".into(), None);
         app.alerts = flightdeck::config::CockpitConfig { bell, notify };
@@ -621,7 +621,7 @@ fn e_s_and_y_act_on_the_worktree() {
     assert!(app.status.as_ref().unwrap().text.contains("copied"));
     // A cleaned run has no worktree to open.
     let mut runs = fixtures::runs();
-    runs[0].cleaned = true;
+    runs[0].state.cleaned = true;
     let mut app = app_with(runs);
     // Cleaned long ago (the fixtures' dates): shown only with `a`.
     assert!(app.visible().iter().all(|r| r.id != "run00000"));
@@ -680,7 +680,7 @@ fn r_on_a_run_in_conflict_with_its_target_offers_rebase_first() {
         "Rename mul",
         "claude",
     );
-    conflicted.merge = MergeState::Conflict;
+    conflicted.state.merge = MergeState::Conflict;
     let mut app = app_with(vec![conflicted]);
     press(&mut app, vec![key('g')]);
     press(&mut app, vec![key('r')]);

@@ -86,17 +86,17 @@ fn an_ended_pane_follows_a_retry_and_a_merge() {
     assert!(app.pane.as_ref().unwrap().ended);
     // r: the run is queued again as attempt 2; the pane streams the new attempt.
     let mut r = app.selected_run().unwrap().clone();
-    r.status = Status::Queued;
-    r.attempt += 1;
-    r.reason = None;
+    r.state.status = Status::Queued;
+    r.state.attempt += 1;
+    r.state.reason = None;
     let (fx, _) = update(&mut app, Msg::Run(Box::new(r.clone())));
     let (again, second) = opened_stream(&fx).expect("a new stream for the new attempt");
     assert_eq!(again, run);
     assert!(second > first);
     assert!(!app.pane.as_ref().unwrap().ended);
     // The retry succeeds; its stream ends; then m merges it: merge.landed is read.
-    r.status = Status::Succeeded;
-    r.merge = MergeState::Ready;
+    r.state.status = Status::Succeeded;
+    r.state.merge = MergeState::Ready;
     update(&mut app, Msg::Run(Box::new(r.clone())));
     update(
         &mut app,
@@ -105,7 +105,7 @@ fn an_ended_pane_follows_a_retry_and_a_merge() {
             stream: second,
         },
     );
-    r.merge = MergeState::Merged;
+    r.state.merge = MergeState::Merged;
     let (fx, _) = update(&mut app, Msg::Run(Box::new(r.clone())));
     let (_, third) = opened_stream(&fx).expect("a new stream after the merge");
     assert!(third > second);
@@ -126,8 +126,8 @@ fn a_retry_seen_before_the_old_stream_ends_still_gets_a_new_stream() {
     let mut app = app_with(fixtures::runs());
     let (run, first) = opened_stream(&press(&mut app, vec![code(KeyCode::Enter)])).unwrap();
     let mut r = app.selected_run().unwrap().clone();
-    r.status = Status::Running;
-    r.attempt += 1;
+    r.state.status = Status::Running;
+    r.state.attempt += 1;
     update(&mut app, Msg::Run(Box::new(r)));
     let (fx, _) = update(&mut app, Msg::TimelineEnded { run, stream: first });
     assert!(opened_stream(&fx).is_some(), "{fx:?}");

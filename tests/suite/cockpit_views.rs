@@ -80,14 +80,14 @@ fn diff() {
 fn radar_and_proof() {
     let mut a = app();
     let mut runs = fixtures::runs();
-    runs[2].merge = flightdeck::run::MergeState::Conflict;
-    runs[2].conflicts = vec![flightdeck::run::ConflictFinding {
+    runs[2].state.merge = flightdeck::run::MergeState::Conflict;
+    runs[2].state.conflicts = vec![flightdeck::run::ConflictFinding {
         with: "run:run00001".into(),
         files: vec!["src/lib.rs".into()],
         both_waiting: false,
     }];
-    runs[1].merge = flightdeck::run::MergeState::Conflict;
-    runs[1].conflicts = vec![flightdeck::run::ConflictFinding {
+    runs[1].state.merge = flightdeck::run::MergeState::Conflict;
+    runs[1].state.conflicts = vec![flightdeck::run::ConflictFinding {
         with: "run:run00002".into(),
         files: vec!["src/lib.rs".into()],
         both_waiting: false,
@@ -286,8 +286,8 @@ fn o_shows_the_agent_output_only() {
 
 fn radar_runs() -> Vec<flightdeck::protocol::RunSnapshot> {
     let mut runs = fixtures::runs();
-    runs[2].merge = flightdeck::run::MergeState::Conflict;
-    runs[2].conflicts = vec![flightdeck::run::ConflictFinding {
+    runs[2].state.merge = flightdeck::run::MergeState::Conflict;
+    runs[2].state.conflicts = vec![flightdeck::run::ConflictFinding {
         with: "run:run00001".into(),
         files: vec!["src/lib.rs".into()],
         both_waiting: false,
@@ -490,7 +490,7 @@ fn the_merge_question_shows_the_gate_and_what_merging_does_to_the_others() {
     let mut runs = fixtures::runs();
     // run00004 is green and waits beside run00005, both editing src/lib.rs.
     runs[4].target = Some("main".into());
-    runs[4].conflicts = vec![flightdeck::run::ConflictFinding {
+    runs[4].state.conflicts = vec![flightdeck::run::ConflictFinding {
         with: "run:run00005".into(),
         files: vec!["src/lib.rs".into()],
         both_waiting: true,
@@ -556,8 +556,8 @@ fn the_new_run_prompt_says_where_and_with_which_agent() {
 #[test]
 fn a_budget_pause_says_budget_in_the_status_column() {
     let mut runs = fixtures::runs();
-    runs[1].pause_reason = Some("budget".into());
-    runs[1].warning = Some("run spent $5.00 of its $5.00 budget".into());
+    runs[1].state.pause_reason = Some("budget".into());
+    runs[1].state.warning = Some("run spent $5.00 of its $5.00 budget".into());
     let mut a = app();
     update(&mut a, Msg::Runs(runs));
     for (w, h) in SIZES {

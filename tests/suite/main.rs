@@ -33,6 +33,7 @@ mod real_agents;
 mod rebase;
 mod server_lifecycle;
 mod server_restart;
+mod state_owner;
 mod supervisor;
 mod terminal_safety;
 mod trust;

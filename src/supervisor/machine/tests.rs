@@ -2,6 +2,54 @@
 
 use super::*;
 
+/// A run's state and control together, as the supervisor holds them.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Machine {
+    s: RunState,
+    c: Control,
+}
+
+impl std::ops::Deref for Machine {
+    type Target = RunState;
+
+    fn deref(&self) -> &RunState {
+        &self.s
+    }
+}
+
+impl Machine {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// A run in `status` at `phase`, as a server would load it.
+    fn at(status: Status, phase: Phase) -> Self {
+        let s = RunState {
+            status,
+            phase,
+            ..RunState::queued()
+        };
+        Self {
+            c: Control::loaded(&s, None),
+            s,
+        }
+    }
+}
+
+const NOW: &str = "2026-12-02T12:00:00Z";
+
+fn step(m: &Machine, input: Input) -> Result<(Machine, Vec<Effect>), Refusal> {
+    super::step(&m.s, &m.c, input, NOW).map(|n| {
+        (
+            Machine {
+                s: n.state,
+                c: n.control,
+            },
+            n.effects,
+        )
+    })
+}
+
 fn run(m: &Machine, input: Input) -> (Machine, Vec<Effect>) {
     step(m, input).expect("transition allowed")
 }
@@ -72,15 +120,18 @@ fn the_machine_keeps_why_a_run_ended_and_the_gate_follows() {
     )
     .0;
     assert_eq!(failed.reason.as_deref(), Some("exit 1"));
-    assert_eq!(failed.gate.merge, crate::run::MergeState::Blocked);
+    assert_eq!(failed.merge, crate::run::MergeState::Blocked);
     assert_eq!(
-        failed.gate.gate_reasons,
+        failed.gate_reasons,
         vec!["the run failed in phase agent: exit 1"]
     );
     // A retry starts the gate and the reason afresh.
     let retried = run(&failed, Input::Retry { phase: None }).0;
     assert_eq!(retried.reason, None);
-    assert_eq!(retried.gate, MergeGate::default());
+    assert_eq!(
+        (retried.merge, retried.gate_reasons.is_empty()),
+        (crate::run::MergeState::None, true)
+    );
     // The gate's own inputs change the gate only.
     let gated = run(
         &retried,
@@ -90,16 +141,16 @@ fn the_machine_keeps_why_a_run_ended_and_the_gate_follows() {
         }),
     );
     assert_eq!(gated.1, vec![]);
-    assert_eq!(gated.0.gate.merge, crate::run::MergeState::Ready);
+    assert_eq!(gated.0.merge, crate::run::MergeState::Ready);
     assert_eq!(gated.0.status, retried.status);
 }
 
 #[test]
 fn shutdown_kills_an_unfinished_run_and_leaves_a_finished_one() {
     let (m, fx) = run(&started(), Input::Shutdown);
-    assert_eq!((m.status, m.busy), (Status::Killed, false));
+    assert_eq!((m.status, m.c.busy), (Status::Killed, false));
     assert_eq!(m.reason.as_deref(), Some("the server was shut down"));
-    assert_eq!(m.gate.merge, crate::run::MergeState::Blocked);
+    assert_eq!(m.merge, crate::run::MergeState::Blocked);
     assert!(matches!(
         fx[..],
         [Effect::Finish {
@@ -170,11 +221,11 @@ fn a_budget_pause_keeps_its_reason_until_resumed() {
 fn a_phase_ending_while_paused_waits_for_resume() {
     let m = run(&started(), Input::Pause { reason: None }).0;
     let (m, fx) = run(&m, ok(Phase::Prepare));
-    assert_eq!(m.pending, Some(Phase::Agent));
-    assert!(!m.busy);
+    assert_eq!(m.c.pending, Some(Phase::Agent));
+    assert!(!m.c.busy);
     assert!(fx.iter().all(|e| !matches!(e, Effect::RunPhase { .. })));
     let (m, fx) = run(&m, Input::Resume);
-    assert!(m.busy);
+    assert!(m.c.busy);
     assert!(fx.contains(&Effect::RunPhase {
         phase: Phase::Agent,
         retry: false
@@ -184,7 +235,7 @@ fn a_phase_ending_while_paused_waits_for_resume() {
 #[test]
 fn kill_terminates_then_escalates_and_ends_killed() {
     let (m, fx) = run(&started(), Input::Kill);
-    assert!(m.kill_requested);
+    assert!(m.c.kill_requested);
     assert_eq!(
         fx,
         vec![
@@ -216,7 +267,7 @@ fn killing_a_queued_or_held_run_ends_it_at_once() {
     .0;
     let (m, _) = run(&held, Input::Kill);
     assert_eq!(m.status, Status::Killed);
-    assert_eq!(m.pending, None);
+    assert_eq!(m.c.pending, None);
 }
 
 #[test]
@@ -314,31 +365,21 @@ fn a_late_report_for_a_finished_run_changes_nothing() {
 
 #[test]
 fn adopting_carries_on_in_the_same_phase_and_keeps_a_pause() {
-    let running = Machine {
-        status: Status::Running,
-        phase: Phase::Agent,
-        ..Machine::new()
-    };
+    let running = Machine::at(Status::Running, Phase::Agent);
     let (m, fx) = run(&running, Input::Adopt { attach: true });
-    assert!(m.busy);
-    assert_eq!(m.reached, Phase::Agent);
+    assert!(m.c.busy);
+    assert_eq!(m.c.reached, Phase::Agent);
     assert_eq!(
         fx,
         vec![Effect::AdoptPhase {
             phase: Phase::Agent
         }]
     );
-    let paused = Machine {
-        status: Status::Paused,
-        ..running.clone()
-    };
+    let paused = Machine::at(Status::Paused, Phase::Agent);
     let (m, fx) = run(&paused, Input::Adopt { attach: true });
     assert_eq!(m.status, Status::Paused);
     assert_eq!(fx[0], Effect::Signal(Signal::Stop));
-    let smoke = Machine {
-        phase: Phase::Smoke,
-        ..running.clone()
-    };
+    let smoke = Machine::at(Status::Running, Phase::Smoke);
     let (_, fx) = run(&smoke, Input::Adopt { attach: false });
     assert_eq!(
         fx,
@@ -355,13 +396,8 @@ fn adopting_carries_on_in_the_same_phase_and_keeps_a_pause() {
 
 #[test]
 fn browser_findings_send_the_agent_round_again() {
-    let m = Machine {
-        status: Status::Running,
-        phase: Phase::Browser,
-        busy: true,
-        reached: Phase::Browser,
-        ..Machine::new()
-    };
+    let mut m = Machine::at(Status::Running, Phase::Browser);
+    m.c.busy = true;
     let (next, fx) = run(
         &m,
         Input::PhaseFinished {
@@ -372,7 +408,7 @@ fn browser_findings_send_the_agent_round_again() {
         },
     );
     assert_eq!(next.phase, Phase::Agent);
-    assert!(next.busy);
+    assert!(next.c.busy);
     assert_eq!(
         fx,
         vec![
@@ -414,11 +450,11 @@ fn succeeded() -> Machine {
 fn a_clean_rebase_checks_again_without_resetting_the_worktree() {
     let (m, fx) = run(&succeeded(), Input::Rebased(AfterRebase::Check));
     assert_eq!(
-        (m.status, m.phase, m.retry),
+        (m.status, m.phase, m.c.retry),
         (Status::Queued, Phase::Smoke, false)
     );
     assert_eq!(fx, vec![Effect::Enqueue]);
-    assert_eq!(m.gate.merge, crate::run::MergeState::None);
+    assert_eq!(m.merge, crate::run::MergeState::None);
     let (m, fx) = run(&m, Input::Start);
     assert_eq!(
         fx,
@@ -434,7 +470,7 @@ fn a_clean_rebase_checks_again_without_resetting_the_worktree() {
 fn a_conflicted_rebase_goes_to_the_agent_or_waits_for_a_person() {
     let (m, _) = run(&succeeded(), Input::Rebased(AfterRebase::Agent));
     assert_eq!(
-        (m.status, m.phase, m.retry),
+        (m.status, m.phase, m.c.retry),
         (Status::Queued, Phase::Agent, false)
     );
     let why = "rebase onto main conflicts in a.txt".to_string();
@@ -445,7 +481,7 @@ fn a_conflicted_rebase_goes_to_the_agent_or_waits_for_a_person() {
     assert!(fx.is_empty());
     assert_eq!((m.status, m.phase), (Status::Failed, Phase::Smoke));
     assert_eq!(m.reason.as_deref(), Some(why.as_str()));
-    assert_eq!(m.gate.merge, crate::run::MergeState::Blocked);
+    assert_eq!(m.merge, crate::run::MergeState::Blocked);
     // The person resolves, then a plain retry runs the checks.
     let (m, _) = run(&m, Input::Retry { phase: None });
     assert_eq!((m.status, m.phase), (Status::Queued, Phase::Smoke));
@@ -453,7 +489,13 @@ fn a_conflicted_rebase_goes_to_the_agent_or_waits_for_a_person() {
 
 #[test]
 fn a_landed_or_live_run_is_not_rebased() {
-    let merged = run(&succeeded(), Input::Gate(GateInput::Merged)).0;
+    let merged = run(
+        &succeeded(),
+        Input::Gate(GateInput::Merged {
+            commit: "c0ffee".into(),
+        }),
+    )
+    .0;
     assert_eq!(
         step(&merged, Input::Rebased(AfterRebase::Check)),
         Err(Refusal::Merged)
@@ -462,4 +504,54 @@ fn a_landed_or_live_run_is_not_rebased() {
         step(&started(), Input::Rebased(AfterRebase::Check)),
         Err(Refusal::StillActive(_))
     ));
+}
+
+#[test]
+fn the_machine_counts_attempts_and_keeps_the_times() {
+    let m = started();
+    assert_eq!(m.started_at.as_deref(), Some(NOW));
+    assert_eq!(m.attempt, 1);
+    let failed = run(
+        &m,
+        Input::PhaseFinished {
+            phase: Phase::Prepare,
+            outcome: Outcome::Failed {
+                reason: "no disk".into(),
+            },
+        },
+    )
+    .0;
+    assert_eq!(failed.finished_at.as_deref(), Some(NOW));
+    let retried = run(&failed, Input::Retry { phase: None }).0;
+    assert_eq!(retried.attempt, 2);
+    let later = "2026-12-02T13:00:00Z";
+    let again = super::step(&retried.s, &retried.c, Input::Start, later).unwrap();
+    assert_eq!(again.state.started_at.as_deref(), Some(later));
+    assert_eq!(again.state.finished_at, None);
+    // A rebase is another attempt too.
+    let rebased = run(&succeeded(), Input::Rebased(AfterRebase::Check)).0;
+    assert_eq!(rebased.attempt, 2);
+    // Adoption keeps the start: the time before the crash counts.
+    let mut running = Machine::at(Status::Running, Phase::Agent);
+    running.s.started_at = Some("2026-12-02T11:00:00Z".into());
+    let adopted = run(&running, Input::Adopt { attach: false }).0;
+    assert_eq!(adopted.started_at.as_deref(), Some("2026-12-02T11:00:00Z"));
+}
+
+#[test]
+fn the_gate_records_the_checked_and_merged_commits_and_a_clean() {
+    let m = succeeded();
+    let checked = run(&m, Input::Gate(GateInput::Checked("abc".into()))).0;
+    assert_eq!(checked.checked_commit.as_deref(), Some("abc"));
+    let merged = run(
+        &checked,
+        Input::Gate(GateInput::Merged {
+            commit: "def".into(),
+        }),
+    )
+    .0;
+    assert_eq!(merged.merged_commit.as_deref(), Some("def"));
+    let cleaned = run(&merged, Input::Gate(GateInput::Cleaned)).0;
+    assert!(cleaned.cleaned);
+    assert_eq!(cleaned.merge, crate::run::MergeState::Merged);
 }

@@ -12,6 +12,7 @@ use crate::proof::score::{self, Score};
 use crate::proof::store::write_atomic;
 use crate::run::{MergeState, Phase, RunRecord};
 use crate::supervisor::context::RunCtx;
+use crate::supervisor::merge_gate::GateInput;
 
 use super::{blocking, PhaseJob, PhaseReport, Update};
 use crate::proof::store::{checks_for_gate, read_calls, read_checks, read_score};
@@ -39,7 +40,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
 /// The gate's verdict from the evidence on disk, then PR.md with it. Blocking.
 fn evaluate_and_write(
     dir: &Path,
-    mut rec: RunRecord,
+    rec: RunRecord,
     config: &Config,
 ) -> Result<(MergeState, Vec<String>), String> {
     let (checks, lost) = match checks_for_gate(dir) {
@@ -71,8 +72,14 @@ fn evaluate_and_write(
         },
         &config.gate,
     );
-    rec.merge = state;
-    rec.gate_reasons = reasons.clone();
+    // PR.md shows the verdict as the run's machine will record it.
+    let rec = crate::supervisor::machine::gated(
+        &rec,
+        GateInput::Evaluated {
+            state,
+            reasons: reasons.clone(),
+        },
+    );
     render_pr(dir, &rec, &stat.changed, &checks, score.as_ref())?;
     Ok((state, reasons))
 }

@@ -52,6 +52,7 @@ impl InProc {
             gateway: None,
             exe: SelfExe::at(PathBuf::from(super::BIN)),
             loaded: None,
+            clock: flightdeck::time::Clock::system(),
         });
         let events = handle.subscribe();
         Self {

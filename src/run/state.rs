@@ -1,0 +1,72 @@
+//! A run's state: what its state machine (`supervisor::machine`) decides, and nothing else
+//! writes. It is embedded, flattened, in the run record that is persisted and sent, so
+//! `run.json` and `show --json` keep their fields where they always were.
+
+use serde::{Deserialize, Serialize};
+
+use super::record::{ConflictFinding, MergeState, Phase, QueueSlot, Status};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub phase: Phase,
+    pub status: Status,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub merge: MergeState,
+    /// Why the run stopped where it did (failure reason, `killed by request`, ...).
+    pub reason: Option<String>,
+    /// 1 for the first attempt, +1 for each retry or rebase.
+    pub attempt: u32,
+    /// Set once `clean` removed the worktree.
+    pub cleaned: bool,
+    /// The commit the smoke checks ran on: the gate and merge hold the branch to it.
+    #[serde(default)]
+    pub checked_commit: Option<String>,
+    /// Why the merge gate is not green (empty when it is, or before it was evaluated).
+    #[serde(default)]
+    pub gate_reasons: Vec<String>,
+    /// The conflict radar's findings: other runs or the target this run would conflict with.
+    #[serde(default)]
+    pub conflicts: Vec<ConflictFinding>,
+    /// The merge commit (or fast-forwarded tip) once merged.
+    #[serde(default)]
+    pub merged_commit: Option<String>,
+    /// Why a paused run was paused when flightdeck did it (`budget`).
+    #[serde(default)]
+    pub pause_reason: Option<String>,
+    /// Something the run's reviewer should see at a glance (a budget nearly spent).
+    #[serde(default)]
+    pub warning: Option<String>,
+    /// Where the run is in its target's merge queue, while `merge` is `pending`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueSlot>,
+}
+
+impl RunState {
+    /// A run just accepted: queued in `prepare`, first attempt, nothing decided yet.
+    pub fn queued() -> Self {
+        RunState {
+            phase: Phase::Prepare,
+            status: Status::Queued,
+            started_at: None,
+            finished_at: None,
+            merge: MergeState::None,
+            reason: None,
+            attempt: 1,
+            cleaned: false,
+            checked_commit: None,
+            gate_reasons: Vec::new(),
+            conflicts: Vec::new(),
+            merged_commit: None,
+            pause_reason: None,
+            warning: None,
+            queue: None,
+        }
+    }
+}
+
+impl Default for RunState {
+    fn default() -> Self {
+        Self::queued()
+    }
+}
