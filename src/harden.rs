@@ -6,7 +6,7 @@
 /// otherwise read the keys there. Reset by `exec`, so children are unaffected.
 pub fn non_dumpable() {
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-        crate::log!("cannot mark the process non-dumpable: {e}");
+        tracing::warn!("cannot mark the process non-dumpable: {e}");
     }
 }
 

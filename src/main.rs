@@ -15,6 +15,7 @@ fn main() {
     if let Some(cli::Cmd::Tether { argv, .. }) = &cli.command {
         std::process::exit(flightdeck::tether::main(argv));
     }
+    flightdeck::log::init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

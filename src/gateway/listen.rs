@@ -41,7 +41,7 @@ pub(super) async fn serve(listener: TcpListener, inner: Arc<Inner>, max_conns: u
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => {
                 if let Some(line) = backoff.succeeded("gateway") {
-                    crate::log!("{line}");
+                    tracing::info!("{line}");
                 }
                 accepted
             }
@@ -49,7 +49,7 @@ pub(super) async fn serve(listener: TcpListener, inner: Arc<Inner>, max_conns: u
                 // Out of descriptors, accept fails at once: never spin on it.
                 let (wait, line) = backoff.failed("gateway", &e, std::time::Instant::now());
                 if let Some(line) = line {
-                    crate::log!("{line}");
+                    tracing::warn!("{line}");
                 }
                 tokio::time::sleep(wait).await;
                 continue;
@@ -59,7 +59,7 @@ pub(super) async fn serve(listener: TcpListener, inner: Arc<Inner>, max_conns: u
             // Every connection has a call in flight: this one is closed unanswered.
             turned_away += 1;
             if turned_away == 1 || turned_away.is_multiple_of(1000) {
-                crate::log!(
+                tracing::warn!(
                     "gateway: all {} connections have calls in flight; turned away {turned_away} so far",
                     conns.cap()
                 );
@@ -141,7 +141,7 @@ impl Caller {
 fn refuse(inner: &Inner, req: &Request<Incoming>, message: String) -> Response<Body> {
     let n = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
     if n == 1 || n.is_multiple_of(100) {
-        crate::log!("gateway: {message} ({n} such refusals so far)");
+        tracing::warn!("gateway: {message} ({n} such refusals so far)");
     }
     let refusal = route::Refusal {
         status: StatusCode::FORBIDDEN.as_u16(),

@@ -64,7 +64,7 @@ pub async fn handle(stream: UnixStream, conn: Conn, handle: Handle, home: Home, 
                 ancestor: 0,
             });
         if caller != Caller::User {
-            crate::log!("{}", caller::refusal(caller));
+            tracing::warn!("{}", caller::refusal(caller));
             let err = ProtocolError::refused(caller::refusal(caller));
             let _ = send(&mut write, &Reply::Error { error: err }).await;
             return;
@@ -82,7 +82,7 @@ pub async fn handle(stream: UnixStream, conn: Conn, handle: Handle, home: Home, 
             pack_text(&mut write, &handle, &home, run, "browser/report.md").await
         }
         _ if super::gone::client_gone(write.as_ref()) => {
-            crate::log!("a client went away before its request was carried out; dropped it");
+            tracing::info!("a client went away before its request was carried out; dropped it");
             Ok(())
         }
         cmd @ Command::Shutdown { .. } => {
@@ -99,7 +99,7 @@ pub async fn handle(stream: UnixStream, conn: Conn, handle: Handle, home: Home, 
     if let Err(e) = result {
         // The client went away; nothing to answer.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            crate::log!("connection ended: {e}");
+            tracing::debug!("connection ended: {e}");
         }
     }
 }

@@ -53,7 +53,7 @@ pub async fn serve(
             nix::sys::signal::SigHandler::SigIgn,
         );
     }
-    crate::log!(
+    tracing::info!(
         "server started: pid {}, home {}; at most {} client and {} gateway connections",
         std::process::id(),
         home.root().display(),
@@ -79,16 +79,16 @@ pub async fn serve(
         .and_then(|p| p.trim().parse().ok());
     let gateway = match crate::gateway::Gateway::start(spent, port, caps.gateway).await {
         Ok(g) => {
-            crate::log!("metering gateway on http://{}", g.addr());
+            tracing::info!("metering gateway on http://{}", g.addr());
             if let Err(e) =
                 crate::owner_only::write(&port_file, g.addr().port().to_string().as_bytes())
             {
-                crate::log!("cannot record the gateway's port: {e}");
+                tracing::warn!("cannot record the gateway's port: {e}");
             }
             Some(g)
         }
         Err(e) => {
-            crate::log!("cannot start the metering gateway: {e}; runs get no model proxy");
+            tracing::error!("cannot start the metering gateway: {e}; runs get no model proxy");
             None
         }
     };
@@ -112,7 +112,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     if let Some(line) = backoff.succeeded("server") {
-                        crate::log!("{line}");
+                        tracing::info!("{line}");
                     }
                     // At the cap the oldest connection still waiting for its request makes room.
                     let Some(conn) = conns.open() else {
@@ -127,7 +127,7 @@ pub async fn serve(
                 Err(e) => {
                     let (wait, line) = backoff.failed("server", &e, std::time::Instant::now());
                     if let Some(line) = line {
-                        crate::log!("{line}");
+                        tracing::warn!("{line}");
                     }
                     tokio::time::sleep(wait).await;
                 }
@@ -145,6 +145,6 @@ pub async fn serve(
     }
     let _ = std::fs::remove_file(&socket);
     let _ = supervisor.await;
-    crate::log!("server stopped");
+    tracing::info!("server stopped");
     Ok(())
 }

@@ -48,9 +48,9 @@ impl Supervisor {
         }
         todo.sort();
         let source = self.config_source.clone();
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let found = tokio::task::spawn_blocking(move || {
+        let ids: Vec<String> = todo.iter().map(|t| t.1.clone()).collect();
+        self.jobs.blocking(
+            move || {
                 todo.into_iter()
                     .map(|(_, run, repo, explicit, dir)| Unfinished {
                         run,
@@ -59,11 +59,24 @@ impl Supervisor {
                         calls: crate::proof::store::read_calls(&dir),
                     })
                     .collect::<Vec<_>>()
-            })
-            .await
-            .unwrap_or_default();
-            Supervisor::send_internal(&tx, Internal::Unfinished { runs: found });
-        });
+            },
+            move |found| {
+                // A look that broke leaves each run interrupted, saying why, not unattended.
+                let runs = found.unwrap_or_else(|e| {
+                    ids.into_iter()
+                        .map(|run| Unfinished {
+                            run,
+                            config: Err(ProtocolError::internal(format!(
+                                "looking at what the last server left {e}"
+                            ))),
+                            found: Found::Gone(None),
+                            calls: Vec::new(),
+                        })
+                        .collect()
+                });
+                Internal::Unfinished { runs }.into()
+            },
+        );
     }
 
     pub(super) fn on_unfinished(&mut self, runs: Vec<Unfinished>) {
@@ -126,7 +139,7 @@ impl Supervisor {
             }
         }
         self.adopted = adopted;
-        crate::log!("server started: {adopted} run(s) re-adopted");
+        tracing::info!("server started: {adopted} run(s) re-adopted");
         let _ = self.events.send(crate::protocol::Event::Server {
             pid: std::process::id(),
             adopted,
@@ -146,22 +159,19 @@ impl Supervisor {
         let dir = self.runs[id].ctx.dir.clone();
         let ctx = self.runs[id].ctx.clone();
         let run = id.to_string();
-        tokio::spawn(async move {
-            let killed = tokio::task::spawn_blocking(move || {
-                let shim = files::read_shim(&dir)?;
-                let live = files::alive(shim.agent_pid, shim.agent_start)
-                    || files::alive(shim.shim_pid, shim.shim_start);
-                if !live || shim.pgid <= 0 {
-                    return None;
-                }
-                let group = nix::unistd::Pid::from_raw(shim.pgid);
-                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-                Some(shim.pgid)
-            })
-            .await
-            .ok()
-            .flatten();
-            let answer = match killed {
+        let kill = move || {
+            let shim = files::read_shim(&dir)?;
+            let live = files::alive(shim.agent_pid, shim.agent_start)
+                || files::alive(shim.shim_pid, shim.shim_start);
+            if !live || shim.pgid <= 0 {
+                return None;
+            }
+            let group = nix::unistd::Pid::from_raw(shim.pgid);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            Some(shim.pgid)
+        };
+        let answer = move |killed: Option<i32>| {
+            match killed {
                 Some(pgid) => {
                     let message = format!(
                         "run {run} was interrupted; killed what was left of it (process group {pgid})"
@@ -176,8 +186,18 @@ impl Supervisor {
                 None => Err(ProtocolError::refused(format!(
                     "run {run} was interrupted and nothing of it is running; retry it with `flightdeck retry {run}`"
                 ))),
-            };
-            let _ = reply.send(answer);
-        });
+            }
+        };
+        self.jobs.blocking(
+            move || answer(kill()),
+            move |answer| {
+                let answer = answer.unwrap_or_else(|e| {
+                    Err(ProtocolError::internal(format!(
+                        "killing what was left {e}"
+                    )))
+                });
+                Internal::Answer { reply, answer }.into()
+            },
+        );
     }
 }

@@ -134,7 +134,7 @@ impl Supervisor {
         let rec = &self.runs[&id].record;
         if rec.pause_reason.as_deref() != Some(BUDGET) || rec.status != Status::Paused {
             let answer = self.still_spent(&id).and_then(|_| self.simple_resume(&id));
-            return drop(reply.send(answer));
+            return self.answer(reply, answer);
         }
         self.reload_config(&id, move |run, config| Internal::ResumeReady {
             run,
@@ -159,7 +159,7 @@ impl Supervisor {
             }
             self.simple_resume(id)
         });
-        let _ = reply.send(answer);
+        self.answer(reply, answer);
     }
 
     /// Resuming into a refusal helps no one: say what is still spent.

@@ -21,19 +21,19 @@ impl Supervisor {
     pub(super) fn on_command(&mut self, cmd: Command, reply: oneshot::Sender<Answer>) {
         let answer = match cmd {
             Command::Run(request) => {
-                let tx = self.tx.clone();
                 let source = self.config_source.clone();
                 let home = self.home.root().to_path_buf();
-                tokio::spawn(async move {
-                    let result = tokio::task::spawn_blocking(move || {
+                self.jobs.blocking(
+                    move || {
                         // No room for its proof: not started, said so.
                         crate::disk::check_room(&home).map_err(ProtocolError::refused)?;
                         submit::validate(request, &source).map(Box::new)
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
-                    Supervisor::send_internal(&tx, Internal::Submitted { result, reply });
-                });
+                    },
+                    |result| {
+                        let result = result.unwrap_or_else(|e| Err(failed("checking the run", e)));
+                        Internal::Submitted { result, reply }.into()
+                    },
+                );
                 return;
             }
             Command::List => Ok(Reply::Runs {
@@ -104,7 +104,7 @@ impl Supervisor {
                 "this command is handled by the server, not the supervisor",
             )),
         };
-        let _ = reply.send(answer);
+        self.answer(reply, answer);
     }
 
     /// Pause, resume, kill: one machine input, one timeline note.
@@ -137,16 +137,15 @@ impl Supervisor {
     ) {
         let rec = &self.runs[id].record;
         let (repo, explicit) = (rec.repo.clone(), rec.config_file.clone());
-        let (tx, run) = (self.tx.clone(), id.to_string());
+        let run = id.to_string();
         let source = self.config_source.clone();
-        tokio::spawn(async move {
-            let config = tokio::task::spawn_blocking(move || {
-                source.load(Some(repo), explicit).map(Box::new)
-            })
-            .await
-            .unwrap_or_else(|e| Err(ProtocolError::internal(e.to_string())));
-            Supervisor::send_internal(&tx, then(run, config));
-        });
+        self.jobs.blocking(
+            move || source.load(Some(repo), explicit).map(Box::new),
+            move |config| {
+                let config = config.unwrap_or_else(|e| Err(failed("reading the config", e)));
+                then(run, config).into()
+            },
+        );
     }
 
     pub(super) fn clean(&mut self, run: &str, force: bool, reply: oneshot::Sender<Answer>) {
@@ -172,9 +171,8 @@ impl Supervisor {
         let pool = last_of_repo
             .then(|| workspace::pool::dir_for(&rec.worktree))
             .flatten();
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let result = tokio::task::spawn_blocking(move || {
+        self.jobs.blocking(
+            move || {
                 if !force {
                     workspace::check_clean(&rec)?;
                 }
@@ -187,24 +185,26 @@ impl Supervisor {
                     workspace::pool::drain_when_idle(&pool);
                 }
                 Ok(())
-            })
-            .await
-            .unwrap_or_else(|e| Err(WorkspaceError::Io(e.to_string())))
-            .map_err(|e| match e {
-                WorkspaceError::Refused(m) => {
-                    ProtocolError::refused(format!("not cleaning run {id}: {m}"))
-                }
-                other => ProtocolError::internal(format!("cleaning run {id} failed: {other}")),
-            });
-            Supervisor::send_internal(
-                &tx,
+            },
+            move |result| {
+                let result = result
+                    .unwrap_or_else(|e| Err(WorkspaceError::Io(e.to_string())))
+                    .map_err(|e| match e {
+                        WorkspaceError::Refused(m) => {
+                            ProtocolError::refused(format!("not cleaning run {id}: {m}"))
+                        }
+                        other => {
+                            ProtocolError::internal(format!("cleaning run {id} failed: {other}"))
+                        }
+                    });
                 Internal::Cleaned {
                     run: id,
                     result,
                     reply,
-                },
-            );
-        });
+                }
+                .into()
+            },
+        );
     }
 
     pub(super) fn on_internal(&mut self, msg: Internal) {
@@ -212,7 +212,7 @@ impl Supervisor {
             Internal::Unfinished { runs } => self.on_unfinished(runs),
             Internal::Submitted { result, reply } => {
                 let answer = result.and_then(|v| self.accept(v));
-                let _ = reply.send(answer);
+                self.answer(reply, answer);
             }
             Internal::RetryReady {
                 run,
@@ -244,7 +244,7 @@ impl Supervisor {
                         run: Box::new(self.runs[&run].record.clone()),
                     })
                 });
-                let _ = reply.send(answer);
+                self.answer(reply, answer);
             }
             Internal::PhaseDone { run, phase, report } => self.phase_done(&run, phase, report),
             Internal::Lane(report) => self.lane_report(*report),
@@ -254,10 +254,7 @@ impl Supervisor {
                 result,
                 reply,
             } => self.rebased(&run, by_hand, *result, reply),
-            Internal::RadarTick => {
-                self.retry_pending_lines();
-                self.radar_tick()
-            }
+            Internal::RadarTick => self.radar_tick(),
             Internal::BudgetStop { run, message } => self.budget_stop(&run, message),
             Internal::BudgetWarn { run, message } => self.budget_warn(&run, message),
             Internal::ResumeReady { run, config, reply } => self.resume_ready(&run, config, reply),
@@ -268,6 +265,7 @@ impl Supervisor {
                 }
             }
             Internal::RadarDone { findings } => self.radar_done(findings),
+            Internal::Answer { reply, answer } => drop(reply.send(answer)), // written already
             Internal::KillGraceOver { run } => {
                 if let Some(e) = self.runs.get(&run) {
                     if e.control.busy && e.control.kill_requested {
@@ -304,7 +302,7 @@ impl Supervisor {
                 let answer = result.map(|()| Reply::Run {
                     run: Box::new(self.runs[&run].record.clone()),
                 });
-                let _ = reply.send(answer);
+                self.answer(reply, answer);
             }
         }
     }
@@ -362,6 +360,11 @@ impl Supervisor {
             run: Box::new(self.runs[&id].record.clone()),
         })
     }
+}
+
+/// A job that broke before it could answer: the caller hears it as an internal error.
+fn failed(what: &str, e: super::jobs::JobFailed) -> ProtocolError {
+    ProtocolError::internal(format!("{what} {e}"))
 }
 
 fn verb_of(kind: &str) -> &'static str {

@@ -2,7 +2,7 @@
 //! finish runs, keep the queue moving, write records.
 
 use crate::fields;
-use crate::protocol::{Event, Reply};
+use crate::protocol::Reply;
 use crate::run::{Phase, Status};
 
 use crate::run::RunRecord;
@@ -18,7 +18,7 @@ impl Supervisor {
     pub(super) fn step(&mut self, id: &str, input: Input) {
         let logged = format!("{input:?}");
         if let Err(e) = self.step_noted(id, input, |_| None) {
-            crate::log!("run {id}: {logged} refused: {e}");
+            tracing::debug!("run {id}: {logged} refused: {e}");
         }
     }
 
@@ -77,13 +77,9 @@ impl Supervisor {
                 Signal::Term => entry.ctx.procs.request_kill(),
             },
             Effect::EscalateKill => {
-                let tx = self.tx.clone();
                 let run = id.to_string();
-                let grace = self.kill_grace();
-                tokio::spawn(async move {
-                    tokio::time::sleep(grace).await;
-                    Supervisor::send_internal(&tx, Internal::KillGraceOver { run });
-                });
+                self.jobs
+                    .after(self.kill_grace(), Internal::KillGraceOver { run }.into());
             }
             Effect::Enqueue => {
                 if !self.queue.iter().any(|q| q == id) {
@@ -154,28 +150,19 @@ impl Supervisor {
             adopt,
             port,
         };
-        let ctx = entry.ctx.clone();
-        let tx = self.tx.clone();
         let run = id.to_string();
-        tokio::spawn(async move {
-            // A phase that panics still reports: its run fails with the panic's message
-            // instead of staying busy for ever.
-            let report = match tokio::spawn(phases::run(ctx.clone(), job)).await {
-                Ok(report) => report,
-                Err(e) => PhaseReport {
+        self.jobs
+            .task(phases::run(entry.ctx.clone(), job), move |report| {
+                // A phase that panics still reports: its run fails with the panic's message
+                // instead of staying busy for ever.
+                let report = report.unwrap_or_else(|e| PhaseReport {
                     outcome: Outcome::Failed {
-                        reason: format!(
-                            "internal error: phase {phase} panicked: {}",
-                            panic_message(e)
-                        ),
+                        reason: format!("internal error: phase {phase} {e}"),
                     },
                     updates: vec![],
-                },
-            };
-            // The phase boundary: make the timeline durable.
-            let _ = tokio::task::spawn_blocking(move || ctx.sync_timeline()).await;
-            Supervisor::send_internal(&tx, Internal::PhaseDone { run, phase, report });
-        });
+                });
+                Internal::PhaseDone { run, phase, report }.into()
+            });
     }
 
     /// Record a run's end and answer whoever waits for it.
@@ -196,28 +183,16 @@ impl Supervisor {
                 "attempt" => entry.record.attempt,
             },
         );
-        let ctx = entry.ctx.clone();
-        ctx.deactivate();
-        tokio::task::spawn_blocking(move || ctx.finish_files());
+        entry.ctx.deactivate();
         self.persist(id);
         let record = self.runs[id].record.clone();
         for w in self.waiters.remove(id).unwrap_or_default() {
-            let _ = w.send(Ok(Reply::Run {
-                run: Box::new(record.clone()),
-            }));
-        }
-    }
-
-    /// Timeline lines that wait for a full disk: tried again (off the runtime).
-    pub(super) fn retry_pending_lines(&self) {
-        let waiting: Vec<_> = self
-            .runs
-            .values()
-            .filter(|e| e.ctx.has_pending())
-            .map(|e| e.ctx.clone())
-            .collect();
-        if !waiting.is_empty() {
-            tokio::task::spawn_blocking(move || waiting.iter().for_each(|c| c.retry_pending()));
+            self.answer(
+                w,
+                Ok(Reply::Run {
+                    run: Box::new(record.clone()),
+                }),
+            );
         }
     }
 
@@ -311,10 +286,7 @@ impl Supervisor {
         let Some(entry) = self.runs.get(id) else {
             return;
         };
-        self.persister.save(entry.ctx.dir.clone(), &entry.record);
-        let _ = self.events.send(Event::Run {
-            run: Box::new(entry.record.clone()),
-        });
+        entry.ctx.save(&entry.record);
     }
 }
 
@@ -324,16 +296,3 @@ pub(super) type Note = (
     &'static str,
     serde_json::Map<String, serde_json::Value>,
 );
-
-/// What a panicked task said, as far as it can be told.
-fn panic_message(e: tokio::task::JoinError) -> String {
-    if !e.is_panic() {
-        return "it was cancelled".into();
-    }
-    let payload = e.into_panic();
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".into())
-}

@@ -35,7 +35,7 @@ impl Supervisor {
             self.enqueue(&id);
         }
         if no_wait {
-            let _ = reply.send(Ok(self.run_reply(&id)));
+            self.answer(reply, Ok(self.run_reply(&id)));
         } else {
             self.merge_waiters.entry(id).or_default().push(reply);
         }
@@ -62,7 +62,7 @@ impl Supervisor {
                     .unwrap_or_else(|| "it left the merge queue".into())
             ))),
         };
-        let _ = reply.send(answer);
+        self.answer(reply, answer);
     }
 
     fn run_reply(&self, id: &str) -> Reply {
@@ -193,7 +193,7 @@ impl Supervisor {
 
     fn answer_merge_waiters(&mut self, id: &str, answer: Answer) {
         for w in self.merge_waiters.remove(id).unwrap_or_default() {
-            let _ = w.send(answer.clone());
+            self.answer(w, answer.clone());
         }
     }
 
@@ -288,11 +288,11 @@ impl Supervisor {
     fn forget_journal(&mut self, id: &str) {
         let Some(e) = self.runs.get(id) else { return };
         let journal = e.ctx.path(crate::workspace::JOURNAL);
-        let flushed = self.persister.flushed();
-        tokio::spawn(async move {
-            flushed.await;
-            let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(journal)).await;
-        });
+        let flushed = e.ctx.flushed();
+        self.jobs
+            .detached("removing a landing's journal", flushed, move || {
+                let _ = std::fs::remove_file(journal);
+            });
     }
 
     /// Landings a dead server left half-done are finished before anything else: the target
@@ -311,7 +311,7 @@ impl Supervisor {
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok());
             let Some(j) = journal else {
-                crate::log!(
+                tracing::warn!(
                     "run {id}: an unreadable landing journal {} was removed",
                     path.display()
                 );
@@ -368,7 +368,7 @@ impl Supervisor {
                     let _ = std::fs::remove_file(&path);
                 }
                 Err(err) => {
-                    crate::log!("run {id}: cannot finish an interrupted landing: {err}");
+                    tracing::error!("run {id}: cannot finish an interrupted landing: {err}");
                 }
             }
         }
@@ -419,10 +419,10 @@ impl Supervisor {
         let (ctx, rec) = (e.ctx.clone(), e.record.clone());
         // Keyed by run, in order: a slow refresh never overwrites a newer one.
         let n = ctx.pr.ask();
-        tokio::task::spawn_blocking(move || {
+        self.jobs.detached("rewriting PR.md", async {}, move || {
             ctx.pr.write(n, || {
                 if let Err(err) = super::phases::write_pr(&ctx.dir, &rec) {
-                    crate::log!("run {}: cannot rewrite PR.md: {err}", rec.id);
+                    tracing::warn!("run {}: cannot rewrite PR.md: {err}", rec.id);
                 }
             });
         });

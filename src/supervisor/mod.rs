@@ -10,17 +10,18 @@ mod commands;
 mod context;
 mod effects;
 mod in_order;
+mod jobs;
 pub mod machine;
 pub mod merge_gate;
 mod merge_queue;
 mod merge_test;
 mod merging;
-mod persist;
 pub mod phases;
 pub mod process;
 mod radar;
 mod radar_watch;
 mod rebasing;
+mod run_writer;
 mod submit;
 
 use std::collections::{HashMap, VecDeque};
@@ -37,7 +38,6 @@ use crate::run::{Phase, RunRecord};
 
 use context::RunCtx;
 use machine::Control;
-use persist::Persister;
 use phases::PhaseReport;
 
 pub type Answer = Result<Reply, ProtocolError>;
@@ -67,6 +67,12 @@ impl Handle {
 enum Msg {
     Request(Command, oneshot::Sender<Answer>),
     Internal(Internal),
+}
+
+impl From<Internal> for Msg {
+    fn from(i: Internal) -> Self {
+        Msg::Internal(i)
+    }
 }
 
 /// Reports from tasks the supervisor started.
@@ -133,8 +139,13 @@ enum Internal {
         run: String,
         call: Box<crate::models::calls::ModelCall>,
     },
+    /// A job's answer for a caller.
+    Answer {
+        reply: oneshot::Sender<Answer>,
+        answer: Answer,
+    },
     RadarDone {
-        findings: HashMap<String, Vec<crate::run::ConflictFinding>>,
+        findings: Result<HashMap<String, Vec<crate::run::ConflictFinding>>, jobs::JobFailed>,
     },
 }
 
@@ -178,7 +189,8 @@ pub struct Supervisor {
     waiters: HashMap<String, Vec<oneshot::Sender<Answer>>>,
     events: broadcast::Sender<Event>,
     tx: mpsc::UnboundedSender<Msg>,
-    persister: Persister,
+    /// Off-thread work, whose results come back on `tx`.
+    jobs: jobs::Jobs<Msg>,
     /// Set when a shutdown was asked for: the loop ends after answering.
     stopping: bool,
     /// The merge queue's lanes, one per repository and target branch.
@@ -187,7 +199,8 @@ pub struct Supervisor {
     merge_waiters: HashMap<String, Vec<oneshot::Sender<Answer>>>,
     /// Why the queue last refused a run (for a caller who asks after the fact).
     refusals: HashMap<String, String>,
-    radar_busy: bool,
+    /// One radar scan at a time.
+    radar_flight: jobs::SingleFlight,
     /// What makes the radar look again (refs and live worktrees, watched).
     radar_watch: Arc<std::sync::Mutex<radar_watch::RadarWatch>>,
     /// The radar's inputs at its last scan (a hash): a change means a full scan.
@@ -233,12 +246,12 @@ impl Supervisor {
             waiters: HashMap::new(),
             events: events.clone(),
             tx: tx.clone(),
-            persister: Persister::start(),
+            jobs: jobs::Jobs::new(tx.clone()),
             stopping: false,
             lanes: HashMap::new(),
             merge_waiters: HashMap::new(),
             refusals: HashMap::new(),
-            radar_busy: false,
+            radar_flight: Default::default(),
             radar_watch: Default::default(),
             radar_inputs: 0,
             radar_started: std::time::Instant::now(),
@@ -296,7 +309,7 @@ impl Supervisor {
         let (records, problems) =
             loaded.unwrap_or_else(|| crate::proof::store::load_all(&self.home));
         for p in problems {
-            crate::log!("skipping an unreadable run record: {p}");
+            tracing::warn!("skipping an unreadable run record: {p}");
         }
         for record in records {
             if !id::is_valid(&record.id) {
@@ -347,6 +360,27 @@ impl Supervisor {
             .count()
     }
 
+    /// Answer a caller once the files of the runs the answer shows are on disk: nobody sees a
+    /// state before the timeline lines that explain it.
+    fn answer(&self, reply: oneshot::Sender<Answer>, answer: Answer) {
+        let shown: Vec<&str> = match &answer {
+            Ok(Reply::Run { run }) => vec![run.id.as_str()],
+            Ok(Reply::Runs { runs }) => runs.iter().map(|r| r.id.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        let written: Vec<_> = shown
+            .iter()
+            .filter_map(|id| self.runs.get(*id))
+            .map(|e| e.ctx.flushed())
+            .collect();
+        if written.is_empty() {
+            let _ = reply.send(answer);
+        } else {
+            self.jobs
+                .when_all(written, Internal::Answer { reply, answer }.into());
+        }
+    }
+
     fn send_internal(tx: &mpsc::UnboundedSender<Msg>, i: Internal) {
         let _ = tx.send(Msg::Internal(i));
     }
@@ -377,7 +411,11 @@ impl Supervisor {
                 self.step(&id, machine::Input::Shutdown);
             }
         }
-        self.persister.flush().await;
+        // Every run's files on disk before the server says it stopped.
+        let flushed: Vec<_> = self.runs.values().map(|e| e.ctx.flushed()).collect();
+        for f in flushed {
+            f.await;
+        }
         // The warm pools go with the server that made them (a next one refills them).
         let pools: std::collections::BTreeSet<std::path::PathBuf> = self
             .runs

@@ -15,6 +15,7 @@ use crate::run::{ConflictFinding, MergeState, Phase, Status, WorkspaceKind};
 use crate::workspace::pool;
 use crate::workspace::radar::{self, RadarRun};
 
+use super::jobs::JobFailed;
 use super::merge_gate::GateInput;
 use super::{Internal, Msg, Supervisor};
 
@@ -34,9 +35,16 @@ pub(super) fn start_ticker(tx: mpsc::UnboundedSender<Msg>) {
 
 impl Supervisor {
     pub(super) fn radar_tick(&mut self) {
-        if self.radar_busy || std::time::Instant::now() < self.radar_next {
+        if std::time::Instant::now() < self.radar_next || !self.radar_flight.ask() {
             return;
         }
+        if !self.radar_scan() {
+            self.radar_flight.done();
+        }
+    }
+
+    /// Start a scan if anything changed since the last: whether one started.
+    fn radar_scan(&mut self) -> bool {
         let inputs: Vec<RadarRun> = self
             .runs
             .values()
@@ -74,7 +82,7 @@ impl Supervisor {
         let full = signature != self.radar_inputs;
         self.radar_inputs = signature;
         if inputs.is_empty() {
-            return;
+            return false;
         }
         let dirty = if full {
             HashSet::new()
@@ -85,7 +93,7 @@ impl Supervisor {
                 .map(|mut w| w.take_dirty())
                 .unwrap_or_default();
             if dirty.is_empty() {
-                return; // nothing moved: nothing to do
+                return false; // nothing moved: nothing to do
             }
             dirty
         };
@@ -95,12 +103,10 @@ impl Supervisor {
             .iter()
             .filter_map(|r| Some((r.repo.clone(), pool::dir_for(&r.worktree)?)))
             .collect();
-        self.radar_busy = true;
         self.radar_started = std::time::Instant::now();
-        let tx = self.tx.clone();
         let watch = self.radar_watch.clone();
-        tokio::spawn(async move {
-            let findings = tokio::task::spawn_blocking(move || {
+        self.jobs.blocking(
+            move || {
                 if full {
                     // Watch first, so that a change during the scan is seen by the next tick.
                     let repos: HashSet<_> = inputs.iter().map(|r| r.repo.clone()).collect();
@@ -127,19 +133,32 @@ impl Supervisor {
                         .collect();
                     radar::scan(&chosen)
                 }
-            })
-            .await
-            .unwrap_or_default();
-            Supervisor::send_internal(&tx, Internal::RadarDone { findings });
-        });
+            },
+            |findings| Internal::RadarDone { findings }.into(),
+        );
+        true
     }
 
-    pub(super) fn radar_done(&mut self, findings: HashMap<String, Vec<ConflictFinding>>) {
-        self.radar_busy = false;
+    pub(super) fn radar_done(
+        &mut self,
+        findings: Result<HashMap<String, Vec<ConflictFinding>>, JobFailed>,
+    ) {
+        let again = self.radar_flight.done();
         let took = self.radar_started.elapsed();
         self.radar_next = std::time::Instant::now() + took * 3;
         // What the scan freed goes back to the OS, off the supervisor task (it walks the heap).
-        tokio::task::spawn_blocking(crate::memory::trim);
+        self.jobs
+            .detached("giving memory back", async {}, crate::memory::trim);
+        // A scan that broke found nothing out: every run keeps what the last scan said
+        // (clearing them would call conflicts gone that nobody looked at).
+        let findings = match findings {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!("the conflict radar's scan failed: {e}; the next tick scans again");
+                self.radar_inputs = 0;
+                return;
+            }
+        };
         for (id, found) in findings {
             let Some(succeeded) = self
                 .runs
@@ -172,6 +191,9 @@ impl Supervisor {
             }
             self.persist(&id);
             self.refresh_pr(&id);
+        }
+        if again {
+            self.radar_tick();
         }
     }
 }

@@ -44,7 +44,7 @@ impl RadarWatch {
                 }
             }
         })
-        .map_err(|e| crate::log!("the radar cannot watch files ({e}); it scans every tick"))
+        .map_err(|e| tracing::warn!("the radar cannot watch files ({e}); it scans every tick"))
         .ok();
         Self {
             watcher,

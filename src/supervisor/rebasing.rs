@@ -57,10 +57,9 @@ impl Supervisor {
         let (repo, worktree, excludes) =
             (r.repo.clone(), r.worktree.clone(), r.setup_excludes.clone());
         let task = r.task.clone();
-        let tx = self.tx.clone();
         let run = id.clone();
-        tokio::spawn(async move {
-            let result = tokio::task::spawn_blocking(move || {
+        self.jobs.blocking(
+            move || {
                 let onto = workspace::target_tip(&repo, &target)?;
                 let message = workspace::message_for(
                     &task,
@@ -75,19 +74,19 @@ impl Supervisor {
                     excludes: &excludes,
                 })
                 .map(|r| (r, target, keep_ref))
-            })
-            .await
-            .unwrap_or_else(|e| Err(WorkspaceError::Io(format!("the rebase job failed: {e}"))));
-            Supervisor::send_internal(
-                &tx,
+            },
+            move |result| {
+                let result = result
+                    .unwrap_or_else(|e| Err(WorkspaceError::Io(format!("the rebase job {e}"))));
                 Internal::Rebased {
                     run: id,
                     by_hand,
                     result: Box::new(result),
                     reply,
-                },
-            );
-        });
+                }
+                .into()
+            },
+        );
     }
 
     pub(super) fn rebased(
@@ -190,7 +189,7 @@ impl Supervisor {
                 run: Box::new(e.record.clone()),
             })
             .ok_or_else(|| ProtocolError::internal("the run disappeared"));
-        let _ = reply.send(answer);
+        self.answer(reply, answer);
     }
 }
 

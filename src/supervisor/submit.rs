@@ -93,7 +93,7 @@ impl ConfigSource {
         })
         .map_err(|e| ProtocolError::invalid(e.to_string()))?;
         match self.pinned.apply(&mut config, explicit.as_deref()) {
-            Ok(Some(note)) => crate::log!("{note}"),
+            Ok(Some(note)) => tracing::info!("{note}"),
             Ok(None) => {}
             Err(refusal) => return Err(ProtocolError::refused(refusal)),
         }

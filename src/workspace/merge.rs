@@ -316,7 +316,7 @@ fn clear_stale_lock(lock: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     if lock.exists() && std::fs::remove_file(lock).is_ok() {
-        crate::log!(
+        tracing::warn!(
             "removed {}, left by a server that stopped mid-landing",
             lock.display()
         );

@@ -211,7 +211,7 @@ pub fn refill_later(source: PathBuf, pool: PathBuf, base: String, size: usize, f
                     let _ = std::fs::write(pool.join(FOLLOWS), format!("{follows}\n"));
                 }
                 Ok(()) => {}
-                Err(e) => crate::log!("pool {}: {e}", pool.display()),
+                Err(e) => tracing::warn!("pool {}: {e}", pool.display()),
             }
             done(&pool);
         });

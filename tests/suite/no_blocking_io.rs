@@ -1,6 +1,6 @@
 //! The supervisor runs on the async runtime: file I/O there stalls every run and client. This
 //! test reads the supervisor's source and fails on `std::fs` used outside a blocking job
-//! (`blocking(...)`, `spawn_blocking(...)`) or a function documented as blocking (its doc
+//! (`blocking(...)`, `spawn_blocking(...)`, `jobs.detached(...)`) or a function documented as blocking (its doc
 //! comment says "Blocking", and its callers run it off the runtime).
 
 use std::path::Path;
@@ -29,7 +29,9 @@ fn inside_blocking_job(text: &str, fn_start: usize, at: usize) -> bool {
             b'(' if depth > 0 => depth -= 1,
             b'(' => {
                 let before = text[..i].trim_end();
-                if before.ends_with("blocking") {
+                // `blocking(...)`, `spawn_blocking(...)`, and the job runner's
+                // `jobs.blocking(...)` and `jobs.detached(...)`, which run on the blocking pool.
+                if before.ends_with("blocking") || before.ends_with(".detached") {
                     return true;
                 }
             }

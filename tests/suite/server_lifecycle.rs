@@ -190,3 +190,33 @@ fn nix_kill(pid: i32) {
         .arg(pid.to_string())
         .status();
 }
+
+/// The server log has levels: each line names its level, and FLIGHTDECK_LOG keeps only what is
+/// asked for (a level that does not parse is said, and info is kept).
+#[test]
+fn the_server_log_has_levels_that_flightdeck_log_picks() {
+    let log_of = |level: Option<&str>| {
+        let mut env = Env::new("");
+        if let Some(l) = level {
+            env.vars.push(("FLIGHTDECK_LOG".into(), l.into()));
+        }
+        env.ok(&["ls"]);
+        env.ok(&["stop"]);
+        std::fs::read_to_string(env.home.join("server.log")).unwrap_or_default()
+    };
+    let default = log_of(None);
+    let started = default
+        .lines()
+        .find(|l| l.contains("server started"))
+        .unwrap_or_else(|| panic!("no start line:\n{default}"));
+    assert!(started.contains(" INFO "), "{started}");
+    assert!(
+        flightdeck::time::parse_rfc3339(started.split(' ').next().unwrap_or("")).is_some(),
+        "each line starts with its time: {started}"
+    );
+    let quiet = log_of(Some("warn"));
+    assert!(!quiet.contains("server started"), "{quiet}");
+    let bad = log_of(Some("loud!!"));
+    assert!(bad.contains("is not a log level"), "{bad}");
+    assert!(bad.contains("server started"), "{bad}");
+}

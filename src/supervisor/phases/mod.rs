@@ -104,6 +104,8 @@ pub async fn run(ctx: Arc<RunCtx>, job: PhaseJob) -> PhaseReport {
     if let Outcome::Failed { reason } = &report.outcome {
         ctx.emit(phase, "phase.failed", fields! {"message" => reason});
     }
+    // The phase boundary: make the timeline durable before the supervisor hears of it.
+    ctx.sync_timeline().await;
     report
 }
 
