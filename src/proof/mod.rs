@@ -1,5 +1,6 @@
 //! The proof pack: the files in `runs/<id>/` that let a reviewer check a run without trusting it.
 
+pub mod kind;
 pub mod patch;
 pub mod pr;
 pub mod score;

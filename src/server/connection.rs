@@ -225,7 +225,8 @@ async fn stream_timeline(
                     continue;
                 }
                 last_seq = seq;
-                let done = line.get("type").and_then(|t| t.as_str()) == Some("run.finished");
+                let done =
+                    crate::proof::kind::of(&line) == Some(crate::proof::kind::Kind::RunFinished);
                 send(w, &Reply::Line { line }).await?;
                 if done {
                     return send(w, &Reply::End).await;

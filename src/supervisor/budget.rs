@@ -1,6 +1,7 @@
 //! Budgets in the supervisor: the gateway's meter for a run, pausing a run whose budget is
 //! spent (reason `budget`), and resuming it once the cap was raised in config.
 
+use crate::proof::kind::Kind;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -31,7 +32,7 @@ impl Meter for RunMeter {
     fn warn(&self, message: String) {
         self.ctx.emit(
             Phase::Agent,
-            "budget.warning",
+            Kind::BudgetWarning,
             fields! {"message" => message.clone()},
         );
         let _ = self.tx.send(Msg::Internal(Internal::BudgetWarn {
@@ -50,7 +51,7 @@ impl Meter for RunMeter {
     fn refused(&self, r: Refused) {
         self.ctx.emit(
             Phase::Agent,
-            "gateway.refused",
+            Kind::GatewayRefused,
             fields! {
                 "method" => r.method,
                 "path" => r.path,
@@ -65,7 +66,7 @@ impl Meter for RunMeter {
     fn held(&self, reason: &'static str, message: String) {
         self.ctx.emit(
             Phase::Agent,
-            "gateway.held",
+            Kind::GatewayHeld,
             fields! {"reason" => reason, "message" => message},
         );
     }
@@ -73,7 +74,7 @@ impl Meter for RunMeter {
     fn released(&self, waited: std::time::Duration) {
         self.ctx.emit(
             Phase::Agent,
-            "gateway.released",
+            Kind::GatewayReleased,
             fields! {"waited_ms" => waited.as_millis() as u64},
         );
     }
@@ -110,7 +111,7 @@ impl Supervisor {
         if running {
             e.ctx.emit(
                 phase,
-                "run.paused",
+                Kind::RunPaused,
                 fields! {"reason" => BUDGET, "message" => message.clone()},
             );
         }
@@ -177,7 +178,7 @@ impl Supervisor {
     }
 
     fn simple_resume(&mut self, id: &str) -> Answer {
-        let answer = self.simple(id, Input::Resume, "run.resumed", "resumed");
+        let answer = self.simple(id, Input::Resume, Kind::RunResumed, "resumed");
         // Calls held while the run was paused go on now.
         if let (Ok(_), Some(g)) = (&answer, &self.gateway) {
             g.wake();

@@ -1,5 +1,6 @@
 //! Answering client commands and reports from the supervisor's own tasks.
 
+use crate::proof::kind::Kind;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
@@ -42,15 +43,18 @@ impl Supervisor {
             Command::Show { run } => self.resolve(&run).map(|id| Reply::Run {
                 run: Box::new(self.runs[&id].record.clone()),
             }),
-            Command::Pause { run } => {
-                self.simple(&run, Input::Pause { reason: None }, "run.paused", "paused")
-            }
+            Command::Pause { run } => self.simple(
+                &run,
+                Input::Pause { reason: None },
+                Kind::RunPaused,
+                "paused",
+            ),
             Command::Resume { run } => return self.resume_command(&run, reply),
             Command::Kill { run } => match self.resolve(&run) {
                 Ok(id) if self.runs[&id].record.status == Status::Interrupted => {
                     return self.kill_leftovers(&id, reply)
                 }
-                _ => self.simple(&run, Input::Kill, "run.kill_requested", "killing"),
+                _ => self.simple(&run, Input::Kill, Kind::RunKillRequested, "killing"),
             },
             Command::Retry { run, phase } => {
                 let id = match self.resolve(&run) {
@@ -108,13 +112,7 @@ impl Supervisor {
     }
 
     /// Pause, resume, kill: one machine input, one timeline note.
-    pub(super) fn simple(
-        &mut self,
-        run: &str,
-        input: Input,
-        kind: &'static str,
-        verb: &str,
-    ) -> Answer {
+    pub(super) fn simple(&mut self, run: &str, input: Input, kind: Kind, verb: &str) -> Answer {
         let id = self.resolve(run)?;
         let message = format!("{verb} by request");
         self.step_noted(&id, input, |r| {
@@ -171,6 +169,7 @@ impl Supervisor {
         let pool = last_of_repo
             .then(|| workspace::pool::dir_for(&rec.worktree))
             .flatten();
+        let keeper = self.pools.clone();
         self.jobs.blocking(
             move || {
                 if !force {
@@ -182,7 +181,7 @@ impl Supervisor {
                     workspace::scratch::remove(&rec.repo, &dir, &rec.id);
                 }
                 if let Some(pool) = pool {
-                    workspace::pool::drain_when_idle(&pool);
+                    keeper.drain_when_idle(&pool);
                 }
                 Ok(())
             },
@@ -235,7 +234,7 @@ impl Supervisor {
                         let from = rec.phase;
                         Some((
                             from,
-                            "run.retried",
+                            Kind::RunRetried,
                             fields! {"message" => format!("retrying from phase {from}"), "attempt" => rec.attempt},
                         ))
                     })
@@ -285,7 +284,7 @@ impl Supervisor {
                         );
                         e.ctx.emit(
                             e.record.phase,
-                            "workspace.cleaned",
+                            Kind::WorkspaceCleaned,
                             fields! {"message" => message},
                         );
                         self.persist(&run);
@@ -295,7 +294,7 @@ impl Supervisor {
                     // Said here too: a clean nobody waits on (gate.clean_merged) has no caller.
                     entry.ctx.emit(
                         entry.record.phase,
-                        "workspace.clean_refused",
+                        Kind::WorkspaceCleanRefused,
                         fields! {"message" => e.message.clone()},
                     );
                 }
@@ -334,7 +333,7 @@ impl Supervisor {
         );
         ctx.emit(
             Phase::Prepare,
-            "run.created",
+            Kind::RunCreated,
             fields! {
                 "task" => record.task,
                 "agent" => record.agent,
@@ -367,10 +366,10 @@ fn failed(what: &str, e: super::jobs::JobFailed) -> ProtocolError {
     ProtocolError::internal(format!("{what} {e}"))
 }
 
-fn verb_of(kind: &str) -> &'static str {
+fn verb_of(kind: Kind) -> &'static str {
     match kind {
-        "run.paused" => "pause",
-        "run.resumed" => "resume",
+        Kind::RunPaused => "pause",
+        Kind::RunResumed => "resume",
         _ => "kill",
     }
 }

@@ -2,6 +2,7 @@
 //! directory. Timeline lines go to the run's writer (run_writer.rs), which broadcasts each to
 //! subscribers once it is on disk.
 
+use crate::proof::kind::Kind;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -99,7 +100,7 @@ impl RunCtx {
             if first {
                 self.emit(
                     phase,
-                    "llm.price_unknown",
+                    Kind::LlmPriceUnknown,
                     crate::fields! {
                         "model" => call.model,
                         "message" => format!(
@@ -110,7 +111,7 @@ impl RunCtx {
                 );
             }
         }
-        self.emit(phase, "llm.call", call.timeline_fields());
+        self.emit(phase, Kind::LlmCall, call.timeline_fields());
         let _ = self.notify.send(Msg::Internal(Internal::Call {
             run: self.id.clone(),
             call: Box::new(call),
@@ -123,10 +124,10 @@ impl RunCtx {
 
     /// Append a timeline line; it is broadcast once it is on disk. A write error is logged,
     /// never fatal: the run goes on (a full disk fails it at its phase's end).
-    pub fn emit(&self, phase: Phase, kind: &str, fields: Map<String, Value>) {
+    pub fn emit(&self, phase: Phase, kind: Kind, fields: Map<String, Value>) {
         self.writer.send(Job::Line {
             phase,
-            kind: kind.to_string(),
+            kind,
             fields,
         });
     }

@@ -2,6 +2,7 @@
 //! finish runs, keep the queue moving, write records.
 
 use crate::fields;
+use crate::proof::kind::Kind;
 use crate::protocol::Reply;
 use crate::run::{Phase, Status};
 
@@ -102,7 +103,7 @@ impl Supervisor {
         entry.ctx.activate();
         entry.ctx.emit(
             phase,
-            "phase.started",
+            Kind::PhaseStarted,
             fields! {"attempt" => entry.record.attempt, "retry" => retry, "adopted" => adopt},
         );
         let Some(config) = entry.config.clone() else {
@@ -149,6 +150,7 @@ impl Supervisor {
             gateway: self.gateway.clone(),
             adopt,
             port,
+            pools: self.pools.clone(),
         };
         let run = id.to_string();
         self.jobs
@@ -175,7 +177,7 @@ impl Supervisor {
         let entry = &self.runs[id];
         entry.ctx.emit(
             entry.record.phase,
-            "run.finished",
+            Kind::RunFinished,
             fields! {
                 "status" => status,
                 "message" => reason.unwrap_or_else(|| format!("run {status}")),
@@ -240,13 +242,13 @@ impl Supervisor {
             return;
         };
         let (kind, mut f) = match &report.outcome {
-            Outcome::Succeeded => ("phase.finished", fields! {"outcome" => "succeeded"}),
+            Outcome::Succeeded => (Kind::PhaseFinished, fields! {"outcome" => "succeeded"}),
             Outcome::Failed { reason } => (
-                "phase.finished",
+                Kind::PhaseFinished,
                 fields! {"outcome" => "failed", "message" => reason},
             ),
             Outcome::Iterate { reason } => (
-                "phase.finished",
+                Kind::PhaseFinished,
                 fields! {"outcome" => "iterate", "message" => reason},
             ),
         };
@@ -291,8 +293,4 @@ impl Supervisor {
 }
 
 /// A timeline line a command writes once the machine took its input: phase, kind, fields.
-pub(super) type Note = (
-    Phase,
-    &'static str,
-    serde_json::Map<String, serde_json::Value>,
-);
+pub(super) type Note = (Phase, Kind, serde_json::Map<String, serde_json::Value>);

@@ -1,6 +1,7 @@
 //! The run state machine, pure: a state and an input give the next state and the effects the
 //! supervisor must carry out. No IO here, so every transition is unit-tested.
 
+use crate::proof::kind::Kind;
 use crate::run::{Phase, RunRecord, RunState, Status};
 
 use super::merge_gate::{self, GateInput};
@@ -173,7 +174,7 @@ pub enum Effect {
         reason: Option<String>,
     },
     /// Note in the timeline (type, message).
-    Note { kind: &'static str, message: String },
+    Note { kind: Kind, message: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -281,7 +282,7 @@ pub fn step(s: &RunState, c: &Control, input: Input, now: &str) -> Result<Next, 
                     Outcome::Iterate { reason } => {
                         ns.phase = Phase::Agent;
                         fx.push(Effect::Note {
-                            kind: "browser.iteration",
+                            kind: Kind::BrowserIteration,
                             message: reason,
                         });
                         if s.status == Status::Paused {
@@ -314,7 +315,7 @@ pub fn step(s: &RunState, c: &Control, input: Input, now: &str) -> Result<Next, 
                         } else if s.status == Status::Paused {
                             nc.pending = Some(after);
                             fx.push(Effect::Note {
-                                kind: "phase.held",
+                                kind: Kind::PhaseHeld,
                                 message: format!("phase {after} waits for resume"),
                             });
                         } else {

@@ -3,6 +3,7 @@
 //! browser check, each in the run's timeline; the verdict says why not with the failing
 //! output's gist.
 
+use crate::proof::kind::Kind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -165,6 +166,8 @@ async fn browser_check(
         gateway: None,
         adopt: false,
         port,
+        // A browser check refills no pool.
+        pools: Default::default(),
     };
     let report = super::phases::browser::run(ctx, &job).await;
     if let Some(p) = port {
@@ -199,7 +202,7 @@ fn emit_tested(
     let checks = serde_json::to_value(checks).unwrap_or_default();
     ctx.emit(
         Phase::Deliver,
-        "merge.tested",
+        Kind::MergeTested,
         fields! {
             "message" => if passed {
                 format!("the required checks pass on {}", short(&cand.commit))

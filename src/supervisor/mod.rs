@@ -218,6 +218,8 @@ pub struct Supervisor {
     ports: Arc<std::sync::Mutex<crate::browser::ports::PortLeases>>,
     leased: HashMap<String, u16>,
     clock: crate::time::Clock,
+    /// This server's warm pools: refills under way, and whether it is stopping.
+    pools: crate::workspace::pool::Keeper,
 }
 
 impl Supervisor {
@@ -261,6 +263,7 @@ impl Supervisor {
             ports: Default::default(),
             leased: HashMap::new(),
             clock,
+            pools: Default::default(),
         };
         sup.load_existing(loaded);
         sup.readopt_unfinished();
@@ -422,8 +425,9 @@ impl Supervisor {
             .values()
             .filter_map(|e| crate::workspace::pool::dir_for(&e.record.worktree))
             .collect();
+        let keeper = self.pools.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            crate::workspace::pool::stop_refills(std::time::Duration::from_secs(5));
+            keeper.stop(std::time::Duration::from_secs(5));
             for p in pools {
                 crate::workspace::pool::drain(&p);
             }

@@ -4,6 +4,7 @@
 //! scans only the repositories concerned; when nothing changed it does nothing. The same
 //! events bring a repository's warm pool forward when its base moved (pool::follow).
 
+use crate::proof::kind::Kind;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
@@ -105,6 +106,7 @@ impl Supervisor {
             .collect();
         self.radar_started = std::time::Instant::now();
         let watch = self.radar_watch.clone();
+        let keeper = self.pools.clone();
         self.jobs.blocking(
             move || {
                 if full {
@@ -120,12 +122,12 @@ impl Supervisor {
                         w.take_dirty();
                     }
                     for (repo, dir) in &pools {
-                        pool::follow(repo, dir, pool_size);
+                        keeper.follow(repo, dir, pool_size);
                     }
                     radar::scan(&inputs)
                 } else {
                     for (repo, dir) in pools.iter().filter(|(repo, _)| dirty.contains(*repo)) {
-                        pool::follow(repo, dir, pool_size);
+                        keeper.follow(repo, dir, pool_size);
                     }
                     let chosen: Vec<RadarRun> = inputs
                         .into_iter()
@@ -179,13 +181,13 @@ impl Supervisor {
             if found.is_empty() {
                 e.ctx.emit(
                     phase,
-                    "radar.clear",
+                    Kind::RadarClear,
                     fields! {"message" => "no conflict predicted any more"},
                 );
             } else {
                 e.ctx.emit(
                     phase,
-                    "radar.conflict",
+                    Kind::RadarConflict,
                     fields! {"message" => super::merging::conflict_text(&found), "conflicts" => found},
                 );
             }

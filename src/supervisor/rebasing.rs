@@ -3,6 +3,7 @@
 //! gets one more iteration with the conflicted files and both sides, or (`--by-hand`) the run
 //! waits for a person to resolve them in the worktree and `retry` it.
 
+use crate::proof::kind::Kind;
 use tokio::sync::oneshot;
 
 use crate::fields;
@@ -105,7 +106,7 @@ impl Supervisor {
                 let msg = format!("cannot rebase run {id}: {err}");
                 e.ctx.emit(
                     e.record.phase,
-                    "workspace.rebase_failed",
+                    Kind::WorkspaceRebaseFailed,
                     fields! {"message" => msg.clone()},
                 );
                 return drop(reply.send(Err(ProtocolError::refused(msg))));
@@ -145,7 +146,7 @@ impl Supervisor {
                 );
                 e.ctx.emit(
                     Phase::Agent,
-                    "workspace.rebase_conflict",
+                    Kind::WorkspaceRebaseConflict,
                     fields! {"message" => message.clone(), "files" => files.clone(), "onto" => onto, "kept" => kept},
                 );
                 if by_hand {
@@ -174,7 +175,7 @@ impl Supervisor {
         let note = |rec: &crate::run::RunRecord| {
             rebased.map(|mut f| {
                 f.insert("attempt".into(), rec.attempt.into());
-                (Phase::Agent, "workspace.rebased", f)
+                (Phase::Agent, Kind::WorkspaceRebased, f)
             })
         };
         if let Err(why) = self.step_noted(id, Input::Rebased(after), note) {

@@ -8,6 +8,7 @@
 //! server with thousands of finished runs holds no thread for them); the next write starts it
 //! again. Lines that wait for a full disk keep it alive and are tried again every second.
 
+use crate::proof::kind::Kind;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,7 +29,7 @@ const RETRY: Duration = Duration::from_secs(1);
 pub(super) enum Job {
     Line {
         phase: Phase,
-        kind: String,
+        kind: Kind,
         fields: Map<String, Value>,
     },
     /// A model call's line for `model_calls.jsonl`.
@@ -185,7 +186,7 @@ impl Files<'_> {
                     phase,
                     kind,
                     fields,
-                } => self.line(phase, &kind, fields),
+                } => self.line(phase, kind, fields),
                 Job::Call(line) => self.call(&line),
                 Job::Record(rec) if Some(i) == newest => self.record(rec),
                 Job::Record(_) => {}
@@ -213,7 +214,7 @@ impl Files<'_> {
         }
     }
 
-    fn line(&mut self, phase: Phase, kind: &str, fields: Map<String, Value>) {
+    fn line(&mut self, phase: Phase, kind: Kind, fields: Map<String, Value>) {
         if self.timeline.is_none() {
             match TimelineWriter::open(&self.shared.dir.join(pack::TIMELINE), &self.shared.id) {
                 Ok(w) => self.timeline = Some(w),
@@ -227,7 +228,7 @@ impl Files<'_> {
         let Some(writer) = self.timeline.as_mut() else {
             return;
         };
-        let appended = writer.append_all(phase, kind, fields);
+        let appended = writer.append_all(phase, kind.as_str(), fields);
         let pending = writer.has_pending();
         self.health(|h| h.pending = pending);
         match appended {
@@ -339,7 +340,7 @@ mod tests {
         for i in 0..3 {
             w.send(Job::Line {
                 phase: Phase::Agent,
-                kind: "agent.output".into(),
+                kind: Kind::AgentOutput,
                 fields: crate::fields! {"text" => format!("line {i}")},
             });
         }

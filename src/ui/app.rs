@@ -160,10 +160,8 @@ pub struct Pane {
 
 /// Timeline types that are the agent's own words.
 pub fn is_agent_output(line: &Value) -> bool {
-    matches!(
-        line.get("type").and_then(Value::as_str),
-        Some("agent.output" | "agent.message")
-    )
+    use crate::proof::kind::{self, Kind};
+    matches!(kind::of(line), Some(Kind::AgentOutput | Kind::AgentMessage))
 }
 
 impl Pane {

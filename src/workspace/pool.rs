@@ -157,149 +157,169 @@ pub(super) fn bring_forward(worktree: &Path, commit: &git2::Commit) -> Result<()
     Ok(())
 }
 
-/// Set when the server stops: refills end, and no new one starts.
-static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Stop refilling (the server is stopping), waiting up to `wait` for refills under way.
-pub fn stop_refills(wait: std::time::Duration) {
-    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
-    let until = std::time::Instant::now() + wait;
-    while std::time::Instant::now() < until {
-        let busy = REFILLING.lock().unwrap_or_else(|p| p.into_inner());
-        if busy.as_ref().is_none_or(|s| s.is_empty()) {
-            return;
-        }
-        drop(busy);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+/// One server's keeping of its warm pools: which it is refilling now (one refill per pool at a
+/// time; a request meanwhile is dropped, since the running refill ends with the pool full
+/// anyway) and whether it is stopping (refills end, and no new one starts). Owned by the
+/// supervisor, so a stopped server's flag never stops another's refills in the same process.
+#[derive(Clone, Default)]
+pub struct Keeper {
+    state: std::sync::Arc<KeeperState>,
 }
 
-fn stopping() -> bool {
-    STOPPING.load(std::sync::atomic::Ordering::SeqCst)
+#[derive(Default)]
+struct KeeperState {
+    stopping: std::sync::atomic::AtomicBool,
+    refilling: Mutex<HashSet<PathBuf>>,
 }
 
-/// Pools being refilled now (one refill per pool at a time; a request meanwhile is dropped,
-/// since the running refill ends with the pool full anyway).
-static REFILLING: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
-
-/// Bring the pool of `source` to `size` worktrees at `base` (what `follows` named when the run
-/// that asked started), on a thread of its own. Returns at once.
-pub fn refill_later(source: PathBuf, pool: PathBuf, base: String, size: usize, follows: String) {
-    if stopping() {
-        return;
-    }
-    {
-        let mut busy = REFILLING.lock().unwrap_or_else(|p| p.into_inner());
-        if !busy.get_or_insert_with(HashSet::new).insert(pool.clone()) {
-            return;
-        }
-    }
-    let done = |pool: &Path| {
-        let mut busy = REFILLING.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(set) = busy.as_mut() {
-            set.remove(pool);
-        }
-    };
-    let key = pool.clone();
-    let spawned = std::thread::Builder::new()
-        .name("flightdeck-pool".into())
-        .spawn(move || {
-            // Let the run that asked get going first.
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            match refill(&source, &pool, &base, size) {
-                Ok(()) if size > 0 => {
-                    let _ = std::fs::write(pool.join(FOLLOWS), format!("{follows}\n"));
-                }
-                Ok(()) => {}
-                Err(e) => tracing::warn!("pool {}: {e}", pool.display()),
+impl Keeper {
+    /// Stop refilling (the server is stopping), waiting up to `wait` for refills under way.
+    pub fn stop(&self, wait: std::time::Duration) {
+        self.state
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let until = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < until {
+            if self.refilling().is_empty() {
+                return;
             }
-            done(&pool);
-        });
-    if spawned.is_err() {
-        done(&key);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
-}
 
-/// Bring the pool forward when the ref it follows has moved (a merge, a commit on the user's
-/// branch), so that the next run finds worktrees at the new base rather than bringing one
-/// forward while it waits. The radar calls this for repositories whose refs changed. Blocking;
-/// when nothing moved it costs a ref lookup and a few small reads.
-pub fn follow(source: &Path, pool: &Path, size: usize) {
-    if size == 0 || stopping() || !pool.is_dir() {
-        return;
+    fn stopping(&self) -> bool {
+        self.state
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
-    let follows = std::fs::read_to_string(pool.join(FOLLOWS))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "HEAD".into());
-    let Ok(repo) = Repository::open(source) else {
-        return;
-    };
-    let Ok(commit) = repo
-        .revparse_single(&follows)
-        .and_then(|o| o.peel_to_commit())
-    else {
-        return;
-    };
-    let base = commit.id().to_string();
-    let found = entries(&repo, pool);
-    if found.len() >= size && found.iter().all(|e| e.head == base) {
-        return;
-    }
-    refill_later(
-        source.to_path_buf(),
-        pool.to_path_buf(),
-        base,
-        size,
-        follows,
-    );
-}
 
-/// Bring the pool to `size` worktrees at `base`: bring stale ones forward, add or remove.
-/// One refill per pool at a time (`refill_later` sees to it): `making-` entries are its own.
-pub fn refill(source: &Path, pool: &Path, base: &str, size: usize) -> Result<(), WorkspaceError> {
-    let repo = Repository::open(source)?;
-    let commit = repo.find_commit(git2::Oid::from_str(base)?)?;
-    // A refill cut short (the server stopped or died) leaves a half-made worktree: never
-    // handed out, since it only gets its pool- name once complete; removed here, with what a
-    // drain cut short left.
-    remove_leftovers(pool, MAKING);
-    remove_leftovers(pool, DROPPING);
-    let found = entries(&repo, pool);
-    for entry in found.iter().skip(size) {
-        let to = pool.join(format!("{DROPPING}{}", entry.id));
-        if claim(entry, &to)? {
-            remove(&repo, &entry.record, &to);
+    fn refilling(&self) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
+        self.state
+            .refilling
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bring the pool of `source` to `size` worktrees at `base` (what `follows` named when the
+    /// run that asked started), on a thread of its own. Returns at once.
+    pub fn refill_later(
+        &self,
+        source: PathBuf,
+        pool: PathBuf,
+        base: String,
+        size: usize,
+        follows: String,
+    ) {
+        if self.stopping() || !self.refilling().insert(pool.clone()) {
+            return;
+        }
+        let keeper = self.clone();
+        let key = pool.clone();
+        let spawned = std::thread::Builder::new()
+            .name("flightdeck-pool".into())
+            .spawn(move || {
+                // Let the run that asked get going first.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                match keeper.refill(&source, &pool, &base, size) {
+                    Ok(()) if size > 0 => {
+                        let _ = std::fs::write(pool.join(FOLLOWS), format!("{follows}\n"));
+                    }
+                    Ok(()) => {}
+                    Err(e) => tracing::warn!("pool {}: {e}", pool.display()),
+                }
+                keeper.refilling().remove(&pool);
+            });
+        if spawned.is_err() {
+            self.refilling().remove(&key);
         }
     }
-    for entry in found.iter().take(size).filter(|e| e.head != base) {
-        if stopping() {
-            return Ok(());
+    /// Bring the pool forward when the ref it follows has moved (a merge, a commit on the user's
+    /// branch), so that the next run finds worktrees at the new base rather than bringing one
+    /// forward while it waits. The radar calls this for repositories whose refs changed. Blocking;
+    /// when nothing moved it costs a ref lookup and a few small reads.
+    pub fn follow(&self, source: &Path, pool: &Path, size: usize) {
+        if size == 0 || self.stopping() || !pool.is_dir() {
+            return;
         }
-        let at = pool.join(format!("{MAKING}{}", entry.id));
-        if !claim(entry, &at)? {
-            continue; // a run took it
+        let follows = std::fs::read_to_string(pool.join(FOLLOWS))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "HEAD".into());
+        let Ok(repo) = Repository::open(source) else {
+            return;
+        };
+        let Ok(commit) = repo
+            .revparse_single(&follows)
+            .and_then(|o| o.peel_to_commit())
+        else {
+            return;
+        };
+        let base = commit.id().to_string();
+        let found = entries(&repo, pool);
+        if found.len() >= size && found.iter().all(|e| e.head == base) {
+            return;
         }
-        let moved = (|| {
-            worktree_admin::set_gitdir(&repo, &entry.record, &at)?;
-            bring_forward(&at, &commit)?;
-            publish(&repo, &entry.record, &at, &entry.path)
-        })();
-        if let Err(e) = moved {
-            remove(&repo, &entry.record, &at);
-            return Err(e);
-        }
+        self.refill_later(
+            source.to_path_buf(),
+            pool.to_path_buf(),
+            base,
+            size,
+            follows,
+        );
     }
-    let tree = commit.tree()?;
-    // Runs may take entries while this fills; it keeps going until the pool is full, within
-    // a bound so that a steady stream of runs cannot keep it busy for ever.
-    let mut made = 0;
-    while !stopping() && made < size * 4 && entries(&repo, pool).len() < size {
-        crate::owner_only::create_dir_all(pool)
-            .map_err(|e| WorkspaceError::io(&format!("creating {}", pool.display()), e))?;
-        make_one(&repo, source, pool, base, &tree)?;
-        made += 1;
+
+    /// Bring the pool to `size` worktrees at `base`: bring stale ones forward, add or remove.
+    /// One refill per pool at a time (`refill_later` sees to it): `making-` entries are its own.
+    pub fn refill(
+        &self,
+        source: &Path,
+        pool: &Path,
+        base: &str,
+        size: usize,
+    ) -> Result<(), WorkspaceError> {
+        let repo = Repository::open(source)?;
+        let commit = repo.find_commit(git2::Oid::from_str(base)?)?;
+        // A refill cut short (the server stopped or died) leaves a half-made worktree: never
+        // handed out, since it only gets its pool- name once complete; removed here, with what a
+        // drain cut short left.
+        remove_leftovers(pool, MAKING);
+        remove_leftovers(pool, DROPPING);
+        let found = entries(&repo, pool);
+        for entry in found.iter().skip(size) {
+            let to = pool.join(format!("{DROPPING}{}", entry.id));
+            if claim(entry, &to)? {
+                remove(&repo, &entry.record, &to);
+            }
+        }
+        for entry in found.iter().take(size).filter(|e| e.head != base) {
+            if self.stopping() {
+                return Ok(());
+            }
+            let at = pool.join(format!("{MAKING}{}", entry.id));
+            if !claim(entry, &at)? {
+                continue; // a run took it
+            }
+            let moved = (|| {
+                worktree_admin::set_gitdir(&repo, &entry.record, &at)?;
+                bring_forward(&at, &commit)?;
+                publish(&repo, &entry.record, &at, &entry.path)
+            })();
+            if let Err(e) = moved {
+                remove(&repo, &entry.record, &at);
+                return Err(e);
+            }
+        }
+        let tree = commit.tree()?;
+        // Runs may take entries while this fills; it keeps going until the pool is full, within
+        // a bound so that a steady stream of runs cannot keep it busy for ever.
+        let mut made = 0;
+        while !self.stopping() && made < size * 4 && entries(&repo, pool).len() < size {
+            crate::owner_only::create_dir_all(pool)
+                .map_err(|e| WorkspaceError::io(&format!("creating {}", pool.display()), e))?;
+            make_one(&repo, source, pool, base, &tree)?;
+            made += 1;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Check out one new entry at `base` under a `making-` name, then publish it.
@@ -392,18 +412,15 @@ fn remove_with_record(path: &Path) {
     }
 }
 
-/// Remove a pool once no refill is filling it (waiting a few seconds at most).
-pub fn drain_when_idle(pool: &Path) -> usize {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::time::Instant::now() < until {
-        let busy = REFILLING.lock().unwrap_or_else(|p| p.into_inner());
-        if !busy.as_ref().is_some_and(|s| s.contains(pool)) {
-            break;
+impl Keeper {
+    /// Remove a pool once no refill is filling it (waiting a few seconds at most).
+    pub fn drain_when_idle(&self, pool: &Path) -> usize {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < until && self.refilling().contains(pool) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        drop(busy);
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        drain(pool)
     }
-    drain(pool)
 }
 
 /// Remove every worktree of a pool (a stopping server leaves none behind). Each published

@@ -86,7 +86,7 @@ fn an_entry_brought_forward_between_listing_and_claim_is_handed_out_whole() {
     let runs = tmp.path().join("worktrees/repo");
     std::fs::create_dir_all(&runs).unwrap();
     let pool = runs.join(".pool");
-    refill(&repo_dir, &pool, &b, 1).unwrap();
+    Keeper::default().refill(&repo_dir, &pool, &b, 1).unwrap();
     let repo = Repository::open(&repo_dir).unwrap();
 
     // A run wanting b lists the pool: one entry, at b.
@@ -95,7 +95,7 @@ fn an_entry_brought_forward_between_listing_and_claim_is_handed_out_whole() {
     assert_eq!(listed[0].head, b);
     // Before it claims, a refill for a takes that entry, brings it to a and publishes it again
     // under the same name.
-    refill(&repo_dir, &pool, &a, 1).unwrap();
+    Keeper::default().refill(&repo_dir, &pool, &a, 1).unwrap();
     let now = entries(&repo, &pool);
     assert_eq!((now.len(), now[0].id.as_str()), (1, listed[0].id.as_str()));
     assert_eq!(now[0].head, a);
@@ -118,7 +118,7 @@ fn a_tree_with_attributes_fills_the_pool_and_hands_out_whole_worktrees() {
     let runs = tmp.path().join("worktrees/repo");
     std::fs::create_dir_all(&runs).unwrap();
     let pool = runs.join(".pool");
-    refill(&repo_dir, &pool, &a, 2).unwrap();
+    Keeper::default().refill(&repo_dir, &pool, &a, 2).unwrap();
     let repo = Repository::open(&repo_dir).unwrap();
     assert_eq!(entries(&repo, &pool).len(), 2, "the refill made no entry");
 

@@ -59,7 +59,8 @@ pub fn from_pool(spec: &Spec) -> Result<Option<Created>, WorkspaceError> {
 /// A scan of one checkout: when it finished, and what it found.
 type Scan = Option<(std::time::Instant, Vec<String>)>;
 
-/// The latest scan per checkout; runs started together share one (each scan stats every file
+/// The latest scan per checkout (process-wide on purpose, like `ADD_LOCK` and `CHECKOUTS`: it
+/// describes the user's checkout, the same whichever supervisor asks); runs started together share one (each scan stats every file
 /// of the user's checkout).
 static SCANS: Mutex<
     Option<std::collections::HashMap<std::path::PathBuf, std::sync::Arc<Mutex<Scan>>>>,
@@ -88,7 +89,8 @@ pub fn uncommitted_in(source: &std::path::Path) -> Result<Vec<String>, git2::Err
     Ok(files)
 }
 
-/// Checkouts under way in this process: they share the threads out.
+/// Checkouts under way in this process: they share the threads out (the process's threads,
+/// so process-wide on purpose).
 static CHECKOUTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A checkout's share of the threads, held while it writes.

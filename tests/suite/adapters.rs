@@ -21,11 +21,12 @@ fn parse(kind: AgentKind, model: Option<&str>, text: &str) -> Vec<Parsed> {
     text.lines().flat_map(|l| a.line(l)).collect()
 }
 
-fn kinds(parsed: &[Parsed]) -> Vec<&str> {
+/// The kinds of line the adapter made, by name.
+fn kinds(parsed: &[Parsed]) -> Vec<&'static str> {
     parsed
         .iter()
         .filter_map(|p| match p {
-            Parsed::Event { kind, .. } => Some(*kind),
+            Parsed::Event { kind, .. } => Some(kind.as_str()),
             _ => None,
         })
         .collect()
@@ -80,7 +81,7 @@ fn claude_stream_json() {
         .iter()
         .find_map(|x| match x {
             Parsed::Event {
-                kind: "tool.call",
+                kind: flightdeck::proof::kind::Kind::ToolCall,
                 fields,
             } => Some(fields.clone()),
             _ => None,

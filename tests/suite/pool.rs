@@ -340,7 +340,7 @@ fn race_takers_and_a_refill(attributes: bool) {
             while !done.load(Ordering::SeqCst) {
                 let base = if (i / 3).is_multiple_of(2) { &a } else { &b };
                 // A refill may lose an entry to a taker mid-way; that is its error to log.
-                let _ = pool::refill(&repo, &pool_dir, base, 2);
+                let _ = pool::Keeper::default().refill(&repo, &pool_dir, base, 2);
                 i += 1;
             }
         })
@@ -447,7 +447,9 @@ fn a_taken_branch_name_costs_no_pooled_worktree() {
     let runs = tmp.path().join("worktrees/repo");
     std::fs::create_dir_all(&runs).unwrap();
     let pool_dir = runs.join(".pool");
-    pool::refill(&repo, &pool_dir, &base, 2).unwrap();
+    pool::Keeper::default()
+        .refill(&repo, &pool_dir, &base, 2)
+        .unwrap();
     assert_eq!(pooled(&pool_dir).len(), 2);
     git(&repo, &["branch", "flightdeck/dup"]);
     let spec = Spec {

@@ -163,3 +163,24 @@ async fn a_supervisor_that_dies_mid_run_is_followed_by_one_that_adopts_the_agent
     assert_eq!(started.len(), 1, "the agent ran twice: {started:#?}");
     s.stop().await;
 }
+
+/// A stopped supervisor stops its own pool refills, not those of another in the same process
+/// (the refill state was process-wide: after one server stopped, no pool refilled again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_supervisor_does_not_stop_another_ones_pool() {
+    let first = InProc::start(AGENTS).await;
+    first.stop().await;
+    let mut s = InProc::start(&format!("pool = 1\n{AGENTS}")).await;
+    let repo = git_repo(s.path(), "repo");
+    let id = s.run(&repo, "touch", "make x").await;
+    let r = s.finished(&id).await;
+    assert_eq!(r.status, Status::Succeeded, "{:?}", r.reason);
+    let pool = flightdeck::workspace::pool::dir_for(&r.worktree).expect("a pool directory");
+    crate::common::wait_until("the pool to be refilled after the run", || {
+        std::fs::read_dir(&pool).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("pool-"))
+        })
+    });
+    s.stop().await;
+}

@@ -1,6 +1,7 @@
 //! The built-in agent's own lines (`flightdeck agent-builtin`): messages, tool calls and
 //! results, retries, errors. Its model calls are measured by the gateway, not read here.
 
+use crate::proof::kind::Kind;
 use serde_json::Value;
 
 use super::{clip, event, output, Adapter, Parsed};
@@ -16,11 +17,11 @@ impl Adapter for Builtin {
         let text = |k: &str| clip(v.get(k).and_then(Value::as_str).unwrap_or(""), 2000);
         match v.get("type").and_then(Value::as_str) {
             Some("message") => vec![event(
-                "agent.message",
+                Kind::AgentMessage,
                 [("text", text("text").into()), ("turn", get("turn"))],
             )],
             Some("tool_call") => vec![event(
-                "tool.call",
+                Kind::ToolCall,
                 [
                     ("name", get("name")),
                     ("id", get("id")),
@@ -30,7 +31,11 @@ impl Adapter for Builtin {
             Some("tool_result") => {
                 let ok = v.get("ok").and_then(Value::as_bool).unwrap_or(false);
                 vec![event(
-                    if ok { "tool.result" } else { "tool.error" },
+                    if ok {
+                        Kind::ToolResult
+                    } else {
+                        Kind::ToolError
+                    },
                     [
                         ("name", get("name")),
                         ("id", get("id")),
@@ -39,14 +44,17 @@ impl Adapter for Builtin {
                 )]
             }
             Some("retry") => vec![event(
-                "agent.retry",
+                Kind::AgentRetry,
                 [
                     ("attempt", get("attempt")),
                     ("message", text("message").into()),
                 ],
             )],
-            Some("error") => vec![event("agent.error", [("message", text("message").into())])],
-            Some("done") => vec![event("agent.result", [("turns", get("turns"))])],
+            Some("error") => vec![event(
+                Kind::AgentError,
+                [("message", text("message").into())],
+            )],
+            Some("done") => vec![event(Kind::AgentResult, [("turns", get("turns"))])],
             _ => vec![output(line)],
         }
     }

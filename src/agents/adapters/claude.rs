@@ -6,6 +6,7 @@
 //! message started streaming (output_tokens 1), not what the call used. Per-call figures come
 //! from the gateway, which reads each response to its end.
 
+use crate::proof::kind::Kind;
 use serde_json::Value;
 
 use super::{clip, event, output, u, Adapter, Parsed};
@@ -33,7 +34,7 @@ impl Adapter for Claude {
                     self.model = Some(m.to_string());
                 }
                 out.push(event(
-                    "agent.session",
+                    Kind::AgentSession,
                     [
                         (
                             "session_id",
@@ -55,7 +56,10 @@ impl Adapter for Claude {
                     match block.get("type").and_then(Value::as_str) {
                         Some("text") => {
                             let text = block.get("text").and_then(Value::as_str).unwrap_or("");
-                            out.push(event("agent.message", [("text", clip(text, 4000).into())]));
+                            out.push(event(
+                                Kind::AgentMessage,
+                                [("text", clip(text, 4000).into())],
+                            ));
                         }
                         Some("tool_use") => {
                             let input = block
@@ -63,7 +67,7 @@ impl Adapter for Claude {
                                 .map(|i| i.to_string())
                                 .unwrap_or_default();
                             out.push(event(
-                                "tool.call",
+                                Kind::ToolCall,
                                 [
                                     ("name", block.get("name").cloned().unwrap_or(Value::Null)),
                                     ("id", block.get("id").cloned().unwrap_or(Value::Null)),
@@ -92,9 +96,9 @@ impl Adapter for Claude {
                         .unwrap_or(false);
                     out.push(event(
                         if is_error {
-                            "tool.error"
+                            Kind::ToolError
                         } else {
-                            "tool.result"
+                            Kind::ToolResult
                         },
                         [
                             (
@@ -114,9 +118,9 @@ impl Adapter for Claude {
                 let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false);
                 out.push(event(
                     if is_error {
-                        "agent.error"
+                        Kind::AgentError
                     } else {
-                        "agent.result"
+                        Kind::AgentResult
                     },
                     [
                         ("subtype", v.get("subtype").cloned().unwrap_or(Value::Null)),

@@ -5,6 +5,7 @@
 //! in its session file (`$CODEX_HOME/sessions/**/rollout-*-<thread>.jsonl`, `turn_context`);
 //! failing that it is `unknown`, never a guessed default.
 
+use crate::proof::kind::Kind;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -107,7 +108,7 @@ impl Adapter for Codex {
                 vec![
                     Parsed::Session(id.clone()),
                     event(
-                        "agent.session",
+                        Kind::AgentSession,
                         [
                             ("session_id", id.into()),
                             ("model", self.configured.clone().into()),
@@ -116,10 +117,10 @@ impl Adapter for Codex {
                 ]
             }
             "item.completed" => match item_type {
-                "agent_message" => vec![event("agent.message", [("text", text(item).into())])],
-                "reasoning" => vec![event("agent.reasoning", [("text", text(item).into())])],
+                "agent_message" => vec![event(Kind::AgentMessage, [("text", text(item).into())])],
+                "reasoning" => vec![event(Kind::AgentReasoning, [("text", text(item).into())])],
                 "command_execution" => vec![event(
-                    "tool.call",
+                    Kind::ToolCall,
                     [
                         ("name", "command".into()),
                         (
@@ -144,7 +145,7 @@ impl Adapter for Codex {
                     .flatten()
                     .map(|c| {
                         event(
-                            "file.changed",
+                            Kind::FileChanged,
                             [
                                 ("path", c.get("path").cloned().unwrap_or(Value::Null)),
                                 ("change", c.get("kind").cloned().unwrap_or(Value::Null)),
@@ -154,7 +155,7 @@ impl Adapter for Codex {
                     })
                     .collect(),
                 "mcp_tool_call" | "web_search" => vec![event(
-                    "tool.call",
+                    Kind::ToolCall,
                     [
                         (
                             "name",
@@ -166,8 +167,8 @@ impl Adapter for Codex {
                         ("status", item.get("status").cloned().unwrap_or(Value::Null)),
                     ],
                 )],
-                "error" => vec![event("agent.error", [("message", text(item).into())])],
-                _ => vec![event("agent.item", [("item_type", item_type.into())])],
+                "error" => vec![event(Kind::AgentError, [("message", text(item).into())])],
+                _ => vec![event(Kind::AgentItem, [("item_type", item_type.into())])],
             },
             "turn.completed" => {
                 let usage = v.get("usage").unwrap_or(&Value::Null);
@@ -189,14 +190,14 @@ impl Adapter for Codex {
                 }]
             }
             "turn.failed" => vec![event(
-                "agent.error",
+                Kind::AgentError,
                 [(
                     "message",
                     v.pointer("/error/message").cloned().unwrap_or(Value::Null),
                 )],
             )],
             "error" => vec![event(
-                "agent.error",
+                Kind::AgentError,
                 [("message", v.get("message").cloned().unwrap_or(Value::Null))],
             )],
             "turn.started" | "item.started" | "item.updated" => vec![],

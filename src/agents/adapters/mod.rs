@@ -1,6 +1,7 @@
 //! Turning agents' machine-readable output into timeline events and model calls. Each adapter
 //! reads one line at a time; a line it cannot parse stays plain `agent.output`, never an error.
 
+use crate::proof::kind::Kind;
 mod aider;
 mod builtin;
 mod claude;
@@ -18,7 +19,7 @@ pub use aider::analytics_calls;
 pub enum Parsed {
     /// A timeline line of this type with these fields.
     Event {
-        kind: &'static str,
+        kind: Kind,
         fields: Map<String, Value>,
     },
     /// A model call the agent reported.
@@ -75,10 +76,10 @@ impl Adapter for Plain {
 }
 
 pub fn output(text: &str) -> Parsed {
-    event("agent.output", [("text", Value::from(text))])
+    event(Kind::AgentOutput, [("text", Value::from(text))])
 }
 
-fn event<const N: usize>(kind: &'static str, fields: [(&str, Value); N]) -> Parsed {
+fn event<const N: usize>(kind: Kind, fields: [(&str, Value); N]) -> Parsed {
     Parsed::Event {
         kind,
         fields: fields

@@ -1,6 +1,7 @@
 //! The run machine's transitions, one behaviour per test.
 
 use super::*;
+use crate::proof::kind::Kind;
 
 /// A run's state and control together, as the supervisor holds them.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -413,7 +414,7 @@ fn browser_findings_send_the_agent_round_again() {
         fx,
         vec![
             Effect::Note {
-                kind: "browser.iteration",
+                kind: Kind::BrowserIteration,
                 message: "2 problems".into()
             },
             Effect::RunPhase {

@@ -1,6 +1,7 @@
 //! agent: start the agent in the worktree, record its output, wait for it (timeout, pause and
 //! kill aware), then commit what it did on the run's branch as the next phase's checkpoint.
 
+use crate::proof::kind::Kind;
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -61,7 +62,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         }
         ctx.emit(
             Phase::Agent,
-            "workspace.reset",
+            Kind::WorkspaceReset,
             fields! {"message" => format!("worktree reset to {checkpoint} for the retry"), "commit" => checkpoint},
         );
         // Setup's files stayed; bring its copies back as they are in the checkout now.
@@ -254,7 +255,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             };
             ctx.emit(
                 Phase::Agent,
-                "agent.spawn_failed",
+                Kind::AgentSpawnFailed,
                 fields! {"program" => launch.program, "error" => error, "message" => reason},
             );
             return PhaseReport::failed(reason, updates);
@@ -262,7 +263,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     };
     ctx.emit(
         Phase::Agent,
-        "agent.started",
+        Kind::AgentStarted,
         fields! {"agent" => name, "pid" => proc.shim.agent_pid, "shim_pid" => proc.shim.shim_pid, "argv" => launch.argv(), "attempt" => rec.attempt, "log_offset" => offset},
     );
     let watch = Watch {
@@ -392,7 +393,7 @@ pub(super) async fn supervise(
             let code = status.code();
             ctx.emit(
                 Phase::Agent,
-                "agent.exited",
+                Kind::AgentExited,
                 fields! {"exit_code" => code, "message" => format!("agent {}", process::describe(&status)), "duration_ms" => duration_ms},
             );
             let failure =
@@ -406,7 +407,7 @@ pub(super) async fn supervise(
             );
             ctx.emit(
                 Phase::Agent,
-                "agent.timeout",
+                Kind::AgentTimeout,
                 fields! {"message" => reason, "duration_ms" => duration_ms},
             );
             (Some(reason), None)
@@ -446,13 +447,13 @@ pub(super) async fn supervise(
             for f in &stat.changed {
                 ctx.emit(
                     Phase::Agent,
-                    "file.changed",
+                    Kind::FileChanged,
                     fields! {"path" => f.path, "change" => f.change, "insertions" => f.insertions, "deletions" => f.deletions},
                 );
             }
             ctx.emit(
                 Phase::Agent,
-                "checkpoint",
+                Kind::WorkspaceCommitted,
                 fields! {
                     "commit" => commit,
                     "message" => match &commit {

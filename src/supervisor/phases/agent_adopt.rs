@@ -3,6 +3,7 @@
 //! agent.log from where the timeline had got to (no line lost, none doubled), put the run's
 //! gateway link back under the same token, and carry on as if nothing had happened.
 
+use crate::proof::kind::Kind;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -51,9 +52,9 @@ pub fn resume_offset(dir: &Path, start: u64) -> u64 {
     let mut offset = start;
     let _ = timeline::for_each(&dir.join(pack::TIMELINE), |line: Value| {
         let num = |k: &str| line.get(k).and_then(Value::as_u64);
-        match line.get("type").and_then(Value::as_str) {
-            Some("agent.started") => offset = num("log_offset").unwrap_or(start),
-            Some("agent.output") => {
+        match crate::proof::kind::of(&line) {
+            Some(Kind::AgentStarted) => offset = num("log_offset").unwrap_or(start),
+            Some(Kind::AgentOutput) => {
                 if let (Some(o), Some(l)) = (num("offset"), num("len")) {
                     offset = offset.max(o + l);
                 }
@@ -124,7 +125,7 @@ pub async fn adopt(ctx: &Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     };
     ctx.emit(
         Phase::Agent,
-        "run.adopted",
+        Kind::RunAdopted,
         fields! {"message" => message, "pid" => shim.agent_pid, "log_offset" => offset},
     );
     let watch = Watch {

@@ -2,6 +2,7 @@
 //! adapter's events and model calls, with plain output coalesced and capped for the timeline
 //! (see `agents::output_batch`). Runs on the follower's blocking thread.
 
+use crate::proof::kind::Kind;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -58,7 +59,7 @@ impl AgentSink {
         for p in parsed {
             match p {
                 Parsed::Event {
-                    kind: "agent.output",
+                    kind: Kind::AgentOutput,
                     mut fields,
                 } => {
                     let text = match fields.remove("text") {

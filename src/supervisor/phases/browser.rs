@@ -3,6 +3,7 @@
 //! keep the evidence in `browser/`, and when something went wrong send the agent round again
 //! with the report, up to `max_iterations` times.
 
+use crate::proof::kind::Kind as LineKind;
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -110,7 +111,7 @@ async fn check(
         if let Some(ratio) = compared.ratio {
             event.insert("diff_ratio".into(), ratio.into());
         }
-        ctx.emit(Phase::Browser, "browser.page", event);
+        ctx.emit(Phase::Browser, LineKind::BrowserPage, event);
         if let Some(f) = compared.finding.clone() {
             found.push(f);
         }
@@ -136,7 +137,7 @@ async fn check(
     let errors = found.iter().filter(|f| f.is_error()).count();
     ctx.emit(
         Phase::Browser,
-        "browser.finished",
+        LineKind::BrowserFinished,
         fields! {"iteration" => iteration, "errors" => errors, "pages" => pages.len(), "report" => "browser/report.md"},
     );
     let updates = vec![Update::Browser(errors)];
@@ -165,7 +166,7 @@ async fn check(
     } else {
         ctx.emit(
             Phase::Browser,
-            "browser.warning",
+            LineKind::BrowserWarning,
             fields! {"message" => reason},
         );
         Ok(PhaseReport::ok(updates))
@@ -240,7 +241,7 @@ async fn render(
     let base = format!("http://127.0.0.1:{port}");
     ctx.emit(
         Phase::Browser,
-        "browser.started",
+        LineKind::BrowserStarted,
         fields! {"port" => port, "url" => base.clone(), "argv" => argv, "baseline" => !label.is_empty()},
     );
     let result = async {

@@ -1,6 +1,7 @@
 //! deliver: the merge gate's verdict and `PR.md`. Merging itself is the supervisor's (one at a
 //! time, on `flightdeck merge` or with `gate.auto_merge`).
 
+use crate::proof::kind::Kind;
 use std::path::Path;
 
 use crate::config::Config;
@@ -24,7 +25,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         Ok((state, reasons)) => {
             ctx.emit(
                 Phase::Deliver,
-                "gate.evaluated",
+                Kind::GateEvaluated,
                 fields! {
                     "state" => state,
                     "reasons" => reasons,

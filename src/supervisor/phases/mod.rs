@@ -1,6 +1,7 @@
 //! Phase workers: each does one phase of one run and reports how it went. They touch the
 //! workspace, processes and proof files; the supervisor only applies their reports.
 
+use crate::proof::kind::Kind;
 mod agent;
 mod agent_adopt;
 mod agent_output;
@@ -39,6 +40,8 @@ pub struct PhaseJob {
     pub adopt: bool,
     /// The browser phase's leased port.
     pub port: Option<u16>,
+    /// The server's warm pools (prepare asks for a refill).
+    pub pools: crate::workspace::pool::Keeper,
 }
 
 /// Changes to the run record that a worker found out.
@@ -102,7 +105,7 @@ pub async fn run(ctx: Arc<RunCtx>, job: PhaseJob) -> PhaseReport {
         ),
     };
     if let Outcome::Failed { reason } = &report.outcome {
-        ctx.emit(phase, "phase.failed", fields! {"message" => reason});
+        ctx.emit(phase, Kind::PhaseFailed, fields! {"message" => reason});
     }
     // The phase boundary: make the timeline durable before the supervisor hears of it.
     ctx.sync_timeline().await;

@@ -1,6 +1,7 @@
 //! prepare: make the run's workspace (a worktree on its own branch, or a copy).
 
 use crate::fields;
+use crate::proof::kind::Kind;
 use crate::run::{Phase, RunRecord, WorkspaceKind};
 use crate::supervisor::context::RunCtx;
 use crate::workspace::{self, Spec};
@@ -20,7 +21,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         if cut_short && rec.worktree.exists() {
             ctx.emit(
                 Phase::Prepare,
-                "workspace.incomplete",
+                Kind::WorkspaceIncomplete,
                 fields! {"message" => "the workspace was cut short while flightdeck made it (before any agent ran); it is made again, nothing of it kept", "path" => rec.worktree},
             );
         } else if !rec.base.is_empty() {
@@ -31,7 +32,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         if rec.worktree.exists() {
             ctx.emit(
                 Phase::Prepare,
-                "workspace.removed",
+                Kind::WorkspaceRemoved,
                 fields! {"message" => "retrying prepare: the old workspace is removed and made again", "path" => rec.worktree},
             );
         }
@@ -73,7 +74,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     // The next run of this repository finds a worktree ready (made once this one is going).
     if rec.workspace == WorkspaceKind::Worktree {
         if let Some(pool) = workspace::pool::dir_for(&rec.worktree) {
-            workspace::pool::refill_later(
+            job.pools.refill_later(
                 rec.repo.clone(),
                 pool,
                 created.base.clone(),
@@ -84,7 +85,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     }
     ctx.emit(
         Phase::Prepare,
-        "workspace.created",
+        Kind::WorkspaceCreated,
         fields! {
             "kind" => rec.workspace,
             "path" => rec.worktree,
@@ -102,7 +103,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
             Ok(Err(e)) => {
                 ctx.emit(
                     Phase::Prepare,
-                    "workspace.scan_failed",
+                    Kind::WorkspaceScanFailed,
                     fields! {"message" => format!("could not tell which files of {} have uncommitted changes: {e}", rec.repo.display())},
                 );
                 Vec::new()
@@ -116,7 +117,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         let sample: Vec<&String> = uncommitted.iter().take(5).collect();
         ctx.emit(
             Phase::Prepare,
-            "workspace.uncommitted_not_carried",
+            Kind::WorkspaceUncommittedNotCarried,
             fields! {
                 "message" => format!(
                     "{n} file(s) with uncommitted changes in {} were not carried over; the run starts from commit {}",
@@ -158,19 +159,23 @@ async fn setup(ctx: &RunCtx, rec: &RunRecord, job: &PhaseJob) -> Result<Vec<Stri
     for path in &copied {
         ctx.emit(
             Phase::Prepare,
-            "setup.copied",
+            Kind::SetupCopied,
             fields! {"path" => path, "message" => format!("copied {path} from {}", rec.repo.display())},
         );
     }
     for path in &missing {
         ctx.emit(
             Phase::Prepare,
-            "setup.copy_skipped",
+            Kind::SetupCopySkipped,
             fields! {"path" => path, "message" => format!("{path} does not exist in {}; not copied", rec.repo.display())},
         );
     }
     for argv in &cfg.commands {
-        ctx.emit(Phase::Prepare, "setup.started", fields! {"command" => argv});
+        ctx.emit(
+            Phase::Prepare,
+            Kind::SetupStarted,
+            fields! {"command" => argv},
+        );
         let r = exec::run(
             ctx,
             rec,
@@ -187,16 +192,16 @@ async fn setup(ctx: &RunCtx, rec: &RunRecord, job: &PhaseJob) -> Result<Vec<Stri
         if skip > 0 {
             ctx.emit(
                 Phase::Prepare,
-                "setup.output",
+                Kind::SetupOutput,
                 fields! {"text" => format!("… {skip} earlier line(s) not shown")},
             );
         }
         for line in &lines[skip..] {
-            ctx.emit(Phase::Prepare, "setup.output", fields! {"text" => line});
+            ctx.emit(Phase::Prepare, Kind::SetupOutput, fields! {"text" => line});
         }
         ctx.emit(
             Phase::Prepare,
-            "setup.finished",
+            Kind::SetupFinished,
             fields! {"command" => argv, "exit_code" => r.exit_code, "passed" => r.passed, "duration_ms" => r.duration_ms},
         );
         if !r.passed {

@@ -1,5 +1,6 @@
 //! proof: the final `patch.diff` (base → the branch's head) and the acceptance score.
 
+use crate::proof::kind::Kind;
 use std::path::Path;
 
 use crate::config::Config;
@@ -29,7 +30,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         Ok((head, stat, score)) => {
             ctx.emit(
                 Phase::Proof,
-                "proof.patch",
+                Kind::ProofPatch,
                 fields! {
                     "message" => format!("patch.diff: {} file(s), +{} -{}", stat.files, stat.insertions, stat.deletions),
                     "files" => stat.files, "insertions" => stat.insertions, "deletions" => stat.deletions,
@@ -37,7 +38,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
             );
             ctx.emit(
                 Phase::Proof,
-                "proof.score",
+                Kind::ProofScore,
                 fields! {"message" => format!("acceptance score {:.2}", score.score), "score" => score.score, "factors" => score.factors},
             );
             PhaseReport::ok(vec![

@@ -5,6 +5,7 @@ use crate::config::SmokeCheck;
 use crate::fields;
 use crate::paths::pack;
 use crate::proof;
+use crate::proof::kind::Kind;
 use crate::proof::smoke::{tail, CheckResult};
 use crate::proof::store::write_atomic;
 use crate::run::{Phase, RunRecord};
@@ -36,7 +37,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         }
         ctx.emit(
             Phase::Smoke,
-            "check.started",
+            Kind::CheckStarted,
             fields! {"name" => check.name, "command" => check.command, "required" => check.required},
         );
         let result = run_check(ctx, rec, &job.config, check, job.kill_grace).await;
@@ -53,7 +54,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
                 f.insert("error".into(), e.clone().into());
             }
         }
-        ctx.emit(Phase::Smoke, "check.finished", f);
+        ctx.emit(Phase::Smoke, Kind::CheckFinished, f);
         results.push(result);
     }
 
@@ -113,7 +114,7 @@ async fn checkpoint(
     if let Some((commit, stat)) = committed {
         ctx.emit(
             Phase::Smoke,
-            "workspace.checkpoint",
+            Kind::WorkspaceCheckpoint,
             fields! {
                 "reason" => "the worktree had uncommitted changes; the checks run on what would merge",
                 "message" => format!(

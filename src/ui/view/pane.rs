@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 use serde_json::Value;
 
+use crate::proof::kind::Kind;
 use crate::proof::timeline::summary;
 
 use super::super::app::{Focus, Pane};
@@ -87,11 +88,13 @@ fn line<'a>(l: &Value, width: usize, output_only: bool, ctx: &Ctx) -> Vec<Line<'
     };
     let phase = field("phase");
     let kind = field("type");
-    let style = match kind.as_str() {
-        "agent.output" | "agent.message" => Default::default(),
-        k if k.contains("fail") || k.contains("timeout") => t.fg(Color::Red),
-        "run.finished" => t.bold(),
-        "check.finished" if l.get("passed") == Some(&Value::Bool(false)) => t.fg(Color::Red),
+    let style = match crate::proof::kind::of(l) {
+        Some(Kind::AgentOutput | Kind::AgentMessage) => Default::default(),
+        _ if kind.contains("fail") || kind.contains("timeout") => t.fg(Color::Red),
+        Some(Kind::RunFinished) => t.bold(),
+        Some(Kind::CheckFinished) if l.get("passed") == Some(&Value::Bool(false)) => {
+            t.fg(Color::Red)
+        }
         _ => t.fg(Color::Cyan),
     };
     // Agents' escape sequences and control characters never reach the terminal.
