@@ -184,3 +184,23 @@ async fn a_stopped_supervisor_does_not_stop_another_ones_pool() {
     });
     s.stop().await;
 }
+
+/// The times a run's state records come from the supervisor's clock (here a fixed one): the
+/// run starts and ends when the clock says, and a retry starts it anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_times_come_from_the_supervisors_clock() {
+    let at = flightdeck::time::parse_rfc3339("2026-01-01T09:00:00Z").unwrap();
+    let clock = flightdeck::time::Clock::fixed(at);
+    let mut s = InProc::with_clock(AGENTS, clock.clone()).await;
+    let repo = git_repo(s.path(), "repo");
+    let id = s.run(&repo, "touch", "make x").await;
+    let r = s.finished(&id).await;
+    assert_eq!(r.started_at.as_deref(), Some("2026-01-01T09:00:00Z"));
+    assert_eq!(r.finished_at.as_deref(), Some("2026-01-01T09:00:00Z"));
+    clock.advance(std::time::Duration::from_secs(3600));
+    let again = s.retry(&id, Phase::Agent).await;
+    assert_eq!(again.attempt, 2);
+    assert_eq!(again.started_at.as_deref(), Some("2026-01-01T10:00:00Z"));
+    assert_eq!(again.finished_at.as_deref(), Some("2026-01-01T10:00:00Z"));
+    s.stop().await;
+}

@@ -24,18 +24,24 @@ pub struct InProc {
     pub handle: Handle,
     events: broadcast::Receiver<Event>,
     task: tokio::task::JoinHandle<()>,
+    pub clock: flightdeck::time::Clock,
 }
 
 impl InProc {
     pub async fn start(config_text: &str) -> Self {
+        Self::with_clock(config_text, flightdeck::time::Clock::system()).await
+    }
+
+    /// A supervisor whose runs' states record the time `clock` says.
+    pub async fn with_clock(config_text: &str, clock: flightdeck::time::Clock) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("flightdeck.toml");
         std::fs::write(&config, config_text).expect("config");
-        Self::on(dir, config)
+        Self::on(dir, config, clock)
     }
 
     /// A supervisor on the home in `dir` with the config file `config`.
-    fn on(dir: tempfile::TempDir, config: PathBuf) -> Self {
+    fn on(dir: tempfile::TempDir, config: PathBuf, clock: flightdeck::time::Clock) -> Self {
         let home = Home::at(dir.path().join("home"));
         home.ensure().expect("home");
         let global = config::load(&Sources {
@@ -52,7 +58,7 @@ impl InProc {
             gateway: None,
             exe: SelfExe::at(PathBuf::from(super::BIN)),
             loaded: None,
-            clock: flightdeck::time::Clock::system(),
+            clock: clock.clone(),
         });
         let events = handle.subscribe();
         Self {
@@ -62,6 +68,7 @@ impl InProc {
             handle,
             events,
             task,
+            clock,
         }
     }
 
@@ -180,7 +187,7 @@ impl InProc {
         let _ = self.task.await;
         // The old supervisor's last record writes settle before the new one reads them.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        Self::on(self.dir, self.config)
+        Self::on(self.dir, self.config, self.clock)
     }
 
     /// Stop the supervisor and every run it has.
