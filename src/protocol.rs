@@ -131,6 +131,9 @@ pub enum Event {
     /// up again at start-up. Sent after the runs on `Subscribe`, and again once start-up is
     /// done.
     Server { pid: u32, adopted: usize },
+    /// The conflict radar finished a scan of these runs (their findings are applied). For
+    /// whoever must know that the radar looked, not only what it found (tests, benchmarks).
+    RadarScanned { runs: Vec<String> },
 }
 
 /// A reply line. Streams end with `End`; single answers are one line.

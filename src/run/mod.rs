@@ -1,5 +1,6 @@
 //! The run record and the names it is made of: statuses, phases, merge states, run ids.
 
+pub mod allowed;
 pub mod id;
 pub mod record;
 pub mod state;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::allowed::Allowed;
 use super::record::{ConflictFinding, MergeState, Phase, QueueSlot, Status};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +41,9 @@ pub struct RunState {
     /// Where the run is in its target's merge queue, while `merge` is `pending`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueSlot>,
+    /// What may be done with the run now, and why not (the machine's guard and the gate).
+    #[serde(default)]
+    pub allowed: Allowed,
 }
 
 impl RunState {
@@ -61,6 +65,7 @@ impl RunState {
             pause_reason: None,
             warning: None,
             queue: None,
+            allowed: Allowed::default(),
         }
     }
 }

@@ -292,7 +292,7 @@ async fn stream_events(w: &mut OwnedWriteHalf, handle: &Handle) -> std::io::Resu
             Ok(event @ (Event::Run { .. } | Event::Server { .. })) => {
                 send(w, &Reply::Event { event }).await?
             }
-            Ok(Event::Timeline { .. }) => {}
+            Ok(Event::Timeline { .. } | Event::RadarScanned { .. }) => {}
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 let runs = handle.call(Command::List).await;
                 send(w, &to_reply(runs)).await?;

@@ -343,11 +343,14 @@ impl Supervisor {
                 "workspace" => record.workspace,
             },
         );
+        let control = Control::new();
+        let mut record = record;
+        machine::refresh(&mut record, &control);
         self.runs.insert(
             id.clone(),
             Entry {
                 record,
-                control: Control::new(),
+                control,
                 ctx,
                 config: Some(Arc::new(v.config.clone())),
             },

@@ -2,6 +2,7 @@
 //! supervisor must carry out. No IO here, so every transition is unit-tested.
 
 use crate::proof::kind::Kind;
+use crate::run::allowed::{Allowed, MergeRefusal};
 use crate::run::{Phase, RunRecord, RunState, Status};
 
 use super::merge_gate::{self, GateInput};
@@ -77,7 +78,29 @@ pub fn advance(
     let next = step(&record.state, control, input, now)?;
     record.state = next.state;
     *control = next.control;
+    refresh(record, control);
     Ok(next.effects)
+}
+
+/// Say what may be done with the run now (a run just accepted or loaded, or after a step).
+pub fn refresh(record: &mut RunRecord, control: &Control) {
+    record.state.allowed = allowed(record, control);
+}
+
+/// The guard's and the gate's answers for each action a person may ask for.
+fn allowed(record: &RunRecord, c: &Control) -> Allowed {
+    let s = &record.state;
+    let no = |input: Input| guard(s, c, &input).err();
+    Allowed {
+        pause: no(Input::Pause { reason: None }),
+        resume: no(Input::Resume),
+        kill: no(Input::Kill),
+        // From some phase: the cockpit then asks which (prepare is always one).
+        retry: no(Input::Retry {
+            phase: Some(Phase::Prepare),
+        }),
+        merge: MergeRefusal::of(record),
+    }
 }
 
 /// A record as the gate would make it after `input`, for rendering (PR.md) before the
@@ -177,29 +200,7 @@ pub enum Effect {
     Note { kind: Kind, message: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    #[error(
-        "the run has already finished ({0}); nothing to do (retry it with `flightdeck retry`)"
-    )]
-    Finished(Status),
-    #[error("the run is {0}, not running; only a running run can be paused")]
-    NotRunning(Status),
-    #[error("the run is {0}, not paused; only a paused run can be resumed")]
-    NotPaused(Status),
-    #[error("the run is still {0}; kill it or wait for it to finish before retrying")]
-    StillActive(Status),
-    #[error("the run never reached phase {wanted} (it stopped in {reached}); retry --phase {reached} or an earlier phase")]
-    NotReached { wanted: Phase, reached: Phase },
-    #[error("phase {0} cannot be retried; retry one of prepare, agent, smoke, proof, deliver")]
-    NotRetryable(Phase),
-    #[error("the run succeeded; pass --phase to say which phase to run again")]
-    NothingFailed,
-    #[error("a kill is already under way")]
-    AlreadyKilling,
-    #[error("the run has already landed; there is nothing to rebase")]
-    Merged,
-}
+pub use crate::run::allowed::Refusal;
 
 /// Whether the machine takes `input` now, and if not why, with what to do instead: the one
 /// place a run's refusals are decided (commands ask it before work they must not start for a
@@ -207,21 +208,25 @@ pub enum Refusal {
 pub fn guard(s: &RunState, c: &Control, input: &Input) -> Result<(), Refusal> {
     let finished_or = |other: Refusal| {
         Err(if s.status.is_terminal() {
-            Refusal::Finished(s.status)
+            Refusal::Finished { status: s.status }
         } else {
             other
         })
     };
     match input {
-        Input::Start if s.status != Status::Queued => Err(Refusal::StillActive(s.status)),
-        Input::Pause { .. } if s.status != Status::Running => {
-            finished_or(Refusal::NotRunning(s.status))
+        Input::Start if s.status != Status::Queued => {
+            Err(Refusal::StillActive { status: s.status })
         }
-        Input::Resume if s.status != Status::Paused => finished_or(Refusal::NotPaused(s.status)),
-        Input::Kill if s.status.is_terminal() => Err(Refusal::Finished(s.status)),
+        Input::Pause { .. } if s.status != Status::Running => {
+            finished_or(Refusal::NotRunning { status: s.status })
+        }
+        Input::Resume if s.status != Status::Paused => {
+            finished_or(Refusal::NotPaused { status: s.status })
+        }
+        Input::Kill if s.status.is_terminal() => Err(Refusal::Finished { status: s.status }),
         Input::Kill if c.kill_requested => Err(Refusal::AlreadyKilling),
         Input::Retry { .. } | Input::Rebased(_) if !s.status.is_terminal() => {
-            Err(Refusal::StillActive(s.status))
+            Err(Refusal::StillActive { status: s.status })
         }
         Input::Retry { phase } => {
             let phase = match phase {
@@ -230,7 +235,7 @@ pub fn guard(s: &RunState, c: &Control, input: &Input) -> Result<(), Refusal> {
                 None => s.phase,
             };
             if !phase.is_retryable() {
-                Err(Refusal::NotRetryable(phase))
+                Err(Refusal::NotRetryable { phase })
             } else if phase > c.reached {
                 Err(Refusal::NotReached {
                     wanted: phase,

@@ -12,6 +12,8 @@ use crate::run::{ConflictFinding, MergeState, Phase, Status};
 
 use super::merge_gate::GateInput;
 use super::merge_queue::{self, LaneMsg, LaneReport, QueuedRun, Refused};
+use crate::run::allowed::MergeRefusal;
+
 use super::{Answer, Supervisor};
 
 impl Supervisor {
@@ -72,42 +74,13 @@ impl Supervisor {
         }
     }
 
-    /// Why the run may not merge now, if it may not.
+    /// Why the run may not merge now, if it may not (the gate's decision, as `show` and the
+    /// cockpit have it; a run already queued may).
     fn merge_refusal(&self, id: &str) -> Option<String> {
         let r = &self.runs.get(id)?.record;
-        if r.merge == MergeState::Merged {
-            return Some("it is already merged".into());
-        }
-        if r.status != Status::Succeeded {
-            let why = r
-                .reason
-                .clone()
-                .map(|x| format!(" ({x})"))
-                .unwrap_or_default();
-            return Some(format!(
-                "it is {}{why}; only a run that succeeded can merge",
-                r.status
-            ));
-        }
-        if r.cleaned {
-            return Some("its worktree and branch were cleaned".into());
-        }
-        if r.target.is_none() {
-            return Some("it has no target branch; set gate.target".into());
-        }
-        match r.merge {
-            MergeState::Ready | MergeState::Pending => None,
-            MergeState::Blocked | MergeState::Conflict => Some(format!(
-                "the merge gate is not green: {}",
-                if r.gate_reasons.is_empty() {
-                    conflict_text(&r.conflicts)
-                } else {
-                    r.gate_reasons.join("; ")
-                }
-            )),
-            MergeState::None => Some("the merge gate has not been evaluated yet".into()),
-            MergeState::Merged => None,
-        }
+        MergeRefusal::of(r)
+            .filter(|m| *m != MergeRefusal::Queued)
+            .map(|m| m.to_string())
     }
 
     /// After deliver: queue a green run when auto-merge is on.

@@ -326,6 +326,8 @@ impl Supervisor {
                 self.exe.clone(),
             );
             let control = Control::loaded(&record.state, record.checkpoints.keys().max().copied());
+            let mut record = record;
+            machine::refresh(&mut record, &control);
             self.runs.insert(
                 record.id.clone(),
                 Entry {

@@ -16,6 +16,8 @@ use crate::run::{ConflictFinding, MergeState, Phase, Status, WorkspaceKind};
 use crate::workspace::pool;
 use crate::workspace::radar::{self, RadarRun};
 
+use crate::protocol::Event;
+
 use super::jobs::JobFailed;
 use super::merge_gate::GateInput;
 use super::{Internal, Msg, Supervisor};
@@ -161,6 +163,7 @@ impl Supervisor {
                 return;
             }
         };
+        let scanned: Vec<String> = findings.keys().cloned().collect();
         for (id, found) in findings {
             let Some(succeeded) = self
                 .runs
@@ -194,6 +197,7 @@ impl Supervisor {
             self.persist(&id);
             self.refresh_pr(&id);
         }
+        let _ = self.events.send(Event::RadarScanned { runs: scanned });
         if again {
             self.radar_tick();
         }

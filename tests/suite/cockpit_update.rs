@@ -715,3 +715,32 @@ fn r_on_a_run_in_conflict_with_its_target_offers_rebase_first() {
         app.mode
     );
 }
+
+/// What `m`, `x`, `r` and `p` may do is the server's to say (`allowed`): a ready run the
+/// server will not merge (it has no target branch) is refused up front with the server's
+/// reason, where the cockpit's own reading of `merge: ready` used to ask and then fail.
+#[test]
+fn the_cockpit_asks_the_servers_allowed_not_its_own_policy() {
+    let mut runs = fixtures::runs();
+    let ready = runs.iter_mut().find(|r| r.id == "run00004").unwrap();
+    ready.target = None;
+    let mut app = app_with(runs);
+    press(&mut app, vec![key('g'), key('j')]);
+    assert_eq!(app.selected.as_deref(), Some("run00004"));
+    let fx = press(&mut app, vec![key('m')]);
+    assert!(sends(&fx).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    let said = &app.status.as_ref().unwrap().text;
+    assert!(said.contains("no target branch"), "{said}");
+    // A running run: retry is refused with the cockpit's keys for advice.
+    let running = app
+        .visible()
+        .iter()
+        .position(|r| r.status == Status::Running)
+        .unwrap();
+    app.select_index(running);
+    let fx = press(&mut app, vec![key('r')]);
+    assert!(sends(&fx).is_empty());
+    let said = &app.status.as_ref().unwrap().text;
+    assert!(said.contains("kill it (x)"), "{said}");
+}

@@ -192,7 +192,9 @@ fn pause_and_resume_signal_the_group() {
     assert_eq!(fx, vec![Effect::Signal(Signal::Stop)]);
     assert_eq!(
         step(&m, Input::Pause { reason: None }).unwrap_err(),
-        Refusal::NotRunning(Status::Paused)
+        Refusal::NotRunning {
+            status: Status::Paused
+        }
     );
     let (m, fx) = run(&m, Input::Resume);
     assert_eq!(m.status, Status::Running);
@@ -251,7 +253,9 @@ fn kill_terminates_then_escalates_and_ends_killed() {
     assert_eq!(m.status, Status::Killed);
     assert_eq!(
         step(&m, Input::Kill).unwrap_err(),
-        Refusal::Finished(Status::Killed)
+        Refusal::Finished {
+            status: Status::Killed
+        }
     );
 }
 
@@ -300,7 +304,9 @@ fn retry_defaults_to_the_failed_phase_and_requeues() {
 fn retry_refusals() {
     assert_eq!(
         step(&started(), Input::Retry { phase: None }).unwrap_err(),
-        Refusal::StillActive(Status::Running)
+        Refusal::StillActive {
+            status: Status::Running
+        }
     );
     let failed_in_prepare = run(
         &started(),
@@ -331,7 +337,7 @@ fn retry_refusals() {
             }
         )
         .unwrap_err(),
-        Refusal::NotRetryable(Phase::Done)
+        Refusal::NotRetryable { phase: Phase::Done }
     );
     let mut done = started();
     for p in [
@@ -503,7 +509,7 @@ fn a_landed_or_live_run_is_not_rebased() {
     );
     assert!(matches!(
         step(&started(), Input::Rebased(AfterRebase::Check)),
-        Err(Refusal::StillActive(_))
+        Err(Refusal::StillActive { .. })
     ));
 }
 
@@ -555,4 +561,61 @@ fn the_gate_records_the_checked_and_merged_commits_and_a_clean() {
     let cleaned = run(&merged, Input::Gate(GateInput::Cleaned)).0;
     assert!(cleaned.cleaned);
     assert_eq!(cleaned.merge, crate::run::MergeState::Merged);
+}
+
+#[test]
+fn what_may_be_done_follows_each_step() {
+    use crate::run::allowed::MergeRefusal;
+    let mut rec = crate::run::RunRecord::queued(
+        "ab12cd34",
+        "t",
+        "a",
+        "/r".into(),
+        "/w".into(),
+        crate::run::WorkspaceKind::Worktree,
+    );
+    rec.target = Some("main".into());
+    let mut c = Control::new();
+    refresh(&mut rec, &c);
+    let a = &rec.allowed;
+    assert!(matches!(a.pause, Some(Refusal::NotRunning { .. })));
+    assert!(matches!(a.retry, Some(Refusal::StillActive { .. })));
+    assert!(a.kill.is_none());
+    assert!(matches!(a.merge, Some(MergeRefusal::NotSucceeded { .. })));
+    advance(&mut rec, &mut c, Input::Start, NOW).unwrap();
+    assert!(rec.allowed.pause.is_none());
+    assert!(matches!(
+        rec.allowed.resume,
+        Some(Refusal::NotPaused { .. })
+    ));
+    for p in [
+        Phase::Prepare,
+        Phase::Agent,
+        Phase::Smoke,
+        Phase::Browser,
+        Phase::Proof,
+    ] {
+        advance(&mut rec, &mut c, ok(p), NOW).unwrap();
+    }
+    advance(
+        &mut rec,
+        &mut c,
+        Input::Gate(GateInput::Evaluated {
+            state: crate::run::MergeState::Ready,
+            reasons: vec![],
+        }),
+        NOW,
+    )
+    .unwrap();
+    advance(&mut rec, &mut c, ok(Phase::Deliver), NOW).unwrap();
+    assert_eq!(rec.status, Status::Succeeded);
+    assert_eq!(rec.allowed.merge, None, "a green, succeeded run may merge");
+    assert!(rec.allowed.retry.is_none());
+    assert!(matches!(rec.allowed.kill, Some(Refusal::Finished { .. })));
+    // The cockpit says the same refusals with keys.
+    assert!(Refusal::StillActive {
+        status: Status::Running
+    }
+    .keys()
+    .contains("kill it (x)"));
 }

@@ -141,19 +141,29 @@ pub(super) fn on_run_action(
 ) {
     let id = run.id.clone();
     match action {
+        // What may be done is the server's to say (`allowed`); the cockpit only asks it.
         Action::Pause => {
-            let (what, cmd) = match run.status {
-                Status::Paused => (format!("resume {id}"), Command::Resume { run: id }),
-                _ => (format!("pause {id}"), Command::Pause { run: id }),
+            let (what, cmd, no) = match run.status {
+                Status::Paused => (
+                    format!("resume {id}"),
+                    Command::Resume { run: id.clone() },
+                    &run.allowed.resume,
+                ),
+                _ => (
+                    format!("pause {id}"),
+                    Command::Pause { run: id.clone() },
+                    &run.allowed.pause,
+                ),
             };
+            if let Some(why) = no {
+                app.error(format!("cannot {what}: {}", why.keys()));
+                return;
+            }
             fx.push(Effect::Send { what, cmd });
         }
         Action::Retry => {
-            if !run.status.is_terminal() {
-                app.error(format!(
-                    "run {id} is {}; it can be retried once it has finished",
-                    run.status
-                ));
+            if let Some(why) = &run.allowed.retry {
+                app.error(format!("cannot retry run {id}: {}", why.keys()));
                 return;
             }
             app.mode = Mode::Retry {
@@ -163,8 +173,8 @@ pub(super) fn on_run_action(
             };
         }
         Action::Kill => {
-            if run.status.is_terminal() {
-                app.error(format!("run {id} has already finished ({})", run.status));
+            if let Some(why) = &run.allowed.kill {
+                app.error(format!("cannot kill run {id}: {}", why.keys()));
                 return;
             }
             app.mode = Mode::Confirm {
@@ -211,13 +221,6 @@ pub(super) fn on_run_action(
             fx.push(Effect::Copy { text: path });
         }
         Action::Merge => {
-            if run.status != Status::Succeeded {
-                app.error(format!(
-                    "run {id} is {}; only a run that succeeded can merge",
-                    run.status
-                ));
-                return;
-            }
             if let Some(why) = super::super::gate::refusal(run) {
                 app.error(format!("run {id} cannot merge: {why}"));
                 return;
