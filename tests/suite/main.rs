@@ -29,6 +29,7 @@ mod parallel_runs;
 mod pool;
 mod prices;
 mod process_control;
+mod radar;
 mod real_agents;
 mod rebase;
 mod server_lifecycle;
