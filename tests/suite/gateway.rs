@@ -214,7 +214,6 @@ fn the_gateway_meters_calls_hides_the_key_and_enforces_the_budget() {
             .iter()
             .any(|e| e["reason"] == "budget")
     });
-    std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(!held.is_finished(), "the held call was answered");
     assert_eq!(provider.requests().len(), 3);
     // A wrong token gets nowhere either.
@@ -233,6 +232,7 @@ fn the_gateway_meters_calls_hides_the_key_and_enforces_the_budget() {
 
     // Raise the cap, resume: the held call goes through, as if nothing had happened.
     std::fs::write(&env.config, config(provider.port, 1.0)).unwrap();
+    let before_resume = std::time::Instant::now();
     env.ok(&["resume", &id]);
     let r = env.record(&id);
     assert_eq!(r["status"], "running");
@@ -240,6 +240,11 @@ fn the_gateway_meters_calls_hides_the_key_and_enforces_the_budget() {
     let (status, body) = held.join().unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(provider.requests().len(), 4);
+    // Held, not merely slow: the provider saw the call only once the run was resumed.
+    assert!(
+        provider.requests()[3].at > before_resume,
+        "the held call reached the provider before the resume"
+    );
     assert_eq!(env.events_of(&id, "gateway.released").len(), 1);
 
     std::fs::write(wt.parent().unwrap().join(format!("done-{id}")), "").unwrap();
@@ -575,13 +580,18 @@ fn the_gateway_forwards_only_model_endpoints_and_holds_calls_while_paused() {
             .iter()
             .any(|e| e["reason"] == "paused")
     });
-    std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(!held.is_finished(), "a paused run's call was answered");
     assert_eq!(provider.requests().len(), 2);
+    let before_resume = std::time::Instant::now();
     env.ok(&["resume", &id]);
     let (status, text) = held.join().unwrap();
     assert_eq!(status, 200, "{text}");
     assert_eq!(provider.requests().len(), 3);
+    // Held, not merely slow: the provider saw the call only once the run was resumed.
+    assert!(
+        provider.requests()[2].at > before_resume,
+        "a paused run's call reached the provider before the resume"
+    );
     let (status, _) = post(&format!("{anthropic}/v1/messages"), &auth, body);
     assert_eq!(status, 200);
     assert_eq!(provider.requests().len(), 4);

@@ -12,6 +12,8 @@ pub struct Received {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// When the provider had read it.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -120,6 +122,7 @@ impl Provider {
                     path,
                     headers,
                     body: String::from_utf8_lossy(&body).into_owned(),
+                    at: std::time::Instant::now(),
                 };
                 let reply = answer(&req);
                 log.lock().unwrap().push(req);
