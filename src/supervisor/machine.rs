@@ -423,14 +423,9 @@ pub fn step(s: &RunState, c: &Control, input: Input, now: &str) -> Result<Next, 
                 }
             }
         }
+        // Adopting twice, or a run not under way, does nothing.
+        Input::Adopt { .. } if !matches!(s.status, Status::Running | Status::Paused) || c.busy => {}
         Input::Adopt { attach } => {
-            if !matches!(s.status, Status::Running | Status::Paused) || c.busy {
-                return Ok(Next {
-                    state: ns,
-                    control: nc,
-                    effects: fx,
-                });
-            }
             nc.busy = true;
             nc.reached = nc.reached.max(s.phase);
             if s.status == Status::Paused {
@@ -447,36 +442,22 @@ pub fn step(s: &RunState, c: &Control, input: Input, now: &str) -> Result<Next, 
                 }
             });
         }
-        Input::Interrupted => {
-            if s.status.is_terminal() {
-                return Ok(Next {
-                    state: ns,
-                    control: nc,
-                    effects: fx,
-                });
-            }
-            ns.status = Status::Interrupted;
+        // Stale for a run already ended.
+        Input::Interrupted | Input::Shutdown if s.status.is_terminal() => {}
+        ended @ (Input::Interrupted | Input::Shutdown) => {
+            let (status, reason) = match ended {
+                Input::Interrupted => (
+                    Status::Interrupted,
+                    "the server stopped while the run was in progress",
+                ),
+                _ => (Status::Killed, "the server was shut down"),
+            };
+            ns.status = status;
             nc.busy = false;
             nc.pending = None;
             fx.push(Effect::Finish {
-                status: Status::Interrupted,
-                reason: Some("the server stopped while the run was in progress".into()),
-            });
-        }
-        Input::Shutdown => {
-            if s.status.is_terminal() {
-                return Ok(Next {
-                    state: ns,
-                    control: nc,
-                    effects: fx,
-                });
-            }
-            ns.status = Status::Killed;
-            nc.busy = false;
-            nc.pending = None;
-            fx.push(Effect::Finish {
-                status: Status::Killed,
-                reason: Some("the server was shut down".into()),
+                status,
+                reason: Some(reason.into()),
             });
         }
         Input::Gate(input) => ns = merge_gate::step(&ns, input),

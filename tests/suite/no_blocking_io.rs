@@ -3,18 +3,8 @@
 //! (`blocking(...)`, `spawn_blocking(...)`, `jobs.detached(...)`) or a function documented as blocking (its doc
 //! comment says "Blocking", and its callers run it off the runtime).
 
+use crate::common::rust_files;
 use std::path::Path;
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
 
 /// Whether the `std::fs` at byte `at` sits inside the parentheses of a blocking job, within
 /// the function starting at byte `fn_start`.

@@ -28,6 +28,14 @@ fn repo_with_long_file(parent: &Path) -> PathBuf {
     repo
 }
 
+/// A supervisor with `config` (and the poke agent), and a repository with a long file.
+async fn world(config: &str) -> (InProc, PathBuf) {
+    let s = InProc::start(&format!("{config}\n{POKE}")).await;
+    std::fs::create_dir_all(s.path().join("elsewhere")).unwrap();
+    let repo = repo_with_long_file(s.path());
+    (s, repo)
+}
+
 /// A scan of all of `ids` that started after now: a run in another repository finishes,
 /// which changes what the radar compares, so the next scan is a whole one.
 async fn a_fresh_scan_of(s: &mut InProc, ids: &[&str]) {
@@ -51,12 +59,9 @@ async fn live_runs_editing_the_same_lines_are_flagged_and_no_others() {
         gated("line2-b", "sed -i 2s/.*/BBB/ long.txt"),
         gated("line45", "sed -i 45s/.*/DDD/ long.txt"),
         gated("other", "echo c > c.txt"),
-        POKE.into(),
     ]
     .join("\n");
-    let mut s = InProc::start(&config).await;
-    std::fs::create_dir_all(s.path().join("elsewhere")).unwrap();
-    let repo = repo_with_long_file(s.path());
+    let (mut s, repo) = world(&config).await;
     let a = s.run(&repo, "line2-a", "A").await;
     let b = s.run(&repo, "line2-b", "B").await;
     let d = s.run(&repo, "line45", "D").await;
@@ -91,14 +96,12 @@ async fn live_runs_editing_the_same_lines_are_flagged_and_no_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_far_apart_edit_of_the_same_file_is_no_conflict_between_runs_waiting_to_merge() {
-    let config = format!(
+    let (mut s, repo) = world(
         "[agents.line2-a]\ncommand = [\"sed\", \"-i\", \"2s/.*/AAA/\", \"long.txt\"]\n\
          [agents.line2-b]\ncommand = [\"sed\", \"-i\", \"2s/.*/BBB/\", \"long.txt\"]\n\
-         [agents.line45]\ncommand = [\"sed\", \"-i\", \"45s/.*/DDD/\", \"long.txt\"]\n{POKE}"
-    );
-    let mut s = InProc::start(&config).await;
-    std::fs::create_dir_all(s.path().join("elsewhere")).unwrap();
-    let repo = repo_with_long_file(s.path());
+         [agents.line45]\ncommand = [\"sed\", \"-i\", \"45s/.*/DDD/\", \"long.txt\"]\n",
+    )
+    .await;
     let a = s.run(&repo, "line2-a", "A").await;
     let b = s.run(&repo, "line2-b", "B").await;
     let d = s.run(&repo, "line45", "D").await;
@@ -121,13 +124,11 @@ async fn a_far_apart_edit_of_the_same_file_is_no_conflict_between_runs_waiting_t
 /// looked at both finished runs (nothing about the runs themselves changes afterwards).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_radar_sees_the_target_move_under_runs_waiting_to_merge() {
-    let config = format!(
+    let (mut s, repo) = world(
         "[agents.line2]\ncommand = [\"sed\", \"-i\", \"2s/.*/AAA/\", \"long.txt\"]\n\
-         [agents.line45]\ncommand = [\"sed\", \"-i\", \"45s/.*/DDD/\", \"long.txt\"]\n{POKE}"
-    );
-    let mut s = InProc::start(&config).await;
-    std::fs::create_dir_all(s.path().join("elsewhere")).unwrap();
-    let repo = repo_with_long_file(s.path());
+         [agents.line45]\ncommand = [\"sed\", \"-i\", \"45s/.*/DDD/\", \"long.txt\"]\n",
+    )
+    .await;
     let a = s.run(&repo, "line2", "A").await;
     let d = s.run(&repo, "line45", "D").await;
     for id in [&a, &d] {

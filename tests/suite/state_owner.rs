@@ -5,7 +5,8 @@
 //! `.state`, mutating a state field in place, borrowing the state mutably, or building a
 //! `RunState` by hand.
 
-use std::path::{Path, PathBuf};
+use crate::common::rust_files;
+use std::path::Path;
 
 const FIELDS: &[&str] = &[
     "phase",
@@ -31,17 +32,6 @@ const OWNERS: &[&str] = &[
     "src/supervisor/merge_gate.rs",
     "src/run/state.rs",
 ];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
 
 /// Every way of writing a state field or the state itself that `text` holds, as lines.
 fn writes(text: &str) -> Vec<String> {
