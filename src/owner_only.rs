@@ -17,6 +17,11 @@ pub fn create_dir_all(path: &Path) -> io::Result<()> {
         .create(path)
 }
 
+/// Make one new directory, 0700; `AlreadyExists` if something is there (a claim).
+pub fn create_dir(path: &Path) -> io::Result<()> {
+    DirBuilder::new().mode(DIR_MODE).create(path)
+}
+
 /// Options for a new file that is 0600 from its first byte (no window at 0644).
 pub fn options() -> OpenOptions {
     let mut o = OpenOptions::new();

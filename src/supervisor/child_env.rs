@@ -166,13 +166,17 @@ pub fn whole(config: &Config, vars: &RunVars, passthrough: &[String]) -> Vec<(Os
     env
 }
 
-/// Write the task file if it is not there (runs made before it existed).
-pub fn ensure_task_file(vars: &RunVars) -> std::io::Result<()> {
-    let path = vars.task_file();
-    if path.exists() {
-        return Ok(());
-    }
-    crate::owner_only::write(&path, vars.task.as_bytes())
+/// Write the task file if it is not there (runs made before it existed), off the runtime.
+pub async fn ensure_task_file(vars: &RunVars<'_>) -> std::io::Result<()> {
+    let (path, task) = (vars.task_file(), vars.task.to_string());
+    tokio::task::spawn_blocking(move || {
+        if path.exists() {
+            return Ok(());
+        }
+        crate::owner_only::write(&path, task.as_bytes())
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// An argument longer than the OS takes, as a sentence saying what to do; None when all fit.

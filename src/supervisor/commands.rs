@@ -7,7 +7,6 @@ use tokio::sync::oneshot;
 
 use crate::fields;
 use crate::protocol::{Command, ProtocolError, Reply};
-use crate::run::id;
 use crate::run::Phase;
 use crate::run::Status;
 use crate::workspace::{self, WorkspaceError};
@@ -23,12 +22,14 @@ impl Supervisor {
         let answer = match cmd {
             Command::Run(request) => {
                 let source = self.config_source.clone();
-                let home = self.home.root().to_path_buf();
+                let home = self.home.clone();
                 self.jobs.blocking(
                     move || {
                         // No room for its proof: not started, said so.
-                        crate::disk::check_room(&home).map_err(ProtocolError::refused)?;
-                        submit::validate(request, &source).map(Box::new)
+                        crate::disk::check_room(home.root()).map_err(ProtocolError::refused)?;
+                        let mut v = submit::validate(request, &source)?;
+                        v.id = submit::claim(&home, &v.request.task)?;
+                        Ok(Box::new(v))
                     },
                     |result| {
                         let result = result.unwrap_or_else(|e| Err(failed("checking the run", e)));
@@ -306,23 +307,10 @@ impl Supervisor {
         }
     }
 
-    /// A validated request becomes a queued run.
+    /// A validated request, whose directory the submit job made, becomes a queued run.
     fn accept(&mut self, v: Box<submit::Validated>) -> Answer {
-        let id = loop {
-            let candidate = id::generate();
-            if !self.runs.contains_key(&candidate) && !self.home.run_dir(&candidate).exists() {
-                break candidate;
-            }
-        };
+        let id = v.id.clone();
         let dir = self.home.run_dir(&id);
-        crate::owner_only::create_dir_all(&dir).map_err(|e| {
-            ProtocolError::internal(format!("cannot create {}: {e}", dir.display()))
-        })?;
-        // The task whole, for agents whose task is too long for an argument.
-        let task_file = dir.join(super::child_env::TASK_FILE);
-        crate::owner_only::write(&task_file, v.request.task.as_bytes()).map_err(|e| {
-            ProtocolError::internal(format!("cannot write {}: {e}", task_file.display()))
-        })?;
         let record = submit::new_record(&id, &v, &self.home);
         let ctx = RunCtx::new(
             id.clone(),

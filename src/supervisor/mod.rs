@@ -104,12 +104,7 @@ enum Internal {
     Rebased {
         run: String,
         by_hand: bool,
-        result: Box<
-            Result<
-                (crate::workspace::rebase::Replayed, String, String),
-                crate::workspace::WorkspaceError,
-            >,
-        >,
+        result: Box<Result<rebasing::Replay, crate::workspace::WorkspaceError>>,
         reply: oneshot::Sender<Answer>,
     },
     /// A merge queue's lane: a run landed or was refused.

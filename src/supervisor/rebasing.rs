@@ -59,6 +59,7 @@ impl Supervisor {
             (r.repo.clone(), r.worktree.clone(), r.setup_excludes.clone());
         let task = r.task.clone();
         let run = id.clone();
+        let feedback = self.runs[&id].ctx.path(super::phases::REBASE_FEEDBACK);
         self.jobs.blocking(
             move || {
                 let onto = workspace::target_tip(&repo, &target)?;
@@ -67,14 +68,32 @@ impl Supervisor {
                     &run,
                     &format!("replayed onto {target} at {}", &onto[..onto.len().min(10)]),
                 );
-                rebase::replay(&rebase::RebaseSpec {
+                let replayed = rebase::replay(&rebase::RebaseSpec {
                     worktree: &worktree,
                     onto: &onto,
                     keep_ref: &keep_ref,
                     message: &message,
                     excludes: &excludes,
+                })?;
+                // Conflicts the agent resolves: it is told which, in its next prompt.
+                let told = match &replayed {
+                    rebase::Replayed::Conflicts { files, .. } if !by_hand => {
+                        let text = conflict_prompt(&target, files);
+                        feedback
+                            .parent()
+                            .map(crate::owner_only::create_dir_all)
+                            .unwrap_or(Ok(()))
+                            .and_then(|()| crate::owner_only::write(&feedback, text.as_bytes()))
+                            .map_err(|e| e.to_string())
+                    }
+                    _ => Ok(()),
+                };
+                Ok(Replay {
+                    replayed,
+                    target,
+                    kept: keep_ref,
+                    told,
                 })
-                .map(|r| (r, target, keep_ref))
             },
             move |result| {
                 let result = result
@@ -94,13 +113,18 @@ impl Supervisor {
         &mut self,
         id: &str,
         by_hand: bool,
-        result: Result<(rebase::Replayed, String, String), WorkspaceError>,
+        result: Result<Replay, WorkspaceError>,
         reply: oneshot::Sender<Answer>,
     ) {
         let Some(e) = self.runs.get_mut(id) else {
             return drop(reply.send(Err(ProtocolError::internal("the run disappeared"))));
         };
-        let (replayed, target, kept) = match result {
+        let Replay {
+            replayed,
+            target,
+            kept,
+            told,
+        } = match result {
             Ok(r) => r,
             Err(err) => {
                 let msg = format!("cannot rebase run {id}: {err}");
@@ -155,14 +179,7 @@ impl Supervisor {
                         e.record.worktree.display()
                     ))
                 } else {
-                    let text = conflict_prompt(&target, files);
-                    let path = e.ctx.path(super::phases::REBASE_FEEDBACK);
-                    let written = path
-                        .parent()
-                        .map(crate::owner_only::create_dir_all)
-                        .unwrap_or(Ok(()))
-                        .and_then(|()| crate::owner_only::write(&path, text.as_bytes()));
-                    match written {
+                    match told {
                         Ok(()) => AfterRebase::Agent,
                         Err(err) => AfterRebase::Person(format!(
                             "{message}; the agent could not be told ({err}); resolve them in {}, then `flightdeck retry {id}`",
@@ -192,6 +209,15 @@ impl Supervisor {
             .ok_or_else(|| ProtocolError::internal("the run disappeared"));
         self.answer(reply, answer);
     }
+}
+
+/// What a replay did: its outcome, onto which branch, the ref the old head is kept on, and
+/// (conflicts left to the agent) whether the agent could be told which.
+pub(super) struct Replay {
+    replayed: rebase::Replayed,
+    target: String,
+    kept: String,
+    told: Result<(), String>,
 }
 
 /// What the agent is told when the replay conflicts: which files, and how to see both sides.

@@ -214,6 +214,7 @@ impl Files<'_> {
         }
     }
 
+    /// Blocking, like every write here: this runs on the run's writer thread.
     fn line(&mut self, phase: Phase, kind: Kind, fields: Map<String, Value>) {
         if self.timeline.is_none() {
             match TimelineWriter::open(&self.shared.dir.join(pack::TIMELINE), &self.shared.id) {
@@ -245,6 +246,7 @@ impl Files<'_> {
         self.close_if_idle();
     }
 
+    /// Blocking (the writer thread).
     fn call(&mut self, line: &[u8]) {
         use std::io::Write;
         let appended = crate::owner_only::options()
@@ -261,6 +263,7 @@ impl Files<'_> {
         }
     }
 
+    /// Blocking (the writer thread).
     fn record(&mut self, rec: Box<RunRecord>) {
         let event = Event::Run { run: rec.clone() };
         match crate::proof::store::write_record(&self.shared.dir, &rec) {
@@ -278,7 +281,7 @@ impl Files<'_> {
         let _ = self.shared.events.send(event);
     }
 
-    /// Writes that met a full disk, once more.
+    /// Writes that met a full disk, once more. Blocking (the writer thread).
     fn retry(&mut self) {
         if let Some(rec) = self.record.take() {
             if let Err(e) = crate::proof::store::write_record(&self.shared.dir, &rec) {

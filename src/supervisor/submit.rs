@@ -13,6 +13,34 @@ pub struct Validated {
     pub source: Source,
     pub config: Config,
     pub agent: String,
+    /// The run's id, whose directory `claim` made (empty until then).
+    pub id: String,
+}
+
+/// A new run's id and its directory under `runs/`, made here (a directory already there is
+/// another run's: another id is drawn), with the task whole in it for agents whose task is too
+/// long for an argument. Blocking.
+pub fn claim(home: &crate::paths::Home, task: &str) -> Result<String, ProtocolError> {
+    loop {
+        let id = crate::run::id::generate();
+        let dir = home.run_dir(&id);
+        match crate::owner_only::create_dir(&dir) {
+            Ok(()) => {
+                let task_file = dir.join(super::child_env::TASK_FILE);
+                crate::owner_only::write(&task_file, task.as_bytes()).map_err(|e| {
+                    ProtocolError::internal(format!("cannot write {}: {e}", task_file.display()))
+                })?;
+                return Ok(id);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(ProtocolError::internal(format!(
+                    "cannot create {}: {e}",
+                    dir.display()
+                )))
+            }
+        }
+    }
 }
 
 /// Blocking (git2, config files): call from `spawn_blocking`.
@@ -47,6 +75,7 @@ pub fn validate(
         source,
         config,
         agent,
+        id: String::new(),
     })
 }
 

@@ -138,7 +138,9 @@ async fn pr_md_names_the_records_target_even_after_the_config_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_that_dies_mid_run_is_followed_by_one_that_adopts_the_agent() {
-    let mut s = InProc::start(AGENTS).await;
+    // No warm pool: the aborted supervisor's refill thread would live on in this process (a
+    // crashed server's does not) and race the new supervisor's refill of the same pool.
+    let mut s = InProc::start(&format!("pool = 0\n{AGENTS}")).await;
     let repo = git_repo(s.path(), "repo");
     let id = s.run(&repo, "slow", "take a second").await;
     s.line(&id, "agent.started").await;

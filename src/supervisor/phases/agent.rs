@@ -86,7 +86,12 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         Err(e) => return PhaseReport::failed(e, updates),
     };
     let agent_home = ctx.agent_home();
-    if let Err(e) = crate::owner_only::create_dir_all(&agent_home.join("codex")) {
+    let codex_home = agent_home.join("codex");
+    let made = super::blocking(move || {
+        crate::owner_only::create_dir_all(&codex_home).map_err(|e| e.to_string())
+    })
+    .await;
+    if let Err(e) = made {
         return PhaseReport::failed(
             format!("cannot create {}: {e}", agent_home.display()),
             updates,
@@ -136,20 +141,28 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     if let Some(reason) = child_env::too_long_argument(&launch.args, &task, &name) {
         return PhaseReport::failed(reason, updates);
     }
-    if let Err(e) = child_env::ensure_task_file(&run_vars) {
+    if let Err(e) = child_env::ensure_task_file(&run_vars).await {
         return PhaseReport::failed(format!("cannot write the task file: {e}"), updates);
     }
 
     let log_path = ctx.path(pack::AGENT_LOG);
-    let log = match crate::owner_only::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-    {
-        Ok(f) => f,
+    let opened = {
+        let log_path = log_path.clone();
+        super::blocking(move || {
+            let log = crate::owner_only::options()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .map_err(|e| e.to_string())?;
+            let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
+            Ok((log, offset))
+        })
+        .await
+    };
+    let (log, offset) = match opened {
+        Ok(o) => o,
         Err(e) => return PhaseReport::failed(format!("cannot open agent.log: {e}"), updates),
     };
-    let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
     let (stdout, stderr) = match log.try_clone() {
         Ok(second) => (Stdio::from(log), Stdio::from(second)),
         Err(e) => return PhaseReport::failed(format!("cannot open agent.log: {e}"), updates),
@@ -204,12 +217,22 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             agent.provider.as_deref(),
         ));
         if agent.kind == AgentKind::Codex {
-            if let Err(e) = write_codex_config(
-                &agent_home,
+            let text = codex_config(
                 &gw.base_url(token),
                 &job.config.providers,
                 agent.provider.as_deref(),
-            ) {
+            );
+            let path = agent_home.join("codex").join("config.toml");
+            let written = match text {
+                Some(text) => {
+                    super::blocking(move || {
+                        crate::owner_only::write(&path, text.as_bytes()).map_err(|e| e.to_string())
+                    })
+                    .await
+                }
+                None => Ok(()),
+            };
+            if let Err(e) = written {
                 unregister();
                 return PhaseReport::failed(format!("cannot write Codex's config: {e}"), updates);
             }
@@ -501,29 +524,23 @@ fn env_for_gateway(
     env
 }
 
-/// Codex reads its provider from `$CODEX_HOME/config.toml`: point it at the gateway, with the
-/// run token (from the environment) as its key.
-fn write_codex_config(
-    agent_home: &std::path::Path,
+/// Codex reads its provider from `$CODEX_HOME/config.toml`: the text that points it at the
+/// gateway, with the run token (from the environment) as its key; None without an OpenAI
+/// provider.
+fn codex_config(
     base: &str,
     providers: &std::collections::BTreeMap<String, ProviderConfig>,
     preferred: Option<&str>,
-) -> std::io::Result<()> {
+) -> Option<String> {
     let openai = providers
         .iter()
         .filter(|(_, p)| p.kind == ProviderKind::Openai)
         .max_by_key(|(name, _)| Some(name.as_str()) == preferred);
-    let Some((name, _)) = openai else {
-        return Ok(());
-    };
+    let (name, _) = openai?;
     let url = toml::Value::String(format!("{base}/{name}"));
-    let text = format!(
+    Some(format!(
         "model_provider = \"flightdeck\"\n\n[model_providers.flightdeck]\nname = \"flightdeck gateway\"\nbase_url = {url}\nwire_api = \"responses\"\nenv_key = \"FLIGHTDECK_GATEWAY_TOKEN\"\n"
-    );
-    crate::owner_only::write(
-        &agent_home.join("codex").join("config.toml"),
-        text.as_bytes(),
-    )
+    ))
 }
 
 /// A pipe holding `secrets` then its end, for a child's stdin (small: it fits the pipe).

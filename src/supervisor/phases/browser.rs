@@ -51,11 +51,13 @@ async fn check(
     let exe = chrome::find(&cfg.chromium)?;
     let viewport = cfg.viewport()?;
     let dir = ctx.dir.join("browser");
-    crate::owner_only::create_dir_all(&dir).map_err(|e| format!("cannot create browser/: {e}"))?;
     let (d, attempt) = (dir.clone(), rec.attempt);
-    let iteration = super::blocking(move || Ok(previous_reports(&d, attempt)))
-        .await
-        .unwrap_or(0)
+    let iteration = super::blocking(move || {
+        crate::owner_only::create_dir_all(&d)
+            .map_err(|e| format!("cannot create browser/: {e}"))?;
+        Ok(previous_reports(&d, attempt))
+    })
+    .await?
         + 1;
 
     // Baselines first (they need the port too), then the run's own pages.
@@ -128,12 +130,19 @@ async fn check(
 
     let found = report::fold(found);
     let md = report::markdown(iteration, &pages, &found);
-    write_evidence(&dir, rec.attempt, iteration, &found, &md)?;
-    let mut summary = report::Summary::read(&ctx.dir).unwrap_or_default();
-    summary.record(iteration, pages.clone(), &found);
-    let json = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
-    crate::owner_only::write(&ctx.dir.join(report::Summary::FILE), &json)
-        .map_err(|e| format!("cannot write {}: {e}", report::Summary::FILE))?;
+    {
+        let (dir, run_dir, attempt) = (dir.clone(), ctx.dir.clone(), rec.attempt);
+        let (found, md, pages) = (found.clone(), md.clone(), pages.clone());
+        super::blocking(move || {
+            write_evidence(&dir, attempt, iteration, &found, &md)?;
+            let mut summary = report::Summary::read(&run_dir).unwrap_or_default();
+            summary.record(iteration, pages, &found);
+            let json = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
+            crate::owner_only::write(&run_dir.join(report::Summary::FILE), &json)
+                .map_err(|e| format!("cannot write {}: {e}", report::Summary::FILE))
+        })
+        .await?;
+    }
     let errors = found.iter().filter(|f| f.is_error()).count();
     ctx.emit(
         Phase::Browser,
@@ -145,8 +154,12 @@ async fn check(
         return Ok(PhaseReport::ok(updates));
     }
     if iteration <= cfg.max_iterations {
-        crate::owner_only::write(&ctx.dir.join(FEEDBACK), md.as_bytes())
-            .map_err(|e| format!("cannot write {FEEDBACK}: {e}"))?;
+        let path = ctx.dir.join(FEEDBACK);
+        super::blocking(move || {
+            crate::owner_only::write(&path, md.as_bytes())
+                .map_err(|e| format!("cannot write {FEEDBACK}: {e}"))
+        })
+        .await?;
         return Ok(PhaseReport {
             outcome: Outcome::Iterate {
                 reason: format!(
@@ -195,10 +208,8 @@ async fn render(
         .map(|a| a.replace("{port}", &port.to_string()))
         .collect();
     let server_log = dir.join(format!("{label}server.log"));
-    let log = crate::owner_only::options()
-        .create(true)
-        .append(true)
-        .open(&server_log)
+    let log = super::open_log(server_log.clone())
+        .await
         .map_err(|e| format!("cannot open browser/{label}server.log: {e}"))?;
     let log2 = log
         .try_clone()
@@ -253,10 +264,8 @@ async fn render(
             &server_log,
         )
         .await?;
-        let chromium_log = crate::owner_only::options()
-            .create(true)
-            .append(true)
-            .open(dir.join("chromium.log"))
+        let chromium_log = super::open_log(dir.join("chromium.log"))
+            .await
             .map_err(|e| format!("cannot open browser/chromium.log: {e}"))?;
         let chrome = chrome::launch(
             exe,
@@ -350,16 +359,24 @@ async fn baselines(
     )
     .await;
     let _ = tokio::fs::remove_dir_all(&src).await;
-    let visits = visits?;
-    crate::owner_only::create_dir_all(&cache)
-        .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
-    for (page, v) in cfg.pages.iter().zip(visits) {
-        if let Some(png) = v.screenshot {
+    let shots: Vec<(String, Vec<u8>)> = cfg
+        .pages
+        .iter()
+        .zip(visits?)
+        .filter_map(|(page, v)| Some((page.name.clone(), v.screenshot?)))
+        .collect();
+    let cache_dir = cache.clone();
+    let out = super::blocking(move || {
+        crate::owner_only::create_dir_all(&cache_dir)
+            .map_err(|e| format!("cannot create {}: {e}", cache_dir.display()))?;
+        for (name, png) in shots {
             // Written whole or not at all: runs on the same base may race here.
-            let _ = crate::proof::store::write_atomic(&cached(&page.name), &png);
-            out.insert(page.name.clone(), png);
+            let _ = crate::proof::store::write_atomic(&cache_dir.join(format!("{name}.png")), &png);
+            out.insert(name, png);
         }
-    }
+        Ok(out)
+    })
+    .await?;
     Ok(out)
 }
 
@@ -369,7 +386,7 @@ struct Compared {
 }
 
 /// Diff a page's screenshot against its baseline; write `<page>.base.png` and
-/// `<page>.diff.png`.
+/// `<page>.diff.png`. Blocking.
 fn compare(
     dir: &std::path::Path,
     page: &str,
@@ -429,6 +446,7 @@ fn previous_reports(dir: &std::path::Path, attempt: u32) -> u32 {
         .unwrap_or(0)
 }
 
+/// The iteration's report, console and network findings under `browser/`. Blocking.
 fn write_evidence(
     dir: &std::path::Path,
     attempt: u32,

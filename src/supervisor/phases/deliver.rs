@@ -100,6 +100,7 @@ pub fn write_pr(dir: &Path, rec: &RunRecord) -> Result<(), String> {
     )
 }
 
+/// PR.md from the record and the evidence on disk. Blocking.
 fn render_pr(
     dir: &Path,
     rec: &RunRecord,

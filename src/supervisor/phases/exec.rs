@@ -55,7 +55,7 @@ pub async fn run(
         worktree: &rec.worktree,
         run_dir: &ctx.dir,
     };
-    if let Err(e) = child_env::ensure_task_file(&vars) {
+    if let Err(e) = child_env::ensure_task_file(&vars).await {
         result.error = Some(format!("cannot write the task file: {e}"));
         return result;
     }

@@ -14,6 +14,7 @@ mod prepare;
 mod proof;
 mod smoke;
 
+use std::fs::File;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,6 +111,18 @@ pub async fn run(ctx: Arc<RunCtx>, job: PhaseJob) -> PhaseReport {
     // The phase boundary: make the timeline durable before the supervisor hears of it.
     ctx.sync_timeline().await;
     report
+}
+
+/// Open a log file of the run's for appending (made owner-only), off the runtime.
+pub(super) async fn open_log(path: std::path::PathBuf) -> Result<File, String> {
+    blocking(move || {
+        crate::owner_only::options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| e.to_string())
+    })
+    .await
 }
 
 /// Run blocking work (git2, file copies) off the runtime; a panic becomes an error message.

@@ -50,6 +50,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     }
 }
 
+/// The acceptance score, written to `score.json`. Blocking.
 fn score_run(
     dir: &Path,
     rec: &RunRecord,
