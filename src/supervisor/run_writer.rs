@@ -4,9 +4,9 @@
 //! state the supervisor publishes never runs ahead of the lines that explain it. `flushed`
 //! says when everything asked so far is on disk (replies to clients wait for it).
 //!
-//! The thread lives while the run has something to write and ends after a while idle (a
-//! server with thousands of finished runs holds no thread for them); the next write starts it
-//! again. Lines that wait for a full disk keep it alive and are tried again every second.
+//! The thread lives while a phase of the run is under way, or it has something to write, and
+//! ends after a while idle otherwise (a server with thousands of finished runs holds no thread
+//! for them); the next write starts it again. Lines that wait for a full disk keep it alive and are tried again every second.
 
 use crate::proof::kind::Kind;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -89,14 +89,31 @@ impl RunWriter {
             None => job,
         };
         let (tx, rx) = mpsc::channel();
-        let _ = tx.send(job);
         let shared = self.shared.clone();
         let started = std::thread::Builder::new()
             .name(format!("fd-write-{}", shared.id))
+            // Small: it only moves lines and records to files.
+            .stack_size(256 * 1024)
             .spawn(move || work(&shared, rx));
         match started {
-            Ok(_) => *inbox = Some(tx),
-            Err(e) => tracing::error!("run {}: cannot start its writer: {e}", self.shared.id),
+            Ok(_) => {
+                let _ = tx.send(job);
+                *inbox = Some(tx);
+            }
+            Err(e) => {
+                // Out of threads: written here and now rather than lost.
+                tracing::error!(
+                    "run {}: cannot start its writer ({e}); writing in place",
+                    self.shared.id
+                );
+                let mut files = Files {
+                    shared: &self.shared,
+                    timeline: None,
+                    active: false,
+                    record: None,
+                };
+                files.take(vec![job]);
+            }
         }
     }
 
@@ -145,7 +162,9 @@ fn work(shared: &Arc<Shared>, rx: mpsc::Receiver<Job>) {
                         drop(inbox);
                         Some(job)
                     }
-                    Err(_) if !files.waiting() => {
+                    // A phase under way keeps its thread and its open timeline, however quiet
+                    // its agent (a new thread would open the file again for every line).
+                    Err(_) if !files.waiting() && !files.active => {
                         // Ends here, with the inbox held: the next send starts a new thread.
                         *inbox = None;
                         return;
