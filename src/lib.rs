@@ -5,6 +5,7 @@
 // Nothing that input, the disk or another process can make fail is unwrapped.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod advice;
 pub mod agents;
 pub mod backoff;
 pub mod browser;

@@ -127,8 +127,8 @@ impl MergeRefusal {
         }
     }
 
-    /// The same, as the cockpit says it.
-    pub fn keys(&self) -> String {
+    /// The same, as the cockpit says it, for run `run`.
+    pub fn keys(&self, run: &str) -> String {
         match self {
             MergeRefusal::Merged { target } => format!(
                 "it is merged already (into {})",
@@ -145,7 +145,7 @@ impl MergeRefusal {
                 "the merge gate is not green ({}): {}",
                 merge.as_str(),
                 why.iter()
-                    .map(|w| crate::ui::wording::for_cockpit(w))
+                    .map(|w| crate::advice::for_keys(w, Some(run)))
                     .collect::<Vec<_>>()
                     .join("; ")
             ),

@@ -256,6 +256,9 @@ pub struct QueueSlot {
     pub testing: Option<String>,
 }
 
+/// How the description of a blocking finding begins.
+const PREDICTED: &str = "predicted conflict";
+
 /// A predicted conflict: with the target branch or another run, on these files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConflictFinding {
@@ -288,6 +291,12 @@ impl ConflictFinding {
         }
     }
 
+    /// Whether a gate reason is one `describe` wrote for a blocking finding (said here, beside
+    /// the words it looks for).
+    pub fn is_description(reason: &str) -> bool {
+        reason.starts_with(PREDICTED)
+    }
+
     /// One line for people: what it conflicts with, where, and what that means.
     pub fn describe(&self) -> String {
         if self.both_waiting {
@@ -298,7 +307,7 @@ impl ConflictFinding {
             )
         } else {
             format!(
-                "predicted conflict with {} in {}",
+                "{PREDICTED} with {} in {}",
                 self.with,
                 self.files.join(", ")
             )

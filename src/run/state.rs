@@ -41,6 +41,10 @@ pub struct RunState {
     /// Where the run is in its target's merge queue, while `merge` is `pending`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueSlot>,
+    /// The merge queue refused it because its checks fail once merged with the target (a
+    /// rebase onto the new target is the way on).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fails_once_merged: bool,
     /// What may be done with the run now, and why not (the machine's guard and the gate).
     #[serde(default)]
     pub allowed: Allowed,
@@ -65,6 +69,7 @@ impl RunState {
             pause_reason: None,
             warning: None,
             queue: None,
+            fails_once_merged: false,
             allowed: Allowed::default(),
         }
     }

@@ -45,11 +45,21 @@ pub enum GateInput {
     Retried,
 }
 
-/// The text gate reasons about predicted conflicts start with (the radar's own).
-const PREDICTED: &str = "predicted conflict";
-
 pub fn step(g: &RunState, input: GateInput) -> RunState {
     let mut next = g.clone();
+    // Only what changes the gate's verdict forgets a refusal by the queue's checks.
+    let keeps_refusal = matches!(
+        input,
+        GateInput::Radar { .. }
+            | GateInput::Queued
+            | GateInput::QueueMoved(_)
+            | GateInput::Dequeued
+            | GateInput::Checked(_)
+            | GateInput::Refused(_)
+    );
+    if !keeps_refusal {
+        next.fails_once_merged = false;
+    }
     match input {
         GateInput::Ended {
             status,
@@ -80,7 +90,9 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
             if next.conflicts.iter().any(ConflictFinding::blocks) {
                 next.merge = MergeState::Conflict;
             } else if g.merge == MergeState::Conflict {
-                next.gate_reasons.retain(|r| !r.starts_with(PREDICTED));
+                // The reasons the radar's findings gave (any of them, from any earlier scan).
+                next.gate_reasons
+                    .retain(|r| !ConflictFinding::is_description(r));
                 next.merge = match succeeded {
                     true if next.gate_reasons.is_empty() => MergeState::Ready,
                     true => MergeState::Blocked,
@@ -106,6 +118,7 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
         GateInput::Refused(msg) => {
             next.merge = MergeState::Blocked;
             next.gate_reasons = vec![msg];
+            next.fails_once_merged = true;
         }
         GateInput::Merged { commit } => {
             // Landed: it names no rivals and waits for nothing any more.
@@ -219,7 +232,7 @@ mod tests {
         let mut blocked = g.clone();
         blocked
             .gate_reasons
-            .push(format!("{PREDICTED} with target main"));
+            .push("predicted conflict with target main".to_string());
         let cleared = step(
             &blocked,
             GateInput::Radar {
@@ -321,6 +334,9 @@ mod tests {
         let refused = step(&q, GateInput::Refused("tests fail once merged".into()));
         assert_eq!(refused.merge, MergeState::Blocked);
         assert_eq!(refused.gate_reasons, vec!["tests fail once merged"]);
+        // The cockpit offers a rebase first for it, until the gate is decided anew.
+        assert!(refused.fails_once_merged);
+        assert!(!step(&refused, GateInput::Retried).fails_once_merged);
         // Only a ready run is queued; a blocked one stays blocked.
         assert_eq!(step(&refused, GateInput::Queued), refused);
         assert_eq!(

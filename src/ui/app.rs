@@ -360,7 +360,8 @@ impl App {
 
     fn tell(&mut self, text: String, error: bool) {
         let line = StatusLine {
-            text: super::wording::for_cockpit(&text),
+            // Keys act on the selected run: only advice about it (or no run) becomes keys.
+            text: crate::advice::for_keys(&text, self.selected.as_deref()),
             error,
             at: self.clock,
         };
@@ -422,10 +423,7 @@ pub fn retry_choices(rebase: bool) -> Vec<Option<Phase>> {
 pub fn rebase_first(r: &RunSnapshot) -> bool {
     r.status == Status::Succeeded
         && (r.merge == MergeState::Conflict
-            || (r.merge == MergeState::Blocked
-                && r.gate_reasons
-                    .iter()
-                    .any(|g| g.starts_with("the required checks fail once merged"))))
+            || (r.merge == MergeState::Blocked && r.fails_once_merged))
 }
 
 /// The choice `r` proposes: rebase when it comes first, else the phase the run stopped in, or

@@ -6,8 +6,6 @@ use std::cmp::Ordering;
 use crate::protocol::RunSnapshot;
 use crate::run::{MergeState, Status};
 
-use super::wording;
-
 /// Why a run waits for a person, most urgent first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Need {
@@ -92,7 +90,7 @@ pub fn reason(r: &RunSnapshot) -> Option<String> {
         })
         .or_else(|| r.gate_reasons.first().cloned())
         .or_else(conflict)?;
-    Some(wording::for_cockpit(&text))
+    Some(crate::advice::for_keys(&text, Some(&r.id)))
 }
 
 fn describe_conflict(c: &crate::run::ConflictFinding) -> String {

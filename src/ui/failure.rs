@@ -15,7 +15,7 @@ pub fn lines(run: &str, f: &FailureSummary) -> Vec<String> {
         String::new(),
     ];
     let reason = f.reason.as_deref().unwrap_or("no reason recorded");
-    let reason = super::wording::for_cockpit(reason);
+    let reason = crate::advice::for_keys(reason, Some(run));
     out.extend(crate::text::wrap(
         &format!("Reason: {}", crate::text::printable(&reason)),
         WRAP,

@@ -5,7 +5,7 @@ use crate::protocol::RunSnapshot;
 
 /// Why `m` cannot merge this run now, or None when it can.
 pub fn refusal(r: &RunSnapshot) -> Option<String> {
-    r.allowed.merge.as_ref().map(|m| m.keys())
+    r.allowed.merge.as_ref().map(|m| m.keys(&r.id))
 }
 
 /// One line on the gate, for the merge question: green, with the score when there is one.

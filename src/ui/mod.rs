@@ -12,7 +12,6 @@ pub mod osc;
 pub mod runtime;
 pub mod update;
 pub mod view;
-pub mod wording;
 
 use std::path::PathBuf;
 

@@ -700,6 +700,26 @@ fn r_on_a_run_in_conflict_with_its_target_offers_rebase_first() {
             by_hand: false
         }]
     );
+    // Refused by the merge queue because a check fails once merged (the browser's too, whose
+    // words the old prefix match missed): rebase first as well.
+    let mut refused = fixtures::run(
+        9,
+        flightdeck::run::Status::Succeeded,
+        Phase::Done,
+        "Refused",
+        "claude",
+    );
+    refused.state.merge = MergeState::Blocked;
+    refused.state.gate_reasons =
+        vec!["the browser check fails once merged with main: see browser/report.md".into()];
+    refused.state.fails_once_merged = true;
+    let mut app = app_with(vec![refused]);
+    press(&mut app, vec![key('g'), key('r')]);
+    assert!(
+        matches!(app.mode, Mode::Retry { rebase: true, .. }),
+        "{:?}",
+        app.mode
+    );
     // A green run is retried as before: no rebase offered.
     let mut app = app_with(vec![fixtures::run(
         8,
