@@ -6,59 +6,68 @@
 
 use crate::run::Phase;
 
-/// (the command line's words, the cockpit's) for advice about run `run` (or no run named).
-fn table(run: Option<&str>) -> Vec<(String, String)> {
-    let mut t: Vec<(String, String)> = Vec::new();
-    let ids: Vec<String> = run
-        .map(|r| format!(" {r}"))
-        .into_iter()
-        .chain([String::new()])
-        .collect();
-    for id in &ids {
-        for (cmd, keys) in [
-            ("retry", "r (retry)"),
-            ("resume", "press p"),
-            ("merge", "press m"),
-        ] {
-            t.push((format!("`flightdeck {cmd}{id}`"), keys.into()));
-            t.push((format!("flightdeck {cmd}{id}"), keys.into()));
-        }
-        t.push((
-            format!("retry it with `flightdeck retry{id}`"),
-            "retry it: press r".into(),
-        ));
+/// (the command line's words, the cockpit's) for the commands, written with ` {id}` after the
+/// command for a run (or nothing, for advice that names no run).
+fn commands(id: &str) -> Vec<(String, String)> {
+    let mut t = Vec::new();
+    for (cmd, keys) in [
+        ("retry", "r (retry)"),
+        ("resume", "press p"),
+        ("merge", "press m"),
+    ] {
+        t.push((format!("`flightdeck {cmd}{id}`"), keys.into()));
+        t.push((format!("flightdeck {cmd}{id}"), keys.into()));
     }
-    for p in Phase::PIPELINE.iter().filter(|p| p.is_retryable()) {
-        let keys = format!("press r and pick {p}");
-        t.push((format!("`retry --phase {p}`"), keys.clone()));
-        t.push((format!("retry --phase {p}"), keys));
-    }
-    let fixed = [
-        (
-            "pass --phase to say which phase to run again",
-            "press r and pick the phase to run again",
-        ),
-        ("`flightdeck ls` lists the runs", "the table lists the runs"),
-        ("flightdeck ls lists the runs", "the table lists the runs"),
-    ];
-    t.extend(fixed.iter().map(|(a, b)| (a.to_string(), b.to_string())));
-    let force = "; to throw them away, press s for a shell and clean with force there";
-    for lead in [", or", " or"] {
-        for tail in [" to delete them", ""] {
-            t.push((format!("{lead} pass --force{tail}"), force.into()));
-        }
-    }
+    t.push((
+        format!("retry it with `flightdeck retry{id}`"),
+        "retry it: press r".into(),
+    ));
     // Longest first: a phrase that holds another is replaced whole.
     t.sort_by_key(|(cli, _)| std::cmp::Reverse(cli.len()));
     t
 }
 
+/// The advice that names no run, longest first; made once.
+fn general() -> &'static [(String, String)] {
+    static TABLE: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = commands("");
+        for p in Phase::PIPELINE.iter().filter(|p| p.is_retryable()) {
+            let keys = format!("press r and pick {p}");
+            t.push((format!("`retry --phase {p}`"), keys.clone()));
+            t.push((format!("retry --phase {p}"), keys));
+        }
+        let fixed = [
+            (
+                "pass --phase to say which phase to run again",
+                "press r and pick the phase to run again",
+            ),
+            ("`flightdeck ls` lists the runs", "the table lists the runs"),
+            ("flightdeck ls lists the runs", "the table lists the runs"),
+        ];
+        t.extend(fixed.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        let force = "; to throw them away, press s for a shell and clean with force there";
+        for lead in [", or", " or"] {
+            for tail in [" to delete them", ""] {
+                t.push((format!("{lead} pass --force{tail}"), force.into()));
+            }
+        }
+        t.sort_by_key(|(cli, _)| std::cmp::Reverse(cli.len()));
+        t
+    })
+}
+
 /// `text` with the command line's advice about `run` (or about no run) said with keys.
 pub fn for_keys(text: &str, run: Option<&str>) -> String {
     let mut out = text.to_string();
-    for (cli, keys) in table(run) {
-        if out.contains(&cli) {
-            out = replace_whole(&out, &cli, &keys);
+    // Advice naming the run goes first: each holds its run-less form.
+    let named = match run {
+        Some(r) if text.contains(r) => commands(&format!(" {r}")),
+        _ => Vec::new(),
+    };
+    for (cli, keys) in named.iter().chain(general()) {
+        if out.contains(cli.as_str()) {
+            out = replace_whole(&out, cli, keys);
         }
     }
     out

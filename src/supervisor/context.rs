@@ -67,11 +67,6 @@ impl RunCtx {
         self.writer.health(|h| h.disk_full.clone())
     }
 
-    /// Whether timeline lines wait to be written (a full disk; the writer tries again).
-    pub fn has_pending(&self) -> bool {
-        self.writer.health(|h| h.pending)
-    }
-
     /// A private directory for the agent's own state, outside the proof pack.
     pub fn agent_home(&self) -> PathBuf {
         let home = self

@@ -17,9 +17,8 @@ impl Supervisor {
     /// Feed one input to a run's machine and carry out the effects. Refusals were checked by
     /// the caller where a person is waiting for the answer; here they are only logged.
     pub(super) fn step(&mut self, id: &str, input: Input) {
-        let logged = format!("{input:?}");
         if let Err(e) = self.step_noted(id, input, |_| None) {
-            tracing::debug!("run {id}: {logged} refused: {e}");
+            tracing::debug!("run {id}: an input was refused: {e}");
         }
     }
 

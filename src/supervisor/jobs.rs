@@ -82,9 +82,17 @@ impl<M: Send + 'static> Jobs<M> {
         });
     }
 
-    /// Blocking work whose result nobody waits for (a finished run's files, memory given
-    /// back), once `ready` is: a failure is logged, naming `what`.
-    pub fn detached<R, W>(&self, what: &'static str, ready: R, work: W)
+    /// Blocking work whose result nobody waits for (PR.md rewritten, memory given back): a
+    /// failure is logged, naming `what`.
+    pub fn detached<W>(&self, what: &'static str, work: W)
+    where
+        W: FnOnce() + Send + 'static,
+    {
+        self.detached_after(what, async {}, work)
+    }
+
+    /// `detached`, once `ready` is done (a record on disk, say).
+    pub fn detached_after<R, W>(&self, what: &'static str, ready: R, work: W)
     where
         R: Future<Output = ()> + Send + 'static,
         W: FnOnce() + Send + 'static,

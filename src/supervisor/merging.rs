@@ -264,7 +264,7 @@ impl Supervisor {
         let journal = e.ctx.path(crate::workspace::JOURNAL);
         let flushed = e.ctx.flushed();
         self.jobs
-            .detached("removing a landing's journal", flushed, move || {
+            .detached_after("removing a landing's journal", flushed, move || {
                 let _ = std::fs::remove_file(journal);
             });
     }
@@ -395,7 +395,7 @@ impl Supervisor {
         let (ctx, rec) = (e.ctx.clone(), e.record.clone());
         // Keyed by run, in order: a slow refresh never overwrites a newer one.
         let n = ctx.pr.ask();
-        self.jobs.detached("rewriting PR.md", async {}, move || {
+        self.jobs.detached("rewriting PR.md", move || {
             ctx.pr.write(n, || {
                 if let Err(err) = super::phases::write_pr(&ctx.dir, &rec) {
                     tracing::warn!("run {}: cannot rewrite PR.md: {err}", rec.id);

@@ -152,7 +152,7 @@ impl Supervisor {
         self.radar_next = std::time::Instant::now() + took * 3;
         // What the scan freed goes back to the OS, off the supervisor task (it walks the heap).
         self.jobs
-            .detached("giving memory back", async {}, crate::memory::trim);
+            .detached("giving memory back", crate::memory::trim);
         // A scan that broke found nothing out: every run keeps what the last scan said
         // (clearing them would call conflicts gone that nobody looked at).
         let findings = match findings {

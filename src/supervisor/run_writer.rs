@@ -43,12 +43,10 @@ pub(super) enum Job {
     Flushed(tokio::sync::oneshot::Sender<()>),
 }
 
-/// What the writer reports back: the first write a full disk refused, and whether lines
-/// wait to be written.
+/// What the writer reports back: the first write a full disk refused (the run fails with it).
 #[derive(Default)]
 pub(super) struct Health {
     pub disk_full: Option<String>,
-    pub pending: bool,
 }
 
 struct Shared {
@@ -249,8 +247,6 @@ impl Files<'_> {
             return;
         };
         let appended = writer.append_all(phase, kind.as_str(), fields);
-        let pending = writer.has_pending();
-        self.health(|h| h.pending = pending);
         match appended {
             // Lines that waited for a full disk go out too, in order.
             Ok(lines) => self.broadcast(lines),
@@ -309,7 +305,6 @@ impl Files<'_> {
         }
         if let Some(w) = self.timeline.as_mut().filter(|t| t.has_pending()) {
             if let Ok(lines) = w.flush_pending() {
-                self.health(|h| h.pending = false);
                 self.broadcast(lines);
                 self.close_if_idle();
             }

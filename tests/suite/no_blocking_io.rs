@@ -21,7 +21,10 @@ fn inside_blocking_job(text: &str, fn_start: usize, at: usize) -> bool {
                 let before = text[..i].trim_end();
                 // `blocking(...)`, `spawn_blocking(...)`, and the job runner's
                 // `jobs.blocking(...)` and `jobs.detached(...)`, which run on the blocking pool.
-                if before.ends_with("blocking") || before.ends_with(".detached") {
+                if before.ends_with("blocking")
+                    || before.ends_with(".detached")
+                    || before.ends_with(".detached_after")
+                {
                     return true;
                 }
             }
