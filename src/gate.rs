@@ -5,7 +5,7 @@
 
 use crate::config::GateConfig;
 use crate::proof::smoke::CheckResult;
-use crate::run::{ConflictFinding, MergeState};
+use crate::run::{ConflictFinding, GateReason, MergeState};
 
 pub struct GateInputs<'a> {
     pub checks: &'a [CheckResult],
@@ -23,53 +23,57 @@ pub struct GateInputs<'a> {
     pub tip: Option<&'a str>,
 }
 
-/// The reason an empty change is blocked (exact words; scripts may look for them).
-pub const CHANGED_NOTHING: &str = "the run changed nothing";
+pub use crate::run::gate_reason::CHANGED_NOTHING;
 
-/// The merge state and, unless ready, the reasons in sentences.
-pub fn evaluate(i: &GateInputs, gate: &GateConfig) -> (MergeState, Vec<String>) {
-    let mut reasons: Vec<String> = i.lost.to_vec();
+/// The merge state and, unless ready, the reasons.
+pub fn evaluate(i: &GateInputs, gate: &GateConfig) -> (MergeState, Vec<GateReason>) {
+    let mut reasons: Vec<GateReason> = i
+        .lost
+        .iter()
+        .map(|detail| GateReason::EvidenceLost {
+            detail: detail.clone(),
+        })
+        .collect();
     if i.changed_files == 0 {
-        reasons.push(CHANGED_NOTHING.to_string());
+        reasons.push(GateReason::ChangedNothing);
     }
     match (i.checked, i.tip) {
-        (_, None) => reasons.push("the run's branch is gone; nothing to merge".into()),
-        (None, Some(_)) => reasons.push(
-            "smoke has not recorded which commit it checked; retry --phase smoke".into(),
-        ),
-        (Some(checked), Some(tip)) if checked != tip => reasons.push(format!(
-            "the branch moved after smoke checked {} (it is now at {}); retry --phase smoke so the checks run on what would merge",
-            short(checked),
-            short(tip)
-        )),
+        (_, None) => reasons.push(GateReason::BranchGone),
+        (None, Some(_)) => reasons.push(GateReason::CheckUnrecorded),
+        (Some(checked), Some(tip)) if checked != tip => reasons.push(GateReason::BranchMoved {
+            checked: checked.to_string(),
+            tip: tip.to_string(),
+        }),
         _ => {}
     }
     for c in i.checks.iter().filter(|c| c.required && !c.passed) {
-        reasons.push(format!("required check `{}` failed", c.name));
+        reasons.push(GateReason::CheckFailed {
+            check: c.name.clone(),
+        });
     }
     match i.score {
-        Some(s) if s < gate.min_score => reasons.push(format!(
-            "score {s:.2} is below gate.min_score {:.2}",
-            gate.min_score
-        )),
+        Some(score) if score < gate.min_score => reasons.push(GateReason::ScoreBelow {
+            score,
+            min: gate.min_score,
+        }),
         Some(_) => {}
-        None => reasons.push("the run has no acceptance score yet".into()),
+        None => reasons.push(GateReason::NoScore),
     }
     if !i.protected_touched.is_empty() && !gate.allow_protected {
-        reasons.push(format!(
-            "touches protected paths: {} (gate.allow_protected = true would allow it)",
-            i.protected_touched.join(", ")
-        ));
+        reasons.push(GateReason::ProtectedPaths {
+            paths: i.protected_touched.to_vec(),
+        });
     }
     if i.target.is_none() {
-        reasons
-            .push("no target branch: the base did not come from a branch; set gate.target".into());
+        reasons.push(GateReason::NoTarget);
     }
     // A conflict with another run that also waits to merge blocks neither: whichever merges
     // first turns the other's into a conflict with the target.
     let blocking: Vec<&ConflictFinding> = i.conflicts.iter().filter(|c| c.blocks()).collect();
     for c in &blocking {
-        reasons.push(c.describe());
+        reasons.push(GateReason::Conflict {
+            finding: (*c).clone(),
+        });
     }
     let state = if !blocking.is_empty() {
         MergeState::Conflict
@@ -90,13 +94,17 @@ pub fn target<'a>(gate: &'a GateConfig, base_branch: Option<&'a str>) -> Option<
     }
 }
 
-fn short(id: &str) -> &str {
-    id.get(..10).unwrap_or(id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn said(r: Vec<GateReason>) -> Vec<String> {
+        r.iter().map(ToString::to_string).collect()
+    }
+
+    fn said_by((s, r): (MergeState, Vec<GateReason>)) -> (MergeState, Vec<String>) {
+        (s, said(r))
+    }
 
     fn check(passed: bool) -> CheckResult {
         CheckResult {
@@ -139,7 +147,7 @@ mod tests {
         };
         let (state, reasons) = evaluate(&i, &GateConfig::default());
         assert_eq!(state, MergeState::Blocked);
-        assert_eq!(reasons, lost);
+        assert_eq!(said(reasons), lost);
     }
 
     #[test]
@@ -155,18 +163,18 @@ mod tests {
     fn each_reason_blocks() {
         let g = GateConfig::default();
         let failed = [check(false)];
-        let (s, r) = evaluate(&inputs(&failed, &[], &[]), &g);
+        let (s, r) = said_by(evaluate(&inputs(&failed, &[], &[]), &g));
         assert_eq!(s, MergeState::Blocked);
         assert_eq!(r, vec!["required check `tests` failed"]);
 
         let mut low = inputs(&[], &[], &[]);
         low.score = Some(0.5);
-        let (s, r) = evaluate(&low, &g);
+        let (s, r) = said_by(evaluate(&low, &g));
         assert_eq!(s, MergeState::Blocked);
         assert!(r[0].contains("below gate.min_score"));
 
         let prot = vec!["Cargo.lock".to_string()];
-        let (s, r) = evaluate(&inputs(&[], &prot, &[]), &g);
+        let (s, r) = said_by(evaluate(&inputs(&[], &prot, &[]), &g));
         assert_eq!(s, MergeState::Blocked);
         assert!(r[0].contains("protected paths: Cargo.lock"));
         let allow = GateConfig {
@@ -183,7 +191,7 @@ mod tests {
             files: vec!["a.rs".into()],
             both_waiting: false,
         }];
-        let (s, r) = evaluate(&inputs(&[], &[], &conflicts), &g);
+        let (s, r) = said_by(evaluate(&inputs(&[], &[], &conflicts), &g));
         assert_eq!(s, MergeState::Conflict);
         assert!(r[0].contains("run:abc in a.rs"));
         // Both waiting to merge: said elsewhere, blocks neither.
@@ -191,19 +199,19 @@ mod tests {
             both_waiting: true,
             ..conflicts[0].clone()
         }];
-        let (s, r) = evaluate(&inputs(&[], &[], &waiting), &g);
+        let (s, r) = said_by(evaluate(&inputs(&[], &[], &waiting), &g));
         assert_eq!(s, MergeState::Ready, "{r:?}");
 
         let mut empty = inputs(&[], &[], &[]);
         empty.changed_files = 0;
         assert_eq!(
             evaluate(&empty, &g),
-            (MergeState::Blocked, vec![CHANGED_NOTHING.to_string()])
+            (MergeState::Blocked, vec![GateReason::ChangedNothing])
         );
 
         let mut moved = inputs(&[], &[], &[]);
         moved.tip = Some("def");
-        let (s, r) = evaluate(&moved, &g);
+        let (s, r) = said_by(evaluate(&moved, &g));
         assert_eq!(s, MergeState::Blocked);
         assert!(
             r[0].contains("the branch moved after smoke checked abc"),

@@ -92,7 +92,7 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
         };
         let _ = writeln!(o, "merge     {}{into}{place}", r.merge.as_str());
         for reason in &r.gate_reasons {
-            let _ = writeln!(o, "            {}", printable(reason));
+            let _ = writeln!(o, "            {}", printable(&reason.to_string()));
         }
     }
     if let Some(pr) = &proof.pr {

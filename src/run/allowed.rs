@@ -107,7 +107,7 @@ impl MergeRefusal {
             MergeState::Pending => Some(MergeRefusal::Queued),
             MergeState::None | MergeState::Merged => Some(MergeRefusal::NotEvaluated),
             MergeState::Blocked | MergeState::Conflict => {
-                let mut why = r.gate_reasons.clone();
+                let mut why = r.gate_reasons.sentences();
                 if why.is_empty() {
                     why = r
                         .conflicts

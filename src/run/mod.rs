@@ -1,10 +1,12 @@
 //! The run record and the names it is made of: statuses, phases, merge states, run ids.
 
 pub mod allowed;
+pub mod gate_reason;
 pub mod id;
 pub mod record;
 pub mod state;
 
+pub use gate_reason::{GateReason, GateReasons};
 pub use record::{
     ConflictFinding, MergeState, Phase, QueueSlot, RunRecord, Status, Tokens, WorkspaceKind,
 };

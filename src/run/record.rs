@@ -291,8 +291,8 @@ impl ConflictFinding {
         }
     }
 
-    /// Whether a gate reason is one `describe` wrote for a blocking finding (said here, beside
-    /// the words it looks for).
+    /// Whether a sentence is one `describe` wrote for a blocking finding (said here, beside the
+    /// words it looks for). Only records from before reasons were typed need it.
     pub fn is_description(reason: &str) -> bool {
         reason.starts_with(PREDICTED)
     }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::allowed::Allowed;
+use super::gate_reason::GateReasons;
 use super::record::{ConflictFinding, MergeState, Phase, QueueSlot, Status};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,9 +24,10 @@ pub struct RunState {
     /// The commit the smoke checks ran on: the gate and merge hold the branch to it.
     #[serde(default)]
     pub checked_commit: Option<String>,
-    /// Why the merge gate is not green (empty when it is, or before it was evaluated).
-    #[serde(default)]
-    pub gate_reasons: Vec<String>,
+    /// Why the merge gate is not green (empty when it is, or before it was evaluated):
+    /// `gate_reasons` (sentences) and `gate` (typed) in JSON.
+    #[serde(flatten)]
+    pub gate_reasons: GateReasons,
     /// The conflict radar's findings: other runs or the target this run would conflict with.
     #[serde(default)]
     pub conflicts: Vec<ConflictFinding>,
@@ -63,7 +65,7 @@ impl RunState {
             attempt: 1,
             cleaned: false,
             checked_commit: None,
-            gate_reasons: Vec::new(),
+            gate_reasons: GateReasons::default(),
             conflicts: Vec::new(),
             merged_commit: None,
             pause_reason: None,

@@ -2,9 +2,9 @@
 //! of `merge`, `gate_reasons`, `conflicts` and the commits the gate holds a run to. Part of the
 //! run's machine (machine.rs), which alone applies it to the run's state.
 
-use crate::run::{ConflictFinding, MergeState, Phase, QueueSlot, RunState, Status};
+use crate::run::{ConflictFinding, GateReason, MergeState, Phase, QueueSlot, RunState, Status};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum GateInput {
     /// The run ended without succeeding: it cannot merge, and the gate says why.
     Ended {
@@ -15,7 +15,7 @@ pub enum GateInput {
     /// deliver evaluated the gate.
     Evaluated {
         state: MergeState,
-        reasons: Vec<String>,
+        reasons: Vec<GateReason>,
     },
     /// The radar's findings for the run now; `succeeded`: the run is waiting to merge.
     Radar {
@@ -68,14 +68,16 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
         } => {
             if status != Status::Succeeded {
                 next.merge = MergeState::Blocked;
-                next.gate_reasons = vec![format!(
-                    "the run {status} in phase {phase}{}",
-                    reason.map(|r| format!(": {r}")).unwrap_or_default()
-                )];
+                next.gate_reasons = vec![GateReason::RunEnded {
+                    status,
+                    phase,
+                    reason,
+                }]
+                .into();
             }
         }
         GateInput::Evaluated { state, reasons } => {
-            next.gate_reasons = reasons;
+            next.gate_reasons = reasons.into();
             next.merge = if g.conflicts.iter().any(ConflictFinding::blocks) {
                 MergeState::Conflict
             } else {
@@ -91,8 +93,7 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
                 next.merge = MergeState::Conflict;
             } else if g.merge == MergeState::Conflict {
                 // The reasons the radar's findings gave (any of them, from any earlier scan).
-                next.gate_reasons
-                    .retain(|r| !ConflictFinding::is_description(r));
+                next.gate_reasons.retain(|r| !r.is_conflict());
                 next.merge = match succeeded {
                     true if next.gate_reasons.is_empty() => MergeState::Ready,
                     true => MergeState::Blocked,
@@ -117,7 +118,7 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
         }
         GateInput::Refused(msg) => {
             next.merge = MergeState::Blocked;
-            next.gate_reasons = vec![msg];
+            next.gate_reasons = vec![GateReason::FailsOnceMerged { detail: msg }].into();
             next.fails_once_merged = true;
         }
         GateInput::Merged { commit } => {
@@ -133,7 +134,7 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
             next.conflicts.clear();
             if g.merge != MergeState::Merged {
                 next.merge = MergeState::Blocked;
-                next.gate_reasons = vec!["its worktree and branch were cleaned".into()];
+                next.gate_reasons = vec![GateReason::Cleaned].into();
             }
         }
         GateInput::MergeConflict { target, files } => {
@@ -149,7 +150,7 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
         }
         GateInput::Unchecked(msg) => {
             next.merge = MergeState::Blocked;
-            next.gate_reasons = vec![msg];
+            next.gate_reasons = vec![GateReason::Unchecked { detail: msg }].into();
         }
         GateInput::Retried => {
             next.merge = MergeState::None;
@@ -196,7 +197,7 @@ mod tests {
         );
         assert_eq!(g.merge, MergeState::Blocked);
         assert_eq!(
-            g.gate_reasons,
+            g.gate_reasons.sentences(),
             vec!["the run failed in phase agent: exit 1"]
         );
         let same = step(
@@ -230,9 +231,9 @@ mod tests {
         assert_eq!(g.merge, MergeState::Conflict);
         // The conflict goes away: ready again, the radar's reasons dropped, others kept.
         let mut blocked = g.clone();
-        blocked
-            .gate_reasons
-            .push("predicted conflict with target main".to_string());
+        blocked.gate_reasons.push(GateReason::Conflict {
+            finding: with_target(&["a.rs"]),
+        });
         let cleared = step(
             &blocked,
             GateInput::Radar {
@@ -242,7 +243,9 @@ mod tests {
         );
         assert_eq!(cleared.merge, MergeState::Ready);
         assert!(cleared.gate_reasons.is_empty());
-        blocked.gate_reasons.push("score 0.2 < 0.5".into());
+        blocked.gate_reasons.push(GateReason::Said {
+            text: "score 0.2 < 0.5".into(),
+        });
         let still = step(
             &blocked,
             GateInput::Radar {
@@ -251,7 +254,7 @@ mod tests {
             },
         );
         assert_eq!(still.merge, MergeState::Blocked);
-        assert_eq!(still.gate_reasons, vec!["score 0.2 < 0.5"]);
+        assert_eq!(still.gate_reasons.sentences(), vec!["score 0.2 < 0.5"]);
         // A live run without conflicts has no merge state yet.
         let live = step(
             &g,
@@ -301,7 +304,7 @@ mod tests {
         assert!(cleaned.conflicts.is_empty());
         assert_eq!(cleaned.merge, MergeState::Blocked);
         assert_eq!(
-            cleaned.gate_reasons,
+            cleaned.gate_reasons.sentences(),
             vec!["its worktree and branch were cleaned"]
         );
     }
@@ -333,7 +336,10 @@ mod tests {
         assert_eq!(step(&q, GateInput::Dequeued).merge, MergeState::Ready);
         let refused = step(&q, GateInput::Refused("tests fail once merged".into()));
         assert_eq!(refused.merge, MergeState::Blocked);
-        assert_eq!(refused.gate_reasons, vec!["tests fail once merged"]);
+        assert_eq!(
+            refused.gate_reasons.sentences(),
+            vec!["tests fail once merged"]
+        );
         // The cockpit offers a rebase first for it, until the gate is decided anew.
         assert!(refused.fails_once_merged);
         assert!(!step(&refused, GateInput::Retried).fails_once_merged);
@@ -374,7 +380,7 @@ mod tests {
     fn unchecked_work_blocks_and_a_retry_starts_the_gate_afresh() {
         let g = step(&ready(), GateInput::Unchecked("new commits".into()));
         assert_eq!(g.merge, MergeState::Blocked);
-        assert_eq!(g.gate_reasons, vec!["new commits"]);
+        assert_eq!(g.gate_reasons.sentences(), vec!["new commits"]);
         let g = step(&g, GateInput::Retried);
         assert_eq!(g.merge, MergeState::None);
         assert!(g.gate_reasons.is_empty());

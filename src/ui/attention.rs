@@ -88,7 +88,7 @@ pub fn reason(r: &RunSnapshot) -> Option<String> {
                     (None, _) => format!("paused for {p}"),
                 })
         })
-        .or_else(|| r.gate_reasons.first().cloned())
+        .or_else(|| r.gate_reasons.first().map(ToString::to_string))
         .or_else(conflict)?;
     Some(crate::advice::for_keys(&text, Some(&r.id)))
 }

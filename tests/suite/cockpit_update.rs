@@ -710,8 +710,10 @@ fn r_on_a_run_in_conflict_with_its_target_offers_rebase_first() {
         "claude",
     );
     refused.state.merge = MergeState::Blocked;
-    refused.state.gate_reasons =
-        vec!["the browser check fails once merged with main: see browser/report.md".into()];
+    refused.state.gate_reasons = vec![flightdeck::run::GateReason::FailsOnceMerged {
+        detail: "the browser check fails once merged with main: see browser/report.md".into(),
+    }]
+    .into();
     refused.state.fails_once_merged = true;
     let mut app = app_with(vec![refused]);
     press(&mut app, vec![key('g'), key('r')]);

@@ -123,7 +123,7 @@ fn the_machine_keeps_why_a_run_ended_and_the_gate_follows() {
     assert_eq!(failed.reason.as_deref(), Some("exit 1"));
     assert_eq!(failed.merge, crate::run::MergeState::Blocked);
     assert_eq!(
-        failed.gate_reasons,
+        failed.gate_reasons.sentences(),
         vec!["the run failed in phase agent: exit 1"]
     );
     // A retry starts the gate and the reason afresh.

@@ -23,13 +23,14 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let result = blocking(move || evaluate_and_write(&dir, rec, &config)).await;
     match result {
         Ok((state, reasons)) => {
+            let said: Vec<String> = reasons.iter().map(ToString::to_string).collect();
             ctx.emit(
                 Phase::Deliver,
                 Kind::GateEvaluated,
                 fields! {
                     "state" => state,
-                    "reasons" => reasons,
-                    "message" => if reasons.is_empty() { "merge gate is green".to_string() } else { format!("merge gate: {}", reasons.join("; ")) },
+                    "message" => if said.is_empty() { "merge gate is green".to_string() } else { format!("merge gate: {}", said.join("; ")) },
+                    "reasons" => said,
                 },
             );
             PhaseReport::ok(vec![Update::Gate(state, reasons)])
@@ -43,7 +44,7 @@ fn evaluate_and_write(
     dir: &Path,
     rec: RunRecord,
     config: &Config,
-) -> Result<(MergeState, Vec<String>), String> {
+) -> Result<(MergeState, Vec<crate::run::GateReason>), String> {
     let (checks, lost) = match checks_for_gate(dir) {
         Ok(c) => (c, Vec::new()),
         Err(why) => (Vec::new(), vec![why]),

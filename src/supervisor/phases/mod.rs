@@ -55,7 +55,7 @@ pub enum Update {
     Session(String),
     ReportedCost(f64),
     Score(f64),
-    Gate(crate::run::MergeState, Vec<String>),
+    Gate(crate::run::MergeState, Vec<crate::run::GateReason>),
     /// The commit the smoke checks ran on.
     Checked(String),
     /// Problems the browser check found.
