@@ -227,6 +227,8 @@ impl Keeper {
                     Ok(()) => {}
                     Err(e) => tracing::warn!("pool {}: {e}", pool.display()),
                 }
+                // Said when the refill is over, so that what it left can be looked at.
+                tracing::debug!("pool {}: refilled to {size}", pool.display());
                 keeper.refilling().remove(&pool);
             });
         if spawned.is_err() {

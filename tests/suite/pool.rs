@@ -118,11 +118,16 @@ fn runs_take_pooled_worktrees_and_the_pool_goes_with_the_server() {
 
 #[test]
 fn pool_zero_keeps_no_worktrees_ready() {
-    let env = Env::new(&CONFIG.replace("pool = 2", "pool = 0"));
+    let mut env = Env::new(&CONFIG.replace("pool = 2", "pool = 0"));
+    env.vars.push(("FLIGHTDECK_LOG".into(), "debug".into()));
     let repo = git_repo(env.path(), "repo");
     let id = env.start(&repo, "writer", "only");
     env.wait_status(&id, "succeeded");
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Looked at once the refill the run asked for is over, not after a guessed time.
+    let log = env.home.join("server.log");
+    wait_until("the refill to end", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("refilled to 0"))
+    });
     let wt: PathBuf = env.record(&id)["worktree"].as_str().unwrap().into();
     assert!(!wt.parent().unwrap().join(".pool").exists());
 }
