@@ -80,18 +80,20 @@ pub fn main(argv: &[String]) -> i32 {
 /// (or the server dying) makes the tether kill its group.
 pub struct Lifeline(#[allow(dead_code)] std::io::PipeWriter);
 
-/// Whose tether: the run (its directory names it; the server tells a run's processes by it)
-/// and the flightdeck program that is the tether.
+/// Whose tether: the run (its directory names it; the server tells a run's processes by it),
+/// the flightdeck program that is the tether, and what starts it.
 #[derive(Clone, Copy)]
 pub struct Owner<'a> {
     pub exe: &'a crate::self_exe::SelfExe,
     pub run_dir: &'a Path,
+    pub spawner: &'a crate::supervisor::spawner::Spawner,
 }
 
 /// A command that runs `program args` in `cwd` under a tether, in the run's environment the
 /// caller sets on it (the tether passes it on whole). `pre_exec` hooks and fds set up by the
-/// caller apply to the tether and are inherited by the child. A `program` that cannot be
-/// started is `NotFound` here, by name, rather than the tether's exit code later.
+/// caller apply to the tether and are inherited by the child; `owner.spawner` starts it. A
+/// `program` that cannot be started is `NotFound` here, by name, rather than the tether's exit
+/// code later.
 pub fn command(
     owner: Owner<'_>,
     program: &str,

@@ -98,8 +98,9 @@ pub async fn launch(
         .stderr(Stdio::from(err))
         .process_group(pgid)
         .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
+    let mut child = owner
+        .spawner
+        .spawn(&mut cmd)
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
     let pid = child.id();
     // One task waits for the browser's process; its end also ends the bridge, so no request

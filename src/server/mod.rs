@@ -101,6 +101,7 @@ pub async fn serve(
         exe: crate::self_exe::SelfExe::this(),
         loaded: Some(loaded),
         clock: crate::time::Clock::system(),
+        spawner: crate::supervisor::spawner::Spawner::system(),
     });
     let stop = Arc::new(Notify::new());
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -51,14 +51,19 @@ pub fn shim_command(
     cmd
 }
 
-/// Start `cmd` (from [`shim_command`]) and wait until the shim has recorded the agent.
-pub async fn start(mut cmd: tokio::process::Command, dir: &Path) -> Result<AgentProcess, Failed> {
+/// Start `cmd` (from [`shim_command`]) with `spawner` and wait until the shim has recorded the
+/// agent.
+pub async fn start(
+    spawner: &super::spawner::Spawner,
+    mut cmd: tokio::process::Command,
+    dir: &Path,
+) -> Result<AgentProcess, Failed> {
     for f in [files::shim_path(dir), files::exit_path(dir)] {
         let _ = tokio::fs::remove_file(f).await;
     }
     // The shim's exec carries the agent's argv and environment: an error here (too long an
     // argument list, say) is the agent's as much as the shim's.
-    let mut child = cmd.spawn().map_err(Failed::Spawn)?;
+    let mut child = spawner.spawn(&mut cmd).map_err(Failed::Spawn)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let d = dir.to_path_buf();

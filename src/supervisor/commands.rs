@@ -318,6 +318,7 @@ impl Supervisor {
             self.events.clone(),
             self.tx.clone(),
             self.exe.clone(),
+            self.spawner.clone(),
         );
         ctx.emit(
             Phase::Prepare,

@@ -30,6 +30,8 @@ pub struct RunCtx {
     unpriced: Mutex<HashSet<String>>,
     /// The flightdeck program that runs the run's shim, tethers and built-in agent.
     pub exe: crate::self_exe::SelfExe,
+    /// What starts the run's processes.
+    pub spawner: super::spawner::Spawner,
     /// PR.md refreshes, written in the order they were asked for.
     pub pr: super::in_order::InOrder,
 }
@@ -41,6 +43,7 @@ impl RunCtx {
         events: broadcast::Sender<Event>,
         notify: mpsc::UnboundedSender<Msg>,
         exe: crate::self_exe::SelfExe,
+        spawner: super::spawner::Spawner,
     ) -> Arc<Self> {
         Arc::new(Self {
             writer: RunWriter::new(id.clone(), dir.clone(), events),
@@ -50,6 +53,7 @@ impl RunCtx {
             notify,
             unpriced: Mutex::new(HashSet::new()),
             exe,
+            spawner,
             pr: Default::default(),
         })
     }
@@ -59,6 +63,7 @@ impl RunCtx {
         crate::tether::Owner {
             exe: &self.exe,
             run_dir: &self.dir,
+            spawner: &self.spawner,
         }
     }
 

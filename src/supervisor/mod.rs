@@ -22,6 +22,7 @@ mod radar;
 mod radar_watch;
 mod rebasing;
 mod run_writer;
+pub mod spawner;
 mod submit;
 
 use std::collections::{HashMap, VecDeque};
@@ -170,6 +171,8 @@ pub struct Options {
     pub loaded: Option<(Vec<RunRecord>, Vec<String>)>,
     /// The time runs' states record (a test may fix it).
     pub clock: crate::time::Clock,
+    /// What starts runs' processes (a test may watch every start).
+    pub spawner: spawner::Spawner,
 }
 
 pub struct Supervisor {
@@ -213,6 +216,7 @@ pub struct Supervisor {
     ports: Arc<std::sync::Mutex<crate::browser::ports::PortLeases>>,
     leased: HashMap<String, u16>,
     clock: crate::time::Clock,
+    spawner: spawner::Spawner,
     /// This server's warm pools: refills under way, and whether it is stopping.
     pools: crate::workspace::pool::Keeper,
 }
@@ -229,6 +233,7 @@ impl Supervisor {
             exe,
             loaded,
             clock,
+            spawner,
         } = opts;
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(4096);
@@ -258,6 +263,7 @@ impl Supervisor {
             ports: Default::default(),
             leased: HashMap::new(),
             clock,
+            spawner,
             pools: Default::default(),
         };
         sup.load_existing(loaded);
@@ -319,6 +325,7 @@ impl Supervisor {
                 self.events.clone(),
                 self.tx.clone(),
                 self.exe.clone(),
+                self.spawner.clone(),
             );
             let control = Control::loaded(&record.state, record.checkpoints.keys().max().copied());
             let mut record = record;

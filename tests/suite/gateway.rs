@@ -261,7 +261,7 @@ fn the_gateway_meters_calls_hides_the_key_and_enforces_the_budget() {
 }
 
 /// One streamed Anthropic turn: some text, maybe a tool call, the usage.
-fn anthropic_turn(
+pub(crate) fn anthropic_turn(
     n: usize,
     text: &str,
     tool: Option<(&str, serde_json::Value)>,

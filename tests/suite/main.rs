@@ -34,6 +34,7 @@ mod real_agents;
 mod rebase;
 mod server_lifecycle;
 mod server_restart;
+mod spawns;
 mod state_owner;
 mod supervisor;
 mod terminal_safety;

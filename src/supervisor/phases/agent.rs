@@ -265,7 +265,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         return PhaseReport::failed(format!("cannot write agent.json: {e}"), updates);
     }
     let started = Instant::now();
-    let proc = match agent_process::start(cmd, &ctx.dir).await {
+    let proc = match agent_process::start(&ctx.spawner, cmd, &ctx.dir).await {
         Ok(p) => p,
         Err(failed) => {
             unregister();

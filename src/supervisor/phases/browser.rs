@@ -241,7 +241,7 @@ async fn render(
         .stderr(Stdio::from(log2))
         .process_group(0)
         .kill_on_drop(true);
-    let mut server = cmd.spawn().map_err(|e| {
+    let mut server = ctx.spawner.spawn(&mut cmd).map_err(|e| {
         format!(
             "cannot start the dev server `{}`: {e}; fix [browser] serve",
             argv[0]

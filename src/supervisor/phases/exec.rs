@@ -71,7 +71,7 @@ pub async fn run(
         };
     child_env::apply(&mut cmd, config, &vars);
     cmd.stdout(writer).stderr(writer2).process_group(0);
-    let spawned = cmd.spawn();
+    let spawned = ctx.spawner.spawn(&mut cmd);
     drop(cmd); // our copies of the write side: the reader sees EOF when the command is done
     let mut child = match spawned {
         Ok(c) => c,

@@ -1,16 +1,20 @@
 //! A supervisor inside the test process: started through its `Options` (a home of its own, no
-//! user config file, flightdeck's binary for shims and tethers), driven through its `Handle`,
-//! and waited on through its events, never by polling a CLI or sleeping.
+//! user config file, flightdeck's binary for shims and tethers, and what a test injects: a
+//! clock, a spawner, a gateway), driven through its `Handle`, and waited on through its events,
+//! never by polling a CLI or sleeping.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use flightdeck::config::{self, Sources, UserConfig};
+use flightdeck::gateway::Gateway;
 use flightdeck::paths::Home;
 use flightdeck::protocol::{Command, Event, ProtocolError, Reply, RunRequest, RunSnapshot};
 use flightdeck::run::Status;
 use flightdeck::self_exe::SelfExe;
+use flightdeck::supervisor::spawner::Spawner;
 use flightdeck::supervisor::{Handle, Options, Supervisor};
 use tokio::sync::broadcast;
 
@@ -24,24 +28,55 @@ pub struct InProc {
     pub handle: Handle,
     events: broadcast::Receiver<Event>,
     task: tokio::task::JoinHandle<()>,
+    pub injected: Injected,
+}
+
+/// What the test gives the supervisor in place of the real thing (the same again after a
+/// restart).
+#[derive(Clone, Default)]
+pub struct Injected {
+    /// The time runs' states record.
     pub clock: flightdeck::time::Clock,
+    /// What starts runs' processes.
+    pub spawner: Spawner,
+    /// The metering gateway, if any: runs get no model proxy without one.
+    pub gateway: Option<Arc<Gateway>>,
+}
+
+/// A metering gateway on loopback, as a server starts one.
+pub async fn gateway() -> Arc<Gateway> {
+    Gateway::start(Default::default(), None, 64)
+        .await
+        .expect("a gateway")
 }
 
 impl InProc {
     pub async fn start(config_text: &str) -> Self {
-        Self::with_clock(config_text, flightdeck::time::Clock::system()).await
+        Self::with(config_text, Injected::default()).await
     }
 
     /// A supervisor whose runs' states record the time `clock` says.
     pub async fn with_clock(config_text: &str, clock: flightdeck::time::Clock) -> Self {
+        Self::with(
+            config_text,
+            Injected {
+                clock,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// A supervisor with what `injected` gives it.
+    pub async fn with(config_text: &str, injected: Injected) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("flightdeck.toml");
         std::fs::write(&config, config_text).expect("config");
-        Self::on(dir, config, clock)
+        Self::on(dir, config, injected)
     }
 
     /// A supervisor on the home in `dir` with the config file `config`.
-    fn on(dir: tempfile::TempDir, config: PathBuf, clock: flightdeck::time::Clock) -> Self {
+    fn on(dir: tempfile::TempDir, config: PathBuf, injected: Injected) -> Self {
         let home = Home::at(dir.path().join("home"));
         home.ensure().expect("home");
         let global = config::load(&Sources {
@@ -55,10 +90,11 @@ impl InProc {
             global,
             own_config: Some(config.clone()),
             user_config: UserConfig::Without,
-            gateway: None,
+            gateway: injected.gateway.clone(),
             exe: SelfExe::at(PathBuf::from(super::BIN)),
             loaded: None,
-            clock: clock.clone(),
+            clock: injected.clock.clone(),
+            spawner: injected.spawner.clone(),
         });
         let events = handle.subscribe();
         Self {
@@ -68,7 +104,7 @@ impl InProc {
             handle,
             events,
             task,
-            clock,
+            injected,
         }
     }
 
@@ -187,7 +223,7 @@ impl InProc {
         let _ = self.task.await;
         // The old supervisor's last record writes settle before the new one reads them.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        Self::on(self.dir, self.config, self.clock)
+        Self::on(self.dir, self.config, self.injected)
     }
 
     /// Stop the supervisor and every run it has.
