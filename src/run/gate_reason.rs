@@ -268,6 +268,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::field_reassign_with_default)] // only the machine builds states outside tests
     fn the_state_carries_them_flattened_where_gate_reasons_always_was() {
         let mut state = crate::run::RunState::default();
         state.gate_reasons = vec![GateReason::NoScore, GateReason::Cleaned].into();
