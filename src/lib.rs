@@ -17,6 +17,7 @@ pub mod conn_cap;
 pub mod demo;
 pub mod disk;
 pub mod fd_limit;
+pub mod forge;
 pub mod gate;
 pub mod gateway;
 pub mod harden;

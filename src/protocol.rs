@@ -90,6 +90,16 @@ pub enum Command {
         #[serde(default)]
         by_hand: bool,
     },
+    /// Push the run's branch and open or update its pull request (`[forge]`); answered with
+    /// the record once the forge answered.
+    Pr {
+        run: String,
+    },
+    /// Send the agent round again with a person's words.
+    Reply {
+        run: String,
+        text: String,
+    },
     /// Answered once a queued run landed (the record) or was refused (why).
     AwaitMerge {
         run: String,

@@ -104,6 +104,36 @@ pub async fn clean(client: &Client, runs: &[String], merged: bool, force: bool) 
     Ok(if failed == 0 { 0 } else { 1 })
 }
 
+pub async fn pr(client: &Client, run: &str, json: bool) -> Result<i32> {
+    let r = expect_run(client.request(&Command::Pr { run: run.into() }).await?)?;
+    let Some(pr) = &r.pr else {
+        return Err(eyre!(
+            "run {} has no pull request after all; `flightdeck logs {}` says why",
+            r.id,
+            r.id
+        ));
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(pr)?);
+    } else {
+        println!("{}", pr.url);
+    }
+    Ok(0)
+}
+
+pub async fn reply(client: &Client, run: &str, text: &str) -> Result<i32> {
+    let reply = client
+        .request(&Command::Reply {
+            run: run.into(),
+            text: text.into(),
+        })
+        .await?;
+    if let Reply::Done { message } = reply {
+        println!("{message}");
+    }
+    Ok(0)
+}
+
 pub async fn rebase(client: &Client, run: &str, by_hand: bool) -> Result<i32> {
     let r = expect_run(
         client

@@ -119,6 +119,19 @@ pub enum Cmd {
         #[arg(long)]
         by_hand: bool,
     },
+    /// Push the run's branch and open or update its pull request ([forge] in your config);
+    /// prints its URL.
+    Pr {
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send the agent round again with your words (a review of your own).
+    Reply {
+        run: String,
+        #[arg(required = true, value_name = "TEXT")]
+        text: Vec<String>,
+    },
     /// Trust this repository's .flightdeck.toml (its exact content) so runs may use it.
     Trust {
         /// The repository; default: the current directory.
@@ -254,6 +267,8 @@ pub async fn main(cli: Cli) -> Result<i32> {
         }) => actions::clean(&client, &runs, merged, force).await,
         Some(Cmd::Rebase { run, by_hand }) => actions::rebase(&client, &run, by_hand).await,
         Some(Cmd::Merge { runs, no_wait }) => actions::merge(&client, &runs, no_wait).await,
+        Some(Cmd::Pr { run, json }) => actions::pr(&client, &run, json).await,
+        Some(Cmd::Reply { run, text }) => actions::reply(&client, &run, &text.join(" ")).await,
         Some(Cmd::Trust { repo, revoke }) => {
             let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));
             trust::trust(&home, repo, revoke, config.clone()).await

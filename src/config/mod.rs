@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod duration;
 mod file;
+pub mod forge;
 mod layers;
 pub mod pinned;
 pub mod trust;
@@ -54,6 +55,10 @@ pub struct Config {
     /// Variables of the server's environment passed on to every process of a run, beyond the
     /// allow-list (PATH, HOME, USER, LANG, LC_*, TERM, TZ, SHELL, TMPDIR). User config only.
     pub env_passthrough: Vec<String>,
+    /// Where runs' pull requests go (none: delivery stops at PR.md and a local merge).
+    /// User config only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forge: Option<forge::ForgeConfig>,
 }
 
 /// `[cockpit]`: when a run fails, conflicts, pauses for its budget or becomes ready to merge.
@@ -152,6 +157,7 @@ impl Default for Config {
             budget: BudgetConfig::default(),
             cockpit: CockpitConfig::default(),
             env_passthrough: Vec::new(),
+            forge: None,
         }
     }
 }
@@ -340,6 +346,9 @@ impl Config {
     /// Checks that serde cannot express.
     pub fn validate(&self) -> Result<(), String> {
         self.browser.validate()?;
+        if let Some(problem) = self.forge.as_ref().and_then(forge::ForgeConfig::problem) {
+            return Err(problem);
+        }
         for name in &self.env_passthrough {
             check_env_name(name, "env_passthrough")?;
         }

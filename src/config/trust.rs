@@ -16,7 +16,11 @@ use sha2::{Digest, Sha256};
 use super::Config;
 
 /// Top-level keys only the user's own config may set.
-const REPO_FORBIDDEN_KEYS: [(&str, &str); 6] = [
+const REPO_FORBIDDEN_KEYS: [(&str, &str); 7] = [
+    (
+        "forge",
+        "where runs are pushed and which forge API gets your token",
+    ),
     ("providers", "where model traffic and the server's keys go"),
     ("budget", "how much a run may spend"),
     (

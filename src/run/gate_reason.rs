@@ -58,6 +58,10 @@ pub enum GateReason {
     Unchecked {
         detail: String,
     },
+    /// Its pull request was closed on the forge without merging.
+    PrClosed {
+        url: String,
+    },
     /// A sentence from a record written before reasons were typed.
     Said {
         text: String,
@@ -120,6 +124,10 @@ impl fmt::Display for GateReason {
                 }
             }
             GateReason::Cleaned => f.write_str("its worktree and branch were cleaned"),
+            GateReason::PrClosed { url } => write!(
+                f,
+                "its pull request was closed on the forge ({url}); reopen it there, or `flightdeck pr` opens a new one"
+            ),
         }
     }
 }

@@ -3,10 +3,12 @@
 pub mod allowed;
 pub mod gate_reason;
 pub mod id;
+pub mod pull_request;
 pub mod record;
 pub mod state;
 
 pub use gate_reason::{GateReason, GateReasons};
+pub use pull_request::{PrChecks, PrNote, PrReview, PrState, PullRequest};
 pub use record::{
     ConflictFinding, MergeState, Phase, QueueSlot, RunRecord, Status, Tokens, WorkspaceKind,
 };

@@ -47,6 +47,9 @@ pub struct RunState {
     /// rebase onto the new target is the way on).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fails_once_merged: bool,
+    /// Its pull request on the forge, once one is open (with `[forge]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr: Option<super::PullRequest>,
     /// What may be done with the run now, and why not (the machine's guard and the gate).
     #[serde(default)]
     pub allowed: Allowed,
@@ -72,6 +75,7 @@ impl RunState {
             warning: None,
             queue: None,
             fails_once_merged: false,
+            pr: None,
             allowed: Allowed::default(),
         }
     }

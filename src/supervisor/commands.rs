@@ -80,6 +80,8 @@ impl Supervisor {
             }
             Command::Clean { run, force } => return self.clean(&run, force, reply),
             Command::Merge { run, no_wait } => return self.merge_command(&run, no_wait, reply),
+            Command::Pr { run } => return self.pr_command(&run, reply),
+            Command::Reply { run, text } => return self.reply_command(&run, text, reply),
             Command::AwaitMerge { run } => return self.await_merge(&run, reply),
             Command::Rebase { run, by_hand } => return self.rebase_command(&run, by_hand, reply),
             Command::Wait { run } => match self.resolve(&run) {
@@ -265,6 +267,7 @@ impl Supervisor {
                 }
             }
             Internal::RadarDone { findings } => self.radar_done(findings),
+            Internal::Forge(msg) => self.on_forge(*msg),
             Internal::Answer { reply, answer } => drop(reply.send(answer)), // written already
             Internal::KillGraceOver { run } => {
                 if let Some(e) = self.runs.get(&run) {

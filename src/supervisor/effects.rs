@@ -263,6 +263,7 @@ impl Supervisor {
         );
         if delivered {
             self.maybe_auto_merge(id);
+            self.after_deliver_forge(id);
         }
     }
 

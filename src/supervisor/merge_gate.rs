@@ -2,7 +2,10 @@
 //! of `merge`, `gate_reasons`, `conflicts` and the commits the gate holds a run to. Part of the
 //! run's machine (machine.rs), which alone applies it to the run's state.
 
-use crate::run::{ConflictFinding, GateReason, MergeState, Phase, QueueSlot, RunState, Status};
+use crate::run::{
+    ConflictFinding, GateReason, MergeState, Phase, PrState, PullRequest, QueueSlot, RunState,
+    Status,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum GateInput {
@@ -43,6 +46,15 @@ pub enum GateInput {
     Unchecked(String),
     /// The run goes again: the gate is decided anew.
     Retried,
+    /// Its pull request as the forge reports it now (opened, updated or polled).
+    PrSeen {
+        pr: PullRequest,
+        /// The forge's merge commit, once merged there.
+        merge_commit: Option<String>,
+    },
+    /// A feedback round from the pull request went to the agent; `answered` names what it
+    /// answered (so the same failure or review is not sent twice).
+    PrFeedback { answered: String },
 }
 
 pub fn step(g: &RunState, input: GateInput) -> RunState {
@@ -56,6 +68,8 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
             | GateInput::Dequeued
             | GateInput::Checked(_)
             | GateInput::Refused(_)
+            | GateInput::PrSeen { .. }
+            | GateInput::PrFeedback { .. }
     );
     if !keeps_refusal {
         next.fails_once_merged = false;
@@ -156,6 +170,49 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
             next.merge = MergeState::None;
             next.gate_reasons.clear();
         }
+        GateInput::PrSeen { pr, merge_commit } => {
+            let mut pr = pr;
+            // The rounds are flightdeck's count, not the forge's.
+            if let Some(old) = &g.pr {
+                pr.feedback_rounds = old.feedback_rounds;
+                pr.answered = old.answered.clone();
+            }
+            match pr.state {
+                PrState::Merged if g.merge != MergeState::Merged => {
+                    next.merge = MergeState::Merged;
+                    next.merged_commit = merge_commit;
+                    next.conflicts.clear();
+                    next.gate_reasons.clear();
+                }
+                PrState::Closed if g.merge != MergeState::Merged => {
+                    next.merge = MergeState::Blocked;
+                    next.gate_reasons = vec![GateReason::PrClosed {
+                        url: pr.url.clone(),
+                    }]
+                    .into();
+                }
+                // Reopened: the closing no longer stands in the way.
+                PrState::Open | PrState::Draft
+                    if g.gate_reasons
+                        .iter()
+                        .any(|r| matches!(r, GateReason::PrClosed { .. })) =>
+                {
+                    next.gate_reasons
+                        .retain(|r| !matches!(r, GateReason::PrClosed { .. }));
+                    if next.gate_reasons.is_empty() && g.status == Status::Succeeded {
+                        next.merge = MergeState::Ready;
+                    }
+                }
+                _ => {}
+            }
+            next.pr = Some(pr);
+        }
+        GateInput::PrFeedback { answered } => {
+            if let Some(pr) = next.pr.as_mut() {
+                pr.feedback_rounds += 1;
+                pr.answered = Some(answered);
+            }
+        }
     }
     if next.merge != MergeState::Pending {
         next.queue = None;
@@ -166,6 +223,51 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_forge_merging_or_closing_the_pr_shows_in_the_run() {
+        let pr = |state| PullRequest {
+            number: 7,
+            url: "http://forge/pull/7".into(),
+            state,
+            ..Default::default()
+        };
+        let seen = |g: &RunState, state| {
+            step(
+                g,
+                GateInput::PrSeen {
+                    pr: pr(state),
+                    merge_commit: Some("m".into()),
+                },
+            )
+        };
+        let succeeded = RunState {
+            status: Status::Succeeded,
+            ..ready()
+        };
+        let opened = seen(&succeeded, PrState::Open);
+        assert_eq!(opened.merge, MergeState::Ready);
+        let fed = step(
+            &opened,
+            GateInput::PrFeedback {
+                answered: "checks:abc".into(),
+            },
+        );
+        let closed = seen(&fed, PrState::Closed);
+        assert_eq!(closed.merge, MergeState::Blocked);
+        assert!(closed.gate_reasons.sentences()[0].contains("closed on the forge"));
+        let pr_kept = closed.pr.clone().unwrap_or_default();
+        assert_eq!(
+            pr_kept.feedback_rounds, 1,
+            "the rounds are flightdeck's count"
+        );
+        let reopened = seen(&closed, PrState::Open);
+        assert_eq!(reopened.merge, MergeState::Ready);
+        let merged = seen(&reopened, PrState::Merged);
+        assert_eq!(merged.merge, MergeState::Merged);
+        assert_eq!(merged.merged_commit.as_deref(), Some("m"));
+        assert_eq!(seen(&merged, PrState::Closed).merge, MergeState::Merged);
+    }
 
     fn with_target(files: &[&str]) -> ConflictFinding {
         ConflictFinding {

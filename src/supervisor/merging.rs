@@ -28,6 +28,9 @@ impl Supervisor {
             Ok(id) => id,
             Err(e) => return drop(reply.send(Err(e))),
         };
+        if self.lands_on_forge(&id) {
+            return self.merge_on_forge(&id, reply);
+        }
         let queued = self.runs[&id].record.merge == MergeState::Pending;
         if !queued {
             if let Some(why) = self.merge_refusal(&id) {
@@ -76,7 +79,7 @@ impl Supervisor {
 
     /// Why the run may not merge now, if it may not (the gate's decision, as `show` and the
     /// cockpit have it; a run already queued may).
-    fn merge_refusal(&self, id: &str) -> Option<String> {
+    pub(super) fn merge_refusal(&self, id: &str) -> Option<String> {
         let r = &self.runs.get(id)?.record;
         MergeRefusal::of(r)
             .filter(|m| *m != MergeRefusal::Queued)
@@ -90,7 +93,8 @@ impl Supervisor {
             .get(id)
             .and_then(|e| e.config.as_ref())
             .is_some_and(|c| c.gate.auto_merge);
-        if auto && self.merge_refusal(id).is_none() {
+        // With a pull request open, landing is the forge's (`merge` through its API).
+        if auto && self.merge_refusal(id).is_none() && !self.lands_on_forge(id) {
             self.enqueue(id);
         }
     }

@@ -9,6 +9,7 @@ pub mod child_env;
 mod commands;
 mod context;
 mod effects;
+pub mod forge_link;
 mod in_order;
 mod jobs;
 pub mod machine;
@@ -143,6 +144,8 @@ enum Internal {
     RadarDone {
         findings: Result<HashMap<String, Vec<crate::run::ConflictFinding>>, jobs::JobFailed>,
     },
+    /// What a forge job found (a delivery, a poll, a landing, feedback written).
+    Forge(Box<forge_link::ForgeMsg>),
 }
 
 struct Entry {
@@ -219,6 +222,8 @@ pub struct Supervisor {
     spawner: spawner::Spawner,
     /// This server's warm pools: refills under way, and whether it is stopping.
     pools: crate::workspace::pool::Keeper,
+    /// The runs' pull requests: deliveries and polls under way, the forge clients.
+    forge: forge_link::ForgeLink,
 }
 
 impl Supervisor {
@@ -265,6 +270,7 @@ impl Supervisor {
             clock,
             spawner,
             pools: Default::default(),
+            forge: Default::default(),
         };
         sup.load_existing(loaded);
         sup.readopt_unfinished();

@@ -38,6 +38,7 @@ pub(super) fn start_ticker(tx: mpsc::UnboundedSender<Msg>) {
 
 impl Supervisor {
     pub(super) fn radar_tick(&mut self) {
+        self.forge_tick();
         if std::time::Instant::now() < self.radar_next || !self.radar_flight.ask() {
             return;
         }

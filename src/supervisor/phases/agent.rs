@@ -102,10 +102,24 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     let rebase = take_feedback(&ctx.dir, rec.attempt, super::REBASE_FEEDBACK, "rebase").await;
     let feedback = match rebase {
         Some(f) => Some(f),
-        None => take_feedback(&ctx.dir, rec.attempt, super::browser::FEEDBACK, "browser").await,
+        None => match take_feedback(
+            &ctx.dir,
+            rec.attempt,
+            crate::supervisor::forge_link::FEEDBACK,
+            "forge",
+        )
+        .await
+        {
+            Some(f) => Some(f),
+            None => take_feedback(&ctx.dir, rec.attempt, super::browser::FEEDBACK, "browser").await,
+        },
     };
     let task = match &feedback {
-        Some((path, text)) if path.starts_with(ctx.dir.join("rebase")) => {
+        // The rebase's conflicts and the pull request's checks and reviews follow the task.
+        Some((path, text))
+            if path.starts_with(ctx.dir.join("rebase"))
+                || path.starts_with(ctx.dir.join("forge")) =>
+        {
             format!("{}\n\n---\n{text}", rec.task)
         }
         Some((_, report)) => crate::browser::report::feedback_prompt(&rec.task, report),

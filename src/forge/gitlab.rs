@@ -1,0 +1,366 @@
+//! GitLab's REST API (v4): merge requests, their pipelines, approvals and discussions, merge.
+//! A self-hosted GitLab is the same API under its own URL.
+
+use std::collections::HashMap;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::http::{message_of, Http};
+use super::{ForgeError, Known, OpenSpec, Opened, Seen, DETAIL_BUDGET};
+use crate::config::forge::ForgeKind;
+use crate::run::{PrChecks, PrNote, PrReview, PrState, PullRequest};
+
+/// The project's path as the API takes it in a URL (`group%2Fname`).
+fn project(repo: &str) -> String {
+    let mut out = String::new();
+    for b in repo.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn query(value: &str) -> String {
+    project(value)
+}
+
+pub async fn open(
+    http: &Http,
+    repo: &str,
+    spec: &OpenSpec<'_>,
+) -> Result<(Seen, Opened), ForgeError> {
+    let id = project(repo);
+    let existing = http
+        .get(&format!(
+            "/projects/{id}/merge_requests?source_branch={}&state=opened&per_page=100",
+            query(spec.branch)
+        ))
+        .await?;
+    let found = existing
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["source_branch"] == spec.branch))
+        .and_then(|m| m["iid"].as_u64());
+    let title = if spec.draft {
+        format!("Draft: {}", spec.title)
+    } else {
+        spec.title.to_string()
+    };
+    let (mr, how) = match found {
+        Some(iid) => {
+            let mr = http
+                .send_ok(
+                    Method::PUT,
+                    &format!("/projects/{id}/merge_requests/{iid}"),
+                    &json!({"title": title, "description": spec.body, "add_labels": "flightdeck"}),
+                )
+                .await?;
+            (mr, Opened::Updated)
+        }
+        None => {
+            let path = format!("/projects/{id}/merge_requests");
+            let answer = http
+                .send(
+                    Method::POST,
+                    &path,
+                    &json!({
+                        "source_branch": spec.branch,
+                        "target_branch": spec.base,
+                        "title": title,
+                        "description": spec.body,
+                        "labels": "flightdeck",
+                    }),
+                )
+                .await?;
+            if matches!(
+                answer.status,
+                StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST
+            ) {
+                return Err(ForgeError::Api {
+                    status: answer.status.as_u16(),
+                    message: format!(
+                        "GitLab would not open the merge request of {} into {}: {}",
+                        spec.branch,
+                        spec.base,
+                        message_of(&answer.body)
+                    ),
+                });
+            }
+            if !answer.status.is_success() {
+                return Err(http.refusal(&Method::POST, &path, answer));
+            }
+            (answer.body, Opened::Created)
+        }
+    };
+    Ok((seen_from(&mr), how))
+}
+
+fn seen_from(m: &Value) -> Seen {
+    let state = match m["state"].as_str() {
+        Some("merged") => PrState::Merged,
+        Some("closed" | "locked") => PrState::Closed,
+        _ if m["draft"] == true || m["work_in_progress"] == true => PrState::Draft,
+        _ => PrState::Open,
+    };
+    let merge_commit = (state == PrState::Merged)
+        .then(|| {
+            m["merge_commit_sha"]
+                .as_str()
+                .or_else(|| m["squash_commit_sha"].as_str())
+                .map(str::to_string)
+        })
+        .flatten();
+    Seen {
+        pr: PullRequest {
+            forge: ForgeKind::Gitlab,
+            number: m["iid"].as_u64().unwrap_or(0),
+            url: m["web_url"].as_str().unwrap_or_default().to_string(),
+            state,
+            head: m["sha"].as_str().unwrap_or_default().to_string(),
+            mergeable: match m["detailed_merge_status"].as_str() {
+                Some("mergeable") => Some(true),
+                Some("checking" | "unchecked") | None => None,
+                Some(_) => Some(false),
+            },
+            ..Default::default()
+        },
+        merge_commit,
+        review_id: None,
+    }
+}
+
+pub async fn poll(
+    http: &Http,
+    repo: &str,
+    numbers: &[u64],
+    known: &mut HashMap<u64, Known>,
+) -> Result<Vec<Seen>, ForgeError> {
+    let id = project(repo);
+    let list = http
+        .get(&format!(
+            "/projects/{id}/merge_requests?state=all&labels=flightdeck&order_by=updated_at&per_page=100"
+        ))
+        .await?;
+    let listed: HashMap<u64, &Value> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| Some((m["iid"].as_u64()?, m)))
+        .collect();
+    let mut budget = DETAIL_BUDGET;
+    let mut out = Vec::new();
+    for &n in numbers {
+        let fetched;
+        let m = match listed.get(&n) {
+            Some(m) => *m,
+            None if budget > 0 => {
+                budget -= 1;
+                fetched = http
+                    .get(&format!("/projects/{id}/merge_requests/{n}"))
+                    .await?;
+                &fetched
+            }
+            None => continue,
+        };
+        let mut seen = seen_from(m);
+        let k = known.entry(n).or_default();
+        let updated = m["updated_at"].as_str().unwrap_or_default().to_string();
+        let head_moved = k.head != seen.pr.head;
+        let look_at_checks = head_moved
+            || k.checks == PrChecks::Pending
+            || (k.checks == PrChecks::None && k.polls_since_checks >= 5);
+        if look_at_checks && budget > 0 {
+            budget -= 1;
+            let one = http
+                .get(&format!("/projects/{id}/merge_requests/{n}"))
+                .await?;
+            let (checks, failing) =
+                pipeline_of(http, &id, &one["head_pipeline"], &mut budget).await?;
+            k.checks = checks;
+            k.failing = failing;
+            k.polls_since_checks = 0;
+            k.head = seen.pr.head.clone();
+        } else {
+            k.polls_since_checks += 1;
+        }
+        if (k.updated_at != updated || head_moved) && budget >= 2 {
+            budget -= 2;
+            let status = m["detailed_merge_status"].as_str().unwrap_or_default();
+            let (review, rid, requested) = review_of(http, &id, n, status).await?;
+            k.review = review;
+            k.review_id = rid;
+            k.requested = requested;
+            k.updated_at = updated;
+        }
+        seen.pr.checks = k.checks;
+        seen.pr.failing = k.failing.clone();
+        seen.pr.review = k.review;
+        seen.pr.requested = k.requested.clone();
+        seen.review_id = k.review_id.clone();
+        out.push(seen);
+    }
+    Ok(out)
+}
+
+async fn pipeline_of(
+    http: &Http,
+    id: &str,
+    pipeline: &Value,
+    budget: &mut usize,
+) -> Result<(PrChecks, Vec<PrNote>), ForgeError> {
+    let status = pipeline["status"].as_str().unwrap_or_default();
+    let checks = match status {
+        "success" => PrChecks::Passing,
+        "failed" | "canceled" => PrChecks::Failing,
+        "" | "skipped" | "manual" => PrChecks::None,
+        _ => PrChecks::Pending,
+    };
+    let mut failing = Vec::new();
+    if checks == PrChecks::Failing {
+        if let (Some(pid), true) = (pipeline["id"].as_u64(), *budget > 0) {
+            *budget -= 1;
+            let jobs = http
+                .get(&format!("/projects/{id}/pipelines/{pid}/jobs?per_page=100"))
+                .await?;
+            for j in jobs.as_array().into_iter().flatten() {
+                if matches!(j["status"].as_str(), Some("failed" | "canceled")) {
+                    failing.push(PrNote {
+                        by: j["name"].as_str().unwrap_or("job").to_string(),
+                        path: None,
+                        line: None,
+                        text: format!(
+                            "job {} in stage {}",
+                            j["status"].as_str().unwrap_or("failed"),
+                            j["stage"].as_str().unwrap_or("?")
+                        ),
+                    });
+                }
+            }
+        }
+        if failing.is_empty() {
+            failing.push(PrNote {
+                by: "pipeline".into(),
+                path: None,
+                line: None,
+                text: format!("pipeline {status}"),
+            });
+        }
+    }
+    Ok((checks, failing))
+}
+
+/// Approved, changes requested (GitLab's "requested changes", or threads left unresolved), or
+/// only commented on.
+async fn review_of(
+    http: &Http,
+    id: &str,
+    n: u64,
+    merge_status: &str,
+) -> Result<(PrReview, Option<String>, Vec<PrNote>), ForgeError> {
+    let approvals = http
+        .get(&format!("/projects/{id}/merge_requests/{n}/approvals"))
+        .await?;
+    let discussions = http
+        .get(&format!(
+            "/projects/{id}/merge_requests/{n}/discussions?per_page=100"
+        ))
+        .await?;
+    let mut open_notes = Vec::new();
+    let mut ids = Vec::new();
+    let mut commented = false;
+    for d in discussions.as_array().into_iter().flatten() {
+        for note in d["notes"].as_array().into_iter().flatten() {
+            if note["system"] == true {
+                continue;
+            }
+            commented = true;
+            if note["resolvable"] == true && note["resolved"] != true {
+                ids.push(note["id"].to_string());
+                open_notes.push(PrNote {
+                    by: note["author"]["username"]
+                        .as_str()
+                        .unwrap_or("reviewer")
+                        .to_string(),
+                    path: note["position"]["new_path"].as_str().map(str::to_string),
+                    line: note["position"]["new_line"].as_u64(),
+                    text: note["body"].as_str().unwrap_or_default().to_string(),
+                });
+            }
+        }
+    }
+    let approved = approvals["approved"] == true
+        && approvals["approved_by"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+    if merge_status == "requested_changes" || (!open_notes.is_empty() && !approved) {
+        return Ok((PrReview::ChangesRequested, Some(ids.join(",")), open_notes));
+    }
+    let review = if approved {
+        PrReview::Approved
+    } else if commented {
+        PrReview::Commented
+    } else {
+        PrReview::None
+    };
+    Ok((review, None, Vec::new()))
+}
+
+pub async fn mergeable(http: &Http, repo: &str, n: u64) -> Result<Result<(), String>, ForgeError> {
+    let m = http
+        .get(&format!("/projects/{}/merge_requests/{n}", project(repo)))
+        .await?;
+    let status = m["detailed_merge_status"]
+        .as_str()
+        .or_else(|| m["merge_status"].as_str())
+        .unwrap_or("unknown");
+    Ok(match status {
+        "mergeable" | "can_be_merged" => Ok(()),
+        "checking" | "unchecked" => Err(format!(
+            "GitLab is still working out whether merge request !{n} can be merged; try again in a moment"
+        )),
+        other => Err(format!(
+            "GitLab says merge request !{n} cannot be merged ({other}); resolve it there or `flightdeck rebase` the run"
+        )),
+    })
+}
+
+pub async fn merge(
+    http: &Http,
+    repo: &str,
+    n: u64,
+    head: &str,
+    squash: bool,
+) -> Result<Option<String>, ForgeError> {
+    let path = format!("/projects/{}/merge_requests/{n}/merge", project(repo));
+    let answer = http
+        .send(Method::PUT, &path, &json!({"sha": head, "squash": squash}))
+        .await?;
+    match answer.status {
+        s if s.is_success() => Ok(answer.body["merge_commit_sha"]
+            .as_str()
+            .or_else(|| answer.body["squash_commit_sha"].as_str())
+            .map(str::to_string)),
+        StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_ACCEPTABLE | StatusCode::CONFLICT => {
+            Err(ForgeError::Api {
+                status: answer.status.as_u16(),
+                message: format!(
+                    "GitLab refused to merge merge request !{n}: {} (approvals, pipeline or branch protection, or the branch moved)",
+                    message_of(&answer.body)
+                ),
+            })
+        }
+        _ => Err(http.refusal(&Method::PUT, &path, answer)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn project_paths_are_encoded_whole() {
+        assert_eq!(super::project("group/sub/name"), "group%2Fsub%2Fname");
+    }
+}
