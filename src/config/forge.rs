@@ -121,9 +121,9 @@ impl ForgeConfig {
         if self.remote.trim().is_empty() {
             return Some("[forge] remote is empty; name a git remote such as \"origin\"".into());
         }
-        if self.poll.0 < std::time::Duration::from_secs(5) {
+        if self.poll.0 < std::time::Duration::from_secs(1) {
             return Some(
-                "[forge] poll is under 5s; forges rate-limit, poll every 30s or more".into(),
+                "[forge] poll is under 1s; forges rate-limit, poll every 30s or more".into(),
             );
         }
         None
