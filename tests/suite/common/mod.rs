@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod forge_fake;
 pub mod inproc;
 pub mod landing;
 pub mod other_user;
