@@ -177,6 +177,18 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
             .map_err(|e| eyre!("{e}"))
             .and_then(expect_run)
         {
+            Ok(r) if r.merge == crate::run::MergeState::Merged && r.pr.is_some() => {
+                // Landed through the forge's merge API.
+                if let Some(pr) = &r.pr {
+                    println!(
+                        "merged run {} through {} #{} ({})",
+                        r.id,
+                        pr.forge.pr_word(),
+                        pr.number,
+                        pr.url
+                    );
+                }
+            }
             Ok(r) => {
                 println!(
                     "run {} is in the merge queue of {}",

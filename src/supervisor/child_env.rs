@@ -53,6 +53,10 @@ pub fn removed(config: &Config) -> Vec<OsString> {
         .map(|p| OsString::from(&p.api_key_env))
         .filter(|k| !k.is_empty())
         .collect();
+    // The forge's token is the server's alone, even when a passthrough names it.
+    if let Some(forge) = &config.forge {
+        out.push(OsString::from(forge.token_var()));
+    }
     for (name, _) in std::env::vars_os() {
         let Some(n) = name.to_str() else { continue };
         if is_flightdeck_secret(n) || OWN.contains(&n) {

@@ -52,7 +52,7 @@ pub(super) enum ForgeMsg {
     },
     FeedbackWritten {
         run: String,
-        answered: String,
+        answered: Option<String>,
         result: Result<(), String>,
     },
 }
@@ -136,7 +136,7 @@ impl Supervisor {
             target: r.target.clone().unwrap_or_default(),
             title: title_of(&r.task),
             pr_md: e.ctx.dir.join("PR.md"),
-            draft: cfg.draft || (cfg.open == OpenWhen::Succeeded && r.merge != MergeState::Ready),
+            draft: cfg.draft || cfg.open == OpenWhen::Succeeded,
             known_repo: r
                 .pr
                 .as_ref()
@@ -196,6 +196,17 @@ impl Supervisor {
                 };
                 let mut pr = d.seen.pr.clone();
                 pr.repo = d.repo.clone();
+                // Opening says nothing of checks and reviews: keep what the last poll saw (the
+                // checks only while the head is the same; a change request stands until the
+                // reviewer says otherwise).
+                if let Some(old) = &e.record.pr {
+                    pr.review = old.review;
+                    pr.requested = old.requested.clone();
+                    if old.head == pr.head {
+                        pr.checks = old.checks;
+                        pr.failing = old.failing.clone();
+                    }
+                }
                 e.ctx.emit(
                     Phase::Deliver,
                     kind,
@@ -377,11 +388,17 @@ impl Supervisor {
                 &s.pr.requested,
             )
         };
-        self.send_feedback(id, key, text);
+        self.send_feedback(id, Some(key), text);
     }
 
-    /// Write the feedback for the agent, then send it round (from the agent phase).
-    pub(super) fn send_feedback(&mut self, id: &str, answered: String, text: String) {
+    /// Write the feedback for the agent, then send it round (from the agent phase). With
+    /// `answered` (a PR's failure or review), the round counts against `max_feedback` and is
+    /// marked answered now, so a poll meanwhile does not send it twice.
+    pub(super) fn send_feedback(&mut self, id: &str, answered: Option<String>, text: String) {
+        if let Some(answered) = answered.clone() {
+            self.gate(id, GateInput::PrFeedback { answered });
+            self.persist(id);
+        }
         let Some(e) = self.runs.get(id) else { return };
         let path = e.ctx.dir.join(FEEDBACK);
         let run = id.to_string();
@@ -404,7 +421,7 @@ impl Supervisor {
         );
     }
 
-    fn feedback_written(&mut self, id: &str, answered: String, result: Result<(), String>) {
+    fn feedback_written(&mut self, id: &str, answered: Option<String>, result: Result<(), String>) {
         let Some(e) = self.runs.get(id) else { return };
         if let Err(err) = result {
             e.ctx.emit(
@@ -414,15 +431,19 @@ impl Supervisor {
             );
             return;
         }
-        let round = e.record.pr.as_ref().map_or(1, |p| p.feedback_rounds + 1);
+        let message = match (&answered, e.record.pr.as_ref()) {
+            (Some(_), Some(pr)) => format!(
+                "the agent goes again with what pull request #{} said (round {})",
+                pr.number, pr.feedback_rounds
+            ),
+            _ => "the agent goes again with a person's reply".to_string(),
+        };
         e.ctx.emit(
             Phase::Deliver,
             Kind::PrFeedback,
-            fields! {"round" => round, "answers" => answered,
-                     "message" => format!("the agent goes again with what the pull request said (round {round})")},
+            fields! {"answers" => answered, "rounds" => e.record.pr.as_ref().map(|p| p.feedback_rounds),
+                     "message" => message},
         );
-        self.gate(id, GateInput::PrFeedback { answered });
-        self.persist(id);
         let (tx, _) = oneshot::channel();
         self.reload_config(id, move |run, config| Internal::RetryReady {
             run,
@@ -433,7 +454,8 @@ impl Supervisor {
     }
 
     /// `merge` with `[forge]` and an open PR: lands through the forge's merge API once
-    /// flightdeck's gate is green and the forge has the PR mergeable with its checks passing.
+    /// flightdeck's gate is green and the forge, asked now, has the PR mergeable with its checks
+    /// passing and no change requested.
     pub(super) fn merge_on_forge(&mut self, id: &str, reply: oneshot::Sender<Answer>) {
         let (Some(cfg), Some(e)) = (self.forge_config(id), self.runs.get(id)) else {
             return drop(reply.send(Err(ProtocolError::internal("no forge"))));
@@ -441,38 +463,12 @@ impl Supervisor {
         let Some(pr) = e.record.pr.clone() else {
             return drop(reply.send(Err(ProtocolError::internal("no pull request"))));
         };
-        let refuse = |why: String| {
-            Err(ProtocolError::refused(format!(
-                "not merging run {id}: {why}"
-            )))
-        };
         if let Some(why) = self.merge_refusal(id) {
-            return drop(reply.send(refuse(format!("flightdeck's gate refuses: {why}"))));
-        }
-        match pr.checks {
-            PrChecks::Failing => {
-                return drop(reply.send(refuse(format!(
-                    "the forge refuses: checks fail on #{} ({})",
-                    pr.number,
-                    pr.failing.iter().map(|n| n.by.as_str()).collect::<Vec<_>>().join(", ")
-                ))))
-            }
-            PrChecks::Pending => {
-                return drop(reply.send(refuse(format!(
-                "the forge refuses: checks on #{} are still running; merge again once they pass",
-                pr.number
-            ))))
-            }
-            _ => {}
-        }
-        if pr.review == PrReview::ChangesRequested {
-            return drop(reply.send(refuse(format!(
-                "the forge refuses: a reviewer requested changes on #{}",
-                pr.number
-            ))));
+            return drop(reply.send(Err(ProtocolError::refused(format!(
+                "not merging run {id}: flightdeck's gate refuses: {why}"
+            )))));
         }
         let forges = self.forge.forges.clone();
-        let head = pr.head.clone();
         let title = title_of(&e.record.task);
         let squash = e
             .config
@@ -480,28 +476,11 @@ impl Supervisor {
             .map_or(self.global.gate.merge_style, |c| c.gate.merge_style)
             == crate::config::MergeStyle::Squash;
         let run = id.to_string();
-        self.jobs.task(
-            async move {
-                let repo = pr.repo.clone();
-                let forge = tokio::task::spawn_blocking(move || forges.get(&cfg, &repo))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                forge
-                    .mergeable(pr.number)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|why| format!("the forge refuses: {why}"))?;
-                forge
-                    .merge(pr.number, &head, &title, squash)
-                    .await
-                    .map_err(|e| e.to_string())
-            },
-            move |result| {
+        self.jobs
+            .task(land(forges, cfg, pr, title, squash), move |result| {
                 let result = result.unwrap_or_else(|e| Err(e.to_string()));
                 Internal::Forge(Box::new(ForgeMsg::Landed { run, result, reply })).into()
-            },
-        );
+            });
     }
 
     fn landed_on_forge(
@@ -586,8 +565,7 @@ impl Supervisor {
             ))));
         }
         let body = format!("A person reviewing this run says:\n\n{}\n", text.trim());
-        let n = e.record.attempt;
-        self.send_feedback(&id, format!("reply:{n}"), body);
+        self.send_feedback(&id, None, body);
         self.answer(
             reply,
             Ok(Reply::Done {
@@ -595,6 +573,63 @@ impl Supervisor {
             }),
         );
     }
+}
+
+/// Ask the forge for the PR as it is now; merge it if the forge would, at the head it has.
+async fn land(
+    forges: Forges,
+    cfg: ForgeConfig,
+    pr: crate::run::PullRequest,
+    title: String,
+    squash: bool,
+) -> Result<Option<String>, String> {
+    let repo = pr.repo.clone();
+    let forge = tokio::task::spawn_blocking(move || forges.get(&cfg, &repo))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let now = forge
+        .poll(&[pr.number])
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("the forge no longer has #{}", pr.number))?
+        .pr;
+    let n = now.number;
+    let refuse = |why: String| Err(format!("the forge refuses: {why}"));
+    match (now.state, now.checks, now.review) {
+        (PrState::Merged | PrState::Closed, _, _) => {
+            return refuse(format!("#{n} is {}", now.state))
+        }
+        (PrState::Draft, _, _) => {
+            return refuse(format!(
+                "#{n} is a draft; mark it ready for review on the forge"
+            ))
+        }
+        (_, PrChecks::Failing, _) => {
+            let names: Vec<&str> = now.failing.iter().map(|f| f.by.as_str()).collect();
+            return refuse(format!("checks fail on #{n} ({})", names.join(", ")));
+        }
+        (_, PrChecks::Pending, _) => {
+            return refuse(format!(
+                "checks on #{n} are still running; merge again once they pass"
+            ))
+        }
+        (_, _, PrReview::ChangesRequested) => {
+            return refuse(format!("a reviewer requested changes on #{n}"))
+        }
+        _ => {}
+    }
+    forge
+        .mergeable(n)
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|why| format!("the forge refuses: {why}"))?;
+    forge
+        .merge(n, &now.head, &title, squash)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The PR's title: the task's first line, cut to what forges show.

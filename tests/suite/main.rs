@@ -19,6 +19,7 @@ mod demo;
 mod evidence;
 mod faults;
 mod fd_limits;
+mod forge;
 mod forge_fake;
 mod gateway;
 mod housekeeping;
