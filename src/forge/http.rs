@@ -175,12 +175,8 @@ impl Http {
             Some(Duration::from_secs(
                 reset.map_or(60, |r| r.saturating_sub(now)).clamp(1, 3600),
             ))
-        } else if matches!(
-            resp.status(),
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::FORBIDDEN
-        ) && h.get("x-ratelimit-remaining").is_some()
-        {
-            // A secondary limit without a time: a minute, as GitHub advises.
+        } else if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            // A limit without a time: a minute, as GitHub advises.
             Some(Duration::from_secs(60))
         } else {
             None
@@ -212,9 +208,16 @@ impl Http {
                     ),
                 }
             }
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::FORBIDDEN => ForgeError::RateLimited {
-                seconds: self.held_for().map_or(60, |d| d.as_secs().max(1)),
-            },
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::FORBIDDEN => {
+                // GitHub's secondary limit is a 403 that says so, without a time: a minute.
+                if self.held_for().is_none() {
+                    *self.hold.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Instant::now() + Duration::from_secs(60));
+                }
+                ForgeError::RateLimited {
+                    seconds: self.held_for().map_or(60, |d| d.as_secs().max(1)),
+                }
+            }
             status => ForgeError::Api {
                 status: status.as_u16(),
                 message: format!("{method} {path}: {message}"),

@@ -287,6 +287,7 @@ fn bad_forge_setups_get_a_sentence_that_says_what_to_do() {
     wrong.wait_status(&id, "succeeded");
     let err = wrong.fails(&["pr", &id]);
     assert!(err.contains("refused the token"), "{err}");
+    assert!(forge.prs().is_empty());
 
     // No token in the server's environment.
     let none = Env::new(&config("github", &forge.url(), "manual", "repo = \"o/r\""));
@@ -298,6 +299,64 @@ fn bad_forge_setups_get_a_sentence_that_says_what_to_do() {
         err.contains(TOKEN_VAR) && err.contains("no forge token"),
         "{err}"
     );
+
+    // A token without rights, a server error, a protected branch: each said as such.
+    let env = env_with(&config("github", &forge.url(), "manual", "repo = \"o/r\""));
+    let (repo, remote) = repo_with_remote(&env);
+    forge.attach_remote("o/r", &remote.dir);
+    let id = env.start(&repo, "noter", "note");
+    env.wait_status(&id, "succeeded");
+    forge.fail_next(403, "Resource not accessible by integration");
+    let err = env.fails(&["pr", &id]);
+    assert!(
+        err.contains("Resource not accessible by integration")
+            && err.contains("Pull requests: write"),
+        "{err}"
+    );
+    forge.fail_next(500, "boom");
+    let err = env.fails(&["pr", &id]);
+    assert!(err.contains("500") && err.contains("boom"), "{err}");
+    assert_eq!(env.events_of(&id, "pr.error").len(), 2);
+    let out = env.ok(&["pr", &id]);
+    assert!(out.trim().ends_with("/o/r/pull/1"), "{out}");
+    let again = env.ok(&["pr", &id]);
+    assert_eq!(again, out, "the same PR, updated");
+    assert_eq!(forge.prs().len(), 1);
+    assert_eq!(env.events_of(&id, "pr.updated").len(), 1);
+    // Someone else pushed to the run's branch: nothing is overwritten.
+    let r = env.record(&id);
+    let branch = r["branch"].as_str().unwrap().to_string();
+    let other = git(&remote.dir, &["rev-parse", "main"]);
+    git(
+        &remote.dir,
+        &["update-ref", &format!("refs/heads/{branch}"), other.trim()],
+    );
+    let worktree = PathBuf::from(r["worktree"].as_str().unwrap());
+    git(
+        &worktree,
+        &[
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "a later commit of the run's",
+        ],
+    );
+    let err = env.fails(&["pr", &id]);
+    assert!(err.contains("nothing was overwritten"), "{err}");
+    assert_eq!(remote_head(&remote.dir, &branch), other.trim());
+
+    // A remote that is not the forge's (the public API, a remote elsewhere).
+    let public = env_with(&config("github", "", "manual", ""));
+    let repo = git_repo(public.path(), "repo");
+    git(
+        &repo,
+        &["remote", "add", "origin", "git://127.0.0.1:9/o/r.git"],
+    );
+    let id = public.start(&repo, "noter", "note");
+    public.wait_status(&id, "succeeded");
+    let err = public.fails(&["pr", &id]);
+    assert!(err.contains("is on 127.0.0.1, not github.com"), "{err}");
 
     // A repository's file may not set [forge].
     std::fs::write(
