@@ -14,7 +14,7 @@ use crate::forge::deliver::{self, Delivered, Forges};
 use crate::forge::{ForgeError, Opened, Seen};
 use crate::proof::kind::Kind;
 use crate::protocol::{ProtocolError, Reply};
-use crate::run::{MergeState, Phase, PrChecks, PrNote, PrReview, PrState, Status};
+use crate::run::{MergeState, Phase, PrState, Status};
 
 use super::merge_gate::GateInput;
 use super::{Answer, Internal, Supervisor};
@@ -240,7 +240,7 @@ impl Supervisor {
         }
     }
 
-    fn run_reply_of(&self, id: &str) -> Reply {
+    pub(super) fn run_reply_of(&self, id: &str) -> Reply {
         Reply::Run {
             run: Box::new(self.runs[id].record.clone()),
         }
@@ -360,280 +360,10 @@ impl Supervisor {
         }
         self.maybe_feedback(id, &s);
     }
-
-    /// Failing checks or a change request on the PR: the agent goes round again with them,
-    /// at most `max_feedback` times, each failure or review once.
-    fn maybe_feedback(&mut self, id: &str, s: &Seen) {
-        let Some(cfg) = self.forge_config(id) else {
-            return;
-        };
-        let Some(e) = self.runs.get(id) else { return };
-        let Some(pr) = e.record.pr.as_ref() else {
-            return;
-        };
-        if !cfg.feedback || pr.settled() || e.record.status != Status::Succeeded || e.control.busy {
-            return;
-        }
-        let Some(key) = crate::forge::feedback_key(s) else {
-            return;
-        };
-        if pr.answered.as_deref() == Some(key.as_str()) || pr.feedback_rounds >= cfg.max_feedback {
-            return;
-        }
-        let text = if s.pr.checks == PrChecks::Failing {
-            prompt("The pull request's checks fail on the forge", &s.pr.failing)
-        } else {
-            prompt(
-                "A reviewer requested changes on the pull request",
-                &s.pr.requested,
-            )
-        };
-        self.send_feedback(id, Some(key), text);
-    }
-
-    /// Write the feedback for the agent, then send it round (from the agent phase). With
-    /// `answered` (a PR's failure or review), the round counts against `max_feedback` and is
-    /// marked answered now, so a poll meanwhile does not send it twice.
-    pub(super) fn send_feedback(&mut self, id: &str, answered: Option<String>, text: String) {
-        if let Some(answered) = answered.clone() {
-            self.gate(id, GateInput::PrFeedback { answered });
-            self.persist(id);
-        }
-        let Some(e) = self.runs.get(id) else { return };
-        let path = e.ctx.dir.join(FEEDBACK);
-        let run = id.to_string();
-        self.jobs.blocking(
-            move || {
-                if let Some(dir) = path.parent() {
-                    crate::owner_only::create_dir_all(dir).map_err(|e| e.to_string())?;
-                }
-                crate::owner_only::write(&path, text.as_bytes()).map_err(|e| e.to_string())
-            },
-            move |result| {
-                let result = result.unwrap_or_else(|e| Err(e.to_string()));
-                Internal::Forge(Box::new(ForgeMsg::FeedbackWritten {
-                    run,
-                    answered,
-                    result,
-                }))
-                .into()
-            },
-        );
-    }
-
-    fn feedback_written(&mut self, id: &str, answered: Option<String>, result: Result<(), String>) {
-        let Some(e) = self.runs.get(id) else { return };
-        if let Err(err) = result {
-            e.ctx.emit(
-                Phase::Deliver,
-                Kind::PrError,
-                fields! {"message" => format!("cannot write {FEEDBACK}: {err}")},
-            );
-            return;
-        }
-        let message = match (&answered, e.record.pr.as_ref()) {
-            (Some(_), Some(pr)) => format!(
-                "the agent goes again with what pull request #{} said (round {})",
-                pr.number, pr.feedback_rounds
-            ),
-            _ => "the agent goes again with a person's reply".to_string(),
-        };
-        e.ctx.emit(
-            Phase::Deliver,
-            Kind::PrFeedback,
-            fields! {"answers" => answered, "rounds" => e.record.pr.as_ref().map(|p| p.feedback_rounds),
-                     "message" => message},
-        );
-        let (tx, _) = oneshot::channel();
-        self.reload_config(id, move |run, config| Internal::RetryReady {
-            run,
-            phase: Some(Phase::Agent),
-            config,
-            reply: tx,
-        });
-    }
-
-    /// `merge` with `[forge]` and an open PR: lands through the forge's merge API once
-    /// flightdeck's gate is green and the forge, asked now, has the PR mergeable with its checks
-    /// passing and no change requested.
-    pub(super) fn merge_on_forge(&mut self, id: &str, reply: oneshot::Sender<Answer>) {
-        let (Some(cfg), Some(e)) = (self.forge_config(id), self.runs.get(id)) else {
-            return drop(reply.send(Err(ProtocolError::internal("no forge"))));
-        };
-        let Some(pr) = e.record.pr.clone() else {
-            return drop(reply.send(Err(ProtocolError::internal("no pull request"))));
-        };
-        if let Some(why) = self.merge_refusal(id) {
-            return drop(reply.send(Err(ProtocolError::refused(format!(
-                "not merging run {id}: flightdeck's gate refuses: {why}"
-            )))));
-        }
-        let forges = self.forge.forges.clone();
-        let title = title_of(&e.record.task);
-        let squash = e
-            .config
-            .as_ref()
-            .map_or(self.global.gate.merge_style, |c| c.gate.merge_style)
-            == crate::config::MergeStyle::Squash;
-        let run = id.to_string();
-        self.jobs
-            .task(land(forges, cfg, pr, title, squash), move |result| {
-                let result = result.unwrap_or_else(|e| Err(e.to_string()));
-                Internal::Forge(Box::new(ForgeMsg::Landed { run, result, reply })).into()
-            });
-    }
-
-    fn landed_on_forge(
-        &mut self,
-        id: &str,
-        result: Result<Option<String>, String>,
-        reply: oneshot::Sender<Answer>,
-    ) {
-        let Some(e) = self.runs.get(id) else { return };
-        match result {
-            Ok(commit) => {
-                let Some(mut pr) = e.record.pr.clone() else {
-                    return;
-                };
-                pr.state = PrState::Merged;
-                e.ctx.emit(
-                    Phase::Deliver,
-                    Kind::PrMerged,
-                    fields! {"commit" => commit, "message" => format!("#{} merged through the forge", pr.number)},
-                );
-                self.gate(
-                    id,
-                    GateInput::PrSeen {
-                        pr,
-                        merge_commit: commit,
-                    },
-                );
-                self.persist(id);
-                self.answer(reply, Ok(self.run_reply_of(id)));
-            }
-            Err(why) => {
-                e.ctx.emit(
-                    Phase::Deliver,
-                    Kind::MergeRefused,
-                    fields! {"message" => why.clone()},
-                );
-                self.answer(
-                    reply,
-                    Err(ProtocolError::refused(format!(
-                        "not merging run {id}: {why}"
-                    ))),
-                );
-            }
-        }
-    }
-
-    /// Whether `merge` goes through the forge for this run.
-    pub(super) fn lands_on_forge(&self, id: &str) -> bool {
-        self.forge_config(id).is_some()
-            && self
-                .runs
-                .get(id)
-                .is_some_and(|e| e.record.pr.as_ref().is_some_and(|p| !p.settled()))
-    }
-
-    /// `flightdeck reply RUN TEXT`: the agent goes again with a person's words.
-    pub(super) fn reply_command(
-        &mut self,
-        run: &str,
-        text: String,
-        reply: oneshot::Sender<Answer>,
-    ) {
-        let id = match self.resolve(run) {
-            Ok(id) => id,
-            Err(e) => return drop(reply.send(Err(e))),
-        };
-        let e = &self.runs[&id];
-        if let Err(why) = super::machine::guard(
-            &e.record.state,
-            &e.control,
-            &super::machine::Input::Retry {
-                phase: Some(Phase::Agent),
-            },
-        ) {
-            return drop(reply.send(Err(ProtocolError::refused(format!(
-                "cannot reply to run {id}: {why}"
-            )))));
-        }
-        if text.trim().is_empty() {
-            return drop(reply.send(Err(ProtocolError::refused(
-                "the reply is empty; say what the agent should do, e.g. flightdeck reply RUN \"rename x to y\"",
-            ))));
-        }
-        let body = format!("A person reviewing this run says:\n\n{}\n", text.trim());
-        self.send_feedback(&id, None, body);
-        self.answer(
-            reply,
-            Ok(Reply::Done {
-                message: format!("run {id}: the agent goes again with your words"),
-            }),
-        );
-    }
-}
-
-/// Ask the forge for the PR as it is now; merge it if the forge would, at the head it has.
-async fn land(
-    forges: Forges,
-    cfg: ForgeConfig,
-    pr: crate::run::PullRequest,
-    title: String,
-    squash: bool,
-) -> Result<Option<String>, String> {
-    let repo = pr.repo.clone();
-    let forge = tokio::task::spawn_blocking(move || forges.get(&cfg, &repo))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    let now = forge
-        .poll(&[pr.number])
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("the forge no longer has #{}", pr.number))?
-        .pr;
-    let n = now.number;
-    let refuse = |why: String| Err(format!("the forge refuses: {why}"));
-    match (now.state, now.checks, now.review) {
-        (PrState::Merged | PrState::Closed, _, _) => {
-            return refuse(format!("#{n} is {}", now.state))
-        }
-        (PrState::Draft, _, _) => {
-            return refuse(format!(
-                "#{n} is a draft; mark it ready for review on the forge"
-            ))
-        }
-        (_, PrChecks::Failing, _) => {
-            let names: Vec<&str> = now.failing.iter().map(|f| f.by.as_str()).collect();
-            return refuse(format!("checks fail on #{n} ({})", names.join(", ")));
-        }
-        (_, PrChecks::Pending, _) => {
-            return refuse(format!(
-                "checks on #{n} are still running; merge again once they pass"
-            ))
-        }
-        (_, _, PrReview::ChangesRequested) => {
-            return refuse(format!("a reviewer requested changes on #{n}"))
-        }
-        _ => {}
-    }
-    forge
-        .mergeable(n)
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|why| format!("the forge refuses: {why}"))?;
-    forge
-        .merge(n, &now.head, &title, squash)
-        .await
-        .map_err(|e| e.to_string())
 }
 
 /// The PR's title: the task's first line, cut to what forges show.
-fn title_of(task: &str) -> String {
+pub(super) fn title_of(task: &str) -> String {
     let first = task
         .lines()
         .find(|l| !l.trim().is_empty())
@@ -644,18 +374,4 @@ fn title_of(task: &str) -> String {
     } else {
         t
     }
-}
-
-/// The agent's next prompt from the PR's notes: each check or comment, with file and line.
-fn prompt(head: &str, notes: &[PrNote]) -> String {
-    let mut out = format!("{head}. Fix what they point at, in this worktree:\n");
-    for n in notes {
-        let at = match (&n.path, n.line) {
-            (Some(p), Some(l)) => format!(" ({p}:{l})"),
-            (Some(p), None) => format!(" ({p})"),
-            _ => String::new(),
-        };
-        out.push_str(&format!("\n- {}{at}: {}\n", n.by, n.text.trim()));
-    }
-    out
 }

@@ -139,6 +139,10 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
             // Landed: it names no rivals and waits for nothing any more.
             next.merge = MergeState::Merged;
             next.merged_commit = Some(commit);
+            // Landed through the forge: its PR is merged with it.
+            if let Some(pr) = next.pr.as_mut() {
+                pr.state = PrState::Merged;
+            }
             next.conflicts.clear();
             next.gate_reasons.clear();
         }

@@ -18,6 +18,8 @@ mod merge_queue;
 mod merge_test;
 mod merging;
 pub mod phases;
+mod pr_feedback;
+mod pr_landing;
 pub mod process;
 mod radar;
 mod radar_watch;
