@@ -370,3 +370,34 @@ fn bad_forge_setups_get_a_sentence_that_says_what_to_do() {
         "{err}"
     );
 }
+
+#[test]
+fn reply_sends_the_agent_round_again_with_a_persons_words() {
+    let env = Env::new(
+        "[agents.noter]\ncommand = [\"sh\", \"-c\", \"printf '%s\\\\n' \\\"$FLIGHTDECK_TASK\\\" >> notes.txt\"]\n\
+         [agents.slow]\ncommand = [\"sleep\", \"30\"]\n[gate]\nmin_score = 0.0\n",
+    );
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "noter", "write notes");
+    env.wait_status(&id, "succeeded");
+    let out = env.ok(&["reply", &id, "also", "say", "hello"]);
+    assert!(out.contains("goes again"), "{out}");
+    let r = env.wait_for(&id, "the second round", |r| {
+        r["attempt"] == 2 && r["status"] == "succeeded"
+    });
+    let notes = notes_on_branch(&repo, r["branch"].as_str().unwrap());
+    assert!(
+        notes.contains("A person reviewing this run says") && notes.contains("also say hello"),
+        "{notes}"
+    );
+    assert!(notes.starts_with("write notes"), "the task comes first: {notes}");
+    assert_eq!(env.events_of(&id, "pr.feedback").len(), 1);
+    // A run still at work is not sent round; an empty reply is refused.
+    let busy = env.start(&repo, "slow", "wait");
+    env.wait_status(&busy, "running");
+    let err = env.fails(&["reply", &busy, "stop"]);
+    assert!(err.contains("cannot reply"), "{err}");
+    let err = env.fails(&["reply", &id, " "]);
+    assert!(err.contains("empty"), "{err}");
+    env.ok(&["kill", &busy]);
+}
