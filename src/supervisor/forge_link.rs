@@ -34,6 +34,9 @@ pub(super) struct ForgeLink {
     polled: HashMap<(String, String), Instant>,
     /// `pr` callers waiting on a delivery.
     waiting: HashMap<String, Vec<oneshot::Sender<Answer>>>,
+    /// Runs (and attempts) whose PR was opened or tried by itself: a failure is not tried
+    /// again every tick (`flightdeck pr` tries it again).
+    opened: HashSet<(String, u32)>,
 }
 
 pub(super) enum ForgeMsg {
@@ -82,7 +85,36 @@ impl Supervisor {
                 OpenWhen::Manual => false,
             };
         if now && r.status == Status::Succeeded {
+            self.forge.opened.insert((id.to_string(), r.attempt));
             self.deliver_pr(id, None);
+        }
+    }
+
+    /// With `open = "ready"`: a run that turned green after its deliver (the radar cleared its
+    /// conflict, a reopened PR) gets its PR now.
+    fn open_newly_ready(&mut self) {
+        let due: Vec<String> = self
+            .runs
+            .iter()
+            .filter(|(id, e)| {
+                let r = &e.record;
+                r.status == Status::Succeeded
+                    && r.merge == MergeState::Ready
+                    && r.pr.is_none()
+                    && !r.cleaned
+                    && !self.forge.opened.contains(&(id.to_string(), r.attempt))
+                    // Only runs this server started or retried: adding [forge] does not open
+                    // pull requests for every older run.
+                    && e
+                        .config
+                        .as_ref()
+                        .and_then(|c| c.forge.as_ref())
+                        .is_some_and(|c| c.open == OpenWhen::Ready)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            self.after_deliver_forge(&id);
         }
     }
 
@@ -248,6 +280,7 @@ impl Supervisor {
 
     /// On the radar's tick: poll each forge repository whose interval is up.
     pub(super) fn forge_tick(&mut self) {
+        self.open_newly_ready();
         let mut groups: HashMap<(String, String), (ForgeConfig, Vec<u64>)> = HashMap::new();
         for (id, e) in &self.runs {
             let Some(pr) = e.record.pr.as_ref().filter(|p| !p.settled()) else {
