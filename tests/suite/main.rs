@@ -8,6 +8,7 @@ mod fixtures;
 mod adapters;
 mod bad_input;
 mod browser;
+mod budget;
 mod child_env;
 mod cockpit_tmux;
 mod cockpit_tmux_attention;
