@@ -192,8 +192,10 @@ async fn a_run_is_warned_at_80_percent_paused_at_its_cap_and_goes_on_once_it_is_
     assert_eq!(r.status, Status::Running);
     assert!(r.warning.as_deref().unwrap().contains("85% used"), "{r:?}");
 
-    // $1.05: the call that passes the cap is answered, and the run is paused for its budget.
-    agent.call(20).await;
+    // $0.90: said once is enough. $1.05: the call that passes the cap is answered, and the
+    // run is paused for its budget.
+    agent.call(5).await;
+    agent.call(15).await;
     let paused = w.s.line(&id, "run.paused").await;
     assert_eq!(paused["reason"], "budget");
     assert!(message(&paused).contains("budget.run_usd"), "{paused}");
@@ -213,7 +215,7 @@ async fn a_run_is_warned_at_80_percent_paused_at_its_cap_and_goes_on_once_it_is_
     let line = w.s.line(&id, "gateway.held").await;
     assert_eq!(line["reason"], "budget");
     assert!(!held.is_finished(), "a call past the cap was answered");
-    assert_eq!(w.provider.requests().len(), 3);
+    assert_eq!(w.provider.requests().len(), 4);
 
     // Resuming with the cap still spent says so and leaves the run paused, its call held.
     let err =
@@ -227,7 +229,7 @@ async fn a_run_is_warned_at_80_percent_paused_at_its_cap_and_goes_on_once_it_is_
     );
     assert_eq!(w.s.record(&id).await.status, Status::Paused);
     assert!(!held.is_finished(), "a call past the cap was answered");
-    assert_eq!(w.provider.requests().len(), 3);
+    assert_eq!(w.provider.requests().len(), 4);
 
     // Raised in config, resumed: the run goes on and the held call goes through.
     w.set_budget("run_usd = 10.0");
@@ -239,13 +241,15 @@ async fn a_run_is_warned_at_80_percent_paused_at_its_cap_and_goes_on_once_it_is_
     assert_eq!(r.pause_reason, None);
     let (status, body) = held.await.unwrap();
     assert_eq!(status, 200, "{body}");
-    assert_eq!(w.provider.requests().len(), 4);
+    assert_eq!(w.provider.requests().len(), 5);
     w.s.line(&id, "gateway.released").await;
 
     w.done(&id).await;
-    let r = w.s.finished(&id).await;
-    assert_eq!(r.status, Status::Succeeded, "{:?}", r.reason);
-    assert_eq!(r.cost_usd, Some(1.1));
+    // (A call's lines are all sent before its answer ends: once the run's end is on disk,
+    // so is every line of its calls.)
+    let end = w.s.line(&id, "run.finished").await;
+    assert_eq!(end["status"], "succeeded", "{end}");
+    assert_eq!(w.s.record(&id).await.cost_usd, Some(1.1));
     // Warned once, paused once.
     assert_eq!(w.timeline(&id, "budget.warning").len(), 1);
     assert_eq!(w.timeline(&id, "run.paused").len(), 1);

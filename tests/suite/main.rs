@@ -24,6 +24,7 @@ mod gateway;
 mod housekeeping;
 mod landing_recovery;
 mod merge_queue;
+mod merging;
 mod no_blocking_io;
 mod output_flood;
 mod parallel_runs;
