@@ -17,7 +17,8 @@ fn gated(name: &str, edit: &str) -> String {
     )
 }
 
-const POKE: &str = "[agents.poke]\ncommand = [\"sh\", \"-c\", \"echo poke > poke.txt\"]\n";
+pub(crate) const POKE: &str =
+    "[agents.poke]\ncommand = [\"sh\", \"-c\", \"echo poke > poke.txt\"]\n";
 
 fn repo_with_long_file(parent: &Path) -> PathBuf {
     let repo = git_repo(parent, "repo");
@@ -38,7 +39,7 @@ async fn world(config: &str) -> (InProc, PathBuf) {
 
 /// A scan of all of `ids` that started after now: a run in another repository finishes,
 /// which changes what the radar compares, so the next scan is a whole one.
-async fn a_fresh_scan_of(s: &mut InProc, ids: &[&str]) {
+pub(crate) async fn a_fresh_scan_of(s: &mut InProc, ids: &[&str]) {
     let other = git_repo(&s.path().join("elsewhere"), "other");
     let poke = s.run(&other, "poke", "poke").await;
     s.finished(&poke).await;
