@@ -87,6 +87,10 @@ pub struct PullRequest {
     /// The latest change request's comments, while `review` is changes_requested.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requested: Vec<PrNote>,
+    /// The commit flightdeck last pushed to the PR's branch: the lease of the next push (the
+    /// forge's `head` may lag behind a push, or move by someone else's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<String>,
     /// Feedback rounds sent to the agent from this PR (checks, reviews, `reply`).
     #[serde(default)]
     pub feedback_rounds: u32,

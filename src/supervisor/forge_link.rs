@@ -178,7 +178,7 @@ impl Supervisor {
                 .pr
                 .as_ref()
                 .filter(|p| !p.settled())
-                .map(|p| p.head.clone()),
+                .map(|p| p.pushed.clone().unwrap_or_else(|| p.head.clone())),
             cfg,
         };
         let run = id.to_string();
@@ -228,6 +228,7 @@ impl Supervisor {
                 };
                 let mut pr = d.seen.pr.clone();
                 pr.repo = d.repo.clone();
+                pr.pushed = d.pushed.clone();
                 // Opening says nothing of checks and reviews: keep what the last poll saw (the
                 // checks only while the head is the same; a change request stands until the
                 // reviewer says otherwise).

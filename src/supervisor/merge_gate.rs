@@ -180,6 +180,7 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
             if let Some(old) = &g.pr {
                 pr.feedback_rounds = old.feedback_rounds;
                 pr.answered = old.answered.clone();
+                pr.pushed = pr.pushed.or_else(|| old.pushed.clone());
             }
             match pr.state {
                 PrState::Merged if g.merge != MergeState::Merged => {

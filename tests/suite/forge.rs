@@ -390,7 +390,10 @@ fn reply_sends_the_agent_round_again_with_a_persons_words() {
         notes.contains("A person reviewing this run says") && notes.contains("also say hello"),
         "{notes}"
     );
-    assert!(notes.starts_with("write notes"), "the task comes first: {notes}");
+    assert!(
+        notes.starts_with("write notes"),
+        "the task comes first: {notes}"
+    );
     assert_eq!(env.events_of(&id, "pr.feedback").len(), 1);
     // A run still at work is not sent round; an empty reply is refused.
     let busy = env.start(&repo, "slow", "wait");
