@@ -266,6 +266,19 @@ mod tests {
             pr_kept.feedback_rounds, 1,
             "the rounds are flightdeck's count"
         );
+        // What flightdeck pushed stays its lease, whatever the forge reports as head.
+        let pushed = step(
+            &opened,
+            GateInput::PrSeen {
+                pr: PullRequest {
+                    pushed: Some("p1".into()),
+                    ..pr(PrState::Open)
+                },
+                merge_commit: None,
+            },
+        );
+        let polled = seen(&pushed, PrState::Open);
+        assert_eq!(polled.pr.and_then(|p| p.pushed).as_deref(), Some("p1"));
         let reopened = seen(&closed, PrState::Open);
         assert_eq!(reopened.merge, MergeState::Ready);
         let merged = seen(&reopened, PrState::Merged);
