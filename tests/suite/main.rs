@@ -12,6 +12,7 @@ mod child_env;
 mod cockpit_tmux;
 mod cockpit_tmux_attention;
 mod cockpit_tmux_first_hour;
+mod cockpit_tmux_pr;
 mod cockpit_update;
 mod cockpit_update_first_hour;
 mod cockpit_update_pr;
