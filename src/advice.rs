@@ -18,6 +18,8 @@ fn commands(id: &str) -> Vec<(String, String)> {
         t.push((format!("`flightdeck {cmd}{id}`"), keys.into()));
         t.push((format!("flightdeck {cmd}{id}"), keys.into()));
     }
+    // Only in backticks: bare, `flightdeck pr` is the start of `flightdeck prices`.
+    t.push((format!("`flightdeck pr{id}`"), "press P".into()));
     t.push((
         format!("retry it with `flightdeck retry{id}`"),
         "retry it: press r".into(),
@@ -44,6 +46,7 @@ fn general() -> &'static [(String, String)] {
             ),
             ("`flightdeck ls` lists the runs", "the table lists the runs"),
             ("flightdeck ls lists the runs", "the table lists the runs"),
+            ("`flightdeck pr` opens a new one", "P opens a new one"),
         ];
         t.extend(fixed.iter().map(|(a, b)| (a.to_string(), b.to_string())));
         let force = "; to throw them away, press s for a shell and clean with force there";
@@ -133,6 +136,21 @@ mod tests {
         assert!(!force.contains("--"), "{force}");
         assert!(force.contains("press s"), "{force}");
         assert_eq!(for_keys("plain words", None), "plain words");
+        assert_eq!(
+            for_keys(
+                "nothing was overwritten. Look at it, then `flightdeck pr` again",
+                None
+            ),
+            "nothing was overwritten. Look at it, then press P again"
+        );
+        assert_eq!(
+            for_keys("reopen it there, or `flightdeck pr` opens a new one", None),
+            "reopen it there, or P opens a new one"
+        );
+        assert_eq!(
+            for_keys("`flightdeck prices` and the flightdeck program", None),
+            "`flightdeck prices` and the flightdeck program"
+        );
     }
 
     #[test]

@@ -65,6 +65,11 @@ pub struct App {
     pub clock: u64,
     /// The status messages said, newest last (at most `HISTORY_KEEP`).
     pub history: VecDeque<StatusLine>,
+    /// Where the last frame shows URLs, for OSC 8 links (set by the view; the runtime turns
+    /// them into links before the frame is written).
+    pub links: Vec<super::view::link::Link>,
+    /// `[forge]` is configured: `P` can open a pull request (the footer offers it).
+    pub forge: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -272,6 +277,8 @@ impl App {
             streams: 0,
             clock: 0,
             history: VecDeque::new(),
+            links: Vec::new(),
+            forge: false,
         }
     }
 
@@ -388,9 +395,10 @@ impl App {
 }
 
 /// What `/` searches: the words of every column the table shows (id, task, agent, status,
-/// phase, merge state, the REASON text), the pause reason and the repository.
+/// phase, merge state, the REASON text, the PR cell), the pause reason and the repository.
 fn matches_filter(r: &RunSnapshot, needle: &str) -> bool {
     let reason = super::attention::reason(r).unwrap_or_default();
+    let pr = r.pr.as_ref().map(|p| p.cell()).unwrap_or_default();
     let repo = r.repo.to_string_lossy();
     [
         r.id.as_str(),
@@ -401,6 +409,7 @@ fn matches_filter(r: &RunSnapshot, needle: &str) -> bool {
         r.merge.as_str(),
         r.pause_reason.as_deref().unwrap_or(""),
         reason.as_str(),
+        pr.as_str(),
         &repo,
     ]
     .iter()

@@ -6,10 +6,16 @@ use std::cmp::Ordering;
 use crate::protocol::RunSnapshot;
 use crate::run::{MergeState, Status};
 
+use super::pr::PrWait;
+
 /// Why a run waits for a person, most urgent first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Need {
     Failed,
+    /// The run's pull request fails its checks on the forge.
+    ChecksFailing,
+    /// A reviewer asked for changes on the run's pull request.
+    ChangesRequested,
     /// The merge gate said no.
     Blocked,
     Conflict,
@@ -24,6 +30,12 @@ pub enum Need {
 pub fn need(r: &RunSnapshot) -> Option<Need> {
     if r.cleaned {
         return None;
+    }
+    if let Some((wait, _)) = super::pr::waits(r) {
+        return Some(match wait {
+            PrWait::ChecksFailing => Need::ChecksFailing,
+            PrWait::ChangesRequested => Need::ChangesRequested,
+        });
     }
     match (r.status, r.merge) {
         (Status::Failed, _) => Some(Need::Failed),
@@ -70,8 +82,12 @@ pub fn order(a: &RunSnapshot, b: &RunSnapshot) -> Ordering {
     })
 }
 
-/// The REASON cell: why the run stopped or waits, in the cockpit's words.
+/// The REASON cell: why the run stopped or waits, in the cockpit's words. What the forge
+/// waits for comes first: it is what the person acts on (the gate's own reasons are in `v`).
 pub fn reason(r: &RunSnapshot) -> Option<String> {
+    if let Some((wait, number)) = super::pr::waits(r) {
+        return Some(super::pr::wait_reason(wait, number));
+    }
     let conflict = || r.conflicts.first().map(describe_conflict);
     let text = if r.merge == MergeState::Conflict && r.reason.is_none() {
         conflict()

@@ -24,7 +24,7 @@ pub fn lines(run: &str, f: &FailureSummary) -> Vec<String> {
         out.push(format!("Exit code: {code}"));
     }
     out.extend(crate::text::wrap(
-        "Keys: r retries (pick the phase) · e opens the worktree in your editor · s opens a shell there · y copies its path",
+        "Keys: r retries (pick the phase) · e opens the worktree in your editor · s opens a shell there · Y copies its path",
         WRAP,
     ));
     for c in &f.failed_checks {

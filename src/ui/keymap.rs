@@ -27,11 +27,15 @@ pub enum Action {
     Proof,
     Browser,
     Merge,
+    /// Push the run's branch and open or update its pull request.
+    Pr,
     Zoom,
     OutputOnly,
     Edit,
     Shell,
     CopyPath,
+    /// Copy the URL of the run's pull request.
+    CopyUrl,
     Messages,
     AllRuns,
     Help,
@@ -40,7 +44,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 30] = [
         Action::Up,
         Action::Down,
         Action::Top,
@@ -59,11 +63,13 @@ impl Action {
         Action::Proof,
         Action::Browser,
         Action::Merge,
+        Action::Pr,
         Action::Zoom,
         Action::OutputOnly,
         Action::Edit,
         Action::Shell,
         Action::CopyPath,
+        Action::CopyUrl,
         Action::Messages,
         Action::AllRuns,
         Action::Help,
@@ -92,11 +98,13 @@ impl Action {
             Action::Proof => "proof",
             Action::Browser => "browser",
             Action::Merge => "merge",
+            Action::Pr => "pr",
             Action::Zoom => "zoom",
             Action::OutputOnly => "output_only",
             Action::Edit => "edit",
             Action::Shell => "shell",
             Action::CopyPath => "copy_path",
+            Action::CopyUrl => "copy_url",
             Action::Messages => "messages",
             Action::AllRuns => "all_runs",
             Action::Help => "help",
@@ -125,11 +133,13 @@ impl Action {
             Action::Proof => "the run's proof: PR.md (checks, score, gate, radar)",
             Action::Browser => "the browser report: problems per page, screenshot diffs",
             Action::Merge => "merge through the gate (asks y/n)",
+            Action::Pr => "push and open or update the run's pull request ([forge])",
             Action::Zoom => "timeline: full screen ⇄ beside the table",
             Action::OutputOnly => "timeline: the agent's output only ⇄ every step",
             Action::Edit => "open the worktree in $VISUAL / $EDITOR",
             Action::Shell => "a shell in the worktree ($SHELL; exit returns here)",
             Action::CopyPath => "copy the worktree's path (OSC 52, works over SSH)",
+            Action::CopyUrl => "copy the pull request's URL (OSC 52)",
             Action::Messages => "the last status messages, newest first",
             Action::AllRuns => "show ⇄ hide cleaned runs older than a day",
             Action::Help => "this help",
@@ -158,11 +168,13 @@ impl Action {
             Action::Proof => &["v"],
             Action::Browser => &["b"],
             Action::Merge => &["m"],
+            Action::Pr => &["P"],
             Action::Zoom => &["z"],
             Action::OutputOnly => &["o"],
             Action::Edit => &["e"],
             Action::Shell => &["s"],
-            Action::CopyPath => &["y"],
+            Action::CopyPath => &["Y"],
+            Action::CopyUrl => &["y"],
             Action::Messages => &["M"],
             Action::AllRuns => &["a"],
             Action::Help => &["?"],
@@ -457,7 +469,8 @@ mod tests {
             e.contains("`p` to kill") && e.contains("pause's only key"),
             "{e}"
         );
-        assert!(e.contains("pause = \"P\""), "{e}");
+        // P is the pull request's key: the suggestion is a key no default takes.
+        assert!(e.contains("pause = \"X\""), "{e}");
         // Taking one of two default keys is fine: the other stays.
         let mut o = BTreeMap::new();
         o.insert("zoom".to_string(), KeyBinding::One("k".into()));

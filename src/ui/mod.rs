@@ -9,6 +9,7 @@ pub mod input;
 pub mod keymap;
 pub mod markdown;
 pub mod osc;
+pub mod pr;
 pub mod runtime;
 pub mod update;
 pub mod view;
@@ -49,6 +50,7 @@ pub async fn open(
         .collect();
     app.default_agent = cfg.default_agent.clone();
     app.alerts = cfg.cockpit;
+    app.forge = cfg.forge.is_some();
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     runtime::run(client, app, color).await?;
     Ok(0)

@@ -1,5 +1,6 @@
 //! Bytes the cockpit writes to the terminal besides its screen: the bell, OSC 9 desktop
-//! notifications and OSC 52 clipboard writes. Pure: the runtime writes what these return.
+//! notifications, OSC 52 clipboard writes and OSC 8 hyperlinks. Pure: the runtime writes what
+//! these return.
 
 /// The longest notification text sent; terminals show a line or two.
 const NOTIFY_MAX: usize = 240;
@@ -22,6 +23,13 @@ pub fn alert(bell: bool, notify: Option<&str>) -> String {
 /// so it works over SSH too.
 pub fn clipboard(text: &str) -> String {
     format!("\u{1b}]52;c;{}\u{7}", base64(text.as_bytes()))
+}
+
+/// OSC 8: `text` as a link to `url` (`ESC ] 8 ; ; URL ST TEXT ESC ] 8 ; ; ST`). The caller
+/// makes sure `url` is printable ASCII (`ui::pr::linkable`) and `text` has no control
+/// characters (it comes from screen cells).
+pub fn hyperlink(url: &str, text: &str) -> String {
+    format!("\u{1b}]8;;{url}\u{1b}\\{text}\u{1b}]8;;\u{1b}\\")
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -70,5 +78,13 @@ mod tests {
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"/home/dev/wt"), "L2hvbWUvZGV2L3d0");
         assert_eq!(clipboard("foo"), "\u{1b}]52;c;Zm9v\u{7}");
+    }
+
+    #[test]
+    fn hyperlink_is_osc_8_closed_after_the_text() {
+        assert_eq!(
+            hyperlink("https://x.test/1", "#1"),
+            "\u{1b}]8;;https://x.test/1\u{1b}\\#1\u{1b}]8;;\u{1b}\\"
+        );
     }
 }

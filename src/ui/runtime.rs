@@ -47,7 +47,10 @@ pub async fn run(client: Client, mut app: App, color: bool) -> Result<()> {
                     now: time::OffsetDateTime::now_utc(),
                     home: home.as_deref(),
                 };
-                terminal.draw(|f| view::draw(f, &mut app, &ctx))?;
+                terminal.draw(|f| {
+                    view::draw(f, &mut app, &ctx);
+                    view::link::apply(f.buffer_mut(), &app.links);
+                })?;
                 dirty = false;
                 last_draw = Instant::now();
             }
@@ -204,6 +207,10 @@ fn describe(cmd: &Command, reply: &Reply) -> String {
                 run.target.as_deref().unwrap_or("its target")
             ),
             _ => format!("merged run {id}"),
+        },
+        Command::Pr { .. } => match reply {
+            Reply::Run { run } => super::pr::opened(run),
+            _ => "pull request: done".into(),
         },
         _ => "done".into(),
     }

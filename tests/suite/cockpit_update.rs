@@ -591,7 +591,7 @@ fn text_inputs_take_readline_keys() {
 }
 
 #[test]
-fn e_s_and_y_act_on_the_worktree() {
+fn e_s_and_capital_y_act_on_the_worktree() {
     use flightdeck::ui::update::Program;
     let mut app = app_with(fixtures::runs());
     let wt = app.selected_run().unwrap().worktree.clone();
@@ -611,7 +611,7 @@ fn e_s_and_y_act_on_the_worktree() {
             dir: wt.clone()
         }]
     );
-    let fx = press(&mut app, vec![key('y')]);
+    let fx = press(&mut app, vec![key('Y')]);
     assert_eq!(
         fx,
         vec![Effect::Copy {

@@ -228,10 +228,29 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                     app.mode = Mode::Normal;
                     return;
                 }
-                // What the failure summary offers, on the run it is about.
-                Some(a @ (Action::Retry | Action::Edit | Action::Shell | Action::CopyPath)) => {
-                    app.mode = Mode::Normal;
-                    if let Some(r) = app.runs.iter().find(|r| r.id == run).cloned() {
+                // What the failure summary and the PR line offer, on the run they are about.
+                Some(
+                    a @ (Action::Retry
+                    | Action::Edit
+                    | Action::Shell
+                    | Action::CopyPath
+                    | Action::CopyUrl
+                    | Action::Pr),
+                ) => {
+                    let found = app.runs.iter().find(|r| r.id == run).cloned();
+                    // Copying and `P` need no screen: the view stays, the answer is in the
+                    // footer. The others leave it.
+                    app.mode = if matches!(a, Action::CopyPath | Action::CopyUrl | Action::Pr) {
+                        Mode::Doc {
+                            kind,
+                            run,
+                            lines,
+                            scroll,
+                        }
+                    } else {
+                        Mode::Normal
+                    };
+                    if let Some(r) = found {
                         normal::on_run_action(app, a, &r, fx);
                     }
                     return;

@@ -122,6 +122,8 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         | Action::Edit
         | Action::Shell
         | Action::CopyPath
+        | Action::CopyUrl
+        | Action::Pr
         | Action::Merge => {
             let Some(run) = app.selected_run().cloned() else {
                 app.say("no run selected");
@@ -220,6 +222,40 @@ pub(super) fn on_run_action(
             ));
             fx.push(Effect::Copy { text: path });
         }
+        // Whether the run may have a pull request (succeeded, a target, `[forge]` configured)
+        // is the server's to say: its refusal comes back in the status line.
+        Action::Pr => {
+            let verb = if run.pr.is_some() {
+                "updating"
+            } else {
+                "opening"
+            };
+            app.say(format!(
+                "run {id}: pushing its branch and {verb} its pull request…"
+            ));
+            fx.push(Effect::Send {
+                what: format!("pull request for {id}"),
+                cmd: Command::Pr { run: id },
+            });
+        }
+        Action::CopyUrl => match &run.pr {
+            Some(pr) => {
+                let url = pr.url.clone();
+                app.say(format!(
+                    "copied {} to the clipboard (OSC 52: the terminal must allow it)",
+                    crate::text::printable(&url)
+                ));
+                fx.push(Effect::Copy { text: url });
+            }
+            None => {
+                let open = app
+                    .keymap
+                    .first_key(Action::Pr)
+                    .map(|k| format!(" ({k} opens one)"))
+                    .unwrap_or_default();
+                app.error(format!("run {id} has no pull request{open}"));
+            }
+        },
         Action::Merge => {
             if let Some(why) = super::super::gate::refusal(run) {
                 app.error(format!("run {id} cannot merge: {why}"));

@@ -1,14 +1,72 @@
-//! `d` and `v`: the run's patch, coloured like `git diff`, or its PR.md; scrollable.
+//! `d` and `v`: the run's patch, coloured like `git diff`, or its PR.md; scrollable. Above
+//! the proof, the run's pull request as the forge last reported it, its URL a link.
 
 use ratatui::layout::Rect;
-use ratatui::style::Color;
+use ratatui::style::{Color, Modifier};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
+use crate::run::PullRequest;
+
 use super::super::app::DocKind;
+use super::super::pr;
+use super::link::Link;
+use super::text::{cut, printable, width as text_width};
 use super::Ctx;
 
+/// What the overlay took: the rows the scrolled text has (what a page is), and where the PR's
+/// URL is on screen.
+pub struct Drawn {
+    pub rows: usize,
+    pub link: Option<Link>,
+}
+
+/// The PR lines pinned above the proof's text, then a rule: `PR  #12 open · checks passing ·
+/// review approved · URL`, the URL on a line of its own when both do not fit. The URL's place
+/// (row, column, width) in these lines, when it can be a link.
+fn pr_lines(
+    pr: &PullRequest,
+    width: usize,
+    ctx: &Ctx,
+) -> (Vec<Line<'static>>, Option<(u16, u16, u16)>) {
+    let t = ctx.theme;
+    let summary = pr::summary(pr);
+    let url = printable(&pr.url).into_owned();
+    let url_style = t.fg(Color::Cyan).add_modifier(Modifier::UNDERLINED);
+    let head = |text: &str| -> Vec<Span<'static>> {
+        let text = cut(text, width);
+        match text.strip_prefix("PR") {
+            Some(rest) => vec![Span::styled("PR", t.bold()), Span::raw(rest.to_string())],
+            None => vec![Span::raw(text)],
+        }
+    };
+    let mut out = Vec::new();
+    let mut at = None;
+    let linkable = pr::linkable(&pr.url);
+    if url.is_empty() {
+        out.push(Line::from(head(&summary)));
+    } else if text_width(&summary) + 3 + text_width(&url) <= width {
+        let mut spans = head(&summary);
+        spans.push(Span::raw(" · "));
+        let col = text_width(&summary) + 3;
+        at = Some((0, col as u16, text_width(&url) as u16));
+        spans.push(Span::styled(url, url_style));
+        out.push(Line::from(spans));
+    } else {
+        out.push(Line::from(head(&summary)));
+        let shown = cut(&url, width.saturating_sub(4));
+        at = Some((1, 4, text_width(&shown) as u16));
+        out.push(Line::from(vec![
+            Span::raw("    "),
+            Span::styled(shown, url_style),
+        ]));
+    }
+    out.push(Line::from(Span::styled("─".repeat(width), t.dim())));
+    (out, at.filter(|_| linkable))
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn draw(
     frame: &mut Frame,
     area: Rect,
@@ -16,12 +74,27 @@ pub fn draw(
     run: &str,
     lines: &[String],
     scroll: usize,
+    pr: Option<&PullRequest>,
     ctx: &Ctx,
-) {
+) -> Drawn {
     let t = ctx.theme;
     let rect = area;
-    let height = rect.height.saturating_sub(2) as usize;
     let width = rect.width.saturating_sub(2) as usize;
+    let (mut pinned, at) = match (kind, pr) {
+        (DocKind::Proof, Some(pr)) => pr_lines(pr, width, ctx),
+        _ => (Vec::new(), None),
+    };
+    // A screen too short for the PR lines and some text shows the text.
+    if pinned.len() + 1 > rect.height.saturating_sub(2) as usize {
+        pinned.clear();
+    }
+    let link = at.filter(|_| !pinned.is_empty()).map(|(row, col, w)| Link {
+        x: rect.x + 1 + col,
+        y: rect.y + 1 + row,
+        width: w,
+        url: pr.map(|p| p.url.clone()).unwrap_or_default(),
+    });
+    let height = (rect.height.saturating_sub(2) as usize).saturating_sub(pinned.len());
     let shown: Vec<Line> = lines
         .iter()
         .skip(scroll)
@@ -42,12 +115,10 @@ pub fn draw(
                 _ => Default::default(),
             };
             // A line wider than the overlay ends in `…`, so a cut is never silent.
-            Line::from(Span::styled(
-                super::text::cut(&l.replace('\t', "    "), width),
-                style,
-            ))
+            Line::from(Span::styled(cut(&l.replace('\t', "    "), width), style))
         })
         .collect();
+    pinned.extend(shown);
     let title = format!(
         " {} · {run} · lines {}-{} of {} · j/k PgUp/PgDn g/G · Esc closes ",
         match kind {
@@ -61,7 +132,8 @@ pub fn draw(
     );
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(shown).block(Block::bordered().title(title)),
+        Paragraph::new(pinned).block(Block::bordered().title(title)),
         rect,
     );
+    Drawn { rows: height, link }
 }

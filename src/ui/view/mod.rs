@@ -2,6 +2,7 @@
 //! Pure rendering from `App` (and the clock, passed in so snapshots are stable).
 
 mod diff;
+pub mod link;
 mod overlays;
 mod pane;
 mod table;
@@ -81,6 +82,8 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
     draw_footer(frame, footer, app, ctx);
 
     app.doc_rows = body.height.saturating_sub(2) as usize;
+    app.links.clear();
+    let mut drawn = None;
     // Overlays cover the body (table and pane) exactly, with one border of their own: the
     // header, the radar and the footer stay in view.
     match &app.mode {
@@ -97,11 +100,23 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
             run,
             lines,
             scroll,
-        } => diff::draw(frame, body, *kind, run, lines, *scroll, ctx),
+        } => {
+            // The PR as the record has it now, not as it was when the view opened.
+            let pr = app
+                .runs
+                .iter()
+                .find(|r| r.id == *run)
+                .and_then(|r| r.pr.as_ref());
+            drawn = Some(diff::draw(frame, body, *kind, run, lines, *scroll, pr, ctx));
+        }
         Mode::PickRepo { choices, choice } => {
             overlays::pick_repo(frame, body, choices, *choice, ctx)
         }
         Mode::Normal | Mode::Filter { .. } | Mode::NewRun { .. } => {}
+    }
+    if let Some(d) = drawn {
+        app.doc_rows = d.rows;
+        app.links.extend(d.link);
     }
 }
 
@@ -292,31 +307,46 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
 
 /// The footer's key hints, from the keymap: `[keys]` changes them as it changes the keys.
 /// As many as fit in `width` (with `room` taken already), the least needed left out first.
+/// The pull request's keys are offered for the selected run when they do something: `P` on a
+/// run that has a PR, or that succeeded with `[forge]` configured; `y` on a run with a PR.
 fn key_hints(app: &App, width: usize) -> String {
     use super::keymap::Action;
+    let selected = app.selected_run();
+    let has_pr = selected.is_some_and(|r| r.pr.is_some());
+    let can_open = selected
+        .is_some_and(|r| r.status == Status::Succeeded && !r.cleaned && r.pr.is_none())
+        && app.forge;
     // In display order, each with its rank: 0 is kept longest.
     let all = [
-        (Action::Help, "help", 0),
-        (Action::Open, "timeline", 2),
-        (Action::Pause, "pause", 3),
-        (Action::Kill, "kill", 4),
-        (Action::Retry, "retry", 5),
-        (Action::New, "new", 6),
-        (Action::Diff, "diff", 7),
-        (Action::Messages, "messages", 8),
-        (Action::Quit, "quit", 1),
+        (Action::Help, "help", 0, true),
+        (Action::Open, "timeline", 2, true),
+        (Action::Pr, "update PR", 3, has_pr),
+        (Action::Pr, "open PR", 3, can_open),
+        (Action::CopyUrl, "copy PR URL", 4, has_pr),
+        (Action::Pause, "pause", 5, true),
+        (Action::Kill, "kill", 6, true),
+        (Action::Retry, "retry", 7, true),
+        (Action::New, "new", 8, true),
+        (Action::Diff, "diff", 9, true),
+        (Action::Messages, "messages", 10, true),
+        (Action::Quit, "quit", 1, true),
     ];
     let hints: Vec<(String, u8)> = all
         .iter()
-        .filter_map(|(a, what, rank)| {
+        .filter(|(.., offered)| *offered)
+        .filter_map(|(a, what, rank, _)| {
             Some((format!("{} {what}", app.keymap.first_key(*a)?), *rank))
         })
         .collect();
+    let mut ranks: Vec<u8> = hints.iter().map(|(_, rank)| *rank).collect();
+    ranks.sort_unstable();
     let mut keep = hints.len();
     loop {
+        // The `keep` best ranked.
+        let worst = ranks.get(keep.saturating_sub(1)).copied().unwrap_or(0);
         let shown: Vec<&str> = hints
             .iter()
-            .filter(|(_, rank)| (*rank as usize) < keep)
+            .filter(|(_, rank)| *rank <= worst)
             .map(|(h, _)| h.as_str())
             .collect();
         let line = shown.join(" · ");

@@ -12,6 +12,7 @@ use crate::time::{elapsed_secs, human_duration};
 
 use super::super::app::{App, Focus};
 use super::super::attention::{self, Need};
+use super::super::pr;
 use super::text::{cost, count, cut, cut_middle, first_line, tilde, width};
 use super::{theme, Ctx};
 
@@ -27,6 +28,8 @@ enum Col {
     Cost,
     Score,
     Merge,
+    /// The run's pull request: number and what it waits for (`#12 ✓ approved`).
+    Pr,
     /// Why the run stopped or waits for a person.
     Reason,
     /// The browser check: ✓, or ✗ and how many problems.
@@ -47,6 +50,7 @@ impl Col {
             Col::Cost => "COST",
             Col::Score => "SCORE",
             Col::Merge => "MERGE",
+            Col::Pr => "PR",
             Col::Reason => "REASON",
             Col::Browser => "WEB",
             Col::Worktree => "WORKTREE",
@@ -66,6 +70,7 @@ impl Col {
             Col::Cost => 6,
             Col::Score => 5,
             Col::Merge => 8,
+            Col::Pr => sizes.pr,
             Col::Browser => 4,
             Col::Reason | Col::Worktree => 0,
         }
@@ -88,6 +93,8 @@ struct Sizes {
     agent: u16,
     /// As wide as the widest status (`‖ paused (budget) ⚠`), at least 13.
     status: u16,
+    /// As wide as the widest PR cell (`#1234 ✓ approved`), within bounds.
+    pr: u16,
 }
 
 impl Sizes {
@@ -98,20 +105,28 @@ impl Sizes {
             .map(|r| width(&status_text(r)))
             .max()
             .unwrap_or(0);
+        let pr = runs
+            .iter()
+            .filter(|r| r.pr.is_some())
+            .map(|r| width(&pr::cell(r)))
+            .max()
+            .unwrap_or(0);
         Sizes {
             agent: (longest as u16).clamp(Col::Agent.title().len() as u16, MAX_AGENT),
             status: (status as u16).clamp(13, MAX_STATUS),
+            pr: (pr as u16).clamp(Col::Pr.title().len() as u16, MAX_PR),
         }
     }
 }
 
 /// Columns in the order they are given up when space runs out (last first).
-const PRIORITY: [Col; 12] = [
+const PRIORITY: [Col; 13] = [
     Col::Id,
     Col::Status,
     Col::Phase,
     Col::Reason,
     Col::Merge,
+    Col::Pr,
     Col::Elapsed,
     Col::Agent,
     Col::Tokens,
@@ -125,6 +140,8 @@ const MIN_REASON: u16 = 16;
 const MIN_WORKTREE: u16 = 18;
 const MAX_AGENT: u16 = 20;
 const MAX_STATUS: u16 = 22;
+/// `#123456 ✓ approved`; a longer number is cut with `…`.
+const MAX_PR: u16 = 18;
 
 /// The STATUS cell: symbol, status, why flightdeck paused it, ⚠ for a warning.
 fn status_text(r: &RunSnapshot) -> String {
@@ -143,15 +160,19 @@ struct Shown {
     browser: bool,
     /// Some run has a reason to show.
     reason: bool,
+    /// Some run shown has a pull request.
+    pr: bool,
 }
 
-/// The columns that fit in `width`; WEB and REASON only when some run has something for them.
+/// The columns that fit in `width`; WEB, REASON and PR only when some run has something for
+/// them (without a forge, no run has a PR, and the column would be all `-`).
 fn columns(width: u16, shown: Shown, sizes: &Sizes) -> Vec<Col> {
     let mut chosen = vec![];
     let mut used = MIN_TASK + 1;
     for col in PRIORITY.into_iter().filter(|c| match c {
         Col::Browser => shown.browser,
         Col::Reason => shown.reason,
+        Col::Pr => shown.pr,
         _ => true,
     }) {
         let w = col.min_width(sizes) + 1;
@@ -206,6 +227,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     let shown = Shown {
         browser: app.runs.iter().any(|r| r.browser_problems.is_some()),
         reason: visible.iter().any(|r| attention::reason(r).is_some()),
+        pr: visible.iter().any(|r| r.pr.is_some()),
     };
     let cols = columns(inner_width, shown, &sizes);
     let fixed: u16 = cols.iter().map(|c| c.width(&sizes) + 1).sum();
@@ -335,6 +357,10 @@ fn cell<'a>(col: Col, r: &RunSnapshot, flex: Flex, sizes: &Sizes, ctx: &Ctx) -> 
                 MergeState::None => Default::default(),
             },
         )),
+        Col::Pr => Cell::from(Span::styled(
+            cut(&pr::cell(r), sizes.pr as usize),
+            pr_style(r, ctx),
+        )),
         Col::Worktree => Cell::from(Span::styled(
             cut_middle(&tilde(&r.worktree, ctx.home), flex.worktree as usize),
             if r.cleaned {
@@ -343,6 +369,24 @@ fn cell<'a>(col: Col, r: &RunSnapshot, flex: Flex, sizes: &Sizes, ctx: &Ctx) -> 
                 Default::default()
             },
         )),
+    }
+}
+
+/// The PR cell's colour: red for what waits for the person, green for good news, dim once the
+/// forge is done with it.
+fn pr_style(r: &RunSnapshot, ctx: &Ctx) -> ratatui::style::Style {
+    use crate::run::{PrChecks, PrReview, PrState};
+    let t = ctx.theme;
+    let Some(p) = &r.pr else {
+        return t.dim();
+    };
+    match (p.state, p.checks, p.review) {
+        (PrState::Merged | PrState::Closed, _, _) => t.dim(),
+        (_, PrChecks::Failing, _) | (_, _, PrReview::ChangesRequested) => t.fg(Color::Red),
+        (PrState::Draft, _, _) => Default::default(),
+        (_, PrChecks::Pending, _) => t.fg(Color::Yellow),
+        (_, _, PrReview::Approved) | (_, PrChecks::Passing, _) => t.fg(Color::Green),
+        _ => Default::default(),
     }
 }
 
@@ -355,11 +399,12 @@ mod tests {
         let sizes = Sizes {
             agent: 10,
             status: 13,
+            pr: 15,
         };
         let none = Shown::default();
         let browser = Shown {
             browser: true,
-            reason: false,
+            ..Shown::default()
         };
         let c = columns(78, none, &sizes);
         assert!(c.contains(&Col::Id) && c.contains(&Col::Status) && c.contains(&Col::Task));
@@ -377,8 +422,8 @@ mod tests {
                 && wide.contains(&Col::Merge)
         );
         let with_reason = Shown {
-            browser: false,
             reason: true,
+            ..Shown::default()
         };
         let c = columns(78, with_reason, &sizes);
         assert!(
@@ -389,5 +434,35 @@ mod tests {
             &c[..5],
             &[Col::Id, Col::Status, Col::Phase, Col::Task, Col::Reason]
         );
+    }
+
+    #[test]
+    fn the_pr_column_comes_after_merge_and_only_with_a_pull_request() {
+        let sizes = Sizes {
+            agent: 10,
+            status: 13,
+            pr: 15,
+        };
+        let pr = Shown {
+            pr: true,
+            ..Shown::default()
+        };
+        assert!(!columns(158, Shown::default(), &sizes).contains(&Col::Pr));
+        let wide = columns(158, pr, &sizes);
+        let at = wide.iter().position(|c| *c == Col::Pr).unwrap();
+        assert_eq!(wide[at - 1], Col::Merge);
+        assert!(wide.contains(&Col::Worktree));
+        // 120 columns (78 inside an 80-column terminal without reasons) keep it.
+        assert!(columns(118, pr, &sizes).contains(&Col::Pr));
+        assert!(columns(78, pr, &sizes).contains(&Col::Pr));
+        // 80 columns with reasons: REASON and MERGE first; the reason names the PR.
+        let both = Shown {
+            reason: true,
+            pr: true,
+            ..Shown::default()
+        };
+        let c = columns(78, both, &sizes);
+        assert!(c.contains(&Col::Reason) && c.contains(&Col::Merge) && !c.contains(&Col::Pr));
+        assert!(columns(118, both, &sizes).contains(&Col::Pr));
     }
 }
