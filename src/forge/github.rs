@@ -7,7 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::http::{message_of, Http};
-use super::{ForgeError, Known, OpenSpec, Opened, Seen, DETAIL_BUDGET};
+use super::poll::{spend, Api};
+use super::{ForgeError, OpenSpec, Opened, Seen};
 use crate::config::forge::ForgeKind;
 use crate::run::{PrChecks, PrNote, PrReview, PrState, PullRequest};
 
@@ -104,69 +105,51 @@ fn seen_from(p: &Value) -> Seen {
     }
 }
 
-pub async fn poll(
-    http: &Http,
-    repo: &str,
-    numbers: &[u64],
-    known: &mut HashMap<u64, Known>,
-) -> Result<Vec<Seen>, ForgeError> {
-    let list = http
-        .get(&format!(
-            "/repos/{repo}/pulls?state=all&sort=updated&direction=desc&per_page=100"
-        ))
-        .await?;
-    let listed: HashMap<u64, &Value> = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| Some((p["number"].as_u64()?, p)))
-        .collect();
-    let mut budget = DETAIL_BUDGET;
-    let mut out = Vec::new();
-    for &n in numbers {
-        let fetched;
-        let p = match listed.get(&n) {
-            Some(p) => *p,
-            None if budget > 0 => {
-                budget -= 1;
-                fetched = http.get(&format!("/repos/{repo}/pulls/{n}")).await?;
-                &fetched
-            }
-            None => continue,
-        };
-        let mut seen = seen_from(p);
-        let k = known.entry(n).or_default();
-        let updated = p["updated_at"].as_str().unwrap_or_default().to_string();
-        let head_moved = k.head != seen.pr.head;
-        let look_at_checks = head_moved
-            || k.checks == PrChecks::Pending
-            || (k.checks == PrChecks::None && k.polls_since_checks >= 5);
-        if look_at_checks && budget > 0 && !seen.pr.head.is_empty() {
-            budget -= 1;
-            let (checks, failing) = checks_of(http, repo, &seen.pr.head, &mut budget).await?;
-            k.checks = checks;
-            k.failing = failing;
-            k.polls_since_checks = 0;
-            k.head = seen.pr.head.clone();
-        } else {
-            k.polls_since_checks += 1;
-        }
-        if (k.updated_at != updated || head_moved) && budget > 0 {
-            budget -= 1;
-            let (review, id, requested) = reviews_of(http, repo, n, &mut budget).await?;
-            k.review = review;
-            k.review_id = id;
-            k.requested = requested;
-            k.updated_at = updated;
-        }
-        seen.pr.checks = k.checks;
-        seen.pr.failing = k.failing.clone();
-        seen.pr.review = k.review;
-        seen.pr.requested = k.requested.clone();
-        seen.review_id = k.review_id.clone();
-        out.push(seen);
+/// GitHub's side of a poll.
+pub struct Poll<'a> {
+    pub http: &'a Http,
+    pub repo: &'a str,
+}
+
+impl Api for Poll<'_> {
+    async fn list(&self) -> Result<Value, ForgeError> {
+        let repo = self.repo;
+        self.http
+            .get(&format!(
+                "/repos/{repo}/pulls?state=all&sort=updated&direction=desc&per_page=100"
+            ))
+            .await
     }
-    Ok(out)
+
+    async fn one(&self, n: u64) -> Result<Value, ForgeError> {
+        self.http
+            .get(&format!("/repos/{}/pulls/{n}", self.repo))
+            .await
+    }
+
+    fn seen(&self, item: &Value) -> Seen {
+        seen_from(item)
+    }
+
+    async fn checks(
+        &self,
+        _n: u64,
+        head: &str,
+        budget: &mut usize,
+    ) -> Result<(PrChecks, Vec<PrNote>), ForgeError> {
+        spend(budget);
+        checks_of(self.http, self.repo, head, budget).await
+    }
+
+    async fn reviews(
+        &self,
+        n: u64,
+        _item: &Value,
+        budget: &mut usize,
+    ) -> Result<(PrReview, Option<String>, Vec<PrNote>), ForgeError> {
+        spend(budget);
+        reviews_of(self.http, self.repo, n, budget).await
+    }
 }
 
 /// The commit's check runs (and, when it has none, its commit statuses), summed up.

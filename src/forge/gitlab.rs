@@ -1,13 +1,12 @@
 //! GitLab's REST API (v4): merge requests, their pipelines, approvals and discussions, merge.
 //! A self-hosted GitLab is the same API under its own URL.
 
-use std::collections::HashMap;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::http::{message_of, Http};
-use super::{ForgeError, Known, OpenSpec, Opened, Seen, DETAIL_BUDGET};
+use super::poll::{spend, Api};
+use super::{ForgeError, OpenSpec, Opened, Seen};
 use crate::config::forge::ForgeKind;
 use crate::run::{PrChecks, PrNote, PrReview, PrState, PullRequest};
 
@@ -133,77 +132,62 @@ fn seen_from(m: &Value) -> Seen {
     }
 }
 
-pub async fn poll(
-    http: &Http,
-    repo: &str,
-    numbers: &[u64],
-    known: &mut HashMap<u64, Known>,
-) -> Result<Vec<Seen>, ForgeError> {
-    let id = project(repo);
-    let list = http
-        .get(&format!(
-            "/projects/{id}/merge_requests?state=all&labels=flightdeck&order_by=updated_at&per_page=100"
-        ))
-        .await?;
-    let listed: HashMap<u64, &Value> = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| Some((m["iid"].as_u64()?, m)))
-        .collect();
-    let mut budget = DETAIL_BUDGET;
-    let mut out = Vec::new();
-    for &n in numbers {
-        let fetched;
-        let m = match listed.get(&n) {
-            Some(m) => *m,
-            None if budget > 0 => {
-                budget -= 1;
-                fetched = http
-                    .get(&format!("/projects/{id}/merge_requests/{n}"))
-                    .await?;
-                &fetched
-            }
-            None => continue,
-        };
-        let mut seen = seen_from(m);
-        let k = known.entry(n).or_default();
-        let updated = m["updated_at"].as_str().unwrap_or_default().to_string();
-        let head_moved = k.head != seen.pr.head;
-        let look_at_checks = head_moved
-            || k.checks == PrChecks::Pending
-            || (k.checks == PrChecks::None && k.polls_since_checks >= 5);
-        if look_at_checks && budget > 0 {
-            budget -= 1;
-            let one = http
-                .get(&format!("/projects/{id}/merge_requests/{n}"))
-                .await?;
-            let (checks, failing) =
-                pipeline_of(http, &id, &one["head_pipeline"], &mut budget).await?;
-            k.checks = checks;
-            k.failing = failing;
-            k.polls_since_checks = 0;
-            k.head = seen.pr.head.clone();
-        } else {
-            k.polls_since_checks += 1;
-        }
-        if (k.updated_at != updated || head_moved) && budget >= 2 {
-            budget -= 2;
-            let status = m["detailed_merge_status"].as_str().unwrap_or_default();
-            let (review, rid, requested) = review_of(http, &id, n, status).await?;
-            k.review = review;
-            k.review_id = rid;
-            k.requested = requested;
-            k.updated_at = updated;
-        }
-        seen.pr.checks = k.checks;
-        seen.pr.failing = k.failing.clone();
-        seen.pr.review = k.review;
-        seen.pr.requested = k.requested.clone();
-        seen.review_id = k.review_id.clone();
-        out.push(seen);
+/// GitLab's side of a poll.
+pub struct Poll<'a> {
+    pub http: &'a Http,
+    pub repo: &'a str,
+}
+
+impl Api for Poll<'_> {
+    async fn list(&self) -> Result<Value, ForgeError> {
+        let id = project(self.repo);
+        self.http
+            .get(&format!(
+                "/projects/{id}/merge_requests?state=all&labels=flightdeck&order_by=updated_at&per_page=100"
+            ))
+            .await
     }
-    Ok(out)
+
+    async fn one(&self, n: u64) -> Result<Value, ForgeError> {
+        let id = project(self.repo);
+        self.http
+            .get(&format!("/projects/{id}/merge_requests/{n}"))
+            .await
+    }
+
+    fn seen(&self, item: &Value) -> Seen {
+        seen_from(item)
+    }
+
+    /// The MR's head pipeline (only the single MR says which), and its failed jobs.
+    async fn checks(
+        &self,
+        n: u64,
+        _head: &str,
+        budget: &mut usize,
+    ) -> Result<(PrChecks, Vec<PrNote>), ForgeError> {
+        spend(budget);
+        let one = self.one(n).await?;
+        pipeline_of(
+            self.http,
+            &project(self.repo),
+            &one["head_pipeline"],
+            budget,
+        )
+        .await
+    }
+
+    async fn reviews(
+        &self,
+        n: u64,
+        item: &Value,
+        budget: &mut usize,
+    ) -> Result<(PrReview, Option<String>, Vec<PrNote>), ForgeError> {
+        spend(budget);
+        spend(budget);
+        let status = item["detailed_merge_status"].as_str().unwrap_or_default();
+        review_of(self.http, &project(self.repo), n, status).await
+    }
 }
 
 async fn pipeline_of(

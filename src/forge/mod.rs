@@ -6,6 +6,7 @@ pub mod deliver;
 mod github;
 mod gitlab;
 pub mod http;
+mod poll;
 pub mod push;
 pub mod remote;
 
@@ -110,8 +111,20 @@ impl Forge {
     pub async fn poll(&self, numbers: &[u64]) -> Result<Vec<Seen>, ForgeError> {
         let mut known = self.known.lock().await;
         match self.kind {
-            ForgeKind::Github => github::poll(&self.http, &self.repo, numbers, &mut known).await,
-            ForgeKind::Gitlab => gitlab::poll(&self.http, &self.repo, numbers, &mut known).await,
+            ForgeKind::Github => {
+                let api = github::Poll {
+                    http: &self.http,
+                    repo: &self.repo,
+                };
+                poll::poll(&api, numbers, &mut known).await
+            }
+            ForgeKind::Gitlab => {
+                let api = gitlab::Poll {
+                    http: &self.http,
+                    repo: &self.repo,
+                };
+                poll::poll(&api, numbers, &mut known).await
+            }
         }
     }
 
