@@ -21,6 +21,7 @@ mod faults;
 mod fd_limits;
 mod forge;
 mod forge_fake;
+mod forge_gh;
 mod gateway;
 mod housekeeping;
 mod landing_recovery;
