@@ -10,14 +10,14 @@ use serde_json::Value;
 use crate::common::forge_fake::{git_remote, FakeCheck, FakeForge, GitRemote};
 use crate::common::*;
 
-const TOKEN: &str = "forge-secret-token-4242";
-const TOKEN_VAR: &str = "FD_TEST_FORGE_TOKEN";
+pub(crate) const TOKEN: &str = "forge-secret-token-4242";
+pub(crate) const TOKEN_VAR: &str = "FD_TEST_FORGE_TOKEN";
 /// A pattern matching the token that is not the token (commands are recorded in the proof).
 const LEAK: &str = "forge-secret-token-42[4]2";
 
 /// An agent that notes each prompt it is given (so the PR's feedback can be read on the
 /// branch) and a check that always passes.
-fn config(kind: &str, api: &str, open: &str, extra: &str) -> String {
+pub(crate) fn config(kind: &str, api: &str, open: &str, extra: &str) -> String {
     format!(
         r#"
 max_parallel = 2
@@ -41,7 +41,7 @@ max_feedback = 2
 }
 
 /// A repository whose `origin` is a real git remote holding its main branch.
-fn repo_with_remote(env: &Env) -> (PathBuf, GitRemote) {
+pub(crate) fn repo_with_remote(env: &Env) -> (PathBuf, GitRemote) {
     let repo = git_repo(env.path(), "repo");
     let remote = git_remote(env.path());
     git(&repo, &["remote", "add", "origin", &remote.url]);
@@ -49,7 +49,7 @@ fn repo_with_remote(env: &Env) -> (PathBuf, GitRemote) {
     (repo, remote)
 }
 
-fn env_with(config: &str) -> Env {
+pub(crate) fn env_with(config: &str) -> Env {
     let mut env = Env::new(config);
     env.vars.push((TOKEN_VAR.into(), TOKEN.into()));
     env

@@ -25,6 +25,7 @@ mod faults;
 mod fd_limits;
 mod forge;
 mod forge_fake;
+mod forge_gh;
 mod forge_poll;
 mod gateway;
 mod housekeeping;

@@ -1,5 +1,6 @@
 //! GitHub's REST API, the part flightdeck uses: pull requests, labels, check runs and the
-//! combined status, reviews and review comments, merges.
+//! combined status, reviews and review comments, merges; and `POST /graphql` (`/api/graphql`
+//! on GitHub Enterprise) for `gh pr view` (see `graphql`).
 
 use std::collections::HashMap;
 
@@ -42,6 +43,7 @@ pub(super) fn handle(st: &mut State, req: &Req) -> Reply {
     st.refresh_heads();
     let number = |s: &str| s.parse::<u64>().ok();
     match (req.method.as_str(), segs.as_slice()) {
+        ("POST", ["graphql"] | ["api", "graphql"]) => super::graphql::handle(st, &body),
         ("GET", ["user"]) => reply(200, json!({"login": BOT, "id": user_id(BOT)})),
         ("GET", ["repos", o, r, "pulls"]) => list(st, &format!("{o}/{r}"), &query),
         ("POST", ["repos", o, r, "pulls"]) => create(st, &format!("{o}/{r}"), &body),

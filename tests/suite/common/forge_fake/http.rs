@@ -53,7 +53,16 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Req> {
     let at = Instant::now();
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("").to_string();
-    let path = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("");
+    // Absolute-form (`POST http://api.github.localhost/graphql`), as a client sends to an
+    // HTTP proxy: the path is what follows the host.
+    let path = match target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    {
+        Some(rest) => rest.find('/').map_or("/", |n| &rest[n..]).to_string(),
+        None => target.to_string(),
+    };
     if method.is_empty() {
         return Err(std::io::ErrorKind::UnexpectedEof.into());
     }

@@ -1,6 +1,9 @@
 //! A fake forge on loopback: GitHub's REST API (pull requests, labels, check runs, reviews,
 //! merges) or GitLab's REST v4 (merge requests, approvals, discussions, pipelines), with
 //! ETags, rate-limit headers and scripted failures, keeping every request it received. The
+//! GitHub side also answers the GraphQL query `gh pr view --json` sends (see `graphql`), and
+//! takes requests sent to it as an HTTP proxy (absolute-form targets), so `gh` can be pointed
+//! at it. The
 //! test drives the other side through controls (a person reviews, merges, closes; CI reports
 //! checks). A pull request's head sha comes from a bare repository attached to its project
 //! (see `git_remote`), so a push moves it as on the real forge.
@@ -9,6 +12,7 @@
 mod git;
 mod github;
 mod gitlab;
+mod graphql;
 mod http;
 mod state;
 
@@ -30,7 +34,8 @@ use state::{hash_of, stamp, stamp_opt, user_id, Checks, Comment, Kind, Pr, Revie
 #[derive(Debug, Clone)]
 pub struct Req {
     pub method: String,
-    /// The raw path with its query, as sent (`%2F` kept).
+    /// The raw path with its query, as sent (`%2F` kept); for an absolute-form target
+    /// (`http://host/path`, as a client sends to a proxy) the path part.
     pub path: String,
     /// Names lowercased.
     pub headers: Vec<(String, String)>,
@@ -272,7 +277,9 @@ impl FakeForge {
                 .unwrap_or_else(|| st.id());
             runs.push((id, c));
         }
-        st.checks.insert(sha.to_string(), Checks { pipeline, runs });
+        let at = st.tick();
+        st.checks
+            .insert(sha.to_string(), Checks { pipeline, runs, at });
     }
 
     /// A person reviews pull request `number`: `state` is APPROVED, CHANGES_REQUESTED or

@@ -62,10 +62,11 @@ pub(super) struct Pr {
     pub(super) changes_requested: Vec<String>,
 }
 
-/// A commit's checks; `pipeline` is its GitLab pipeline id.
+/// A commit's checks; `pipeline` is its GitLab pipeline id, `at` when CI last reported.
 pub(super) struct Checks {
     pub(super) pipeline: u64,
     pub(super) runs: Vec<(u64, FakeCheck)>,
+    pub(super) at: i64,
 }
 
 pub(super) struct State {
