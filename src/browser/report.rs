@@ -21,6 +21,8 @@ pub enum Kind {
     Visual,
     /// `console.warn`.
     ConsoleWarning,
+    /// The dev tool's own message (`[browser] noise`): kept, never a problem.
+    Noise,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,7 +51,18 @@ impl Finding {
 
     /// Warnings are reported but do not call for another iteration.
     pub fn is_error(&self) -> bool {
-        self.kind != Kind::ConsoleWarning
+        !matches!(self.kind, Kind::ConsoleWarning | Kind::Noise)
+    }
+
+    /// Call it noise when one of `patterns` matches its message.
+    pub fn classify(&mut self, patterns: &[regex::Regex]) {
+        if matches!(
+            self.kind,
+            Kind::ConsoleError | Kind::ConsoleWarning | Kind::Network
+        ) && patterns.iter().any(|p| p.is_match(&self.message))
+        {
+            self.kind = Kind::Noise;
+        }
     }
 }
 
@@ -203,6 +216,7 @@ fn label(k: &Kind) -> &'static str {
         Kind::Step => "step failed",
         Kind::Visual => "screenshot changed",
         Kind::ConsoleWarning => "console warning",
+        Kind::Noise => "dev-server noise (ignored)",
     }
 }
 

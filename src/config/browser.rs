@@ -37,6 +37,35 @@ pub struct BrowserConfig {
     /// Committed baseline images (`<dir>/<page>.png` in the worktree); empty: the same pages
     /// rendered from the run's base commit (cached per base commit).
     pub baseline_dir: String,
+    /// The dev tool's own messages, not the app's problems: console lines and failed requests
+    /// matching one of these patterns (regular expressions) are kept in the report as noise
+    /// and send no one round. The default knows Vite, webpack-dev-server and Next.js.
+    pub noise: Vec<String>,
+}
+
+/// Dev-server noise: HMR clients connecting and losing their socket, the tools' own banners,
+/// source maps the tool itself asks for.
+pub fn default_noise() -> Vec<String> {
+    [
+        // Vite's client: "[vite] connecting...", "[vite] connected.", "[vite] server connection lost".
+        r"^\[vite\] ",
+        // webpack-dev-server and its HMR runtime.
+        r"^\[webpack-dev-server\]",
+        r"^\[HMR\]",
+        // Next.js: Fast Refresh and the React DevTools hint.
+        r"\[Fast Refresh\]",
+        r"Download the React DevTools",
+        // The HMR sockets of any of them, when the page goes before they connect.
+        r"WebSocket connection to 'wss?://[^']*' failed",
+        r"/_next/webpack-hmr",
+        r"/__vite_ping",
+        r"/sockjs-node/",
+        // Source maps a tool fetches for its own code (a missing one breaks nothing).
+        r"^HTTP 404 for \S+\.map(\?\S*)?$",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 impl Default for BrowserConfig {
@@ -54,6 +83,7 @@ impl Default for BrowserConfig {
             threshold: 0.1,
             max_diff_ratio: None,
             baseline_dir: String::new(),
+            noise: default_noise(),
         }
     }
 }
@@ -120,6 +150,10 @@ impl BrowserConfig {
                 "[browser] ready = \"{}\" must be a URL path (\"/\") or log:REGEX",
                 self.ready
             ));
+        }
+        for pattern in &self.noise {
+            regex::Regex::new(pattern)
+                .map_err(|e| format!("[browser] noise: `{pattern}` is not a valid pattern: {e}"))?;
         }
         if self.ports[0] == 0 || self.ports[0] > self.ports[1] {
             return Err(format!(

@@ -197,3 +197,40 @@ pub fn describe(status: &ExitStatus) -> String {
         _ => "ended".into(),
     }
 }
+
+/// Whether a live process (not a zombie waiting for its parent) is left in group `pgid`: read
+/// from /proc off the runtime.
+pub async fn group_alive(pgid: i32) -> bool {
+    tokio::task::spawn_blocking(move || group_alive_blocking(pgid))
+        .await
+        .unwrap_or(false)
+}
+
+/// `group_alive`, for a blocking thread. Blocking.
+pub fn group_alive_blocking(pgid: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // After the command's closing parenthesis: state, ppid, pgrp.
+        let mut rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace())
+            .into_iter()
+            .flatten();
+        let state = rest.next();
+        let _ppid = rest.next();
+        let pgrp = rest.next().and_then(|g| g.parse::<i32>().ok());
+        pgrp == Some(pgid) && state != Some("Z")
+    })
+}

@@ -60,8 +60,20 @@ async fn check(
     .await?
         + 1;
 
-    // Baselines first (they need the port too), then the run's own pages.
-    let baselines = baselines(ctx, job, cfg, port, &exe, viewport).await?;
+    // Baselines first (they need the port too), then the run's own pages. A base commit that
+    // cannot be rendered leaves the diff out; the run's own pages are still checked.
+    let baselines = match baselines(ctx, job, cfg, port, &exe, viewport).await {
+        Ok(b) => b,
+        Err(e) if !ctx.procs.is_killing() => {
+            ctx.emit(
+                Phase::Browser,
+                LineKind::BrowserWarning,
+                fields! {"message" => format!("the base commit's render failed: {e}; the pages are checked without a screenshot diff")},
+            );
+            HashMap::new()
+        }
+        Err(e) => return Err(e),
+    };
     if ctx.procs.is_killing() {
         return Err("killed during the browser check".into());
     }
@@ -81,7 +93,15 @@ async fn check(
     }
     let mut pages = Vec::new();
     let mut found: Vec<Finding> = Vec::new();
-    for (page, v) in cfg.pages.iter().zip(rendered) {
+    let noise: Vec<regex::Regex> = cfg
+        .noise
+        .iter()
+        .filter_map(|p| regex::Regex::new(p).ok())
+        .collect();
+    for (page, mut v) in cfg.pages.iter().zip(rendered) {
+        for f in &mut v.findings {
+            f.classify(&noise);
+        }
         let url = format!("http://127.0.0.1:{port}{}", page.path);
         // Writing the screenshot and decoding and diffing two images: off the runtime.
         let (d, name, png, base, c) = (
@@ -263,7 +283,15 @@ async fn render(
             cfg,
             &server_log,
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            let whose = if label.is_empty() {
+                "the run's dev server"
+            } else {
+                "the base commit's dev server"
+            };
+            format!("{whose}: {e}")
+        })?;
         let chromium_log = super::open_log(dir.join("chromium.log"))
             .await
             .map_err(|e| format!("cannot open browser/chromium.log: {e}"))?;
@@ -294,10 +322,61 @@ async fn render(
         Ok(visits)
     }
     .await;
-    // This server and its browser stop here, whatever happened.
+    // This server and its browser stop here, whatever happened: the whole group gone and the
+    // port free before anything (the next iteration's server) may start on it.
+    stop_server(ctx, pgid, port, job.kill_grace, label).await;
     ctx.procs.unregister_and_reap();
     drop(lifeline);
     result
+}
+
+/// Stop the dev server's process group: SIGTERM (a server cleans up its lock files and
+/// children), SIGKILL after `grace` for one that ignores it; then wait for its port to be free.
+async fn stop_server(ctx: &RunCtx, pgid: i32, port: u16, grace: Duration, label: &str) {
+    use nix::sys::signal::{killpg, Signal};
+    use nix::unistd::Pid;
+    if pgid <= 0 {
+        return;
+    }
+    let group = Pid::from_raw(pgid);
+    let _ = killpg(group, Signal::SIGTERM);
+    let started = Instant::now();
+    let gone = |wait: Duration| async move {
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            if !super::super::process::group_alive(pgid).await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        !super::super::process::group_alive(pgid).await
+    };
+    if !gone(grace).await {
+        let _ = killpg(group, Signal::SIGKILL);
+        ctx.emit(
+            Phase::Browser,
+            LineKind::BrowserWarning,
+            fields! {"message" => format!(
+                "the {}dev server ignored SIGTERM; killed after kill_grace ({} ms)",
+                if label.is_empty() { "" } else { "base commit's " },
+                grace.as_millis()
+            )},
+        );
+        gone(Duration::from_secs(5)).await;
+    }
+    // A socket the server's group held may linger a moment after it is gone.
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until
+        && tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .is_err()
+    {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tracing::debug!(
+        "dev server group {pgid} on port {port} stopped in {} ms",
+        started.elapsed().as_millis()
+    );
 }
 
 /// The baseline screenshot of each page: committed (`baseline_dir`), or rendered from the
@@ -347,6 +426,14 @@ async fn baselines(
     })
     .await
     .map_err(|e| format!("cannot write out the base commit for the baseline: {e}"))?;
+    // The base gets the run's [setup] (its installed dependencies, copied files): a dev server
+    // that needs them (`vite`, `next`) serves it as it serves the run.
+    let mut base_rec = rec.clone();
+    base_rec.worktree = src.clone();
+    if let Err(e) = super::prepare::setup(ctx, &base_rec, job, Phase::Browser).await {
+        let _ = tokio::fs::remove_dir_all(&src).await;
+        return Err(e);
+    }
     let visits = render(
         ctx,
         job,

@@ -131,7 +131,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let mut updates = vec![Update::Base(created.base.clone())];
     let mut rec = rec;
     rec.base = created.base;
-    match setup(ctx, &rec, job).await {
+    match setup(ctx, &rec, job, Phase::Prepare).await {
         Ok(excludes) => {
             updates.push(Update::SetupExcludes(excludes));
             // Made whole: from here on what the workspace holds is the run's.
@@ -144,9 +144,15 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     }
 }
 
-/// `[setup]`: copy files from the user's checkout, then run the commands. Returns what setup
-/// added to the worktree, to keep it out of the run's commits.
-async fn setup(ctx: &RunCtx, rec: &RunRecord, job: &PhaseJob) -> Result<Vec<String>, String> {
+/// `[setup]`: copy files from the user's checkout, then run the commands, in `rec.worktree`
+/// (the run's, or the base commit's tree the browser phase renders). Returns what setup added
+/// to it, to keep it out of the run's commits.
+pub(super) async fn setup(
+    ctx: &RunCtx,
+    rec: &RunRecord,
+    job: &PhaseJob,
+    phase: Phase,
+) -> Result<Vec<String>, String> {
     let cfg = &job.config.setup;
     if cfg.copy.is_empty() && cfg.commands.is_empty() {
         return Ok(Vec::new());
@@ -158,24 +164,20 @@ async fn setup(ctx: &RunCtx, rec: &RunRecord, job: &PhaseJob) -> Result<Vec<Stri
             .map_err(|e| format!("setup could not copy files: {e}"))?;
     for path in &copied {
         ctx.emit(
-            Phase::Prepare,
+            phase,
             Kind::SetupCopied,
             fields! {"path" => path, "message" => format!("copied {path} from {}", rec.repo.display())},
         );
     }
     for path in &missing {
         ctx.emit(
-            Phase::Prepare,
+            phase,
             Kind::SetupCopySkipped,
             fields! {"path" => path, "message" => format!("{path} does not exist in {}; not copied", rec.repo.display())},
         );
     }
     for argv in &cfg.commands {
-        ctx.emit(
-            Phase::Prepare,
-            Kind::SetupStarted,
-            fields! {"command" => argv},
-        );
+        ctx.emit(phase, Kind::SetupStarted, fields! {"command" => argv});
         let r = exec::run(
             ctx,
             rec,
@@ -191,16 +193,16 @@ async fn setup(ctx: &RunCtx, rec: &RunRecord, job: &PhaseJob) -> Result<Vec<Stri
         let skip = lines.len().saturating_sub(MAX_LINES);
         if skip > 0 {
             ctx.emit(
-                Phase::Prepare,
+                phase,
                 Kind::SetupOutput,
                 fields! {"text" => format!("… {skip} earlier line(s) not shown")},
             );
         }
         for line in &lines[skip..] {
-            ctx.emit(Phase::Prepare, Kind::SetupOutput, fields! {"text" => line});
+            ctx.emit(phase, Kind::SetupOutput, fields! {"text" => line});
         }
         ctx.emit(
-            Phase::Prepare,
+            phase,
             Kind::SetupFinished,
             fields! {"command" => argv, "exit_code" => r.exit_code, "passed" => r.passed, "duration_ms" => r.duration_ms},
         );
@@ -214,6 +216,10 @@ async fn setup(ctx: &RunCtx, rec: &RunRecord, job: &PhaseJob) -> Result<Vec<Stri
         if ctx.procs.is_killing() {
             return Err("killed during setup".into());
         }
+    }
+    // A base commit's tree for the browser is no repository and makes no commits.
+    if phase != Phase::Prepare {
+        return Ok(Vec::new());
     }
     let wt = rec.worktree.clone();
     let mut excludes =
