@@ -239,6 +239,67 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dev_server_noise_is_kept_as_noise_and_the_apps_errors_stay_errors() {
+        let patterns: Vec<regex::Regex> = crate::config::browser::default_noise()
+            .iter()
+            .map(|p| regex::Regex::new(p).unwrap())
+            .collect();
+        let kind_of = |kind: Kind, message: &str| {
+            let mut f = Finding::new(kind, "home", "load", message.into(), None);
+            f.classify(&patterns);
+            f.kind
+        };
+        for (kind, noise) in [
+            (
+                Kind::ConsoleError,
+                "[vite] server connection lost. Polling for restart...",
+            ),
+            (
+                Kind::ConsoleError,
+                "WebSocket connection to 'ws://127.0.0.1:43100/?token=ab' failed: ",
+            ),
+            (
+                Kind::ConsoleWarning,
+                "[HMR] Waiting for update signal from WDS...",
+            ),
+            (Kind::ConsoleError, "[webpack-dev-server] Disconnected!"),
+            (
+                Kind::Network,
+                "HTTP 404 for http://127.0.0.1:43100/node_modules/.vite/deps/x.js.map",
+            ),
+            (
+                Kind::Network,
+                "HTTP 404 for http://127.0.0.1:3000/_next/webpack-hmr?page=/",
+            ),
+            (
+                Kind::ConsoleWarning,
+                "Download the React DevTools for a better development experience",
+            ),
+        ] {
+            assert_eq!(kind_of(kind, noise), Kind::Noise, "{noise}");
+        }
+        for (kind, real) in [
+            (
+                Kind::ConsoleError,
+                "TypeError: cannot read properties of undefined",
+            ),
+            (
+                Kind::Network,
+                "HTTP 404 for http://127.0.0.1:43100/api/users",
+            ),
+            (
+                Kind::Exception,
+                "ReferenceError: undefinedFn is not defined",
+            ),
+        ] {
+            assert_eq!(kind_of(kind.clone(), real), kind, "{real}");
+        }
+        let mut noise = Finding::new(Kind::ConsoleError, "home", "load", "[vite] x".into(), None);
+        noise.classify(&patterns);
+        assert!(!noise.is_error());
+    }
+
+    #[test]
     fn repeats_fold_and_errors_come_first() {
         let f = |k, m: &str| Finding::new(k, "home", "load", m.into(), None);
         let folded = fold(vec![

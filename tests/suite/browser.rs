@@ -233,6 +233,47 @@ max_diff_ratio = 0.01
         .exists());
 }
 
+/// A dev server that ignores SIGTERM is killed after `kill_grace`, says so, and leaves its port
+/// free: the base render's server is gone before the run's starts on the same port.
+#[test]
+fn a_dev_server_that_ignores_sigterm_is_killed_after_kill_grace() {
+    let agent = r#"
+[agents.page]
+command = ["sh", "-c", "echo '<p>ok</p>' > index.html"]
+"#;
+    let env = Env::new(&format!(
+        r#"
+kill_grace = "1s"
+[browser]
+serve = ["sh", "-c", "trap '' TERM; exec python3 -m http.server \"$PORT\" --bind 127.0.0.1"]
+ports = [42600, 42699]
+
+{HOME_PAGE}
+{agent}
+"#
+    ));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "page", "a page");
+    let r = env.wait_for(&id, "finished", |r| {
+        matches!(r["status"].as_str(), Some("succeeded" | "failed"))
+    });
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    let warnings = env.events_of(&id, "browser.warning");
+    assert!(
+        warnings.len() == 2
+            && warnings.iter().all(|w| w["message"]
+                .as_str()
+                .unwrap()
+                .contains("ignored SIGTERM; killed after kill_grace (1000 ms)")),
+        "{warnings:#?}"
+    );
+    let port = env.events_of(&id, "browser.started")[0]["port"]
+        .as_u64()
+        .unwrap();
+    assert!(processes_with(&format!("http.server {port}")).is_empty());
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok());
+}
+
 #[test]
 fn readiness_can_come_from_the_servers_output() {
     let agent = r#"

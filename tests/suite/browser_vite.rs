@@ -127,7 +127,11 @@ command = ["sh", "-c", "sed -i 's/#1e40af/#dc2626/' src/style.css"]
 [agents.notes]
 command = ["sh", "-c", "echo notes > NOTES.md"]
 "#;
-    let env = Env::new(&config("[43200, 43299]", agents));
+    // Ready when Vite says so ("VITE v8.4.0  ready in 324 ms"), not when a path answers.
+    let env = Env::new(&config("[43200, 43299]", agents).replace(
+        "max_iterations = 2",
+        "max_iterations = 2\nready = 'log:ready in \\d+ ms'",
+    ));
     let repo = vite_repo(env.path());
     let changed = env.start(&repo, "recolour", "make the heading red");
     let r = finished(&env, &changed);
