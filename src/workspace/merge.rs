@@ -342,7 +342,8 @@ fn checkouts_of(
     }
     for name in repo.worktrees()?.iter().flatten() {
         if let Ok(wt) = repo.find_worktree(name) {
-            if wt.validate().is_ok() {
+            // A record being written names no place yet: never the process's directory.
+            if wt.validate().is_ok() && wt.path().is_absolute() {
                 candidates.push(wt.path().to_path_buf());
             }
         }

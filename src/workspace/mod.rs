@@ -8,6 +8,7 @@ mod copy;
 mod diff;
 pub mod export;
 mod fast_checkout;
+mod git_checkout;
 mod inspect;
 mod keep;
 mod merge;

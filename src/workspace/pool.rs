@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use git2::Repository;
 
-use super::{fast_checkout, worktree, worktree_admin, Spec, WorkspaceError};
+use super::{fast_checkout, git_checkout, worktree, worktree_admin, Spec, WorkspaceError};
 
 /// The pool directory beside a repository's run worktrees.
 pub fn dir_for(run_worktree: &Path) -> Option<PathBuf> {
@@ -125,7 +125,7 @@ fn take_listed(
         let handed = (|| {
             worktree_admin::set_gitdir(repo, &entry.record, &spec.path)?;
             if !at_base {
-                bring_forward(&spec.path, &commit)?;
+                bring_forward(&spec.source, &spec.path, &commit)?;
             }
             worktree_admin::set_head(
                 repo,
@@ -146,10 +146,17 @@ fn take_listed(
 }
 
 /// Check `commit`'s tree out over a worktree at another commit: libgit2 compares against the
-/// index and writes only what differs.
-pub(super) fn bring_forward(worktree: &Path, commit: &git2::Commit) -> Result<(), WorkspaceError> {
+/// index and writes only what differs; where it cannot check out as git does, the user's git.
+pub(super) fn bring_forward(
+    source: &Path,
+    worktree: &Path,
+    commit: &git2::Commit,
+) -> Result<(), WorkspaceError> {
     let wt = Repository::open(worktree)?;
     let tree = wt.find_tree(commit.tree_id())?;
+    if !fast_checkout::applicable(&wt, &tree) || git_checkout::needed(&wt, &tree) {
+        return git_checkout::reset_to(source, worktree, &commit.id().to_string());
+    }
     let mut opts = git2::build::CheckoutBuilder::new();
     opts.force().remove_untracked(true);
     wt.checkout_tree(tree.as_object(), Some(&mut opts))?;
@@ -302,7 +309,7 @@ impl Keeper {
             }
             let moved = (|| {
                 worktree_admin::set_gitdir(&repo, &entry.record, &at)?;
-                bring_forward(&at, &commit)?;
+                bring_forward(source, &at, &commit)?;
                 publish(&repo, &entry.record, &at, &entry.path)
             })();
             if let Err(e) = moved {
@@ -359,19 +366,13 @@ pub(super) fn check_out_new(
     tree: &git2::Tree,
 ) -> Result<(), WorkspaceError> {
     worktree_admin::register(repo, record, path, base)?;
-    if fast_checkout::applicable(repo, tree) {
+    if fast_checkout::applicable(repo, tree) && !git_checkout::needed(repo, tree) {
         let threads = worktree::checkout_threads();
         let entries = fast_checkout::write_tree(source, tree, path, threads.0)?;
         worktree::write_index(path, entries)?;
     } else {
-        // libgit2 checks a tree out only through the repository it was found in: the
-        // source's tree object is refused by the worktree's ("object to checkout does not
-        // match repository"), which is what every refill on a tree with attributes hit.
-        let wt = Repository::open(path)?;
-        let tree = wt.find_tree(tree.id())?;
-        let mut opts = git2::build::CheckoutBuilder::new();
-        opts.force();
-        wt.checkout_tree(tree.as_object(), Some(&mut opts))?;
+        // Attributes, filters, submodules, sparse checkout: as the user's git checks it out.
+        git_checkout::reset_to(source, path, base)?;
     }
     Ok(())
 }

@@ -32,7 +32,7 @@ pub fn at_commit(
     let registered =
         worktree_admin::record_of(path).is_some_and(|r| r.ends_with(&record) && r.is_dir());
     if registered {
-        return pool::bring_forward(path, &target);
+        return pool::bring_forward(source, path, &target);
     }
     // Leftovers of a server that stopped mid-way: start over.
     remove(source, path, run);

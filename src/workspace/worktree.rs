@@ -3,14 +3,11 @@
 
 use std::sync::Mutex;
 
-use git2::{Repository, WorktreeAddOptions};
+use git2::Repository;
 
-use super::{dirty_files, fast_checkout, worktree_admin, Created, Spec, WorkspaceError};
-
-/// libgit2's own worktree add (the fallback) writes `.git/worktrees/` and refs with lock
-/// files; serialising those keeps ten runs starting at once from tripping over each other.
-/// The fast path needs no lock: each run writes only its own files and its own branch ref.
-static ADD_LOCK: Mutex<()> = Mutex::new(());
+use super::{
+    dirty_files, fast_checkout, git_checkout, worktree_admin, Created, Spec, WorkspaceError,
+};
 
 pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
     let repo = Repository::open(&spec.source)?;
@@ -22,7 +19,7 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
         crate::owner_only::create_dir_all(parent)
             .map_err(|e| WorkspaceError::io(&format!("creating {}", parent.display()), e))?;
     }
-    if fast_checkout::applicable(&repo, &tree) {
+    if fast_checkout::applicable(&repo, &tree) && !git_checkout::needed(&repo, &tree) {
         new_branch(&repo, spec, &commit)?;
         if let Err(e) = fast_create(&repo, spec, &tree) {
             let _ = std::fs::remove_dir_all(&spec.path);
@@ -31,7 +28,8 @@ pub fn create(spec: &Spec) -> Result<Created, WorkspaceError> {
             return Err(e);
         }
     } else {
-        libgit2_create(&repo, spec, &commit)?;
+        // Attributes, filters, submodules, sparse checkout: exactly what the user's git makes.
+        git_checkout::add(&spec.source, &spec.path, &spec.branch, &spec.base)?;
     }
     Ok(Created {
         base: spec.base.clone(),
@@ -171,24 +169,6 @@ pub(super) fn delete_branch(repo: &Repository, name: &str) {
     if let Ok(mut r) = repo.find_reference(&format!("refs/heads/{name}")) {
         let _ = r.delete();
     }
-}
-
-/// libgit2's worktree add and checkout, for trees whose files filters may change.
-fn libgit2_create(
-    repo: &Repository,
-    spec: &Spec,
-    commit: &git2::Commit,
-) -> Result<(), WorkspaceError> {
-    let _guard = ADD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let branch = new_branch(repo, spec, commit)?;
-    let mut opts = WorktreeAddOptions::new();
-    opts.reference(Some(branch.get()));
-    if let Err(e) = repo.worktree(&spec.run_id, &spec.path, Some(&opts)) {
-        // Leave no half-made branch behind.
-        delete_branch(repo, &spec.branch);
-        return Err(e.into());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -37,10 +37,9 @@ pub fn register(
         )));
     }
     std::fs::create_dir_all(&admin).map_err(|e| io("creating", &admin, e))?;
-    let write = |file: &str, text: String| {
-        let p = admin.join(file);
-        std::fs::write(&p, text).map_err(|e| io("writing", &p, e))
-    };
+    // Each file whole or not at all: a landing or a scan reading the records meanwhile never
+    // sees an empty `gitdir` (which names no place, so the process's own directory).
+    let write = |file: &str, text: String| write_whole(&admin.join(file), &text);
     write("HEAD", format!("{head}\n"))?;
     write("commondir", "../..\n".into())?;
     write("gitdir", format!("{}\n", path.join(".git").display()))?;

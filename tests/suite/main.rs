@@ -41,6 +41,7 @@ mod prices;
 mod process_control;
 mod radar;
 mod real_agents;
+mod real_trees;
 mod rebase;
 mod server_lifecycle;
 mod server_restart;

@@ -1,0 +1,90 @@
+//! Checking a tree out with the user's own `git`, for what libgit2 cannot do as git does:
+//! external filters (Git LFS's smudge), submodules, sparse checkout, and trees with attributes
+//! (git's checkout is also faster there than libgit2's single thread). What it makes is what
+//! `git worktree add` makes, because it is git. Blocking.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::WorkspaceError;
+
+/// `git -C dir ARGS`, with no prompt ever waited on; its stderr in the error.
+pub(super) fn git(dir: &Path, args: &[&str]) -> Result<String, WorkspaceError> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(|e| WorkspaceError::io("running git", e))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err
+            .lines()
+            .rfind(|l| !l.trim().is_empty() && !l.starts_with("hint:"))
+            .unwrap_or("no reason given");
+        return Err(WorkspaceError::Io(format!(
+            "`git {}` in {} failed: {}",
+            args.join(" "),
+            dir.display(),
+            crate::text::printable(line.trim())
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A new worktree at `path` on a new branch `branch` at `base`, as `git worktree add` makes
+/// it, with the submodules the user's checkout has initialised.
+pub fn add(source: &Path, path: &Path, branch: &str, base: &str) -> Result<(), WorkspaceError> {
+    let p = path.to_string_lossy();
+    git(
+        source,
+        &["worktree", "add", "--quiet", "-b", branch, &p, base],
+    )?;
+    init_submodules(source, path)
+}
+
+/// Check `commit` out over the worktree `wt` (files, index and HEAD, detached), removing what
+/// is not tracked, and its submodules as the user's checkout has them.
+pub fn reset_to(source: &Path, wt: &Path, commit: &str) -> Result<(), WorkspaceError> {
+    git(wt, &["reset", "--quiet", "--hard", commit])?;
+    git(wt, &["clean", "--quiet", "-fd"])?;
+    init_submodules(source, wt)
+}
+
+/// Initialise in `wt` the submodules initialised in the user's checkout `source` (their paths
+/// from `git submodule status`: a leading `-` means not initialised).
+fn init_submodules(source: &Path, wt: &Path) -> Result<(), WorkspaceError> {
+    if !wt.join(".gitmodules").exists() {
+        return Ok(());
+    }
+    let status = git(source, &["submodule", "status"])?;
+    let paths: Vec<&str> = status
+        .lines()
+        .filter(|l| !l.starts_with('-'))
+        .filter_map(|l| l.get(1..)?.split_whitespace().nth(1))
+        .collect();
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec!["submodule", "update", "--init", "--quiet", "--"];
+    args.extend(paths);
+    git(wt, &args).map(|_| ())
+}
+
+/// Whether the user's git, not libgit2 or our own writer, must check `tree` out: it has
+/// submodules, or the repository checks out sparsely. (Attributes are decided by the fast
+/// path's own test.)
+pub fn needed(repo: &git2::Repository, tree: &git2::Tree) -> bool {
+    let sparse = repo
+        .config()
+        .ok()
+        .and_then(|c| c.get_bool("core.sparseCheckout").ok())
+        .unwrap_or(false);
+    sparse
+        || tree
+            .iter()
+            .any(|e| e.kind() == Some(git2::ObjectType::Commit))
+        || tree.get_name(".gitmodules").is_some()
+}
