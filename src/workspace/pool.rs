@@ -177,7 +177,21 @@ pub struct Keeper {
 struct KeeperState {
     stopping: std::sync::atomic::AtomicBool,
     refilling: Mutex<HashSet<PathBuf>>,
+    /// Per pool, its last refill's failure: what it said, how many refills failed in a row,
+    /// and when the next may start (backing off, so a broken pool is not retried every tick).
+    failed: Mutex<std::collections::HashMap<PathBuf, Failure>>,
 }
+
+#[derive(Debug, Clone)]
+struct Failure {
+    said: String,
+    times: u32,
+    next: std::time::Instant,
+}
+
+/// The wait after a pool's first failed refill; it doubles with each failure, up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Keeper {
     /// Stop refilling (the server is stopping), waiting up to `wait` for refills under way.
@@ -200,6 +214,50 @@ impl Keeper {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    fn failed(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<PathBuf, Failure>> {
+        self.state.failed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Why the pool's refills fail, and how many have in a row (none: the last one worked).
+    pub fn failure(&self, pool: &Path) -> Option<(String, u32)> {
+        self.failed().get(pool).map(|f| (f.said.clone(), f.times))
+    }
+
+    /// A refill ended: a failure is logged once (again only when its cause changes) and holds
+    /// the pool's refills back, doubling the wait each time; a success ends that.
+    fn refilled(&self, pool: &Path, result: Result<(), WorkspaceError>) {
+        let mut failed = self.failed();
+        match result {
+            Ok(()) => {
+                if failed.remove(pool).is_some() {
+                    tracing::info!("pool {}: refilled again", pool.display());
+                }
+            }
+            Err(e) => {
+                let said = e.to_string();
+                let times = failed.get(pool).map_or(0, |f| f.times) + 1;
+                let wait = FIRST_BACKOFF
+                    .saturating_mul(1 << (times - 1).min(8))
+                    .min(MAX_BACKOFF);
+                if failed.get(pool).is_none_or(|f| f.said != said) {
+                    tracing::warn!(
+                        "pool {}: cannot refill: {said}; runs start without it, and it is tried again in {} s (then less often while it fails)",
+                        pool.display(),
+                        wait.as_secs()
+                    );
+                }
+                failed.insert(
+                    pool.to_path_buf(),
+                    Failure {
+                        said,
+                        times,
+                        next: std::time::Instant::now() + wait,
+                    },
+                );
+            }
+        }
+    }
+
     fn refilling(&self) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
         self.state
             .refilling
@@ -217,7 +275,11 @@ impl Keeper {
         size: usize,
         follows: String,
     ) {
-        if self.stopping() || !self.refilling().insert(pool.clone()) {
+        let backing_off = self
+            .failed()
+            .get(&pool)
+            .is_some_and(|f| std::time::Instant::now() < f.next);
+        if self.stopping() || backing_off || !self.refilling().insert(pool.clone()) {
             return;
         }
         let keeper = self.clone();
@@ -227,13 +289,11 @@ impl Keeper {
             .spawn(move || {
                 // Let the run that asked get going first.
                 std::thread::sleep(std::time::Duration::from_millis(300));
-                match keeper.refill(&source, &pool, &base, size) {
-                    Ok(()) if size > 0 => {
-                        let _ = std::fs::write(pool.join(FOLLOWS), format!("{follows}\n"));
-                    }
-                    Ok(()) => {}
-                    Err(e) => tracing::warn!("pool {}: {e}", pool.display()),
+                let result = keeper.refill(&source, &pool, &base, size);
+                if result.is_ok() && size > 0 {
+                    let _ = std::fs::write(pool.join(FOLLOWS), format!("{follows}\n"));
                 }
+                keeper.refilled(&pool, result);
                 // Said when the refill is over, so that what it left can be looked at.
                 tracing::debug!("pool {}: refilled to {size}", pool.display());
                 keeper.refilling().remove(&pool);

@@ -129,3 +129,38 @@ fn a_tree_with_attributes_fills_the_pool_and_hands_out_whole_worktrees() {
     assert_eq!(take(&at_b).unwrap(), Some(false));
     assert_whole(&at_b, &b);
 }
+
+/// A refill that fails is recorded with its cause and holds the pool's refills back: the next
+/// request within the wait starts nothing (it used to be tried, and logged, every tick).
+#[test]
+fn a_failing_refill_says_why_once_and_backs_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pool = tmp.path().join(".pool");
+    let not_a_repo = tmp.path().join("gone");
+    let keeper = Keeper::default();
+    let ask = || {
+        keeper.refill_later(
+            not_a_repo.clone(),
+            pool.clone(),
+            "0".repeat(40),
+            2,
+            "HEAD".into(),
+        )
+    };
+    ask();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while keeper.failure(&pool).is_none() {
+        assert!(std::time::Instant::now() < until, "the refill never ended");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (said, times) = keeper.failure(&pool).unwrap_or_default();
+    assert!(said.contains("gone"), "the cause names what failed: {said}");
+    assert_eq!(times, 1);
+    assert!(!keeper.refilling().contains(&pool), "that refill is over");
+    ask();
+    assert!(
+        !keeper.refilling().contains(&pool),
+        "asked again within the wait: no refill starts"
+    );
+    assert_eq!(keeper.failure(&pool).map(|f| f.1), Some(1));
+}
