@@ -246,7 +246,7 @@ command = ["sh", "-c", "echo '<p>ok</p>' > index.html"]
 kill_grace = "1s"
 [browser]
 serve = ["sh", "-c", "trap '' TERM; exec python3 -m http.server \"$PORT\" --bind 127.0.0.1"]
-ports = [42600, 42699]
+ports = [42900, 42999]
 
 {HOME_PAGE}
 {agent}
