@@ -37,6 +37,7 @@ mod no_blocking_io;
 mod output_flood;
 mod parallel_runs;
 mod pool;
+mod port_ranges;
 mod prices;
 mod process_control;
 mod radar;
