@@ -25,8 +25,13 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// 5,000 files of 40 lines in 100 directories, committed and packed.
+/// 5,000 files of 40 lines in 100 directories, committed and packed. With `SCALE_REPO=real`, as
+/// real repositories are: a `.gitattributes` (text=auto, eol rules, binary), an LFS-tracked file
+/// (with git-lfs installed), and a history of 200 commits, then `git gc`.
 fn fill(repo: &Path) {
+    if std::env::var("SCALE_REPO").is_ok_and(|v| v == "real") {
+        return fill_real(repo);
+    }
     for i in 0..FILES {
         let p = repo.join(format!("src/mod{:03}/file{i:05}.rs", i / 50));
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
@@ -49,6 +54,68 @@ fn fill(repo: &Path) {
         ],
     );
     git(repo, &["repack", "-a", "-d", "-q"]);
+}
+
+fn fill_real(repo: &Path) {
+    // One gc at the end, none on the way.
+    git(repo, &["config", "gc.auto", "0"]);
+    let commit = |msg: &str| {
+        git(repo, &["add", "."]);
+        git(
+            repo,
+            &[
+                "-c",
+                "user.name=f",
+                "-c",
+                "user.email=f@f",
+                "-c",
+                "gc.auto=0",
+                "commit",
+                "-qm",
+                msg,
+            ],
+        );
+    };
+    let lfs = std::process::Command::new("git")
+        .args(["lfs", "install", "--local"])
+        .current_dir(repo)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut attributes =
+        String::from("* text=auto\n*.sh text eol=lf\n*.bat text eol=crlf\n*.png binary\n");
+    if lfs {
+        attributes.push_str("*.dat filter=lfs diff=lfs merge=lfs -text\n");
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(repo.join("assets.dat"), big).expect("write");
+    }
+    std::fs::write(repo.join(".gitattributes"), attributes).expect("write");
+    let per_commit = FILES / 200;
+    for i in 0..FILES {
+        let ext = ["rs", "sh", "bat", "md"][i % 4];
+        let p = repo.join(format!("src/mod{:03}/file{i:05}.{ext}", i / 50));
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        let body: String = (0..40).map(|l| format!("// file {i} line {l}\n")).collect();
+        std::fs::write(p, body).expect("write");
+        if (i + 1) % per_commit == 0 {
+            commit(&format!("files to {i}"));
+        }
+    }
+    git(repo, &["add", "."]);
+    git(
+        repo,
+        &[
+            "-c",
+            "user.name=f",
+            "-c",
+            "user.email=f@f",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "the rest",
+        ],
+    );
+    git(repo, &["gc", "-q"]);
 }
 
 fn config(pool: usize, max_parallel: usize) -> String {
@@ -213,7 +280,12 @@ fn wanted(section: &str) -> bool {
 
 fn main() {
     println!(
-        "scale figures: a {FILES}-file repository, release build, {} cores",
+        "scale figures: a {FILES}-file repository{}, release build, {} cores",
+        if std::env::var("SCALE_REPO").is_ok_and(|v| v == "real") {
+            " with .gitattributes, an LFS file and 200 commits, gc-ed"
+        } else {
+            ""
+        },
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)

@@ -38,12 +38,36 @@ pub(super) fn git(dir: &Path, args: &[&str]) -> Result<String, WorkspaceError> {
 /// it, with the submodules the user's checkout has initialised.
 pub fn add(source: &Path, path: &Path, branch: &str, base: &str) -> Result<(), WorkspaceError> {
     let p = path.to_string_lossy();
-    git(
-        source,
-        &["worktree", "add", "--quiet", "-b", branch, &p, base],
-    )?;
+    {
+        // git's own adds race each other (one reads another's record half made: "failed to
+        // read .git/worktrees/X/commondir"), and ten checkouts at once on a few cores are
+        // slower than one after another: this process makes them one at a time. A record
+        // flightdeck itself is making can still be read half made: then it is tried again.
+        let _one = ADDS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match git(
+                source,
+                &["worktree", "add", "--quiet", "-b", branch, &p, base],
+            ) {
+                Ok(_) => break,
+                Err(WorkspaceError::Io(e)) if tries < 4 && e.contains("failed to read") => {
+                    let _ = std::fs::remove_dir_all(path);
+                    let _ = git(source, &["worktree", "prune"]);
+                    let _ = git(source, &["branch", "-D", branch]);
+                    std::thread::sleep(std::time::Duration::from_millis(50 * tries));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
     init_submodules(source, path)
 }
+
+/// `git worktree add`s under way in this process: one at a time (process-wide on purpose: it
+/// is git's records of the user's repository that race, whichever supervisor asks).
+static ADDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Check `commit` out over the worktree `wt` (files, index and HEAD, detached), removing what
 /// is not tracked, and its submodules as the user's checkout has them.
