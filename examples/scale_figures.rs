@@ -38,6 +38,12 @@ fn fill(repo: &Path) {
         let body: String = (0..40).map(|l| format!("// file {i} line {l}\n")).collect();
         std::fs::write(p, body).expect("write");
     }
+    commit_all(repo, "files");
+    git(repo, &["repack", "-a", "-d", "-q"]);
+}
+
+/// Commit whatever the work tree holds (possibly nothing), with no gc on the way.
+fn commit_all(repo: &Path, msg: &str) {
     git(repo, &["add", "."]);
     git(
         repo,
@@ -49,33 +55,17 @@ fn fill(repo: &Path) {
             "-c",
             "gc.auto=0",
             "commit",
-            "-qm",
-            "files",
+            "-q",
+            "--allow-empty",
+            "-m",
+            msg,
         ],
     );
-    git(repo, &["repack", "-a", "-d", "-q"]);
 }
 
 fn fill_real(repo: &Path) {
     // One gc at the end, none on the way.
     git(repo, &["config", "gc.auto", "0"]);
-    let commit = |msg: &str| {
-        git(repo, &["add", "."]);
-        git(
-            repo,
-            &[
-                "-c",
-                "user.name=f",
-                "-c",
-                "user.email=f@f",
-                "-c",
-                "gc.auto=0",
-                "commit",
-                "-qm",
-                msg,
-            ],
-        );
-    };
     let lfs = std::process::Command::new("git")
         .args(["lfs", "install", "--local"])
         .current_dir(repo)
@@ -97,24 +87,10 @@ fn fill_real(repo: &Path) {
         let body: String = (0..40).map(|l| format!("// file {i} line {l}\n")).collect();
         std::fs::write(p, body).expect("write");
         if (i + 1) % per_commit == 0 {
-            commit(&format!("files to {i}"));
+            commit_all(repo, &format!("files to {i}"));
         }
     }
-    git(repo, &["add", "."]);
-    git(
-        repo,
-        &[
-            "-c",
-            "user.name=f",
-            "-c",
-            "user.email=f@f",
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            "the rest",
-        ],
-    );
+    commit_all(repo, "the rest");
     git(repo, &["gc", "-q"]);
 }
 

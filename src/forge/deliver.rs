@@ -101,7 +101,15 @@ fn prepare(job: &Job, forges: &Forges) -> Result<Prepared, ForgeError> {
         }
     }
     let forge = forges.get(&job.cfg, &repo)?;
-    let tip = local_tip(&job.repo_dir, &job.branch)?;
+    let tip = crate::workspace::branch_tip(&job.repo_dir, &job.branch)
+        .map_err(|e| ForgeError::Push(e.to_string()))?
+        .ok_or_else(|| {
+            ForgeError::Push(format!(
+                "the run's branch {} is gone from {}; nothing to push",
+                job.branch,
+                job.repo_dir.display()
+            ))
+        })?;
     let expected = match &job.known_head {
         Some(h) => Some(h.clone()),
         None => push::remote_head(&job.repo_dir, &job.cfg.remote, &job.branch)?,
@@ -130,25 +138,6 @@ fn prepare(job: &Job, forges: &Forges) -> Result<Prepared, ForgeError> {
         pushed,
         body: body::fit(&md, job.cfg.kind, &job.run_id),
     })
-}
-
-fn local_tip(repo: &std::path::Path, branch: &str) -> Result<String, ForgeError> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["rev-parse", "--verify", "--quiet"])
-        .arg(format!("refs/heads/{branch}^{{commit}}"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| ForgeError::Push(format!("cannot run git: {e}")))?;
-    let tip = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.status.success() || tip.is_empty() {
-        return Err(ForgeError::Push(format!(
-            "the run's branch {branch} is gone from {}; nothing to push",
-            repo.display()
-        )));
-    }
-    Ok(tip)
 }
 
 /// Push, then open or update the pull request.

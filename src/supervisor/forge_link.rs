@@ -13,7 +13,7 @@ use crate::fields;
 use crate::forge::deliver::{self, Delivered, Forges};
 use crate::forge::{ForgeError, Opened, Seen};
 use crate::proof::kind::Kind;
-use crate::protocol::{ProtocolError, Reply};
+use crate::protocol::ProtocolError;
 use crate::run::{MergeState, Phase, PrState, Status};
 
 use super::merge_gate::GateInput;
@@ -153,13 +153,13 @@ impl Supervisor {
                 .or_default()
                 .push(reply);
         }
+        let (Some(cfg), Some(e)) = (self.forge_config(id), self.runs.get(id)) else {
+            return;
+        };
         if !self.forge.busy.insert(id.to_string()) {
             self.forge.again.insert(id.to_string());
             return;
         }
-        let (Some(cfg), Some(e)) = (self.forge_config(id), self.runs.get(id)) else {
-            return;
-        };
         let r = &e.record;
         let job = deliver::Job {
             run_id: r.id.clone(),
@@ -254,7 +254,7 @@ impl Supervisor {
                     },
                 );
                 self.persist(id);
-                Ok(self.run_reply_of(id))
+                Ok(self.run_reply(id))
             }
             Err(err) => {
                 e.ctx.emit(
@@ -270,12 +270,6 @@ impl Supervisor {
         }
         if self.forge.again.remove(id) {
             self.deliver_pr(id, None);
-        }
-    }
-
-    pub(super) fn run_reply_of(&self, id: &str) -> Reply {
-        Reply::Run {
-            run: Box::new(self.runs[id].record.clone()),
         }
     }
 

@@ -71,7 +71,7 @@ impl Supervisor {
         self.answer(reply, answer);
     }
 
-    fn run_reply(&self, id: &str) -> Reply {
+    pub(super) fn run_reply(&self, id: &str) -> Reply {
         Reply::Run {
             run: Box::new(self.runs[id].record.clone()),
         }

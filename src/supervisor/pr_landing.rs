@@ -65,7 +65,7 @@ impl Supervisor {
                 let commit = commit.unwrap_or_else(|| pr.head.clone());
                 self.gate(id, GateInput::Merged { commit });
                 self.persist(id);
-                self.answer(reply, Ok(self.run_reply_of(id)));
+                self.answer(reply, Ok(self.run_reply(id)));
             }
             Err(why) => {
                 e.ctx.emit(

@@ -120,7 +120,7 @@ impl ProcessSlot {
     }
 }
 
-fn send(pgid: i32, sig: Signal) {
+pub(crate) fn send(pgid: i32, sig: Signal) {
     // 0 or less would mean our own group (or every process): never.
     if pgid <= 0 {
         return;

@@ -333,26 +333,25 @@ async fn render(
 /// Stop the dev server's process group: SIGTERM (a server cleans up its lock files and
 /// children), SIGKILL after `grace` for one that ignores it; then wait for its port to be free.
 async fn stop_server(ctx: &RunCtx, pgid: i32, port: u16, grace: Duration, label: &str) {
-    use nix::sys::signal::{killpg, Signal};
-    use nix::unistd::Pid;
+    use crate::supervisor::process::{group_alive, send};
+    use nix::sys::signal::Signal;
     if pgid <= 0 {
         return;
     }
-    let group = Pid::from_raw(pgid);
-    let _ = killpg(group, Signal::SIGTERM);
+    send(pgid, Signal::SIGTERM);
     let started = Instant::now();
     let gone = |wait: Duration| async move {
         let until = Instant::now() + wait;
         while Instant::now() < until {
-            if !super::super::process::group_alive(pgid).await {
+            if !group_alive(pgid).await {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        !super::super::process::group_alive(pgid).await
+        !group_alive(pgid).await
     };
     if !gone(grace).await {
-        let _ = killpg(group, Signal::SIGKILL);
+        send(pgid, Signal::SIGKILL);
         ctx.emit(
             Phase::Browser,
             LineKind::BrowserWarning,
