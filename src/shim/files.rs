@@ -154,9 +154,93 @@ pub fn probe(dir: &Path) -> Found {
     }
 }
 
+/// How long a new server waits for a live shim to write its record (it does so moments after
+/// it starts, unless the machine is badly loaded).
+pub const RECORD_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `probe`, for a server taking over from one that died: a shim that is alive but has not yet
+/// written its record (the last server died between starting it and its first write) is
+/// waited for, up to `within`, instead of being taken for an agent that never started, which
+/// would start it a second time. Blocking.
+pub fn probe_after_restart(dir: &Path, within: std::time::Duration) -> Found {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let found = probe(dir);
+        let Found::Gone(None) = found else {
+            return found;
+        };
+        let Some((pid, start)) = shim_process(dir) else {
+            // One more look: the shim may have written its record and ended in between.
+            return probe(dir);
+        };
+        if std::time::Instant::now() > deadline {
+            // Alive and silent: not started twice; a record with no agent makes it interrupted.
+            return Found::Gone(Some(ShimFile {
+                shim_pid: pid,
+                shim_start: start,
+                agent_pid: 0,
+                pgid: 0,
+                agent_start: 0,
+            }));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A live `flightdeck shim --dir DIR` process for this run directory: its pid and start time.
+/// Blocking (reads `/proc`).
+pub fn shim_process(dir: &Path) -> Option<(i32, u64)> {
+    let want = dir.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        // `… shim --dir DIR -- agent…`: the three before the first `--` (the agent's own
+        // arguments after it are not looked at).
+        let end = args.iter().position(|a| *a == b"--")?;
+        (end >= 3 && args[end - 3..end] == [&b"shim"[..], b"--dir", want]).then_some(())?;
+        Some((pid, start_time(pid)?))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in for a shim: a process whose command line is a shim's for `dir`, which
+    /// writes its record after `delay_ms`, then lives on a while.
+    fn slow_shim(dir: &Path, delay_ms: u64) -> std::process::Child {
+        let script = format!(
+            "import json, os, sys, time\ntime.sleep({d})\nst = open('/proc/self/stat').read().rsplit(')', 1)[1].split()[19]\nrec = dict(shim_pid=os.getpid(), shim_start=int(st), agent_pid=os.getpid(), pgid=os.getpid(), agent_start=int(st))\nopen(sys.argv[3] + '/shim.json.tmp', 'w').write(json.dumps(rec))\nos.rename(sys.argv[3] + '/shim.json.tmp', sys.argv[3] + '/shim.json')\ntime.sleep(30)\n",
+            d = delay_ms as f64 / 1000.0
+        );
+        // argv[0] is python's; the shim's arguments follow, as `flightdeck shim` has them.
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(["shim", "--dir"])
+            .arg(dir)
+            .args(["--", "sleep", "30"])
+            .spawn()
+            .expect("python3")
+    }
+
+    #[test]
+    fn a_live_shim_without_its_record_yet_is_waited_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = slow_shim(dir.path(), 700);
+        let found = probe_after_restart(dir.path(), std::time::Duration::from_secs(20));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(matches!(found, Found::Live(_)), "{found:?}");
+    }
+
+    #[test]
+    fn no_shim_and_no_record_is_an_agent_that_never_started() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let found = probe_after_restart(dir.path(), std::time::Duration::from_secs(20));
+        assert_eq!(found, Found::Gone(None));
+    }
 
     #[test]
     fn start_time_tells_this_process_from_others() {

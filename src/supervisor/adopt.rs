@@ -56,7 +56,7 @@ impl Supervisor {
                     .map(|(_, run, repo, explicit, dir)| Unfinished {
                         run,
                         config: source.load(Some(repo), explicit).map(Box::new),
-                        found: files::probe(&dir),
+                        found: files::probe_after_restart(&dir, files::RECORD_WITHIN),
                         calls: crate::proof::store::read_calls(&dir),
                     })
                     .collect::<Vec<_>>()

@@ -489,5 +489,16 @@ fn another_local_user_finds_no_devtools_port_and_pages_cannot_read_local_files()
     let report =
         std::fs::read_to_string(env.run_dir(&id).join("browser").join("report.md")).unwrap();
     assert!(!report.contains("the-victims-gateway-token"), "{report}");
-    assert!(report.contains("blocked: TypeError"), "{report}");
+    // Once (in CI, Chromium 156) the warning was missing with no more to go on: say how the
+    // run went too.
+    let steps: Vec<String> = env
+        .timeline(&id)
+        .iter()
+        .map(|l| format!("{} {}", l["type"], l["message"]))
+        .collect();
+    assert!(
+        report.contains("blocked: TypeError"),
+        "{report}\n{}",
+        steps.join("\n")
+    );
 }

@@ -385,3 +385,48 @@ fn a_workspace_cut_short_while_being_made_is_made_again_not_kept_as_work() {
     let refs = git(&repo, &["for-each-ref", &format!("refs/flightdeck/{id}/")]);
     assert!(refs.trim().is_empty(), "kept as work: {refs}");
 }
+
+#[test]
+fn a_shim_that_has_not_yet_written_its_record_is_waited_for_not_started_twice() {
+    // The server died between starting the agent's shim and the shim writing its record: the
+    // next server finds a live shim for the run but no shim.json yet (a slow machine).
+    let env = Env::new(
+        "[agents.slow]\ncommand = [\"sh\", \"-c\", \"echo start >> ../starts-$FLIGHTDECK_RUN_ID; sleep 60\"]\n",
+    );
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "slow", "wait");
+    let record = env.run_dir(&id).join("shim.json");
+    wait_until("the agent under way", || record.exists());
+    env.kill_server();
+    let saved = std::fs::read(&record).unwrap();
+    std::fs::remove_file(&record).unwrap();
+    env.ok(&["ls"]);
+    // The shim gets round to its record a moment later.
+    std::thread::sleep(Duration::from_millis(1500));
+    let tmp = record.with_extension("tmp");
+    std::fs::write(&tmp, &saved).unwrap();
+    std::fs::rename(&tmp, &record).unwrap();
+    wait_until("the run adopted", || {
+        !env.events_of(&id, "run.adopted").is_empty()
+    });
+    let adopted = &env.events_of(&id, "run.adopted")[0];
+    assert!(
+        adopted["message"]
+            .as_str()
+            .unwrap()
+            .contains("still at work"),
+        "{adopted:#}"
+    );
+    let r = env.record(&id);
+    let starts = std::path::PathBuf::from(r["worktree"].as_str().unwrap())
+        .parent()
+        .unwrap()
+        .join(format!("starts-{id}"));
+    assert_eq!(
+        std::fs::read_to_string(&starts).unwrap(),
+        "start\n",
+        "the agent ran once"
+    );
+    env.ok(&["kill", &id]);
+    env.wait_status(&id, "killed");
+}
