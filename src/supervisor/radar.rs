@@ -122,6 +122,7 @@ impl Supervisor {
                         .collect();
                     if let Ok(mut w) = watch.lock() {
                         w.follow(&repos, &live);
+                        w.watch_made();
                         w.take_dirty();
                     }
                     for (repo, dir) in &pools {
@@ -129,6 +130,9 @@ impl Supervisor {
                     }
                     radar::scan(&inputs)
                 } else {
+                    if let Ok(mut w) = watch.lock() {
+                        w.watch_made();
+                    }
                     for (repo, dir) in pools.iter().filter(|(repo, _)| dirty.contains(*repo)) {
                         keeper.follow(repo, dir, pool_size);
                     }

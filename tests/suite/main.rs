@@ -41,6 +41,7 @@ mod port_ranges;
 mod prices;
 mod process_control;
 mod radar;
+mod radar_watch;
 mod real_agents;
 mod real_trees;
 mod rebase;
