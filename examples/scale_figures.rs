@@ -16,7 +16,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{git, World};
 
-const FILES: usize = 5_000;
+/// Files in the generated repository: 5,000, or SCALE_FILES (50000, say).
+fn files() -> usize {
+    std::env::var("SCALE_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000)
+}
 
 fn now() -> f64 {
     SystemTime::now()
@@ -32,7 +38,7 @@ fn fill(repo: &Path) {
     if std::env::var("SCALE_REPO").is_ok_and(|v| v == "real") {
         return fill_real(repo);
     }
-    for i in 0..FILES {
+    for i in 0..files() {
         let p = repo.join(format!("src/mod{:03}/file{i:05}.rs", i / 50));
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         let body: String = (0..40).map(|l| format!("// file {i} line {l}\n")).collect();
@@ -79,8 +85,8 @@ fn fill_real(repo: &Path) {
         std::fs::write(repo.join("assets.dat"), big).expect("write");
     }
     std::fs::write(repo.join(".gitattributes"), attributes).expect("write");
-    let per_commit = FILES / 200;
-    for i in 0..FILES {
+    let per_commit = (files() / 200).max(1);
+    for i in 0..files() {
         let ext = ["rs", "sh", "bat", "md"][i % 4];
         let p = repo.join(format!("src/mod{:03}/file{i:05}.{ext}", i / 50));
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
@@ -256,7 +262,8 @@ fn wanted(section: &str) -> bool {
 
 fn main() {
     println!(
-        "scale figures: a {FILES}-file repository{}, release build, {} cores",
+        "scale figures: a {}-file repository{}, release build, {} cores",
+        files(),
         if std::env::var("SCALE_REPO").is_ok_and(|v| v == "real") {
             " with .gitattributes, an LFS file and 200 commits, gc-ed"
         } else {
@@ -358,6 +365,11 @@ fn ten_at_once() {
         let _ = g.wait();
     }
     let git_ten = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for i in 0..10 {
+        git_add(&ten.repo, &scratch, &format!("s{i}"));
+    }
+    let git_one_by_one = t.elapsed().as_secs_f64();
     let t0 = now();
     let ids: Vec<String> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..10)
@@ -375,6 +387,10 @@ fn ten_at_once() {
     println!(
         "  ten `git worktree add` at once     all done after {}",
         ms(git_ten)
+    );
+    println!(
+        "  ten `git worktree add` one by one  all done after {}",
+        ms(git_one_by_one)
     );
     println!(
         "  flightdeck                          first agent after {}, last after {}",

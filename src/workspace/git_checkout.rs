@@ -77,10 +77,72 @@ pub fn reset_to(source: &Path, wt: &Path, commit: &str) -> Result<(), WorkspaceE
     init_submodules(source, wt)
 }
 
+/// Give a worktree registered by hand (its git records in `admin`) the sparse checkout of the
+/// user's checkout `source`, as `git worktree add` does: the patterns file, and the
+/// worktree's own config where the repository keeps one (that is where `git sparse-checkout`
+/// turns it on). Nothing when the user's checkout is not sparse.
+pub fn copy_sparse(source: &Path, admin: &Path) -> Result<(), WorkspaceError> {
+    let sparse = git(source, &["config", "--type=bool", "core.sparseCheckout"])
+        .is_ok_and(|v| v.trim() == "true");
+    if !sparse {
+        return Ok(());
+    }
+    let from = |what: &str| -> Result<std::path::PathBuf, WorkspaceError> {
+        let p = git(
+            source,
+            &["rev-parse", "--path-format=absolute", "--git-path", what],
+        )?;
+        Ok(std::path::PathBuf::from(p.trim()))
+    };
+    let copy = |from: &Path, to: &Path| -> Result<(), WorkspaceError> {
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| WorkspaceError::io(&format!("creating {}", dir.display()), e))?;
+        }
+        std::fs::copy(from, to)
+            .map(|_| ())
+            .map_err(|e| WorkspaceError::io(&format!("copying {}", from.display()), e))
+    };
+    let patterns = from("info/sparse-checkout")?;
+    if patterns.exists() {
+        copy(&patterns, &admin.join("info").join("sparse-checkout"))?;
+    }
+    let per_worktree = git(
+        source,
+        &["config", "--type=bool", "extensions.worktreeConfig"],
+    )
+    .is_ok_and(|v| v.trim() == "true");
+    if per_worktree {
+        // Only the sparse settings: a main checkout's own config may say more (core.bare).
+        for key in [
+            "core.sparseCheckout",
+            "core.sparseCheckoutCone",
+            "index.sparse",
+        ] {
+            if let Ok(v) = git(source, &["config", "--worktree", key]) {
+                git(
+                    admin,
+                    &["config", "--file", "config.worktree", key, v.trim()],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Initialise in `wt` the submodules initialised in the user's checkout `source` (their paths
-/// from `git submodule status`: a leading `-` means not initialised).
+/// from `git submodule status`: a leading `-` means not initialised), and inside each the
+/// ones initialised there, as deep as the user's checkout goes.
 fn init_submodules(source: &Path, wt: &Path) -> Result<(), WorkspaceError> {
-    if !wt.join(".gitmodules").exists() {
+    init_submodules_at(source, wt, 0)
+}
+
+/// Nested submodules deeper than this are left as git left them (a loop of submodules
+/// referring to each other would not end).
+const SUBMODULE_DEPTH: usize = 8;
+
+fn init_submodules_at(source: &Path, wt: &Path, depth: usize) -> Result<(), WorkspaceError> {
+    if depth > SUBMODULE_DEPTH || !wt.join(".gitmodules").exists() {
         return Ok(());
     }
     let status = git(source, &["submodule", "status"])?;
@@ -93,8 +155,12 @@ fn init_submodules(source: &Path, wt: &Path) -> Result<(), WorkspaceError> {
         return Ok(());
     }
     let mut args = vec!["submodule", "update", "--init", "--quiet", "--"];
-    args.extend(paths);
-    git(wt, &args).map(|_| ())
+    args.extend(paths.iter().copied());
+    git(wt, &args)?;
+    for p in paths {
+        init_submodules_at(&source.join(p), &wt.join(p), depth + 1)?;
+    }
+    Ok(())
 }
 
 /// Whether the user's git, not libgit2 or our own writer, must check `tree` out: it has

@@ -425,13 +425,14 @@ pub(super) fn check_out_new(
     base: &str,
     tree: &git2::Tree,
 ) -> Result<(), WorkspaceError> {
-    worktree_admin::register(repo, record, path, base)?;
+    let admin = worktree_admin::register(repo, record, path, base)?;
     if fast_checkout::applicable(repo, tree) && !git_checkout::needed(repo, tree) {
         let threads = worktree::checkout_threads();
         let entries = fast_checkout::write_tree(source, tree, path, threads.0)?;
         worktree::write_index(path, entries)?;
     } else {
         // Attributes, filters, submodules, sparse checkout: as the user's git checks it out.
+        git_checkout::copy_sparse(source, &admin)?;
         git_checkout::reset_to(source, path, base)?;
     }
     Ok(())

@@ -15,9 +15,24 @@ fn has_git_lfs() -> bool {
 }
 
 /// A repository as real ones are: attributes with conversions, an LFS-tracked file (LFS
-/// installed in its own config), a submodule initialised in the user's checkout, some history.
+/// installed in its own config), a submodule with one of its own, both initialised in the
+/// user's checkout, some history.
 fn real_repo(parent: &Path) -> PathBuf {
+    let deep = git_repo(parent, "deep");
     let sub = git_repo(parent, "lib");
+    git(
+        &sub,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            deep.to_str().unwrap(),
+            "third_party/deep",
+        ],
+    );
+    git(&sub, &["commit", "-q", "-m", "a submodule of its own"]);
     let repo = parent.join("app");
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q", "-b", "main"]);
@@ -53,6 +68,18 @@ fn real_repo(parent: &Path) -> PathBuf {
         ],
     );
     git(&repo, &["commit", "-q", "-m", "a submodule"]);
+    git(
+        &repo,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "update",
+            "--init",
+            "--recursive",
+            "-q",
+        ],
+    );
     repo
 }
 
@@ -107,6 +134,7 @@ fn reference(repo: &Path, base: &str, at: &Path) -> BTreeMap<String, Vec<u8>> {
             "submodule",
             "update",
             "--init",
+            "--recursive",
             "-q",
         ],
     );
@@ -152,6 +180,7 @@ fn a_runs_worktree_cold_or_pooled_is_what_git_worktree_add_makes() {
     assert_eq!(want["big.dat"].len(), 100_000, "git-lfs smudged it");
     assert_eq!(want["notes.txt"], b"one\r\ntwo\r\nthree\r\n");
     assert!(want.contains_key("vendor/lib/README.md"));
+    assert!(want.contains_key("vendor/lib/third_party/deep/README.md"));
 
     let cold = env.start(&repo, "look", "look");
     let r = env.wait_for(&cold, "finished", |r| {
@@ -181,4 +210,58 @@ fn a_runs_worktree_cold_or_pooled_is_what_git_worktree_add_makes() {
     assert_eq!(status, "", "git status in the pooled worktree is clean");
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(!log.contains("WARN"), "no refill failed: {log}");
+}
+
+#[test]
+fn a_sparse_checkout_gives_the_run_what_git_worktree_add_gives_cold_or_pooled() {
+    let mut env = Env::new(
+        "pool = 1\n[agents.look]\ncommand = [\"sh\", \"-c\", \"git status --porcelain > ../status-$FLIGHTDECK_RUN_ID\"]\n",
+    );
+    env.vars.push(("FLIGHTDECK_LOG".into(), "debug".into()));
+    let repo = git_repo(env.path(), "repo");
+    for dir in ["docs", "web/assets"] {
+        std::fs::create_dir_all(repo.join(dir)).unwrap();
+        std::fs::write(repo.join(dir).join("big.txt"), "not wanted here\n").unwrap();
+    }
+    git(&repo, &["add", "."]);
+    git(
+        &repo,
+        &["commit", "-q", "-m", "more than the user checks out"],
+    );
+    // The user works on src/ only (cone mode: top-level files and src/).
+    git(&repo, &["sparse-checkout", "set", "src"]);
+    assert!(!repo.join("docs").exists(), "git left docs/ out");
+    let base = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    let want = reference(&repo, &base, &env.path().join("reference"));
+    assert!(want.contains_key("src/lib.rs"), "{:?}", want.keys());
+    assert!(
+        !want.keys().any(|k| k.starts_with("docs/")),
+        "{:?}",
+        want.keys()
+    );
+
+    for (task, pooled) in [("cold", false), ("pooled", true)] {
+        if pooled {
+            let log = env.home.join("server.log");
+            wait_until("the pool refilled", || {
+                std::fs::read_to_string(&log).is_ok_and(|l| l.contains("refilled to 1"))
+            });
+        }
+        let id = env.start(&repo, "look", task);
+        let r = env.wait_for(&id, "finished", |r| {
+            r["status"] != "queued" && r["status"] != "running"
+        });
+        if pooled {
+            let created = &env.events_of(&id, "workspace.created")[0];
+            assert_eq!(created["pool"], "at base", "{created:#}");
+        }
+        let wt = PathBuf::from(r["worktree"].as_str().unwrap());
+        assert_same(&files(&wt), &want, task);
+        let status =
+            std::fs::read_to_string(wt.parent().unwrap().join(format!("status-{id}"))).unwrap();
+        assert_eq!(
+            status, "",
+            "{task}: git status in the run's worktree is clean"
+        );
+    }
 }
