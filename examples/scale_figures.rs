@@ -300,7 +300,8 @@ fn one_run() {
     for i in 0..5 {
         git_one.push(git_add(&cold.repo, &scratch, &format!("g{i}")));
     }
-    start(&cold, "warm the server up");
+    let warm = start(&cold, "warm the server up");
+    wait_finished(&cold, &[warm]);
     let mut cold_times = Vec::new();
     let mut cold_made = Vec::new();
     for i in 0..5 {
@@ -308,6 +309,8 @@ fn one_run() {
         let id = start(&cold, &format!("cold {i}"));
         cold_times.push(started(&cold, &id) - t0);
         cold_made.push(worktree_made(&cold, &id));
+        // The run's own later phases (its commit, its diff) do not overlap the next start.
+        wait_finished(&cold, &[id]);
     }
     let pooled = World::new(&config(2, 4));
     fill(&pooled.repo);
@@ -322,6 +325,7 @@ fn one_run() {
         let id = start(&pooled, &format!("pooled {i}"));
         pooled_times.push(started(&pooled, &id) - t0);
         pooled_made.push(worktree_made(&pooled, &id));
+        wait_finished(&pooled, &[id]);
     }
     println!(
         "\none run (median of 5):            worktree made   `flightdeck run` to agent running"

@@ -30,7 +30,7 @@ impl Supervisor {
     /// Read the unfinished runs' configs and probe their shims off the runtime, oldest first;
     /// the answer comes back as one message.
     pub(super) fn readopt_unfinished(&self) {
-        let mut todo: Vec<(String, String, PathBuf, Option<PathBuf>, PathBuf)> = self
+        let mut todo: Vec<(String, String, PathBuf, Option<PathBuf>, PathBuf, bool)> = self
             .runs
             .values()
             .filter(|e| !e.record.status.is_terminal())
@@ -41,6 +41,7 @@ impl Supervisor {
                     e.record.repo.clone(),
                     e.record.config_file.clone(),
                     e.ctx.dir.clone(),
+                    e.record.phase == Phase::Agent,
                 )
             })
             .collect();
@@ -53,10 +54,15 @@ impl Supervisor {
         self.jobs.blocking(
             move || {
                 todo.into_iter()
-                    .map(|(_, run, repo, explicit, dir)| Unfinished {
+                    .map(|(_, run, repo, explicit, dir, in_agent)| Unfinished {
                         run,
                         config: source.load(Some(repo), explicit).map(Box::new),
-                        found: files::probe_after_restart(&dir, files::RECORD_WITHIN),
+                        // Only an agent's shim can be alive without its record yet.
+                        found: if in_agent {
+                            files::probe_after_restart(&dir, files::RECORD_WITHIN)
+                        } else {
+                            files::probe(&dir)
+                        },
                         calls: crate::proof::store::read_calls(&dir),
                     })
                     .collect::<Vec<_>>()
