@@ -16,6 +16,9 @@ pub struct CheckResult {
     /// Why it failed when not by its exit code: `timed out after 30s`, a spawn error, ...
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Tests passed, failed and skipped, when the output is a test runner's we know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<crate::proof::test_counts::TestCounts>,
 }
 
 /// The last `max_lines` lines and at most `max_bytes` bytes of `output`.

@@ -8,6 +8,7 @@ use crate::proof;
 use crate::proof::kind::Kind;
 use crate::proof::smoke::{tail, CheckResult};
 use crate::proof::store::write_atomic;
+use crate::proof::test_counts;
 use crate::run::{Phase, RunRecord};
 use crate::supervisor::context::RunCtx;
 use crate::workspace;
@@ -48,6 +49,9 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
             "required" => result.required,
             "duration_ms" => result.duration_ms,
         };
+        if let Some(t) = &result.tests {
+            f.insert("tests".into(), t.to_string().into());
+        }
         if !result.passed {
             f.insert("output_tail".into(), result.output_tail.clone().into());
             if let Some(e) = &result.error {
@@ -145,6 +149,16 @@ async fn run_check(
         grace,
     )
     .await;
+    // A test suite's output can be megabytes: read off the runtime.
+    let output = r.output;
+    let (output_tail, tests) = blocking(move || {
+        Ok((
+            tail(&output, TAIL_LINES, TAIL_BYTES),
+            test_counts::parse(&output),
+        ))
+    })
+    .await
+    .unwrap_or_default();
     CheckResult {
         name: check.name.clone(),
         command: check.command.clone(),
@@ -152,8 +166,9 @@ async fn run_check(
         duration_ms: r.duration_ms,
         passed: r.passed,
         required: check.required,
-        output_tail: tail(&r.output, TAIL_LINES, TAIL_BYTES),
+        output_tail,
         // A plain non-zero exit needs no more words than its exit code.
         error: r.error.filter(|_| r.exit_code.is_none()),
+        tests,
     }
 }
