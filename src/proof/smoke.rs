@@ -27,7 +27,7 @@ pub const CHECKS_FAILED: &str = "required smoke check(s) failed";
 
 /// What a failure by the checks says when the agent may go again with their output (the
 /// cockpit's `r` then proposes the agent; `advice` says it with keys there).
-pub const RETRY_WITH_OUTPUT: &str = "`retry --phase agent` sends the agent round again with it";
+pub const RETRY_WITH_OUTPUT: &str = "to send the agent round again with it: `retry --phase agent`";
 
 /// Whether the run failed by its required checks with their output waiting for the agent.
 pub fn agent_may_fix(reason: Option<&str>) -> bool {
@@ -131,6 +131,12 @@ mod tests {
         assert!(prompt.ends_with(&md));
         let reason = format!("{CHECKS_FAILED}: unit; {RETRY_WITH_OUTPUT}");
         assert!(agent_may_fix(Some(&reason)));
+        // The cockpit says it with its keys.
+        assert!(
+            crate::advice::for_keys(&reason, None)
+                .ends_with("to send the agent round again with it: press r and pick agent"),
+            "{reason}"
+        );
         assert!(!agent_may_fix(Some(&format!("{CHECKS_FAILED}: unit"))));
         assert!(!agent_may_fix(None));
     }

@@ -215,7 +215,7 @@ fn after_max_iterations_the_run_fails_and_a_retry_from_the_agent_brings_the_outp
     let reason = r["reason"].as_str().unwrap();
     assert!(
         reason.starts_with("required smoke check(s) failed: unittest, still after 1 more round(s)")
-            && reason.ends_with("`retry --phase agent` sends the agent round again with it"),
+            && reason.ends_with("to send the agent round again with it: `retry --phase agent`"),
         "{reason}"
     );
     assert_eq!(env.events_of(&id, "smoke.iteration").len(), 1);
