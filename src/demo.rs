@@ -1,7 +1,8 @@
 //! `flightdeck demo`: a sample repository made from assets/, scripted agents that really edit
-//! files for 20 to 60 seconds (one leaves a TODO that fails its smoke check, one runs long
-//! enough to pause, one breaks the page and fixes it from the browser's report, one changes a
-//! colour the screenshot diff shows), seven runs, and Mission Control. No network, no API key.
+//! files for 20 to 60 seconds (one leaves a TODO that fails its smoke check and takes it out
+//! when retried with the check's output, one runs long enough to pause, one breaks the page
+//! and fixes it from the browser's report, one changes a colour the screenshot diff shows),
+//! seven runs, and Mission Control. No network, no API key.
 //! The browser loop joins in where Chromium and python3 are installed.
 
 use std::path::{Path, PathBuf};
@@ -105,6 +106,9 @@ pub fn prepare(home: &Home) -> Result<Setup> {
     config.push_str(
         "[[smoke]]\nname = \"no-todo-left\"\ncommand = [\"sh\", \"tests/check.sh\"]\ntimeout = \"1m\"\n",
     );
+    // One run is left failed, to show a failure; `r` (the agent, proposed) sends it round
+    // with the check's output, and it takes the TODO out.
+    config.push_str("\n[smoke_feedback]\nmax_iterations = 0\n");
     // The browser loop joins the demo where Chromium and python3 (its dev server) are here.
     if browser_available() {
         config.push_str(

@@ -116,6 +116,7 @@ mod tests {
             required: true,
             output_tail: String::new(),
             error: None,
+            tests: None,
         }
     }
 

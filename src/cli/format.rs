@@ -96,6 +96,10 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
         }
     }
     if let Some(pr) = &proof.pr {
+        // A PR.md from an earlier attempt says nothing of this attempt's failing checks.
+        if r.status == crate::run::Status::Failed {
+            failing_output(&mut o, proof.smoke.as_deref().unwrap_or_default());
+        }
         // The reviewer's summary: the same text as PR.md.
         let _ = writeln!(o, "proof     {}\n", proof.dir.display());
         // PR.md names files and quotes output an agent made: shown, never obeyed.
@@ -125,18 +129,51 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
             let mark = if c.passed { "pass" } else { "FAIL" };
             let _ = writeln!(
                 o,
-                "check     {mark}  {} ({} ms){}",
+                "check     {mark}  {} ({} ms){}{}",
                 c.name,
                 c.duration_ms,
-                if c.required { "" } else { "  optional" }
+                if c.required { "" } else { "  optional" },
+                c.tests
+                    .map(|t| format!("  tests: {t} ({})", t.runner.as_str()))
+                    .unwrap_or_default()
             );
         }
+        failing_output(&mut o, checks);
     }
     let _ = writeln!(o, "proof     {}", proof.dir.display());
     for f in &proof.files {
         let _ = writeln!(o, "            {} ({} bytes)", f.name, f.bytes);
     }
     o
+}
+
+/// Output lines shown per failing check: enough for an assertion and its place.
+const TAIL_LINES: usize = 12;
+
+/// The end of each failing check's output, indented under it (the rest is in smoke.json).
+fn failing_output(o: &mut String, checks: &[crate::proof::smoke::CheckResult]) {
+    for c in checks.iter().filter(|c| !c.passed) {
+        let code = c
+            .exit_code
+            .map(|n| format!("exit {n}"))
+            .unwrap_or_else(|| "no exit code".into());
+        let _ = writeln!(o, "output    of {} ({code}):", printable(&c.name));
+        if let Some(e) = &c.error {
+            let _ = writeln!(o, "            {}", printable(e));
+        }
+        let lines: Vec<&str> = c.output_tail.lines().collect();
+        if lines.is_empty() {
+            let _ = writeln!(o, "            (no output)");
+        }
+        let skip = lines.len().saturating_sub(TAIL_LINES);
+        if skip > 0 {
+            let _ = writeln!(o, "            … {skip} earlier line(s) in smoke.json");
+        }
+        for l in &lines[skip..] {
+            // Output as written (tabs as spaces), escape sequences removed.
+            let _ = writeln!(o, "          │ {}", printable(&l.replace('\t', "    ")));
+        }
+    }
 }
 
 fn short(id: &str) -> &str {
@@ -161,6 +198,59 @@ mod tests {
         r.state.pause_reason = Some("budget".into());
         r.state.warning = Some("run spent $5.00 of its $5.00 budget".into());
         r
+    }
+
+    #[test]
+    fn show_prints_a_failing_checks_counts_and_the_end_of_its_output() {
+        let mut r = budget_paused();
+        r.state.status = Status::Failed;
+        r.state.phase = crate::run::Phase::Smoke;
+        let out = include_str!("../../tests/fixtures/test_output/unittest_failed.txt");
+        let check = crate::proof::smoke::CheckResult {
+            name: "unittest".into(),
+            command: vec!["python3".into(), "-m".into(), "unittest".into()],
+            exit_code: Some(1),
+            duration_ms: 374,
+            passed: false,
+            required: true,
+            output_tail: crate::proof::smoke::tail(out.as_bytes(), 40, 4096),
+            error: None,
+            tests: crate::proof::test_counts::parse(out.as_bytes()),
+        };
+        let proof = ProofSummary {
+            dir: "/home/runs/ab12cd34".into(),
+            files: vec![],
+            patch: None,
+            smoke: Some(vec![check]),
+            score: None,
+            pr: None,
+        };
+        let shown = show(&r, &proof);
+        assert!(
+            shown.contains(
+                "check     FAIL  unittest (374 ms)  tests: 2 passed, 2 failed, 1 skipped (unittest)"
+            ),
+            "{shown}"
+        );
+        assert!(shown.contains("output    of unittest (exit 1):"), "{shown}");
+        // The assertion and the verdict, each on a line of its own.
+        assert!(
+            shown.contains("          │ AssertionError: 4 != 5\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("          │ FAILED (failures=1, errors=1, skipped=1)\n"),
+            "{shown}"
+        );
+        assert!(shown.contains("earlier line(s) in smoke.json"), "{shown}");
+        // A PR.md left by an earlier attempt comes after this attempt's failure.
+        let proof = ProofSummary {
+            pr: Some("# old PR.md\n".into()),
+            ..proof
+        };
+        let shown = show(&r, &proof);
+        let failure = shown.find("AssertionError: 4 != 5").unwrap();
+        assert!(failure < shown.find("# old PR.md").unwrap(), "{shown}");
     }
 
     #[test]

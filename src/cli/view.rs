@@ -67,9 +67,12 @@ pub async fn logs(client: &Client, run: &str, follow: bool) -> Result<i32> {
     while let Some(reply) = stream.next().await? {
         if let Reply::Line { line } = reply {
             let mut out = stdout.lock();
-            for row in timeline::rows(line) {
+            for row in timeline::rows(line)
+                .iter()
+                .flat_map(timeline::format_human_lines)
+            {
                 // A closed pipe (`| head`) ends the command quietly.
-                if writeln!(out, "{}", timeline::format_human(&row)).is_err() {
+                if writeln!(out, "{row}").is_err() {
                     return Ok(0);
                 }
             }

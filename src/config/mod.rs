@@ -38,6 +38,9 @@ pub struct Config {
     pub kill_grace: ConfigDuration,
     pub agents: BTreeMap<String, AgentConfig>,
     pub smoke: Vec<SmokeCheck>,
+    /// `[smoke_feedback]`: failing required checks send the agent round again with their
+    /// output. (Not `[smoke]`: TOML cannot have that table beside the `[[smoke]]` list.)
+    pub smoke_feedback: SmokeFeedbackConfig,
     pub setup: SetupConfig,
     pub gate: GateConfig,
     /// Mission Control key bindings: action name → key or keys (see config.example.toml).
@@ -148,6 +151,7 @@ impl Default for Config {
             kill_grace: ConfigDuration::secs(5),
             agents: BTreeMap::new(),
             smoke: Vec::new(),
+            smoke_feedback: SmokeFeedbackConfig::default(),
             browser: browser::BrowserConfig::default(),
             setup: SetupConfig::default(),
             gate: GateConfig::default(),
@@ -212,6 +216,25 @@ pub struct SmokeCheck {
     pub timeout: Option<ConfigDuration>,
     #[serde(default = "yes")]
     pub required: bool,
+}
+
+/// `[smoke_feedback]`: what a failing required check does after the agent phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmokeFeedbackConfig {
+    /// Send the agent round again with the failing checks' output (else the run fails).
+    pub enabled: bool,
+    /// Extra agent rounds per attempt, at most; then the run fails.
+    pub max_iterations: u32,
+}
+
+impl Default for SmokeFeedbackConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_iterations: 2,
+        }
+    }
 }
 
 /// Whether `name` is an environment variable name a process can be given: `[A-Za-z_][A-Za-z0-9_]*`.

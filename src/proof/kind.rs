@@ -105,6 +105,9 @@ kinds! {
     SetupOutput = "setup.output",
     SetupStarted = "setup.started",
 
+    /// Required checks failed: the agent goes again with their output.
+    SmokeIteration = "smoke.iteration",
+
     ToolCall = "tool.call",
     ToolError = "tool.error",
     ToolResult = "tool.result",

@@ -7,4 +7,5 @@ pub mod score;
 pub mod smoke;
 pub mod store;
 pub mod summary;
+pub mod test_counts;
 pub mod timeline;

@@ -66,14 +66,15 @@ pub fn render(e: &Evidence) -> String {
     } else {
         let _ = writeln!(
             o,
-            "| check | result | required | time | exit |\n| --- | --- | --- | ---: | ---: |"
+            "| check | result | tests | required | time | exit |\n| --- | --- | --- | --- | ---: | ---: |"
         );
         for c in e.checks {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {:.1} s | {} |",
+                "| {} | {} | {} | {} | {:.1} s | {} |",
                 c.name,
                 if c.passed { "✅ passed" } else { "❌ failed" },
+                tests_cell(c.tests.as_ref()),
                 if c.required { "yes" } else { "no" },
                 c.duration_ms as f64 / 1000.0,
                 c.exit_code
@@ -170,6 +171,13 @@ pub fn render(e: &Evidence) -> String {
     o
 }
 
+/// A check's test counts, with the runner they were read from; `-` when its output was no
+/// runner's we know (its exit code is then all there is).
+pub fn tests_cell(t: Option<&crate::proof::test_counts::TestCounts>) -> String {
+    t.map(|t| format!("{t} ({})", t.runner.as_str()))
+        .unwrap_or_else(|| "-".into())
+}
+
 /// Per model: calls, tokens, cost; then flightdeck's total beside the agent's own figure.
 fn model_calls(o: &mut String, r: &RunRecord, calls: &[ModelCall]) {
     if calls.is_empty() {
@@ -235,4 +243,58 @@ fn model_calls(o: &mut String, r: &RunRecord, calls: &[ModelCall]) {
         }
     }
     let _ = writeln!(o, "Details: [model_calls.jsonl](model_calls.jsonl).");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::WorkspaceKind;
+
+    #[test]
+    fn the_checks_table_has_each_checks_test_counts() {
+        let run = RunRecord::queued(
+            "ab12cd34",
+            "add mul",
+            "claude",
+            "/src/app".into(),
+            "/wt/ab12cd34".into(),
+            WorkspaceKind::Worktree,
+        );
+        let out = include_str!("../../tests/fixtures/test_output/pytest_ok.txt");
+        let check = |name: &str, tests| CheckResult {
+            name: name.into(),
+            command: vec!["pytest".into()],
+            exit_code: Some(0),
+            duration_ms: 1200,
+            passed: true,
+            required: true,
+            output_tail: String::new(),
+            error: None,
+            tests,
+        };
+        let checks = [
+            check("unit", crate::proof::test_counts::parse(out.as_bytes())),
+            check("lint", None),
+        ];
+        let md = render(&Evidence {
+            run: &run,
+            changed: &[],
+            checks: &checks,
+            score: None,
+            target: Some("main"),
+            calls: &[],
+            browser: None,
+        });
+        assert!(
+            md.contains(
+                "| unit | ✅ passed | 1 passed, 0 failed, 1 skipped (pytest) | yes | 1.2 s | 0 |"
+            ),
+            "{md}"
+        );
+        // A check whose output is no test runner's: its exit code says it all.
+        assert!(
+            md.contains("| lint | ✅ passed | - | yes | 1.2 s | 0 |"),
+            "{md}"
+        );
+    }
 }

@@ -231,6 +231,7 @@ mod tests {
             required,
             output_tail: String::new(),
             error: None,
+            tests: None,
         }
     }
 

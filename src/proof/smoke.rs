@@ -16,6 +16,70 @@ pub struct CheckResult {
     /// Why it failed when not by its exit code: `timed out after 30s`, a spawn error, ...
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Tests passed, failed and skipped, when the output is a test runner's we know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<crate::proof::test_counts::TestCounts>,
+}
+
+/// How a run's failure by its required checks begins (the cockpit tells it from other smoke
+/// failures, such as conflicts left to a person, by this).
+pub const CHECKS_FAILED: &str = "required smoke check(s) failed";
+
+/// What a failure by the checks says when the agent may go again with their output (the
+/// cockpit's `r` then proposes the agent; `advice` says it with keys there).
+pub const RETRY_WITH_OUTPUT: &str = "to send the agent round again with it: `retry --phase agent`";
+
+/// Whether the run failed by its required checks with their output waiting for the agent.
+pub fn agent_may_fix(reason: Option<&str>) -> bool {
+    reason.is_some_and(|r| r.starts_with(CHECKS_FAILED) && r.ends_with(RETRY_WITH_OUTPUT))
+}
+
+/// The report the agent gets: each failing required check, its command, test counts and the
+/// end of its output.
+pub fn feedback_report(iteration: u32, failing: &[&CheckResult]) -> String {
+    let mut o = format!(
+        "# Smoke checks, round {iteration}\n\n{} required check(s) failed on your change.\n",
+        failing.len()
+    );
+    for c in failing {
+        let how = match (c.exit_code, &c.error) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "no exit code".into(),
+        };
+        o.push_str(&format!(
+            "\n## `{}` failed ({how})\n\nCommand: `{}`\n",
+            c.name,
+            c.command.join(" ")
+        ));
+        if let Some(t) = &c.tests {
+            o.push_str(&format!("Tests: {t} ({})\n", t.runner.as_str()));
+        }
+        // A fence longer than any run of backticks in the output, so none ends it early.
+        let longest = c
+            .output_tail
+            .split(|ch| ch != '`')
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        let fence = "`".repeat(longest.max(2) + 1);
+        o.push_str(&format!(
+            "\nThe end of its output:\n\n{fence}text\n{}\n{fence}\n",
+            c.output_tail
+        ));
+    }
+    o
+}
+
+/// The agent's prompt for a round with the checks' report. `reset`: the worktree went back to
+/// where the agent started (a retry), so the failing work is no longer there.
+pub fn feedback_prompt(task: &str, report: &str, reset: bool) -> String {
+    let lead = if reset {
+        "An earlier attempt at this task failed the repository's required checks (that work was set aside; the worktree is back where you started). Do the task so that they pass"
+    } else {
+        "flightdeck ran the repository's required checks on your change and some failed. Fix the cause so that they pass"
+    };
+    format!("{task}\n\n---\n{lead}; their output follows.\n\n{report}")
 }
 
 /// The last `max_lines` lines and at most `max_bytes` bytes of `output`.
@@ -43,6 +107,39 @@ pub fn tail(output: &[u8], max_lines: usize, max_bytes: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_feedback_report_holds_each_failing_check_fenced() {
+        let out = "Traceback (most recent call last):\nAssertionError: 4 != 5\n```oops";
+        let c = CheckResult {
+            name: "unit".into(),
+            command: vec!["python3".into(), "-m".into(), "unittest".into()],
+            exit_code: Some(1),
+            duration_ms: 10,
+            passed: false,
+            required: true,
+            output_tail: out.into(),
+            error: None,
+            tests: None,
+        };
+        let md = feedback_report(1, &[&c]);
+        assert!(md.contains("## `unit` failed (exit code 1)"), "{md}");
+        assert!(md.contains("Command: `python3 -m unittest`"), "{md}");
+        assert!(md.contains(&format!("````text\n{out}\n````")), "{md}");
+        let prompt = feedback_prompt("add mul", &md, false);
+        assert!(prompt.starts_with("add mul\n\n---\n"), "{prompt}");
+        assert!(prompt.ends_with(&md));
+        let reason = format!("{CHECKS_FAILED}: unit; {RETRY_WITH_OUTPUT}");
+        assert!(agent_may_fix(Some(&reason)));
+        // The cockpit says it with its keys.
+        assert!(
+            crate::advice::for_keys(&reason, None)
+                .ends_with("to send the agent round again with it: press r and pick agent"),
+            "{reason}"
+        );
+        assert!(!agent_may_fix(Some(&format!("{CHECKS_FAILED}: unit"))));
+        assert!(!agent_may_fix(None));
+    }
 
     #[test]
     fn tail_keeps_last_lines() {

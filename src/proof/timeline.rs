@@ -322,6 +322,58 @@ pub fn format_human(line: &Value) -> String {
     )
 }
 
+/// Where `format_human` starts a line's summary: the column continuation lines align to.
+const SUMMARY_COLUMN: usize = 8 + 2 + 7 + 1 + 22 + 1;
+
+/// A line for people as `format_human` has it, with its multi-line text kept as lines (a
+/// traceback in an agent's message, a failing check's output): the text's first line in the
+/// summary, the rest beneath it, aligned; any other multi-line field beneath, after its name.
+pub fn format_human_lines(line: &Value) -> Vec<String> {
+    const FIXED: [&str; 6] = ["v", "seq", "ts", "run", "phase", "type"];
+    let multi = |v: &Value| v.as_str().is_some_and(|s| s.trim_end().contains('\n'));
+    let Some(obj) = line.as_object().filter(|o| o.values().any(multi)) else {
+        return vec![format_human(line)];
+    };
+    // Every field but the other multi-line ones, in order.
+    let mut head: Map<String, Value> = obj
+        .iter()
+        .filter(|(k, v)| {
+            FIXED.contains(&k.as_str()) || *k == "text" || *k == "message" || !multi(v)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut more: Vec<String> = Vec::new();
+    let pad = " ".repeat(SUMMARY_COLUMN);
+    let lines_of = |s: &str| {
+        s.trim_end()
+            .split('\n')
+            .map(|l| crate::text::printable(l.trim_end_matches('\r')).into_owned())
+            .collect::<Vec<_>>()
+    };
+    // The summary's own text: its first line stays in place.
+    if let Some(key) = ["text", "message"]
+        .into_iter()
+        .find(|k| obj.contains_key(*k))
+    {
+        if let Some(text) = obj.get(key).filter(|v| multi(v)).and_then(Value::as_str) {
+            let mut lines = lines_of(text).into_iter();
+            head.insert(key.into(), lines.next().unwrap_or_default().into());
+            more.extend(lines.map(|l| format!("{pad}{l}")));
+        }
+    }
+    for (k, v) in obj {
+        if FIXED.contains(&k.as_str()) || k == "text" || k == "message" || !multi(v) {
+            continue;
+        }
+        more.push(format!("{pad}{}:", crate::text::printable(k)));
+        let text = v.as_str().unwrap_or_default();
+        more.extend(lines_of(text).into_iter().map(|l| format!("{pad}  {l}")));
+    }
+    let mut out = vec![format_human(&Value::Object(head))];
+    out.extend(more);
+    out
+}
+
 /// The interesting part of a line: `text` or `message` if present, else its other fields.
 pub fn summary(line: &Value) -> String {
     const FIXED: [&str; 6] = ["v", "seq", "ts", "run", "phase", "type"];
@@ -479,6 +531,36 @@ mod tests {
         assert!(format_human(&split[1]).ends_with("agent.output           b"));
         let one = rows(serde_json::json!({"type":"phase.started","text":"x\ny"}));
         assert_eq!(one.len(), 1);
+    }
+
+    #[test]
+    fn multi_line_text_and_fields_stay_lines_for_people() {
+        let v = serde_json::json!({"v":1,"seq":1,"ts":"2026-11-24T10:11:12Z","run":"r","phase":"agent","type":"agent.message",
+            "text":"Traceback (most recent call last):\n  File \"calc.py\", line 2\nAssertionError: 7 != 12\n"});
+        let rows = format_human_lines(&v);
+        assert_eq!(rows.len(), 3, "{rows:#?}");
+        assert!(
+            rows[0].ends_with("agent.message          Traceback (most recent call last):"),
+            "{rows:#?}"
+        );
+        assert_eq!(
+            rows[1],
+            format!("{}  File \"calc.py\", line 2", " ".repeat(41))
+        );
+        assert_eq!(
+            rows[2],
+            format!("{}AssertionError: 7 != 12", " ".repeat(41))
+        );
+        let v = serde_json::json!({"ts":"2026-11-24T10:11:12Z","phase":"smoke","type":"check.finished",
+            "name":"unit","exit_code":1,"output_tail":"F\nFAILED (failures=1)\u{1b}[2J"});
+        let rows = format_human_lines(&v);
+        assert!(rows[0].ends_with("name=unit exit_code=1"), "{rows:#?}");
+        assert!(!rows[0].contains("FAILED"), "{rows:#?}");
+        assert_eq!(rows[1].trim(), "output_tail:");
+        assert_eq!(rows[3], format!("{}  FAILED (failures=1)", " ".repeat(41)));
+        // A one-line line is format_human's.
+        let v = serde_json::json!({"ts":"2026-11-24T10:11:12Z","phase":"agent","type":"agent.output","text":"hi"});
+        assert_eq!(format_human_lines(&v), vec![format_human(&v)]);
     }
 
     #[test]

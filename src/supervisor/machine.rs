@@ -118,8 +118,8 @@ pub enum Outcome {
     Failed {
         reason: String,
     },
-    /// The browser found problems: the agent goes again with the report (its next
-    /// iteration), then the checks and the browser again.
+    /// The browser found problems, or required smoke checks failed: the agent goes again
+    /// with the report (its next iteration), then the checks (and the browser) again.
     Iterate {
         reason: String,
     },
@@ -286,8 +286,13 @@ pub fn step(s: &RunState, c: &Control, input: Input, now: &str) -> Result<Next, 
                 match outcome {
                     Outcome::Iterate { reason } => {
                         ns.phase = Phase::Agent;
+                        let kind = if phase == Phase::Smoke {
+                            Kind::SmokeIteration
+                        } else {
+                            Kind::BrowserIteration
+                        };
                         fx.push(Effect::Note {
-                            kind: Kind::BrowserIteration,
+                            kind,
                             message: reason,
                         });
                         if s.status == Status::Paused {

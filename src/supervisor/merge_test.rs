@@ -102,6 +102,7 @@ pub(super) async fn test_candidate(
             required: true,
             output_tail: tail(&r.output, 40, 4096),
             error: r.error.filter(|_| r.exit_code.is_none()),
+            tests: crate::proof::test_counts::parse(&r.output),
         });
     }
     if cancel.load(Ordering::SeqCst) {

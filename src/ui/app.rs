@@ -436,13 +436,15 @@ pub fn rebase_first(r: &RunSnapshot) -> bool {
 }
 
 /// The choice `r` proposes: rebase when it comes first, else the phase the run stopped in, or
-/// agent for a finished run.
+/// agent for a finished run, or for one whose checks failed with their output waiting for the
+/// agent (checking the same work again would fail again).
 pub fn default_retry_phase(r: &RunSnapshot) -> usize {
     if rebase_first(r) {
         return 0;
     }
     let phase = match r.status {
         Status::Succeeded => Phase::Agent,
+        Status::Failed if crate::proof::smoke::agent_may_fix(r.reason.as_deref()) => Phase::Agent,
         _ => r.phase,
     };
     RETRY_PHASES.iter().position(|p| *p == phase).unwrap_or(1)

@@ -45,6 +45,9 @@ pub fn lines(run: &str, f: &FailureSummary) -> Vec<String> {
         if let Some(e) = &c.error {
             out.extend(crate::text::wrap(&crate::text::printable(e), WRAP));
         }
+        if let Some(t) = &c.tests {
+            out.push(format!("Tests: {t} ({})", t.runner.as_str()));
+        }
         let tail: Vec<&str> = c.output_tail.lines().collect();
         if tail.is_empty() {
             out.push("(no output)".into());
@@ -63,4 +66,39 @@ pub fn lines(run: &str, f: &FailureSummary) -> Vec<String> {
         out.push("(smoke.json records no failed check)".into());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_check_shows_its_test_counts() {
+        let out = include_str!("../../tests/fixtures/test_output/pytest_failed.txt");
+        let f = FailureSummary {
+            phase: crate::run::Phase::Smoke,
+            reason: Some("required smoke check(s) failed: unit".into()),
+            exit_code: None,
+            failed_checks: vec![crate::proof::smoke::CheckResult {
+                name: "unit".into(),
+                command: vec!["pytest".into()],
+                exit_code: Some(1),
+                duration_ms: 40,
+                passed: false,
+                required: true,
+                output_tail: crate::proof::smoke::tail(out.as_bytes(), 40, 4096),
+                error: None,
+                tests: crate::proof::test_counts::parse(out.as_bytes()),
+            }],
+        };
+        let lines = lines("ab12cd34", &f);
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("## Check `unit` failed"));
+        assert_eq!(
+            at.and_then(|i| lines.get(i + 1)).map(String::as_str),
+            Some("Tests: 2 passed, 2 failed, 1 skipped (pytest)"),
+            "{lines:#?}"
+        );
+    }
 }

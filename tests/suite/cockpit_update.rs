@@ -649,6 +649,7 @@ fn v_on_a_failed_run_shows_why_first_and_r_retries_from_there() {
         required: true,
         output_tail: "BOOM\n right: 42".into(),
         error: None,
+        tests: None,
     };
     let failure = FailureSummary::of(&fixtures::runs()[0], Some(vec![check])).map(Box::new);
     update(

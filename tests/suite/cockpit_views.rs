@@ -371,6 +371,7 @@ fn a_failed_runs_proof_starts_with_why_it_failed() {
         required: true,
         output_tail: "running 3 tests\ntest answer ... FAILED\n\nassertion `left == right` failed\n  left: 41\n right: 42".into(),
         error: None,
+        tests: None,
     };
     let failure = FailureSummary::of(&a.runs[0].clone(), Some(vec![check])).map(Box::new);
     assert!(failure.is_some());

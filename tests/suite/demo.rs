@@ -61,6 +61,19 @@ fn the_demo_runs_seven_scripted_agents_one_fails_and_the_browser_loop_shows() {
     )
     .unwrap();
     assert!(smoke.contains("TODO markers left"), "{smoke}");
+    // Retried from the agent (what its reason, and the cockpit's `r`, propose), it reads the
+    // check's output and leaves no TODO.
+    let sloppy = failed[0]["id"].as_str().unwrap();
+    let reason = failed[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.ends_with("to send the agent round again with it: `retry --phase agent`"),
+        "{reason}"
+    );
+    env.ok(&["retry", sloppy, "--phase", "agent"]);
+    let r = env.wait_for(sloppy, "retried", |r| {
+        r["attempt"] == 2 && matches!(r["status"].as_str(), Some("succeeded" | "failed"))
+    });
+    assert_eq!(r["status"], "succeeded", "{r:#}");
     // The browser loop (CI installs Chromium and python3, so it runs there).
     let of = |agent: &str| {
         ids.iter()

@@ -338,8 +338,8 @@ fn score_factors_and_pr_md_on_a_real_run() {
         "# Rewrite the README title",
         "> Keep it short.",
         "| `README.md` | modified | 1 | 1 |",
-        "| unit | ✅ passed | yes |",
-        "| lint | ❌ failed | no |",
+        "| unit | ✅ passed | - | yes |",
+        "| lint | ❌ failed | - | no |",
         "**0.89**",
         "| optional_checks | 0.00 | 1 |",
         "State: **ready**",
@@ -352,7 +352,7 @@ fn score_factors_and_pr_md_on_a_real_run() {
     }
     // `show` prints the same summary; `show --json` the structure.
     let shown = env.ok(&["show", &id]);
-    assert!(shown.contains("| lint | ❌ failed | no |"), "{shown}");
+    assert!(shown.contains("| lint | ❌ failed | - | no |"), "{shown}");
     let j = env.record(&id);
     assert_eq!(j["proof"]["score"]["score"], 0.889);
     assert_eq!(j["merge"], "ready");

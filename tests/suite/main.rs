@@ -47,6 +47,7 @@ mod real_trees;
 mod rebase;
 mod server_lifecycle;
 mod server_restart;
+mod smoke_feedback;
 mod spawns;
 mod state_owner;
 mod supervisor;

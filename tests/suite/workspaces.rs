@@ -24,6 +24,10 @@ command = ["sh", "-c", "echo ok > result.txt"]
 [[smoke]]
 name = "gate-file"
 command = ["sh", "-c", "test ! -f \"{marker}/smoke-fail\" || {{ echo 'the gate file says no'; exit 1; }}"]
+
+# The gate file is the test's, not the agent's: no agent round would change it.
+[smoke_feedback]
+enabled = false
 "#,
         marker = dir.display()
     )

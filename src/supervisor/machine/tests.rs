@@ -435,6 +435,35 @@ fn browser_findings_send_the_agent_round_again() {
 }
 
 #[test]
+fn failing_smoke_checks_send_the_agent_round_again_noted_as_a_smoke_iteration() {
+    let mut m = Machine::at(Status::Running, Phase::Smoke);
+    m.c.busy = true;
+    let (next, fx) = run(
+        &m,
+        Input::PhaseFinished {
+            phase: Phase::Smoke,
+            outcome: Outcome::Iterate {
+                reason: "unit failed".into(),
+            },
+        },
+    );
+    assert_eq!((next.status, next.phase), (Status::Running, Phase::Agent));
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Note {
+                kind: Kind::SmokeIteration,
+                message: "unit failed".into()
+            },
+            Effect::RunPhase {
+                phase: Phase::Agent,
+                retry: false
+            }
+        ]
+    );
+}
+
+#[test]
 fn interrupted_only_touches_unfinished_runs() {
     let (m, fx) = run(&started(), Input::Interrupted);
     assert_eq!(m.status, Status::Interrupted);

@@ -97,34 +97,12 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             updates,
         );
     }
-    // A browser iteration: the report goes to the agent with the task. A rebase that
-    // conflicted: the conflicts do.
-    let rebase = take_feedback(&ctx.dir, rec.attempt, super::REBASE_FEEDBACK, "rebase").await;
-    let feedback = match rebase {
-        Some(f) => Some(f),
-        None => match take_feedback(
-            &ctx.dir,
-            rec.attempt,
-            crate::supervisor::forge_link::FEEDBACK,
-            "forge",
-        )
-        .await
-        {
-            Some(f) => Some(f),
-            None => take_feedback(&ctx.dir, rec.attempt, super::browser::FEEDBACK, "browser").await,
-        },
-    };
-    let task = match &feedback {
-        // The rebase's conflicts and the pull request's checks and reviews follow the task.
-        Some((path, text))
-            if path.starts_with(ctx.dir.join("rebase"))
-                || path.starts_with(ctx.dir.join("forge")) =>
-        {
-            format!("{}\n\n---\n{text}", rec.task)
-        }
-        Some((_, report)) => crate::browser::report::feedback_prompt(&rec.task, report),
-        None => rec.task.clone(),
-    };
+    // A round with feedback (a rebase's conflicts, the pull request's, the browser's or the
+    // checks' report): the task goes with it.
+    let feedback = super::feedback::take(&ctx.dir, rec.attempt, &rec.task, job.retry).await;
+    let task = feedback
+        .as_ref()
+        .map_or_else(|| rec.task.clone(), |f| f.prompt.clone());
     // Claude Code carries its session into the next iteration.
     let resume = ((job.retry && agent.resume_on_retry)
         || (feedback.is_some() && agent.kind == AgentKind::ClaudeCode))
@@ -262,7 +240,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         .envs(
             feedback
                 .iter()
-                .map(|(path, _)| ("FLIGHTDECK_FEEDBACK_FILE", path.as_os_str())),
+                .map(|f| ("FLIGHTDECK_FEEDBACK_FILE", f.path.as_os_str())),
         )
         .stdin(stdin)
         .stdout(stdout)
@@ -315,36 +293,6 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         started,
     };
     supervise(ctx, job, proc, watch, updates).await
-}
-
-/// The browser's report for this iteration, if the browser phase left one: moved aside (so a
-/// later plain retry does not see it again) and returned with its new path.
-/// Feedback waiting at `file` in the run's directory, moved to `<kept>/feedback-<attempt>-<n>.md`
-/// as the agent takes it.
-async fn take_feedback(
-    dir: &std::path::Path,
-    attempt: u32,
-    file: &str,
-    kept: &'static str,
-) -> Option<(std::path::PathBuf, String)> {
-    let from = dir.join(file);
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let text = std::fs::read_to_string(&from).ok()?;
-        let n = (1..)
-            .find(|n| {
-                !dir.join(format!("{kept}/feedback-{attempt}-{n}.md"))
-                    .exists()
-            })
-            .unwrap_or(1);
-        crate::owner_only::create_dir_all(&dir.join(kept)).ok()?;
-        let to = dir.join(format!("{kept}/feedback-{attempt}-{n}.md"));
-        std::fs::rename(&from, &to).ok()?;
-        Some((to, text))
-    })
-    .await
-    .ok()
-    .flatten()
 }
 
 /// The run's link in the gateway: its meter, providers, prices, budget and what it spent.

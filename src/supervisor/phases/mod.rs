@@ -9,10 +9,11 @@ pub(super) mod browser;
 mod deliver;
 pub use deliver::write_pr;
 pub(super) mod exec;
+mod feedback;
 mod keep;
 mod prepare;
 mod proof;
-mod smoke;
+pub(super) mod smoke;
 
 use std::fs::File;
 use std::sync::Arc;
