@@ -169,7 +169,7 @@ pub fn probe_after_restart(dir: &Path, within: std::time::Duration) -> Found {
         let Found::Gone(None) = found else {
             return found;
         };
-        let Some((pid, start)) = shim_process(dir) else {
+        let Some((pid, start)) = shim_process_settled(dir) else {
             // One more look: the shim may have written its record and ended in between.
             return probe(dir);
         };
@@ -185,6 +185,21 @@ pub fn probe_after_restart(dir: &Path, within: std::time::Duration) -> Found {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// `shim_process`, looked for three times 100 ms apart before saying there is none: a process
+/// in the middle of an exec (the shim just forked off a server that then died) shows an empty
+/// command line for that moment. Blocking.
+fn shim_process_settled(dir: &Path) -> Option<(i32, u64)> {
+    for look in 0..3 {
+        if look > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if let Some(found) = shim_process(dir) {
+            return Some(found);
+        }
+    }
+    None
 }
 
 /// A live `flightdeck shim --dir DIR` process for this run directory: its pid and start time.
@@ -214,8 +229,15 @@ mod tests {
             "import json, os, sys, time\ntime.sleep({d})\nst = open('/proc/self/stat').read().rsplit(')', 1)[1].split()[19]\nrec = dict(shim_pid=os.getpid(), shim_start=int(st), agent_pid=os.getpid(), pgid=os.getpid(), agent_start=int(st))\nopen(sys.argv[3] + '/shim.json.tmp', 'w').write(json.dumps(rec))\nos.rename(sys.argv[3] + '/shim.json.tmp', sys.argv[3] + '/shim.json')\ntime.sleep(30)\n",
             d = delay_ms as f64 / 1000.0
         );
+        // The interpreter itself, not a wrapper (pyenv's) that execs it: the stand-in's command
+        // line is then the same from the start, as the real shim's is once spawned.
+        let python = std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3");
+        let python = String::from_utf8_lossy(&python.stdout).trim().to_string();
         // argv[0] is python's; the shim's arguments follow, as `flightdeck shim` has them.
-        std::process::Command::new("python3")
+        std::process::Command::new(python)
             .arg("-c")
             .arg(script)
             .args(["shim", "--dir"])
