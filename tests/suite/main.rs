@@ -18,6 +18,7 @@ mod cockpit_tmux_pr;
 mod cockpit_update;
 mod cockpit_update_first_hour;
 mod cockpit_update_pr;
+mod cockpit_update_snags;
 mod cockpit_views;
 mod cockpit_views_pr;
 mod demo;

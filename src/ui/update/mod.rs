@@ -164,12 +164,12 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
                 DocKind::Proof | DocKind::Browser => super::markdown::align_tables(text_lines),
             });
             if lines.is_empty() {
-                let what = match kind {
-                    DocKind::Patch => "no patch",
-                    DocKind::Proof => "no PR.md",
-                    DocKind::Browser => "no browser report (the run has had no browser check)",
+                let said = match kind {
+                    DocKind::Patch => format!("run {run} has no patch yet"),
+                    DocKind::Proof => format!("run {run} has no PR.md yet"),
+                    DocKind::Browser => no_browser_report(app, &run),
                 };
-                app.say(format!("run {run} has {what} yet"));
+                app.say(said);
             } else {
                 app.mode = Mode::Doc {
                     kind,
@@ -208,7 +208,8 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             };
             if restarted {
                 app.server_restarted = true;
-                app.say(format!("server restarted, {adopted} runs re-adopted"));
+                let runs = if adopted == 1 { "run" } else { "runs" };
+                app.say(format!("server restarted, {adopted} {runs} re-adopted"));
             }
             app.server = Some((pid, adopted));
             restarted
@@ -295,5 +296,23 @@ fn reopen_ended_pane(app: &mut App, before: Option<&RunSnapshot>, id: &str, fx: 
         || before.phase != now.phase;
     if ended && moved {
         open_pane(app, id.to_string(), fx);
+    }
+}
+
+/// Why a run has no browser report. A run that went past its browser phase without a browser
+/// check recorded had none to run: its repository configures none (the record says no more).
+fn no_browser_report(app: &App, id: &str) -> String {
+    use crate::run::{Phase, Status};
+    let Some(r) = app.runs.iter().find(|r| r.id == id) else {
+        return format!("run {id} has no browser report");
+    };
+    let past = r.status == Status::Succeeded || r.phase > Phase::Browser;
+    if past && r.browser_problems.is_none() {
+        format!(
+            "run {id} has no browser report: {} has no browser check configured ([browser] in its config sets one up)",
+            crate::text::repo_name(&r.repo)
+        )
+    } else {
+        format!("run {id} has no browser report yet: it has not had its browser check")
     }
 }
