@@ -508,7 +508,10 @@ fn the_merge_question_shows_the_gate_and_what_merging_does_to_the_others() {
             .map(|l| l.trim_matches('"').trim_matches(|c| c == '│' || c == ' '))
             .collect::<Vec<_>>()
             .join(" ");
-        assert!(flat.contains("Merge run run00004 into main?"), "{screen}");
+        assert!(
+            flat.contains("Merge run run00004 into main of app?"),
+            "{screen}"
+        );
         assert!(flat.contains("Gate: green, score 0.92."), "{screen}");
         assert!(
             flat.contains("run run00005 edits the same lines in src/lib.rs"),

@@ -1,6 +1,7 @@
 //! Drawing Mission Control: header, runs table, the timeline pane, the footer, overlays.
 //! Pure rendering from `App` (and the clock, passed in so snapshots are stable).
 
+mod columns;
 mod diff;
 pub mod link;
 mod overlays;

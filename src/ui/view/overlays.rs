@@ -90,10 +90,14 @@ pub fn confirm(
             format!("Remove the worktree and branch of run {run}? The proof pack stays.")
         }
         Confirmable::Merge => format!(
-            "Merge run {run} into {}?",
+            "Merge run {run} into {} of {}?",
             record
                 .and_then(|r| r.target.clone())
-                .unwrap_or_else(|| "its target".into())
+                .unwrap_or_else(|| "its target".into()),
+            record.map_or_else(
+                || "its repository".into(),
+                |r| super::text::repo_name(&r.repo)
+            )
         ),
     };
     let w = if action == Confirmable::Merge { 76 } else { 64 }.min(area.width);
