@@ -12,6 +12,7 @@ pub mod markdown;
 pub mod osc;
 pub mod pr;
 pub mod runtime;
+pub mod search;
 pub mod update;
 pub mod view;
 

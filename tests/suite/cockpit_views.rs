@@ -60,7 +60,7 @@ fn split_pane() {
 #[test]
 fn help() {
     let mut a = app();
-    a.mode = Mode::Help;
+    a.mode = Mode::Help { scroll: 0 };
     snap("help", a);
 }
 
@@ -320,7 +320,7 @@ fn overlays_have_one_border_and_leave_the_radar_in_view() {
         "the radar stays in view:\n{screen}"
     );
     for mode in [
-        Mode::Help,
+        Mode::Help { scroll: 0 },
         Mode::Confirm {
             action: Confirmable::Kill,
             run: "run00002".into(),

@@ -14,6 +14,7 @@ use super::app::{App, Connection, DocKind, Mode, Pane};
 mod alerts;
 mod modes;
 mod normal;
+mod search;
 
 #[derive(Debug, Clone)]
 pub enum Msg {
@@ -38,6 +39,8 @@ pub enum Msg {
         /// For a failed run's proof: why it failed, shown first.
         failure: Option<Box<crate::protocol::FailureSummary>>,
     },
+    /// The server started the run asked for (with `n`).
+    Started(Box<RunSnapshot>),
     /// The answer to a command sent for `what` (e.g. "pause abc").
     Done {
         what: String,
@@ -177,7 +180,12 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
                     lines,
                     scroll: 0,
                 };
+                app.search = None;
             }
+            true
+        }
+        Msg::Started(run) => {
+            started(app, *run, &mut fx);
             true
         }
         Msg::Done { what, result } => {
@@ -267,6 +275,14 @@ pub(super) fn follow_selection(app: &mut App, before: Option<String>, fx: &mut V
 /// Open (or reopen) the pane on `run` with a new stream: whatever an older stream still has
 /// on its way is dropped. Output-only stays as it was.
 pub(super) fn open_pane(app: &mut App, run: String, fx: &mut Vec<Effect>) {
+    // Another stream's lines: a search through the old ones means nothing in them.
+    if app
+        .search
+        .as_ref()
+        .is_some_and(|s| s.target == super::search::SearchIn::Pane)
+    {
+        app.search = None;
+    }
     app.streams += 1;
     let mut pane = Pane::new(run.clone());
     pane.stream = app.streams;
@@ -315,4 +331,21 @@ fn no_browser_report(app: &App, id: &str) -> String {
     } else {
         format!("run {id} has no browser report yet: it has not had its browser check")
     }
+}
+
+/// The run `n` asked for is selected (and shown, if the filter hid it). The record from the
+/// feed may be newer than this answer: it is kept when it came first.
+fn started(app: &mut App, run: RunSnapshot, fx: &mut Vec<Effect>) {
+    let id = run.id.clone();
+    let before = app.selected.clone();
+    if !app.runs.iter().any(|r| r.id == id) {
+        app.runs.push(run);
+    }
+    app.say(format!("started run {id}"));
+    if !app.visible().iter().any(|r| r.id == id) {
+        app.filter.clear();
+    }
+    app.selected = Some(id);
+    app.fix_selection();
+    follow_selection(app, before, fx);
 }

@@ -16,7 +16,7 @@ use super::super::attention::{self, Need};
 use super::super::pr;
 use super::columns::{columns, flex, status_text, Col, Flex, Shown, Sizes};
 use super::text::{cost, count, cut, cut_path_left, first_line, tilde};
-use super::Ctx;
+use super::{theme, Ctx};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     let t = ctx.theme;
@@ -81,10 +81,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
             app.filter
         )
     };
-    let mut block = Block::bordered().title(title);
-    if app.focus == Focus::Table || app.pane.is_none() {
-        block = block.border_style(t.bold());
-    }
+    // With the pane beside it, which of the two has the keys is plain to see.
+    let block = if app.pane.is_none() {
+        Block::bordered().title(title).border_style(t.bold())
+    } else if app.focus == Focus::Table {
+        Block::bordered()
+            .title(Span::styled(
+                format!(" {}{}", theme::FOCUS_MARK, title.trim_start()),
+                t.focused(),
+            ))
+            .border_style(t.focused())
+    } else {
+        Block::bordered().title(title)
+    };
     let mut table = Table::new(rows, widths);
     if stale {
         table = table.style(t.dim());
