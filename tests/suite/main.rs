@@ -15,6 +15,7 @@ mod cockpit_tmux;
 mod cockpit_tmux_attention;
 mod cockpit_tmux_first_hour;
 mod cockpit_tmux_pr;
+mod cockpit_tmux_snags;
 mod cockpit_update;
 mod cockpit_update_first_hour;
 mod cockpit_update_pr;
