@@ -244,6 +244,35 @@ pub fn first_line(s: &str) -> String {
     }
 }
 
+/// A repository's directory name (`app` for `/home/me/src/app`), printable.
+pub fn repo_name(p: &Path) -> String {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string());
+    printable(&name).into_owned()
+}
+
+/// A path cut from the left at its `/`s, so the end (a run's own directory) stays whole:
+/// `…/worktrees/app/run00002`. When even the last part is too wide, its end with `…`.
+pub fn cut_path_left(s: &str, max: usize) -> String {
+    let s = &*printable(s);
+    if width(s) <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut rest = s;
+    while let Some(i) = rest[1..].find('/') {
+        rest = &rest[i + 1..];
+        if width(rest) < max {
+            return format!("…{rest}");
+        }
+    }
+    format!("…{}", take_width_end(s, max - 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +300,19 @@ mod tests {
         );
         assert_eq!(count(12_345), "12.3k");
         assert_eq!(cost(Some(0.4211)), "$0.42");
+    }
+
+    #[test]
+    fn paths_are_cut_from_the_left_at_a_slash() {
+        let p = "~/.local/share/flightdeck/worktrees/app/run00002";
+        assert_eq!(cut_path_left(p, 60), p);
+        assert_eq!(cut_path_left(p, 24), "…/worktrees/app/run00002");
+        assert_eq!(cut_path_left(p, 14), "…/app/run00002");
+        assert_eq!(cut_path_left(p, 9), "…run00002");
+        assert_eq!(cut_path_left(p, 10), "…/run00002");
+        assert_eq!(cut_path_left(p, 5), "…0002");
+        assert!(width(&cut_path_left(p, 20)) <= 20);
+        assert_eq!(repo_name(Path::new("/home/me/src/app")), "app");
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub enum Cmd {
     },
     /// List runs, newest first.
     Ls {
+        /// Print the run records as JSON.
         #[arg(long)]
         json: bool,
         /// Also the cleaned runs that finished more than a day ago.
@@ -64,25 +65,38 @@ pub enum Cmd {
     },
     /// The run record and its proof pack summary.
     Show {
+        /// The run: its id, or any unique prefix of it.
         run: String,
+        /// Print the record and the proof summary as JSON.
         #[arg(long)]
         json: bool,
     },
     /// The run's timeline, human-readable.
     Logs {
+        /// The run: its id, or any unique prefix of it.
         run: String,
         /// Keep printing new lines until the run ends.
         #[arg(long, short)]
         follow: bool,
     },
     /// Stop every process of a run (SIGSTOP).
-    Pause { run: String },
+    Pause {
+        /// The run: its id, or any unique prefix of it.
+        run: String,
+    },
     /// Continue a paused run (SIGCONT).
-    Resume { run: String },
+    Resume {
+        /// The run: its id, or any unique prefix of it.
+        run: String,
+    },
     /// End a run: SIGTERM, then SIGKILL after the grace period.
-    Kill { run: String },
+    Kill {
+        /// The run: its id, or any unique prefix of it.
+        run: String,
+    },
     /// Run a phase again from its checkpoint and carry on to the end.
     Retry {
+        /// The run: its id, or any unique prefix of it.
         run: String,
         /// prepare, agent, smoke or proof; default: the phase the run stopped in.
         #[arg(long, value_name = "PHASE")]
@@ -90,7 +104,7 @@ pub enum Cmd {
     },
     /// Remove the run's worktree and branch (the proof pack stays).
     Clean {
-        /// The runs to clean (any number).
+        /// The runs to clean (any number; ids or unique prefixes).
         #[arg(value_name = "RUN", required_unless_present = "merged")]
         runs: Vec<String>,
         /// Every run that landed and is not cleaned yet.
@@ -104,6 +118,7 @@ pub enum Cmd {
     /// (and the runs ahead of it) before the target moves. Waits until each landed or was
     /// refused; non-zero unless all landed.
     Merge {
+        /// The runs to land, in this order (ids or unique prefixes).
         #[arg(required = true, value_name = "RUN")]
         runs: Vec<String>,
         /// Only put them in the queue; do not wait.
@@ -113,6 +128,7 @@ pub enum Cmd {
     /// Replay the run's work onto its target's current head and check it again. Where that
     /// conflicts, the agent gets one more iteration to resolve it.
     Rebase {
+        /// The run: its id, or any unique prefix of it.
         run: String,
         /// Leave the conflicts to me: the run waits until I resolve them in its worktree and
         /// `flightdeck retry` it.
@@ -122,13 +138,17 @@ pub enum Cmd {
     /// Push the run's branch and open or update its pull request ([forge] in your config);
     /// prints its URL.
     Pr {
+        /// The run: its id, or any unique prefix of it.
         run: String,
+        /// Print the pull request as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Send the agent round again with your words (a review of your own).
     Reply {
+        /// The run: its id, or any unique prefix of it.
         run: String,
+        /// What the agent should do next, in your words.
         #[arg(required = true, value_name = "TEXT")]
         text: Vec<String>,
     },
@@ -304,5 +324,24 @@ fn absolute(p: PathBuf) -> PathBuf {
         p
     } else {
         std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_argument_people_see_has_help() {
+        let cli = super::Cli::command();
+        let mut missing = Vec::new();
+        for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+            for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+                if arg.get_help().is_none() && arg.get_id() != "help" {
+                    missing.push(format!("{} {}", sub.get_name(), arg.get_id()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
     }
 }

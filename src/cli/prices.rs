@@ -78,6 +78,20 @@ pub fn prices(args: Args) -> Result<i32> {
     match args.model {
         Some(model) => one(&table, &model, args.json, origin),
         None => {
+            if let Some(want) = args.provider.as_deref() {
+                let mut known: Vec<&str> =
+                    table.models.values().map(|p| p.provider.as_str()).collect();
+                known.sort_unstable();
+                known.dedup();
+                if !known.contains(&want) {
+                    eprintln!(
+                        "flightdeck: the price table ({}) has no provider `{want}`; its providers are {}",
+                        provenance(&table),
+                        known.join(", ")
+                    );
+                    return Ok(1);
+                }
+            }
             let rows: Vec<Row> = sorted(&table, args.provider.as_deref())
                 .into_iter()
                 .map(|(name, p)| Row::new(name, p, origin(name)))

@@ -69,8 +69,9 @@ pub fn report_end(run: &RunRecord) -> i32 {
         }
         status => {
             eprintln!(
-                "run {} {status} in phase {}{}; see `flightdeck logs {}`",
+                "run {} {} in phase {}{}; see `flightdeck logs {}`",
                 run.id,
+                status.ended(),
                 run.phase,
                 run.reason
                     .as_deref()

@@ -117,7 +117,7 @@ impl fmt::Display for GateReason {
                 phase,
                 reason,
             } => {
-                write!(f, "the run {status} in phase {phase}")?;
+                write!(f, "the run {} in phase {phase}", status.ended())?;
                 match reason {
                     Some(r) => write!(f, ": {r}"),
                     None => Ok(()),
@@ -245,6 +245,15 @@ mod tests {
             }
             .to_string(),
             "the run failed in phase smoke: boom"
+        );
+        assert_eq!(
+            GateReason::RunEnded {
+                status: Status::Killed,
+                phase: Phase::Agent,
+                reason: None
+            }
+            .to_string(),
+            "the run was killed in phase agent"
         );
     }
 

@@ -48,6 +48,16 @@ impl Status {
     }
 }
 
+impl Status {
+    /// How a finished run ended, as a sentence's verb: `failed`, `was killed`.
+    pub fn ended(self) -> String {
+        match self {
+            Status::Killed | Status::Interrupted => format!("was {}", self.as_str()),
+            other => other.as_str().to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -437,5 +447,7 @@ mod tests {
         for (s, name) in all {
             assert_eq!(serde_json::to_value(s).unwrap(), name);
         }
+        assert_eq!(Status::Killed.ended(), "was killed");
+        assert_eq!(Status::Failed.ended(), "failed");
     }
 }

@@ -49,6 +49,9 @@ pub struct App {
     pub pane_rows: usize,
     /// Rows of text a proof-pack overlay (`d`, `v`) shows (set by the view): what it pages by.
     pub doc_rows: usize,
+    /// Lines the help overlay has at the screen's width (set by the view): where scrolling
+    /// it stops.
+    pub help_lines: usize,
     /// The timeline pane takes the whole width (and height) in place of the table.
     pub zoom: bool,
     /// The server's pid and how many runs it re-adopted, as last heard.
@@ -70,12 +73,17 @@ pub struct App {
     pub links: Vec<super::view::link::Link>,
     /// `[forge]` is configured: `P` can open a pull request (the footer offers it).
     pub forge: bool,
+    /// `/` in the open proof-pack text or the timeline pane.
+    pub search: Option<super::search::Search>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     Normal,
-    Help,
+    /// `?`, scrolled down `scroll` lines.
+    Help {
+        scroll: usize,
+    },
     Filter {
         input: Input,
     },
@@ -94,6 +102,11 @@ pub enum Mode {
     Confirm {
         action: Confirmable,
         run: String,
+    },
+    /// `R`: words for the run's agent, which goes again with them.
+    Reply {
+        run: String,
+        input: Input,
     },
     Retry {
         run: String,
@@ -271,6 +284,7 @@ impl App {
             page: 10,
             pane_rows: 10,
             doc_rows: 10,
+            help_lines: 0,
             zoom: false,
             alerts: crate::config::CockpitConfig::default(),
             seen_runs: false,
@@ -279,6 +293,7 @@ impl App {
             history: VecDeque::new(),
             links: Vec::new(),
             forge: false,
+            search: None,
         }
     }
 

@@ -27,6 +27,8 @@ pub enum Action {
     Proof,
     Browser,
     Merge,
+    /// Words for the run's agent, which goes again with them.
+    Reply,
     /// Push the run's branch and open or update its pull request.
     Pr,
     Zoom,
@@ -44,7 +46,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 31] = [
         Action::Up,
         Action::Down,
         Action::Top,
@@ -63,6 +65,7 @@ impl Action {
         Action::Proof,
         Action::Browser,
         Action::Merge,
+        Action::Reply,
         Action::Pr,
         Action::Zoom,
         Action::OutputOnly,
@@ -98,6 +101,7 @@ impl Action {
             Action::Proof => "proof",
             Action::Browser => "browser",
             Action::Merge => "merge",
+            Action::Reply => "reply",
             Action::Pr => "pr",
             Action::Zoom => "zoom",
             Action::OutputOnly => "output_only",
@@ -128,11 +132,12 @@ impl Action {
             Action::Kill => "kill the run (asks y/n)",
             Action::New => "new run: type the task, Tab picks the agent",
             Action::Clean => "remove worktree and branch (asks y/n)",
-            Action::Filter => "filter runs by text",
+            Action::Filter => "filter runs by text; in a diff, a proof or the timeline: search",
             Action::Diff => "the run's patch as a coloured diff",
             Action::Proof => "the run's proof: PR.md (checks, score, gate, radar)",
             Action::Browser => "the browser report: problems per page, screenshot diffs",
             Action::Merge => "merge through the gate (asks y/n)",
+            Action::Reply => "reply: the agent goes again with your words",
             Action::Pr => "push and open or update the run's pull request ([forge])",
             Action::Zoom => "timeline: full screen ⇄ beside the table",
             Action::OutputOnly => "timeline: the agent's output only ⇄ every step",
@@ -168,6 +173,7 @@ impl Action {
             Action::Proof => &["v"],
             Action::Browser => &["b"],
             Action::Merge => &["m"],
+            Action::Reply => &["R"],
             Action::Pr => &["P"],
             Action::Zoom => &["z"],
             Action::OutputOnly => &["o"],

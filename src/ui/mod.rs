@@ -2,6 +2,7 @@
 //! protocol (over the server's socket); it never touches git, processes or run files.
 
 pub mod app;
+pub mod attempt;
 pub mod attention;
 pub mod failure;
 pub mod gate;
@@ -11,6 +12,7 @@ pub mod markdown;
 pub mod osc;
 pub mod pr;
 pub mod runtime;
+pub mod search;
 pub mod update;
 pub mod view;
 

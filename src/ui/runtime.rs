@@ -115,12 +115,17 @@ impl Io {
             Effect::Send { what, cmd } => {
                 let (client, tx) = (self.client.clone(), self.tx.clone());
                 tokio::spawn(async move {
-                    let result = client
-                        .request(&cmd)
-                        .await
-                        .map(|reply| describe(&cmd, &reply))
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Done { what, result });
+                    let msg = match (&cmd, client.request(&cmd).await) {
+                        // The cockpit selects the run it started.
+                        (Command::Run(_), Ok(Reply::Run { run })) => Msg::Started(run),
+                        (_, result) => Msg::Done {
+                            what,
+                            result: result
+                                .map(|reply| describe(&cmd, &reply))
+                                .map_err(|e| e.to_string()),
+                        },
+                    };
+                    let _ = tx.send(msg);
                 });
             }
             Effect::OpenTimeline { run, stream } => {
@@ -211,6 +216,10 @@ fn describe(cmd: &Command, reply: &Reply) -> String {
         Command::Pr { .. } => match reply {
             Reply::Run { run } => super::pr::opened(run),
             _ => "pull request: done".into(),
+        },
+        Command::Reply { .. } => match reply {
+            Reply::Done { message } => message.clone(),
+            _ => "reply sent".into(),
         },
         _ => "done".into(),
     }

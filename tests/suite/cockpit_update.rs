@@ -335,7 +335,7 @@ fn m_asks_before_merging_and_only_succeeded_runs() {
 fn help_quit_and_connection_states() {
     let mut app = app_with(fixtures::runs());
     press(&mut app, vec![key('?')]);
-    assert_eq!(app.mode, Mode::Help);
+    assert_eq!(app.mode, Mode::Help { scroll: 0 });
     press(&mut app, vec![code(KeyCode::Esc)]);
     assert_eq!(app.mode, Mode::Normal);
     let (_, dirty) = update(&mut app, Msg::Disconnected("gone".into()));

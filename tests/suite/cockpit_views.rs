@@ -60,7 +60,7 @@ fn split_pane() {
 #[test]
 fn help() {
     let mut a = app();
-    a.mode = Mode::Help;
+    a.mode = Mode::Help { scroll: 0 };
     snap("help", a);
 }
 
@@ -320,7 +320,7 @@ fn overlays_have_one_border_and_leave_the_radar_in_view() {
         "the radar stays in view:\n{screen}"
     );
     for mode in [
-        Mode::Help,
+        Mode::Help { scroll: 0 },
         Mode::Confirm {
             action: Confirmable::Kill,
             run: "run00002".into(),
@@ -509,7 +509,10 @@ fn the_merge_question_shows_the_gate_and_what_merging_does_to_the_others() {
             .map(|l| l.trim_matches('"').trim_matches(|c| c == '│' || c == ' '))
             .collect::<Vec<_>>()
             .join(" ");
-        assert!(flat.contains("Merge run run00004 into main?"), "{screen}");
+        assert!(
+            flat.contains("Merge run run00004 into main of app?"),
+            "{screen}"
+        );
         assert!(flat.contains("Gate: green, score 0.92."), "{screen}");
         assert!(
             flat.contains("run run00005 edits the same lines in src/lib.rs"),

@@ -296,7 +296,7 @@ fn the_footer_offers_the_pull_request_keys_where_they_do_something() {
     let f = footer(&mut a, "run00000", 160);
     assert_eq!(
         f,
-        "? help · Enter timeline · P update PR · y copy PR URL · p pause · x kill · r retry · n new · d diff · M messages · q quit"
+        "? help · Enter timeline · P update PR · y copy PR URL · p pause · x kill · r retry · n new · d diff · R reply · M messages · q quit"
     );
     // 80 columns: the PR's keys stay before pause, kill, ...
     let f = footer(&mut a, "run00000", 80);

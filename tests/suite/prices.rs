@@ -143,6 +143,28 @@ fn an_unknown_model_is_refused_with_how_to_price_it() {
 }
 
 #[test]
+fn an_unknown_provider_is_refused_naming_the_known_ones() {
+    let env = Env::new("");
+    for args in [
+        &["prices", "--provider", "nosuch"][..],
+        &["prices", "--json", "--provider", "nosuch"][..],
+    ] {
+        let err = env.fails(args);
+        assert!(err.contains("no provider `nosuch`"), "{err}");
+        assert!(
+            err.contains("anthropic") && err.contains("openai") && err.contains("google"),
+            "{err}"
+        );
+    }
+    // A known one still lists its models only.
+    let out = env.ok(&["prices", "--provider", "anthropic"]);
+    assert!(
+        out.contains("claude-sonnet-4-5") && !out.contains("gpt-4o"),
+        "{out}"
+    );
+}
+
+#[test]
 fn the_json_table_has_every_model_with_its_origin() {
     let env = Env::new(OVERRIDE);
     let v = env.json(&["prices", "--json"]);

@@ -231,7 +231,7 @@ command = ["sh", "-c", "while :; do echo tick; sleep 0.2; done"]
     tmux.wait_for("stale data", |s| s.contains("stale: server lost"));
     env.ok(&["ls"]); // a new server
     tmux.wait_for("the restart", |s| {
-        s.contains("server restarted, 1 runs re-adopted") && !s.contains("stale")
+        s.contains("server restarted, 1 run re-adopted") && !s.contains("stale")
     });
     tmux.keys(&["q"]);
     env.ok(&["kill", &id]);

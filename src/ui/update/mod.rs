@@ -14,6 +14,7 @@ use super::app::{App, Connection, DocKind, Mode, Pane};
 mod alerts;
 mod modes;
 mod normal;
+mod search;
 
 #[derive(Debug, Clone)]
 pub enum Msg {
@@ -38,6 +39,8 @@ pub enum Msg {
         /// For a failed run's proof: why it failed, shown first.
         failure: Option<Box<crate::protocol::FailureSummary>>,
     },
+    /// The server started the run asked for (with `n`).
+    Started(Box<RunSnapshot>),
     /// The answer to a command sent for `what` (e.g. "pause abc").
     Done {
         what: String,
@@ -164,12 +167,12 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
                 DocKind::Proof | DocKind::Browser => super::markdown::align_tables(text_lines),
             });
             if lines.is_empty() {
-                let what = match kind {
-                    DocKind::Patch => "no patch",
-                    DocKind::Proof => "no PR.md",
-                    DocKind::Browser => "no browser report (the run has had no browser check)",
+                let said = match kind {
+                    DocKind::Patch => format!("run {run} has no patch yet"),
+                    DocKind::Proof => format!("run {run} has no PR.md yet"),
+                    DocKind::Browser => no_browser_report(app, &run),
                 };
-                app.say(format!("run {run} has {what} yet"));
+                app.say(said);
             } else {
                 app.mode = Mode::Doc {
                     kind,
@@ -177,7 +180,12 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
                     lines,
                     scroll: 0,
                 };
+                app.search = None;
             }
+            true
+        }
+        Msg::Started(run) => {
+            started(app, *run, &mut fx);
             true
         }
         Msg::Done { what, result } => {
@@ -208,7 +216,8 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             };
             if restarted {
                 app.server_restarted = true;
-                app.say(format!("server restarted, {adopted} runs re-adopted"));
+                let runs = if adopted == 1 { "run" } else { "runs" };
+                app.say(format!("server restarted, {adopted} {runs} re-adopted"));
             }
             app.server = Some((pid, adopted));
             restarted
@@ -266,6 +275,14 @@ pub(super) fn follow_selection(app: &mut App, before: Option<String>, fx: &mut V
 /// Open (or reopen) the pane on `run` with a new stream: whatever an older stream still has
 /// on its way is dropped. Output-only stays as it was.
 pub(super) fn open_pane(app: &mut App, run: String, fx: &mut Vec<Effect>) {
+    // Another stream's lines: a search through the old ones means nothing in them.
+    if app
+        .search
+        .as_ref()
+        .is_some_and(|s| s.target == super::search::SearchIn::Pane)
+    {
+        app.search = None;
+    }
     app.streams += 1;
     let mut pane = Pane::new(run.clone());
     pane.stream = app.streams;
@@ -296,4 +313,39 @@ fn reopen_ended_pane(app: &mut App, before: Option<&RunSnapshot>, id: &str, fx: 
     if ended && moved {
         open_pane(app, id.to_string(), fx);
     }
+}
+
+/// Why a run has no browser report. A run that went past its browser phase without a browser
+/// check recorded had none to run: its repository configures none (the record says no more).
+fn no_browser_report(app: &App, id: &str) -> String {
+    use crate::run::{Phase, Status};
+    let Some(r) = app.runs.iter().find(|r| r.id == id) else {
+        return format!("run {id} has no browser report");
+    };
+    let past = r.status == Status::Succeeded || r.phase > Phase::Browser;
+    if past && r.browser_problems.is_none() {
+        format!(
+            "run {id} has no browser report: {} has no browser check configured ([browser] in its config sets one up)",
+            crate::text::repo_name(&r.repo)
+        )
+    } else {
+        format!("run {id} has no browser report yet: it has not had its browser check")
+    }
+}
+
+/// The run `n` asked for is selected (and shown, if the filter hid it). The record from the
+/// feed may be newer than this answer: it is kept when it came first.
+fn started(app: &mut App, run: RunSnapshot, fx: &mut Vec<Effect>) {
+    let id = run.id.clone();
+    let before = app.selected.clone();
+    if !app.runs.iter().any(|r| r.id == id) {
+        app.runs.push(run);
+    }
+    app.say(format!("started run {id}"));
+    if !app.visible().iter().any(|r| r.id == id) {
+        app.filter.clear();
+    }
+    app.selected = Some(id);
+    app.fix_selection();
+    follow_selection(app, before, fx);
 }

@@ -7,7 +7,8 @@ use crate::protocol::{Command, RunRequest};
 
 use super::super::app::{App, Confirmable, Mode};
 use super::super::keymap::Action;
-use super::{after_runs_changed, normal, Effect};
+use super::super::search::SearchIn;
+use super::{after_runs_changed, normal, search, Effect};
 
 pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     // ctrl-c always quits, whatever is open.
@@ -15,15 +16,35 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         app.quit = true;
         return;
     }
+    if !search::on_key(app, key) {
+        on_mode_key(app, key, fx);
+    }
+    search::drop_stale(app);
+}
+
+fn on_mode_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     match app.mode.clone() {
         Mode::Normal => normal::on_normal(app, key, fx),
-        Mode::Help => {
+        Mode::Help { scroll } => {
             if matches!(
                 key.code,
                 KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
             ) {
                 app.mode = Mode::Normal;
+                return;
             }
+            let page = app.doc_rows.max(1);
+            let max = app.help_lines.saturating_sub(page);
+            let scroll = match app.keymap.action(&key) {
+                Some(Action::Up) => scroll.saturating_sub(1),
+                Some(Action::Down) => (scroll + 1).min(max),
+                Some(Action::PageUp) => scroll.saturating_sub(page),
+                Some(Action::PageDown) => (scroll + page).min(max),
+                Some(Action::Top) => 0,
+                Some(Action::Bottom) => max,
+                _ => scroll,
+            };
+            app.mode = Mode::Help { scroll };
         }
         Mode::Filter { mut input } => match key.code {
             KeyCode::Esc => {
@@ -97,6 +118,33 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             _ => {
                 if input.edit(&key) {
                     app.mode = Mode::NewRun { input, agent, repo };
+                }
+            }
+        },
+        Mode::Reply { run, mut input } => match key.code {
+            KeyCode::Esc => {
+                app.mode = Mode::Normal;
+                app.say("cancelled");
+            }
+            KeyCode::Enter => {
+                let text = input.text.trim().to_string();
+                if text.is_empty() {
+                    app.error("type what the agent should do (Esc cancels)");
+                    return;
+                }
+                fx.push(Effect::Send {
+                    what: format!("reply to {run}"),
+                    cmd: Command::Reply {
+                        run: run.clone(),
+                        text,
+                    },
+                });
+                app.say(format!("run {run}: sending your words to its agent…"));
+                app.mode = Mode::Normal;
+            }
+            _ => {
+                if input.edit(&key) {
+                    app.mode = Mode::Reply { run, input };
                 }
             }
         },
@@ -228,6 +276,10 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                     app.mode = Mode::Normal;
                     return;
                 }
+                Some(Action::Filter) => {
+                    search::start(app, SearchIn::Doc);
+                    scroll
+                }
                 // What the failure summary and the PR line offer, on the run they are about.
                 Some(
                     a @ (Action::Retry
@@ -235,6 +287,7 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                     | Action::Shell
                     | Action::CopyPath
                     | Action::CopyUrl
+                    | Action::Reply
                     | Action::Pr),
                 ) => {
                     let found = app.runs.iter().find(|r| r.id == run).cloned();

@@ -7,6 +7,7 @@ use crate::run::Status;
 
 use super::super::app::{default_retry_phase, App, Confirmable, DocKind, Focus, Mode, RepoChoice};
 use super::super::keymap::Action;
+use super::super::search::SearchIn;
 use super::{after_runs_changed, follow_selection, open_pane, Effect, Program};
 
 pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
@@ -17,7 +18,7 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     let before = app.selected.clone();
     match action {
         Action::Quit => app.quit = true,
-        Action::Help => app.mode = Mode::Help,
+        Action::Help => app.mode = Mode::Help { scroll: 0 },
         Action::AllRuns => {
             app.show_all = !app.show_all;
             app.say(if app.show_all {
@@ -98,6 +99,7 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 p.scroll = 0;
                 p.follow = true;
                 let only = p.output_only;
+                app.search = None;
                 app.say(if only {
                     "timeline: the agent's output only (o shows every step)"
                 } else {
@@ -106,6 +108,8 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
             None => app.say("open a timeline first (Enter)"),
         },
+        // With the timeline pane focused, `/` searches its lines; else it filters the table.
+        Action::Filter if in_pane => super::search::start(app, SearchIn::Pane),
         Action::Filter => {
             app.mode = Mode::Filter {
                 input: super::super::input::Input::new(&app.filter),
@@ -124,6 +128,7 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         | Action::CopyPath
         | Action::CopyUrl
         | Action::Pr
+        | Action::Reply
         | Action::Merge => {
             let Some(run) = app.selected_run().cloned() else {
                 app.say("no run selected");
@@ -256,6 +261,17 @@ pub(super) fn on_run_action(
                 app.error(format!("run {id} has no pull request{open}"));
             }
         },
+        Action::Reply => {
+            // The server sends the agent round again as a retry from the agent phase would.
+            if let Some(why) = &run.allowed.retry {
+                app.error(format!("cannot reply to run {id}: {}", why.keys()));
+                return;
+            }
+            app.mode = Mode::Reply {
+                run: id,
+                input: Default::default(),
+            };
+        }
         Action::Merge => {
             if let Some(why) = super::super::gate::refusal(run) {
                 app.error(format!("run {id} cannot merge: {why}"));

@@ -7,9 +7,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
+use crate::protocol::RunSnapshot;
 use crate::run::PullRequest;
 
 use super::super::app::DocKind;
+use super::super::attempt;
 use super::super::pr;
 use super::link::Link;
 use super::text::{cut, printable, width as text_width};
@@ -66,25 +68,36 @@ fn pr_lines(
     (out, at.filter(|_| linkable))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn draw(
-    frame: &mut Frame,
-    area: Rect,
-    kind: DocKind,
-    run: &str,
-    lines: &[String],
-    scroll: usize,
-    pr: Option<&PullRequest>,
-    ctx: &Ctx,
-) -> Drawn {
+/// A proof-pack text on screen: which, whose, scrolled how far, and a search's matches.
+pub struct Doc<'a> {
+    pub kind: DocKind,
+    pub run: &'a str,
+    pub lines: &'a [String],
+    pub scroll: usize,
+    /// The run as the record has it now (its PR, its attempt), not as when the view opened.
+    pub record: Option<&'a RunSnapshot>,
+    pub found: Option<super::pane::Found<'a>>,
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, doc: &Doc, ctx: &Ctx) -> Drawn {
     let t = ctx.theme;
+    let (kind, lines, scroll) = (doc.kind, doc.lines, doc.scroll);
+    let pr = doc.record.and_then(|r| r.pr.as_ref());
     let rect = area;
     let width = rect.width.saturating_sub(2) as usize;
-    let (mut pinned, at) = match (kind, pr) {
+    let (mut pinned, mut at) = match (kind, pr) {
         (DocKind::Proof, Some(pr)) => pr_lines(pr, width, ctx),
         _ => (Vec::new(), None),
     };
-    // A screen too short for the PR lines and some text shows the text.
+    // While a retry runs, the files are still an earlier attempt's: said above them.
+    if let Some(note) = doc.record.and_then(attempt::earlier_note) {
+        pinned.insert(
+            0,
+            Line::from(Span::styled(cut(&note, width), t.fg(Color::Yellow))),
+        );
+        at = at.map(|(row, col, w)| (row + 1, col, w));
+    }
+    // A screen too short for the pinned lines and some text shows the text.
     if pinned.len() + 1 > rect.height.saturating_sub(2) as usize {
         pinned.clear();
     }
@@ -97,9 +110,10 @@ pub fn draw(
     let height = (rect.height.saturating_sub(2) as usize).saturating_sub(pinned.len());
     let shown: Vec<Line> = lines
         .iter()
+        .enumerate()
         .skip(scroll)
         .take(height)
-        .map(|l| {
+        .map(|(i, l)| {
             let style = match kind {
                 DocKind::Proof | DocKind::Browser if l.starts_with('#') => t.bold(),
                 DocKind::Proof | DocKind::Browser => Default::default(),
@@ -115,17 +129,33 @@ pub fn draw(
                 _ => Default::default(),
             };
             // A line wider than the overlay ends in `…`, so a cut is never silent.
-            Line::from(Span::styled(cut(&l.replace('\t', "    "), width), style))
+            let text = cut(&l.replace('\t', "    "), width);
+            let hit = match doc.found {
+                Some(f) if f.at == Some(i) => t.current_match(),
+                _ => t.matched(),
+            };
+            Line::from(super::found::spans(
+                text,
+                style,
+                doc.found.map(|f| f.query),
+                hit,
+            ))
         })
         .collect();
     pinned.extend(shown);
+    let attempt = doc
+        .record
+        .and_then(attempt::label)
+        .map(|l| format!(" {l}"))
+        .unwrap_or_default();
     let title = format!(
-        " {} · {run} · lines {}-{} of {} · j/k PgUp/PgDn g/G · Esc closes ",
+        " {} · {}{attempt} · lines {}-{} of {} · j/k PgUp/PgDn g/G · Esc closes ",
         match kind {
             DocKind::Patch => "patch.diff",
             DocKind::Proof => "PR.md",
             DocKind::Browser => "browser/report.md",
         },
+        doc.run,
         (scroll + 1).min(lines.len()),
         (scroll + height).min(lines.len()),
         lines.len()

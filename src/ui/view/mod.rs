@@ -1,12 +1,16 @@
 //! Drawing Mission Control: header, runs table, the timeline pane, the footer, overlays.
 //! Pure rendering from `App` (and the clock, passed in so snapshots are stable).
 
+mod columns;
 mod diff;
+mod footer;
+mod found;
 pub mod link;
 mod overlays;
 mod pane;
 mod table;
 pub use crate::text;
+pub use footer::MESSAGE_WIDTH;
 pub mod theme;
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -18,6 +22,7 @@ use time::OffsetDateTime;
 use crate::run::{MergeState, Status};
 
 use super::app::{App, Connection, Mode};
+use super::search::SearchIn;
 use theme::Theme;
 
 /// At this width and wider the pane goes beside the table; narrower, below it.
@@ -36,7 +41,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(if radar.is_empty() { 0 } else { 1 }),
-        Constraint::Length(footer_height(app, area.width)),
+        Constraint::Length(footer::height(app, area.width)),
     ])
     .areas(area);
     draw_header(frame, header, app, ctx);
@@ -77,17 +82,26 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
         app.pane_rows = area.height.saturating_sub(2) as usize;
     }
     if let (Some(area), Some(pane)) = (pane_area, &app.pane) {
-        pane::draw(frame, area, pane, app.focus, ctx);
+        let found = app
+            .search
+            .as_ref()
+            .filter(|s| s.target == SearchIn::Pane)
+            .map(|s| pane::Found {
+                query: s.query(),
+                at: s.at,
+            });
+        pane::draw(frame, area, pane, app.focus, found, ctx);
     }
-    draw_footer(frame, footer, app, ctx);
+    footer::draw(frame, footer, app, ctx);
 
     app.doc_rows = body.height.saturating_sub(2) as usize;
     app.links.clear();
     let mut drawn = None;
+    let mut help_lines = None;
     // Overlays cover the body (table and pane) exactly, with one border of their own: the
     // header, the radar and the footer stay in view.
     match &app.mode {
-        Mode::Help => overlays::help(frame, body, app, ctx),
+        Mode::Help { scroll } => help_lines = Some(overlays::help(frame, body, app, *scroll, ctx)),
         Mode::Confirm { action, run } => overlays::confirm(frame, body, *action, run, app, ctx),
         Mode::Retry {
             run,
@@ -101,18 +115,30 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
             lines,
             scroll,
         } => {
-            // The PR as the record has it now, not as it was when the view opened.
-            let pr = app
-                .runs
-                .iter()
-                .find(|r| r.id == *run)
-                .and_then(|r| r.pr.as_ref());
-            drawn = Some(diff::draw(frame, body, *kind, run, lines, *scroll, pr, ctx));
+            let doc = diff::Doc {
+                kind: *kind,
+                run,
+                lines,
+                scroll: *scroll,
+                record: app.runs.iter().find(|r| r.id == *run),
+                found: app
+                    .search
+                    .as_ref()
+                    .filter(|s| s.target == SearchIn::Doc)
+                    .map(|s| pane::Found {
+                        query: s.query(),
+                        at: s.at,
+                    }),
+            };
+            drawn = Some(diff::draw(frame, body, &doc, ctx));
         }
         Mode::PickRepo { choices, choice } => {
             overlays::pick_repo(frame, body, choices, *choice, ctx)
         }
-        Mode::Normal | Mode::Filter { .. } | Mode::NewRun { .. } => {}
+        Mode::Normal | Mode::Filter { .. } | Mode::NewRun { .. } | Mode::Reply { .. } => {}
+    }
+    if let Some(n) = help_lines {
+        app.help_lines = n;
     }
     if let Some(d) = drawn {
         app.doc_rows = d.rows;
@@ -208,153 +234,6 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
         }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-/// Status messages wrap at this width (or the terminal's, if narrower).
-pub const MESSAGE_WIDTH: usize = 80;
-/// The most rows a status message gets.
-const MESSAGE_ROWS: usize = 4;
-
-/// The status message in rows: wrapped at 80 columns, up to four rows, so its last words
-/// (often the key that fixes it) are not cut off.
-fn status_rows(app: &App, width: u16) -> Option<Vec<String>> {
-    if matches!(app.mode, Mode::Filter { .. } | Mode::NewRun { .. }) {
-        return None;
-    }
-    let s = app.status.as_ref()?;
-    let room = (width as usize).clamp(1, MESSAGE_WIDTH);
-    let mut rows = text::wrap(&text::printable(&s.text), room);
-    if rows.len() > MESSAGE_ROWS {
-        rows.truncate(MESSAGE_ROWS);
-        if let Some(last) = rows.last_mut() {
-            *last = text::cut(&format!("{last} …"), room);
-        }
-    }
-    Some(rows)
-}
-
-fn footer_height(app: &App, width: u16) -> u16 {
-    status_rows(app, width).map_or(1, |r| r.len().max(1) as u16)
-}
-
-fn draw_footer(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
-    let t = ctx.theme;
-    let line = match &app.mode {
-        Mode::Filter { input } => {
-            let (before, after) = input.split();
-            Line::from(vec![
-                Span::styled("filter /", t.bold()),
-                Span::raw(before.to_string()),
-                Span::raw("▏"),
-                Span::raw(after.to_string()),
-                Span::styled("  Enter keep · Esc clear", t.dim()),
-            ])
-        }
-        Mode::NewRun { input, agent, repo } => {
-            let (name, label) = app
-                .agents
-                .get(*agent)
-                .map(|(n, l)| (n.as_str(), l.as_deref()))
-                .unwrap_or(("(default)", None));
-            let agent_text = match label {
-                Some(l) => format!("[{name} · {l}]"),
-                None => format!("[{name}]"),
-            };
-            let place = text::cut_middle(&text::tilde(repo, ctx.home), 40);
-            Line::from(vec![
-                Span::styled("new run ", t.bold()),
-                Span::styled(agent_text, t.fg(ratatui::style::Color::Cyan)),
-                Span::raw(" in "),
-                Span::styled(place, t.fg(ratatui::style::Color::Cyan)),
-                Span::raw(" › "),
-                Span::raw(input.split().0.to_string()),
-                Span::raw("▏"),
-                Span::raw(input.split().1.to_string()),
-                Span::styled("  Tab agent · Enter start · Esc cancel", t.dim()),
-            ])
-        }
-        _ => match (&app.status, status_rows(app, area.width)) {
-            (Some(s), Some(rows)) => {
-                let style = if s.error {
-                    t.error()
-                } else {
-                    Default::default()
-                };
-                let lines: Vec<Line> = rows
-                    .into_iter()
-                    .map(|r| Line::from(Span::styled(r, style)))
-                    .collect();
-                frame.render_widget(Paragraph::new(lines), area);
-                return;
-            }
-            _ => {
-                let prefix = if app.filter.is_empty() {
-                    String::new()
-                } else {
-                    format!("filter: {}  ·  ", app.filter)
-                };
-                let room = (area.width as usize).saturating_sub(text::width(&prefix));
-                let hint = format!("{prefix}{}", key_hints(app, room));
-                Line::from(Span::styled(hint, t.dim()))
-            }
-        },
-    };
-    frame.render_widget(
-        Paragraph::new(line).wrap(ratatui::widgets::Wrap { trim: false }),
-        area,
-    );
-}
-
-/// The footer's key hints, from the keymap: `[keys]` changes them as it changes the keys.
-/// As many as fit in `width` (with `room` taken already), the least needed left out first.
-/// The pull request's keys are offered for the selected run when they do something: `P` on a
-/// run that has a PR, or that succeeded with `[forge]` configured; `y` on a run with a PR.
-fn key_hints(app: &App, width: usize) -> String {
-    use super::keymap::Action;
-    let selected = app.selected_run();
-    let has_pr = selected.is_some_and(|r| r.pr.is_some());
-    let can_open = selected
-        .is_some_and(|r| r.status == Status::Succeeded && !r.cleaned && r.pr.is_none())
-        && app.forge;
-    // In display order, each with its rank: 0 is kept longest.
-    let all = [
-        (Action::Help, "help", 0, true),
-        (Action::Open, "timeline", 2, true),
-        (Action::Pr, "update PR", 3, has_pr),
-        (Action::Pr, "open PR", 3, can_open),
-        (Action::CopyUrl, "copy PR URL", 4, has_pr),
-        (Action::Pause, "pause", 5, true),
-        (Action::Kill, "kill", 6, true),
-        (Action::Retry, "retry", 7, true),
-        (Action::New, "new", 8, true),
-        (Action::Diff, "diff", 9, true),
-        (Action::Messages, "messages", 10, true),
-        (Action::Quit, "quit", 1, true),
-    ];
-    let hints: Vec<(String, u8)> = all
-        .iter()
-        .filter(|(.., offered)| *offered)
-        .filter_map(|(a, what, rank, _)| {
-            Some((format!("{} {what}", app.keymap.first_key(*a)?), *rank))
-        })
-        .collect();
-    let mut ranks: Vec<u8> = hints.iter().map(|(_, rank)| *rank).collect();
-    ranks.sort_unstable();
-    let mut keep = hints.len();
-    loop {
-        // The `keep` best ranked.
-        let worst = ranks.get(keep.saturating_sub(1)).copied().unwrap_or(0);
-        let shown: Vec<&str> = hints
-            .iter()
-            .filter(|(_, rank)| *rank <= worst)
-            .map(|(h, _)| h.as_str())
-            .collect();
-        let line = shown.join(" · ");
-        if text::width(&line) <= width || keep <= 1 {
-            return line;
-        }
-        keep -= 1;
-    }
 }
 
 /// The conflict radar's findings, each pair once: `a × b in file` or `a × target:main in file`.

@@ -12,7 +12,18 @@ use super::super::gate;
 use super::text::{cut, first_line, width, wrap};
 use super::{centered, Ctx};
 
-pub fn help(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
+/// The help's lines beside the keymap's: what keys do in views, the status legend.
+const HELP_NOTES: [&str; 4] = [
+    "In a diff, a proof or the timeline pane: / searches (Enter jumps to the next match, n and N to the next and previous, Esc clears).",
+    "▶ running  ‖ paused  · queued  ✓ succeeded  ✗ failed  ■ killed  ! interrupted",
+    "#2 after the status: the run's second attempt (SCORE and WEB wait for its own).",
+    "Keys come from [keys] in config. j/k scroll this help; Esc or ? closes it.",
+];
+
+/// `?`: every key from the keymap, one column below `SIDE_BY_SIDE` columns (two side by side
+/// only where both fit whole); descriptions wrap, never cut. Taller than the screen, it
+/// scrolls: `scroll` is its first line shown. Returns how many lines it has at this width.
+pub fn help(frame: &mut Frame, area: Rect, app: &App, scroll: usize, ctx: &Ctx) -> usize {
     let t = ctx.theme;
     let entries = app.keymap.help();
     let key_w = entries
@@ -21,56 +32,83 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
         .max()
         .unwrap_or(4)
         .max(4);
-    let legend = [
-        " ▶ running  ‖ paused  · queued  ✓ succeeded  ✗ failed  ■ killed  ! interrupted",
-        " keys come from [keys] in config · Esc or ? closes",
-    ];
-    // One column when it fits the height, else two side by side (descriptions cut).
+    let desc_w = entries.iter().map(|(_, d)| width(d)).max().unwrap_or(0);
+    // ` keys  description` and a space after it.
+    let entry_w = 1 + key_w + 2 + desc_w + 1;
+    let inner = area.width.saturating_sub(2) as usize;
     let room = area.height.saturating_sub(2) as usize;
-    let one_column = entries.len() + legend.len() <= room;
-    let w = if one_column {
-        80.min(area.width)
-    } else {
+    let notes_one = HELP_NOTES.len() * 2;
+    let two_columns = area.width >= super::SIDE_BY_SIDE
+        && entries.len() + notes_one > room
+        && 2 * entry_w <= inner;
+    let w = if two_columns {
         area.width
-    };
-    let col_w = if one_column {
-        w.saturating_sub(2) as usize
     } else {
+        (entry_w as u16 + 2).max(80).min(area.width)
+    };
+    let col_w = if two_columns {
         (w.saturating_sub(2) as usize) / 2
-    };
-    let entry = |(keys, what): &(String, &'static str)| -> Vec<Span<'static>> {
-        let desc = cut(what, col_w.saturating_sub(key_w + 3));
-        let pad = col_w.saturating_sub(key_w + 3 + width(&desc));
-        vec![
-            Span::styled(format!(" {keys:<key_w$}  "), t.bold()),
-            Span::raw(desc),
-            Span::raw(" ".repeat(pad)),
-        ]
-    };
-    let mut lines: Vec<Line> = if one_column {
-        entries.iter().map(|e| Line::from(entry(e))).collect()
     } else {
+        w.saturating_sub(2) as usize
+    };
+    // One entry as rows: the keys, then the description wrapped under itself.
+    let entry = |(keys, what): &(String, &'static str)| -> Vec<Vec<Span<'static>>> {
+        let desc_room = col_w.saturating_sub(key_w + 3).max(10);
+        wrap(what, desc_room)
+            .into_iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let pad = col_w.saturating_sub(key_w + 3 + width(&part));
+                let lead = if i == 0 { keys.as_str() } else { "" };
+                vec![
+                    Span::styled(format!(" {lead:<key_w$}  "), t.bold()),
+                    Span::raw(part),
+                    Span::raw(" ".repeat(pad)),
+                ]
+            })
+            .collect()
+    };
+    let mut lines: Vec<Line> = if two_columns {
         let half = entries.len().div_ceil(2);
         (0..half)
             .map(|i| {
-                let mut spans = entry(&entries[i]);
+                let mut spans = entry(&entries[i]).swap_remove(0);
                 if let Some(e) = entries.get(i + half) {
-                    spans.extend(entry(e));
+                    spans.extend(entry(e).swap_remove(0));
                 }
                 Line::from(spans)
             })
             .collect()
+    } else {
+        entries.iter().flat_map(entry).map(Line::from).collect()
     };
-    for l in legend {
-        lines.push(Line::from(Span::styled(cut(l, col_w * 2), t.dim())));
+    for note in HELP_NOTES {
+        for row in wrap(
+            note,
+            inner.min(w.saturating_sub(2) as usize).saturating_sub(1),
+        ) {
+            lines.push(Line::from(Span::styled(format!(" {row}"), t.dim())));
+        }
     }
-    let h = lines.len() as u16 + 2;
-    let rect = centered(area, w, h);
+    let total = lines.len();
+    let scroll = scroll.min(total.saturating_sub(room));
+    let title = if total > room {
+        format!(
+            " keys · lines {}-{} of {total} · j/k scroll ",
+            scroll + 1,
+            (scroll + room).min(total)
+        )
+    } else {
+        " keys ".to_string()
+    };
+    let shown: Vec<Line> = lines.into_iter().skip(scroll).take(room).collect();
+    let rect = centered(area, w, shown.len() as u16 + 2);
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" keys ")),
+        Paragraph::new(shown).block(Block::bordered().title(title)),
         rect,
     );
+    total
 }
 
 pub fn confirm(
@@ -90,10 +128,14 @@ pub fn confirm(
             format!("Remove the worktree and branch of run {run}? The proof pack stays.")
         }
         Confirmable::Merge => format!(
-            "Merge run {run} into {}?",
+            "Merge run {run} into {} of {}?",
             record
                 .and_then(|r| r.target.clone())
-                .unwrap_or_else(|| "its target".into())
+                .unwrap_or_else(|| "its target".into()),
+            record.map_or_else(
+                || "its repository".into(),
+                |r| super::text::repo_name(&r.repo)
+            )
         ),
     };
     let w = if action == Confirmable::Merge { 76 } else { 64 }.min(area.width);

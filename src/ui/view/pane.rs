@@ -23,8 +23,32 @@ const PREFIX: usize = 8 + 1 + 7 + 1 + 16 + 1;
 /// Only the time, when the pane shows the agent's output only.
 const PREFIX_OUTPUT: usize = 8 + 1;
 
-pub fn draw(frame: &mut Frame, area: Rect, pane: &Pane, focus: Focus, ctx: &Ctx) {
+/// What a search in the pane highlights: its query and the line of the current match.
+#[derive(Clone, Copy)]
+pub struct Found<'a> {
+    pub query: &'a str,
+    pub at: Option<usize>,
+}
+
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    pane: &Pane,
+    focus: Focus,
+    found: Option<Found>,
+    ctx: &Ctx,
+) {
     let t = ctx.theme;
+    let hit = |i: usize| {
+        found.map(|f| {
+            let style = if f.at == Some(i) {
+                t.current_match()
+            } else {
+                t.matched()
+            };
+            (f.query, style)
+        })
+    };
     let height = area.height.saturating_sub(2) as usize;
     let width = area.width.saturating_sub(2) as usize;
     let shown = pane.shown();
@@ -34,7 +58,7 @@ pub fn draw(frame: &mut Frame, area: Rect, pane: &Pane, focus: Focus, ctx: &Ctx)
     let mut i = end;
     while i > 0 && rows.len() < height {
         i -= 1;
-        for l in line(shown[i], width, pane.output_only, ctx)
+        for l in line(shown[i], width, pane.output_only, hit(i), ctx)
             .into_iter()
             .rev()
         {
@@ -47,7 +71,7 @@ pub fn draw(frame: &mut Frame, area: Rect, pane: &Pane, focus: Focus, ctx: &Ctx)
     // ...and when the first line is reached with room to spare, the lines below it follow.
     let mut j = end;
     while rows.len() < height && j < shown.len() {
-        rows.extend(line(shown[j], width, pane.output_only, ctx));
+        rows.extend(line(shown[j], width, pane.output_only, hit(j), ctx));
         j += 1;
     }
     rows.truncate(height);
@@ -65,10 +89,22 @@ pub fn draw(frame: &mut Frame, area: Rect, pane: &Pane, focus: Focus, ctx: &Ctx)
     } else {
         ""
     };
-    let mut block = Block::bordered().title(format!(" timeline {} · {state}{only} ", pane.run));
-    if focus == Focus::Timeline {
-        block = block.border_style(t.bold());
-    }
+    let attempt = if pane.attempt > 1 {
+        format!(" #{}", pane.attempt)
+    } else {
+        String::new()
+    };
+    let title = format!("timeline {}{attempt} · {state}{only} ", pane.run);
+    let block = if focus == Focus::Timeline {
+        Block::bordered()
+            .title(Span::styled(
+                format!(" {}{title}", super::theme::FOCUS_MARK),
+                t.focused(),
+            ))
+            .border_style(t.focused())
+    } else {
+        Block::bordered().title(format!(" {title}"))
+    };
     let body: Vec<Line> = if rows.is_empty() {
         vec![Line::from(Span::styled("(no lines yet)", t.dim()))]
     } else {
@@ -79,7 +115,13 @@ pub fn draw(frame: &mut Frame, area: Rect, pane: &Pane, focus: Focus, ctx: &Ctx)
 
 /// One timeline line as rows: the first with time, phase and type; the rest of a long text
 /// below, under the text.
-fn line<'a>(l: &Value, width: usize, output_only: bool, ctx: &Ctx) -> Vec<Line<'a>> {
+fn line<'a>(
+    l: &Value,
+    width: usize,
+    output_only: bool,
+    found: Option<(&str, ratatui::style::Style)>,
+    ctx: &Ctx,
+) -> Vec<Line<'a>> {
     let t = ctx.theme;
     let ts = l.get("ts").and_then(Value::as_str).unwrap_or("");
     let time = super::text::printable(ts.get(11..19).unwrap_or(ts)).into_owned();
@@ -110,24 +152,35 @@ fn line<'a>(l: &Value, width: usize, output_only: bool, ctx: &Ctx) -> Vec<Line<'
     }
     let mut first = vec![Span::styled(time, t.dim()), Span::raw(" ")];
     if !output_only {
-        first.extend([
-            Span::styled(format!("{phase:<7}"), t.dim()),
-            Span::raw(" "),
-            Span::styled(format!("{:<16}", super::text::cut(&kind, 16)), style),
-            Span::raw(" "),
-        ]);
+        first.extend([Span::styled(format!("{phase:<7}"), t.dim()), Span::raw(" ")]);
+        first.extend(highlight(
+            format!("{:<16}", super::text::cut(&kind, 16)),
+            style,
+            found,
+        ));
+        first.push(Span::raw(" "));
     }
     let mut rows = Vec::with_capacity(wrapped.len());
     for (n, part) in wrapped.into_iter().enumerate() {
         if n == 0 {
-            first.push(Span::styled(part, style));
+            first.extend(highlight(part, style, found));
             rows.push(Line::from(std::mem::take(&mut first)));
         } else {
-            rows.push(Line::from(vec![
-                Span::raw(" ".repeat(prefix)),
-                Span::styled(part, style),
-            ]));
+            let mut spans = vec![Span::raw(" ".repeat(prefix))];
+            spans.extend(highlight(part, style, found));
+            rows.push(Line::from(spans));
         }
     }
     rows
+}
+
+fn highlight(
+    text: String,
+    style: ratatui::style::Style,
+    found: Option<(&str, ratatui::style::Style)>,
+) -> Vec<Span<'static>> {
+    match found {
+        Some((query, hit)) => super::found::spans(text, style, Some(query), hit),
+        None => vec![Span::styled(text, style)],
+    }
 }

@@ -11,220 +11,20 @@ use crate::run::MergeState;
 use crate::time::{elapsed_secs, human_duration};
 
 use super::super::app::{App, Focus};
+use super::super::attempt;
 use super::super::attention::{self, Need};
 use super::super::pr;
-use super::text::{cost, count, cut, cut_middle, first_line, tilde, width};
+use super::columns::{columns, flex, status_text, Col, Flex, Shown, Sizes};
+use super::text::{cost, count, cut, cut_path_left, first_line, tilde};
 use super::{theme, Ctx};
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Col {
-    Id,
-    Status,
-    Phase,
-    Task,
-    Elapsed,
-    Agent,
-    Tokens,
-    Cost,
-    Score,
-    Merge,
-    /// The run's pull request: number and what it waits for (`#12 ✓ approved`).
-    Pr,
-    /// Why the run stopped or waits for a person.
-    Reason,
-    /// The browser check: ✓, or ✗ and how many problems.
-    Browser,
-    Worktree,
-}
-
-impl Col {
-    fn title(self) -> &'static str {
-        match self {
-            Col::Id => "ID",
-            Col::Status => "STATUS",
-            Col::Phase => "PHASE",
-            Col::Task => "TASK",
-            Col::Elapsed => "ELAPSED",
-            Col::Agent => "AGENT",
-            Col::Tokens => "TOKENS",
-            Col::Cost => "COST",
-            Col::Score => "SCORE",
-            Col::Merge => "MERGE",
-            Col::Pr => "PR",
-            Col::Reason => "REASON",
-            Col::Browser => "WEB",
-            Col::Worktree => "WORKTREE",
-        }
-    }
-
-    /// Fixed width (Task, Reason and Worktree share what is left; 0 for them).
-    fn width(self, sizes: &Sizes) -> u16 {
-        match self {
-            Col::Id => 8,
-            Col::Status => sizes.status,
-            Col::Phase => 7,
-            Col::Task => 0,
-            Col::Elapsed => 7,
-            Col::Agent => sizes.agent,
-            Col::Tokens => 6,
-            Col::Cost => 6,
-            Col::Score => 5,
-            Col::Merge => 8,
-            Col::Pr => sizes.pr,
-            Col::Browser => 4,
-            Col::Reason | Col::Worktree => 0,
-        }
-    }
-
-    /// The least a flexible column gets.
-    fn min_width(self, sizes: &Sizes) -> u16 {
-        match self {
-            Col::Worktree => MIN_WORKTREE,
-            Col::Reason => MIN_REASON,
-            Col::Task => MIN_TASK,
-            other => other.width(sizes),
-        }
-    }
-}
-
-/// Widths that depend on the runs shown.
-struct Sizes {
-    /// As wide as the longest agent name, within bounds.
-    agent: u16,
-    /// As wide as the widest status (`‖ paused (budget) ⚠`), at least 13.
-    status: u16,
-    /// As wide as the widest PR cell (`#1234 ✓ approved`), within bounds.
-    pr: u16,
-}
-
-impl Sizes {
-    fn of(runs: &[&RunSnapshot]) -> Self {
-        let longest = runs.iter().map(|r| width(&r.agent)).max().unwrap_or(0);
-        let status = runs
-            .iter()
-            .map(|r| width(&status_text(r)))
-            .max()
-            .unwrap_or(0);
-        let pr = runs
-            .iter()
-            .filter(|r| r.pr.is_some())
-            .map(|r| width(&pr::cell(r)))
-            .max()
-            .unwrap_or(0);
-        Sizes {
-            agent: (longest as u16).clamp(Col::Agent.title().len() as u16, MAX_AGENT),
-            status: (status as u16).clamp(13, MAX_STATUS),
-            pr: (pr as u16).clamp(Col::Pr.title().len() as u16, MAX_PR),
-        }
-    }
-}
-
-/// Columns in the order they are given up when space runs out (last first).
-const PRIORITY: [Col; 13] = [
-    Col::Id,
-    Col::Status,
-    Col::Phase,
-    Col::Reason,
-    Col::Merge,
-    Col::Pr,
-    Col::Elapsed,
-    Col::Agent,
-    Col::Tokens,
-    Col::Cost,
-    Col::Score,
-    Col::Browser,
-    Col::Worktree,
-];
-const MIN_TASK: u16 = 16;
-const MIN_REASON: u16 = 16;
-const MIN_WORKTREE: u16 = 18;
-const MAX_AGENT: u16 = 20;
-const MAX_STATUS: u16 = 22;
-/// `#123456 ✓ approved`; a longer number is cut with `…`.
-const MAX_PR: u16 = 18;
-
-/// The STATUS cell: symbol, status, why flightdeck paused it, ⚠ for a warning.
-fn status_text(r: &RunSnapshot) -> String {
-    format!(
-        "{} {}{}",
-        theme::symbol(r.status),
-        r.status_label(),
-        if r.warning.is_some() { " ⚠" } else { "" }
-    )
-}
-
-/// Which optional columns have anything to show.
-#[derive(Clone, Copy, Default)]
-struct Shown {
-    /// Some run has had a browser check.
-    browser: bool,
-    /// Some run has a reason to show.
-    reason: bool,
-    /// Some run shown has a pull request.
-    pr: bool,
-}
-
-/// The columns that fit in `width`; WEB, REASON and PR only when some run has something for
-/// them (without a forge, no run has a PR, and the column would be all `-`).
-fn columns(width: u16, shown: Shown, sizes: &Sizes) -> Vec<Col> {
-    let mut chosen = vec![];
-    let mut used = MIN_TASK + 1;
-    for col in PRIORITY.into_iter().filter(|c| match c {
-        Col::Browser => shown.browser,
-        Col::Reason => shown.reason,
-        Col::Pr => shown.pr,
-        _ => true,
-    }) {
-        let w = col.min_width(sizes) + 1;
-        if used + w <= width {
-            used += w;
-            chosen.push(col);
-        } else {
-            break;
-        }
-    }
-    // Display order: the task after the phase.
-    let pos = chosen
-        .iter()
-        .position(|c| *c == Col::Phase)
-        .map_or(chosen.len(), |p| p + 1);
-    chosen.insert(pos, Col::Task);
-    chosen
-}
-
-/// Widths of the flexible columns: Task, Reason, Worktree.
-#[derive(Clone, Copy)]
-struct Flex {
-    task: u16,
-    reason: u16,
-    worktree: u16,
-}
-
-fn flex(cols: &[Col], flexible: u16) -> Flex {
-    let worktree = if cols.contains(&Col::Worktree) {
-        (flexible / 4).max(MIN_WORKTREE)
-    } else {
-        0
-    };
-    let rest = flexible.saturating_sub(worktree);
-    let reason = if cols.contains(&Col::Reason) {
-        (rest * 2 / 5).max(MIN_REASON)
-    } else {
-        0
-    };
-    Flex {
-        task: rest.saturating_sub(reason),
-        reason,
-        worktree,
-    }
-}
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     let t = ctx.theme;
     let inner_width = area.width.saturating_sub(2);
     let visible = app.visible();
-    let sizes = Sizes::of(&visible);
+    let sizes = Sizes::of(&visible, &app.runs);
     let shown = Shown {
+        repo: sizes.repos.len() > 1,
         browser: app.runs.iter().any(|r| r.browser_problems.is_some()),
         reason: visible.iter().any(|r| attention::reason(r).is_some()),
         pr: visible.iter().any(|r| r.pr.is_some()),
@@ -281,10 +81,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
             app.filter
         )
     };
-    let mut block = Block::bordered().title(title);
-    if app.focus == Focus::Table || app.pane.is_none() {
-        block = block.border_style(t.bold());
-    }
+    // With the pane beside it, which of the two has the keys is plain to see.
+    let block = if app.pane.is_none() {
+        Block::bordered().title(title).border_style(t.bold())
+    } else if app.focus == Focus::Table {
+        Block::bordered()
+            .title(Span::styled(
+                format!(" {}{}", theme::FOCUS_MARK, title.trim_start()),
+                t.focused(),
+            ))
+            .border_style(t.focused())
+    } else {
+        Block::bordered().title(title)
+    };
     let mut table = Table::new(rows, widths);
     if stale {
         table = table.style(t.dim());
@@ -307,6 +116,9 @@ fn cell<'a>(col: Col, r: &RunSnapshot, flex: Flex, sizes: &Sizes, ctx: &Ctx) -> 
             t.status(r.status),
         )),
         Col::Phase => Cell::from(r.phase.as_str()),
+        // An earlier attempt's figures are not this one's: `-` until it has its own.
+        Col::Browser if !attempt::web_current(r) => Cell::from(Span::styled("-", t.dim())),
+        Col::Score if !attempt::score_current(r) => Cell::from(Span::styled("-", t.dim())),
         Col::Browser => match r.browser_problems {
             None => Cell::from("-"),
             Some(0) => Cell::from(Span::styled("✓", t.status(crate::run::Status::Succeeded))),
@@ -361,8 +173,12 @@ fn cell<'a>(col: Col, r: &RunSnapshot, flex: Flex, sizes: &Sizes, ctx: &Ctx) -> 
             cut(&pr::cell(r), sizes.pr as usize),
             pr_style(r, ctx),
         )),
+        Col::Repo => Cell::from(cut(
+            sizes.repos.get(&r.repo).map_or("?", String::as_str),
+            sizes.repo as usize,
+        )),
         Col::Worktree => Cell::from(Span::styled(
-            cut_middle(&tilde(&r.worktree, ctx.home), flex.worktree as usize),
+            cut_path_left(&tilde(&r.worktree, ctx.home), flex.worktree as usize),
             if r.cleaned {
                 t.dim()
             } else {
@@ -387,82 +203,5 @@ fn pr_style(r: &RunSnapshot, ctx: &Ctx) -> ratatui::style::Style {
         (_, PrChecks::Pending, _) => t.fg(Color::Yellow),
         (_, _, PrReview::Approved) | (_, PrChecks::Passing, _) => t.fg(Color::Green),
         _ => Default::default(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn narrow_terminals_keep_the_essentials() {
-        let sizes = Sizes {
-            agent: 10,
-            status: 13,
-            pr: 15,
-        };
-        let none = Shown::default();
-        let browser = Shown {
-            browser: true,
-            ..Shown::default()
-        };
-        let c = columns(78, none, &sizes);
-        assert!(c.contains(&Col::Id) && c.contains(&Col::Status) && c.contains(&Col::Task));
-        assert!(!c.contains(&Col::Worktree));
-        assert!(!columns(158, none, &sizes).contains(&Col::Browser));
-        assert!(columns(158, browser, &sizes).contains(&Col::Browser));
-        assert!(
-            !columns(78, browser, &sizes).contains(&Col::Browser),
-            "WEB goes before the essentials"
-        );
-        let wide = columns(158, none, &sizes);
-        assert!(
-            wide.contains(&Col::Worktree)
-                && wide.contains(&Col::Cost)
-                && wide.contains(&Col::Merge)
-        );
-        let with_reason = Shown {
-            reason: true,
-            ..Shown::default()
-        };
-        let c = columns(78, with_reason, &sizes);
-        assert!(
-            c.contains(&Col::Reason) && c.contains(&Col::Merge),
-            "80 columns show why runs wait"
-        );
-        assert_eq!(
-            &c[..5],
-            &[Col::Id, Col::Status, Col::Phase, Col::Task, Col::Reason]
-        );
-    }
-
-    #[test]
-    fn the_pr_column_comes_after_merge_and_only_with_a_pull_request() {
-        let sizes = Sizes {
-            agent: 10,
-            status: 13,
-            pr: 15,
-        };
-        let pr = Shown {
-            pr: true,
-            ..Shown::default()
-        };
-        assert!(!columns(158, Shown::default(), &sizes).contains(&Col::Pr));
-        let wide = columns(158, pr, &sizes);
-        let at = wide.iter().position(|c| *c == Col::Pr).unwrap();
-        assert_eq!(wide[at - 1], Col::Merge);
-        assert!(wide.contains(&Col::Worktree));
-        // 120 columns (78 inside an 80-column terminal without reasons) keep it.
-        assert!(columns(118, pr, &sizes).contains(&Col::Pr));
-        assert!(columns(78, pr, &sizes).contains(&Col::Pr));
-        // 80 columns with reasons: REASON and MERGE first; the reason names the PR.
-        let both = Shown {
-            reason: true,
-            pr: true,
-            ..Shown::default()
-        };
-        let c = columns(78, both, &sizes);
-        assert!(c.contains(&Col::Reason) && c.contains(&Col::Merge) && !c.contains(&Col::Pr));
-        assert!(columns(118, both, &sizes).contains(&Col::Pr));
     }
 }

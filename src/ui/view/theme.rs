@@ -35,6 +35,25 @@ impl Theme {
         Style::default().add_modifier(Modifier::REVERSED)
     }
 
+    /// The pane that has the keys: its title and border (the title also starts with `▸`, so
+    /// the cue reads without colour).
+    pub fn focused(&self) -> Style {
+        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+
+    /// A search's matches; the current one stands out more.
+    pub fn matched(&self) -> Style {
+        if self.color {
+            Style::default().fg(Color::Black).bg(Color::Yellow)
+        } else {
+            Style::default().add_modifier(Modifier::UNDERLINED)
+        }
+    }
+
+    pub fn current_match(&self) -> Style {
+        Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+    }
+
     pub fn error(&self) -> Style {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
@@ -51,6 +70,9 @@ impl Theme {
         })
     }
 }
+
+/// The mark before a focused pane's title.
+pub const FOCUS_MARK: &str = "▸ ";
 
 pub fn symbol(s: Status) -> &'static str {
     match s {

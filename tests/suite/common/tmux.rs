@@ -81,8 +81,28 @@ impl Tmux {
         self.cockpit_with(env, cwd, "")
     }
 
+    /// The cockpit in a window of `width` x `height`.
+    pub fn cockpit_sized(&self, env: &Env, cwd: &Path, width: u16, height: u16) {
+        self.start(env, cwd, "", width, height)
+    }
+
+    /// The window's new size (the cockpit redraws for it).
+    pub fn resize(&self, width: u16, height: u16) {
+        let (w, h) = (width.to_string(), height.to_string());
+        let out = self.cmd(&["resize-window", "-t", "fd", "-x", &w, "-y", &h]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The cockpit with extra `VAR=value ...` words before it (e.g. `SHELL=/path/to/script`).
     pub fn cockpit_with(&self, env: &Env, cwd: &Path, vars: &str) {
+        self.start(env, cwd, vars, 120, 40)
+    }
+
+    fn start(&self, env: &Env, cwd: &Path, vars: &str, width: u16, height: u16) {
         let shell = format!(
             "{vars} FLIGHTDECK_HOME={} FLIGHTDECK_CONFIG={} XDG_CONFIG_HOME={} {BIN}",
             env.home.display(),
@@ -95,9 +115,9 @@ impl Tmux {
             "-s",
             "fd",
             "-x",
-            "120",
+            &width.to_string(),
             "-y",
-            "40",
+            &height.to_string(),
             "-c",
             cwd.to_str().expect("utf-8 path"),
             &shell,
