@@ -143,7 +143,7 @@ impl RadarWatch {
         self.worktrees = worktrees;
     }
 
-    /// Watch `top` and every directory under it that git does not ignore, one by one.
+    /// Watch `top` and every directory under it that git does not ignore, one by one. Blocking.
     fn watch_tree(&mut self, live: &mut Live, top: &Path) {
         let repo = git2::Repository::open(&live.root).ok();
         let ignored = |dir: &Path| {

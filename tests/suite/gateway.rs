@@ -729,6 +729,11 @@ fn an_adopted_agent_keeps_its_gateway_url_and_token_across_a_server_kill() {
     let body = r#"{"model":"claude-haiku-4-5","max_tokens":1,"messages":[]}"#;
     let (status, text) = post(&format!("{anthropic}/v1/messages"), &auth, body);
     assert_eq!(status, 200, "{text}");
+    // The call is recorded just after its answer went back (under load, a kill -9 in those few
+    // milliseconds lost it once): the crash comes once it is on disk.
+    wait_until("the first call recorded", || {
+        env.model_calls(&id).len() == 1
+    });
 
     env.kill_server();
     env.ok(&["ls"]); // a new server, which adopts the run
