@@ -471,16 +471,20 @@ pub(super) async fn supervise(
     let (wt, dir, base) = (worktree.clone(), ctx.dir.clone(), rec.base.clone());
     let target =
         crate::gate::target(&job.config.gate, rec.base_branch.as_deref()).map(str::to_string);
-    let excludes = rec.setup_excludes.clone();
+    let mut excludes = rec.setup_excludes.clone();
     let committed = blocking(move || {
+        agents::own_files(kind, &wt, &mut excludes).map_err(|e| e.to_string())?;
         let commit = workspace::commit_all(&wt, &message, &excludes).map_err(|e| e.to_string())?;
         let stat =
             proof::patch::write(&dir, &wt, &base, target.as_deref()).map_err(|e| e.to_string())?;
-        Ok((commit, stat))
+        Ok((commit, stat, excludes))
     })
     .await;
     match committed {
-        Ok((commit, stat)) => {
+        Ok((commit, stat, excludes)) => {
+            if excludes != rec.setup_excludes {
+                updates.push(Update::SetupExcludes(excludes));
+            }
             for f in &stat.changed {
                 ctx.emit(
                     Phase::Agent,
