@@ -162,6 +162,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     let log_path = ctx.path(pack::AGENT_LOG);
     let opened = {
         let log_path = log_path.clone();
+        let analytics = ctx.path(agents::AIDER_ANALYTICS);
         super::blocking(move || {
             let log = crate::owner_only::options()
                 .create(true)
@@ -169,11 +170,13 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
                 .open(&log_path)
                 .map_err(|e| e.to_string())?;
             let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
-            Ok((log, offset))
+            // Aider appends to it: earlier iterations' calls are counted already.
+            let analytics = std::fs::metadata(&analytics).map_or(0, |m| m.len());
+            Ok((log, offset, analytics))
         })
         .await
     };
-    let (log, offset) = match opened {
+    let (log, offset, analytics_offset) = match opened {
         Ok(o) => o,
         Err(e) => return PhaseReport::failed(format!("cannot open agent.log: {e}"), updates),
     };
@@ -271,6 +274,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     // What a later server needs to adopt this agent, written before it starts.
     let adoption = Adoption {
         log_offset: offset,
+        analytics_offset,
         token: token.clone(),
         agent: name.clone(),
     };
@@ -309,6 +313,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         timeout: agent.timeout.map(|t| t.0),
         log_path,
         offset,
+        analytics_offset,
         prices,
         gateway,
         token,
@@ -371,6 +376,8 @@ pub(super) struct Watch {
     pub(super) log_path: std::path::PathBuf,
     /// Where in agent.log to read from.
     pub(super) offset: u64,
+    /// Where this attempt's events start in aider's analytics log.
+    pub(super) analytics_offset: u64,
     pub(super) prices: Arc<PriceTable>,
     pub(super) gateway: Option<Arc<crate::gateway::Gateway>>,
     pub(super) token: Option<String>,
@@ -397,6 +404,7 @@ pub(super) async fn supervise(
         timeout,
         log_path,
         offset,
+        analytics_offset,
         prices,
         gateway,
         token,
@@ -404,10 +412,15 @@ pub(super) async fn supervise(
     } = w;
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let follower = {
-        let adapter = adapters::for_kind(kind, model.as_deref(), Some(&ctx.agent_home()));
+        let sources = adapters::Sources {
+            agent_home: Some(ctx.agent_home()),
+            analytics: Some((ctx.path(agents::AIDER_ANALYTICS), analytics_offset)),
+        };
+        let adapter = adapters::for_kind(kind, model.as_deref(), sources);
         let mut sink = AgentSink::new(ctx.clone(), prices.clone(), adapter, token.is_none());
         tokio::task::spawn_blocking(move || {
             output::follow(&log_path, offset, done_rx, &mut sink);
+            sink.finish();
             sink
         })
     };
@@ -416,7 +429,7 @@ pub(super) async fn supervise(
     ctx.procs.unregister_and_reap();
     // The follower drains what is left for a bounded time: the run ends when the agent ends.
     let _ = done_tx.send(());
-    let mut sink = match follower.await {
+    let sink = match follower.await {
         Ok(sink) => sink,
         Err(e) => return PhaseReport::failed(format!("internal error: {e}"), updates),
     };
@@ -452,11 +465,6 @@ pub(super) async fn supervise(
         Err(e) => (Some(format!("lost track of the agent process: {e}")), None),
     };
     updates.push(Update::ExitCode(exit_code));
-    if kind == AgentKind::Aider {
-        let log = ctx.path(agents::AIDER_ANALYTICS);
-        let text = tokio::fs::read_to_string(&log).await.unwrap_or_default();
-        sink.apply(adapters::analytics_calls(&text), 0..0);
-    }
     let reported = sink.reported;
     if let Some(s) = reported.session {
         updates.push(Update::Session(s));
