@@ -17,7 +17,7 @@ use flightdeck::models::pricing::{PriceTable, Usage};
 use serde_json::{json, Value};
 
 const ANTHROPIC_KEY: &str = "sk-ant-SECRET-anthropic-7731";
-const OPENAI_KEY: &str = "sk-SECRET-openai-9904";
+pub(crate) const OPENAI_KEY: &str = "sk-SECRET-openai-9904";
 
 /// The directory of the pinned CLIs' executables, installing them first if needed (`.ci/run`
 /// installs them beforehand; this covers a plain `cargo test`).
@@ -100,7 +100,7 @@ type Answered = Arc<Mutex<Vec<(String, Usage)>>>;
 
 /// The environment of the run's agent process (from its shim's record), read while it waits
 /// for the provider.
-fn agent_environ(home: &Path) -> Option<String> {
+pub(crate) fn agent_environ(home: &Path) -> Option<String> {
     for run in std::fs::read_dir(home.join("runs")).ok()?.flatten() {
         let Ok(text) = std::fs::read_to_string(run.path().join("shim.json")) else {
             continue;
