@@ -45,7 +45,7 @@ fn cli_bin() -> PathBuf {
 
 /// A world whose server finds the pinned CLIs on its PATH, holds the provider keys, and gives
 /// agents a private HOME (Claude Code writes its settings there).
-fn world(config: &str) -> Env {
+pub(crate) fn world(config: &str) -> Env {
     let bin = cli_bin();
     let mut env = Env::new(config);
     let home = env.path().join("user-home");
@@ -128,7 +128,7 @@ fn anthropic_results(body: &Value) -> Vec<String> {
 
 /// One streamed Anthropic reply: a tool call or text; the start carries the early usage
 /// snapshot (output 1), the delta the final output count, as the real API does.
-fn anthropic_reply(id: &str, model: &str, block: Value, usage: Usage) -> Scripted {
+pub(crate) fn anthropic_reply(id: &str, model: &str, block: Value, usage: Usage) -> Scripted {
     let stop = if block["type"] == "tool_use" {
         "tool_use"
     } else {
