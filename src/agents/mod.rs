@@ -167,15 +167,26 @@ fn default_command(agent: &AgentConfig, vars: &Vars) -> Vec<String> {
                     "--yes-always",
                     "--no-stream",
                     "--no-check-update",
+                    // The task's files only: aider would add `.aider*` to .gitignore, and
+                    // commit each edit itself (with an extra weak-model call for the message);
+                    // flightdeck makes one checkpoint per iteration, as for every agent.
+                    "--no-gitignore",
+                    "--no-auto-commits",
+                    // For this session only: without it --yes-always would answer yes when
+                    // aider asks a user to opt in to sending analytics.
+                    "--no-analytics",
                 ]
                 .map(String::from),
             );
+            let path = |dir: &Path, file: &str| dir.join(file).to_string_lossy().into_owned();
+            // Its histories would land in the worktree (and in the run's commits).
             v.extend([
                 "--analytics-log".into(),
-                vars.run_dir
-                    .join(AIDER_ANALYTICS)
-                    .to_string_lossy()
-                    .into_owned(),
+                path(vars.run_dir, AIDER_ANALYTICS),
+                "--chat-history-file".into(),
+                path(vars.agent_home, "aider.chat.history.md"),
+                "--input-history-file".into(),
+                path(vars.agent_home, "aider.input.history"),
             ]);
             model(&mut v);
         }
@@ -186,6 +197,26 @@ fn default_command(agent: &AgentConfig, vars: &Vars) -> Vec<String> {
         AgentKind::Command => {}
     }
     v
+}
+
+/// Adds to `excludes` what an agent keeps in the worktree for itself: aider's repo-map cache
+/// (`.aider.tags.cache.v4/`, with no option to put it elsewhere). Kept out of the run's
+/// commits, and left for its next iteration. Blocking.
+pub fn own_files(
+    kind: AgentKind,
+    worktree: &Path,
+    excludes: &mut Vec<String>,
+) -> Result<(), crate::workspace::WorkspaceError> {
+    if kind != AgentKind::Aider {
+        return Ok(());
+    }
+    for entry in crate::workspace::new_entries(worktree)? {
+        if entry.starts_with(".aider.tags.cache.v") && !excludes.contains(&entry) {
+            excludes.push(entry);
+            excludes.sort();
+        }
+    }
+    Ok(())
 }
 
 /// What `{names}` in an agent's command stand for.
@@ -334,10 +365,27 @@ mod tests {
             ..Default::default()
         };
         let l = build("a", &aider, &vars).unwrap();
-        assert!(l
-            .argv()
-            .contains(&"/runs/r/aider-analytics.jsonl".to_string()));
-        assert_eq!(&l.argv()[..3], &["aider", "--message", "fix it"]);
+        // What `aider --help` of the pinned version takes (tests/real_agents_aider.rs runs it).
+        assert_eq!(
+            l.argv(),
+            vec![
+                "aider",
+                "--message",
+                "fix it",
+                "--yes-always",
+                "--no-stream",
+                "--no-check-update",
+                "--no-gitignore",
+                "--no-auto-commits",
+                "--no-analytics",
+                "--analytics-log",
+                "/runs/r/aider-analytics.jsonl",
+                "--chat-history-file",
+                "/homes/r/aider.chat.history.md",
+                "--input-history-file",
+                "/homes/r/aider.input.history",
+            ]
+        );
     }
 
     #[test]

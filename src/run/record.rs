@@ -227,8 +227,9 @@ pub struct RunRecord {
     pub checkpoints: BTreeMap<Phase, String>,
     /// A config file given with `--config` / `FLIGHTDECK_CONFIG`, reloaded on retry.
     pub config_file: Option<PathBuf>,
-    /// Files and folders setup put in the worktree (copied or made by setup commands): kept
-    /// out of the run's commits.
+    /// Files and folders setup put in the worktree (copied or made by setup commands), and
+    /// those the agent keeps there for itself (aider's repo-map cache): kept out of the run's
+    /// commits.
     #[serde(default)]
     pub setup_excludes: Vec<String>,
     /// The branch the run merges into (`gate.target`, or the base's branch).

@@ -1,8 +1,9 @@
-//! Agent adapters on recorded output (fixtures written from the tools' documented formats):
-//! Claude Code stream-json, Codex `exec --json`, aider's analytics log. And a real run whose
-//! agent replays the Claude fixture: model_calls.jsonl, the record's totals, PR.md.
+//! Agent adapters on recorded output (fixtures written from the tools' documented formats, and
+//! aider's analytics log as aider 0.86.2 wrote it): Claude Code stream-json, Codex `exec --json`.
+//! And a real run whose agent replays the Claude fixture: model_calls.jsonl, the record's
+//! totals, PR.md.
 
-use flightdeck::agents::adapters::{analytics_calls, for_kind, Parsed};
+use flightdeck::agents::adapters::{analytics_calls, for_kind, Parsed, Sources};
 use flightdeck::config::AgentKind;
 use flightdeck::models::pricing::Usage;
 
@@ -17,7 +18,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn parse(kind: AgentKind, model: Option<&str>, text: &str) -> Vec<Parsed> {
-    let mut a = for_kind(kind, model, None);
+    let mut a = for_kind(kind, model, Default::default());
     text.lines().flat_map(|l| a.line(l)).collect()
 }
 
@@ -162,7 +163,11 @@ fn codex_reports_its_model_through_its_session_file() {
         ),
     )
     .unwrap();
-    let mut a = for_kind(AgentKind::Codex, None, Some(home.path()));
+    let sources = Sources {
+        agent_home: Some(home.path().to_path_buf()),
+        ..Default::default()
+    };
+    let mut a = for_kind(AgentKind::Codex, None, sources);
     let p: Vec<Parsed> = text.lines().flat_map(|l| a.line(l)).collect();
     assert_eq!(calls(&p)[0].0, "gpt-5.1-codex-max");
 }
@@ -201,22 +206,44 @@ fn codex_json() {
     assert_eq!(calls(&p)[0].0, "gpt-5");
 }
 
+/// The log aider 0.86.2 wrote for `--model openai/gpt-4o` offline: it names the model
+/// `openai/REDACTED`, so the name aider printed stands in.
 #[test]
 fn aider_analytics_log() {
-    let p = analytics_calls(&fixture("aider-analytics.jsonl"));
-    let c = calls(&p);
-    assert_eq!(c.len(), 2);
-    assert_eq!(c[0].0, "claude-sonnet-4-5");
+    let log = fixture("aider-0.86.2-analytics.jsonl");
+    let p = analytics_calls(&log, 0, Some("openai/gpt-4o"));
     assert_eq!(
-        c[0].1,
-        Usage {
-            input: 5321,
-            output: 402,
-            cache_read: 0,
-            cache_write: 0
-        }
+        p,
+        vec![
+            Parsed::Call {
+                provider: "openai".into(),
+                model: "gpt-4o".into(),
+                usage: Usage {
+                    input: 900,
+                    output: 30,
+                    cache_read: 0,
+                    cache_write: 0
+                },
+                call_id: None,
+            },
+            Parsed::ReportedCost(0.00255)
+        ]
     );
-    assert!(matches!(p.last(), Some(Parsed::ReportedCost(x)) if (x - 0.0445).abs() < 1e-9));
+    // A later iteration counts only its own calls; aider's cost is the whole log's.
+    let p = analytics_calls(&log, log.len(), Some("openai/gpt-4o"));
+    assert_eq!(p, vec![Parsed::ReportedCost(0.00255)]);
+    // Through the adapter: the model it printed, the log from where the attempt began.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("analytics.jsonl");
+    std::fs::write(&path, &log).unwrap();
+    let sources = Sources {
+        analytics: Some((path, 0)),
+        ..Default::default()
+    };
+    let mut a = for_kind(AgentKind::Aider, None, sources);
+    let printed = a.line("Main model: openai/gpt-4o with diff edit format");
+    assert_eq!(kinds(&printed), vec!["agent.output", "agent.session"]);
+    assert_eq!(calls(&a.finish())[0].0, "gpt-4o");
 }
 
 #[test]

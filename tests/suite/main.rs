@@ -46,6 +46,8 @@ mod process_control;
 mod radar;
 mod radar_watch;
 mod real_agents;
+mod real_agents_aider;
+mod real_agents_resume;
 mod real_trees;
 mod rebase;
 mod server_lifecycle;

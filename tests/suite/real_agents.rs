@@ -17,7 +17,7 @@ use flightdeck::models::pricing::{PriceTable, Usage};
 use serde_json::{json, Value};
 
 const ANTHROPIC_KEY: &str = "sk-ant-SECRET-anthropic-7731";
-const OPENAI_KEY: &str = "sk-SECRET-openai-9904";
+pub(crate) const OPENAI_KEY: &str = "sk-SECRET-openai-9904";
 
 /// The directory of the pinned CLIs' executables, installing them first if needed (`.ci/run`
 /// installs them beforehand; this covers a plain `cargo test`).
@@ -45,7 +45,7 @@ fn cli_bin() -> PathBuf {
 
 /// A world whose server finds the pinned CLIs on its PATH, holds the provider keys, and gives
 /// agents a private HOME (Claude Code writes its settings there).
-fn world(config: &str) -> Env {
+pub(crate) fn world(config: &str) -> Env {
     let bin = cli_bin();
     let mut env = Env::new(config);
     let home = env.path().join("user-home");
@@ -100,7 +100,7 @@ type Answered = Arc<Mutex<Vec<(String, Usage)>>>;
 
 /// The environment of the run's agent process (from its shim's record), read while it waits
 /// for the provider.
-fn agent_environ(home: &Path) -> Option<String> {
+pub(crate) fn agent_environ(home: &Path) -> Option<String> {
     for run in std::fs::read_dir(home.join("runs")).ok()?.flatten() {
         let Ok(text) = std::fs::read_to_string(run.path().join("shim.json")) else {
             continue;
@@ -128,7 +128,7 @@ fn anthropic_results(body: &Value) -> Vec<String> {
 
 /// One streamed Anthropic reply: a tool call or text; the start carries the early usage
 /// snapshot (output 1), the delta the final output count, as the real API does.
-fn anthropic_reply(id: &str, model: &str, block: Value, usage: Usage) -> Scripted {
+pub(crate) fn anthropic_reply(id: &str, model: &str, block: Value, usage: Usage) -> Scripted {
     let stop = if block["type"] == "tool_use" {
         "tool_use"
     } else {

@@ -7,6 +7,8 @@ mod builtin;
 mod claude;
 mod codex;
 
+use std::path::PathBuf;
+
 use serde_json::{Map, Value};
 
 use crate::config::AgentKind;
@@ -42,23 +44,33 @@ pub trait Adapter: Send {
     fn needs_every_line(&self) -> bool {
         true
     }
+    /// What the agent left beside its output, read once it has ended (blocking).
+    fn finish(&mut self) -> Vec<Parsed> {
+        Vec::new()
+    }
 }
 
-/// The adapter for an agent kind. `model`: the one config chose; `agent_home`: the run's
-/// private directory for the agent's own state (Codex keeps its session files there).
-pub fn for_kind(
-    kind: AgentKind,
-    model: Option<&str>,
-    agent_home: Option<&std::path::Path>,
-) -> Box<dyn Adapter> {
+/// Where an adapter finds what the agent writes beside its output.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The run's private directory for the agent's own state (Codex keeps its session files
+    /// there).
+    pub agent_home: Option<PathBuf>,
+    /// Aider's analytics log, and where this attempt's events start in it.
+    pub analytics: Option<(PathBuf, u64)>,
+}
+
+/// The adapter for an agent kind. `model`: the one config chose.
+pub fn for_kind(kind: AgentKind, model: Option<&str>, sources: Sources) -> Box<dyn Adapter> {
     match kind {
         AgentKind::ClaudeCode => Box::new(claude::Claude::default()),
         AgentKind::Codex => Box::new(codex::Codex::new(
             model,
-            agent_home.map(|h| h.join("codex")).as_deref(),
+            sources.agent_home.map(|h| h.join("codex")).as_deref(),
         )),
+        AgentKind::Aider => Box::new(aider::Aider::new(model, sources.analytics)),
         AgentKind::Builtin => Box::new(builtin::Builtin),
-        _ => Box::new(Plain),
+        AgentKind::Command => Box::new(Plain),
     }
 }
 

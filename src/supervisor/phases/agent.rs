@@ -10,7 +10,6 @@ use std::sync::Arc;
 use crate::agents::adapters;
 use crate::agents::{self, output, Vars};
 use crate::config::AgentKind;
-use crate::config::{ProviderConfig, ProviderKind};
 use crate::fields;
 use crate::gateway::budget::Spent;
 use crate::gateway::RunLink;
@@ -25,6 +24,7 @@ use crate::supervisor::process::{self, Exit};
 use crate::workspace;
 
 use super::agent_adopt::Adoption;
+use super::agent_env::{builtin_env, codex_config, env_for_gateway, secrets_pipe};
 use super::agent_output::AgentSink;
 use super::{blocking, keep, PhaseJob, PhaseReport, Update};
 
@@ -140,6 +140,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     let log_path = ctx.path(pack::AGENT_LOG);
     let opened = {
         let log_path = log_path.clone();
+        let analytics = ctx.path(agents::AIDER_ANALYTICS);
         super::blocking(move || {
             let log = crate::owner_only::options()
                 .create(true)
@@ -147,11 +148,13 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
                 .open(&log_path)
                 .map_err(|e| e.to_string())?;
             let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
-            Ok((log, offset))
+            // Aider appends to it: earlier iterations' calls are counted already.
+            let analytics = std::fs::metadata(&analytics).map_or(0, |m| m.len());
+            Ok((log, offset, analytics))
         })
         .await
     };
-    let (log, offset) = match opened {
+    let (log, offset, analytics_offset) = match opened {
         Ok(o) => o,
         Err(e) => return PhaseReport::failed(format!("cannot open agent.log: {e}"), updates),
     };
@@ -249,6 +252,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     // What a later server needs to adopt this agent, written before it starts.
     let adoption = Adoption {
         log_offset: offset,
+        analytics_offset,
         token: token.clone(),
         agent: name.clone(),
     };
@@ -287,6 +291,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         timeout: agent.timeout.map(|t| t.0),
         log_path,
         offset,
+        analytics_offset,
         prices,
         gateway,
         token,
@@ -319,6 +324,8 @@ pub(super) struct Watch {
     pub(super) log_path: std::path::PathBuf,
     /// Where in agent.log to read from.
     pub(super) offset: u64,
+    /// Where this attempt's events start in aider's analytics log.
+    pub(super) analytics_offset: u64,
     pub(super) prices: Arc<PriceTable>,
     pub(super) gateway: Option<Arc<crate::gateway::Gateway>>,
     pub(super) token: Option<String>,
@@ -345,6 +352,7 @@ pub(super) async fn supervise(
         timeout,
         log_path,
         offset,
+        analytics_offset,
         prices,
         gateway,
         token,
@@ -352,10 +360,15 @@ pub(super) async fn supervise(
     } = w;
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let follower = {
-        let adapter = adapters::for_kind(kind, model.as_deref(), Some(&ctx.agent_home()));
+        let sources = adapters::Sources {
+            agent_home: Some(ctx.agent_home()),
+            analytics: Some((ctx.path(agents::AIDER_ANALYTICS), analytics_offset)),
+        };
+        let adapter = adapters::for_kind(kind, model.as_deref(), sources);
         let mut sink = AgentSink::new(ctx.clone(), prices.clone(), adapter, token.is_none());
         tokio::task::spawn_blocking(move || {
             output::follow(&log_path, offset, done_rx, &mut sink);
+            sink.finish();
             sink
         })
     };
@@ -364,7 +377,7 @@ pub(super) async fn supervise(
     ctx.procs.unregister_and_reap();
     // The follower drains what is left for a bounded time: the run ends when the agent ends.
     let _ = done_tx.send(());
-    let mut sink = match follower.await {
+    let sink = match follower.await {
         Ok(sink) => sink,
         Err(e) => return PhaseReport::failed(format!("internal error: {e}"), updates),
     };
@@ -400,11 +413,6 @@ pub(super) async fn supervise(
         Err(e) => (Some(format!("lost track of the agent process: {e}")), None),
     };
     updates.push(Update::ExitCode(exit_code));
-    if kind == AgentKind::Aider {
-        let log = ctx.path(agents::AIDER_ANALYTICS);
-        let text = tokio::fs::read_to_string(&log).await.unwrap_or_default();
-        sink.apply(adapters::analytics_calls(&text), 0..0);
-    }
     let reported = sink.reported;
     if let Some(s) = reported.session {
         updates.push(Update::Session(s));
@@ -419,16 +427,20 @@ pub(super) async fn supervise(
     let (wt, dir, base) = (worktree.clone(), ctx.dir.clone(), rec.base.clone());
     let target =
         crate::gate::target(&job.config.gate, rec.base_branch.as_deref()).map(str::to_string);
-    let excludes = rec.setup_excludes.clone();
+    let mut excludes = rec.setup_excludes.clone();
     let committed = blocking(move || {
+        agents::own_files(kind, &wt, &mut excludes).map_err(|e| e.to_string())?;
         let commit = workspace::commit_all(&wt, &message, &excludes).map_err(|e| e.to_string())?;
         let stat =
             proof::patch::write(&dir, &wt, &base, target.as_deref()).map_err(|e| e.to_string())?;
-        Ok((commit, stat))
+        Ok((commit, stat, excludes))
     })
     .await;
     match committed {
-        Ok((commit, stat)) => {
+        Ok((commit, stat, excludes)) => {
+            if excludes != rec.setup_excludes {
+                updates.push(Update::SetupExcludes(excludes));
+            }
             for f in &stat.changed {
                 ctx.emit(
                     Phase::Agent,
@@ -459,102 +471,4 @@ pub(super) async fn supervise(
         Some(reason) => PhaseReport::failed(reason, updates),
         None => PhaseReport::ok(updates),
     }
-}
-
-/// The environment that points an agent at the gateway: a base URL per provider kind (the
-/// agent's own provider wins) and the run token where SDKs expect a key.
-fn env_for_gateway(
-    base: &str,
-    token: &str,
-    providers: &std::collections::BTreeMap<String, ProviderConfig>,
-    preferred: Option<&str>,
-) -> Vec<(String, String)> {
-    let mut env = vec![
-        ("FLIGHTDECK_GATEWAY_URL".to_string(), base.to_string()),
-        ("FLIGHTDECK_GATEWAY_TOKEN".to_string(), token.to_string()),
-    ];
-    let mut ordered: Vec<(&String, &ProviderConfig)> = providers.iter().collect();
-    ordered.sort_by_key(|(name, _)| Some(name.as_str()) == preferred);
-    for (name, p) in ordered {
-        let url = format!("{base}/{name}");
-        let (bases, key) = child_env::gateway_vars(p.kind);
-        for v in bases {
-            env.push((v.to_string(), url.clone()));
-        }
-        env.push((key.to_string(), token.to_string()));
-    }
-    env
-}
-
-/// Codex reads its provider from `$CODEX_HOME/config.toml`: the text that points it at the
-/// gateway, with the run token (from the environment) as its key; None without an OpenAI
-/// provider.
-fn codex_config(
-    base: &str,
-    providers: &std::collections::BTreeMap<String, ProviderConfig>,
-    preferred: Option<&str>,
-) -> Option<String> {
-    let openai = providers
-        .iter()
-        .filter(|(_, p)| p.kind == ProviderKind::Openai)
-        .max_by_key(|(name, _)| Some(name.as_str()) == preferred);
-    let (name, _) = openai?;
-    let url = toml::Value::String(format!("{base}/{name}"));
-    Some(format!(
-        "model_provider = \"flightdeck\"\n\n[model_providers.flightdeck]\nname = \"flightdeck gateway\"\nbase_url = {url}\nwire_api = \"responses\"\nenv_key = \"FLIGHTDECK_GATEWAY_TOKEN\"\n"
-    ))
-}
-
-/// A pipe holding `secrets` then its end, for a child's stdin (small: it fits the pipe).
-fn secrets_pipe(secrets: &crate::builtin::Secrets) -> std::io::Result<Stdio> {
-    use std::io::Write;
-    let (read, mut write) = std::io::pipe()?;
-    let text = serde_json::to_vec(secrets).map_err(std::io::Error::other)?;
-    write.write_all(&text)?;
-    Ok(Stdio::from(read))
-}
-
-/// The built-in agent talks to its provider through the gateway: which one, how, which model
-/// (in its environment), and the URL and token (on its stdin: both hold the token).
-fn builtin_env(
-    name: &str,
-    agent: &crate::config::AgentConfig,
-    providers: &std::collections::BTreeMap<String, ProviderConfig>,
-    gateway: Option<&crate::gateway::Gateway>,
-    token: Option<&str>,
-) -> Result<(Vec<(String, String)>, crate::builtin::Secrets), String> {
-    let provider_name = agent.provider.as_deref().ok_or_else(|| {
-        format!("agent `{name}` is built in and needs a provider: set [agents.{name}].provider to one of [providers]")
-    })?;
-    let provider = providers.get(provider_name).ok_or_else(|| {
-        format!("agent `{name}` names provider `{provider_name}`, which is not configured; add [providers.{provider_name}]")
-    })?;
-    let model = agent.model.clone().ok_or_else(|| {
-        format!("agent `{name}` is built in and needs a model: set [agents.{name}].model")
-    })?;
-    let (Some(gw), Some(token)) = (gateway, token) else {
-        return Err("the built-in agent needs the metering gateway, which did not start; see the server log".into());
-    };
-    let kind = match provider.kind {
-        ProviderKind::Anthropic => "anthropic",
-        ProviderKind::Openai => "openai",
-    };
-    let mut env = vec![
-        ("FLIGHTDECK_PROVIDER_KIND".to_string(), kind.to_string()),
-        ("FLIGHTDECK_MODEL".to_string(), model),
-    ];
-    let secrets = crate::builtin::Secrets {
-        provider_url: format!("{}/{provider_name}", gw.base_url(token)),
-        token: token.to_string(),
-    };
-    if let Some(t) = agent.max_turns {
-        env.push(("FLIGHTDECK_MAX_TURNS".into(), t.to_string()));
-    }
-    if let Some(t) = agent.command_timeout {
-        env.push((
-            "FLIGHTDECK_COMMAND_TIMEOUT_SECS".into(),
-            t.0.as_secs().max(1).to_string(),
-        ));
-    }
-    Ok((env, secrets))
 }

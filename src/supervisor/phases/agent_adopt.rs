@@ -29,6 +29,9 @@ pub const FILE: &str = "agent.json";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Adoption {
     pub log_offset: u64,
+    /// Where this attempt's events start in aider's analytics log.
+    #[serde(default)]
+    pub analytics_offset: u64,
     pub token: Option<String>,
     pub agent: String,
 }
@@ -134,6 +137,7 @@ pub async fn adopt(ctx: &Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         timeout: agent.timeout.map(|t| t.0),
         log_path: ctx.path(pack::AGENT_LOG),
         offset,
+        analytics_offset: adoption.analytics_offset,
         prices,
         gateway,
         token,

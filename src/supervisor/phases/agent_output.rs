@@ -54,8 +54,15 @@ impl AgentSink {
         }
     }
 
-    /// Carry out what an adapter made of a line (or of aider's analytics log afterwards).
-    pub fn apply(&mut self, parsed: Vec<Parsed>, range: Range<u64>) {
+    /// Once the agent has ended: what its adapter reads beside the output (aider's analytics
+    /// log). Blocking.
+    pub fn finish(&mut self) {
+        let parsed = self.adapter.finish();
+        self.apply(parsed, 0..0);
+    }
+
+    /// Carry out what an adapter made of a line.
+    fn apply(&mut self, parsed: Vec<Parsed>, range: Range<u64>) {
         for p in parsed {
             match p {
                 Parsed::Event {
@@ -83,6 +90,13 @@ impl AgentSink {
                     usage,
                     call_id,
                 } => {
+                    // An agent that names no provider (aider, for `gpt-4o`): the price table's.
+                    let provider = match self.prices.lookup(&model) {
+                        Some(p) if provider == "unknown" && !p.provider.is_empty() => {
+                            p.provider.clone()
+                        }
+                        _ => provider,
+                    };
                     let mut call = ModelCall::new(&provider, &model, usage, "agent", &self.prices);
                     call.call_id = call_id;
                     self.ctx.record_call(Phase::Agent, call);

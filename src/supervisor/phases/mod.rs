@@ -4,6 +4,7 @@
 use crate::proof::kind::Kind;
 mod agent;
 mod agent_adopt;
+mod agent_env;
 mod agent_output;
 pub(super) mod browser;
 mod deliver;
