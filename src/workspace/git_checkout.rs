@@ -34,6 +34,25 @@ pub(super) fn git(dir: &Path, args: &[&str]) -> Result<String, WorkspaceError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `-c` settings for git's checkouts: its parallel checkout (`checkout.workers`, git 2.32+) on
+/// every core, unless the user set it. git writes the same tree either way (entries that need
+/// an external filter such as LFS's smudge are still written one by one); on 50,000 files with
+/// attributes one worker took 34-59 s and two 12 s on this 2-core machine.
+fn parallel_checkout(source: &Path) -> Vec<String> {
+    if git(source, &["config", "--get", "checkout.workers"]).is_ok() {
+        return Vec::new();
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    vec![
+        "-c".into(),
+        format!("checkout.workers={cores}"),
+        "-c".into(),
+        "checkout.thresholdForParallelism=100".into(),
+    ]
+}
+
 /// A new worktree at `path` on a new branch `branch` at `base`, as `git worktree add` makes
 /// it, with the submodules the user's checkout has initialised.
 pub fn add(source: &Path, path: &Path, branch: &str, base: &str) -> Result<(), WorkspaceError> {
@@ -44,13 +63,13 @@ pub fn add(source: &Path, path: &Path, branch: &str, base: &str) -> Result<(), W
         // slower than one after another: this process makes them one at a time. A record
         // flightdeck itself is making can still be read half made: then it is tried again.
         let _one = ADDS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut args = parallel_checkout(source);
+        args.extend(["worktree", "add", "--quiet", "-b", branch, &p, base].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut tries = 0;
         loop {
             tries += 1;
-            match git(
-                source,
-                &["worktree", "add", "--quiet", "-b", branch, &p, base],
-            ) {
+            match git(source, &args) {
                 Ok(_) => break,
                 Err(WorkspaceError::Io(e)) if tries < 4 && e.contains("failed to read") => {
                     let _ = std::fs::remove_dir_all(path);
@@ -72,7 +91,10 @@ static ADDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Check `commit` out over the worktree `wt` (files, index and HEAD, detached), removing what
 /// is not tracked, and its submodules as the user's checkout has them.
 pub fn reset_to(source: &Path, wt: &Path, commit: &str) -> Result<(), WorkspaceError> {
-    git(wt, &["reset", "--quiet", "--hard", commit])?;
+    let mut args = parallel_checkout(source);
+    args.extend(["reset", "--quiet", "--hard", commit].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    git(wt, &args)?;
     git(wt, &["clean", "--quiet", "-fd"])?;
     init_submodules(source, wt)
 }
