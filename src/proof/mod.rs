@@ -3,6 +3,7 @@
 pub mod kind;
 pub mod patch;
 pub mod pr;
+pub mod pr_change;
 pub mod score;
 pub mod smoke;
 pub mod store;

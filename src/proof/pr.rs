@@ -18,6 +18,10 @@ pub struct Evidence<'a> {
     pub target: Option<&'a str>,
     pub calls: &'a [ModelCall],
     pub browser: Option<&'a crate::browser::report::Summary>,
+    /// The agent's own account (`pr_change::agent_summary`).
+    pub summary: Option<&'a str>,
+    /// `patch.diff`, shown inline when small.
+    pub patch: Option<&'a str>,
 }
 
 pub fn render(e: &Evidence) -> String {
@@ -38,6 +42,7 @@ pub fn render(e: &Evidence) -> String {
     for line in r.task.lines() {
         let _ = writeln!(o, "> {line}");
     }
+    super::pr_change::summary_section(&mut o, e.summary);
 
     let ins: usize = e.changed.iter().map(|c| c.insertions).sum();
     let del: usize = e.changed.iter().map(|c| c.deletions).sum();
@@ -57,6 +62,10 @@ pub fn render(e: &Evidence) -> String {
                 "| `{}` | {} | {} | {} |",
                 c.path, c.change, c.insertions, c.deletions
             );
+        }
+        let _ = writeln!(o, "\n{}", super::pr_change::tests_line(e.changed));
+        if let Some(patch) = e.patch {
+            o.push_str(&super::pr_change::inline_diff(patch));
         }
     }
 
@@ -163,6 +172,8 @@ pub fn render(e: &Evidence) -> String {
             let _ = writeln!(o, "- {}", c.describe());
         }
     }
+
+    super::pr_change::try_it(&mut o, r, e.target);
 
     let _ = writeln!(
         o,
@@ -284,6 +295,8 @@ mod tests {
             target: Some("main"),
             calls: &[],
             browser: None,
+            summary: None,
+            patch: None,
         });
         assert!(
             md.contains(

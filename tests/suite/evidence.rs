@@ -14,7 +14,7 @@ command = ["sh", "-c", "echo b > b.txt"]
 [agents.lock]
 command = ["sh", "-c", "echo '# lock' > Cargo.lock"]
 [agents.readme]
-command = ["sh", "-c", "echo '# changed by the agent' > README.md"]
+command = ["sh", "-c", "echo '# changed by the agent' > README.md; echo 'Retitled the README.'"]
 [agents.env-reader]
 command = ["sh", "-c", "cat .env > seen.txt"]
 "#;
@@ -347,6 +347,13 @@ fn score_factors_and_pr_md_on_a_real_run() {
         "[patch.diff](patch.diff)",
         "[score.json](score.json)",
         "None recorded for this agent.",
+        // The agent's own words, the tests, the diff itself, and how to try and land it.
+        "## The agent's summary\n\n> Retitled the README.",
+        "No test changed (and no code was added).",
+        "```diff\n",
+        "+# changed by the agent",
+        "## Try it",
+        &format!("flightdeck merge {id}"),
     ] {
         assert!(pr.contains(needle), "PR.md lacks `{needle}`:\n{pr}");
     }

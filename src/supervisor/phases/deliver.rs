@@ -111,6 +111,8 @@ fn render_pr(
 ) -> Result<(), String> {
     let calls = read_calls(dir);
     let browser = crate::browser::report::Summary::read(dir);
+    let summary = crate::proof::pr_change::agent_summary(&dir.join(pack::TIMELINE));
+    let patch = std::fs::read_to_string(dir.join(pack::PATCH)).ok();
     let text = pr::render(&Evidence {
         run: rec,
         changed,
@@ -119,6 +121,8 @@ fn render_pr(
         target: rec.target.as_deref(),
         calls: &calls,
         browser: browser.as_ref(),
+        summary: summary.as_deref(),
+        patch: patch.as_deref(),
     });
     write_atomic(&dir.join(pack::PR), text.as_bytes()).map_err(|e| format!("writing PR.md: {e}"))
 }
