@@ -64,6 +64,23 @@ impl Tmux {
         }
     }
 
+    /// `wait_for`, and then the same screen a moment later: a frame tmux caught half drawn
+    /// (after a resize, say) is not taken for the app's answer.
+    pub fn wait_settled(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.wait_for(what, &pred);
+            std::thread::sleep(Duration::from_millis(150));
+            if self.capture() == screen {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the screen kept changing:\n{screen}"
+            );
+        }
+    }
+
     pub fn alive(&self) -> bool {
         self.cmd(&["has-session", "-t", "fd"]).status.success()
     }
