@@ -35,15 +35,10 @@ fn on_mode_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
             let page = app.doc_rows.max(1);
             let max = app.help_lines.saturating_sub(page);
-            let scroll = match app.keymap.action(&key) {
-                Some(Action::Up) => scroll.saturating_sub(1),
-                Some(Action::Down) => (scroll + 1).min(max),
-                Some(Action::PageUp) => scroll.saturating_sub(page),
-                Some(Action::PageDown) => (scroll + page).min(max),
-                Some(Action::Top) => 0,
-                Some(Action::Bottom) => max,
-                _ => scroll,
-            };
+            let action = app.keymap.action(&key);
+            let scroll = action
+                .and_then(|a| scrolled(a, scroll, page, max))
+                .unwrap_or(scroll);
             app.mode = Mode::Help { scroll };
         }
         Mode::Filter { mut input } => match key.code {
@@ -263,13 +258,10 @@ fn on_mode_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             // The overlay's own height, not the table's.
             let page = app.doc_rows.max(1);
             let max = lines.len().saturating_sub(page);
-            let scroll = match app.keymap.action(&key) {
-                Some(Action::Up) => scroll.saturating_sub(1),
-                Some(Action::Down) => (scroll + 1).min(max),
-                Some(Action::PageUp) => scroll.saturating_sub(page),
-                Some(Action::PageDown) => (scroll + page).min(max),
-                Some(Action::Top) => 0,
-                Some(Action::Bottom) => max,
+            let action = app.keymap.action(&key);
+            let moved = action.and_then(|a| scrolled(a, scroll, page, max));
+            let scroll = match action {
+                _ if moved.is_some() => moved.unwrap_or(scroll),
                 Some(
                     Action::Close | Action::Quit | Action::Diff | Action::Proof | Action::Browser,
                 ) => {
@@ -318,4 +310,18 @@ fn on_mode_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             };
         }
     }
+}
+
+/// Where a scrolling key takes a view of `page` rows scrolled to `scroll` (at most `max`);
+/// None for a key that does not scroll.
+fn scrolled(action: Action, scroll: usize, page: usize, max: usize) -> Option<usize> {
+    Some(match action {
+        Action::Up => scroll.saturating_sub(1),
+        Action::Down => (scroll + 1).min(max),
+        Action::PageUp => scroll.saturating_sub(page),
+        Action::PageDown => (scroll + page).min(max),
+        Action::Top => 0,
+        Action::Bottom => max,
+        _ => return None,
+    })
 }
