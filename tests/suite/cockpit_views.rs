@@ -20,7 +20,8 @@ fn app() -> App {
     app
 }
 
-fn render(app: &mut App, w: u16, h: u16, color: bool) -> Terminal<TestBackend> {
+/// The cockpit drawn at `w`x`h` at the fixtures' clock (shared with the other view tests).
+pub(crate) fn render(app: &mut App, w: u16, h: u16, color: bool) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
     let now = time::OffsetDateTime::parse(
         fixtures::NOW,

@@ -7,11 +7,11 @@ use flightdeck::protocol::RunSnapshot;
 use flightdeck::run::{Phase, Status};
 use flightdeck::ui::app::{App, Confirmable, DocKind, Mode};
 use flightdeck::ui::update::{update, Msg};
-use flightdeck::ui::view::{self, theme::Theme, Ctx};
 use ratatui::backend::TestBackend;
 use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 
+use crate::cockpit_views::render;
 use crate::fixtures;
 use fixtures::ui::{code, key, press};
 
@@ -21,22 +21,6 @@ fn app(runs: Vec<RunSnapshot>) -> App {
     update(&mut app, Msg::Runs(runs));
     app.status = None;
     app
-}
-
-fn render(app: &mut App, w: u16, h: u16, color: bool) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    let now = time::OffsetDateTime::parse(
-        fixtures::NOW,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
-    let ctx = Ctx {
-        theme: Theme { color },
-        now,
-        home: Some(std::path::Path::new("/home/dev")),
-    };
-    terminal.draw(|f| view::draw(f, app, &ctx)).unwrap();
-    terminal
 }
 
 fn screen(app: &mut App, w: u16, h: u16) -> Vec<String> {
