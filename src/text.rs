@@ -244,6 +244,14 @@ pub fn first_line(s: &str) -> String {
     }
 }
 
+/// `body` in a Markdown code block whose fence is longer than any run of backticks in it, so
+/// nothing inside can close the block early.
+pub fn fenced(lang: &str, body: &str) -> String {
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}{lang}\n{}\n{fence}\n", body.trim_end_matches('\n'))
+}
+
 /// A repository's directory name (`app` for `/home/me/src/app`), printable.
 pub fn repo_name(p: &Path) -> String {
     let name = p

@@ -95,11 +95,13 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
             let _ = writeln!(o, "            {}", printable(&reason.to_string()));
         }
     }
-    if let Some(pr) = &proof.pr {
-        // A PR.md from an earlier attempt says nothing of this attempt's failing checks.
-        if r.status == crate::run::Status::Failed {
-            failing_output(&mut o, proof.smoke.as_deref().unwrap_or_default());
-        }
+    // A failed run is shown by its failure (the checks and their output); its PR.md, written
+    // a moment after it fails, is listed with the proof pack's files.
+    let pr = proof
+        .pr
+        .as_ref()
+        .filter(|_| r.status != crate::run::Status::Failed);
+    if let Some(pr) = pr {
         // The reviewer's summary: the same text as PR.md.
         let _ = writeln!(o, "proof     {}\n", proof.dir.display());
         // PR.md names files and quotes output an agent made: shown, never obeyed.

@@ -42,6 +42,7 @@ pub fn render(e: &Evidence) -> String {
     for line in r.task.lines() {
         let _ = writeln!(o, "> {line}");
     }
+    super::pr_change::failure_section(&mut o, r);
     super::pr_change::summary_section(&mut o, e.summary);
 
     let ins: usize = e.changed.iter().map(|c| c.insertions).sum();
@@ -91,6 +92,7 @@ pub fn render(e: &Evidence) -> String {
                     .unwrap_or_else(|| "-".into())
             );
         }
+        super::pr_change::failing_checks(&mut o, e.checks);
         let _ = writeln!(o, "\nDetails: [smoke.json](smoke.json).");
     }
 

@@ -71,24 +71,55 @@ fn is_code(path: &str) -> bool {
     )
 }
 
+/// What the change did to tests: the test files it touched (and how many of them are new) and
+/// the lines of code it added outside them. PR.md's tests line and the score's `tests` factor
+/// both read this.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TestsTouched {
+    pub tests: Vec<String>,
+    pub tests_added: usize,
+    pub code_added: usize,
+}
+
+impl TestsTouched {
+    pub fn of(changed: &[ChangedFile]) -> Self {
+        let tests: Vec<&ChangedFile> = changed.iter().filter(|c| is_test_path(&c.path)).collect();
+        TestsTouched {
+            tests_added: tests.iter().filter(|c| c.change == "added").count(),
+            tests: tests.iter().map(|c| c.path.clone()).collect(),
+            code_added: changed
+                .iter()
+                .filter(|c| is_code(&c.path) && !is_test_path(&c.path))
+                .map(|c| c.insertions)
+                .sum(),
+        }
+    }
+
+    /// Code added with no test changed beside it.
+    pub fn untested(&self) -> bool {
+        self.tests.is_empty() && self.code_added > 0
+    }
+}
+
 /// One line on tests: which changed, or that none did although code was added.
 pub fn tests_line(changed: &[ChangedFile]) -> String {
-    let tests: Vec<&ChangedFile> = changed.iter().filter(|c| is_test_path(&c.path)).collect();
-    let code_added: usize = changed
-        .iter()
-        .filter(|c| is_code(&c.path) && !is_test_path(&c.path))
-        .map(|c| c.insertions)
-        .sum();
-    if tests.is_empty() {
-        if code_added > 0 {
-            format!("⚠️ **No test changed**, though the change adds {code_added} line(s) of code.")
+    let t = TestsTouched::of(changed);
+    if t.tests.is_empty() {
+        if t.code_added > 0 {
+            format!(
+                "⚠️ **No test changed**, though the change adds {} line(s) of code.",
+                t.code_added
+            )
         } else {
             "No test changed (and no code was added).".into()
         }
     } else {
-        let added = tests.iter().filter(|c| c.change == "added").count();
-        let names: Vec<String> = tests.iter().map(|c| format!("`{}`", c.path)).collect();
-        format!("Tests changed: {} ({added} added).", names.join(", "))
+        let names: Vec<String> = t.tests.iter().map(|p| format!("`{p}`")).collect();
+        format!(
+            "Tests changed: {} ({} added).",
+            names.join(", "),
+            t.tests_added
+        )
     }
 }
 
@@ -98,10 +129,7 @@ pub fn inline_diff(patch: &str) -> String {
     if patch.trim().is_empty() || lines > FOLDED_LINES {
         return String::new();
     }
-    // A fence longer than any run of backticks in the patch, so the patch cannot close it.
-    let longest = patch.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest.max(2) + 1);
-    let body = format!("{fence}diff\n{}\n{fence}\n", patch.trim_end_matches('\n'));
+    let body = crate::text::fenced("diff", patch);
     if lines <= OPEN_LINES {
         format!("\n{body}")
     } else {
@@ -176,12 +204,60 @@ pub fn try_it(o: &mut String, r: &RunRecord, target: Option<&str>) {
     if let Some(t) = target {
         let _ = writeln!(o, "git diff {t}...{}", r.branch);
     }
+    if r.status == crate::run::Status::Failed {
+        let agent = if crate::proof::smoke::agent_may_fix(r.reason.as_deref()) {
+            " --phase agent   # send the agent round again with the failing output"
+        } else {
+            "   # run it again from the phase that failed"
+        };
+        let _ = writeln!(o, "flightdeck retry {}{agent}", r.id);
+    } else {
+        let _ = writeln!(
+            o,
+            "flightdeck merge {}   # land it through the merge queue",
+            r.id
+        );
+    }
+    let _ = writeln!(o, "```");
+}
+
+/// The heading of a failed run's PR.md section on its failure (the cockpit leaves the checks'
+/// output out of its own failure summary above a PR.md that has it).
+pub const FAILED_HEADING: &str = "## ❌ This run failed";
+
+/// A failed run says so first, with its reason, so no one reads it as a candidate.
+pub fn failure_section(o: &mut String, r: &RunRecord) {
+    if r.status != crate::run::Status::Failed {
+        return;
+    }
     let _ = writeln!(
         o,
-        "flightdeck merge {}   # land it through the merge queue",
-        r.id
+        "\n{FAILED_HEADING}\n\nIn phase `{}`: {}",
+        r.phase,
+        r.reason.as_deref().unwrap_or("no reason was recorded")
     );
-    let _ = writeln!(o, "```");
+}
+
+/// Each failed check with the end of its output: required ones open, optional ones folded.
+pub fn failing_checks(o: &mut String, checks: &[crate::proof::smoke::CheckResult]) {
+    for c in checks.iter().filter(|c| !c.passed) {
+        let mut block = format!("Command: `{}`\n", c.command.join(" "));
+        if let Some(t) = &c.tests {
+            block.push_str(&format!("Tests: {t} ({})\n", t.runner.as_str()));
+        }
+        block.push('\n');
+        block.push_str(&crate::text::fenced("text", &c.output_tail));
+        if c.required {
+            let _ = write!(o, "\n### `{}` failed ({})\n\n{block}", c.name, c.ended());
+        } else {
+            let _ = write!(
+                o,
+                "\n<details><summary>Optional check <code>{}</code> failed ({})</summary>\n\n{block}\n</details>\n",
+                c.name,
+                c.ended()
+            );
+        }
+    }
 }
 
 /// `s` as one shell word (quoted when it holds anything but safe characters).

@@ -8,12 +8,14 @@
 //! | agent_exit | 1 when the agent exited 0, else 0 | 2 |
 //! | diff_size | min(1, max_changed_lines / lines) × min(1, max_changed_files / files); 0 when nothing changed | 1 |
 //! | protected_paths | 0 when a protected path was touched (1 with allow_protected) | 2 |
+//! | tests | 0 when code was added and no test changed, else 1 | 1 |
 //! | budget | 1 within budget, 0 over it (left out until budgets are recorded) | 1 |
 //! | browser | share of browser checks passed (left out when there are none) | 2 |
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::GateConfig;
+use crate::proof::pr_change::TestsTouched;
 use crate::proof::smoke::CheckResult;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +43,8 @@ pub struct Inputs<'a> {
     pub budget_over: Option<bool>,
     /// (passed, total) of browser checks, when there were any.
     pub browser: Option<(usize, usize)>,
+    /// The tests the change touched and the code it added.
+    pub tests: TestsTouched,
 }
 
 pub const FORMULA: &str = "score = sum(value × weight) / sum(weight) over the factors present";
@@ -157,6 +161,7 @@ pub fn score(i: &Inputs, gate: &GateConfig) -> Score {
             ),
         },
     );
+    f.push(tests_factor(&i.tests));
     if let Some(over) = i.budget_over {
         f.push(if over {
             factor("budget", 0.0, 1.0, "the run went over its budget".into())
@@ -184,6 +189,40 @@ pub fn score(i: &Inputs, gate: &GateConfig) -> Score {
         score: (score * 1000.0).round() / 1000.0,
         formula: FORMULA.into(),
         factors: f,
+    }
+}
+
+/// Tells a tested change from an untested one: code added with no test changed beside it
+/// scores 0 here, so two otherwise green runs are told apart by their tests.
+fn tests_factor(t: &TestsTouched) -> Factor {
+    if t.untested() {
+        factor(
+            "tests",
+            0.0,
+            1.0,
+            format!(
+                "no test changed, though the change adds {} line(s) of code",
+                t.code_added
+            ),
+        )
+    } else if t.tests.is_empty() {
+        factor(
+            "tests",
+            1.0,
+            1.0,
+            "no code added, so no test was needed".into(),
+        )
+    } else {
+        factor(
+            "tests",
+            1.0,
+            1.0,
+            format!(
+                "{} test file(s) changed with the code ({} added)",
+                t.tests.len(),
+                t.tests_added
+            ),
+        )
     }
 }
 
@@ -248,6 +287,7 @@ mod tests {
             protected_touched: protected,
             budget_over: None,
             browser: None,
+            tests: TestsTouched::default(),
         }
     }
 
@@ -257,16 +297,16 @@ mod tests {
         let files = vec!["a.rs".to_string()];
         let s = score(&inputs(&checks, &files, &[]), &GateConfig::default());
         assert_eq!(s.score, 1.0);
-        assert_eq!(s.factors.len(), 5);
+        assert_eq!(s.factors.len(), 6);
     }
 
     #[test]
     fn failures_weigh_as_documented() {
         let checks = [check("tests", false, true)];
         let files = vec!["a.rs".to_string()];
-        // required_checks 0×3, agent_exit 1×2, diff_size 1×1, protected 1×2 → 5/8.
+        // required_checks 0×3, agent_exit 1×2, diff_size 1×1, protected 1×2, tests 1×1 → 6/9.
         let s = score(&inputs(&checks, &files, &[]), &GateConfig::default());
-        assert_eq!(s.score, 0.625);
+        assert_eq!(s.score, 0.667);
         let f = &s.factors[0];
         assert_eq!(
             (f.name.as_str(), f.value, f.weight),
@@ -276,12 +316,44 @@ mod tests {
 
         let protected = vec!["Cargo.lock".to_string()];
         let s = score(&inputs(&[], &files, &protected), &GateConfig::default());
-        assert_eq!(s.score, 0.75);
+        assert_eq!(s.score, 0.778);
         let gate = GateConfig {
             allow_protected: true,
             ..Default::default()
         };
         assert_eq!(score(&inputs(&[], &files, &protected), &gate).score, 1.0);
+    }
+
+    #[test]
+    fn an_untested_change_scores_below_a_tested_one() {
+        let files = vec!["src/a.py".to_string()];
+        let mut untested = inputs(&[], &files, &[]);
+        untested.tests = TestsTouched {
+            tests: vec![],
+            tests_added: 0,
+            code_added: 12,
+        };
+        let mut tested = inputs(&[], &files, &[]);
+        tested.tests = TestsTouched {
+            tests: vec!["tests/test_a.py".into()],
+            tests_added: 1,
+            code_added: 12,
+        };
+        let (u, t) = (
+            score(&untested, &GateConfig::default()),
+            score(&tested, &GateConfig::default()),
+        );
+        assert_eq!((u.score, t.score), (0.889, 1.0));
+        let f = u.factors.iter().find(|f| f.name == "tests").unwrap();
+        assert_eq!(
+            (f.value, f.note.as_str()),
+            (
+                0.0,
+                "no test changed, though the change adds 12 line(s) of code"
+            )
+        );
+        let f = t.factors.iter().find(|f| f.name == "tests").unwrap();
+        assert_eq!(f.note, "1 test file(s) changed with the code (1 added)");
     }
 
     #[test]

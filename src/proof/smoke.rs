@@ -21,6 +21,17 @@ pub struct CheckResult {
     pub tests: Option<crate::proof::test_counts::TestCounts>,
 }
 
+impl CheckResult {
+    /// How the check's command ended: its exit code, or why it has none.
+    pub fn ended(&self) -> String {
+        match (self.exit_code, &self.error) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "no exit code".into(),
+        }
+    }
+}
+
 /// How a run's failure by its required checks begins (the cockpit tells it from other smoke
 /// failures, such as conflicts left to a person, by this).
 pub const CHECKS_FAILED: &str = "required smoke check(s) failed";
@@ -42,30 +53,18 @@ pub fn feedback_report(iteration: u32, failing: &[&CheckResult]) -> String {
         failing.len()
     );
     for c in failing {
-        let how = match (c.exit_code, &c.error) {
-            (Some(code), _) => format!("exit code {code}"),
-            (None, Some(e)) => e.clone(),
-            (None, None) => "no exit code".into(),
-        };
         o.push_str(&format!(
-            "\n## `{}` failed ({how})\n\nCommand: `{}`\n",
+            "\n## `{}` failed ({})\n\nCommand: `{}`\n",
             c.name,
+            c.ended(),
             c.command.join(" ")
         ));
         if let Some(t) = &c.tests {
             o.push_str(&format!("Tests: {t} ({})\n", t.runner.as_str()));
         }
-        // A fence longer than any run of backticks in the output, so none ends it early.
-        let longest = c
-            .output_tail
-            .split(|ch| ch != '`')
-            .map(str::len)
-            .max()
-            .unwrap_or(0);
-        let fence = "`".repeat(longest.max(2) + 1);
         o.push_str(&format!(
-            "\nThe end of its output:\n\n{fence}text\n{}\n{fence}\n",
-            c.output_tail
+            "\nThe end of its output:\n\n{}",
+            crate::text::fenced("text", &c.output_tail)
         ));
     }
     o

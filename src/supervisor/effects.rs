@@ -186,6 +186,9 @@ impl Supervisor {
         );
         entry.ctx.deactivate();
         self.persist(id);
+        if status == Status::Failed {
+            self.refresh_pr(id);
+        }
         let record = self.runs[id].record.clone();
         for w in self.waiters.remove(id).unwrap_or_default() {
             self.answer(

@@ -232,7 +232,7 @@ pub fn guard(s: &RunState, c: &Control, input: &Input) -> Result<(), Refusal> {
             let phase = match phase {
                 Some(p) => *p,
                 None if s.status == Status::Succeeded => return Err(Refusal::NothingFailed),
-                None => s.phase,
+                None => retry_phase(s),
             };
             if !phase.is_retryable() {
                 Err(Refusal::NotRetryable { phase })
@@ -247,6 +247,17 @@ pub fn guard(s: &RunState, c: &Control, input: &Input) -> Result<(), Refusal> {
         }
         Input::Rebased(_) if s.merge == crate::run::MergeState::Merged => Err(Refusal::Merged),
         _ => Ok(()),
+    }
+}
+
+/// Where a retry without a phase starts: where the run stopped, except after checks that
+/// failed on the agent's code with their output waiting for it (checking the same work again
+/// would fail again), where the agent goes round with that output. The cockpit proposes the same.
+pub fn retry_phase(s: &RunState) -> Phase {
+    if s.status == Status::Failed && crate::proof::smoke::agent_may_fix(s.reason.as_deref()) {
+        Phase::Agent
+    } else {
+        s.phase
     }
 }
 
@@ -380,7 +391,7 @@ pub fn step(s: &RunState, c: &Control, input: Input, now: &str) -> Result<Next, 
             }
         }
         Input::Retry { phase } => {
-            let phase = phase.unwrap_or(s.phase);
+            let phase = phase.unwrap_or_else(|| retry_phase(s));
             ns.status = Status::Queued;
             ns.phase = phase;
             ns.attempt += 1;

@@ -8,8 +8,8 @@ pub const WRAP: usize = 78;
 const TAIL_LINES: usize = 40;
 
 /// The failure section: phase and reason, what to do, then each failed check with the end of
-/// its output.
-pub fn lines(run: &str, f: &FailureSummary) -> Vec<String> {
+/// its output (`with_output`; else the output is left to the PR.md shown below).
+pub fn lines(run: &str, f: &FailureSummary, with_output: bool) -> Vec<String> {
     let mut out = vec![
         format!("# Run {run} failed in phase {}", f.phase),
         String::new(),
@@ -47,6 +47,10 @@ pub fn lines(run: &str, f: &FailureSummary) -> Vec<String> {
         }
         if let Some(t) = &c.tests {
             out.push(format!("Tests: {t} ({})", t.runner.as_str()));
+        }
+        if !with_output {
+            out.push("(its output is below, under Checks)".into());
+            continue;
         }
         let tail: Vec<&str> = c.output_tail.lines().collect();
         if tail.is_empty() {
@@ -91,7 +95,7 @@ mod tests {
                 tests: crate::proof::test_counts::parse(out.as_bytes()),
             }],
         };
-        let lines = lines("ab12cd34", &f);
+        let lines = lines("ab12cd34", &f, true);
         let at = lines
             .iter()
             .position(|l| l.starts_with("## Check `unit` failed"));
@@ -99,6 +103,13 @@ mod tests {
             at.and_then(|i| lines.get(i + 1)).map(String::as_str),
             Some("Tests: 2 passed, 2 failed, 1 skipped (pytest)"),
             "{lines:#?}"
+        );
+        assert!(lines.len() > at.unwrap_or(0) + 5, "the output follows");
+        // Above a PR.md that quotes the output, it is not shown twice.
+        let short = super::lines("ab12cd34", &f, false);
+        assert_eq!(
+            short.last().map(String::as_str),
+            Some("(its output is below, under Checks)")
         );
     }
 }

@@ -41,6 +41,7 @@ mod output_flood;
 mod parallel_runs;
 mod pool;
 mod port_ranges;
+mod pr_md;
 mod prices;
 mod process_control;
 mod radar;

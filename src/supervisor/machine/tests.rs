@@ -301,6 +301,40 @@ fn retry_defaults_to_the_failed_phase_and_requeues() {
 }
 
 #[test]
+fn retry_after_checks_failed_with_their_output_sends_the_agent_round() {
+    let m = run(&started(), ok(Phase::Prepare)).0;
+    let m = run(&m, ok(Phase::Agent)).0;
+    let reason = format!(
+        "{}: unit; {}",
+        crate::proof::smoke::CHECKS_FAILED,
+        crate::proof::smoke::RETRY_WITH_OUTPUT
+    );
+    let failed = run(
+        &m,
+        Input::PhaseFinished {
+            phase: Phase::Smoke,
+            outcome: Outcome::Failed { reason },
+        },
+    )
+    .0;
+    let (m, _) = run(&failed, Input::Retry { phase: None });
+    assert_eq!((m.status, m.phase), (Status::Queued, Phase::Agent));
+    // Checks that failed with no output for the agent (feedback off) are checked again.
+    let plain = run(
+        &run(&run(&started(), ok(Phase::Prepare)).0, ok(Phase::Agent)).0,
+        Input::PhaseFinished {
+            phase: Phase::Smoke,
+            outcome: Outcome::Failed {
+                reason: format!("{}: unit", crate::proof::smoke::CHECKS_FAILED),
+            },
+        },
+    )
+    .0;
+    let (m, _) = run(&plain, Input::Retry { phase: None });
+    assert_eq!(m.phase, Phase::Smoke);
+}
+
+#[test]
 fn retry_refusals() {
     assert_eq!(
         step(&started(), Input::Retry { phase: None }).unwrap_err(),

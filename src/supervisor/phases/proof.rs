@@ -71,6 +71,7 @@ fn score_run(
             browser: crate::browser::report::Summary::read(dir)
                 .filter(|s| !s.pages.is_empty())
                 .map(|s| s.passed()),
+            tests: crate::proof::pr_change::TestsTouched::of(&stat.changed),
         },
         &config.gate,
     );

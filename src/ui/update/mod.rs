@@ -153,8 +153,11 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             text,
             failure,
         } => {
+            // A failed run's PR.md quotes the failing output itself: shown once, in it.
+            let output_below =
+                kind == DocKind::Proof && text.contains(crate::proof::pr_change::FAILED_HEADING);
             let mut lines: Vec<String> = match &failure {
-                Some(f) => super::failure::lines(&run, f),
+                Some(f) => super::failure::lines(&run, f, !output_below),
                 None => Vec::new(),
             };
             if !lines.is_empty() && !text.is_empty() {
