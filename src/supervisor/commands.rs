@@ -345,6 +345,7 @@ impl Supervisor {
                 control,
                 ctx,
                 config: Some(Arc::new(v.config.clone())),
+                told: None,
             },
         );
         self.queue.push_back(id.clone());

@@ -112,6 +112,7 @@ impl Supervisor {
                     reason: "internal error: the run has no configuration".into(),
                 },
                 updates: vec![],
+                said: false,
             };
             Supervisor::send_internal(
                 &self.tx,
@@ -161,6 +162,7 @@ impl Supervisor {
                         reason: format!("internal error: phase {phase} {e}"),
                     },
                     updates: vec![],
+                    said: false,
                 });
                 Internal::PhaseDone { run, phase, report }.into()
             });
@@ -174,12 +176,19 @@ impl Supervisor {
         // Status, reason, end time and the gate's verdict were set by the machine.
         self.queue.retain(|q| q != id);
         let entry = &self.runs[id];
+        let message = match reason {
+            Some(r) if entry.told.as_ref() == Some(&r) => {
+                format!("run {status} in phase {}", entry.record.phase)
+            }
+            Some(r) => r,
+            None => format!("run {status}"),
+        };
         entry.ctx.emit(
             entry.record.phase,
             Kind::RunFinished,
             fields! {
                 "status" => status,
-                "message" => reason.unwrap_or_else(|| format!("run {status}")),
+                "message" => message,
                 "exit_code" => entry.record.exit_code,
                 "attempt" => entry.record.attempt,
             },
@@ -201,6 +210,11 @@ impl Supervisor {
     }
 
     pub(super) fn phase_done(&mut self, id: &str, phase: Phase, mut report: PhaseReport) {
+        // The phase (or `phases::run` for it) wrote its failure's reason to the timeline.
+        let told = match &report.outcome {
+            Outcome::Failed { reason } => Some(reason.clone()),
+            _ => None,
+        };
         // A run whose writes met a full disk has lost evidence: it fails, saying why.
         if let Some(what) = self.runs.get(id).and_then(|e| e.ctx.disk_full()) {
             let sentence = crate::disk::sentence(self.home.root(), &what);
@@ -240,11 +254,16 @@ impl Supervisor {
         for input in gate {
             self.gate(id, input);
         }
-        let Some(entry) = self.runs.get(id) else {
+        let Some(entry) = self.runs.get_mut(id) else {
             return;
         };
         let (kind, mut f) = match &report.outcome {
             Outcome::Succeeded => (Kind::PhaseFinished, fields! {"outcome" => "succeeded"}),
+            // The reason is the line above when the phase wrote it (`told`).
+            Outcome::Failed { reason } if told.as_ref() == Some(reason) => (
+                Kind::PhaseFinished,
+                fields! {"outcome" => "failed", "message" => format!("phase {phase} failed")},
+            ),
             Outcome::Failed { reason } => (
                 Kind::PhaseFinished,
                 fields! {"outcome" => "failed", "message" => reason},
@@ -256,6 +275,7 @@ impl Supervisor {
         };
         f.insert("attempt".into(), entry.record.attempt.into());
         entry.ctx.emit(phase, kind, f);
+        entry.told = told;
         let delivered = phase == Phase::Deliver && report.outcome == Outcome::Succeeded;
         self.step(
             id,

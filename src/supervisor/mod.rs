@@ -158,6 +158,9 @@ struct Entry {
     ctx: Arc<RunCtx>,
     /// The run's config; None for runs loaded from disk until they are retried.
     config: Option<Arc<Config>>,
+    /// A phase's failure reason the timeline already holds, so `run.finished` names the
+    /// failure without saying it again (not run state: what this server wrote).
+    told: Option<String>,
 }
 
 /// What a supervisor starts with.
@@ -345,6 +348,7 @@ impl Supervisor {
                     control,
                     ctx,
                     config: None,
+                    told: None,
                 },
             );
         }

@@ -128,6 +128,20 @@ fn each_bad_input_gets_its_error_and_the_server_stays_up() {
         "{spawn}"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot start agent `missing`"));
+    // Said once in the timeline: the lines after it name the failure, not repeat it.
+    let logs = env.ok(&["logs", &id]);
+    assert_eq!(
+        logs.matches("cannot start agent `missing`").count(),
+        1,
+        "{logs}"
+    );
+    assert!(
+        logs.lines()
+            .last()
+            .unwrap_or("")
+            .contains("run failed in phase agent"),
+        "{logs}"
+    );
 
     assert_eq!(
         env.server_pid(),

@@ -277,7 +277,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
                 Kind::AgentSpawnFailed,
                 fields! {"program" => launch.program, "error" => error, "message" => reason},
             );
-            return PhaseReport::failed(reason, updates);
+            return PhaseReport::failed_said(reason, updates);
         }
     };
     ctx.emit(

@@ -189,6 +189,7 @@ async fn check(
                 ),
             },
             updates,
+            said: false,
         });
     }
     let reason = format!(

@@ -67,6 +67,9 @@ pub enum Update {
 pub struct PhaseReport {
     pub outcome: Outcome,
     pub updates: Vec<Update>,
+    /// The phase already put its failure's reason in the timeline (e.g. `agent.spawn_failed`):
+    /// the lines after it name the failure without saying it again.
+    pub said: bool,
 }
 
 impl PhaseReport {
@@ -74,6 +77,7 @@ impl PhaseReport {
         Self {
             outcome: Outcome::Succeeded,
             updates,
+            said: false,
         }
     }
     fn failed(reason: impl Into<String>, updates: Vec<Update>) -> Self {
@@ -82,6 +86,14 @@ impl PhaseReport {
                 reason: reason.into(),
             },
             updates,
+            said: false,
+        }
+    }
+    /// A failure whose reason the phase has just written to the timeline itself.
+    fn failed_said(reason: impl Into<String>, updates: Vec<Update>) -> Self {
+        Self {
+            said: true,
+            ..Self::failed(reason, updates)
         }
     }
 }
@@ -107,8 +119,11 @@ pub async fn run(ctx: Arc<RunCtx>, job: PhaseJob) -> PhaseReport {
             vec![],
         ),
     };
-    if let Outcome::Failed { reason } = &report.outcome {
-        ctx.emit(phase, Kind::PhaseFailed, fields! {"message" => reason});
+    match &report.outcome {
+        Outcome::Failed { reason } if !report.said => {
+            ctx.emit(phase, Kind::PhaseFailed, fields! {"message" => reason});
+        }
+        _ => {}
     }
     // The phase boundary: make the timeline durable before the supervisor hears of it.
     ctx.sync_timeline().await;

@@ -111,6 +111,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
                 ),
             },
             updates,
+            said: false,
         };
     }
     let still = if round > 1 {
