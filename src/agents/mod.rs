@@ -2,6 +2,7 @@
 //! one argument or an environment variable, never through a shell.
 
 pub mod adapters;
+pub mod availability;
 pub mod output;
 pub mod output_batch;
 

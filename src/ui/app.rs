@@ -33,8 +33,8 @@ pub struct App {
     pub status: Option<StatusLine>,
     pub connection: Connection,
     pub keymap: Keymap,
-    /// Agents offered by `n`, with their labels.
-    pub agents: Vec<(String, Option<String>)>,
+    /// Agents offered by `n`, with their labels and whether they can start here.
+    pub agents: Vec<AgentChoice>,
     pub default_agent: String,
     /// Where `n` starts new runs: the current directory's repository (its top directory).
     pub repo: PathBuf,
@@ -133,6 +133,25 @@ pub enum Mode {
 pub struct RepoChoice {
     pub dir: PathBuf,
     pub why: String,
+}
+
+/// An agent `n` offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentChoice {
+    pub name: String,
+    pub label: Option<String>,
+    /// Why it cannot start on this machine (its program is not installed), if so.
+    pub unavailable: Option<String>,
+}
+
+impl AgentChoice {
+    pub fn new(name: &str, label: Option<&str>) -> Self {
+        Self {
+            name: name.into(),
+            label: label.map(str::to_string),
+            unavailable: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

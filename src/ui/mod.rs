@@ -45,10 +45,15 @@ pub async fn open(
     let mut app = app::App::new(repo, config_file);
     app.repo_is_git = repo_is_git;
     app.keymap = keymap::Keymap::new(&cfg.keys).map_err(|e| eyre!("{e}"))?;
+    // Looked up once, before the screen is taken: a few stats of PATH's directories.
     app.agents = cfg
         .agents
         .iter()
-        .map(|(name, a)| (name.clone(), a.label.clone()))
+        .map(|(name, a)| app::AgentChoice {
+            name: name.clone(),
+            label: a.label.clone(),
+            unavailable: crate::agents::availability::unavailable(name, a),
+        })
         .collect();
     app.default_agent = cfg.default_agent.clone();
     app.alerts = cfg.cockpit;

@@ -180,3 +180,43 @@ fn the_readme_key_table_has_every_key_of_the_keymap() {
         }
     }
 }
+
+#[test]
+fn an_agent_that_is_not_installed_is_marked_in_n_and_never_started() {
+    use flightdeck::ui::app::AgentChoice;
+    let mut app = app_with(fixtures::runs());
+    app.repo = "/home/dev/src/app".into();
+    let mut claude = AgentChoice::new("claude", Some("Claude Code"));
+    claude.unavailable = Some("`claude` is not on PATH: install it".into());
+    app.agents = vec![claude, AgentChoice::new("noop", None)];
+    app.default_agent = "claude".into();
+    // The default cannot start here: `n` offers the first agent that can.
+    press(&mut app, vec![key('n')]);
+    assert!(matches!(app.mode, Mode::NewRun { agent: 1, .. }));
+    // Tab to the missing one: the status line says why.
+    let mut msgs = typed("a task");
+    msgs.push(code(KeyCode::Tab));
+    press(&mut app, msgs);
+    assert!(matches!(app.mode, Mode::NewRun { agent: 0, .. }));
+    let said = app.status.as_ref().unwrap().text.clone();
+    assert!(
+        said.contains("agent `claude` cannot start here: `claude` is not on PATH"),
+        "{said}"
+    );
+    // Enter starts nothing, keeps the task, and says what to do.
+    let fx = press(&mut app, vec![code(KeyCode::Enter)]);
+    assert!(
+        sends(&fx).is_empty(),
+        "no run for an agent that cannot start"
+    );
+    assert!(matches!(&app.mode, Mode::NewRun { input, .. } if input.text == "a task"));
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("Tab picks another"));
+    // Tab back to one that can: it starts.
+    let fx = press(&mut app, vec![code(KeyCode::Tab), code(KeyCode::Enter)]);
+    assert!(matches!(&sends(&fx)[..], [Command::Run(r)] if r.agent.as_deref() == Some("noop")));
+}

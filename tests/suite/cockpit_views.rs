@@ -3,7 +3,7 @@
 
 use crate::fixtures;
 
-use flightdeck::ui::app::{App, Confirmable, DocKind, Mode, Pane};
+use flightdeck::ui::app::{AgentChoice, App, Confirmable, DocKind, Mode, Pane};
 use flightdeck::ui::update::{update, Msg};
 use flightdeck::ui::view::{self, theme::Theme, Ctx};
 use ratatui::backend::TestBackend;
@@ -527,7 +527,7 @@ fn the_merge_question_shows_the_gate_and_what_merging_does_to_the_others() {
 #[test]
 fn the_new_run_prompt_says_where_and_with_which_agent() {
     let mut a = app();
-    a.agents = vec![("claude".into(), Some("Claude Code".into()))];
+    a.agents = vec![AgentChoice::new("claude", Some("Claude Code"))];
     a.default_agent = "claude".into();
     a.repo = "/home/dev/src/unrelated".into();
     update(&mut a, key('n'));
@@ -540,7 +540,7 @@ fn the_new_run_prompt_says_where_and_with_which_agent() {
     assert!(screen.contains("~/src/unrelated"), "{screen}");
     snap("pick_repo", a);
     let mut a = app();
-    a.agents = vec![("claude".into(), Some("Claude Code".into()))];
+    a.agents = vec![AgentChoice::new("claude", Some("Claude Code"))];
     a.default_agent = "claude".into();
     a.repo = "/home/dev/src/unrelated".into();
     update(&mut a, key('n'));

@@ -88,6 +88,15 @@ fn on_mode_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 if !app.agents.is_empty() {
                     agent = (agent + 1) % app.agents.len();
                 }
+                if let Some(a) = app.agents.get(agent) {
+                    match &a.unavailable {
+                        Some(why) => {
+                            let said = format!("agent `{}` cannot start here: {why}", a.name);
+                            app.error(said)
+                        }
+                        None => app.status = None,
+                    }
+                }
                 app.mode = Mode::NewRun { input, agent, repo };
             }
             KeyCode::Enter => {
@@ -96,7 +105,16 @@ fn on_mode_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                     app.error("type the task first (Esc cancels)");
                     return;
                 }
-                let agent_name = app.agents.get(agent).map(|(n, _)| n.clone());
+                if let Some(why) = app.agents.get(agent).and_then(|a| a.unavailable.clone()) {
+                    // Nothing is made for an agent that cannot start: say why, keep the task.
+                    let name = app.agents[agent].name.clone();
+                    app.error(format!(
+                        "agent `{name}` cannot start here: {why} (Tab picks another)"
+                    ));
+                    app.mode = Mode::NewRun { input, agent, repo };
+                    return;
+                }
+                let agent_name = app.agents.get(agent).map(|a| a.name.clone());
                 fx.push(Effect::Send {
                     what: "new run".into(),
                     cmd: Command::Run(RunRequest {

@@ -316,10 +316,13 @@ fn new_run(app: &mut App) {
 
 /// The task prompt for a run in `repo`, the default agent picked.
 pub(super) fn start_prompt(app: &mut App, repo: std::path::PathBuf) {
-    let agent = app
-        .agents
+    // The default agent, or the first that can start here when it cannot.
+    let agents = &app.agents;
+    let agent = agents
         .iter()
-        .position(|(n, _)| *n == app.default_agent)
+        .position(|a| a.name == app.default_agent && a.unavailable.is_none())
+        .or_else(|| agents.iter().position(|a| a.unavailable.is_none()))
+        .or_else(|| agents.iter().position(|a| a.name == app.default_agent))
         .unwrap_or(0);
     app.mode = Mode::NewRun {
         input: Default::default(),

@@ -90,20 +90,26 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
             ctx,
         ),
         (Mode::NewRun { input, agent, repo }, _) => {
-            let (name, label) = app
-                .agents
-                .get(*agent)
-                .map(|(n, l)| (n.as_str(), l.as_deref()))
-                .unwrap_or(("(default)", None));
-            let agent_text = match label {
+            let choice = app.agents.get(*agent);
+            let name = choice.map_or("(default)", |a| a.name.as_str());
+            let agent_text = match choice.and_then(|a| a.label.as_deref()) {
                 Some(l) => format!("[{name} · {l}]"),
                 None => format!("[{name}]"),
+            };
+            // An agent that cannot start here is offered marked, in red (the status line
+            // says why).
+            let (agent_text, agent_style) = match choice.and_then(|a| a.unavailable.as_ref()) {
+                Some(_) => (
+                    format!("{} not installed]", agent_text.trim_end_matches(']')),
+                    t.fg(Color::Red),
+                ),
+                None => (agent_text, t.fg(Color::Cyan)),
             };
             let place = text::cut_middle(&text::tilde(repo, ctx.home), 40);
             input_line(
                 vec![
                     Span::styled("new run ", t.bold()),
-                    Span::styled(agent_text, t.fg(Color::Cyan)),
+                    Span::styled(agent_text, agent_style),
                     Span::raw(" in "),
                     Span::styled(place, t.fg(Color::Cyan)),
                     Span::raw(" › "),
