@@ -5,7 +5,7 @@ use std::fmt::Write;
 use crate::proof::summary::ProofSummary;
 use crate::run::RunRecord;
 use crate::text::{cut, first_line, printable};
-use crate::time::{elapsed_secs, human_duration};
+use crate::time::human_duration;
 
 pub fn table(runs: &[RunRecord]) -> String {
     let mut out = String::new();
@@ -16,10 +16,8 @@ pub fn table(runs: &[RunRecord]) -> String {
     );
     for r in runs {
         let elapsed = r
-            .started_at
-            .as_deref()
-            .and_then(|s| elapsed_secs(s, r.finished_at.as_deref()))
-            .map(human_duration)
+            .active_secs(&crate::time::now_rfc3339())
+            .map(|s| human_duration(s as i64))
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,

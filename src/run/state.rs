@@ -14,6 +14,15 @@ pub struct RunState {
     pub status: Status,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// When the run was paused, while it is (its clock stops there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<String>,
+    /// Seconds this attempt spent paused, left out of its elapsed time.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub paused_secs: u64,
+    /// Seconds the earlier attempts worked (paused time left out), added to this one's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub earlier_attempts_secs: u64,
     pub merge: MergeState,
     /// Why the run stopped where it did (failure reason, `killed by request`, ...).
     pub reason: Option<String>,
@@ -55,7 +64,31 @@ pub struct RunState {
     pub allowed: Allowed,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl RunState {
+    /// Seconds the run has worked, across its attempts, paused time left out (ELAPSED):
+    /// None before it started. `now` for a run still under way.
+    pub fn active_secs(&self, now: &str) -> Option<u64> {
+        let start = self.started_at.as_deref()?;
+        let end = self
+            .finished_at
+            .as_deref()
+            .or(self.paused_at.as_deref())
+            .unwrap_or(now);
+        let this = crate::time::elapsed_secs(start, Some(end))?.max(0) as u64;
+        Some(self.earlier_attempts_secs + this.saturating_sub(self.paused_secs))
+    }
+
+    /// The seconds since `from`, by the machine's clock (0 for a time it cannot read).
+    pub fn secs_between(from: &str, to: &str) -> u64 {
+        crate::time::elapsed_secs(from, Some(to))
+            .unwrap_or(0)
+            .max(0) as u64
+    }
+
     /// A run just accepted: queued in `prepare`, first attempt, nothing decided yet.
     pub fn queued() -> Self {
         RunState {
@@ -63,6 +96,9 @@ impl RunState {
             status: Status::Queued,
             started_at: None,
             finished_at: None,
+            paused_at: None,
+            paused_secs: 0,
+            earlier_attempts_secs: 0,
             merge: MergeState::None,
             reason: None,
             attempt: 1,

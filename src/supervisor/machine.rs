@@ -273,8 +273,14 @@ pub fn step(s: &RunState, c: &Control, input: Input, now: &str) -> Result<Next, 
             nc.reached = nc.reached.max(s.phase);
             // A fresh start or a retry times the run anew; a run that goes on keeps its start.
             if s.phase == Phase::Prepare || c.retry || s.started_at.is_none() {
+                // A retry's ELAPSED goes on from what the earlier attempts worked.
+                if c.retry {
+                    ns.earlier_attempts_secs = s.active_secs(now).unwrap_or(0);
+                }
                 ns.started_at = Some(now.to_string());
                 ns.finished_at = None;
+                ns.paused_at = None;
+                ns.paused_secs = 0;
             }
             fx.push(Effect::RunPhase {
                 phase: s.phase,
@@ -357,11 +363,15 @@ pub fn step(s: &RunState, c: &Control, input: Input, now: &str) -> Result<Next, 
         Input::Pause { reason } => {
             ns.status = Status::Paused;
             ns.pause_reason = reason;
+            ns.paused_at = Some(now.to_string());
             fx.push(Effect::Signal(Signal::Stop));
         }
         Input::Resume => {
             ns.status = Status::Running;
             ns.pause_reason = None;
+            if let Some(at) = ns.paused_at.take() {
+                ns.paused_secs += RunState::secs_between(&at, now);
+            }
             fx.push(Effect::Signal(Signal::Cont));
             if let Some(p) = c.pending {
                 nc.pending = None;
@@ -483,6 +493,10 @@ pub fn step(s: &RunState, c: &Control, input: Input, now: &str) -> Result<Next, 
         if let Effect::Finish { status, reason } = effect {
             ns.reason = reason.clone();
             ns.finished_at = Some(now.to_string());
+            // A run ended while paused (killed) was paused up to its end.
+            if let Some(at) = ns.paused_at.take() {
+                ns.paused_secs += RunState::secs_between(&at, now);
+            }
             ns = merge_gate::step(
                 &ns,
                 GateInput::Ended {

@@ -682,3 +682,56 @@ fn what_may_be_done_follows_each_step() {
     .keys()
     .contains("kill it (x)"));
 }
+
+/// A transition at a given minute past noon.
+fn at(m: &Machine, input: Input, minute: u32) -> Machine {
+    let now = format!("2026-12-02T12:{minute:02}:00Z");
+    let n = super::step(&m.s, &m.c, input, &now).expect("transition allowed");
+    Machine {
+        s: n.state,
+        c: n.control,
+    }
+}
+
+#[test]
+fn elapsed_leaves_paused_time_out_and_adds_up_across_attempts() {
+    let m = at(&Machine::new(), Input::Start, 0);
+    let m = at(&m, ok(Phase::Prepare), 1);
+    // Paused from minute 2 to 7: the clock stops while paused.
+    let m = at(&m, Input::Pause { reason: None }, 2);
+    assert_eq!(m.s.active_secs("2026-12-02T12:05:00Z"), Some(120));
+    let m = at(&m, Input::Resume, 7);
+    assert_eq!(m.s.paused_secs, 300);
+    assert_eq!(m.s.active_secs("2026-12-02T12:08:00Z"), Some(180));
+    let failed = at(
+        &m,
+        Input::PhaseFinished {
+            phase: Phase::Agent,
+            outcome: Outcome::Failed { reason: "x".into() },
+        },
+        10,
+    );
+    // 10 minutes, 5 of them paused.
+    assert_eq!(failed.s.active_secs("2026-12-02T13:00:00Z"), Some(300));
+    // Retried at minute 30 (the time between attempts does not count), ends at 32.
+    let m = at(&failed, Input::Retry { phase: None }, 30);
+    let m = at(&m, Input::Start, 30);
+    assert_eq!(m.s.earlier_attempts_secs, 300);
+    assert_eq!(m.s.active_secs("2026-12-02T12:31:00Z"), Some(360));
+    // Killed while paused: paused up to its end.
+    let m = at(&m, Input::Pause { reason: None }, 32);
+    let m = at(&m, Input::Kill, 40);
+    let m = at(
+        &m,
+        Input::PhaseFinished {
+            phase: Phase::Agent,
+            outcome: Outcome::Failed {
+                reason: "killed".into(),
+            },
+        },
+        41,
+    );
+    assert!(m.s.status.is_terminal(), "{:?}", m.s.status);
+    assert_eq!(m.s.paused_at, None);
+    assert_eq!(m.s.active_secs("2026-12-02T14:00:00Z"), Some(300 + 120));
+}

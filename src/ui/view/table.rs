@@ -8,7 +8,7 @@ use ratatui::Frame;
 
 use crate::protocol::RunSnapshot;
 use crate::run::MergeState;
-use crate::time::{elapsed_secs, human_duration};
+use crate::time::human_duration;
 
 use super::super::app::{App, Focus};
 use super::super::attempt;
@@ -138,11 +138,10 @@ fn cell<'a>(col: Col, r: &RunSnapshot, flex: Flex, sizes: &Sizes, ctx: &Ctx) -> 
         },
         Col::Elapsed => {
             let now = crate::time::format_rfc3339(ctx.now);
+            // Working time across attempts, paused time left out.
             let e = r
-                .started_at
-                .as_deref()
-                .and_then(|s| elapsed_secs(s, Some(r.finished_at.as_deref().unwrap_or(&now))))
-                .map(human_duration)
+                .active_secs(&now)
+                .map(|s| human_duration(s as i64))
                 .unwrap_or_else(|| "-".into());
             Cell::from(e)
         }
