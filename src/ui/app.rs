@@ -400,6 +400,11 @@ impl App {
     }
 
     fn tell(&mut self, text: String, error: bool) {
+        self.status = Some(self.remember(text, error));
+    }
+
+    /// Keep a message in `M`'s history only (news of a run, not an answer to a key).
+    pub fn remember(&mut self, text: String, error: bool) -> StatusLine {
         let line = StatusLine {
             // Keys act on the selected run: only advice about it (or no run) becomes keys.
             text: crate::advice::for_keys(&text, self.selected.as_deref()),
@@ -410,7 +415,7 @@ impl App {
         while self.history.len() > HISTORY_KEEP {
             self.history.pop_front();
         }
-        self.status = Some(line);
+        line
     }
 
     /// One second more: a status message that has been shown long enough goes (it stays in

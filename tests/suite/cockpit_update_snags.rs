@@ -220,3 +220,26 @@ fn an_agent_that_is_not_installed_is_marked_in_n_and_never_started() {
     let fx = press(&mut app, vec![code(KeyCode::Tab), code(KeyCode::Enter)]);
     assert!(matches!(&sends(&fx)[..], [Command::Run(r)] if r.agent.as_deref() == Some("noop")));
 }
+
+#[test]
+fn m_keeps_runs_failing_beside_what_the_person_did() {
+    let mut app = app_with(fixtures::runs());
+    app.alerts.bell = false;
+    app.alerts.notify = false;
+    let mut r = fixtures::run(3, Status::Failed, Phase::Smoke, "a task", "claude");
+    r.state.reason = Some("required smoke check(s) failed: unit".into());
+    let before = app.status.clone();
+    update(&mut app, Msg::Run(Box::new(fixtures::served(r))));
+    let said: Vec<&str> = app.history.iter().map(|s| s.text.as_str()).collect();
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("run run00003 failed") && s.contains("unit")),
+        "{said:?}"
+    );
+    assert!(app.history.back().unwrap().error);
+    // News of a run does not take the status line from what the person is doing.
+    assert_eq!(app.status, before);
+    // M shows it.
+    press(&mut app, vec![key('M')]);
+    assert!(matches!(app.mode, Mode::Messages { .. }));
+}

@@ -58,20 +58,23 @@ pub(super) fn detect(
         app.seen_runs = true;
         return;
     }
-    if !app.alerts.bell && !app.alerts.notify {
-        return;
-    }
     let mut news = Vec::new();
     for r in app.runs.iter().filter(|r| only.is_none_or(|id| r.id == id)) {
         let Some(now) = alert_state(r) else { continue };
         let was = before.iter().find(|b| b.id == r.id).and_then(alert_state);
         if was != Some(now) {
-            news.push(sentence(r, now));
+            news.push((sentence(r, now), now == Alert::Failed));
         }
     }
-    if news.is_empty() {
+    // What happened to the runs joins `M`'s messages beside what the person did, whatever
+    // the alert settings, without taking the status line.
+    for (said, failed) in &news {
+        app.remember(said.clone(), *failed);
+    }
+    if news.is_empty() || (!app.alerts.bell && !app.alerts.notify) {
         return;
     }
+    let news: Vec<String> = news.into_iter().map(|(s, _)| s).collect();
     fx.push(Effect::Alert {
         bell: app.alerts.bell,
         notify: app
