@@ -329,10 +329,21 @@ const SUMMARY_COLUMN: usize = 8 + 2 + 7 + 1 + 22 + 1;
 /// traceback in an agent's message, a failing check's output): the text's first line in the
 /// summary, the rest beneath it, aligned; any other multi-line field beneath, after its name.
 pub fn format_human_lines(line: &Value) -> Vec<String> {
+    let (head, more) = split_multi_line(line);
+    let pad = " ".repeat(SUMMARY_COLUMN);
+    let mut out = vec![format_human(&head)];
+    out.extend(more.into_iter().map(|l| format!("{pad}{l}")));
+    out
+}
+
+/// A line with its multi-line fields taken out, for people: the line itself (a multi-line
+/// `text` or `message` cut to its first line) and the rows below it: the rest of that text,
+/// then each other multi-line field's name and its lines, indented by two. Printable.
+pub fn split_multi_line(line: &Value) -> (Value, Vec<String>) {
     const FIXED: [&str; 6] = ["v", "seq", "ts", "run", "phase", "type"];
     let multi = |v: &Value| v.as_str().is_some_and(|s| s.trim_end().contains('\n'));
     let Some(obj) = line.as_object().filter(|o| o.values().any(multi)) else {
-        return vec![format_human(line)];
+        return (line.clone(), Vec::new());
     };
     // Every field but the other multi-line ones, in order.
     let mut head: Map<String, Value> = obj
@@ -343,7 +354,6 @@ pub fn format_human_lines(line: &Value) -> Vec<String> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut more: Vec<String> = Vec::new();
-    let pad = " ".repeat(SUMMARY_COLUMN);
     let lines_of = |s: &str| {
         s.trim_end()
             .split('\n')
@@ -358,20 +368,18 @@ pub fn format_human_lines(line: &Value) -> Vec<String> {
         if let Some(text) = obj.get(key).filter(|v| multi(v)).and_then(Value::as_str) {
             let mut lines = lines_of(text).into_iter();
             head.insert(key.into(), lines.next().unwrap_or_default().into());
-            more.extend(lines.map(|l| format!("{pad}{l}")));
+            more.extend(lines);
         }
     }
     for (k, v) in obj {
         if FIXED.contains(&k.as_str()) || k == "text" || k == "message" || !multi(v) {
             continue;
         }
-        more.push(format!("{pad}{}:", crate::text::printable(k)));
+        more.push(format!("{}:", crate::text::printable(k)));
         let text = v.as_str().unwrap_or_default();
-        more.extend(lines_of(text).into_iter().map(|l| format!("{pad}  {l}")));
+        more.extend(lines_of(text).into_iter().map(|l| format!("  {l}")));
     }
-    let mut out = vec![format_human(&Value::Object(head))];
-    out.extend(more);
-    out
+    (Value::Object(head), more)
 }
 
 /// The interesting part of a line: `text` or `message` if present, else its other fields.

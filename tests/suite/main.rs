@@ -21,6 +21,7 @@ mod cockpit_update_first_hour;
 mod cockpit_update_pr;
 mod cockpit_update_snags;
 mod cockpit_views;
+mod cockpit_views_lines;
 mod cockpit_views_pr;
 mod cockpit_views_snags;
 mod demo;

@@ -11,15 +11,17 @@ use ratatui::Frame;
 use serde_json::Value;
 
 use crate::proof::kind::Kind;
-use crate::proof::timeline::summary;
+use crate::proof::timeline::{split_multi_line, summary};
 
 use super::super::app::{Focus, Pane};
 use super::Ctx;
 
 /// The most rows one timeline line wraps to; the rest is cut with `…`.
 const MAX_ROWS_PER_LINE: usize = 12;
+/// The type's column: most types fit; a longer one is shown whole, its text starting later.
+const KIND_COLUMN: usize = 16;
 /// Time, phase and type before the text.
-const PREFIX: usize = 8 + 1 + 7 + 1 + 16 + 1;
+const PREFIX: usize = 8 + 1 + 7 + 1 + KIND_COLUMN + 1;
 /// Only the time, when the pane shows the agent's output only.
 const PREFIX_OUTPUT: usize = 8 + 1;
 
@@ -139,25 +141,60 @@ fn line<'a>(
         }
         _ => t.fg(Color::Cyan),
     };
-    // Agents' escape sequences and control characters never reach the terminal.
-    let text = super::text::printable(&summary(l)).into_owned();
+    // Agents' escape sequences and control characters never reach the terminal. A field of
+    // many lines (a check's output) is shown as lines, under the text.
+    let (head, below) = split_multi_line(l);
+    let text = super::text::printable(&summary(&head)).into_owned();
     let prefix = if output_only { PREFIX_OUTPUT } else { PREFIX };
     let room = width.saturating_sub(prefix).max(10);
-    let mut wrapped = super::text::wrap(&text, room);
-    if wrapped.len() > MAX_ROWS_PER_LINE {
-        wrapped.truncate(MAX_ROWS_PER_LINE);
+    // A type longer than its column is shown whole: the text after it starts later.
+    let kind_over = if output_only {
+        0
+    } else {
+        super::text::width(&kind).saturating_sub(KIND_COLUMN)
+    };
+    let mut wrapped = super::text::wrap(&text, room.saturating_sub(kind_over).max(10));
+    if kind_over > 0 && wrapped.len() > 1 {
+        let rest = wrapped.split_off(1).join(" ");
+        wrapped.extend(super::text::wrap(&rest, room));
+    }
+    let mut under: Vec<String> = Vec::new();
+    for b in below {
+        let indent = b.len() - b.trim_start().len();
+        let pad = " ".repeat(indent);
+        under.extend(
+            super::text::wrap(b.trim_start(), room.saturating_sub(indent).max(10))
+                .into_iter()
+                .map(|r| format!("{pad}{r}")),
+        );
+    }
+    // The text gets half the rows when a many-line field follows it.
+    let head_rows = if under.is_empty() {
+        MAX_ROWS_PER_LINE
+    } else {
+        MAX_ROWS_PER_LINE / 2
+    };
+    if wrapped.len() > head_rows {
+        wrapped.truncate(head_rows);
         if let Some(last) = wrapped.last_mut() {
             *last = super::text::cut(&format!("{last} …"), room);
         }
     }
+    // Of a long output, its end (where a failure says what failed).
+    let left = MAX_ROWS_PER_LINE - wrapped.len();
+    if under.len() > left && left >= 3 {
+        // The first row (the field's name, or the text going on) stays, then a marker.
+        let skip = under.len() - left + 2;
+        under.drain(1..1 + skip);
+        under.insert(1, format!("  … {skip} earlier row(s): v or logs show all"));
+    } else {
+        under.truncate(left);
+    }
+    wrapped.extend(under);
     let mut first = vec![Span::styled(time, t.dim()), Span::raw(" ")];
     if !output_only {
         first.extend([Span::styled(format!("{phase:<7}"), t.dim()), Span::raw(" ")]);
-        first.extend(highlight(
-            format!("{:<16}", super::text::cut(&kind, 16)),
-            style,
-            found,
-        ));
+        first.extend(highlight(format!("{kind:<KIND_COLUMN$}"), style, found));
         first.push(Span::raw(" "));
     }
     let mut rows = Vec::with_capacity(wrapped.len());
