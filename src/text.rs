@@ -124,6 +124,18 @@ fn take_width(s: &str, max: usize) -> &str {
     s
 }
 
+/// `s` without its first `cols` columns (a wide character cut in two goes whole).
+pub fn skip_width(s: &str, cols: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        if used >= cols {
+            return &s[i..];
+        }
+        used += char_width(c);
+    }
+    ""
+}
+
 /// The longest suffix of `s` that fits in `max` columns.
 fn take_width_end(s: &str, max: usize) -> &str {
     let mut used = 0;

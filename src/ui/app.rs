@@ -49,6 +49,11 @@ pub struct App {
     pub pane_rows: usize,
     /// Rows of text a proof-pack overlay (`d`, `v`) shows (set by the view): what it pages by.
     pub doc_rows: usize,
+    /// Columns of text inside a proof-pack overlay (set by the view): what text made for it
+    /// (a failed run's summary) is wrapped to.
+    pub doc_width: usize,
+    /// Columns the proof-pack overlay's text is moved left by (← and →).
+    pub doc_shift: usize,
     /// Lines the help overlay has at the screen's width (set by the view): where scrolling
     /// it stops.
     pub help_lines: usize,
@@ -303,6 +308,8 @@ impl App {
             page: 10,
             pane_rows: 10,
             doc_rows: 10,
+            doc_width: crate::ui::failure::WRAP,
+            doc_shift: 0,
             help_lines: 0,
             zoom: false,
             alerts: crate::config::CockpitConfig::default(),

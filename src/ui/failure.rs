@@ -2,14 +2,16 @@
 
 use crate::protocol::FailureSummary;
 
-/// Lines are wrapped to this width: inside the overlay of an 80-column terminal.
+/// Lines are wrapped to the overlay's width; this one before the screen was first drawn (the
+/// inside of an 80-column terminal's overlay).
 pub const WRAP: usize = 78;
 /// Output lines shown per failed check (the tail; smoke.json keeps a little more).
 const TAIL_LINES: usize = 40;
 
 /// The failure section: phase and reason, what to do, then each failed check with the end of
 /// its output (`with_output`; else the output is left to the PR.md shown below).
-pub fn lines(run: &str, f: &FailureSummary, with_output: bool) -> Vec<String> {
+pub fn lines(run: &str, f: &FailureSummary, with_output: bool, width: usize) -> Vec<String> {
+    let wrap = width.max(20);
     let mut out = vec![
         format!("# Run {run} failed in phase {}", f.phase),
         String::new(),
@@ -18,14 +20,14 @@ pub fn lines(run: &str, f: &FailureSummary, with_output: bool) -> Vec<String> {
     let reason = crate::advice::for_keys(reason, Some(run));
     out.extend(crate::text::wrap(
         &format!("Reason: {}", crate::text::printable(&reason)),
-        WRAP,
+        wrap,
     ));
     if let Some(code) = f.exit_code {
         out.push(format!("Exit code: {code}"));
     }
     out.extend(crate::text::wrap(
         "Keys: r retries (pick the phase) · e opens the worktree in your editor · s opens a shell there · Y copies its path",
-        WRAP,
+        wrap,
     ));
     for c in &f.failed_checks {
         out.push(String::new());
@@ -40,10 +42,10 @@ pub fn lines(run: &str, f: &FailureSummary, with_output: bool) -> Vec<String> {
                 if c.required { "" } else { ", not required" },
                 c.command.join(" ")
             ),
-            WRAP,
+            wrap,
         ));
         if let Some(e) = &c.error {
-            out.extend(crate::text::wrap(&crate::text::printable(e), WRAP));
+            out.extend(crate::text::wrap(&crate::text::printable(e), wrap));
         }
         if let Some(t) = &c.tests {
             out.push(format!("Tests: {t} ({})", t.runner.as_str()));
@@ -95,7 +97,7 @@ mod tests {
                 tests: crate::proof::test_counts::parse(out.as_bytes()),
             }],
         };
-        let lines = lines("ab12cd34", &f, true);
+        let lines = lines("ab12cd34", &f, true, WRAP);
         let at = lines
             .iter()
             .position(|l| l.starts_with("## Check `unit` failed"));
@@ -106,7 +108,7 @@ mod tests {
         );
         assert!(lines.len() > at.unwrap_or(0) + 5, "the output follows");
         // Above a PR.md that quotes the output, it is not shown twice.
-        let short = super::lines("ab12cd34", &f, false);
+        let short = super::lines("ab12cd34", &f, false, WRAP);
         assert_eq!(
             short.last().map(String::as_str),
             Some("(its output is below, under Checks)")

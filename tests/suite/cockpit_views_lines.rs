@@ -93,3 +93,83 @@ fn a_checks_output_is_lines_in_the_pane_with_its_end_kept() {
         assert!(!text.contains("workspace.uncomm…"), "{text}");
     }
 }
+
+#[test]
+fn the_radar_wraps_to_three_rows_and_m_has_every_finding() {
+    let mut a = App::new("/home/dev/src/app".into(), None);
+    update(&mut a, Msg::Connected);
+    update(&mut a, Msg::Runs(fixtures::runs()));
+    a.status = None;
+    // Findings arrive: each run conflicts with the next in a long-named file.
+    let mut runs = fixtures::runs();
+    let n = runs.len();
+    for i in 0..n {
+        let other = runs[(i + 1) % n].id.clone();
+        runs[i].state.conflicts = vec![flightdeck::run::ConflictFinding {
+            with: format!("run:{other}"),
+            files: vec![format!("src/components/very_long_module_name_{i}.rs")],
+            both_waiting: i % 2 == 0,
+        }];
+    }
+    for r in runs {
+        update(&mut a, Msg::Run(Box::new(r)));
+    }
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    let rows: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains("radar") || l.contains("very_long"))
+        .filter(|l| !l.contains('│'))
+        .collect();
+    assert_eq!(rows.len(), 3, "{screen}");
+    assert!(rows[0].contains("⚔ radar: run0000"), "{screen}");
+    assert!(rows[2].contains("M lists every finding"), "{screen}");
+    // M has each finding whole.
+    let said: Vec<&str> = a.history.iter().map(|s| s.text.as_str()).collect();
+    for i in 0..n {
+        let file = format!("very_long_module_name_{i}.rs");
+        assert!(
+            said.iter()
+                .any(|s| s.starts_with("radar: run") && s.contains(&file)),
+            "{file} in {said:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_line_wider_than_the_overlay_is_read_by_moving_sideways() {
+    use crossterm::event::{KeyCode, KeyEvent};
+    use flightdeck::ui::app::{DocKind, Mode};
+    let mut a = App::new("/home/dev/src/app".into(), None);
+    update(&mut a, Msg::Connected);
+    update(&mut a, Msg::Runs(fixtures::runs()));
+    a.status = None;
+    let long = format!("+{} THE-END-OF-IT", "x".repeat(150));
+    let lines = vec!["diff --git a/x b/x".to_string(), long];
+    update(
+        &mut a,
+        Msg::Doc {
+            kind: DocKind::Patch,
+            run: "run00002".into(),
+            text: lines.join("\n"),
+            failure: None,
+        },
+    );
+    assert!(matches!(a.mode, Mode::Doc { .. }));
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    assert!(screen.contains("← → sideways"), "{screen}");
+    assert!(!screen.contains("THE-END-OF-IT"), "{screen}");
+    let mut seen = false;
+    for _ in 0..6 {
+        update(&mut a, Msg::Key(KeyEvent::from(KeyCode::Right)));
+        let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+        seen |= screen.contains("THE-END-OF-IT");
+    }
+    assert!(seen, "→ brings the end of the line into view");
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    assert!(screen.contains("from column"), "{screen}");
+    for _ in 0..6 {
+        update(&mut a, Msg::Key(KeyEvent::from(KeyCode::Left)));
+    }
+    let screen = format!("{}", render(&mut a, 80, 24, false).backend());
+    assert!(screen.contains("+xxxx"), "back at the start:\n{screen}");
+}

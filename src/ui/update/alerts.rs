@@ -67,7 +67,20 @@ pub(super) fn detect(
         }
     }
     // What happened to the runs joins `M`'s messages beside what the person did, whatever
-    // the alert settings, without taking the status line.
+    // the alert settings, without taking the status line; so does each new radar finding
+    // (the radar row above the footer may not hold them all).
+    let mut found = Vec::new();
+    for r in app.runs.iter().filter(|r| only.is_none_or(|id| r.id == id)) {
+        let old = before.iter().find(|b| b.id == r.id).map(|b| &b.conflicts);
+        for c in &r.conflicts {
+            if !old.is_some_and(|o| o.contains(c)) {
+                found.push(format!("radar: run {} {}", r.id, c.describe()));
+            }
+        }
+    }
+    for said in found {
+        app.remember(said, false);
+    }
     for (said, failed) in &news {
         app.remember(said.clone(), *failed);
     }

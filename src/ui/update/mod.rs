@@ -157,7 +157,7 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             let output_below =
                 kind == DocKind::Proof && text.contains(crate::proof::pr_change::FAILED_HEADING);
             let mut lines: Vec<String> = match &failure {
-                Some(f) => super::failure::lines(&run, f, !output_below),
+                Some(f) => super::failure::lines(&run, f, !output_below, app.doc_width),
                 None => Vec::new(),
             };
             if !lines.is_empty() && !text.is_empty() {
@@ -183,6 +183,7 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
                     lines,
                     scroll: 0,
                 };
+                app.doc_shift = 0;
                 app.search = None;
             }
             true

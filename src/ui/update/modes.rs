@@ -276,6 +276,20 @@ fn on_mode_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             // The overlay's own height, not the table's.
             let page = app.doc_rows.max(1);
             let max = lines.len().saturating_sub(page);
+            // ← and → move the text sideways, so a line wider than the overlay can be read.
+            let shift = app.doc_width.max(8) / 2;
+            let widest = lines
+                .iter()
+                .map(|l| crate::text::width(l))
+                .max()
+                .unwrap_or(0);
+            match key.code {
+                KeyCode::Right => {
+                    app.doc_shift = (app.doc_shift + shift).min(widest.saturating_sub(shift));
+                }
+                KeyCode::Left => app.doc_shift = app.doc_shift.saturating_sub(shift),
+                _ => {}
+            }
             let action = app.keymap.action(&key);
             let moved = action.and_then(|a| scrolled(a, scroll, page, max));
             let scroll = match action {

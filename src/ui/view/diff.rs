@@ -77,6 +77,8 @@ pub struct Doc<'a> {
     /// The run as the record has it now (its PR, its attempt), not as when the view opened.
     pub record: Option<&'a RunSnapshot>,
     pub found: Option<super::pane::Found<'a>>,
+    /// Columns the text is moved left by (← →).
+    pub shift: usize,
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, doc: &Doc, ctx: &Ctx) -> Drawn {
@@ -128,8 +130,10 @@ pub fn draw(frame: &mut Frame, area: Rect, doc: &Doc, ctx: &Ctx) -> Drawn {
                 _ if l.starts_with("@@") => t.fg(Color::Cyan),
                 _ => Default::default(),
             };
-            // A line wider than the overlay ends in `…`, so a cut is never silent.
-            let text = cut(&l.replace('\t', "    "), width);
+            // A line wider than the overlay ends in `…`, so a cut is never silent; ← and →
+            // move the text sideways to read the rest.
+            let whole = l.replace('\t', "    ");
+            let text = cut(crate::text::skip_width(&whole, doc.shift), width);
             let hit = match doc.found {
                 Some(f) if f.at == Some(i) => t.current_match(),
                 _ => t.matched(),
@@ -148,8 +152,16 @@ pub fn draw(frame: &mut Frame, area: Rect, doc: &Doc, ctx: &Ctx) -> Drawn {
         .and_then(attempt::label)
         .map(|l| format!(" {l}"))
         .unwrap_or_default();
+    let wide = lines
+        .iter()
+        .any(|l| crate::text::width(&l.replace('\t', "    ")) > width);
+    let sideways = match (doc.shift, wide) {
+        (0, false) => String::new(),
+        (0, true) => " · ← → sideways".into(),
+        (n, _) => format!(" · from column {} · ← →", n + 1),
+    };
     let title = format!(
-        " {} · {}{attempt} · lines {}-{} of {} · j/k PgUp/PgDn g/G · Esc closes ",
+        " {} · {}{attempt} · lines {}-{} of {}{sideways} · j/k PgUp/PgDn g/G · Esc closes ",
         match kind {
             DocKind::Patch => "patch.diff",
             DocKind::Proof => "PR.md",

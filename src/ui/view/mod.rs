@@ -36,26 +36,21 @@ pub struct Ctx<'a> {
 
 pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
     let area = frame.area();
-    let radar = radar_line(app);
+    let radar = radar_rows(&radar_line(app), area.width as usize);
     let [header, body, radar_area, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
-        Constraint::Length(if radar.is_empty() { 0 } else { 1 }),
+        Constraint::Length(radar.len() as u16),
         Constraint::Length(footer::height(app, area.width)),
     ])
     .areas(area);
     draw_header(frame, header, app, ctx);
     if !radar.is_empty() {
-        frame.render_widget(
-            Paragraph::new(Line::from(Span::styled(
-                text::cut(
-                    &format!("⚔ radar: {}", radar.join(" · ")),
-                    area.width as usize,
-                ),
-                ctx.theme.error(),
-            ))),
-            radar_area,
-        );
+        let rows: Vec<Line> = radar
+            .into_iter()
+            .map(|r| Line::from(Span::styled(r, ctx.theme.error())))
+            .collect();
+        frame.render_widget(Paragraph::new(rows), radar_area);
     }
 
     let (table_area, pane_area) = match app.pane {
@@ -95,6 +90,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
     footer::draw(frame, footer, app, ctx);
 
     app.doc_rows = body.height.saturating_sub(2) as usize;
+    app.doc_width = body.width.saturating_sub(2) as usize;
     app.links.clear();
     let mut drawn = None;
     let mut help_lines = None;
@@ -129,6 +125,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
                         query: s.query(),
                         at: s.at,
                     }),
+                shift: app.doc_shift,
             };
             drawn = Some(diff::draw(frame, body, &doc, ctx));
         }
@@ -262,6 +259,28 @@ fn radar_line(app: &App) -> Vec<String> {
         }
     }
     out
+}
+
+/// The most rows the radar takes above the footer.
+const RADAR_ROWS: usize = 3;
+
+/// The radar's findings wrapped to the screen's width, on up to `RADAR_ROWS` rows; past
+/// that, the last row says where the rest is (each finding is in `M` and in the run's PR.md).
+fn radar_rows(findings: &[String], width: usize) -> Vec<String> {
+    if findings.is_empty() {
+        return Vec::new();
+    }
+    let mut rows = text::wrap(&format!("⚔ radar: {}", findings.join(" · ")), width);
+    if rows.len() > RADAR_ROWS {
+        let more = " … (M lists every finding)";
+        rows.truncate(RADAR_ROWS);
+        let last = &rows[RADAR_ROWS - 1];
+        rows[RADAR_ROWS - 1] = format!(
+            "{}{more}",
+            text::cut(last, width.saturating_sub(text::width(more))).trim_end_matches('…')
+        );
+    }
+    rows
 }
 
 /// A rectangle of `w` x `h` centred in `area` (clamped to it).
