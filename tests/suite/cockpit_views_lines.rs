@@ -144,7 +144,7 @@ fn a_line_wider_than_the_overlay_is_read_by_moving_sideways() {
     update(&mut a, Msg::Runs(fixtures::runs()));
     a.status = None;
     let long = format!("+{} THE-END-OF-IT", "x".repeat(150));
-    let lines = vec!["diff --git a/x b/x".to_string(), long];
+    let lines = ["diff --git a/x b/x".to_string(), long];
     update(
         &mut a,
         Msg::Doc {
