@@ -59,6 +59,7 @@ mod spawns;
 mod state_owner;
 mod supervisor;
 mod terminal_safety;
+mod test_counts_live;
 mod trust;
 mod unbounded_input;
 mod work_kept;
