@@ -136,3 +136,74 @@ command = ["sh", "-c", "echo a-needle-here >> found.txt; echo done"]
     tmux.keys(&["q"]);
     wait_until("the cockpit to exit", || !tmux.alive());
 }
+
+/// `n` with an agent that is not installed (the default here), at 80x24 and 120x32: the one
+/// that can start is offered, Tab shows the missing one marked with why, Enter starts nothing;
+/// a run failing joins `M`.
+#[test]
+fn n_marks_an_agent_that_is_not_installed_and_m_keeps_a_run_failing() {
+    let env = Env::new(
+        r#"
+default_agent = "ghost"
+[agents.ghost]
+command = ["no-such-agent-7f3a", "{task}"]
+[agents.a-noop]
+command = ["sh", "-c", "echo done"]
+[agents.z-broken]
+command = ["sh", "-c", "exit 3"]
+"#,
+    );
+    let app = git_repo(env.path(), "app");
+    let tmux = Tmux::new();
+    tmux.cockpit_sized(&env, &app, 80, 24);
+    tmux.wait_for("the cockpit", |s| s.contains("runs ("));
+    for (w, h) in [(80, 24), (120, 32)] {
+        tmux.resize(w, h);
+        tmux.keys(&["n"]);
+        tmux.wait_for("the prompt, with the agent that can start", |s| {
+            s.contains("new run [a-noop]")
+        });
+        tmux.keys(&["-l", "a task"]);
+        tmux.keys(&["Tab"]);
+        // Tab round to the missing one: marked, why above the prompt.
+        let mut screen = tmux.capture();
+        for _ in 0..8 {
+            if screen.contains("[ghost not installed]") {
+                break;
+            }
+            tmux.keys(&["Tab"]);
+            screen = tmux.wait_settled("the next agent", |_| true);
+        }
+        let flat = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains("[ghost not installed]")
+                && flat.contains(
+                    "agent `ghost` cannot start here: `no-such-agent-7f3a` is not on PATH"
+                ),
+            "{w}x{h}:\n{screen}"
+        );
+        tmux.keys(&["Enter"]);
+        tmux.wait_settled("Enter refused", |s| s.contains("[ghost not installed]"));
+        tmux.keys(&["Escape"]);
+        tmux.wait_for("the prompt closed", |s| !s.contains("new run ["));
+    }
+    assert_eq!(
+        env.json(&["ls", "--json"]),
+        serde_json::json!([]),
+        "no run was made"
+    );
+
+    // A run failing while the cockpit is open: M has it.
+    let id = env.start(&app, "z-broken", "fail on purpose");
+    env.wait_status(&id, "failed");
+    tmux.wait_for("the failed run", |s| {
+        s.contains(&id) && s.contains("failed")
+    });
+    tmux.keys(&["M"]);
+    tmux.wait_for("M with the failure", |s| {
+        s.contains("messages (") && s.contains(&format!("run {id} failed"))
+    });
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["q"]);
+    wait_until("the cockpit to exit", || !tmux.alive());
+}

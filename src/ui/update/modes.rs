@@ -88,15 +88,6 @@ fn on_mode_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 if !app.agents.is_empty() {
                     agent = (agent + 1) % app.agents.len();
                 }
-                if let Some(a) = app.agents.get(agent) {
-                    match &a.unavailable {
-                        Some(why) => {
-                            let said = format!("agent `{}` cannot start here: {why}", a.name);
-                            app.error(said)
-                        }
-                        None => app.status = None,
-                    }
-                }
                 app.mode = Mode::NewRun { input, agent, repo };
             }
             KeyCode::Enter => {

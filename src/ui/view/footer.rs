@@ -48,7 +48,26 @@ fn status_rows(app: &App, width: u16) -> Option<Vec<String>> {
 }
 
 pub fn height(app: &App, width: u16) -> u16 {
-    status_rows(app, width).map_or(1, |r| r.len().max(1) as u16)
+    let note = prompt_note(app, width).len() as u16;
+    status_rows(app, width).map_or(1, |r| r.len().max(1) as u16) + note
+}
+
+/// Above the new-run prompt, while the agent picked cannot start here: why, in rows.
+fn prompt_note(app: &App, width: u16) -> Vec<String> {
+    let Mode::NewRun { agent, .. } = &app.mode else {
+        return Vec::new();
+    };
+    let Some((name, why)) = app
+        .agents
+        .get(*agent)
+        .and_then(|a| a.unavailable.as_ref().map(|w| (&a.name, w)))
+    else {
+        return Vec::new();
+    };
+    let said = format!("agent `{name}` cannot start here: {why} (Tab picks another)");
+    let mut rows = text::wrap(&text::printable(&said), width.max(1) as usize);
+    rows.truncate(MESSAGE_ROWS);
+    rows
 }
 
 /// A text input: its label, the text with the cursor, what Enter and Esc do.
@@ -141,8 +160,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
             }
         },
     };
+    let mut lines: Vec<Line> = prompt_note(app, area.width)
+        .into_iter()
+        .map(|r| Line::from(Span::styled(r, t.error())))
+        .collect();
+    lines.push(line);
     frame.render_widget(
-        Paragraph::new(line).wrap(ratatui::widgets::Wrap { trim: false }),
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
         area,
     );
 }
