@@ -46,6 +46,11 @@ pub trait Meter: Send + Sync {
     fn held(&self, _reason: &'static str, _message: String) {}
     /// A held call went on after waiting this long.
     fn released(&self, _waited: std::time::Duration) {}
+    /// Done once what `record` was given is on disk: the answer's last bytes wait for it, so
+    /// a server killed in between cannot lose a call the agent was answered.
+    fn recorded(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// A request the gateway did not forward, as the run's timeline records it.
@@ -432,16 +437,27 @@ async fn forward(
         use futures_util::StreamExt;
         let mut stream = upstream.bytes_stream();
         let mut copy: Vec<u8> = Vec::new();
+        // One chunk is held back: the answer ends only once its call is recorded.
+        let mut held: Option<Bytes> = None;
+        let mut agent_gone = false;
         while let Some(chunk) = stream.next().await {
             let Ok(chunk) = chunk else { break };
             if copy.len() < MAX_BODY {
                 copy.extend_from_slice(&chunk);
             }
-            if tx.send(chunk).await.is_err() {
-                break; // the agent went away; still record what was used
+            if let Some(prev) = held.replace(chunk) {
+                if tx.send(prev).await.is_err() {
+                    agent_gone = true;
+                    break; // the agent went away; still record what was used
+                }
             }
         }
+        let meter = record.meter.clone();
         record.finish(&copy);
+        meter.recorded().await;
+        if let (Some(last), false) = (held, agent_gone) {
+            let _ = tx.send(last).await;
+        }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()

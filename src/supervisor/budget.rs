@@ -29,6 +29,10 @@ impl Meter for RunMeter {
         self.ctx.record_call(Phase::Agent, call);
     }
 
+    fn recorded(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(self.ctx.flushed())
+    }
+
     fn warn(&self, message: String) {
         self.ctx.emit(
             Phase::Agent,

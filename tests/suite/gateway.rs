@@ -15,7 +15,7 @@ use serde_json::json as j;
 const ANTHROPIC_KEY: &str = "sk-ant-SECRET-anthropic-0451";
 const OPENAI_KEY: &str = "sk-SECRET-openai-2187";
 
-fn config(port: u16, run_usd: f64) -> String {
+pub(crate) fn config(port: u16, run_usd: f64) -> String {
     format!(
         r#"
 [providers.anthropic]
@@ -39,7 +39,7 @@ command = ["sh", "-c", "env > \"$1\"; while [ ! -f \"$2\" ]; do sleep 0.1; done"
 }
 
 /// The provider keys, in the environment the server starts with.
-fn with_keys(env: &mut Env) {
+pub(crate) fn with_keys(env: &mut Env) {
     env.vars
         .push(("FD_TEST_ANTHROPIC_KEY".into(), ANTHROPIC_KEY.into()));
     env.vars

@@ -33,6 +33,7 @@ mod forge_fake;
 mod forge_gh;
 mod forge_poll;
 mod gateway;
+mod gateway_recorded;
 mod housekeeping;
 mod landing_recovery;
 mod merge_queue;
