@@ -21,6 +21,7 @@ pub mod forge;
 pub mod gate;
 pub mod gateway;
 pub mod harden;
+pub mod hosts;
 pub mod log;
 pub mod memory;
 pub mod models;

@@ -8,17 +8,28 @@ use crate::text::{cut, first_line, printable};
 use crate::time::human_duration;
 
 pub fn table(runs: &[RunRecord]) -> String {
+    table_on_hosts(runs, None)
+}
+
+/// The runs table; with `hosts` (one per run), a HOST column first.
+pub fn table_on_hosts(runs: &[RunRecord], hosts: Option<&[&str]>) -> String {
     let mut out = String::new();
+    if hosts.is_some() {
+        let _ = write!(out, "{:<12} ", "HOST");
+    }
     let _ = writeln!(
         out,
         "{:<9} {:<15} {:<8} {:<18} {:>8}  TASK",
         "ID", "STATUS", "PHASE", "AGENT", "ELAPSED"
     );
-    for r in runs {
+    for (i, r) in runs.iter().enumerate() {
         let elapsed = r
             .active_secs(&crate::time::now_rfc3339())
             .map(|s| human_duration(s as i64))
             .unwrap_or_else(|| "-".into());
+        if let Some(h) = hosts {
+            let _ = write!(out, "{:<12} ", cut(h.get(i).copied().unwrap_or("?"), 12));
+        }
         let _ = writeln!(
             out,
             "{:<9} {:<15} {:<8} {:<18} {:>8}  {}",

@@ -2,6 +2,7 @@
 
 mod actions;
 mod format;
+mod hosts;
 mod prices;
 mod run;
 mod trust;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use color_eyre::eyre::Result;
 
+use crate::hosts::route::Hosts;
 use crate::run::Phase;
 
 #[derive(Debug, Parser)]
@@ -27,6 +29,11 @@ pub struct Cli {
     /// A config file layered over the others (also FLIGHTDECK_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The host a command goes to ([hosts.NAME] in your config; `local` is this machine);
+    /// for `run`, where the run is made (`auto`: the host with the most free slots). Without
+    /// it, a run is found wherever it is.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub host: Option<String>,
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }
@@ -194,6 +201,20 @@ pub enum Cmd {
         #[arg(value_name = "MODEL")]
         model: Option<String>,
     },
+    /// The hosts of your config: reachable, version, runs, free slots, latency.
+    Hosts {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Relay stdin and stdout to this host's server (ssh runs it for another machine's
+    /// flightdeck; not for people).
+    #[command(hide = true)]
+    Bridge {
+        /// Refuse a client of another version.
+        #[arg(long)]
+        expect_version: Option<String>,
+    },
     /// A sample repository and scripted agents, live in the cockpit.
     Demo {
         /// Start the demo runs and print their ids, without opening the cockpit.
@@ -259,6 +280,14 @@ pub async fn main(cli: Cli) -> Result<i32> {
             task,
         }) => {
             let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));
+            let (client, repo, config) = match cli.host.as_deref() {
+                None | Some(crate::config::hosts::LOCAL) => (client, repo, config),
+                Some(name) => {
+                    let all = Hosts::load(&client, config.clone()).await?;
+                    let (c, there) = placed(&all, name, &repo).await?;
+                    (c, PathBuf::from(there), None)
+                }
+            };
             run::start(
                 &client,
                 run::Args {
@@ -273,49 +302,206 @@ pub async fn main(cli: Cli) -> Result<i32> {
             )
             .await
         }
-        Some(Cmd::Ls { json, all }) => view::ls(&client, json, all).await,
-        Some(Cmd::Show { run, json }) => view::show(&client, &run, json).await,
-        Some(Cmd::Logs { run, follow }) => view::logs(&client, &run, follow).await,
-        Some(Cmd::Pause { run }) => actions::pause(&client, &run).await,
-        Some(Cmd::Resume { run }) => actions::resume(&client, &run).await,
-        Some(Cmd::Kill { run }) => actions::kill(&client, &run).await,
-        Some(Cmd::Retry { run, phase }) => actions::retry(&client, &run, phase).await,
-        Some(Cmd::Clean {
+        Some(Cmd::Ls { json, all }) => {
+            let hosts = Hosts::load(&client, config.clone()).await?;
+            match cli.host.as_deref() {
+                Some(h) => view::ls(hosts.named(h)?, json, all).await,
+                None if hosts.any_remote() => self::hosts::ls(&hosts, json, all).await,
+                None => view::ls(&client, json, all).await,
+            }
+        }
+        Some(Cmd::Hosts { json }) => {
+            let hosts = Hosts::load(&client, config.clone()).await?;
+            let local = crate::config::load(&crate::config::Sources {
+                explicit: config.clone(),
+                ..Default::default()
+            })
+            .map(|c| c.max_parallel)
+            .unwrap_or(4);
+            self::hosts::hosts(&hosts, local, json).await
+        }
+        Some(Cmd::Bridge { expect_version }) => {
+            crate::hosts::bridge::serve(&client, expect_version.as_deref()).await
+        }
+        Some(cmd) if about_a_run(&cmd) => {
+            on_run(cmd, &client, cli.host.as_deref(), config, home).await
+        }
+        Some(cmd) => local_only(cmd, &client, config, home).await,
+    }
+}
+
+/// Commands about a run (or that need no host): sent to the server that has the run.
+async fn on_run(
+    cmd: Cmd,
+    local: &crate::client::Client,
+    host: Option<&str>,
+    config: Option<PathBuf>,
+    home: crate::paths::Home,
+) -> Result<i32> {
+    let hosts = Hosts::load(local, config.clone()).await?;
+    let to = |run: String| {
+        let hosts = &hosts;
+        async move { hosts.for_run(&run, host).await }
+    };
+    match cmd {
+        Cmd::Show { run, json } => view::show(&to(run.clone()).await?, &run, json).await,
+        Cmd::Logs { run, follow } => view::logs(&to(run.clone()).await?, &run, follow).await,
+        Cmd::Pause { run } => actions::pause(&to(run.clone()).await?, &run).await,
+        Cmd::Resume { run } => actions::resume(&to(run.clone()).await?, &run).await,
+        Cmd::Kill { run } => actions::kill(&to(run.clone()).await?, &run).await,
+        Cmd::Retry { run, phase } => actions::retry(&to(run.clone()).await?, &run, phase).await,
+        Cmd::Clean {
             runs,
             merged,
             force,
-        }) => actions::clean(&client, &runs, merged, force).await,
-        Some(Cmd::Rebase { run, by_hand }) => actions::rebase(&client, &run, by_hand).await,
-        Some(Cmd::Merge { runs, no_wait }) => actions::merge(&client, &runs, no_wait).await,
-        Some(Cmd::Pr { run, json }) => actions::pr(&client, &run, json).await,
-        Some(Cmd::Reply { run, text }) => actions::reply(&client, &run, &text.join(" ")).await,
-        Some(Cmd::Trust { repo, revoke }) => {
+        } => {
+            // `--merged` cleans this machine's (or --host's) landed runs.
+            let client = match (runs.first(), host) {
+                (Some(r), _) => to(r.clone()).await?,
+                (None, Some(h)) => hosts.named(h)?.clone(),
+                (None, None) => local.clone(),
+            };
+            actions::clean(&client, &runs, merged, force).await
+        }
+        Cmd::Rebase { run, by_hand } => {
+            actions::rebase(&to(run.clone()).await?, &run, by_hand).await
+        }
+        Cmd::Merge { runs, no_wait } => {
+            // A merge queue is a host's: the runs go to the server of the first.
+            let client = match runs.first() {
+                Some(r) => to(r.clone()).await?,
+                None => local.clone(),
+            };
+            actions::merge(&client, &runs, no_wait).await
+        }
+        Cmd::Pr { run, json } => actions::pr(&to(run.clone()).await?, &run, json).await,
+        Cmd::Reply { run, text } => {
+            actions::reply(&to(run.clone()).await?, &run, &text.join(" ")).await
+        }
+        other => local_only(other, local, config, home).await,
+    }
+}
+
+/// Whether `cmd` is about a run (and goes to the server that has it).
+fn about_a_run(cmd: &Cmd) -> bool {
+    matches!(
+        cmd,
+        Cmd::Show { .. }
+            | Cmd::Logs { .. }
+            | Cmd::Pause { .. }
+            | Cmd::Resume { .. }
+            | Cmd::Kill { .. }
+            | Cmd::Retry { .. }
+            | Cmd::Clean { .. }
+            | Cmd::Rebase { .. }
+            | Cmd::Merge { .. }
+            | Cmd::Pr { .. }
+            | Cmd::Reply { .. }
+    )
+}
+
+/// Where `run --host NAME` makes its run: that host's client and the repository's path there
+/// (`auto`: the reachable host with the most free slots that has the repository).
+async fn placed(
+    hosts: &Hosts,
+    name: &str,
+    repo: &std::path::Path,
+) -> Result<(crate::client::Client, String)> {
+    let there = |c: &crate::client::Client| -> Option<String> {
+        match hosts.config(c.host_name()) {
+            None => Some(repo.display().to_string()),
+            Some(h) => h.repo_path(repo),
+        }
+    };
+    if name != "auto" {
+        let c = hosts.named(name)?;
+        let path = there(c).ok_or_else(|| {
+            color_eyre::eyre::eyre!(
+                "host {name} has no path for the repository {}: add it to [hosts.{name}.repos], e.g. \"{}\" = \"/path/on/{name}\"",
+                repo.display(),
+                repo.display()
+            )
+        })?;
+        return Ok((c.clone(), path));
+    }
+    let local_cap = crate::config::load(&crate::config::Sources::default())
+        .map(|c| c.max_parallel)
+        .unwrap_or(4);
+    let mut best: Option<(usize, crate::client::Client, String)> = None;
+    for c in std::iter::once(&hosts.local).chain(&hosts.remote) {
+        let Some(path) = there(c) else { continue };
+        let cap = hosts
+            .config(c.host_name())
+            .map_or(Some(local_cap), |h| h.max_parallel)
+            .unwrap_or(local_cap);
+        let Ok(crate::protocol::Reply::Runs { runs }) =
+            c.request(&crate::protocol::Command::List).await
+        else {
+            continue;
+        };
+        let busy = runs
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.status,
+                    crate::run::Status::Running
+                        | crate::run::Status::Queued
+                        | crate::run::Status::Paused
+                )
+            })
+            .count();
+        let free = cap.saturating_sub(busy);
+        if best.as_ref().is_none_or(|(f, _, _)| free > *f) {
+            best = Some((free, c.clone(), path));
+        }
+    }
+    best.map(|(_, c, p)| (c, p)).ok_or_else(|| {
+        color_eyre::eyre::eyre!(
+            "no host can take the run: none that has the repository {} could be reached",
+            repo.display()
+        )
+    })
+}
+
+async fn local_only(
+    cmd: Cmd,
+    client: &crate::client::Client,
+    config: Option<PathBuf>,
+    home: crate::paths::Home,
+) -> Result<i32> {
+    let client = client.clone();
+    match cmd {
+        Cmd::Trust { repo, revoke } => {
             let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));
             trust::trust(&home, repo, revoke, config.clone()).await
         }
-        Some(Cmd::Serve { detach, replace }) => {
+        Cmd::Serve { detach, replace } => {
             if replace {
                 actions::shutdown(&client, false, true).await?;
             }
             actions::serve(&client, home, config, detach, replace).await
         }
-        Some(Cmd::Stop { all, keep_runs }) => actions::shutdown(&client, all, keep_runs).await,
-        Some(Cmd::Prices {
+        Cmd::Stop { all, keep_runs } => actions::shutdown(&client, all, keep_runs).await,
+        Cmd::Prices {
             json,
             provider,
             model,
-        }) => prices::prices(prices::Args {
+        } => prices::prices(prices::Args {
             config,
             json,
             provider,
             model,
         }),
-        Some(Cmd::Demo { no_ui }) => crate::demo::run(home, no_ui).await,
-        Some(Cmd::Shutdown { kill_runs }) => actions::shutdown(&client, kill_runs, true).await,
-        Some(Cmd::AgentBuiltin) => Ok(crate::builtin::main().await),
+        Cmd::Demo { no_ui } => crate::demo::run(home, no_ui).await,
+        Cmd::Shutdown { kill_runs } => actions::shutdown(&client, kill_runs, true).await,
+        Cmd::AgentBuiltin => Ok(crate::builtin::main().await),
         // main() runs the shim before any runtime starts; reaching here is still correct.
-        Some(Cmd::Shim { dir, argv }) => Ok(crate::shim::main(&dir, &argv)),
-        Some(Cmd::Tether { argv, .. }) => Ok(crate::tether::main(&argv)),
+        Cmd::Shim { dir, argv } => Ok(crate::shim::main(&dir, &argv)),
+        Cmd::Tether { argv, .. } => Ok(crate::tether::main(&argv)),
+        // Handled by `main` and `on_run` before here.
+        other => Err(color_eyre::eyre::eyre!(
+            "internal error: {other:?} reached the wrong handler"
+        )),
     }
 }
 

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::net::unix::OwnedReadHalf;
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, Lines};
 use tokio::net::UnixStream;
 
 use crate::paths::Home;
@@ -29,19 +30,32 @@ pub struct Client {
     home: Home,
     /// Passed to a server this client starts.
     config: Option<PathBuf>,
+    /// The host whose server this client speaks to, over SSH; None: this machine's.
+    remote: Option<Arc<Remote>>,
 }
+
+/// A host of `[hosts]`, reached through `flightdeck bridge` run there over ssh.
+pub struct Remote {
+    pub name: String,
+    pub host: crate::config::hosts::HostConfig,
+}
+
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// A reply stream: one reply per line until `End` or the connection closes.
 pub struct ReplyStream {
-    lines: Lines<BufReader<OwnedReadHalf>>,
-    _write: tokio::net::unix::OwnedWriteHalf,
+    lines: Lines<BufReader<Reader>>,
+    _write: Writer,
+    /// The ssh process a remote command goes through (killed when the stream is dropped).
+    _ssh: Option<tokio::process::Child>,
     /// The first line, read ahead to know the server is there (None: not read yet).
     first: Option<Option<String>>,
 }
 
 impl ReplyStream {
     /// Read the first line ahead.
-    async fn prime(&mut self) -> std::io::Result<()> {
+    pub(crate) async fn prime(&mut self) -> std::io::Result<()> {
         let line = self.lines.next_line().await?;
         if line.is_none() {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
@@ -71,7 +85,30 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Client {
     pub fn new(home: Home, config: Option<PathBuf>) -> Self {
-        Self { home, config }
+        Self {
+            home,
+            config,
+            remote: None,
+        }
+    }
+
+    /// A client of the server on host `name`, reached over ssh.
+    pub fn for_host(home: Home, name: &str, host: crate::config::hosts::HostConfig) -> Self {
+        Self {
+            home,
+            config: None,
+            remote: Some(Arc::new(Remote {
+                name: name.into(),
+                host,
+            })),
+        }
+    }
+
+    /// The host this client speaks to (`local` for this machine).
+    pub fn host_name(&self) -> &str {
+        self.remote
+            .as_ref()
+            .map_or(crate::config::hosts::LOCAL, |r| r.name.as_str())
     }
 
     pub fn home(&self) -> &Home {
@@ -130,6 +167,9 @@ impl Client {
     /// started, for a command that only reads; for one that acts that is said, since whether
     /// it was carried out cannot be known.
     pub async fn stream(&self, cmd: &Command) -> Result<ReplyStream, ClientError> {
+        if let Some(remote) = &self.remote {
+            return crate::hosts::bridge::stream(&self.home, remote, cmd).await;
+        }
         let again = crate::server::caller::reads_only(cmd);
         let mut tries = 0u64;
         loop {
@@ -166,14 +206,26 @@ impl Client {
     }
 
     pub async fn send_on(stream: UnixStream, cmd: &Command) -> Result<ReplyStream, ClientError> {
-        let (read, mut write) = stream.into_split();
+        let (read, write) = stream.into_split();
+        Self::send_over(Box::new(read), Box::new(write), None, cmd).await
+    }
+
+    /// Send `cmd` on a connection already open (a socket, or an ssh process's pipes).
+    pub async fn send_over(
+        read: Reader,
+        mut write: Writer,
+        ssh: Option<tokio::process::Child>,
+        cmd: &Command,
+    ) -> Result<ReplyStream, ClientError> {
         let mut line = serde_json::to_vec(cmd).map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');
         write.write_all(&line).await?;
+        write.flush().await?;
         Ok(ReplyStream {
             // A list of hundreds of runs is a line of several hundred kB.
             lines: BufReader::with_capacity(64 * 1024, read).lines(),
             _write: write,
+            _ssh: ssh,
             first: None,
         })
     }

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod duration;
 mod file;
 pub mod forge;
+pub mod hosts;
 mod layers;
 pub mod pinned;
 pub mod trust;
@@ -62,6 +63,9 @@ pub struct Config {
     /// User config only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forge: Option<forge::ForgeConfig>,
+    /// Other machines runs can be made on, over SSH. User config only.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, hosts::HostConfig>,
 }
 
 /// `[cockpit]`: when a run fails, conflicts, pauses for its budget or becomes ready to merge.
@@ -162,6 +166,7 @@ impl Default for Config {
             cockpit: CockpitConfig::default(),
             env_passthrough: Vec::new(),
             forge: None,
+            hosts: BTreeMap::new(),
         }
     }
 }
@@ -369,6 +374,9 @@ impl Config {
     /// Checks that serde cannot express.
     pub fn validate(&self) -> Result<(), String> {
         self.browser.validate()?;
+        if let Some(problem) = self.hosts.iter().find_map(|(n, h)| h.problem(n)) {
+            return Err(problem);
+        }
         if let Some(problem) = self.forge.as_ref().and_then(forge::ForgeConfig::problem) {
             return Err(problem);
         }

@@ -16,7 +16,11 @@ use sha2::{Digest, Sha256};
 use super::Config;
 
 /// Top-level keys only the user's own config may set.
-const REPO_FORBIDDEN_KEYS: [(&str, &str); 7] = [
+const REPO_FORBIDDEN_KEYS: [(&str, &str); 8] = [
+    (
+        "hosts",
+        "which machines runs go to and which commands run there",
+    ),
     (
         "forge",
         "where runs are pushed and which forge API gets your token",

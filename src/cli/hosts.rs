@@ -1,0 +1,159 @@
+//! `flightdeck hosts` and the runs of every host in `ls`.
+
+use std::fmt::Write;
+use std::time::Instant;
+
+use color_eyre::eyre::{eyre, Result};
+use serde::Serialize;
+
+use crate::client::Client;
+use crate::hosts::bridge::VERSION;
+use crate::hosts::route::Hosts;
+use crate::protocol::{Command, Reply, RunSnapshot};
+use crate::run::Status;
+
+/// One host as `flightdeck hosts` shows it.
+#[derive(Debug, Serialize)]
+pub struct HostState {
+    pub host: String,
+    pub reachable: bool,
+    /// Its flightdeck's version (a host of another version refuses to serve).
+    pub version: Option<String>,
+    pub runs: usize,
+    pub active: usize,
+    /// Runs it may start now: its `max_parallel` less what is active.
+    pub free_slots: Option<usize>,
+    /// How long listing its runs took, over ssh for a host.
+    pub latency_ms: Option<u64>,
+    /// Why it could not be reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn active(r: &RunSnapshot) -> bool {
+    matches!(r.status, Status::Running | Status::Queued | Status::Paused)
+}
+
+async fn list(c: &Client) -> Result<Vec<RunSnapshot>, crate::client::ClientError> {
+    match c.request(&Command::List).await? {
+        Reply::Runs { runs } => Ok(runs),
+        other => Err(crate::client::ClientError::Protocol(format!("{other:?}"))),
+    }
+}
+
+pub async fn hosts(hosts: &Hosts, local_parallel: usize, json: bool) -> Result<i32> {
+    let mut states = Vec::new();
+    for c in std::iter::once(&hosts.local).chain(&hosts.remote) {
+        let started = Instant::now();
+        let listed = list(c).await;
+        let latency = started.elapsed().as_millis() as u64;
+        let cap = hosts
+            .config(c.host_name())
+            .map_or(Some(local_parallel), |h| h.max_parallel);
+        states.push(match listed {
+            Ok(runs) => {
+                let active = runs.iter().filter(|r| active(r)).count();
+                HostState {
+                    host: c.host_name().into(),
+                    reachable: true,
+                    version: Some(VERSION.into()),
+                    runs: runs.len(),
+                    active,
+                    free_slots: cap.map(|m| m.saturating_sub(active)),
+                    latency_ms: Some(latency),
+                    error: None,
+                }
+            }
+            Err(e) => HostState {
+                host: c.host_name().into(),
+                reachable: false,
+                version: None,
+                runs: 0,
+                active: 0,
+                free_slots: None,
+                latency_ms: None,
+                error: Some(e.to_string()),
+            },
+        });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&states)?);
+    } else {
+        print!("{}", hosts_table(&states));
+    }
+    Ok(if states.iter().all(|s| s.reachable) {
+        0
+    } else {
+        1
+    })
+}
+
+fn hosts_table(states: &[HostState]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<12} {:<10} {:<9} {:>5} {:>6} {:>5} {:>8}",
+        "HOST", "REACHABLE", "VERSION", "RUNS", "ACTIVE", "FREE", "LATENCY"
+    );
+    let dash = || "-".to_string();
+    for s in states {
+        let _ = writeln!(
+            o,
+            "{:<12} {:<10} {:<9} {:>5} {:>6} {:>5} {:>8}",
+            crate::text::cut(&s.host, 12),
+            if s.reachable { "yes" } else { "no" },
+            s.version.clone().unwrap_or_else(dash),
+            s.runs,
+            s.active,
+            s.free_slots.map_or_else(dash, |n| n.to_string()),
+            s.latency_ms.map_or_else(dash, |n| format!("{n} ms"))
+        );
+        if let Some(e) = &s.error {
+            let _ = writeln!(o, "             {}", crate::text::printable(e));
+        }
+    }
+    o
+}
+
+/// `ls` over every host: the runs newest first, each with its host; a host that cannot be
+/// reached is said on stderr and the others are listed.
+pub async fn ls(hosts: &Hosts, json: bool, all: bool) -> Result<i32> {
+    let mut runs: Vec<(String, RunSnapshot)> = Vec::new();
+    let mut missed = 0;
+    for c in std::iter::once(&hosts.local).chain(&hosts.remote) {
+        match list(c).await {
+            Ok(found) => runs.extend(found.into_iter().map(|r| (c.host_name().to_string(), r))),
+            Err(e) => {
+                missed += 1;
+                eprintln!("host {}: {e}", c.host_name());
+            }
+        }
+    }
+    if !all {
+        runs.retain(|(_, r)| !r.is_stale_cleaned());
+    }
+    runs.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
+    if json {
+        let mut out = Vec::with_capacity(runs.len());
+        for (host, r) in &runs {
+            let mut v = serde_json::to_value(r)?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert("host".into(), host.clone().into());
+            }
+            out.push(v);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if runs.is_empty() {
+        println!(
+            "no runs yet; start one with: flightdeck run \"TASK\" (--host NAME for another host)"
+        );
+    } else {
+        let hosts: Vec<&str> = runs.iter().map(|(h, _)| h.as_str()).collect();
+        let records: Vec<RunSnapshot> = runs.iter().map(|(_, r)| r.clone()).collect();
+        print!("{}", super::format::table_on_hosts(&records, Some(&hosts)));
+    }
+    if missed > 0 && runs.is_empty() && missed == hosts.remote.len() + 1 {
+        return Err(eyre!("no host could be reached"));
+    }
+    Ok(0)
+}

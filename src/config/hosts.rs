@@ -1,0 +1,138 @@
+//! `[hosts.NAME]`: other machines runs can be made on, over SSH (user config only: a
+//! repository's file may not say where its runs go or which commands run there).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The implicit host of the machine flightdeck runs on.
+pub const LOCAL: &str = "local";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// What follows `ssh`: a destination (`me@build1`, a Host of your ssh config) and any
+    /// options (`-p 2222`, `-i KEY`), as one string split at spaces or as a list.
+    pub ssh: SshArgs,
+    /// FLIGHTDECK_HOME on the host (default: the host's own default).
+    #[serde(default)]
+    pub home: Option<String>,
+    /// The flightdeck program on the host.
+    #[serde(default = "default_binary")]
+    pub binary: String,
+    /// Runs at once on the host (the host's own config decides when unset).
+    #[serde(default)]
+    pub max_parallel: Option<usize>,
+    /// Where a repository of this machine is on the host: local path → path there.
+    #[serde(default)]
+    pub repos: BTreeMap<PathBuf, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SshArgs {
+    Line(String),
+    List(Vec<String>),
+}
+
+fn default_binary() -> String {
+    "flightdeck".into()
+}
+
+impl HostConfig {
+    /// The words after `ssh`, in order.
+    pub fn ssh_words(&self) -> Vec<String> {
+        match &self.ssh {
+            SshArgs::Line(l) => l.split_whitespace().map(str::to_string).collect(),
+            SshArgs::List(l) => l.clone(),
+        }
+    }
+
+    /// Where `repo` (a path on this machine) is on the host: its own entry, or the entry of
+    /// a directory it is under (the rest of the path kept).
+    pub fn repo_path(&self, repo: &Path) -> Option<String> {
+        self.repos
+            .iter()
+            .filter_map(|(local, there)| {
+                repo.strip_prefix(local)
+                    .ok()
+                    .map(|rest| (local, there, rest))
+            })
+            .max_by_key(|(local, _, _)| local.components().count())
+            .map(|(_, there, rest)| {
+                if rest.as_os_str().is_empty() {
+                    there.clone()
+                } else {
+                    format!("{}/{}", there.trim_end_matches('/'), rest.display())
+                }
+            })
+    }
+
+    /// What is wrong with it, as one sentence; None when nothing is.
+    pub fn problem(&self, name: &str) -> Option<String> {
+        if name == LOCAL {
+            return Some(format!(
+                "[hosts.{LOCAL}] names this machine itself; give the other host another name"
+            ));
+        }
+        if self.ssh_words().is_empty() {
+            return Some(format!(
+                "[hosts.{name}].ssh is empty; give the destination ssh connects to, e.g. ssh = \"me@build1\""
+            ));
+        }
+        if self.binary.trim().is_empty() {
+            return Some(format!(
+                "[hosts.{name}].binary is empty; give the flightdeck program on the host"
+            ));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(toml_text: &str) -> HostConfig {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn ssh_as_a_line_or_a_list() {
+        let h = host("ssh = \"-p 2222 me@build1\"");
+        assert_eq!(h.ssh_words(), ["-p", "2222", "me@build1"]);
+        assert_eq!(h.binary, "flightdeck");
+        let h = host("ssh = [\"-i\", \"/keys/my key\", \"me@build1\"]");
+        assert_eq!(h.ssh_words(), ["-i", "/keys/my key", "me@build1"]);
+    }
+
+    #[test]
+    fn a_repository_is_found_by_its_own_entry_or_a_parent_directory() {
+        let h = host(
+            "ssh = \"b\"\n[repos]\n\"/home/me/src\" = \"/srv/src\"\n\"/home/me/src/app\" = \"/data/app\"\n",
+        );
+        assert_eq!(
+            h.repo_path(Path::new("/home/me/src/app")).as_deref(),
+            Some("/data/app")
+        );
+        assert_eq!(
+            h.repo_path(Path::new("/home/me/src/site/www")).as_deref(),
+            Some("/srv/src/site/www")
+        );
+        assert_eq!(h.repo_path(Path::new("/elsewhere")), None);
+    }
+
+    #[test]
+    fn problems_are_said() {
+        assert!(host("ssh = \"\"")
+            .problem("b")
+            .unwrap()
+            .contains("ssh is empty"));
+        assert!(host("ssh = \"b\"")
+            .problem(LOCAL)
+            .unwrap()
+            .contains("this machine"));
+        assert_eq!(host("ssh = \"b\"").problem("b"), None);
+    }
+}

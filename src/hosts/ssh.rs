@@ -1,0 +1,92 @@
+//! The system `ssh`, driven with one ControlMaster per host: the user's ssh config, keys,
+//! agent and known_hosts apply, and after the first connection each command is a new channel
+//! on the open one (no new handshake).
+
+use std::path::Path;
+
+use tokio::process::Command;
+
+use crate::config::hosts::HostConfig;
+use crate::paths::Home;
+
+/// How long an idle master connection stays open after its last command.
+const PERSIST_SECS: u32 = 300;
+
+/// `s` as one word for the remote shell (ssh runs the command through it).
+pub fn quoted(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:@=%,".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The command run on the host: the host's flightdeck with its home, and `args`.
+pub fn remote_command(host: &HostConfig, args: &[&str]) -> String {
+    let mut words = Vec::new();
+    if let Some(home) = &host.home {
+        words.push(format!("FLIGHTDECK_HOME={}", quoted(home)));
+    }
+    words.push(quoted(&host.binary));
+    words.extend(args.iter().map(|a| quoted(a)));
+    words.join(" ")
+}
+
+/// Where the master connections' sockets are: the home's `ssh` directory, owner-only.
+/// Blocking (makes the directory).
+pub fn control_dir(home: &Home) -> std::io::Result<std::path::PathBuf> {
+    let dir = home.root().join("ssh");
+    crate::owner_only::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// `ssh … HOST 'command'`, its stdio piped, killed when dropped.
+pub fn command(control: &Path, host: &HostConfig, args: &[&str]) -> Command {
+    let mut c = Command::new("ssh");
+    c.args([
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ControlMaster=auto",
+        "-o",
+        &format!("ControlPersist={PERSIST_SECS}"),
+        "-o",
+    ])
+    .arg(format!("ControlPath={}/%C", control.display()))
+    .args([
+        "-o",
+        "ServerAliveInterval=10",
+        "-o",
+        "ServerAliveCountMax=3",
+    ])
+    .args(host.ssh_words())
+    .arg(remote_command(host, args))
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .kill_on_drop(true);
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_remote_command_is_quoted_for_its_shell() {
+        let host: HostConfig = toml::from_str(
+            "ssh = \"b\"\nhome = \"/srv/fd home\"\nbinary = \"/opt/it's/flightdeck\"",
+        )
+        .unwrap();
+        assert_eq!(
+            remote_command(&host, &["bridge", "--expect-version", "0.1.0"]),
+            "FLIGHTDECK_HOME='/srv/fd home' '/opt/it'\\''s/flightdeck' bridge --expect-version 0.1.0"
+        );
+        let plain: HostConfig = toml::from_str("ssh = \"b\"").unwrap();
+        assert_eq!(
+            remote_command(&plain, &["--version"]),
+            "flightdeck --version"
+        );
+    }
+}
