@@ -13,6 +13,7 @@ mod budget;
 mod child_env;
 mod cockpit_tmux;
 mod cockpit_tmux_attention;
+mod cockpit_tmux_demo;
 mod cockpit_tmux_first_hour;
 mod cockpit_tmux_pr;
 mod cockpit_tmux_snags;

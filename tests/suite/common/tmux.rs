@@ -146,3 +146,34 @@ impl Tmux {
         );
     }
 }
+
+impl Tmux {
+    /// `flightdeck demo` (the cockpit it opens) in a 120x40 window, this test's home, no
+    /// config of the test's own (the demo writes its own), `vars` before it.
+    pub fn demo(&self, env: &Env, vars: &str) {
+        let shell = format!(
+            "env -u FLIGHTDECK_CONFIG {vars} FLIGHTDECK_HOME={} XDG_CONFIG_HOME={} {BIN} demo",
+            env.home.display(),
+            env.path().join("xdg").display()
+        );
+        let cwd = env.path().to_str().expect("utf-8 path").to_string();
+        let started = self.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "fd",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            &cwd,
+            &shell,
+        ]);
+        assert!(
+            started.status.success(),
+            "{}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+    }
+}
