@@ -61,6 +61,10 @@ pub struct Refused {
     pub message: String,
 }
 
+/// The key the gateway sends a `kind = "demo"` provider (flightdeck's own scripted model):
+/// not a secret, it only shows the call came through the gateway.
+pub const DEMO_KEY: &str = "flightdeck-demo-key";
+
 /// Refusals a run's timeline records one by one; past this only every hundredth is.
 const REFUSALS_RECORDED: u64 = 20;
 
@@ -70,6 +74,8 @@ pub struct RunLink {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub prices: Arc<PriceTable>,
     pub caps: BudgetConfig,
+    /// The run's agent's own cap, if it has one.
+    pub agent_cap: Option<budget::AgentCap>,
     /// What the run had spent before (earlier attempts), plus what passes through.
     pub spent: Spent,
     warned: bool,
@@ -85,6 +91,7 @@ impl RunLink {
         providers: BTreeMap<String, ProviderConfig>,
         prices: Arc<PriceTable>,
         caps: BudgetConfig,
+        agent_cap: Option<budget::AgentCap>,
         spent: Spent,
     ) -> Self {
         Self {
@@ -93,6 +100,7 @@ impl RunLink {
             providers,
             prices,
             caps,
+            agent_cap,
             spent,
             warned: false,
             refusals: 0,
@@ -204,7 +212,7 @@ impl Gateway {
         let global = self.inner.global.lock().map(|g| *g).unwrap_or_default();
         let links = self.inner.links.lock().ok()?;
         links.values().filter(|l| l.run_id == run_id).find_map(|l| {
-            match budget::check(&l.caps, l.spent, global) {
+            match budget::check(&l.caps, l.agent_cap.as_ref(), l.spent, global) {
                 Verdict::Stop(m) => Some(m),
                 _ => None,
             }
@@ -212,10 +220,11 @@ impl Gateway {
     }
 
     /// New caps for a run (raised in config before resuming).
-    pub fn set_caps(&self, run_id: &str, caps: BudgetConfig) {
+    pub fn set_caps(&self, run_id: &str, caps: BudgetConfig, agent_cap: Option<budget::AgentCap>) {
         if let Ok(mut links) = self.inner.links.lock() {
             for link in links.values_mut().filter(|l| l.run_id == run_id) {
                 link.caps = caps;
+                link.agent_cap = agent_cap.clone();
                 link.warned = false;
             }
         }
@@ -363,7 +372,11 @@ async fn forward(
     if let Some((since, meter)) = held {
         meter.released(since.elapsed());
     }
-    let Ok(key) = std::env::var(&provider.api_key_env) else {
+    let key = match provider.kind {
+        ProviderKind::Demo => Ok(DEMO_KEY.to_string()),
+        _ => std::env::var(&provider.api_key_env),
+    };
+    let Ok(key) = key else {
         return Err(json_error(
             StatusCode::BAD_GATEWAY,
             "api_error",
@@ -396,7 +409,7 @@ async fn forward(
         }
     }
     up = match provider.kind {
-        ProviderKind::Anthropic => up.header("x-api-key", key),
+        ProviderKind::Anthropic | ProviderKind::Demo => up.header("x-api-key", key),
         ProviderKind::Openai => up.bearer_auth(key),
     };
     let started = Instant::now();
@@ -528,6 +541,7 @@ impl Recorder {
                 let provider = match self.kind {
                     ProviderKind::Anthropic => "anthropic",
                     ProviderKind::Openai => "openai",
+                    ProviderKind::Demo => "demo",
                 };
                 match self.prices.most_expensive(provider) {
                     Some((dearest, p)) => (
@@ -560,13 +574,15 @@ impl Recorder {
                 Some(link) => {
                     link.spent.tokens += tokens;
                     link.spent.usd += cost;
-                    let usd_capped = link.caps.run_usd.is_some() || link.caps.global_usd.is_some();
+                    let usd_capped = link.caps.run_usd.is_some()
+                        || link.caps.global_usd.is_some()
+                        || link.agent_cap.is_some();
                     if let (Some(note), true) = (&estimated, usd_capped) {
                         if link.estimated.insert(model.clone()) {
                             notes.push(note.clone());
                         }
                     }
-                    let v = budget::check(&link.caps, link.spent, global);
+                    let v = budget::check(&link.caps, link.agent_cap.as_ref(), link.spent, global);
                     match v {
                         Verdict::Warn(_) if link.warned => Verdict::Fine,
                         Verdict::Warn(_) => {

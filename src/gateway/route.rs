@@ -150,7 +150,7 @@ fn decode(s: &str) -> Result<Vec<u8>, ()> {
 fn endpoint(kind: ProviderKind, parts: &[&str]) -> Option<Method> {
     match kind {
         // The Anthropic SDKs' base URL has no version; they add `/v1/...`.
-        ProviderKind::Anthropic => match parts {
+        ProviderKind::Anthropic | ProviderKind::Demo => match parts {
             ["v1", "messages"] | ["v1", "messages", "count_tokens"] => Some(Method::POST),
             ["v1", "models"] => Some(Method::GET),
             ["v1", "models", id] if model_id(id) => Some(Method::GET),
@@ -180,12 +180,13 @@ fn kind_name(kind: ProviderKind) -> &'static str {
     match kind {
         ProviderKind::Anthropic => "anthropic",
         ProviderKind::Openai => "openai",
+        ProviderKind::Demo => "demo",
     }
 }
 
 fn listing(kind: ProviderKind) -> &'static str {
     match kind {
-        ProviderKind::Anthropic => {
+        ProviderKind::Anthropic | ProviderKind::Demo => {
             "POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models[/MODEL]"
         }
         ProviderKind::Openai => {

@@ -19,7 +19,7 @@ fn the_demo_shows_spend_and_a_run_paused_on_its_budget_that_the_demo_resumes() {
         ),
     );
     // The marathon agent spends its budget: the cockpit shows it paused, with the reason.
-    let screen = tmux.wait_for("a run paused on its budget", |s| {
+    let screen = tmux.wait_long("a run paused on its budget", |s| {
         s.contains("paused (budget)")
     });
     assert!(screen.contains("scripted-marathon"), "{screen}");

@@ -177,3 +177,21 @@ impl Tmux {
         );
     }
 }
+
+impl Tmux {
+    /// `wait_for` with a longer deadline, for a screen that comes after a whole demo's work.
+    pub fn wait_long(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let screen = self.capture();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
