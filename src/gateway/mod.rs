@@ -391,8 +391,8 @@ async fn forward(
     let body = body::read(req.into_body(), MAX_BODY, BODY_WAIT)
         .await
         .map_err(body_refused)?;
-    let (body, requested_model) = prepare_body(provider.kind, &segments, body);
-    let url = upstream_url(&provider.base_url, &segments, query.as_deref()).map_err(|e| {
+    let (body, requested_model) = body::prepare(provider.kind, &segments, body);
+    let url = route::upstream_url(&provider.base_url, &segments, query.as_deref()).map_err(|e| {
         json_error(
             StatusCode::BAD_GATEWAY,
             "api_error",
@@ -464,48 +464,6 @@ async fn forward(
     response
         .body(StreamBody::new(stream).boxed())
         .map_err(|e| json_error(StatusCode::BAD_GATEWAY, "api_error", &e.to_string()))
-}
-
-/// The provider's base URL with the canonical endpoint segments and the query string added.
-fn upstream_url(
-    base: &str,
-    segments: &[String],
-    query: Option<&str>,
-) -> Result<reqwest::Url, String> {
-    let mut url = reqwest::Url::parse(base).map_err(|e| e.to_string())?;
-    url.path_segments_mut()
-        .map_err(|_| "it cannot have a path".to_string())?
-        .pop_if_empty()
-        .extend(segments);
-    url.set_query(query.filter(|q| !q.is_empty()));
-    url.set_fragment(None);
-    Ok(url)
-}
-
-/// The requested model, and for an OpenAI chat stream, a request for the usage chunk (the
-/// stream itself comes back unchanged apart from that last chunk).
-fn prepare_body(kind: ProviderKind, segments: &[String], body: Bytes) -> (Bytes, Option<String>) {
-    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return (body, None);
-    };
-    let model = v.get("model").and_then(|m| m.as_str()).map(str::to_string);
-    let wants_stream = v.get("stream").and_then(|s| s.as_bool()).unwrap_or(false);
-    if kind == ProviderKind::Openai
-        && wants_stream
-        && segments == ["chat", "completions"]
-        && v.get("stream_options").is_none()
-    {
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert(
-                "stream_options".into(),
-                serde_json::json!({"include_usage": true}),
-            );
-            if let Ok(b) = serde_json::to_vec(&v) {
-                return (Bytes::from(b), model);
-            }
-        }
-    }
-    (body, model)
 }
 
 struct Recorder {

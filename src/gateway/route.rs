@@ -195,6 +195,22 @@ fn listing(kind: ProviderKind) -> &'static str {
     }
 }
 
+/// The provider's base URL with the canonical endpoint segments and the query string added.
+pub(super) fn upstream_url(
+    base: &str,
+    segments: &[String],
+    query: Option<&str>,
+) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(base).map_err(|e| e.to_string())?;
+    url.path_segments_mut()
+        .map_err(|_| "it cannot have a path".to_string())?
+        .pop_if_empty()
+        .extend(segments);
+    url.set_query(query.filter(|q| !q.is_empty()));
+    url.set_fragment(None);
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
