@@ -215,6 +215,19 @@ pub fn prepare(home: &Home) -> Result<Setup> {
     })
 }
 
+/// A server started with another config keeps its own providers and prices, so it refuses the
+/// demo's runs: say what to do about it in the demo's words.
+fn other_server(e: crate::client::ClientError, config: &Path) -> color_eyre::Report {
+    let text = e.to_string();
+    if !text.contains("other than the running server's") {
+        return e.into();
+    }
+    eyre!(
+        "a flightdeck server is already running in this home with another config, and the demo's runs need the demo's model and its price, which a server takes only from the config it starts with: `flightdeck serve --replace --config {}` hands over to a server with it (runs keep going; your own config's budgets still apply to your runs), then run `flightdeck demo` again",
+        config.display()
+    )
+}
+
 /// Chromium and python3 on PATH.
 pub fn browser_available() -> bool {
     let on_path = |name: &str| {
@@ -275,7 +288,8 @@ pub async fn run(home: Home, no_ui: bool) -> Result<i32> {
                 base: None,
                 config: Some(setup.config.clone()),
             }))
-            .await?;
+            .await
+            .map_err(|e| other_server(e, &setup.config))?;
         let run = crate::cli::expect_run(reply)?;
         if no_ui {
             println!("{}", run.id);

@@ -7,6 +7,5 @@ work() { say "$1"; sleep "$STEP"; }
 # cost, and holds the call while the run is paused) and say what it answered.
 ask() {
   [ -n "$FLIGHTDECK_DEMO_BIN" ] || return 0
-  say "asked the model: $1"
-  say "model: $("$FLIGHTDECK_DEMO_BIN" demo-ask "$1" 2>/dev/null)"
+  say "asked the model \"$1\": $("$FLIGHTDECK_DEMO_BIN" demo-ask "$1" 2>/dev/null)"
 }
