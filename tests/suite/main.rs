@@ -25,6 +25,7 @@ mod cockpit_views;
 mod cockpit_views_pr;
 mod cockpit_views_snags;
 mod demo;
+mod demo_provider;
 mod evidence;
 mod faults;
 mod fd_limits;
