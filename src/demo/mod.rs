@@ -200,7 +200,11 @@ pub fn prepare(home: &Home) -> Result<Setup> {
         agents,
         exe: std::env::current_exe().wrap_err("cannot find the flightdeck executable")?,
         model_port: model::ensure(home)?,
-        browser_ports: browser_available().then(browser_ports),
+        // `FLIGHTDECK_DEMO_BROWSER=off` leaves the browser loop out (a test about other things
+        // spares the machine its Chromiums).
+        browser_ports: (browser_available()
+            && std::env::var("FLIGHTDECK_DEMO_BROWSER").as_deref() != Ok("off"))
+        .then(browser_ports),
         step: std::env::var("FLIGHTDECK_DEMO_STEP")
             .ok()
             .and_then(|s| s.trim().parse::<f64>().ok())
