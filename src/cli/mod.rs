@@ -221,6 +221,19 @@ pub enum Cmd {
         #[arg(long, hide = true)]
         no_ui: bool,
     },
+    /// The demo's scripted model on loopback (`flightdeck demo` starts it; not for people).
+    #[command(hide = true, name = "demo-model")]
+    DemoModel {
+        /// The port to take when it is free.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Ask the demo's model through the run's gateway (the demo's agents do; not for people).
+    #[command(hide = true, name = "demo-ask")]
+    DemoAsk {
+        #[arg(required = true)]
+        prompt: Vec<String>,
+    },
     /// The built-in agent's process (the supervisor starts it; not for people).
     #[command(hide = true, name = "agent-builtin")]
     AgentBuiltin,
@@ -493,6 +506,8 @@ async fn local_only(
             model,
         }),
         Cmd::Demo { no_ui } => crate::demo::run(home, no_ui).await,
+        Cmd::DemoModel { port } => crate::demo::model::serve(home, port).await,
+        Cmd::DemoAsk { prompt } => Ok(crate::demo::ask::main(&prompt.join(" ")).await),
         Cmd::Shutdown { kill_runs } => actions::shutdown(&client, kill_runs, true).await,
         Cmd::AgentBuiltin => Ok(crate::builtin::main().await),
         // main() runs the shim before any runtime starts; reaching here is still correct.

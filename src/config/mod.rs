@@ -93,6 +93,11 @@ pub enum ProviderKind {
     #[default]
     Anthropic,
     Openai,
+    /// `flightdeck demo`'s scripted model (the Anthropic Messages API on loopback, priced in
+    /// the demo's config). No key: the gateway sends a fixed one. No SDK variable points at
+    /// it: agents reach it only through `$FLIGHTDECK_GATEWAY_URL/<provider>`, so it never
+    /// stands in for a real model.
+    Demo,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -123,6 +128,15 @@ pub struct PricingConfig {
 }
 
 impl Config {
+    /// The cap of `agent`'s own (`[agents.NAME] budget_usd`), for the gateway.
+    pub fn agent_cap(&self, agent: &str) -> Option<crate::gateway::budget::AgentCap> {
+        let usd = self.agents.get(agent)?.budget_usd?;
+        Some(crate::gateway::budget::AgentCap {
+            key: format!("agents.{agent}.budget_usd"),
+            usd,
+        })
+    }
+
     /// The price table for this config.
     pub fn prices(&self) -> crate::models::pricing::PriceTable {
         crate::models::pricing::PriceTable::with_overrides(&self.pricing.models)
@@ -210,6 +224,9 @@ pub struct AgentConfig {
     pub command_timeout: Option<ConfigDuration>,
     /// Variables of the server's environment passed on to this agent only (user config only).
     pub env_passthrough: Vec<String>,
+    /// USD each run of this agent may spend on model calls through the gateway: a cap of its
+    /// own beside `budget.run_usd` (the lower one stops the run first).
+    pub budget_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -418,7 +435,7 @@ impl Config {
                     "providers.{name}.base_url must start with http:// or https://"
                 ));
             }
-            if p.api_key_env.is_empty() {
+            if p.api_key_env.is_empty() && p.kind != ProviderKind::Demo {
                 return Err(format!(
                     "providers.{name}.api_key_env is empty; name the environment variable that holds the key"
                 ));

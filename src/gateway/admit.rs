@@ -71,7 +71,9 @@ pub(super) fn admit(
         }
     };
     let global = inner.global.lock().map(|g| *g).unwrap_or_default();
-    if let Verdict::Stop(message) = budget::check(&link.caps, link.spent, global) {
+    if let Verdict::Stop(message) =
+        budget::check(&link.caps, link.agent_cap.as_ref(), link.spent, global)
+    {
         return Ok(Admit::Hold {
             meter: link.meter.clone(),
             reason: "budget",

@@ -1,12 +1,15 @@
 //! Reading a request body with its cap applied as the bytes arrive: refused at once when its
 //! Content-Length says too much, or as soon as the bytes that came pass the cap, so never more
-//! than the cap is held. A body that stops arriving is given up on.
+//! than the cap is held. A body that stops arriving is given up on. And what the gateway changes
+//! of a request body before forwarding it (`prepare`).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Body;
+
+use crate::config::ProviderKind;
 
 #[derive(Debug, PartialEq)]
 pub(super) enum BodyError {
@@ -55,6 +58,36 @@ where
         buf.extend_from_slice(&data);
     }
     Ok(Bytes::from(buf))
+}
+
+/// The requested model, and for an OpenAI chat stream, a request for the usage chunk (the
+/// stream itself comes back unchanged apart from that last chunk).
+pub(super) fn prepare(
+    kind: ProviderKind,
+    segments: &[String],
+    body: Bytes,
+) -> (Bytes, Option<String>) {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return (body, None);
+    };
+    let model = v.get("model").and_then(|m| m.as_str()).map(str::to_string);
+    let wants_stream = v.get("stream").and_then(|s| s.as_bool()).unwrap_or(false);
+    if kind == ProviderKind::Openai
+        && wants_stream
+        && segments == ["chat", "completions"]
+        && v.get("stream_options").is_none()
+    {
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert(
+                "stream_options".into(),
+                serde_json::json!({"include_usage": true}),
+            );
+            if let Ok(b) = serde_json::to_vec(&v) {
+                return (Bytes::from(b), model);
+            }
+        }
+    }
+    (body, model)
 }
 
 #[cfg(test)]

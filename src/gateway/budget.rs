@@ -17,10 +17,24 @@ pub enum Verdict {
     Stop(String),
 }
 
-/// The most pressing verdict over the run's and the global caps.
-pub fn check(caps: &BudgetConfig, run: Spent, global: Spent) -> Verdict {
+/// A cap of the run's agent alone (`[agents.NAME] budget_usd`): the config key, in USD.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AgentCap {
+    pub key: String,
+    pub usd: f64,
+}
+
+/// The most pressing verdict over the run's, its agent's and the global caps.
+pub fn check(caps: &BudgetConfig, agent: Option<&AgentCap>, run: Spent, global: Spent) -> Verdict {
     let mut worst = Verdict::Fine;
     let checks = [
+        (
+            "the run's",
+            agent.map_or("", |a| a.key.as_str()),
+            agent.map(|a| a.usd),
+            run.usd,
+            true,
+        ),
         ("the run's", "budget.run_usd", caps.run_usd, run.usd, true),
         (
             "the run's",
@@ -84,19 +98,26 @@ mod tests {
             ..Default::default()
         };
         let s = |usd, tokens| Spent { usd, tokens };
-        assert_eq!(check(&caps, s(0.5, 0), s(0.0, 100)), Verdict::Fine);
+        assert_eq!(check(&caps, None, s(0.5, 0), s(0.0, 100)), Verdict::Fine);
         assert!(
-            matches!(check(&caps, s(0.85, 0), s(0.0, 0)), Verdict::Warn(m) if m.contains("85%"))
+            matches!(check(&caps, None, s(0.85, 0), s(0.0, 0)), Verdict::Warn(m) if m.contains("85%"))
         );
         assert!(
-            matches!(check(&caps, s(1.0, 0), s(0.0, 0)), Verdict::Stop(m) if m.contains("budget.run_usd"))
+            matches!(check(&caps, None, s(1.0, 0), s(0.0, 0)), Verdict::Stop(m) if m.contains("budget.run_usd"))
         );
         assert!(
-            matches!(check(&caps, s(0.1, 0), s(0.0, 1000)), Verdict::Stop(m) if m.contains("global"))
+            matches!(check(&caps, None, s(0.1, 0), s(0.0, 1000)), Verdict::Stop(m) if m.contains("global"))
         );
         assert_eq!(
-            check(&BudgetConfig::default(), s(99.0, 99), s(99.0, 99)),
+            check(&BudgetConfig::default(), None, s(99.0, 99), s(99.0, 99)),
             Verdict::Fine
+        );
+        let agent = AgentCap {
+            key: "agents.a.budget_usd".into(),
+            usd: 0.5,
+        };
+        assert!(
+            matches!(check(&caps, Some(&agent), s(0.5, 0), s(0.0, 0)), Verdict::Stop(m) if m.contains("agents.a.budget_usd"))
         );
     }
 }

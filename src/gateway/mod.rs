@@ -66,6 +66,10 @@ pub struct Refused {
     pub message: String,
 }
 
+/// The key the gateway sends a `kind = "demo"` provider (flightdeck's own scripted model):
+/// not a secret, it only shows the call came through the gateway.
+pub const DEMO_KEY: &str = "flightdeck-demo-key";
+
 /// Refusals a run's timeline records one by one; past this only every hundredth is.
 const REFUSALS_RECORDED: u64 = 20;
 
@@ -75,6 +79,8 @@ pub struct RunLink {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub prices: Arc<PriceTable>,
     pub caps: BudgetConfig,
+    /// The run's agent's own cap, if it has one.
+    pub agent_cap: Option<budget::AgentCap>,
     /// What the run had spent before (earlier attempts), plus what passes through.
     pub spent: Spent,
     warned: bool,
@@ -90,6 +96,7 @@ impl RunLink {
         providers: BTreeMap<String, ProviderConfig>,
         prices: Arc<PriceTable>,
         caps: BudgetConfig,
+        agent_cap: Option<budget::AgentCap>,
         spent: Spent,
     ) -> Self {
         Self {
@@ -98,6 +105,7 @@ impl RunLink {
             providers,
             prices,
             caps,
+            agent_cap,
             spent,
             warned: false,
             refusals: 0,
@@ -209,7 +217,7 @@ impl Gateway {
         let global = self.inner.global.lock().map(|g| *g).unwrap_or_default();
         let links = self.inner.links.lock().ok()?;
         links.values().filter(|l| l.run_id == run_id).find_map(|l| {
-            match budget::check(&l.caps, l.spent, global) {
+            match budget::check(&l.caps, l.agent_cap.as_ref(), l.spent, global) {
                 Verdict::Stop(m) => Some(m),
                 _ => None,
             }
@@ -217,10 +225,11 @@ impl Gateway {
     }
 
     /// New caps for a run (raised in config before resuming).
-    pub fn set_caps(&self, run_id: &str, caps: BudgetConfig) {
+    pub fn set_caps(&self, run_id: &str, caps: BudgetConfig, agent_cap: Option<budget::AgentCap>) {
         if let Ok(mut links) = self.inner.links.lock() {
             for link in links.values_mut().filter(|l| l.run_id == run_id) {
                 link.caps = caps;
+                link.agent_cap = agent_cap.clone();
                 link.warned = false;
             }
         }
@@ -368,7 +377,11 @@ async fn forward(
     if let Some((since, meter)) = held {
         meter.released(since.elapsed());
     }
-    let Ok(key) = std::env::var(&provider.api_key_env) else {
+    let key = match provider.kind {
+        ProviderKind::Demo => Ok(DEMO_KEY.to_string()),
+        _ => std::env::var(&provider.api_key_env),
+    };
+    let Ok(key) = key else {
         return Err(json_error(
             StatusCode::BAD_GATEWAY,
             "api_error",
@@ -383,8 +396,8 @@ async fn forward(
     let body = body::read(req.into_body(), MAX_BODY, BODY_WAIT)
         .await
         .map_err(body_refused)?;
-    let (body, requested_model) = prepare_body(provider.kind, &segments, body);
-    let url = upstream_url(&provider.base_url, &segments, query.as_deref()).map_err(|e| {
+    let (body, requested_model) = body::prepare(provider.kind, &segments, body);
+    let url = route::upstream_url(&provider.base_url, &segments, query.as_deref()).map_err(|e| {
         json_error(
             StatusCode::BAD_GATEWAY,
             "api_error",
@@ -401,7 +414,7 @@ async fn forward(
         }
     }
     up = match provider.kind {
-        ProviderKind::Anthropic => up.header("x-api-key", key),
+        ProviderKind::Anthropic | ProviderKind::Demo => up.header("x-api-key", key),
         ProviderKind::Openai => up.bearer_auth(key),
     };
     let started = Instant::now();
@@ -469,48 +482,6 @@ async fn forward(
         .map_err(|e| json_error(StatusCode::BAD_GATEWAY, "api_error", &e.to_string()))
 }
 
-/// The provider's base URL with the canonical endpoint segments and the query string added.
-fn upstream_url(
-    base: &str,
-    segments: &[String],
-    query: Option<&str>,
-) -> Result<reqwest::Url, String> {
-    let mut url = reqwest::Url::parse(base).map_err(|e| e.to_string())?;
-    url.path_segments_mut()
-        .map_err(|_| "it cannot have a path".to_string())?
-        .pop_if_empty()
-        .extend(segments);
-    url.set_query(query.filter(|q| !q.is_empty()));
-    url.set_fragment(None);
-    Ok(url)
-}
-
-/// The requested model, and for an OpenAI chat stream, a request for the usage chunk (the
-/// stream itself comes back unchanged apart from that last chunk).
-fn prepare_body(kind: ProviderKind, segments: &[String], body: Bytes) -> (Bytes, Option<String>) {
-    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return (body, None);
-    };
-    let model = v.get("model").and_then(|m| m.as_str()).map(str::to_string);
-    let wants_stream = v.get("stream").and_then(|s| s.as_bool()).unwrap_or(false);
-    if kind == ProviderKind::Openai
-        && wants_stream
-        && segments == ["chat", "completions"]
-        && v.get("stream_options").is_none()
-    {
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert(
-                "stream_options".into(),
-                serde_json::json!({"include_usage": true}),
-            );
-            if let Ok(b) = serde_json::to_vec(&v) {
-                return (Bytes::from(b), model);
-            }
-        }
-    }
-    (body, model)
-}
-
 struct Recorder {
     inner: Arc<Inner>,
     token: String,
@@ -544,6 +515,7 @@ impl Recorder {
                 let provider = match self.kind {
                     ProviderKind::Anthropic => "anthropic",
                     ProviderKind::Openai => "openai",
+                    ProviderKind::Demo => "demo",
                 };
                 match self.prices.most_expensive(provider) {
                     Some((dearest, p)) => (
@@ -576,13 +548,15 @@ impl Recorder {
                 Some(link) => {
                     link.spent.tokens += tokens;
                     link.spent.usd += cost;
-                    let usd_capped = link.caps.run_usd.is_some() || link.caps.global_usd.is_some();
+                    let usd_capped = link.caps.run_usd.is_some()
+                        || link.caps.global_usd.is_some()
+                        || link.agent_cap.is_some();
                     if let (Some(note), true) = (&estimated, usd_capped) {
                         if link.estimated.insert(model.clone()) {
                             notes.push(note.clone());
                         }
                     }
-                    let v = budget::check(&link.caps, link.spent, global);
+                    let v = budget::check(&link.caps, link.agent_cap.as_ref(), link.spent, global);
                     match v {
                         Verdict::Warn(_) if link.warned => Verdict::Fine,
                         Verdict::Warn(_) => {

@@ -150,7 +150,7 @@ fn decode(s: &str) -> Result<Vec<u8>, ()> {
 fn endpoint(kind: ProviderKind, parts: &[&str]) -> Option<Method> {
     match kind {
         // The Anthropic SDKs' base URL has no version; they add `/v1/...`.
-        ProviderKind::Anthropic => match parts {
+        ProviderKind::Anthropic | ProviderKind::Demo => match parts {
             ["v1", "messages"] | ["v1", "messages", "count_tokens"] => Some(Method::POST),
             ["v1", "models"] => Some(Method::GET),
             ["v1", "models", id] if model_id(id) => Some(Method::GET),
@@ -180,18 +180,35 @@ fn kind_name(kind: ProviderKind) -> &'static str {
     match kind {
         ProviderKind::Anthropic => "anthropic",
         ProviderKind::Openai => "openai",
+        ProviderKind::Demo => "demo",
     }
 }
 
 fn listing(kind: ProviderKind) -> &'static str {
     match kind {
-        ProviderKind::Anthropic => {
+        ProviderKind::Anthropic | ProviderKind::Demo => {
             "POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models[/MODEL]"
         }
         ProviderKind::Openai => {
             "POST /chat/completions, POST /responses, POST /responses/compact, POST /responses/input_tokens, GET /models[/MODEL]"
         }
     }
+}
+
+/// The provider's base URL with the canonical endpoint segments and the query string added.
+pub(super) fn upstream_url(
+    base: &str,
+    segments: &[String],
+    query: Option<&str>,
+) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(base).map_err(|e| e.to_string())?;
+    url.path_segments_mut()
+        .map_err(|_| "it cannot have a path".to_string())?
+        .pop_if_empty()
+        .extend(segments);
+    url.set_query(query.filter(|q| !q.is_empty()));
+    url.set_fragment(None);
+    Ok(url)
 }
 
 #[cfg(test)]

@@ -155,8 +155,8 @@ impl Supervisor {
         reply: oneshot::Sender<Answer>,
     ) {
         let answer = config.and_then(|config| {
-            if let Some(g) = &self.gateway {
-                g.set_caps(id, config.budget);
+            if let (Some(g), Some(e)) = (&self.gateway, self.runs.get(id)) {
+                g.set_caps(id, config.budget, config.agent_cap(&e.record.agent));
             }
             self.still_spent(id)?;
             if let Some(e) = self.runs.get_mut(id) {

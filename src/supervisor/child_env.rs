@@ -67,14 +67,15 @@ pub fn removed(config: &Config) -> Vec<OsString> {
 }
 
 /// The variables that point an SDK at the gateway for a provider kind: base URLs and the key
-/// variable, which holds the run token.
-pub fn gateway_vars(kind: ProviderKind) -> (&'static [&'static str], &'static str) {
+/// variable, which holds the run token. None for the demo's model, which no SDK is pointed at.
+pub fn gateway_vars(kind: ProviderKind) -> Option<(&'static [&'static str], &'static str)> {
     match kind {
-        ProviderKind::Anthropic => (
+        ProviderKind::Anthropic => Some((
             &["ANTHROPIC_BASE_URL", "ANTHROPIC_API_BASE"],
             "ANTHROPIC_API_KEY",
-        ),
-        ProviderKind::Openai => (&["OPENAI_BASE_URL", "OPENAI_API_BASE"], "OPENAI_API_KEY"),
+        )),
+        ProviderKind::Openai => Some((&["OPENAI_BASE_URL", "OPENAI_API_BASE"], "OPENAI_API_KEY")),
+        ProviderKind::Demo => None,
     }
 }
 
@@ -95,10 +96,8 @@ pub fn for_tool_commands(
             let Some(n) = name.to_str() else { return true };
             let gateway = [ProviderKind::Anthropic, ProviderKind::Openai]
                 .into_iter()
-                .any(|k| {
-                    let (bases, key) = gateway_vars(k);
-                    bases.contains(&n) || key == n
-                });
+                .filter_map(gateway_vars)
+                .any(|(bases, key)| bases.contains(&n) || key == n);
             let holds_token = token.is_some_and(|t| value.to_string_lossy().contains(t));
             !(is_flightdeck_secret(n) || gateway || SDK_KEYS.contains(&n) || holds_token)
         })

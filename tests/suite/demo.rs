@@ -1,15 +1,23 @@
 //! `flightdeck demo`: the sample repository, seven scripted runs, one failing its smoke check,
 //! one fixing the page from the browser's report, one whose colour change the screenshot diff
-//! shows. (`--no-ui` starts the runs without the cockpit; FLIGHTDECK_DEMO_STEP makes them quick.)
+//! shows; every run's model calls metered, one run paused on its budget until the cap is
+//! raised. (`--no-ui` starts the runs without the cockpit, which would resume that run itself;
+//! FLIGHTDECK_DEMO_STEP makes them quick.)
 
 use crate::common::*;
 
 #[test]
 fn the_demo_runs_seven_scripted_agents_one_fails_and_the_browser_loop_shows() {
     let env = Env::new("");
+    // The browser loop's dev servers lease from this test's own range.
+    let ports = [44000, 44099];
     let out = env
         .cmd(&["demo", "--no-ui"])
         .env("FLIGHTDECK_DEMO_STEP", "0.02")
+        .env(
+            "FLIGHTDECK_DEMO_PORTS",
+            format!("{}-{}", ports[0], ports[1]),
+        )
         .env_remove("FLIGHTDECK_CONFIG")
         .output()
         .unwrap();
@@ -23,6 +31,33 @@ fn the_demo_runs_seven_scripted_agents_one_fails_and_the_browser_loop_shows() {
         .map(String::from)
         .collect();
     assert_eq!(ids.len(), 7);
+    // scripted-marathon's runs have a budget of their own; its run pauses on it, and resumes
+    // once the cap is raised, as the reason says.
+    let marathon = ids
+        .iter()
+        .find(|id| env.record(id)["agent"] == "scripted-marathon")
+        .unwrap()
+        .clone();
+    let r = env.wait_for(&marathon, "paused on its budget", |r| {
+        r["status"] == "paused"
+    });
+    assert_eq!(r["pause_reason"], "budget", "{r:#}");
+    let warning = r["warning"].as_str().unwrap();
+    assert!(
+        warning.contains("agents.scripted-marathon.budget_usd"),
+        "{warning}"
+    );
+    let refused = env.fails(&["resume", &marathon]);
+    assert!(refused.contains("stays paused"), "{refused}");
+    let config = env.home.join("demo/flightdeck.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("budget_usd = 0.05"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("budget_usd = 0.05", "budget_usd = 0.25"),
+    )
+    .unwrap();
+    env.ok(&["resume", &marathon]);
     let mut failed = vec![];
     for id in &ids {
         let r = env.wait_for(id, "finished", |r| {
@@ -47,6 +82,16 @@ fn the_demo_runs_seven_scripted_agents_one_fails_and_the_browser_loop_shows() {
         assert!(
             patch.contains("diff --git"),
             "every demo agent really edits files"
+        );
+        // Its model calls went through the gateway, priced.
+        assert!(r["tokens"]["input"].as_u64().unwrap() > 0, "{r:#}");
+        assert!(r["cost_usd"].as_f64().unwrap() > 0.0, "{r:#}");
+        let calls = env.model_calls(id);
+        assert!(
+            calls
+                .iter()
+                .all(|c| c["provider"] == "demo" && c["model"] == "flightdeck-demo"),
+            "{calls:#?}"
         );
         if r["status"] == "failed" {
             failed.push(r);

@@ -1,9 +1,14 @@
 #!/bin/sh
 # Scripted demo agent: moves the styles to CSS variables, slowly (about 60 steps): the one to
-# pause and resume.
+# pause and resume. It asks the model every few steps, and its runs have a small budget of their
+# own (the demo's config), so a run of it pauses on its budget midway.
 . "$(dirname "$0")/common.sh"
 say "task: $FLIGHTDECK_TASK"
-for i in $(seq 1 20); do work "surveying colours ($i/20)"; done
+ask "plan: $FLIGHTDECK_TASK"
+for i in $(seq 1 20); do
+  work "surveying colours ($i/20)"
+  [ $((i % 5)) -eq 0 ] && ask "which colours are left after $i of 20 rules?"
+done
 cat > style.css <<'CSS'
 :root {
   --fg: #222;
@@ -28,5 +33,8 @@ button {
 }
 CSS
 work "introduced --fg, --bg, --accent"
-for i in $(seq 1 38); do work "checking every rule ($i/38)"; done
+for i in $(seq 1 38); do
+  work "checking every rule ($i/38)"
+  [ $((i % 5)) -eq 0 ] && ask "does rule $i of 38 use the variables?"
+done
 say "done: colours come from CSS variables"

@@ -4,6 +4,7 @@
 # steps.
 . "$(dirname "$0")/common.sh"
 say "task: $FLIGHTDECK_TASK"
+ask "plan: $FLIGHTDECK_TASK"
 for i in 1 2 3 4 5; do work "sketching the toggle ($i/5)"; done
 cat >> style.css <<'CSS'
 
@@ -28,5 +29,6 @@ document.body.addEventListener("dblclick", () => document.body.classList.toggle(
 JS
 fi
 work "wired a double-click toggle"
+ask "review the dark mode toggle"
 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21; do work "polishing ($i/21)"; done
 if [ -n "$FLIGHTDECK_FEEDBACK_FILE" ]; then say "done"; else say "done (I left a TODO for later)"; fi

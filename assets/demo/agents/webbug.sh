@@ -10,6 +10,7 @@ if [ -n "$FLIGHTDECK_FEEDBACK_FILE" ]; then
   say "done: the footer works"
   exit 0
 fi
+ask "plan: $FLIGHTDECK_TASK"
 for f in index.html app.js; do work "reading $f"; done
 cat >> app.js <<'JS'
 

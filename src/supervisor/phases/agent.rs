@@ -309,6 +309,7 @@ pub(super) fn link_for(ctx: &Arc<RunCtx>, job: &PhaseJob, prices: &Arc<PriceTabl
         job.config.providers.clone(),
         prices.clone(),
         job.config.budget,
+        job.config.agent_cap(&rec.agent),
         Spent {
             tokens: rec.tokens.total(),
             usd: rec.cost_usd.unwrap_or(0.0),

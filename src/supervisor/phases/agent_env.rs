@@ -22,7 +22,9 @@ pub(super) fn env_for_gateway(
     ordered.sort_by_key(|(name, _)| Some(name.as_str()) == preferred);
     for (name, p) in ordered {
         let url = format!("{base}/{name}");
-        let (bases, key) = child_env::gateway_vars(p.kind);
+        let Some((bases, key)) = child_env::gateway_vars(p.kind) else {
+            continue;
+        };
         for v in bases {
             env.push((v.to_string(), url.clone()));
         }
@@ -81,7 +83,8 @@ pub(super) fn builtin_env(
         return Err("the built-in agent needs the metering gateway, which did not start; see the server log".into());
     };
     let kind = match provider.kind {
-        ProviderKind::Anthropic => "anthropic",
+        // The demo's model speaks the Anthropic Messages API.
+        ProviderKind::Anthropic | ProviderKind::Demo => "anthropic",
         ProviderKind::Openai => "openai",
     };
     let mut env = vec![

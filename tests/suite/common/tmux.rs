@@ -146,3 +146,52 @@ impl Tmux {
         );
     }
 }
+
+impl Tmux {
+    /// `flightdeck demo` (the cockpit it opens) in a 120x40 window, this test's home, no
+    /// config of the test's own (the demo writes its own), `vars` before it.
+    pub fn demo(&self, env: &Env, vars: &str) {
+        let shell = format!(
+            "env -u FLIGHTDECK_CONFIG {vars} FLIGHTDECK_HOME={} XDG_CONFIG_HOME={} {BIN} demo",
+            env.home.display(),
+            env.path().join("xdg").display()
+        );
+        let cwd = env.path().to_str().expect("utf-8 path").to_string();
+        let started = self.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "fd",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            &cwd,
+            &shell,
+        ]);
+        assert!(
+            started.status.success(),
+            "{}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+    }
+}
+
+impl Tmux {
+    /// `wait_for` with a longer deadline, for a screen that comes after a whole demo's work.
+    pub fn wait_long(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let screen = self.capture();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
