@@ -125,6 +125,7 @@ async fn check(
             None,
             Compared {
                 ratio: None,
+                region: None,
                 finding: None,
             },
         ));
@@ -132,6 +133,12 @@ async fn check(
         let mut event = fields! {"page" => page.name, "url" => url.clone(), "errors" => errors, "duration_ms" => v.duration_ms, "screenshot" => shot};
         if let Some(ratio) = compared.ratio {
             event.insert("diff_ratio".into(), ratio.into());
+        }
+        if let Some(region) = compared.region {
+            event.insert(
+                "diff_region".into(),
+                serde_json::to_value(region).unwrap_or_default(),
+            );
         }
         ctx.emit(Phase::Browser, LineKind::BrowserPage, event);
         if let Some(f) = compared.finding.clone() {
@@ -143,6 +150,7 @@ async fn check(
             screenshot: shot,
             duration_ms: v.duration_ms,
             diff_ratio: compared.ratio,
+            diff_region: compared.region,
             errors: errors + usize::from(compared.finding.is_some()),
         });
         found.extend(v.findings);
@@ -468,6 +476,7 @@ async fn baselines(
 
 struct Compared {
     ratio: Option<f64>,
+    region: Option<crate::browser::diff::Region>,
     finding: Option<Finding>,
 }
 
@@ -482,6 +491,7 @@ fn compare(
 ) -> Compared {
     let none = Compared {
         ratio: None,
+        region: None,
         finding: None,
     };
     let (Some(shot), Some(base)) = (shot, base) else {
@@ -507,8 +517,8 @@ fn compare(
             page,
             "screenshot",
             format!(
-                "{:.2}% of pixels changed against the baseline (limit {:.2}%); see browser/{page}.diff.png",
-                ratio * 100.0,
+                "{} against the baseline (limit {:.2}%); see browser/{page}.diff.png",
+                report::changed(ratio, d.region.as_ref()),
                 max * 100.0
             ),
             None,
@@ -516,6 +526,7 @@ fn compare(
     });
     Compared {
         ratio: Some(ratio),
+        region: d.region,
         finding,
     }
 }
