@@ -145,6 +145,37 @@ impl Io {
             Effect::Alert { bell, notify } => {
                 write_terminal(&super::osc::alert(bell, notify.as_deref()));
             }
+            Effect::LoadPictures { run } => {
+                let (client, tx) = (self.client.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let cmd = Command::BrowserPictures { run: run.clone() };
+                    let msg = match client.request(&cmd).await {
+                        // Decoding PNGs is CPU work: off the runtime's threads.
+                        Ok(Reply::Pictures { run, pages }) => {
+                            match tokio::task::spawn_blocking(move || {
+                                super::pictures::decode(pages)
+                            })
+                            .await
+                            {
+                                Ok(pages) => Msg::Pictures { run, pages },
+                                Err(e) => Msg::Done {
+                                    what: format!("pictures {run}"),
+                                    result: Err(e.to_string()),
+                                },
+                            }
+                        }
+                        Ok(other) => Msg::Done {
+                            what: format!("pictures {run}"),
+                            result: Err(format!("unexpected answer {other:?}")),
+                        },
+                        Err(e) => Msg::Done {
+                            what: format!("pictures {run}"),
+                            result: Err(e.to_string()),
+                        },
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
             Effect::LoadDoc { kind, run } => {
                 let (client, tx) = (self.client.clone(), self.tx.clone());
                 let cmd = match kind {

@@ -14,6 +14,7 @@ mod child_env;
 mod cockpit_tmux;
 mod cockpit_tmux_attention;
 mod cockpit_tmux_first_hour;
+mod cockpit_tmux_pictures;
 mod cockpit_tmux_pr;
 mod cockpit_tmux_snags;
 mod cockpit_update;
