@@ -225,6 +225,14 @@ impl Encoder {
         Some((p, p.area()))
     }
 
+    /// Whether the last frame drew pictures as terminal graphics (not cells): the screen
+    /// must be cleared once they are gone, as a sixel or iTerm2 picture stays under cells
+    /// that did not change.
+    pub fn showing_graphics(&self) -> bool {
+        !self.cache.is_empty()
+            && !matches!(self.term.graphics, Graphics::Halfblocks | Graphics::None)
+    }
+
     /// After a frame: encodings not drawn in it go (a picture drawn again is sent again).
     pub fn end_frame(&mut self) {
         let used = std::mem::take(&mut self.used);

@@ -47,6 +47,13 @@ pub async fn run(client: Client, mut app: App, color: bool) -> Result<()> {
                     now: time::OffsetDateTime::now_utc(),
                     home: home.as_deref(),
                 };
+                // Pictures drawn as graphics stay on screen under cells that did not change:
+                // once they are closed, the whole screen is written afresh.
+                if app.encoder.showing_graphics()
+                    && !matches!(app.mode, super::app::Mode::Pictures { .. })
+                {
+                    terminal.clear()?;
+                }
                 terminal.draw(|f| {
                     view::draw(f, &mut app, &ctx);
                     view::link::apply(f.buffer_mut(), &app.links);

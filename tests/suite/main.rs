@@ -19,6 +19,7 @@ mod cockpit_tmux_pr;
 mod cockpit_tmux_snags;
 mod cockpit_update;
 mod cockpit_update_first_hour;
+mod cockpit_update_pictures;
 mod cockpit_update_pr;
 mod cockpit_update_snags;
 mod cockpit_views;
