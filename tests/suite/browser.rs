@@ -233,6 +233,12 @@ max_diff_ratio = 0.01
         serde_json::json!({"x": 0, "y": 0, "width": 600, "height": 300}),
         "{summary:#}"
     );
+    // The same words in PR.md, and so in `flightdeck show`.
+    let shown = env.ok(&["show", &changed]);
+    assert!(
+        shown.contains("of pixels changed, in a 600×300 region at (0,0)"),
+        "{shown}"
+    );
     assert_eq!(env.events_of(&changed, "browser.warning").len(), 1);
     // The baseline was rendered once for the base commit and shared.
     let base = env.record(&changed)["base"].as_str().unwrap().to_string();
