@@ -177,8 +177,11 @@ pub struct Encoder {
     pub term: TermGraphics,
     /// A cell's size in pixels, for fitting a picture into cells.
     pub cell: (u16, u16),
-    cache: Vec<(Key, Protocol)>,
+    /// Each encoding, with the id of its kitty image.
+    cache: Vec<(Key, Protocol, Option<u32>)>,
     used: Vec<Key>,
+    /// Kitty images no longer drawn, for the terminal to forget (`take_forgotten`).
+    forgotten: Vec<u32>,
     next_id: u32,
 }
 
@@ -189,6 +192,7 @@ impl Encoder {
             cell: (cell.0.max(1), cell.1.max(1)),
             cache: Vec::new(),
             used: Vec::new(),
+            forgotten: Vec::new(),
             // Kitty image ids: a different range for each cockpit, so one that opens in the
             // window of another does not draw its images.
             next_id: (std::process::id() & 0xffff) << 8,
@@ -213,11 +217,12 @@ impl Encoder {
             return None;
         }
         self.used.push(key.clone());
-        let at = match self.cache.iter().position(|(k, _)| *k == key) {
+        let at = match self.cache.iter().position(|(k, _, _)| *k == key) {
             Some(at) => at,
             None => {
                 let protocol = self.make(image, key.3)?;
-                self.cache.push((key, protocol));
+                let id = matches!(protocol, Protocol::Kitty(_)).then_some(self.next_id);
+                self.cache.push((key, protocol, id));
                 self.cache.len() - 1
             }
         };
@@ -236,7 +241,26 @@ impl Encoder {
     /// After a frame: encodings not drawn in it go (a picture drawn again is sent again).
     pub fn end_frame(&mut self) {
         let used = std::mem::take(&mut self.used);
-        self.cache.retain(|(k, _)| used.contains(k));
+        let (kept, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.cache)
+            .into_iter()
+            .partition(|(k, _, _)| used.contains(k));
+        self.cache = kept;
+        self.forgotten
+            .extend(gone.iter().filter_map(|(_, _, id)| *id));
+    }
+
+    /// The bytes that make the terminal free the kitty images no longer drawn (their data
+    /// stays in its memory otherwise), written beside the frame; empty for other graphics.
+    pub fn take_forgotten(&mut self) -> String {
+        let (start, esc, end) = if self.term.tmux {
+            ("\u{1b}Ptmux;", "\u{1b}\u{1b}", "\u{1b}\\")
+        } else {
+            ("", "\u{1b}", "")
+        };
+        std::mem::take(&mut self.forgotten)
+            .into_iter()
+            .map(|id| format!("{start}{esc}_Ga=d,d=I,i={id},q=2{esc}\\{end}"))
+            .collect()
     }
 
     fn make(&mut self, image: &DynamicImage, area: Rect) -> Option<Protocol> {
@@ -404,6 +428,17 @@ mod tests {
         assert_eq!(first.matches("a=T,U=1,f=32,t=d,s=160,v=80").count(), 2);
         let again = draw(&mut enc);
         assert!(!again.contains("\u{1b}_G"), "sent once: {again:?}");
+        assert_eq!(enc.take_forgotten(), "");
+        // Once they are not drawn, the terminal is told to free both.
+        enc.end_frame();
+        let forgotten = enc.take_forgotten();
+        assert_eq!(
+            forgotten.matches("\u{1b}_Ga=d,d=I,i=").count(),
+            2,
+            "{forgotten:?}"
+        );
+        assert!(forgotten.ends_with(",q=2\u{1b}\\"), "{forgotten:?}");
+        assert_eq!(enc.take_forgotten(), "");
         let mut none = Encoder::new(term(Graphics::None), (8, 16));
         assert!(!draw(&mut none).contains('\u{1b}'));
     }

@@ -58,6 +58,11 @@ pub async fn run(client: Client, mut app: App, color: bool) -> Result<()> {
                     view::draw(f, &mut app, &ctx);
                     view::link::apply(f.buffer_mut(), &app.links);
                 })?;
+                // Kitty images no longer on screen: the terminal may free them.
+                let forgotten = app.encoder.take_forgotten();
+                if !forgotten.is_empty() {
+                    write_terminal(&forgotten);
+                }
                 dirty = false;
                 last_draw = Instant::now();
             }
@@ -96,6 +101,9 @@ pub async fn run(client: Client, mut app: App, color: bool) -> Result<()> {
         Ok(())
     }
     .await;
+    // Kitty images still on screen when the cockpit quits: the terminal may free them.
+    app.encoder.end_frame();
+    write_terminal(&app.encoder.take_forgotten());
     ratatui::restore();
     result
 }

@@ -2,7 +2,8 @@
 //! where the page changed, and the screenshots in the terminal's graphics. tmux swallows
 //! graphics escapes from its screen, so the bytes the cockpit really wrote are read through
 //! `pipe-pane`: a kitty graphics escape (`ESC _G`) carrying the diff image when the terminal
-//! says it is kitty (or FLIGHTDECK_GRAPHICS says so), none when it does not (half blocks).
+//! says it is kitty (or FLIGHTDECK_GRAPHICS says so), and the images freed when closed; none
+//! when it does not (half blocks).
 
 use std::path::Path;
 
@@ -67,7 +68,9 @@ fn pictures_written(
     assert!(screen.contains("diff · browser/home.diff.png"), "{screen}");
     let read = || String::from_utf8_lossy(&std::fs::read(&raw).unwrap_or_default()).into_owned();
     wait_until("the pictures written", || until(&read()));
-    tmux.keys(&["Escape", "q"]);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the pictures closed", |s| !s.contains(SAID));
+    tmux.keys(&["q"]);
     wait_until("the cockpit to exit", || !tmux.alive());
     read()
 }
@@ -103,6 +106,8 @@ fn i_shows_the_pictures_in_kitty_graphics_where_the_terminal_has_them_and_half_b
     );
     let sent = kitty_first_pixels(&raw);
     assert!(sent.contains(&RED), "the diff image: {sent:?}");
+    // Closed, the terminal is told to free them.
+    assert_eq!(raw.matches("\u{1b}_Ga=d,d=I,i=").count(), 3);
     assert!(
         sent.contains(&[0, 0, 255, 255]) && sent.contains(&[0, 255, 0, 255]),
         "{sent:?}"
