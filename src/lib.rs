@@ -8,6 +8,7 @@
 pub mod advice;
 pub mod agents;
 pub mod backoff;
+pub mod base64;
 pub mod browser;
 pub mod builtin;
 pub mod cli;

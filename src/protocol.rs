@@ -76,6 +76,11 @@ pub enum Command {
     BrowserReport {
         run: String,
     },
+    /// The pictures of the run's last browser check (each page's base, new and diff
+    /// screenshots), answered as `Pictures`.
+    BrowserPictures {
+        run: String,
+    },
     /// Put the run in its target's merge queue, if the gate is green; answered once it landed
     /// or was refused, or at once with `no_wait`.
     Merge {
@@ -181,6 +186,11 @@ pub enum Reply {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<Box<FailureSummary>>,
     },
+    /// `BrowserPictures`: each page of the last browser check (none when it had none).
+    Pictures {
+        run: String,
+        pages: Vec<PagePictures>,
+    },
     /// One timeline line, as written to `timeline.jsonl`.
     Line {
         line: serde_json::Value,
@@ -213,6 +223,29 @@ impl Reply {
         }
         serde_json::from_str(line)
     }
+}
+
+/// One page of a browser check in pictures: how much changed and where, and its screenshots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PagePictures {
+    pub page: String,
+    pub diff_ratio: Option<f64>,
+    pub diff_region: Option<crate::browser::diff::Region>,
+    /// The base commit's render (`browser/<page>.base.png`).
+    pub base: Option<Picture>,
+    /// The run's render (`browser/<page>.png`).
+    pub new: Option<Picture>,
+    /// The changes in red over a faded base (`browser/<page>.diff.png`).
+    pub diff: Option<Picture>,
+}
+
+/// A PNG file of the proof pack, as plain data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Picture {
+    /// Its path in the run's directory (`browser/home.png`).
+    pub file: String,
+    /// The PNG's bytes, base64.
+    pub png: String,
 }
 
 /// Why a run failed, for the cockpit's `v`: the record's reason and phase, and the smoke

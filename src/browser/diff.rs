@@ -5,6 +5,7 @@
 //! copy of the base).
 
 use image::{Rgba, RgbaImage};
+use serde::{Deserialize, Serialize};
 
 /// The largest YIQ distance there is (black against white).
 const MAX_DELTA: f64 = 35215.0;
@@ -13,6 +14,46 @@ pub struct Diff {
     pub changed: u64,
     pub total: u64,
     pub image: RgbaImage,
+    /// The smallest rectangle holding every changed pixel (none when nothing changed).
+    pub region: Option<Region>,
+}
+
+/// A rectangle of pixels: `width` x `height` with its top left corner at (`x`, `y`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Region {
+    /// The smallest region holding every point (none for no points).
+    pub fn around(points: impl IntoIterator<Item = (u32, u32)>) -> Option<Region> {
+        points
+            .into_iter()
+            .fold(None, |r, (x, y)| Some(Region::grow(r, x, y)))
+    }
+
+    /// `region` (if any) grown to hold (`x`, `y`).
+    pub fn grow(region: Option<Region>, x: u32, y: u32) -> Region {
+        let Some(r) = region else {
+            return Region {
+                x,
+                y,
+                width: 1,
+                height: 1,
+            };
+        };
+        let (x0, y0) = (r.x.min(x), r.y.min(y));
+        let (x1, y1) = ((r.x + r.width - 1).max(x), (r.y + r.height - 1).max(y));
+        Region {
+            x: x0,
+            y: y0,
+            width: x1 - x0 + 1,
+            height: y1 - y0 + 1,
+        }
+    }
 }
 
 impl Diff {
@@ -36,6 +77,7 @@ pub fn diff(base: &RgbaImage, new: &RgbaImage, threshold: f64) -> Diff {
     let limit = MAX_DELTA * threshold * threshold;
     let mut out = RgbaImage::new(w, h);
     let mut changed = 0;
+    let mut region = None;
     for y in 0..h {
         for x in 0..w {
             let a = base.get_pixel_checked(x, y);
@@ -51,6 +93,7 @@ pub fn diff(base: &RgbaImage, new: &RgbaImage, threshold: f64) -> Diff {
             }
             if hit {
                 changed += 1;
+                region = Some(Region::grow(region, x, y));
                 out.put_pixel(x, y, Rgba([255, 0, 0, 255]));
             } else {
                 out.put_pixel(x, y, faded);
@@ -61,6 +104,7 @@ pub fn diff(base: &RgbaImage, new: &RgbaImage, threshold: f64) -> Diff {
         changed,
         total: u64::from(w) * u64::from(h),
         image: out,
+        region,
     }
 }
 
@@ -192,5 +236,56 @@ mod tests {
         // A different size: the extra part counts as changed.
         let taller = RgbaImage::from_pixel(20, 12, Rgba([240, 240, 240, 255]));
         assert_eq!(diff(&base, &taller, 0.1).changed, 40);
+    }
+
+    #[test]
+    fn the_changed_pixels_lie_in_their_bounding_box() {
+        let base = RgbaImage::from_pixel(400, 200, Rgba([250, 250, 250, 255]));
+        assert_eq!(diff(&base, &base, 0.1).region, None);
+        // Two changed spots far apart: the box holds both, and nothing more.
+        let mut new = base.clone();
+        new.put_pixel(40, 120, Rgba([0, 0, 0, 255]));
+        for y in 150..168 {
+            for x in 300..360 {
+                new.put_pixel(x, y, Rgba([200, 30, 30, 255]));
+            }
+        }
+        let d = diff(&base, &new, 0.1);
+        assert_eq!(
+            d.region,
+            Some(Region {
+                x: 40,
+                y: 120,
+                width: 320,
+                height: 48
+            })
+        );
+        // One pixel is a 1x1 region; a shade under the threshold is none.
+        let mut one = base.clone();
+        one.put_pixel(399, 0, Rgba([0, 0, 0, 255]));
+        assert_eq!(
+            diff(&base, &one, 0.1).region,
+            Some(Region {
+                x: 399,
+                y: 0,
+                width: 1,
+                height: 1
+            })
+        );
+        let mut faint = base.clone();
+        faint.put_pixel(10, 10, Rgba([248, 250, 250, 255]));
+        assert_eq!(diff(&base, &faint, 0.1).region, None);
+        // A taller new page: the rows only it has are the changed region.
+        let taller = RgbaImage::from_pixel(400, 210, Rgba([250, 250, 250, 255]));
+        assert_eq!(
+            diff(&base, &taller, 0.1).region,
+            Some(Region {
+                x: 0,
+                y: 200,
+                width: 400,
+                height: 10
+            })
+        );
+        assert_eq!(Region::around([]), None);
     }
 }

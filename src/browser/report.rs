@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::diff::Region;
+
 /// Longest stack kept per finding.
 const MAX_STACK: usize = 600;
 
@@ -91,6 +93,9 @@ pub struct PageResult {
     pub duration_ms: u64,
     /// Changed pixels against the baseline, when there was one.
     pub diff_ratio: Option<f64>,
+    /// Where those pixels are: the smallest rectangle holding them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff_region: Option<Region>,
     /// Problems found on this page.
     pub errors: usize,
 }
@@ -194,8 +199,8 @@ pub fn markdown(iteration: u32, pages: &[PageResult], findings: &[Finding]) -> S
             .diff_ratio
             .map(|r| {
                 format!(
-                    ", {:.2}% of pixels changed (browser/{}.diff.png)",
-                    r * 100.0,
+                    ", {} (browser/{}.diff.png)",
+                    changed(r, p.diff_region.as_ref()),
                     p.name
                 )
             })
@@ -203,6 +208,19 @@ pub fn markdown(iteration: u32, pages: &[PageResult], findings: &[Finding]) -> S
         s.push_str(&format!(
             "- `{}` {} ({} ms{shot}{diff})\n",
             p.name, p.url, p.duration_ms
+        ));
+    }
+    s
+}
+
+/// How much of a page changed and where: "0.11% of pixels changed, in a 320×48 region at
+/// (40,120)" (the region left out when there is none, as for an unchanged page).
+pub fn changed(ratio: f64, region: Option<&Region>) -> String {
+    let mut s = format!("{:.2}% of pixels changed", ratio * 100.0);
+    if let Some(r) = region {
+        s.push_str(&format!(
+            ", in a {}×{} region at ({},{})",
+            r.width, r.height, r.x, r.y
         ));
     }
     s
@@ -297,6 +315,57 @@ mod tests {
         let mut noise = Finding::new(Kind::ConsoleError, "home", "load", "[vite] x".into(), None);
         noise.classify(&patterns);
         assert!(!noise.is_error());
+    }
+
+    #[test]
+    fn the_change_is_said_with_its_region_and_kept_beside_the_ratio() {
+        let region = Region {
+            x: 40,
+            y: 120,
+            width: 320,
+            height: 48,
+        };
+        assert_eq!(
+            changed(0.0011, Some(&region)),
+            "0.11% of pixels changed, in a 320×48 region at (40,120)"
+        );
+        assert_eq!(changed(0.0, None), "0.00% of pixels changed");
+        let page = PageResult {
+            name: "home".into(),
+            url: "http://127.0.0.1:1/".into(),
+            screenshot: Some("browser/home.png".into()),
+            duration_ms: 5,
+            diff_ratio: Some(0.0011),
+            diff_region: Some(region),
+            errors: 0,
+        };
+        let md = markdown(1, std::slice::from_ref(&page), &[]);
+        assert!(
+            md.contains(
+                "0.11% of pixels changed, in a 320×48 region at (40,120) (browser/home.diff.png)"
+            ),
+            "{md}"
+        );
+        // summary.json: the contract's fields as they were, the region beside them.
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(json["diff_ratio"], 0.0011);
+        assert_eq!(
+            json["diff_region"],
+            serde_json::json!({"x": 40, "y": 120, "width": 320, "height": 48})
+        );
+        // A summary written before regions were kept still reads.
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("diff_region");
+        let read: PageResult = serde_json::from_value(old).unwrap();
+        assert_eq!(read.diff_region, None);
+        let unchanged = PageResult {
+            diff_region: None,
+            ..page
+        };
+        assert!(serde_json::to_value(&unchanged)
+            .unwrap()
+            .get("diff_region")
+            .is_none());
     }
 
     #[test]

@@ -140,12 +140,18 @@ pub fn render(e: &Evidence) -> String {
         }
         let _ = writeln!(
             o,
-            "\n| page | problems | pixels changed | screenshot |\n| --- | --- | --- | --- |"
+            "\n| page | problems | against the base | screenshot |\n| --- | --- | --- | --- |"
         );
         for p in &b.pages {
             let diff = p
                 .diff_ratio
-                .map(|r| format!("{:.2}% ([diff](browser/{}.diff.png))", r * 100.0, p.name))
+                .map(|r| {
+                    format!(
+                        "{} ([diff](browser/{}.diff.png))",
+                        crate::browser::report::changed(r, p.diff_region.as_ref()),
+                        p.name
+                    )
+                })
                 .unwrap_or_else(|| "-".into());
             let shot = p
                 .screenshot
@@ -309,6 +315,51 @@ mod tests {
         // A check whose output is no test runner's: its exit code says it all.
         assert!(
             md.contains("| lint | ✅ passed | - | yes | 1.2 s | 0 |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn the_browser_table_says_where_the_page_changed() {
+        use crate::browser::report::{PageResult, Region, Summary};
+        let run = RunRecord::queued(
+            "ab12cd34",
+            "recolour the box",
+            "claude",
+            "/src/app".into(),
+            "/wt/ab12cd34".into(),
+            WorkspaceKind::Worktree,
+        );
+        let browser = Summary {
+            iterations: vec![],
+            pages: vec![PageResult {
+                name: "home".into(),
+                url: "http://127.0.0.1:1/".into(),
+                screenshot: Some("browser/home.png".into()),
+                duration_ms: 5,
+                diff_ratio: Some(0.0011),
+                diff_region: Some(Region {
+                    x: 40,
+                    y: 120,
+                    width: 320,
+                    height: 48,
+                }),
+                errors: 0,
+            }],
+        };
+        let md = render(&Evidence {
+            run: &run,
+            changed: &[],
+            checks: &[],
+            score: None,
+            target: Some("main"),
+            calls: &[],
+            browser: Some(&browser),
+            summary: None,
+            patch: None,
+        });
+        assert!(
+            md.contains("| home | 0 | 0.11% of pixels changed, in a 320×48 region at (40,120) ([diff](browser/home.diff.png)) | [home](browser/home.png) |"),
             "{md}"
         );
     }

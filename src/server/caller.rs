@@ -91,6 +91,7 @@ pub fn reads_only(cmd: &Command) -> bool {
             | Command::Patch { .. }
             | Command::Proof { .. }
             | Command::BrowserReport { .. }
+            | Command::BrowserPictures { .. }
             | Command::Subscribe
             | Command::Ping
             | Command::Wait { .. }

@@ -81,6 +81,7 @@ pub async fn handle(stream: UnixStream, conn: Conn, handle: Handle, home: Home, 
         Command::BrowserReport { run } => {
             pack_text(&mut write, &handle, &home, run, "browser/report.md").await
         }
+        Command::BrowserPictures { run } => pictures(&mut write, &handle, &home, run).await,
         _ if super::gone::client_gone(write.as_ref()) => {
             tracing::info!("a client went away before its request was carried out; dropped it");
             Ok(())
@@ -145,6 +146,25 @@ async fn show(
                 },
             )
             .await
+        }
+        other => send(w, &to_reply(other)).await,
+    }
+}
+
+/// The pictures of the run's last browser check, read off the runtime.
+async fn pictures(
+    w: &mut OwnedWriteHalf,
+    handle: &Handle,
+    home: &Home,
+    run: String,
+) -> std::io::Result<()> {
+    match handle.call(Command::Show { run }).await {
+        Ok(Reply::Run { run }) => {
+            let dir = home.run_dir(&run.id);
+            let pages = tokio::task::spawn_blocking(move || crate::browser::pictures::read(&dir))
+                .await
+                .map_err(std::io::Error::other)?;
+            send(w, &Reply::Pictures { run: run.id, pages }).await
         }
         other => send(w, &to_reply(other)).await,
     }

@@ -107,6 +107,7 @@ impl Supervisor {
             | Command::Patch { .. }
             | Command::Proof { .. }
             | Command::BrowserReport { .. }
+            | Command::BrowserPictures { .. }
             | Command::Shutdown { .. } => Err(ProtocolError::internal(
                 "this command is handled by the server, not the supervisor",
             )),

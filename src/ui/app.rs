@@ -80,6 +80,10 @@ pub struct App {
     pub forge: bool,
     /// `/` in the open proof-pack text or the timeline pane.
     pub search: Option<super::search::Search>,
+    /// The browser check's pictures `i` asked for (shown in `Mode::Pictures`).
+    pub gallery: Option<super::pictures::Gallery>,
+    /// The terminal's graphics, and the pictures encoded for it (used by the view).
+    pub encoder: super::pictures::Encoder,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +127,11 @@ pub enum Mode {
     /// The last status messages, newest first, scrollable.
     Messages {
         scroll: usize,
+    },
+    /// `i`: the browser check's pictures (`App::gallery`), one page of it at a time.
+    Pictures {
+        run: String,
+        page: usize,
     },
     /// A proof pack text, scrollable: the patch (`d`) or PR.md (`v`).
     Doc {
@@ -320,6 +329,8 @@ impl App {
             links: Vec::new(),
             forge: false,
             search: None,
+            gallery: None,
+            encoder: super::pictures::Encoder::halfblocks(),
         }
     }
 

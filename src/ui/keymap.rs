@@ -26,6 +26,8 @@ pub enum Action {
     Diff,
     Proof,
     Browser,
+    /// The browser check's screenshots: base, new and diff of each page.
+    Pictures,
     Merge,
     /// Words for the run's agent, which goes again with them.
     Reply,
@@ -46,7 +48,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 32] = [
         Action::Up,
         Action::Down,
         Action::Top,
@@ -64,6 +66,7 @@ impl Action {
         Action::Diff,
         Action::Proof,
         Action::Browser,
+        Action::Pictures,
         Action::Merge,
         Action::Reply,
         Action::Pr,
@@ -100,6 +103,7 @@ impl Action {
             Action::Diff => "diff",
             Action::Proof => "proof",
             Action::Browser => "browser",
+            Action::Pictures => "pictures",
             Action::Merge => "merge",
             Action::Reply => "reply",
             Action::Pr => "pr",
@@ -136,6 +140,7 @@ impl Action {
             Action::Diff => "the run's patch as a coloured diff",
             Action::Proof => "the run's proof: PR.md (checks, score, gate, radar)",
             Action::Browser => "the browser report: problems per page, screenshot diffs",
+            Action::Pictures => "the browser check's pictures: base, new and diff of each page",
             Action::Merge => "merge through the gate (asks y/n)",
             Action::Reply => "reply: the agent goes again with your words",
             Action::Pr => "push and open or update the run's pull request ([forge])",
@@ -172,6 +177,7 @@ impl Action {
             Action::Diff => &["d"],
             Action::Proof => &["v"],
             Action::Browser => &["b"],
+            Action::Pictures => &["i"],
             Action::Merge => &["m"],
             Action::Reply => &["R"],
             Action::Pr => &["P"],

@@ -10,6 +10,7 @@ pub mod input;
 pub mod keymap;
 pub mod markdown;
 pub mod osc;
+pub mod pictures;
 pub mod pr;
 pub mod runtime;
 pub mod search;
@@ -58,6 +59,16 @@ pub async fn open(
     app.default_agent = cfg.default_agent.clone();
     app.alerts = cfg.cockpit;
     app.forge = cfg.forge.is_some();
+    // Which graphics the terminal takes, and its cell's size in pixels when it says
+    // (half blocks assume the usual 1:2).
+    let term = pictures::detect(|name| std::env::var(name).ok());
+    let cell = crossterm::terminal::window_size()
+        .ok()
+        .filter(|w| w.width > 0 && w.height > 0 && w.columns > 0 && w.rows > 0)
+        .map(|w| (w.width / w.columns, w.height / w.rows))
+        .filter(|_| term.graphics != pictures::Graphics::Halfblocks)
+        .unwrap_or((10, 20));
+    app.encoder = pictures::Encoder::new(term, cell);
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     runtime::run(client, app, color).await?;
     Ok(0)

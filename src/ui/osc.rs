@@ -22,7 +22,10 @@ pub fn alert(bell: bool, notify: Option<&str>) -> String {
 /// OSC 52: put `text` on the clipboard (`ESC ] 52 ; c ; BASE64 BEL`); the terminal does it,
 /// so it works over SSH too.
 pub fn clipboard(text: &str) -> String {
-    format!("\u{1b}]52;c;{}\u{7}", base64(text.as_bytes()))
+    format!(
+        "\u{1b}]52;c;{}\u{7}",
+        crate::base64::encode(text.as_bytes())
+    )
 }
 
 /// OSC 8: `text` as a link to `url` (`ESC ] 8 ; ; URL ST TEXT ESC ] 8 ; ; ST`). The caller
@@ -30,27 +33,6 @@ pub fn clipboard(text: &str) -> String {
 /// characters (it comes from screen cells).
 pub fn hyperlink(url: &str, text: &str) -> String {
     format!("\u{1b}]8;;{url}\u{1b}\\{text}\u{1b}]8;;\u{1b}\\")
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ABC[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -72,11 +54,6 @@ mod tests {
 
     #[test]
     fn clipboard_is_base64_in_osc_52() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"/home/dev/wt"), "L2hvbWUvZGV2L3d0");
         assert_eq!(clipboard("foo"), "\u{1b}]52;c;Zm9v\u{7}");
     }
 

@@ -47,10 +47,22 @@ pub async fn run(client: Client, mut app: App, color: bool) -> Result<()> {
                     now: time::OffsetDateTime::now_utc(),
                     home: home.as_deref(),
                 };
+                // Pictures drawn as graphics stay on screen under cells that did not change:
+                // once they are closed, the whole screen is written afresh.
+                if app.encoder.showing_graphics()
+                    && !matches!(app.mode, super::app::Mode::Pictures { .. })
+                {
+                    terminal.clear()?;
+                }
                 terminal.draw(|f| {
                     view::draw(f, &mut app, &ctx);
                     view::link::apply(f.buffer_mut(), &app.links);
                 })?;
+                // Kitty images no longer on screen: the terminal may free them.
+                let forgotten = app.encoder.take_forgotten();
+                if !forgotten.is_empty() {
+                    write_terminal(&forgotten);
+                }
                 dirty = false;
                 last_draw = Instant::now();
             }
@@ -89,6 +101,9 @@ pub async fn run(client: Client, mut app: App, color: bool) -> Result<()> {
         Ok(())
     }
     .await;
+    // Kitty images still on screen when the cockpit quits: the terminal may free them.
+    app.encoder.end_frame();
+    write_terminal(&app.encoder.take_forgotten());
     ratatui::restore();
     result
 }
@@ -144,6 +159,37 @@ impl Io {
             Effect::Copy { text } => write_terminal(&super::osc::clipboard(&text)),
             Effect::Alert { bell, notify } => {
                 write_terminal(&super::osc::alert(bell, notify.as_deref()));
+            }
+            Effect::LoadPictures { run } => {
+                let (client, tx) = (self.client.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let cmd = Command::BrowserPictures { run: run.clone() };
+                    let msg = match client.request(&cmd).await {
+                        // Decoding PNGs is CPU work: off the runtime's threads.
+                        Ok(Reply::Pictures { run, pages }) => {
+                            match tokio::task::spawn_blocking(move || {
+                                super::pictures::decode(pages)
+                            })
+                            .await
+                            {
+                                Ok(pages) => Msg::Pictures { run, pages },
+                                Err(e) => Msg::Done {
+                                    what: format!("pictures {run}"),
+                                    result: Err(e.to_string()),
+                                },
+                            }
+                        }
+                        Ok(other) => Msg::Done {
+                            what: format!("pictures {run}"),
+                            result: Err(format!("unexpected answer {other:?}")),
+                        },
+                        Err(e) => Msg::Done {
+                            what: format!("pictures {run}"),
+                            result: Err(e.to_string()),
+                        },
+                    };
+                    let _ = tx.send(msg);
+                });
             }
             Effect::LoadDoc { kind, run } => {
                 let (client, tx) = (self.client.clone(), self.tx.clone());

@@ -222,6 +222,23 @@ max_diff_ratio = 0.01
         report.contains("screenshot changed on page `home`"),
         "{report}"
     );
+    // Where the page changed: the recoloured box, exactly.
+    assert!(report.contains("in a 600×300 region at (0,0)"), "{report}");
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.run_dir(&changed).join("browser/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        summary["pages"][0]["diff_region"],
+        serde_json::json!({"x": 0, "y": 0, "width": 600, "height": 300}),
+        "{summary:#}"
+    );
+    // The same words in PR.md, and so in `flightdeck show`.
+    let shown = env.ok(&["show", &changed]);
+    assert!(
+        shown.contains("of pixels changed, in a 600×300 region at (0,0)"),
+        "{shown}"
+    );
     assert_eq!(env.events_of(&changed, "browser.warning").len(), 1);
     // The baseline was rendered once for the base commit and shared.
     let base = env.record(&changed)["base"].as_str().unwrap().to_string();

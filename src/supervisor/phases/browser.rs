@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::browser::report::{self, Finding, Kind, PageResult};
-use crate::browser::{chrome, visit};
+use crate::browser::{chrome, compare, visit};
 use crate::config::browser::BrowserConfig;
 use crate::fields;
 use crate::run::Phase;
@@ -118,20 +118,23 @@ async fn check(
                     .map(|()| format!("browser/{file}"))
                     .ok()
             });
-            Ok((shot, compare(&d, &name, png.as_deref(), base.as_ref(), &c)))
+            Ok((
+                shot,
+                compare::compare(&d, &name, png.as_deref(), base.as_ref(), &c),
+            ))
         })
         .await
-        .unwrap_or((
-            None,
-            Compared {
-                ratio: None,
-                finding: None,
-            },
-        ));
+        .unwrap_or((None, compare::Compared::default()));
         let errors = v.findings.iter().filter(|f| f.is_error()).count();
         let mut event = fields! {"page" => page.name, "url" => url.clone(), "errors" => errors, "duration_ms" => v.duration_ms, "screenshot" => shot};
         if let Some(ratio) = compared.ratio {
             event.insert("diff_ratio".into(), ratio.into());
+        }
+        if let Some(region) = compared.region {
+            event.insert(
+                "diff_region".into(),
+                serde_json::to_value(region).unwrap_or_default(),
+            );
         }
         ctx.emit(Phase::Browser, LineKind::BrowserPage, event);
         if let Some(f) = compared.finding.clone() {
@@ -143,6 +146,7 @@ async fn check(
             screenshot: shot,
             duration_ms: v.duration_ms,
             diff_ratio: compared.ratio,
+            diff_region: compared.region,
             errors: errors + usize::from(compared.finding.is_some()),
         });
         found.extend(v.findings);
@@ -465,60 +469,6 @@ async fn baselines(
     })
     .await?;
     Ok(out)
-}
-
-struct Compared {
-    ratio: Option<f64>,
-    finding: Option<Finding>,
-}
-
-/// Diff a page's screenshot against its baseline; write `<page>.base.png` and
-/// `<page>.diff.png`. Blocking.
-fn compare(
-    dir: &std::path::Path,
-    page: &str,
-    shot: Option<&[u8]>,
-    base: Option<&Vec<u8>>,
-    cfg: &BrowserConfig,
-) -> Compared {
-    let none = Compared {
-        ratio: None,
-        finding: None,
-    };
-    let (Some(shot), Some(base)) = (shot, base) else {
-        return none;
-    };
-    let decode = |b: &[u8]| image::load_from_memory(b).map(|i| i.to_rgba8()).ok();
-    let (Some(new), Some(old)) = (decode(shot), decode(base)) else {
-        return none;
-    };
-    let d = crate::browser::diff::diff(&old, &new, cfg.threshold);
-    let _ = crate::owner_only::write(&dir.join(format!("{page}.base.png")), base);
-    let mut png = Vec::new();
-    if d.image
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .is_ok()
-    {
-        let _ = crate::owner_only::write(&dir.join(format!("{page}.diff.png")), &png);
-    }
-    let ratio = d.ratio();
-    let finding = cfg.max_diff_ratio.filter(|max| ratio > *max).map(|max| {
-        Finding::new(
-            Kind::Visual,
-            page,
-            "screenshot",
-            format!(
-                "{:.2}% of pixels changed against the baseline (limit {:.2}%); see browser/{page}.diff.png",
-                ratio * 100.0,
-                max * 100.0
-            ),
-            None,
-        )
-    });
-    Compared {
-        ratio: Some(ratio),
-        finding,
-    }
 }
 
 /// How many browser reports this attempt already has. Blocking.

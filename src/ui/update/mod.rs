@@ -39,6 +39,11 @@ pub enum Msg {
         /// For a failed run's proof: why it failed, shown first.
         failure: Option<Box<crate::protocol::FailureSummary>>,
     },
+    /// The pictures of a run's browser check, decoded (none: it had no check yet).
+    Pictures {
+        run: String,
+        pages: Vec<super::pictures::Page>,
+    },
     /// The server started the run asked for (with `n`).
     Started(Box<RunSnapshot>),
     /// The answer to a command sent for `what` (e.g. "pause abc").
@@ -80,6 +85,10 @@ pub enum Effect {
     CloseTimeline,
     LoadDoc {
         kind: DocKind,
+        run: String,
+    },
+    /// Ask for the run's browser pictures (`Msg::Pictures` brings them).
+    LoadPictures {
         run: String,
     },
     /// Leave the screen to the program the person asked for, in the run's worktree; come
@@ -184,6 +193,21 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
                     scroll: 0,
                 };
                 app.doc_shift = 0;
+                app.search = None;
+            }
+            true
+        }
+        Msg::Pictures { run, pages } => {
+            if pages.is_empty() {
+                let said =
+                    no_browser_report(app, &run).replace("browser report", "browser pictures");
+                app.say(said);
+            } else {
+                app.mode = Mode::Pictures {
+                    run: run.clone(),
+                    page: 0,
+                };
+                app.gallery = Some(super::pictures::Gallery { run, pages });
                 app.search = None;
             }
             true

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::protocol::{Command, RunRequest};
 
-use super::super::app::{App, Confirmable, Mode};
+use super::super::app::{App, Confirmable, DocKind, Mode};
 use super::super::keymap::Action;
 use super::super::search::SearchIn;
 use super::{after_runs_changed, normal, search, Effect};
@@ -258,6 +258,36 @@ fn on_mode_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             };
             app.mode = Mode::Messages { scroll };
         }
+        Mode::Pictures { run, page } => {
+            let pages = app.gallery.as_ref().map_or(0, |g| g.pages.len());
+            let last = pages.saturating_sub(1);
+            let action = app.keymap.action(&key);
+            let page = match (key.code, action) {
+                (KeyCode::Left | KeyCode::Char('h'), _)
+                | (_, Some(Action::Up | Action::PageUp)) => page.saturating_sub(1),
+                (KeyCode::Right | KeyCode::Char('l'), _)
+                | (_, Some(Action::Down | Action::PageDown)) => (page + 1).min(last),
+                (_, Some(Action::Top)) => 0,
+                (_, Some(Action::Bottom)) => last,
+                (_, Some(Action::Close | Action::Quit | Action::Pictures)) => {
+                    app.mode = Mode::Normal;
+                    app.gallery = None;
+                    return;
+                }
+                // The report the pictures belong to.
+                (_, Some(Action::Browser)) => {
+                    app.mode = Mode::Normal;
+                    app.gallery = None;
+                    fx.push(Effect::LoadDoc {
+                        kind: DocKind::Browser,
+                        run,
+                    });
+                    return;
+                }
+                _ => page,
+            };
+            app.mode = Mode::Pictures { run, page };
+        }
         Mode::Doc {
             kind,
             run,
@@ -294,6 +324,12 @@ fn on_mode_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 Some(Action::Filter) => {
                     search::start(app, SearchIn::Doc);
                     scroll
+                }
+                // From the browser report to its pictures.
+                Some(Action::Pictures) if kind == DocKind::Browser => {
+                    app.mode = Mode::Normal;
+                    fx.push(Effect::LoadPictures { run });
+                    return;
                 }
                 // What the failure summary and the PR line offer, on the run they are about.
                 Some(

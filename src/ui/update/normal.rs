@@ -123,6 +123,7 @@ pub(super) fn on_normal(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         | Action::Diff
         | Action::Proof
         | Action::Browser
+        | Action::Pictures
         | Action::Edit
         | Action::Shell
         | Action::CopyPath
@@ -207,6 +208,7 @@ pub(super) fn on_run_action(
             kind: DocKind::Browser,
             run: id,
         }),
+        Action::Pictures => fx.push(Effect::LoadPictures { run: id }),
         Action::Edit | Action::Shell | Action::CopyPath if run.cleaned => {
             app.error(format!(
                 "run {id} has no worktree any more (cleaned); its proof pack stays: v, d"

@@ -196,6 +196,7 @@ enum View {
     Table,
     Pane,
     Doc(DocKind),
+    Pictures,
     Help,
     Messages,
     Confirm,
@@ -208,6 +209,7 @@ fn view(app: &App) -> View {
         Mode::Help { .. } => View::Help,
         Mode::Messages { .. } => View::Messages,
         Mode::Doc { kind, .. } => View::Doc(*kind),
+        Mode::Pictures { .. } => View::Pictures,
         Mode::Confirm { .. } => View::Confirm,
         Mode::Retry { .. } => View::Retry,
         Mode::PickRepo { .. } => View::PickRepo,
@@ -252,6 +254,9 @@ fn key_hints(app: &App, width: usize) -> String {
                 hints.push((fixed("n/N"), "next/previous", 1));
             }
             hints.push((key(Action::Filter), "search", 1));
+            if kind == DocKind::Browser {
+                hints.push((key(Action::Pictures), "pictures", 1));
+            }
             if kind == DocKind::Proof {
                 let run = match &app.mode {
                     Mode::Doc { run, .. } => app.runs.iter().find(|r| r.id == *run),
@@ -272,6 +277,11 @@ fn key_hints(app: &App, width: usize) -> String {
                 if searching { "clear" } else { "close" },
                 0,
             ));
+        }
+        View::Pictures => {
+            hints.push((fixed("←/→"), "page", 1));
+            hints.push((key(Action::Browser), "report", 2));
+            hints.push((key(Action::Close), "close", 0));
         }
         View::Help | View::Messages => {
             hints.push((scroll, "scroll", 1));

@@ -8,6 +8,7 @@ mod found;
 pub mod link;
 mod overlays;
 mod pane;
+mod pictures;
 mod table;
 pub use crate::text;
 pub use footer::MESSAGE_WIDTH;
@@ -132,8 +133,15 @@ pub fn draw(frame: &mut Frame, app: &mut App, ctx: &Ctx) {
         Mode::PickRepo { choices, choice } => {
             overlays::pick_repo(frame, body, choices, *choice, ctx)
         }
+        Mode::Pictures { page, .. } => {
+            if let Some(g) = &app.gallery {
+                pictures::draw(frame, body, g, *page, &mut app.encoder, ctx);
+            }
+        }
         Mode::Normal | Mode::Filter { .. } | Mode::NewRun { .. } | Mode::Reply { .. } => {}
     }
+    // Pictures not drawn in this frame are encoded afresh when next drawn.
+    app.encoder.end_frame();
     if let Some(n) = help_lines {
         app.help_lines = n;
     }
