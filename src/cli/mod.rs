@@ -298,7 +298,12 @@ pub async fn main(cli: Cli) -> Result<i32> {
                 Some(name) => {
                     let all = Hosts::load(&client, config.clone()).await?;
                     let (c, there) = placed(&all, name, &repo).await?;
-                    (c, PathBuf::from(there), None)
+                    // A run on a host reads the config file named for it there.
+                    let theirs = match all.config(c.host_name()) {
+                        Some(h) => h.config.clone().map(PathBuf::from),
+                        None => config,
+                    };
+                    (c, PathBuf::from(there), theirs)
                 }
             };
             run::start(

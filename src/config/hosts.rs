@@ -12,8 +12,8 @@ pub const LOCAL: &str = "local";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostConfig {
-    /// What follows `ssh`: a destination (`me@build1`, a Host of your ssh config) and any
-    /// options (`-p 2222`, `-i KEY`), as one string split at spaces or as a list.
+    /// What follows `ssh`: any options (`-p 2222`, `-i KEY`) and, last, the destination
+    /// (`me@build1`, a Host of your ssh config), as one string split at spaces or as a list.
     pub ssh: SshArgs,
     /// FLIGHTDECK_HOME on the host (default: the host's own default).
     #[serde(default)]
@@ -21,6 +21,12 @@ pub struct HostConfig {
     /// The flightdeck program on the host.
     #[serde(default = "default_binary")]
     pub binary: String,
+    /// The config file flightdeck reads on the host (its `--config`), beside the host's own.
+    #[serde(default)]
+    pub config: Option<String>,
+    /// Environment for flightdeck on the host (and so for its server), e.g. a PATH.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
     /// Runs at once on the host (the host's own config decides when unset).
     #[serde(default)]
     pub max_parallel: Option<usize>,
@@ -76,9 +82,26 @@ impl HostConfig {
                 "[hosts.{LOCAL}] names this machine itself; give the other host another name"
             ));
         }
-        if self.ssh_words().is_empty() {
+        match self.ssh_words().last() {
+            None => {
+                return Some(format!(
+                    "[hosts.{name}].ssh is empty; give the destination ssh connects to, e.g. ssh = \"me@build1\""
+                ))
+            }
+            Some(last) if last.starts_with('-') => {
+                return Some(format!(
+                    "[hosts.{name}].ssh ends with the option `{last}`; the destination comes last, e.g. ssh = \"-p 2222 me@build1\""
+                ))
+            }
+            Some(_) => {}
+        }
+        if let Some(bad) = self.env.keys().find(|k| {
+            k.is_empty()
+                || k.starts_with(|c: char| c.is_ascii_digit())
+                || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }) {
             return Some(format!(
-                "[hosts.{name}].ssh is empty; give the destination ssh connects to, e.g. ssh = \"me@build1\""
+                "[hosts.{name}].env has `{bad}`, which is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"
             ));
         }
         if self.binary.trim().is_empty() {

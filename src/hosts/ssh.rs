@@ -25,8 +25,18 @@ pub fn quoted(s: &str) -> String {
 /// The command run on the host: the host's flightdeck with its home, and `args`.
 pub fn remote_command(host: &HostConfig, args: &[&str]) -> String {
     let mut words = Vec::new();
+    if !host.env.is_empty() || host.home.is_some() || host.config.is_some() {
+        words.push("env".into());
+    }
     if let Some(home) = &host.home {
         words.push(format!("FLIGHTDECK_HOME={}", quoted(home)));
+    }
+    if let Some(config) = &host.config {
+        words.push(format!("FLIGHTDECK_CONFIG={}", quoted(config)));
+    }
+    for (k, v) in &host.env {
+        // Names were checked with the config; a value is one quoted word.
+        words.push(format!("{k}={}", quoted(v)));
     }
     words.push(quoted(&host.binary));
     words.extend(args.iter().map(|a| quoted(a)));
@@ -41,31 +51,36 @@ pub fn control_dir(home: &Home) -> std::io::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-/// `ssh … HOST 'command'`, its stdio piped, killed when dropped.
+/// `ssh … HOST 'command'`, its stdio piped, killed when dropped. The user's options come
+/// first (ssh takes the first value it is given for an option, so theirs win over ours), their
+/// destination (the last word) after ours.
 pub fn command(control: &Path, host: &HostConfig, args: &[&str]) -> Command {
+    let mut words = host.ssh_words();
+    let destination = words.pop().unwrap_or_default();
     let mut c = Command::new("ssh");
-    c.args([
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ControlMaster=auto",
-        "-o",
-        &format!("ControlPersist={PERSIST_SECS}"),
-        "-o",
-    ])
-    .arg(format!("ControlPath={}/%C", control.display()))
-    .args([
-        "-o",
-        "ServerAliveInterval=10",
-        "-o",
-        "ServerAliveCountMax=3",
-    ])
-    .args(host.ssh_words())
-    .arg(remote_command(host, args))
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .kill_on_drop(true);
+    c.args(words)
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ControlMaster=auto",
+            "-o",
+            &format!("ControlPersist={PERSIST_SECS}"),
+            "-o",
+        ])
+        .arg(format!("ControlPath={}/%C", control.display()))
+        .args([
+            "-o",
+            "ServerAliveInterval=10",
+            "-o",
+            "ServerAliveCountMax=3",
+        ])
+        .arg(destination)
+        .arg(remote_command(host, args))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
     c
 }
 
@@ -81,7 +96,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             remote_command(&host, &["bridge", "--expect-version", "0.1.0"]),
-            "FLIGHTDECK_HOME='/srv/fd home' '/opt/it'\\''s/flightdeck' bridge --expect-version 0.1.0"
+            "env FLIGHTDECK_HOME='/srv/fd home' '/opt/it'\\''s/flightdeck' bridge --expect-version 0.1.0"
         );
         let plain: HostConfig = toml::from_str("ssh = \"b\"").unwrap();
         assert_eq!(

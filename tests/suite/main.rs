@@ -38,6 +38,7 @@ mod forge_gh;
 mod forge_poll;
 mod gateway;
 mod gateway_recorded;
+mod hosts;
 mod housekeeping;
 mod landing_recovery;
 mod merge_queue;

@@ -286,6 +286,7 @@ pub fn read_pids(file: &Path, n: usize) -> Vec<i32> {
     pids
 }
 pub mod provider;
+pub mod sshd;
 pub mod tmux;
 
 /// Every regular file under `dir`, recursively (symlinks not followed; a missing dir: none).
