@@ -206,6 +206,13 @@ pub enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<HostsCmd>,
+    },
+    /// Copy a run's proof pack from the host it ran on to this machine.
+    Fetch {
+        /// The run: its id, or any unique prefix of it.
+        run: String,
     },
     /// Relay stdin and stdout to this host's server (ssh runs it for another machine's
     /// flightdeck; not for people).
@@ -262,6 +269,16 @@ pub enum Cmd {
     Shutdown {
         #[arg(long)]
         kill_runs: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostsCmd {
+    /// Copy this flightdeck to the host when its version differs (or say what to do when the
+    /// host is another kind of machine).
+    Install {
+        /// The host, as [hosts.NAME] names it.
+        name: String,
     },
 }
 
@@ -328,7 +345,41 @@ pub async fn main(cli: Cli) -> Result<i32> {
                 None => view::ls(&client, json, all).await,
             }
         }
-        Some(Cmd::Hosts { json }) => {
+        Some(Cmd::Hosts {
+            action: Some(HostsCmd::Install { name }),
+            ..
+        }) => {
+            let hosts = Hosts::load(&client, config.clone()).await?;
+            hosts.named(&name)?;
+            let Some(host) = hosts.config(&name) else {
+                return Err(color_eyre::eyre::eyre!(
+                    "`{name}` is this machine: nothing to install"
+                ));
+            };
+            crate::hosts::copy::install(&home, &name, host).await
+        }
+        Some(Cmd::Fetch { run }) => {
+            let hosts = Hosts::load(&client, config.clone()).await?;
+            let c = hosts.for_run(&run, cli.host.as_deref()).await?;
+            let (record, proof) = match c.request(&crate::protocol::Command::Show { run }).await? {
+                crate::protocol::Reply::Shown { run, proof } => (run, proof),
+                other => return Err(color_eyre::eyre::eyre!("unexpected answer: {other:?}")),
+            };
+            let Some(host) = hosts.config(c.host_name()) else {
+                println!("{}", proof.dir.display());
+                eprintln!(
+                    "run {} is on this machine: its proof pack is already here",
+                    record.id
+                );
+                return Ok(0);
+            };
+            let dest = home.root().join("fetched").join(c.host_name());
+            let got =
+                crate::hosts::copy::fetch(&home, c.host_name(), host, &proof.dir, &dest).await?;
+            println!("{}", got.display());
+            Ok(0)
+        }
+        Some(Cmd::Hosts { json, action: None }) => {
             let hosts = Hosts::load(&client, config.clone()).await?;
             let local = crate::config::load(&crate::config::Sources {
                 explicit: config.clone(),

@@ -3,5 +3,6 @@
 //! host's server owns the run as a local one owns its own.
 
 pub mod bridge;
+pub mod copy;
 pub mod route;
 pub mod ssh;

@@ -51,10 +51,32 @@ pub fn control_dir(home: &Home) -> std::io::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
+/// `ssh … HOST 'script'` for the host's shell: stdout and stderr piped, killed when dropped.
+pub fn command_line(control: &Path, host: &HostConfig, script: &str) -> Command {
+    let mut c = base(control, host);
+    c.arg(script)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
 /// `ssh … HOST 'command'`, its stdio piped, killed when dropped. The user's options come
 /// first (ssh takes the first value it is given for an option, so theirs win over ours), their
 /// destination (the last word) after ours.
 pub fn command(control: &Path, host: &HostConfig, args: &[&str]) -> Command {
+    let mut c = base(control, host);
+    c.arg(remote_command(host, args))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
+/// `ssh [the user's options] [ours] DESTINATION`, the remote command still to add.
+fn base(control: &Path, host: &HostConfig) -> Command {
     let mut words = host.ssh_words();
     let destination = words.pop().unwrap_or_default();
     let mut c = Command::new("ssh");
@@ -75,12 +97,7 @@ pub fn command(control: &Path, host: &HostConfig, args: &[&str]) -> Command {
             "-o",
             "ServerAliveCountMax=3",
         ])
-        .arg(destination)
-        .arg(remote_command(host, args))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
+        .arg(destination);
     c
 }
 

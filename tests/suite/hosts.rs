@@ -158,6 +158,17 @@ fn a_run_on_another_host_over_ssh_is_made_and_driven_there() {
     let there = remote.cmd(&["show", &id, "--json"]);
     assert!(there.status.success(), "the host's own server has it");
 
+    // fetch: the proof pack copied here.
+    let fetched = PathBuf::from(env.ok(&["fetch", &id]).trim());
+    assert!(fetched.starts_with(&env.home), "{}", fetched.display());
+    for file in ["run.json", "timeline.jsonl", "PR.md", "patch.diff"] {
+        assert!(
+            fetched.join(file).is_file(),
+            "{file} fetched to {}",
+            fetched.display()
+        );
+    }
+
     // ls: both hosts, a HOST column; --json says the host of each run.
     let local_id = env.start(&local_repo, "noop-local", "a local one");
     let table = env.ok(&["ls"]);
@@ -299,4 +310,43 @@ fn a_host_that_cannot_be_reached_or_runs_another_version_is_said_so() {
     // A host not in the config.
     let err = env.fails(&["--host", "nowhere", "ls"]);
     assert!(err.contains("no host `nowhere` in your config"), "{err}");
+}
+
+#[test]
+fn hosts_install_copies_this_flightdeck_where_the_host_has_none() {
+    if !sshd::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(&dir.path().join("sshd"));
+    let remote = Remote::new(dir.path());
+    let env = Env::new("");
+    let local_repo = git_repo(env.path(), "repo");
+    let bin = dir.path().join("remote-bin/flightdeck");
+    let config = host_config("b1", &sshd, &remote, &local_repo).replace(
+        &format!("binary = {BIN:?}"),
+        &format!("binary = {:?}", bin.display().to_string()),
+    );
+    std::fs::write(&env.config, config).unwrap();
+    let out = env.output(&["hosts"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("flightdeck hosts install b1"),
+        "a missing program says what to do:\n{said}"
+    );
+    let said = env.ok(&["hosts", "install", "b1"]);
+    assert!(said.contains("installed flightdeck"), "{said}");
+    assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(BIN).unwrap());
+    let listed = env.json(&["hosts", "--json"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["reachable"] == true),
+        "{listed}"
+    );
+    let said = env.ok(&["hosts", "install", "b1"]);
+    assert!(said.contains("already has flightdeck"), "{said}");
 }
