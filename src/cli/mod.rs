@@ -314,7 +314,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
                 None | Some(crate::config::hosts::LOCAL) => (client, repo, config),
                 Some(name) => {
                     let all = Hosts::load(&client, config.clone()).await?;
-                    let (c, there) = placed(&all, name, &repo).await?;
+                    let (c, there) = placed(&all, name, &repo, config.clone()).await?;
                     // A run on a host reads the config file named for it there.
                     let theirs = match all.config(c.host_name()) {
                         Some(h) => h.config.clone().map(PathBuf::from),
@@ -381,12 +381,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
         }
         Some(Cmd::Hosts { json, action: None }) => {
             let hosts = Hosts::load(&client, config.clone()).await?;
-            let local = crate::config::load(&crate::config::Sources {
-                explicit: config.clone(),
-                ..Default::default()
-            })
-            .map(|c| c.max_parallel)
-            .unwrap_or(4);
+            let local = local_parallel(config.clone()).await;
             self::hosts::hosts(&hosts, local, json).await
         }
         Some(Cmd::Bridge { expect_version }) => {
@@ -451,6 +446,21 @@ async fn on_run(
     }
 }
 
+/// This machine's `max_parallel`, from the user's config (the default when it cannot be read).
+async fn local_parallel(config: Option<PathBuf>) -> usize {
+    let read = tokio::task::spawn_blocking(move || {
+        crate::config::load(&crate::config::Sources {
+            explicit: config,
+            ..Default::default()
+        })
+    })
+    .await;
+    match read {
+        Ok(Ok(c)) => c.max_parallel,
+        _ => crate::config::Config::default().max_parallel,
+    }
+}
+
 /// Whether `cmd` is about a run (and goes to the server that has it).
 fn about_a_run(cmd: &Cmd) -> bool {
     matches!(
@@ -475,6 +485,7 @@ async fn placed(
     hosts: &Hosts,
     name: &str,
     repo: &std::path::Path,
+    config: Option<PathBuf>,
 ) -> Result<(crate::client::Client, String)> {
     let there = |c: &crate::client::Client| -> Option<String> {
         match hosts.config(c.host_name()) {
@@ -493,9 +504,7 @@ async fn placed(
         })?;
         return Ok((c.clone(), path));
     }
-    let local_cap = crate::config::load(&crate::config::Sources::default())
-        .map(|c| c.max_parallel)
-        .unwrap_or(4);
+    let local_cap = local_parallel(config).await;
     let mut best: Option<(usize, crate::client::Client, String)> = None;
     for c in std::iter::once(&hosts.local).chain(&hosts.remote) {
         let Some(path) = there(c) else { continue };

@@ -58,13 +58,18 @@ impl Drop for Remote {
     }
 }
 
+/// This machine's own agents, for the runs made here.
+const LOCAL_AGENTS: &str = r#"
+[agents.noop-local]
+command = ["sh", "-c", "echo here"]
+[agents.slow]
+command = ["sh", "-c", "sleep 120"]
+"#;
+
 fn host_config(name: &str, sshd: &Sshd, remote: &Remote, local_repo: &Path) -> String {
     let words: Vec<String> = sshd.ssh_words().iter().map(|w| format!("{w:?}")).collect();
     format!(
         r#"
-[agents.noop-local]
-command = ["sh", "-c", "echo here"]
-
 [hosts.{name}]
 ssh = [{}]
 home = {:?}
@@ -112,7 +117,14 @@ fn a_run_on_another_host_over_ssh_is_made_and_driven_there() {
     let remote = Remote::new(dir.path());
     let env = Env::new("");
     let local_repo = git_repo(env.path(), "repo");
-    std::fs::write(&env.config, host_config("b1", &sshd, &remote, &local_repo)).unwrap();
+    std::fs::write(
+        &env.config,
+        format!(
+            "{LOCAL_AGENTS}{}",
+            host_config("b1", &sshd, &remote, &local_repo)
+        ),
+    )
+    .unwrap();
 
     // hosts: this machine and b1, both reachable, the same version.
     let listed = env.json(&["hosts", "--json"]);
@@ -278,7 +290,7 @@ fn a_host_that_cannot_be_reached_or_runs_another_version_is_said_so() {
         .port();
     let down = host_config("down", &sshd, &remote, &local_repo)
         .replace(&format!("\"{}\"", sshd.port), &format!("\"{closed}\""));
-    std::fs::write(&env.config, down).unwrap();
+    std::fs::write(&env.config, format!("{LOCAL_AGENTS}{down}")).unwrap();
     let out = env.output(&["hosts"]);
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stdout);
@@ -327,7 +339,7 @@ fn hosts_install_copies_this_flightdeck_where_the_host_has_none() {
         &format!("binary = {BIN:?}"),
         &format!("binary = {:?}", bin.display().to_string()),
     );
-    std::fs::write(&env.config, config).unwrap();
+    std::fs::write(&env.config, format!("{LOCAL_AGENTS}{config}")).unwrap();
     let out = env.output(&["hosts"]);
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stdout);
@@ -349,4 +361,70 @@ fn hosts_install_copies_this_flightdeck_where_the_host_has_none() {
     );
     let said = env.ok(&["hosts", "install", "b1"]);
     assert!(said.contains("already has flightdeck"), "{said}");
+}
+
+#[test]
+fn ten_runs_with_host_auto_over_two_hosts_go_where_slots_are_free() {
+    if !sshd::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(&dir.path().join("sshd"));
+    let (r1, r2) = (dir.path().join("h1"), dir.path().join("h2"));
+    std::fs::create_dir_all(&r1).unwrap();
+    std::fs::create_dir_all(&r2).unwrap();
+    let (b1, b2) = (Remote::new(&r1), Remote::new(&r2));
+    let env = Env::new("");
+    let local_repo = git_repo(env.path(), "repo");
+    // Slots: 1 here, 4 on b1, 5 on b2: ten runs fill them all, each where most are free.
+    let config = format!(
+        "max_parallel = 1\n{LOCAL_AGENTS}{}{}",
+        host_config("b1", &sshd, &b1, &local_repo).replace("max_parallel = 3", "max_parallel = 4"),
+        host_config("b2", &sshd, &b2, &local_repo).replace("max_parallel = 3", "max_parallel = 5"),
+    );
+    for remote in [&b1, &b2] {
+        let text = std::fs::read_to_string(&remote.config).unwrap();
+        std::fs::write(&remote.config, format!("max_parallel = 5\n{text}")).unwrap();
+    }
+    std::fs::write(&env.config, config).unwrap();
+    let mut placed = std::collections::BTreeMap::<String, usize>::new();
+    for i in 0..10 {
+        let out = env.output(&[
+            "--host",
+            "auto",
+            "run",
+            "--repo",
+            local_repo.to_str().unwrap(),
+            "--agent",
+            "slow",
+            &format!("run {i}"),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for r in env.json(&["ls", "--json"]).as_array().unwrap() {
+        *placed
+            .entry(r["host"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let expected: std::collections::BTreeMap<String, usize> = [
+        ("b1".to_string(), 4),
+        ("b2".to_string(), 5),
+        ("local".to_string(), 1),
+    ]
+    .into();
+    assert_eq!(placed, expected);
+    let listed = env.json(&["hosts", "--json"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["free_slots"] == 0),
+        "every slot taken: {listed}"
+    );
+    env.ok(&["stop", "--all"]);
 }
