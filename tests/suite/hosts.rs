@@ -33,6 +33,8 @@ impl Remote {
 command = ["sh", "-c", "echo made-on-the-host > remote.txt; echo done there"]
 [agents.slow]
 command = ["sh", "-c", "i=0; while [ $i -lt 600 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done"]
+[agents.short]
+command = ["sh", "-c", "i=0; while [ $i -lt 30 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done; echo finished there > done.txt"]
 "#,
         )
         .unwrap();
@@ -427,4 +429,106 @@ fn ten_runs_with_host_auto_over_two_hosts_go_where_slots_are_free() {
         "every slot taken: {listed}"
     );
     env.ok(&["stop", "--all"]);
+}
+
+/// The pid of the ssh master connection whose socket is under `control` (`ssh: … [mux]`).
+fn master_pid(control: &Path) -> Option<i32> {
+    let out = Command::new("pgrep")
+        .args(["-f", &format!("{}/.* \\[mux\\]", control.display())])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+}
+
+#[test]
+fn a_run_on_a_host_goes_on_when_the_ssh_connection_is_killed() {
+    if !sshd::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(&dir.path().join("sshd"));
+    let remote = Remote::new(dir.path());
+    let env = Env::new("");
+    let local_repo = git_repo(env.path(), "repo");
+    // A master kept for a minute, so it is there to kill.
+    let config = host_config("b1", &sshd, &remote, &local_repo)
+        .replace("\"ControlPersist=1\"", "\"ControlPersist=60\"");
+    std::fs::write(&env.config, format!("{LOCAL_AGENTS}{config}")).unwrap();
+    let out = env.output(&[
+        "--host",
+        "b1",
+        "run",
+        "--repo",
+        local_repo.to_str().unwrap(),
+        "--agent",
+        "short",
+        "tick for three seconds",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut follow = env
+        .cmd(&["logs", "--follow", &id])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        let out = follow.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                seen.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        })
+    };
+    // Followed over the master connection while the agent ticks...
+    wait_until("the agent's ticks followed", || {
+        seen.lock().unwrap().contains("tick ")
+    });
+    let control = env.home.join("ssh");
+    let pid = master_pid(&control).expect("the ssh master");
+    // ...when the connection dies, as a dropped link would: the master and every ssh on it.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = Command::new("pkill")
+        .args(["-9", "-f", &format!("ControlPath={}/", control.display())])
+        .status();
+    let _ = follow.wait();
+    let _ = reader.join();
+    // The next connections' master ends with the test.
+    std::fs::write(
+        &env.config,
+        format!(
+            "{LOCAL_AGENTS}{}",
+            host_config("b1", &sshd, &remote, &local_repo)
+        ),
+    )
+    .unwrap();
+    assert!(
+        !seen.lock().unwrap().contains("run.finished"),
+        "the follower was cut off before the end:\n{}",
+        seen.lock().unwrap()
+    );
+    let r = wait_shown(&env, &id, "the run to end there", |r| {
+        r["status"] != "running" && r["status"] != "queued"
+    });
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert!(Path::new(r["worktree"].as_str().unwrap())
+        .join("done.txt")
+        .exists());
+    let runs = env.json(&["ls", "--json"]);
+    assert_eq!(runs[0]["status"], "succeeded", "{runs}");
+    assert_eq!(runs[0]["host"], "b1");
 }
