@@ -93,6 +93,26 @@ XDG_CONFIG_HOME = {:?}
     )
 }
 
+/// `flightdeck --host HOST run` of `agent` on `repo`; the run's id.
+fn run_on(env: &Env, host: &str, repo: &Path, agent: &str, task: &str) -> String {
+    let out = env.output(&[
+        "--host",
+        host,
+        "run",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--agent",
+        agent,
+        task,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn shown(env: &Env, id: &str) -> Value {
     env.json(&["show", id, "--json"])
 }
@@ -222,22 +242,7 @@ fn a_run_on_another_host_over_ssh_is_made_and_driven_there() {
     assert!(logs.contains("run.finished"), "{logs}");
 
     // pause, resume, kill and retry reach a run on the host by its id alone.
-    let out = env.output(&[
-        "--host",
-        "b1",
-        "run",
-        "--repo",
-        local_repo.to_str().unwrap(),
-        "--agent",
-        "slow",
-        "ticking",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let slow = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let slow = run_on(&env, "b1", &local_repo, "slow", "ticking");
     wait_shown(&env, &slow, "the agent ticking", |r| {
         r["status"] == "running" && r["phase"] == "agent"
     });
@@ -391,21 +396,7 @@ fn ten_runs_with_host_auto_over_two_hosts_go_where_slots_are_free() {
     std::fs::write(&env.config, config).unwrap();
     let mut placed = std::collections::BTreeMap::<String, usize>::new();
     for i in 0..10 {
-        let out = env.output(&[
-            "--host",
-            "auto",
-            "run",
-            "--repo",
-            local_repo.to_str().unwrap(),
-            "--agent",
-            "slow",
-            &format!("run {i}"),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_on(&env, "auto", &local_repo, "slow", &format!("run {i}"));
     }
     for r in env.json(&["ls", "--json"]).as_array().unwrap() {
         *placed
@@ -457,22 +448,7 @@ fn a_run_on_a_host_goes_on_when_the_ssh_connection_is_killed() {
     let config = host_config("b1", &sshd, &remote, &local_repo)
         .replace("\"ControlPersist=1\"", "\"ControlPersist=60\"");
     std::fs::write(&env.config, format!("{LOCAL_AGENTS}{config}")).unwrap();
-    let out = env.output(&[
-        "--host",
-        "b1",
-        "run",
-        "--repo",
-        local_repo.to_str().unwrap(),
-        "--agent",
-        "short",
-        "tick for three seconds",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let id = run_on(&env, "b1", &local_repo, "short", "tick for three seconds");
     let mut follow = env
         .cmd(&["logs", "--follow", &id])
         .stdout(std::process::Stdio::piped())
