@@ -234,34 +234,13 @@ pub fn ensure(home: &Home) -> Result<u16> {
         return Ok(port);
     }
     let _ = std::fs::remove_file(&file);
-    let exe = std::env::current_exe().wrap_err("cannot find the flightdeck executable")?;
     let log_path = home.root().join("demo").join("model.log");
-    let log = crate::owner_only::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .wrap_err_with(|| format!("cannot open {}", log_path.display()))?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("demo-model");
+    let mut args: Vec<std::ffi::OsString> = vec!["demo-model".into()];
     if let Some(p) = last {
-        cmd.arg("--port").arg(p.to_string());
+        args.extend(["--port".into(), p.to_string().into()]);
     }
-    cmd.env("FLIGHTDECK_HOME", home.root())
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: setsid is async-signal-safe, as pre_exec requires.
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::unistd::setsid()
-                    .map(|_| ())
-                    .map_err(std::io::Error::from)
-            });
-        }
-    }
-    let mut child = cmd.spawn().wrap_err("cannot start the demo model")?;
+    let mut child = crate::server::spawn::detached(home, &args, &log_path)
+        .wrap_err("cannot start the demo model")?;
     for _ in 0..100 {
         if let Some(port) = recorded_port(&file).filter(|p| answers(*p)) {
             // It outlives this process; a thread reaps it if it ends while we are here.

@@ -12,22 +12,32 @@ use crate::paths::Home;
 /// Returns the child so a caller can notice a server that exits at once (a bad config).
 pub fn spawn_detached(home: &Home, config: Option<&Path>) -> Result<std::process::Child> {
     home.ensure()?;
+    let mut args: Vec<std::ffi::OsString> = vec!["serve".into()];
+    if let Some(c) = config {
+        args.extend(["--config".into(), c.as_os_str().to_owned()]);
+    }
+    detached(home, &args, &home.server_log()).wrap_err("cannot start the flightdeck server")
+}
+
+/// This flightdeck with `args`, in a session of its own (it outlives the caller), its output
+/// appended to `log` (made owner-only).
+pub fn detached(
+    home: &Home,
+    args: &[std::ffi::OsString],
+    log: &Path,
+) -> Result<std::process::Child> {
     let exe = std::env::current_exe().wrap_err("cannot find the flightdeck executable")?;
-    let log_path = home.server_log();
-    let log = crate::owner_only::options()
+    let out = crate::owner_only::options()
         .create(true)
         .append(true)
-        .open(&log_path)
-        .wrap_err_with(|| format!("cannot open {}", log_path.display()))?;
+        .open(log)
+        .wrap_err_with(|| format!("cannot open {}", log.display()))?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("serve");
-    if let Some(c) = config {
-        cmd.arg("--config").arg(c);
-    }
-    cmd.env("FLIGHTDECK_HOME", home.root())
+    cmd.args(args)
+        .env("FLIGHTDECK_HOME", home.root())
         .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+        .stdout(out.try_clone()?)
+        .stderr(out);
     // SAFETY: setsid is async-signal-safe, as pre_exec requires.
     unsafe {
         cmd.pre_exec(|| {
@@ -36,5 +46,5 @@ pub fn spawn_detached(home: &Home, config: Option<&Path>) -> Result<std::process
                 .map_err(std::io::Error::from)
         });
     }
-    cmd.spawn().wrap_err("cannot start the flightdeck server")
+    Ok(cmd.spawn()?)
 }
