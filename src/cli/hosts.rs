@@ -42,11 +42,16 @@ async fn list(c: &Client) -> Result<Vec<RunSnapshot>, crate::client::ClientError
 }
 
 pub async fn hosts(hosts: &Hosts, local_parallel: usize, json: bool) -> Result<i32> {
-    let mut states = Vec::new();
-    for c in std::iter::once(&hosts.local).chain(&hosts.remote) {
+    // Every host asked at once: the slowest sets the time, not their sum.
+    let clients: Vec<&Client> = std::iter::once(&hosts.local).chain(&hosts.remote).collect();
+    let answers = futures_util::future::join_all(clients.iter().map(|c| async move {
         let started = Instant::now();
         let listed = list(c).await;
-        let latency = started.elapsed().as_millis() as u64;
+        (listed, started.elapsed().as_millis() as u64)
+    }))
+    .await;
+    let mut states = Vec::new();
+    for (c, (listed, latency)) in clients.into_iter().zip(answers) {
         let cap = hosts
             .config(c.host_name())
             .map_or(Some(local_parallel), |h| h.max_parallel);
@@ -120,8 +125,10 @@ fn hosts_table(states: &[HostState]) -> String {
 pub async fn ls(hosts: &Hosts, json: bool, all: bool) -> Result<i32> {
     let mut runs: Vec<(String, RunSnapshot)> = Vec::new();
     let mut missed = 0;
-    for c in std::iter::once(&hosts.local).chain(&hosts.remote) {
-        match list(c).await {
+    let clients: Vec<&Client> = std::iter::once(&hosts.local).chain(&hosts.remote).collect();
+    let answers = futures_util::future::join_all(clients.iter().map(|c| list(c))).await;
+    for (c, listed) in clients.into_iter().zip(answers) {
+        match listed {
             Ok(found) => runs.extend(found.into_iter().map(|r| (c.host_name().to_string(), r))),
             Err(e) => {
                 missed += 1;

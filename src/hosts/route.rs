@@ -101,9 +101,12 @@ impl Hosts {
             let run = run.to_string();
             async move { c.request(&Command::Show { run }).await.map(|_| c) }
         };
+        // Asked at once; answered in order (this machine first).
+        let clients: Vec<&Client> = std::iter::once(&self.local).chain(&self.remote).collect();
+        let answers = futures_util::future::join_all(clients.iter().map(|c| ask(c))).await;
         let mut missed = Vec::new();
-        for c in std::iter::once(&self.local).chain(&self.remote) {
-            match ask(c).await {
+        for (c, answer) in clients.into_iter().zip(answers) {
+            match answer {
                 Ok(found) => return Ok(found),
                 Err(ClientError::Server(e)) if e.kind == ErrorKind::UnknownRun => {}
                 // Ambiguous here, or refused: this server's answer is the one to give.
