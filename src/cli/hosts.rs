@@ -164,3 +164,80 @@ pub async fn ls(hosts: &Hosts, json: bool, all: bool) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// Where `run --host NAME` makes its run: that host's client and the repository's path there
+/// (`auto`: the reachable host with the most free slots that has the repository).
+pub async fn placed(
+    hosts: &Hosts,
+    name: &str,
+    repo: &std::path::Path,
+    config: Option<std::path::PathBuf>,
+) -> Result<(crate::client::Client, String)> {
+    let there = |c: &crate::client::Client| -> Option<String> {
+        match hosts.config(c.host_name()) {
+            None => Some(repo.display().to_string()),
+            Some(h) => h.repo_path(repo),
+        }
+    };
+    if name != "auto" {
+        let c = hosts.named(name)?;
+        let path = there(c).ok_or_else(|| {
+            color_eyre::eyre::eyre!(
+                "host {name} has no path for the repository {}: add it to [hosts.{name}.repos], e.g. \"{}\" = \"/path/on/{name}\"",
+                repo.display(),
+                repo.display()
+            )
+        })?;
+        return Ok((c.clone(), path));
+    }
+    let local_cap = local_parallel(config).await;
+    let mut best: Option<(usize, crate::client::Client, String)> = None;
+    for c in std::iter::once(&hosts.local).chain(&hosts.remote) {
+        let Some(path) = there(c) else { continue };
+        let cap = hosts
+            .config(c.host_name())
+            .map_or(Some(local_cap), |h| h.max_parallel)
+            .unwrap_or(local_cap);
+        let Ok(crate::protocol::Reply::Runs { runs }) =
+            c.request(&crate::protocol::Command::List).await
+        else {
+            continue;
+        };
+        let busy = runs
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.status,
+                    crate::run::Status::Running
+                        | crate::run::Status::Queued
+                        | crate::run::Status::Paused
+                )
+            })
+            .count();
+        let free = cap.saturating_sub(busy);
+        if best.as_ref().is_none_or(|(f, _, _)| free > *f) {
+            best = Some((free, c.clone(), path));
+        }
+    }
+    best.map(|(_, c, p)| (c, p)).ok_or_else(|| {
+        color_eyre::eyre::eyre!(
+            "no host can take the run: none that has the repository {} could be reached",
+            repo.display()
+        )
+    })
+}
+
+/// This machine's `max_parallel`, from the user's config (the default when it cannot be read).
+pub async fn local_parallel(config: Option<std::path::PathBuf>) -> usize {
+    let read = tokio::task::spawn_blocking(move || {
+        crate::config::load(&crate::config::Sources {
+            explicit: config,
+            ..Default::default()
+        })
+    })
+    .await;
+    match read {
+        Ok(Ok(c)) => c.max_parallel,
+        _ => crate::config::Config::default().max_parallel,
+    }
+}

@@ -314,7 +314,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
                 None | Some(crate::config::hosts::LOCAL) => (client, repo, config),
                 Some(name) => {
                     let all = Hosts::load(&client, config.clone()).await?;
-                    let (c, there) = placed(&all, name, &repo, config.clone()).await?;
+                    let (c, there) = hosts::placed(&all, name, &repo, config.clone()).await?;
                     // A run on a host reads the config file named for it there.
                     let theirs = match all.config(c.host_name()) {
                         Some(h) => h.config.clone().map(PathBuf::from),
@@ -381,7 +381,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
         }
         Some(Cmd::Hosts { json, action: None }) => {
             let hosts = Hosts::load(&client, config.clone()).await?;
-            let local = local_parallel(config.clone()).await;
+            let local = hosts::local_parallel(config.clone()).await;
             self::hosts::hosts(&hosts, local, json).await
         }
         Some(Cmd::Bridge { expect_version }) => {
@@ -446,21 +446,6 @@ async fn on_run(
     }
 }
 
-/// This machine's `max_parallel`, from the user's config (the default when it cannot be read).
-async fn local_parallel(config: Option<PathBuf>) -> usize {
-    let read = tokio::task::spawn_blocking(move || {
-        crate::config::load(&crate::config::Sources {
-            explicit: config,
-            ..Default::default()
-        })
-    })
-    .await;
-    match read {
-        Ok(Ok(c)) => c.max_parallel,
-        _ => crate::config::Config::default().max_parallel,
-    }
-}
-
 /// Whether `cmd` is about a run (and goes to the server that has it).
 fn about_a_run(cmd: &Cmd) -> bool {
     matches!(
@@ -477,68 +462,6 @@ fn about_a_run(cmd: &Cmd) -> bool {
             | Cmd::Pr { .. }
             | Cmd::Reply { .. }
     )
-}
-
-/// Where `run --host NAME` makes its run: that host's client and the repository's path there
-/// (`auto`: the reachable host with the most free slots that has the repository).
-async fn placed(
-    hosts: &Hosts,
-    name: &str,
-    repo: &std::path::Path,
-    config: Option<PathBuf>,
-) -> Result<(crate::client::Client, String)> {
-    let there = |c: &crate::client::Client| -> Option<String> {
-        match hosts.config(c.host_name()) {
-            None => Some(repo.display().to_string()),
-            Some(h) => h.repo_path(repo),
-        }
-    };
-    if name != "auto" {
-        let c = hosts.named(name)?;
-        let path = there(c).ok_or_else(|| {
-            color_eyre::eyre::eyre!(
-                "host {name} has no path for the repository {}: add it to [hosts.{name}.repos], e.g. \"{}\" = \"/path/on/{name}\"",
-                repo.display(),
-                repo.display()
-            )
-        })?;
-        return Ok((c.clone(), path));
-    }
-    let local_cap = local_parallel(config).await;
-    let mut best: Option<(usize, crate::client::Client, String)> = None;
-    for c in std::iter::once(&hosts.local).chain(&hosts.remote) {
-        let Some(path) = there(c) else { continue };
-        let cap = hosts
-            .config(c.host_name())
-            .map_or(Some(local_cap), |h| h.max_parallel)
-            .unwrap_or(local_cap);
-        let Ok(crate::protocol::Reply::Runs { runs }) =
-            c.request(&crate::protocol::Command::List).await
-        else {
-            continue;
-        };
-        let busy = runs
-            .iter()
-            .filter(|r| {
-                matches!(
-                    r.status,
-                    crate::run::Status::Running
-                        | crate::run::Status::Queued
-                        | crate::run::Status::Paused
-                )
-            })
-            .count();
-        let free = cap.saturating_sub(busy);
-        if best.as_ref().is_none_or(|(f, _, _)| free > *f) {
-            best = Some((free, c.clone(), path));
-        }
-    }
-    best.map(|(_, c, p)| (c, p)).ok_or_else(|| {
-        color_eyre::eyre::eyre!(
-            "no host can take the run: none that has the repository {} could be reached",
-            repo.display()
-        )
-    })
 }
 
 async fn local_only(
