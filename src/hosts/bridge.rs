@@ -137,6 +137,9 @@ pub async fn serve(client: &Client, expect_version: Option<&str>) -> color_eyre:
                 }
             }
         }
+        // Nothing more to send: the answer may still be on its way.
+        let _ = to_server.shutdown().await;
+        std::future::pending::<()>().await
     };
     let down = async {
         let mut buf = vec![0u8; 64 * 1024];
@@ -152,7 +155,8 @@ pub async fn serve(client: &Client, expect_version: Option<&str>) -> color_eyre:
             }
         }
     };
-    // Either end closing ends the bridge: the server answered, or the client went away.
+    // The server closing ends the bridge (a client gone closes ssh's channel, and with it
+    // this process's stdout).
     tokio::select! {
         () = up => {}
         () = down => {}
