@@ -11,6 +11,7 @@ mod browser;
 mod browser_vite;
 mod budget;
 mod child_env;
+mod cockpit_hosts;
 mod cockpit_tmux;
 mod cockpit_tmux_attention;
 mod cockpit_tmux_demo;
