@@ -16,6 +16,7 @@ mod cockpit_tmux;
 mod cockpit_tmux_attention;
 mod cockpit_tmux_demo;
 mod cockpit_tmux_first_hour;
+mod cockpit_tmux_hosts;
 mod cockpit_tmux_pictures;
 mod cockpit_tmux_pr;
 mod cockpit_tmux_snags;
