@@ -166,6 +166,14 @@ fn cockpit_hosts_a_host_that_drops_is_stale_with_the_time_since_and_catches_up()
     for _ in 0..12 {
         update(&mut a, Msg::Tick);
     }
+    // Why is in `M`'s messages.
+    assert!(
+        a.history
+            .iter()
+            .any(|l| l.text.contains("lost host b1") && l.text.contains("Connection refused")),
+        "{:?}",
+        a.history
+    );
     // Its runs stay, as last seen; the title says which host and since when.
     assert!(a.runs.iter().any(|r| r.id == "b1run008"));
     let text = screen(&mut a, 120, 16);

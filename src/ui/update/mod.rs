@@ -292,7 +292,15 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             after_runs_changed(app, &mut fx);
             true
         }
-        Msg::HostDown { host, why } => app.host_down(&host, why),
+        Msg::HostDown { host, why } => {
+            let said = format!("lost host {host}: {why}");
+            let lost = app.host_down(&host, why);
+            // Why, for `M`; the table's title says it is stale.
+            if lost {
+                app.remember(said, true);
+            }
+            lost
+        }
         Msg::Resize => true,
         Msg::Tick => {
             let expired = app.tick();
