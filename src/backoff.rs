@@ -65,9 +65,49 @@ impl AcceptBackoff {
     }
 }
 
+/// Waiting between tries to reach something that went away (a host's feed over ssh): `first`,
+/// doubling up to `most`; back to `first` once it answered.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    first: Duration,
+    most: Duration,
+    next: Duration,
+}
+
+impl Retry {
+    pub fn new(first: Duration, most: Duration) -> Self {
+        Self {
+            first,
+            most,
+            next: first,
+        }
+    }
+
+    /// How long to wait before the next try.
+    pub fn wait(&mut self) -> Duration {
+        let now = self.next;
+        self.next = (self.next * 2).min(self.most);
+        now
+    }
+
+    /// It answered: the next loss starts again from `first`.
+    pub fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_waits_double_up_to_the_most_and_start_again_after_an_answer() {
+        let mut r = Retry::new(Duration::from_secs(1), Duration::from_secs(5));
+        let waits: Vec<u64> = (0..5).map(|_| r.wait().as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 5, 5]);
+        r.reset();
+        assert_eq!(r.wait(), Duration::from_secs(1));
+    }
 
     #[test]
     fn waits_grow_and_logging_is_rate_limited() {

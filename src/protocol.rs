@@ -120,6 +120,36 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The run the command is about, if any.
+    pub fn run_id(&self) -> Option<&str> {
+        match self {
+            Command::Show { run }
+            | Command::Pause { run }
+            | Command::Resume { run }
+            | Command::Kill { run }
+            | Command::Retry { run, .. }
+            | Command::Clean { run, .. }
+            | Command::Wait { run }
+            | Command::Timeline { run, .. }
+            | Command::Patch { run }
+            | Command::Proof { run }
+            | Command::BrowserReport { run }
+            | Command::BrowserPictures { run }
+            | Command::Merge { run, .. }
+            | Command::Rebase { run, .. }
+            | Command::Pr { run }
+            | Command::Reply { run, .. }
+            | Command::AwaitMerge { run } => Some(run),
+            Command::Run(_)
+            | Command::List
+            | Command::Subscribe
+            | Command::Ping
+            | Command::Shutdown { .. } => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRequest {
     pub task: String,

@@ -84,6 +84,10 @@ pub struct App {
     pub gallery: Option<super::pictures::Gallery>,
     /// The terminal's graphics, and the pictures encoded for it (used by the view).
     pub encoder: super::pictures::Encoder,
+    /// The hosts of `[hosts]` followed beside this machine (none: no HOST column).
+    pub hosts: Vec<super::hosts::HostLink>,
+    /// Which host each remote run is on.
+    pub run_hosts: super::hosts::RunHosts,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -331,6 +335,8 @@ impl App {
             search: None,
             gallery: None,
             encoder: super::pictures::Encoder::halfblocks(),
+            hosts: Vec::new(),
+            run_hosts: Default::default(),
         }
     }
 
@@ -342,7 +348,7 @@ impl App {
             .runs
             .iter()
             .filter(|r| self.show_all || !r.is_stale_cleaned())
-            .filter(|r| needle.is_empty() || matches_filter(r, &needle))
+            .filter(|r| needle.is_empty() || matches_filter(r, self.host_of(&r.id), &needle))
             .collect();
         v.sort_by(|a, b| super::attention::order(a, b));
         v
@@ -452,8 +458,9 @@ impl App {
 }
 
 /// What `/` searches: the words of every column the table shows (id, task, agent, status,
-/// phase, merge state, the REASON text, the PR cell), the pause reason and the repository.
-fn matches_filter(r: &RunSnapshot, needle: &str) -> bool {
+/// phase, merge state, the REASON text, the PR cell, the host), the pause reason and the
+/// repository.
+fn matches_filter(r: &RunSnapshot, host: &str, needle: &str) -> bool {
     let reason = super::attention::reason(r).unwrap_or_default();
     let pr = r.pr.as_ref().map(|p| p.cell()).unwrap_or_default();
     let repo = r.repo.to_string_lossy();
@@ -468,6 +475,7 @@ fn matches_filter(r: &RunSnapshot, needle: &str) -> bool {
         reason.as_str(),
         pr.as_str(),
         &repo,
+        host,
     ]
     .iter()
     .any(|f| f.to_lowercase().contains(needle))

@@ -6,6 +6,8 @@ pub mod attempt;
 pub mod attention;
 pub mod failure;
 pub mod gate;
+pub mod host_feed;
+pub mod hosts;
 pub mod input;
 pub mod keymap;
 pub mod markdown;
@@ -69,7 +71,14 @@ pub async fn open(
         .filter(|_| term.graphics != pictures::Graphics::Halfblocks)
         .unwrap_or((10, 20));
     app.encoder = pictures::Encoder::new(term, cell);
+    // The hosts of `[hosts]`: each one's runs join the table, with a HOST column.
+    let hosts = crate::hosts::route::Hosts::load(&client, app.config.clone())
+        .await
+        .map_err(|e| eyre!("{e}"))?;
+    for remote in &hosts.remote {
+        app.add_host(remote.host_name());
+    }
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    runtime::run(client, app, color).await?;
+    runtime::run(client, hosts.remote, app, color).await?;
     Ok(0)
 }

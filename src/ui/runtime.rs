@@ -22,17 +22,22 @@ use super::view::{self, theme::Theme, Ctx};
 const MIN_FRAME: Duration = Duration::from_millis(33);
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
-pub async fn run(client: Client, mut app: App, color: bool) -> Result<()> {
+/// `remotes`: the hosts of `[hosts]`, each followed beside this machine's server.
+pub async fn run(client: Client, remotes: Vec<Client>, mut app: App, color: bool) -> Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let input_paused = Arc::new(AtomicBool::new(false));
     spawn_input(tx.clone(), input_paused.clone());
     tokio::spawn(feed(client.clone(), tx.clone()));
+    for remote in &remotes {
+        tokio::spawn(super::host_feed::feed(remote.clone(), tx.clone()));
+    }
     tokio::spawn(ticks(tx.clone()));
 
     let mut terminal = ratatui::try_init()?;
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let mut io = Io {
         client,
+        remotes,
         tx,
         timeline: None,
         suspend: None,
@@ -110,6 +115,7 @@ pub async fn run(client: Client, mut app: App, color: bool) -> Result<()> {
 
 struct Io {
     client: Client,
+    remotes: Vec<Client>,
     tx: UnboundedSender<Msg>,
     timeline: Option<JoinHandle<()>>,
     /// A program to hand the terminal to, once this batch of messages is done.
@@ -120,15 +126,26 @@ impl Io {
     fn handle(&mut self, app: &mut App, msg: Msg) -> bool {
         let (effects, dirty) = update(app, msg);
         for fx in effects {
-            self.perform(fx);
+            // A remote run's commands, timeline and documents come from its host.
+            let client = self.client_for(super::update::host_for(app, &fx));
+            self.perform(client, fx);
         }
         dirty
     }
 
-    fn perform(&mut self, fx: Effect) {
+    /// Host `name`'s client (this machine's for `local`, or a host no longer configured).
+    fn client_for(&self, name: &str) -> Client {
+        self.remotes
+            .iter()
+            .find(|c| c.host_name() == name)
+            .unwrap_or(&self.client)
+            .clone()
+    }
+
+    fn perform(&mut self, client: Client, fx: Effect) {
         match fx {
             Effect::Send { what, cmd } => {
-                let (client, tx) = (self.client.clone(), self.tx.clone());
+                let tx = self.tx.clone();
                 tokio::spawn(async move {
                     let msg = match (&cmd, client.request(&cmd).await) {
                         // The cockpit selects the run it started.
@@ -147,7 +164,7 @@ impl Io {
                 if let Some(t) = self.timeline.take() {
                     t.abort();
                 }
-                let (client, tx) = (self.client.clone(), self.tx.clone());
+                let tx = self.tx.clone();
                 self.timeline = Some(tokio::spawn(stream_timeline(client, tx, run, stream)));
             }
             Effect::CloseTimeline => {
@@ -161,7 +178,7 @@ impl Io {
                 write_terminal(&super::osc::alert(bell, notify.as_deref()));
             }
             Effect::LoadPictures { run } => {
-                let (client, tx) = (self.client.clone(), self.tx.clone());
+                let tx = self.tx.clone();
                 tokio::spawn(async move {
                     let cmd = Command::BrowserPictures { run: run.clone() };
                     let msg = match client.request(&cmd).await {
@@ -192,7 +209,7 @@ impl Io {
                 });
             }
             Effect::LoadDoc { kind, run } => {
-                let (client, tx) = (self.client.clone(), self.tx.clone());
+                let tx = self.tx.clone();
                 let cmd = match kind {
                     DocKind::Patch => Command::Patch { run: run.clone() },
                     DocKind::Proof => Command::Proof { run: run.clone() },

@@ -10,15 +10,15 @@ use crate::common::*;
 use serde_json::Value;
 
 /// The remote host's side: its home, its config and its copy of the repository.
-struct Remote {
-    home: PathBuf,
+pub(crate) struct Remote {
+    pub(crate) home: PathBuf,
     xdg: PathBuf,
     config: PathBuf,
-    repo: PathBuf,
+    pub(crate) repo: PathBuf,
 }
 
 impl Remote {
-    fn new(root: &Path) -> Remote {
+    pub(crate) fn new(root: &Path) -> Remote {
         let remote = Remote {
             home: root.join("remote-home"),
             xdg: root.join("remote-xdg"),
@@ -43,7 +43,7 @@ command = ["sh", "-c", "i=0; while [ $i -lt 30 ]; do echo tick $i; i=$((i+1)); s
 
     /// `flightdeck` run directly against the remote home (to check what is there, and to
     /// stop its server at the end).
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn cmd(&self, args: &[&str]) -> std::process::Output {
         Command::new(BIN)
             .args(args)
             .env("FLIGHTDECK_HOME", &self.home)
@@ -61,14 +61,14 @@ impl Drop for Remote {
 }
 
 /// This machine's own agents, for the runs made here.
-const LOCAL_AGENTS: &str = r#"
+pub(crate) const LOCAL_AGENTS: &str = r#"
 [agents.noop-local]
 command = ["sh", "-c", "echo here"]
 [agents.slow]
 command = ["sh", "-c", "sleep 120"]
 "#;
 
-fn host_config(name: &str, sshd: &Sshd, remote: &Remote, local_repo: &Path) -> String {
+pub(crate) fn host_config(name: &str, sshd: &Sshd, remote: &Remote, local_repo: &Path) -> String {
     let words: Vec<String> = sshd.ssh_words().iter().map(|w| format!("{w:?}")).collect();
     format!(
         r#"

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::protocol::{Command, RunSnapshot};
 
 use super::app::{App, Connection, DocKind, Mode, Pane};
+use super::hosts::Link;
 
 mod alerts;
 mod modes;
@@ -53,6 +54,21 @@ pub enum Msg {
     },
     Connected,
     Disconnected(String),
+    /// Every run of remote host `host` (on connect, or after falling behind): its feed is up.
+    HostRuns {
+        host: String,
+        runs: Vec<RunSnapshot>,
+    },
+    /// A run of remote host `host` changed.
+    HostRun {
+        host: String,
+        run: Box<RunSnapshot>,
+    },
+    /// Remote host `host`'s feed ended or could not start; the runtime tries again.
+    HostDown {
+        host: String,
+        why: String,
+    },
     /// Which server answers, and how many runs it re-adopted at start-up.
     Server {
         pid: u32,
@@ -122,7 +138,7 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             true
         }
         Msg::Runs(runs) => {
-            let before = std::mem::replace(&mut app.runs, runs);
+            let before = app.replace_runs(None, runs);
             alerts::detect(app, &before, None, &mut fx);
             after_runs_changed(app, &mut fx);
             true
@@ -263,13 +279,73 @@ pub fn update(app: &mut App, msg: Msg) -> (Vec<Effect>, bool) {
             app.connection = Connection::Lost(why);
             changed
         }
+        Msg::HostRuns { host, runs } => {
+            host_runs(app, &host, runs, &mut fx);
+            true
+        }
+        Msg::HostRun { host, run } => {
+            let id = run.id.clone();
+            let before = app.runs.iter().find(|r| r.id == id).cloned();
+            app.upsert_on(&host, *run);
+            alerts::detect(app, before.as_slice(), Some(&id), &mut fx);
+            reopen_ended_pane(app, before.as_ref(), &id, &mut fx);
+            after_runs_changed(app, &mut fx);
+            true
+        }
+        Msg::HostDown { host, why } => {
+            let said = format!("lost host {host}: {why}");
+            let lost = app.host_down(&host, why);
+            // Why, for `M`; the table's title says it is stale.
+            if lost {
+                app.remember(said, true);
+            }
+            lost
+        }
         Msg::Resize => true,
         Msg::Tick => {
             let expired = app.tick();
-            expired || app.runs.iter().any(|r| r.status.is_active())
+            // A stale host's time since it dropped counts up.
+            expired
+                || app.runs.iter().any(|r| r.status.is_active())
+                || !app.stale_hosts().is_empty()
         }
     };
     (fx, dirty)
+}
+
+/// A remote host's run list: its runs replace what it said before. The first list from a
+/// host is only remembered (what was already so is no news); one after the host was lost
+/// catches up, and a pane on one of its runs reads the timeline afresh.
+fn host_runs(app: &mut App, host: &str, runs: Vec<RunSnapshot>, fx: &mut Vec<Effect>) {
+    let was = app.host_up(host);
+    let before = app.replace_runs(Some(host), runs);
+    if !matches!(was, Some(Link::Connecting) | None) {
+        alerts::detect(app, &before, None, fx);
+    }
+    if let Some(Link::Lost { .. }) = was {
+        app.say(format!("reconnected to host {host}"));
+        let pane_run = app.pane.as_ref().map(|p| p.run.clone());
+        if let Some(run) = pane_run.filter(|r| app.host_of(r) == host) {
+            open_pane(app, run, fx);
+        }
+    }
+    after_runs_changed(app, fx);
+}
+
+/// The host an effect is for: the one its run is on (`local` for this machine, and for what
+/// names no run). The runtime sends it through that host's client.
+pub fn host_for<'a>(app: &'a App, fx: &Effect) -> &'a str {
+    let run = match fx {
+        Effect::Send { cmd, .. } => cmd.run_id(),
+        Effect::OpenTimeline { run, .. }
+        | Effect::LoadDoc { run, .. }
+        | Effect::LoadPictures { run } => Some(run.as_str()),
+        Effect::CloseTimeline
+        | Effect::Suspend { .. }
+        | Effect::Copy { .. }
+        | Effect::Alert { .. } => None,
+    };
+    run.map_or(crate::config::hosts::LOCAL, |id| app.host_of(id))
 }
 
 /// Esc and a key right after it come from the terminal as one sequence, which reads as

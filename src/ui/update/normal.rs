@@ -148,7 +148,15 @@ pub(super) fn on_run_action(
     fx: &mut Vec<Effect>,
 ) {
     let id = run.id.clone();
+    let host = app.host_of(&id).to_string();
     match action {
+        // A remote run's worktree is on its host, not here.
+        Action::Edit | Action::Shell if host != crate::config::hosts::LOCAL => {
+            app.error(format!(
+                "run {id} is on host {host}: its worktree {} is there, not on this machine",
+                run.worktree.display()
+            ));
+        }
         // What may be done is the server's to say (`allowed`); the cockpit only asks it.
         Action::Pause => {
             let (what, cmd, no) = match run.status {

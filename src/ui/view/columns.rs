@@ -30,6 +30,8 @@ pub(super) enum Col {
     Browser,
     /// The repository's directory name, when the runs come from more than one.
     Repo,
+    /// The host the run is on, when `[hosts]` names another.
+    Host,
     Worktree,
 }
 
@@ -50,6 +52,7 @@ impl Col {
             Col::Reason => "REASON",
             Col::Browser => "WEB",
             Col::Repo => "REPO",
+            Col::Host => "HOST",
             Col::Worktree => "WORKTREE",
         }
     }
@@ -70,6 +73,7 @@ impl Col {
             Col::Pr => sizes.pr,
             Col::Browser => 4,
             Col::Repo => sizes.repo,
+            Col::Host => sizes.host,
             Col::Reason | Col::Worktree => 0,
         }
     }
@@ -97,6 +101,8 @@ pub(super) struct Sizes {
     pub(super) repo: u16,
     /// Each repository's label: its directory name, with its parent's where two share one.
     pub(super) repos: BTreeMap<PathBuf, String>,
+    /// As wide as the longest host name, within bounds (set by the table, which knows them).
+    pub(super) host: u16,
 }
 
 impl Sizes {
@@ -127,6 +133,7 @@ impl Sizes {
             pr: (pr as u16).clamp(Col::Pr.title().len() as u16, MAX_PR),
             repo: (repo as u16).clamp(Col::Repo.title().len() as u16, MAX_REPO),
             repos,
+            host: Col::Host.title().len() as u16,
         }
     }
 }
@@ -152,12 +159,13 @@ fn repo_labels(all: &[RunSnapshot]) -> BTreeMap<PathBuf, String> {
 }
 
 /// Columns in the order they are given up when space runs out (last first).
-const PRIORITY: [Col; 14] = [
+const PRIORITY: [Col; 15] = [
     Col::Id,
     Col::Status,
     Col::Phase,
     Col::Reason,
     Col::Repo,
+    Col::Host,
     Col::Merge,
     Col::Pr,
     Col::Elapsed,
@@ -174,6 +182,7 @@ const MIN_WORKTREE: u16 = 18;
 const MAX_AGENT: u16 = 20;
 const MAX_STATUS: u16 = 22;
 const MAX_REPO: u16 = 16;
+pub(super) const MAX_HOST: u16 = 12;
 /// `#123456 ✓ approved`; a longer number is cut with `…`.
 const MAX_PR: u16 = 18;
 
@@ -202,6 +211,8 @@ pub(super) struct Shown {
     pub(super) pr: bool,
     /// The runs come from more than one repository.
     pub(super) repo: bool,
+    /// `[hosts]` names another host.
+    pub(super) host: bool,
 }
 
 /// The columns that fit in `width`; WEB, REASON and PR only when some run has something for
@@ -214,6 +225,7 @@ pub(super) fn columns(width: u16, shown: Shown, sizes: &Sizes) -> Vec<Col> {
         Col::Reason => shown.reason,
         Col::Pr => shown.pr,
         Col::Repo => shown.repo,
+        Col::Host => shown.host,
         _ => true,
     }) {
         let w = col.min_width(sizes) + 1;
@@ -224,9 +236,10 @@ pub(super) fn columns(width: u16, shown: Shown, sizes: &Sizes) -> Vec<Col> {
             break;
         }
     }
-    // Display order: the repository and the task after the phase.
+    // Display order: the host, the repository and the task after the phase.
     let repo = chosen.contains(&Col::Repo);
-    chosen.retain(|c| *c != Col::Repo);
+    let host = chosen.contains(&Col::Host);
+    chosen.retain(|c| *c != Col::Repo && *c != Col::Host);
     let pos = chosen
         .iter()
         .position(|c| *c == Col::Phase)
@@ -234,6 +247,9 @@ pub(super) fn columns(width: u16, shown: Shown, sizes: &Sizes) -> Vec<Col> {
     chosen.insert(pos, Col::Task);
     if repo {
         chosen.insert(pos, Col::Repo);
+    }
+    if host {
+        chosen.insert(pos, Col::Host);
     }
     chosen
 }
@@ -276,6 +292,7 @@ mod tests {
             pr: 15,
             repo: 8,
             repos: BTreeMap::new(),
+            host: 5,
         }
     }
 

@@ -14,16 +14,26 @@ use super::super::app::{App, Focus};
 use super::super::attempt;
 use super::super::attention::{self, Need};
 use super::super::pr;
-use super::columns::{columns, flex, status_text, Col, Flex, Shown, Sizes};
-use super::text::{cost, count, cut, cut_path_left, first_line, tilde};
+use super::columns::{columns, flex, status_text, Col, Flex, Shown, Sizes, MAX_HOST};
+use super::text::{self, cost, count, cut, cut_path_left, first_line, tilde};
 use super::{theme, Ctx};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
     let t = ctx.theme;
     let inner_width = area.width.saturating_sub(2);
     let visible = app.visible();
-    let sizes = Sizes::of(&visible, &app.runs);
+    let mut sizes = Sizes::of(&visible, &app.runs);
+    sizes.host = app
+        .hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .chain([crate::config::hosts::LOCAL])
+        .map(|n| text::width(n) as u16)
+        .max()
+        .unwrap_or(0)
+        .clamp(Col::Host.title().len() as u16, MAX_HOST);
     let shown = Shown {
+        host: !app.hosts.is_empty(),
         repo: sizes.repos.len() > 1,
         browser: app.runs.iter().any(|r| r.browser_problems.is_some()),
         reason: visible.iter().any(|r| attention::reason(r).is_some()),
@@ -55,11 +65,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
         .skip(offset)
         .take(height.max(1))
         .map(|r| {
-            Row::new(
+            let host = app.host_of(&r.id);
+            let row = Row::new(
                 cols.iter()
-                    .map(|c| cell(*c, r, flex, &sizes, ctx))
+                    .map(|c| match c {
+                        Col::Host => Cell::from(cut(host, sizes.host as usize)),
+                        _ => cell(*c, r, flex, &sizes, ctx),
+                    })
                     .collect::<Vec<_>>(),
-            )
+            );
+            // A lost host's runs are as it last said: dimmed.
+            if app.run_is_stale(&r.id) {
+                row.style(t.dim())
+            } else {
+                row
+            }
         })
         .collect();
     let header = Row::new(
@@ -81,6 +101,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
             app.filter
         )
     };
+    // Each lost host, and how long since: its rows are what it last said.
+    let title = app.stale_hosts().iter().fold(title, |title, (name, secs)| {
+        format!("{}· {name} stale {} ", title, human_duration(*secs as i64))
+    });
     // With the pane beside it, which of the two has the keys is plain to see.
     let block = if app.pane.is_none() {
         Block::bordered().title(title).border_style(t.bold())
@@ -172,6 +196,8 @@ fn cell<'a>(col: Col, r: &RunSnapshot, flex: Flex, sizes: &Sizes, ctx: &Ctx) -> 
             cut(&pr::cell(r), sizes.pr as usize),
             pr_style(r, ctx),
         )),
+        // Drawn by the table, which knows the hosts.
+        Col::Host => Cell::from(""),
         Col::Repo => Cell::from(cut(
             sizes.repos.get(&r.repo).map_or("?", String::as_str),
             sizes.repo as usize,
