@@ -118,6 +118,8 @@ kinds! {
     /// The agent's changes committed on the run's branch (once `checkpoint`, not a dotted name).
     WorkspaceCommitted = "workspace.committed",
     WorkspaceCreated = "workspace.created",
+    /// A stale `index.lock` in the worktree (a git that died mid-write) removed before a commit.
+    WorkspaceLockCleared = "workspace.lock_cleared",
     WorkspaceIncomplete = "workspace.incomplete",
     WorkspaceRebaseConflict = "workspace.rebase_conflict",
     WorkspaceRebaseFailed = "workspace.rebase_failed",

@@ -391,11 +391,12 @@ impl Supervisor {
 
 impl Supervisor {
     /// PR.md follows the record after deliver (the radar's findings, the merge), and a run
-    /// that failed once the agent's work was committed gets one too, its failure first.
+    /// that failed after its agent's phase gets one too, its failure first.
     pub(super) fn refresh_pr(&self, id: &str) {
         let Some(e) = self.runs.get(id) else { return };
-        let failed_with_work = e.record.status == Status::Failed
-            && e.record.checkpoints.contains_key(&crate::run::Phase::Agent);
+        // Failed in a phase after the agent's: its work is committed on the branch.
+        let failed_with_work =
+            e.record.status == Status::Failed && e.record.phase > crate::run::Phase::Agent;
         if !(e.record.status == Status::Succeeded || failed_with_work) || e.record.cleaned {
             return;
         }

@@ -23,6 +23,27 @@ pub fn branch_tip(worktree: &Path, branch: &str) -> Result<Option<String>, Works
         .map(|o| o.to_string()))
 }
 
+/// Clear the worktree's `index.lock` left by a git that died mid-write (an agent's, or a
+/// server killed while committing). Called once the agent has exited, when nothing of the
+/// run can still hold it; a git still finishing gets two seconds first. Returns the lock's
+/// path when one was removed. Blocking.
+pub fn clear_index_lock(worktree: &Path) -> Result<Option<std::path::PathBuf>, WorkspaceError> {
+    let repo = Repository::open(worktree)?;
+    let lock = repo.path().join("index.lock");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while lock.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    match std::fs::remove_file(&lock) {
+        Ok(()) => Ok(Some(lock)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(WorkspaceError::Io(format!(
+            "removing {}: {e}",
+            lock.display()
+        ))),
+    }
+}
+
 /// Commit everything in the worktree (new and deleted files too, ignored files not) on its
 /// branch, except what setup put there (`excludes`). Returns the new commit, or None when
 /// nothing changed.

@@ -22,7 +22,9 @@ mod worktree_admin;
 
 use std::path::PathBuf;
 
-pub use checkpoint::{branch_tip, commit_all, head_commit, message_for, reset_to};
+pub use checkpoint::{
+    branch_tip, clear_index_lock, commit_all, head_commit, message_for, reset_to,
+};
 pub use clean::{check_clean, remove};
 pub use diff::{diff_against_base, effective_base, ChangedFile, DiffStat};
 pub use inspect::{inspect, run_home, Source};

@@ -19,10 +19,11 @@ fn required() -> bool {
     std::env::var("FLIGHTDECK_TEST_RUNNERS").is_ok_and(|v| v == "required")
 }
 
-/// Whether `program` can run here; when it cannot and runners are required, the test fails.
-fn present(program: &Path, what: &str) -> bool {
+/// Whether `program` can run here (`program ARG` answers); when it cannot and runners are
+/// required, the test fails.
+fn present(program: &Path, arg: &str, what: &str) -> bool {
     let ok = Command::new(program)
-        .arg("--version")
+        .arg(arg)
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
@@ -144,7 +145,7 @@ fn node_test() {
 #[test]
 fn pytest() {
     let pytest = runners_dir().join(".venv/bin/pytest");
-    if !present(&pytest, "pytest") {
+    if !present(&pytest, "--version", "pytest") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -169,7 +170,7 @@ const JS_SUITE: &str = "test('one', () => {});\ntest('two', () => {});\ntest('th
 #[test]
 fn jest() {
     let jest = runners_dir().join("node_modules/.bin/jest");
-    if !present(&jest, "jest") {
+    if !present(&jest, "--version", "jest") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -189,7 +190,7 @@ fn jest() {
 #[test]
 fn vitest() {
     let vitest = runners_dir().join("node_modules/.bin/vitest");
-    if !present(&vitest, "vitest") {
+    if !present(&vitest, "--version", "vitest") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -205,7 +206,7 @@ fn vitest() {
 
 #[test]
 fn go_test() {
-    if !present(Path::new("go"), "go") {
+    if !present(Path::new("go"), "version", "go") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -292,3 +292,28 @@ fn a_run_that_changed_nothing_is_blocked() {
     let err = env.fails(&["merge", &id]);
     assert!(err.contains("the run changed nothing"), "{err}");
 }
+
+/// An agent whose own `git` died mid-write leaves the worktree's `index.lock`. The agent has
+/// exited when its work is committed, so nothing can still hold that lock: it is cleared (and
+/// said in the timeline) instead of failing the run with "the index is locked". The same holds
+/// for a server killed while committing.
+#[test]
+fn a_stale_index_lock_left_in_the_worktree_does_not_fail_the_run() {
+    let env = Env::new(
+        r#"
+[agents.locker]
+command = ["sh", "-c", "echo made > made.txt; touch \"$(git rev-parse --git-dir)/index.lock\""]
+"#,
+    );
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "locker", "make a file, leave a lock");
+    let r = finished(&env, &id);
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let branch = r["branch"].as_str().unwrap();
+    assert_eq!(
+        git(&repo, &["show", &format!("{branch}:made.txt")]),
+        "made\n"
+    );
+    let said = env.events_of(&id, "workspace.lock_cleared");
+    assert_eq!(said.len(), 1, "{:?}", env.timeline(&id));
+}

@@ -431,14 +431,26 @@ pub(super) async fn supervise(
     let mut excludes = rec.setup_excludes.clone();
     let committed = blocking(move || {
         agents::own_files(kind, &wt, &mut excludes).map_err(|e| e.to_string())?;
+        // The agent has exited: a lock left in its worktree is held by nothing.
+        let cleared = workspace::clear_index_lock(&wt).map_err(|e| e.to_string())?;
         let commit = workspace::commit_all(&wt, &message, &excludes).map_err(|e| e.to_string())?;
         let stat =
             proof::patch::write(&dir, &wt, &base, target.as_deref()).map_err(|e| e.to_string())?;
-        Ok((commit, stat, excludes))
+        Ok((commit, stat, excludes, cleared))
     })
     .await;
     match committed {
-        Ok((commit, stat, excludes)) => {
+        Ok((commit, stat, excludes, cleared)) => {
+            if let Some(lock) = cleared {
+                ctx.emit(
+                    Phase::Agent,
+                    Kind::WorkspaceLockCleared,
+                    fields! {
+                        "path" => lock.display().to_string(),
+                        "message" => format!("removed {}, left by a git that stopped mid-write (the agent's, or a server's killed while committing)", lock.display()),
+                    },
+                );
+            }
             if excludes != rec.setup_excludes {
                 updates.push(Update::SetupExcludes(excludes));
             }
