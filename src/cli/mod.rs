@@ -390,7 +390,19 @@ pub async fn main(cli: Cli) -> Result<i32> {
         Some(cmd) if about_a_run(&cmd) => {
             on_run(cmd, &client, cli.host.as_deref(), config, home).await
         }
-        Some(cmd) => local_only(cmd, &client, config, home).await,
+        Some(cmd) => {
+            // `stop`, `serve`, `trust`... act here: never let --host make them look remote.
+            if let Some(h) = cli
+                .host
+                .as_deref()
+                .filter(|h| *h != crate::config::hosts::LOCAL)
+            {
+                return Err(color_eyre::eyre::eyre!(
+                    "--host {h} is for run, ls, hosts and the commands about a run; this command acts on this machine (run it on {h} itself, e.g. ssh {h} flightdeck …)"
+                ));
+            }
+            local_only(cmd, &client, config, home).await
+        }
     }
 }
 

@@ -326,6 +326,9 @@ fn a_host_that_cannot_be_reached_or_runs_another_version_is_said_so() {
         said.contains("the local one 0.0.1: the two must be the same"),
         "{said}"
     );
+    // A command that acts on this machine is not sent anywhere by --host.
+    let err = env.fails(&["--host", "down", "stop"]);
+    assert!(err.contains("this command acts on this machine"), "{err}");
     // A host not in the config.
     let err = env.fails(&["--host", "nowhere", "ls"]);
     assert!(err.contains("no host `nowhere` in your config"), "{err}");
