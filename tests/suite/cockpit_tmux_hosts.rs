@@ -2,10 +2,8 @@
 //! local run and a run on the host in one table with a HOST column, `p` on the remote run
 //! pauses it there; the host lost is stale with its run as last seen, and back it catches up.
 
-use crate::common::sshd::{self, Sshd};
 use crate::common::tmux::Tmux;
-use crate::common::*;
-use crate::hosts::{host_config, Remote, LOCAL_AGENTS};
+use crate::hosts::OneHost;
 
 /// The table's row of run `id` (not the title naming it as the filter).
 fn row<'a>(screen: &'a str, id: &str) -> &'a str {
@@ -15,22 +13,11 @@ fn row<'a>(screen: &'a str, id: &str) -> &'a str {
 
 #[test]
 fn the_cockpit_shows_a_local_and_a_remote_run_with_their_hosts() {
-    if !sshd::available() {
+    let Some(w) = OneHost::start() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let sshd = Sshd::start(&dir.path().join("sshd"));
-    let remote = Remote::new(dir.path());
-    let env = Env::new("");
-    let local_repo = git_repo(env.path(), "repo");
-    std::fs::write(
-        &env.config,
-        format!(
-            "{LOCAL_AGENTS}{}",
-            host_config("b1", &sshd, &remote, &local_repo)
-        ),
-    )
-    .unwrap();
+    };
+    w.configure("b1", |h| h);
+    let (dir, remote, env, local_repo) = (&w.dir, &w.remote, &w.env, &w.repo);
 
     // One run on b1 that keeps going, one here.
     let remote_id = env
@@ -46,7 +33,7 @@ fn the_cockpit_shows_a_local_and_a_remote_run_with_their_hosts() {
         ])
         .trim()
         .to_string();
-    let local_id = env.start(&local_repo, "noop-local", "a local one");
+    let local_id = env.start(local_repo, "noop-local", "a local one");
 
     // The cockpit's `ssh`: the real one, unless OFF exists (the host unreachable).
     let bin = dir.path().join("bin");
@@ -64,7 +51,7 @@ fn the_cockpit_shows_a_local_and_a_remote_run_with_their_hosts() {
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
 
     let tmux = Tmux::new();
-    tmux.cockpit_with(&env, &local_repo, &format!("PATH={}:$PATH", bin.display()));
+    tmux.cockpit_with(env, local_repo, &format!("PATH={}:$PATH", bin.display()));
     let screen = tmux.wait_for("both runs, each with its host", |s| {
         s.contains("HOST")
             && row(s, &remote_id).contains(" b1 ")

@@ -113,6 +113,43 @@ fn run_on(env: &Env, host: &str, repo: &Path, agent: &str, task: &str) -> String
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// An sshd, one host behind it with its home and repository, and this machine's Env with a
+/// repository; None (the test skips) where sshd is not installed.
+pub(crate) struct OneHost {
+    pub dir: tempfile::TempDir,
+    pub sshd: Sshd,
+    pub remote: Remote,
+    pub env: Env,
+    pub repo: PathBuf,
+}
+
+impl OneHost {
+    pub(crate) fn start() -> Option<OneHost> {
+        if !sshd::available() {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let sshd = Sshd::start(&dir.path().join("sshd"));
+        let remote = Remote::new(dir.path());
+        let env = Env::new("");
+        let repo = git_repo(env.path(), "repo");
+        Some(OneHost {
+            dir,
+            sshd,
+            remote,
+            env,
+            repo,
+        })
+    }
+
+    /// `[hosts.NAME]` for the host, edited by `edit`, with this machine's agents, as the
+    /// config this machine reads.
+    pub(crate) fn configure(&self, name: &str, edit: impl FnOnce(String) -> String) {
+        let host = edit(host_config(name, &self.sshd, &self.remote, &self.repo));
+        std::fs::write(&self.env.config, format!("{LOCAL_AGENTS}{host}")).unwrap();
+    }
+}
+
 fn shown(env: &Env, id: &str) -> Value {
     env.json(&["show", id, "--json"])
 }
@@ -131,22 +168,17 @@ fn wait_shown(env: &Env, id: &str, what: &str, pred: impl Fn(&Value) -> bool) ->
 
 #[test]
 fn a_run_on_another_host_over_ssh_is_made_and_driven_there() {
-    if !sshd::available() {
+    let Some(w) = OneHost::start() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let sshd = Sshd::start(&dir.path().join("sshd"));
-    let remote = Remote::new(dir.path());
-    let env = Env::new("");
-    let local_repo = git_repo(env.path(), "repo");
-    std::fs::write(
-        &env.config,
-        format!(
-            "{LOCAL_AGENTS}{}",
-            host_config("b1", &sshd, &remote, &local_repo)
-        ),
-    )
-    .unwrap();
+    };
+    let OneHost {
+        dir: _,
+        sshd: _,
+        ref remote,
+        ref env,
+        repo: ref local_repo,
+    } = w;
+    w.configure("b1", |h| h);
 
     // hosts: this machine and b1, both reachable, the same version.
     let listed = env.json(&["hosts", "--json"]);
@@ -179,7 +211,7 @@ fn a_run_on_another_host_over_ssh_is_made_and_driven_there() {
         String::from_utf8_lossy(&out.stderr)
     );
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let r = shown(&env, &id);
+    let r = shown(env, &id);
     assert_eq!(r["status"], "succeeded", "{r}");
     let wt = r["worktree"].as_str().unwrap();
     assert!(wt.starts_with(remote.home.to_str().unwrap()), "{wt}");
@@ -204,7 +236,7 @@ fn a_run_on_another_host_over_ssh_is_made_and_driven_there() {
     }
 
     // ls: both hosts, a HOST column; --json says the host of each run.
-    let local_id = env.start(&local_repo, "noop-local", "a local one");
+    let local_id = env.start(local_repo, "noop-local", "a local one");
     let table = env.ok(&["ls"]);
     let row = |id: &str| {
         table
@@ -242,8 +274,8 @@ fn a_run_on_another_host_over_ssh_is_made_and_driven_there() {
     assert!(logs.contains("run.finished"), "{logs}");
 
     // pause, resume, kill and retry reach a run on the host by its id alone.
-    let slow = run_on(&env, "b1", &local_repo, "slow", "ticking");
-    wait_shown(&env, &slow, "the agent ticking", |r| {
+    let slow = run_on(env, "b1", local_repo, "slow", "ticking");
+    wait_shown(env, &slow, "the agent ticking", |r| {
         r["status"] == "running" && r["phase"] == "agent"
     });
     // logs --follow streams the host's lines as they come.
@@ -253,11 +285,11 @@ fn a_run_on_another_host_over_ssh_is_made_and_driven_there() {
         .spawn()
         .unwrap();
     env.ok(&["pause", &slow]);
-    wait_shown(&env, &slow, "paused", |r| r["status"] == "paused");
+    wait_shown(env, &slow, "paused", |r| r["status"] == "paused");
     env.ok(&["resume", &slow]);
-    wait_shown(&env, &slow, "running again", |r| r["status"] == "running");
+    wait_shown(env, &slow, "running again", |r| r["status"] == "running");
     env.ok(&["kill", &slow]);
-    wait_shown(&env, &slow, "killed", |r| r["status"] == "killed");
+    wait_shown(env, &slow, "killed", |r| r["status"] == "killed");
     let followed = follow.wait_with_output().unwrap();
     let followed = String::from_utf8_lossy(&followed.stdout);
     assert!(
@@ -265,11 +297,11 @@ fn a_run_on_another_host_over_ssh_is_made_and_driven_there() {
         "logs --follow through the tunnel:\n{followed}"
     );
     env.ok(&["retry", &slow, "--phase", "agent"]);
-    wait_shown(&env, &slow, "its second attempt", |r| {
+    wait_shown(env, &slow, "its second attempt", |r| {
         r["attempt"] == 2 && r["status"] == "running"
     });
     env.ok(&["kill", &slow]);
-    wait_shown(&env, &slow, "killed again", |r| r["status"] == "killed");
+    wait_shown(env, &slow, "killed again", |r| r["status"] == "killed");
 
     // A run id no host has.
     let err = env.fails(&["show", "zzzzzzzz"]);
@@ -281,23 +313,25 @@ fn a_run_on_another_host_over_ssh_is_made_and_driven_there() {
 
 #[test]
 fn a_host_that_cannot_be_reached_or_runs_another_version_is_said_so() {
-    if !sshd::available() {
+    let Some(w) = OneHost::start() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let sshd = Sshd::start(&dir.path().join("sshd"));
-    let remote = Remote::new(dir.path());
-    let env = Env::new("");
-    let local_repo = git_repo(env.path(), "repo");
+    };
+    let OneHost {
+        dir: _,
+        ref sshd,
+        ref remote,
+        ref env,
+        repo: ref local_repo,
+    } = w;
     // `down` is a port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let down = host_config("down", &sshd, &remote, &local_repo)
-        .replace(&format!("\"{}\"", sshd.port), &format!("\"{closed}\""));
-    std::fs::write(&env.config, format!("{LOCAL_AGENTS}{down}")).unwrap();
+    w.configure("down", |h| {
+        h.replace(&format!("\"{}\"", sshd.port), &format!("\"{closed}\""))
+    });
     let out = env.output(&["hosts"]);
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stdout);
@@ -306,7 +340,7 @@ fn a_host_that_cannot_be_reached_or_runs_another_version_is_said_so() {
         "{said}"
     );
     // ls still lists this machine's runs, and says which host it could not reach.
-    let id = env.start(&local_repo, "noop-local", "a local one");
+    let id = env.start(local_repo, "noop-local", "a local one");
     let out = env.output(&["ls"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
@@ -336,20 +370,23 @@ fn a_host_that_cannot_be_reached_or_runs_another_version_is_said_so() {
 
 #[test]
 fn hosts_install_copies_this_flightdeck_where_the_host_has_none() {
-    if !sshd::available() {
+    let Some(w) = OneHost::start() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let sshd = Sshd::start(&dir.path().join("sshd"));
-    let remote = Remote::new(dir.path());
-    let env = Env::new("");
-    let local_repo = git_repo(env.path(), "repo");
+    };
+    let OneHost {
+        ref dir,
+        sshd: _,
+        remote: _,
+        ref env,
+        repo: _,
+    } = w;
     let bin = dir.path().join("remote-bin/flightdeck");
-    let config = host_config("b1", &sshd, &remote, &local_repo).replace(
-        &format!("binary = {BIN:?}"),
-        &format!("binary = {:?}", bin.display().to_string()),
-    );
-    std::fs::write(&env.config, format!("{LOCAL_AGENTS}{config}")).unwrap();
+    w.configure("b1", |h| {
+        h.replace(
+            &format!("binary = {BIN:?}"),
+            &format!("binary = {:?}", bin.display().to_string()),
+        )
+    });
     let out = env.output(&["hosts"]);
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stdout);
@@ -439,19 +476,21 @@ fn master_pid(control: &Path) -> Option<i32> {
 
 #[test]
 fn a_run_on_a_host_goes_on_when_the_ssh_connection_is_killed() {
-    if !sshd::available() {
+    let Some(w) = OneHost::start() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let sshd = Sshd::start(&dir.path().join("sshd"));
-    let remote = Remote::new(dir.path());
-    let env = Env::new("");
-    let local_repo = git_repo(env.path(), "repo");
+    };
+    let OneHost {
+        dir: _,
+        ref sshd,
+        ref remote,
+        ref env,
+        repo: ref local_repo,
+    } = w;
     // A master kept for a minute, so it is there to kill.
-    let config = host_config("b1", &sshd, &remote, &local_repo)
-        .replace("\"ControlPersist=1\"", "\"ControlPersist=60\"");
-    std::fs::write(&env.config, format!("{LOCAL_AGENTS}{config}")).unwrap();
-    let id = run_on(&env, "b1", &local_repo, "short", "tick for three seconds");
+    w.configure("b1", |h| {
+        h.replace("\"ControlPersist=1\"", "\"ControlPersist=60\"")
+    });
+    let id = run_on(env, "b1", local_repo, "short", "tick for three seconds");
     let mut follow = env
         .cmd(&["logs", "--follow", &id])
         .stdout(std::process::Stdio::piped())
@@ -491,7 +530,7 @@ fn a_run_on_a_host_goes_on_when_the_ssh_connection_is_killed() {
         &env.config,
         format!(
             "{LOCAL_AGENTS}{}",
-            host_config("b1", &sshd, &remote, &local_repo)
+            host_config("b1", sshd, remote, local_repo)
         ),
     )
     .unwrap();
@@ -500,7 +539,7 @@ fn a_run_on_a_host_goes_on_when_the_ssh_connection_is_killed() {
         "the follower was cut off before the end:\n{}",
         seen.lock().unwrap()
     );
-    let r = wait_shown(&env, &id, "the run to end there", |r| {
+    let r = wait_shown(env, &id, "the run to end there", |r| {
         r["status"] != "running" && r["status"] != "queued"
     });
     assert_eq!(r["status"], "succeeded", "{r}");
