@@ -200,16 +200,21 @@ command = ["sh", "-c", "test -f \"$CODEX_HOME/config.toml\""]
 }
 
 /// Every entry under `dir` (itself included), but not inside the worktree (the user's files,
-/// modes as git made them; its parents are checked).
+/// modes as git made them; its parents are checked). Pooled worktrees, which the pool makes
+/// in the background while this walks, are the user's files too: their `.pool` is checked,
+/// not what is in them.
 fn walk(dir: &Path, skip: &Path, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) {
-    let meta = std::fs::symlink_metadata(dir).unwrap();
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return; // gone while walking (a pooled worktree being made or replaced)
+    };
     f(dir, &meta);
     if !meta.is_dir() {
         return;
     }
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+    let in_pool = dir.file_name().is_some_and(|n| n == ".pool");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = entry.path();
-        if p != skip {
+        if p != skip && !in_pool {
             walk(&p, skip, f);
         }
     }
