@@ -115,12 +115,14 @@ fn run_on(env: &Env, host: &str, repo: &Path, agent: &str, task: &str) -> String
 
 /// An sshd, one host behind it with its home and repository, and this machine's Env with a
 /// repository; None (the test skips) where sshd is not installed.
+/// Fields drop in this order: the servers are stopped before the directory holding their
+/// homes goes (else they would be left running without a socket to stop them by).
 pub(crate) struct OneHost {
-    pub dir: tempfile::TempDir,
-    pub sshd: Sshd,
-    pub remote: Remote,
     pub env: Env,
+    pub remote: Remote,
+    pub sshd: Sshd,
     pub repo: PathBuf,
+    pub dir: tempfile::TempDir,
 }
 
 impl OneHost {
@@ -134,11 +136,11 @@ impl OneHost {
         let env = Env::new("");
         let repo = git_repo(env.path(), "repo");
         Some(OneHost {
-            dir,
-            sshd,
-            remote,
             env,
+            remote,
+            sshd,
             repo,
+            dir,
         })
     }
 
