@@ -14,6 +14,9 @@ pub struct Evidence<'a> {
     pub run: &'a RunRecord,
     pub changed: &'a [ChangedFile],
     pub checks: &'a [CheckResult],
+    /// Why the checks' evidence could not be read (`store::checks_for_gate`): PR.md says it
+    /// is lost, never "no checks configured".
+    pub checks_lost: Option<&'a str>,
     pub score: Option<&'a Score>,
     pub target: Option<&'a str>,
     pub calls: &'a [ModelCall],
@@ -71,7 +74,9 @@ pub fn render(e: &Evidence) -> String {
     }
 
     let _ = writeln!(o, "\n## Checks\n");
-    if e.checks.is_empty() {
+    if let Some(why) = e.checks_lost {
+        let _ = writeln!(o, "⚠ The checks' evidence is lost: {why}.");
+    } else if e.checks.is_empty() {
         let _ = writeln!(o, "No smoke checks are configured.");
     } else {
         let _ = writeln!(
@@ -299,6 +304,7 @@ mod tests {
             run: &run,
             changed: &[],
             checks: &checks,
+            checks_lost: None,
             score: None,
             target: Some("main"),
             calls: &[],
@@ -351,6 +357,7 @@ mod tests {
             run: &run,
             changed: &[],
             checks: &[],
+            checks_lost: None,
             score: None,
             target: Some("main"),
             calls: &[],

@@ -35,6 +35,9 @@ pub struct Factor {
 
 pub struct Inputs<'a> {
     pub checks: &'a [CheckResult],
+    /// Why `smoke.json` could not be read: the required checks then count as failed (fail
+    /// closed), never as "none configured".
+    pub checks_lost: Option<&'a str>,
     pub exit_code: Option<i32>,
     pub changed_files: &'a [String],
     pub changed_lines: u64,
@@ -53,7 +56,14 @@ pub fn score(i: &Inputs, gate: &GateConfig) -> Score {
     let mut f = Vec::new();
     let required: Vec<&CheckResult> = i.checks.iter().filter(|c| c.required).collect();
     let req_passed = required.iter().filter(|c| c.passed).count();
-    f.push(if required.is_empty() {
+    f.push(if let Some(why) = i.checks_lost {
+        factor(
+            "required_checks",
+            0.0,
+            3.0,
+            format!("the checks' evidence is lost: {why}"),
+        )
+    } else if required.is_empty() {
         factor(
             "required_checks",
             1.0,
@@ -281,6 +291,7 @@ mod tests {
     ) -> Inputs<'a> {
         Inputs {
             checks,
+            checks_lost: None,
             exit_code: Some(0),
             changed_files: files,
             changed_lines: 10,
@@ -289,6 +300,18 @@ mod tests {
             browser: None,
             tests: TestsTouched::default(),
         }
+    }
+
+    #[test]
+    fn lost_checks_score_as_failed_not_as_none_configured() {
+        let files = ["src/a.rs".to_string()];
+        let mut i = inputs(&[], &files, &[]);
+        i.checks_lost = Some("the smoke evidence /x/smoke.json is missing");
+        let s = score(&i, &GateConfig::default());
+        let f = &s.factors[0];
+        assert_eq!((f.name.as_str(), f.value), ("required_checks", 0.0));
+        assert!(f.note.contains("smoke.json is missing"), "{}", f.note);
+        assert!(s.score < 1.0);
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub async fn serve(
             None
         }
     };
-    let (handle, supervisor) = Supervisor::start(crate::supervisor::Options {
+    let options = crate::supervisor::Options {
         home: home.clone(),
         global,
         own_config,
@@ -102,7 +102,12 @@ pub async fn serve(
         loaded: Some(loaded),
         clock: crate::time::Clock::system(),
         spawner: crate::supervisor::spawner::Spawner::system(),
-    });
+        pools: Default::default(),
+    };
+    // Off the runtime: starting reads the runs' files and finishes landings cut short.
+    let (handle, supervisor) = tokio::task::spawn_blocking(move || Supervisor::start(options))
+        .await
+        .map_err(|e| eyre!("the supervisor could not start: {e}"))?;
     let stop = Arc::new(Notify::new());
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| eyre!("cannot watch SIGTERM: {e}"))?;

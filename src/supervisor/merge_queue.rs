@@ -21,6 +21,7 @@ use crate::run::{Phase, RunRecord};
 use crate::workspace::{self, scratch, Candidate, LandSpec, Landing, WorkspaceError};
 
 use super::context::RunCtx;
+use super::jobs::Jobs;
 use super::merge_test::{test_candidate, Tested};
 use super::phases::blocking;
 use super::{Internal, Msg, Supervisor};
@@ -58,6 +59,12 @@ pub(super) enum LaneReport {
         run: String,
         slot: crate::run::QueueSlot,
     },
+    /// The lane's task ended: its sender was dropped (`why` None), or it failed.
+    Stopped {
+        repo: PathBuf,
+        target: String,
+        why: Option<String>,
+    },
 }
 
 #[derive(Debug)]
@@ -81,15 +88,23 @@ pub(super) fn start_lane(
 ) -> mpsc::UnboundedSender<LaneMsg> {
     let (tx, rx) = mpsc::unbounded_channel();
     let lane = Lane {
-        repo,
-        target,
+        repo: repo.clone(),
+        target: target.clone(),
         ports,
         config_source,
-        notify,
+        notify: notify.clone(),
         slots: VecDeque::new(),
         depth: 2,
     };
-    tokio::spawn(lane.run(rx));
+    // Through the job runner: a lane that panics reports it, and its runs are refused with
+    // the reason, instead of waiting in a queue nobody serves.
+    Jobs::new(notify).task(lane.run(rx), move |ended| {
+        Msg::Internal(Internal::Lane(Box::new(LaneReport::Stopped {
+            repo,
+            target,
+            why: ended.err().map(|e| e.0),
+        })))
+    });
     tx
 }
 
@@ -342,13 +357,20 @@ impl Lane {
                 "commit" => cand.commit, "parent" => cand.parent, "target" => target, "ahead" => ahead,
             },
         );
-        tokio::spawn(async move {
-            let id = record.id.clone();
-            let tested = test_candidate(&ctx, record, &config, &cand, &cancel, &ports).await;
-            if !cancel.load(Ordering::SeqCst) {
-                let _ = done.send((id, tested));
-            }
-        });
+        // A result that comes back after the test was stopped or its candidate replaced is
+        // recognised as stale where it is received; a test that panics fails its candidate.
+        let (id, commit) = (record.id.clone(), cand.commit.clone());
+        Jobs::new(done).task(
+            async move { test_candidate(&ctx, record, &config, &cand, &cancel, &ports).await },
+            move |tested| {
+                let tested = tested.unwrap_or_else(|e| Tested {
+                    commit,
+                    passed: false,
+                    why: format!("the test of the merged result {e}"),
+                });
+                (id, tested)
+            },
+        );
     }
 
     /// The head's test is done: land it, or refuse it.

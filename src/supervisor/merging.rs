@@ -151,6 +151,36 @@ impl Supervisor {
         })
     }
 
+    /// A lane's task ended. Dropped by us: nothing to do. Failed: the lane is forgotten (the
+    /// next merge starts a new one) and each run waiting in it is refused with the reason.
+    fn lane_stopped(&mut self, repo: std::path::PathBuf, target: String, why: Option<String>) {
+        let Some(why) = why else { return };
+        tracing::error!("the merge queue of {target} stopped: {why}");
+        let key = (repo, target);
+        if self.lanes.get(&key).is_some_and(|l| l.is_closed()) {
+            self.lanes.remove(&key);
+        }
+        let waiting: Vec<String> = self
+            .runs
+            .iter()
+            .filter(|(_, e)| {
+                e.record.merge == MergeState::Pending
+                    && merge_queue::lane_key(&e.record).as_ref() == Some(&key)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for run in waiting {
+            let why = format!(
+                "the merge queue of {} stopped ({why}); `flightdeck merge {run}` queues it again",
+                key.1
+            );
+            self.lane_report(LaneReport::Refused {
+                run,
+                why: Refused::Other(why),
+            });
+        }
+    }
+
     /// The run leaves its merge queue (retried, cleaned): its test stops, waiters are told.
     pub(super) fn leave_queue(&mut self, id: &str, why: &str) {
         let Some(e) = self.runs.get(id) else { return };
@@ -178,6 +208,7 @@ impl Supervisor {
     /// A lane's report: the run landed or was refused.
     pub(super) fn lane_report(&mut self, report: LaneReport) {
         match report {
+            LaneReport::Stopped { repo, target, why } => self.lane_stopped(repo, target, why),
             LaneReport::Progress { run, slot } => {
                 if self.gate(&run, GateInput::QueueMoved(slot)) {
                     self.persist(&run);

@@ -181,6 +181,8 @@ pub struct Options {
     pub clock: crate::time::Clock,
     /// What starts runs' processes (a test may watch every start).
     pub spawner: spawner::Spawner,
+    /// The warm pools' keeper (a test may hold it to see refills and failures).
+    pub pools: crate::workspace::pool::Keeper,
 }
 
 pub struct Supervisor {
@@ -233,6 +235,9 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// Load the runs on disk and start the supervisor task.
+    /// Start the supervisor. Blocking: it reads every run from disk and finishes landings
+    /// cut short (git), so callers on the runtime call it through `spawn_blocking`; it needs
+    /// the runtime's context for the tasks it starts.
     pub fn start(opts: Options) -> (Handle, tokio::task::JoinHandle<()>) {
         let Options {
             home,
@@ -244,6 +249,7 @@ impl Supervisor {
             loaded,
             clock,
             spawner,
+            pools,
         } = opts;
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(4096);
@@ -274,7 +280,7 @@ impl Supervisor {
             leased: HashMap::new(),
             clock,
             spawner,
-            pools: Default::default(),
+            pools,
             forge: Default::default(),
         };
         sup.load_existing(loaded);

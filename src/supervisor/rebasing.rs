@@ -39,10 +39,10 @@ impl Supervisor {
             return drop(reply.send(refuse(why.to_string())));
         }
         let r = &e.record;
-        if r.cleaned || !r.worktree.exists() {
-            return drop(reply.send(refuse(
-                "its worktree and branch were cleaned; start the task again with `flightdeck run`".into(),
-            )));
+        let gone =
+            "its worktree and branch were cleaned; start the task again with `flightdeck run`";
+        if r.cleaned {
+            return drop(reply.send(refuse(gone.into())));
         }
         if r.workspace != WorkspaceKind::Worktree {
             return drop(reply.send(refuse(
@@ -62,6 +62,10 @@ impl Supervisor {
         let feedback = self.runs[&id].ctx.path(super::phases::REBASE_FEEDBACK);
         self.jobs.blocking(
             move || {
+                // Looked at here, off the supervisor's task.
+                if !worktree.exists() {
+                    return Err(WorkspaceError::Refused(gone.into()));
+                }
                 let onto = workspace::target_tip(&repo, &target)?;
                 let message = workspace::message_for(
                     &task,

@@ -208,7 +208,8 @@ impl Keeper {
         }
     }
 
-    fn stopping(&self) -> bool {
+    /// Whether its server is stopping (refills end, none starts).
+    pub fn is_stopping(&self) -> bool {
         self.state
             .stopping
             .load(std::sync::atomic::Ordering::SeqCst)
@@ -279,7 +280,7 @@ impl Keeper {
             .failed()
             .get(&pool)
             .is_some_and(|f| std::time::Instant::now() < f.next);
-        if self.stopping() || backing_off || !self.refilling().insert(pool.clone()) {
+        if self.is_stopping() || backing_off || !self.refilling().insert(pool.clone()) {
             return;
         }
         let keeper = self.clone();
@@ -307,7 +308,7 @@ impl Keeper {
     /// forward while it waits. The radar calls this for repositories whose refs changed. Blocking;
     /// when nothing moved it costs a ref lookup and a few small reads.
     pub fn follow(&self, source: &Path, pool: &Path, size: usize) {
-        if size == 0 || self.stopping() || !pool.is_dir() {
+        if size == 0 || self.is_stopping() || !pool.is_dir() {
             return;
         }
         let follows = std::fs::read_to_string(pool.join(FOLLOWS))
@@ -360,7 +361,7 @@ impl Keeper {
             }
         }
         for entry in found.iter().take(size).filter(|e| e.head != base) {
-            if self.stopping() {
+            if self.is_stopping() {
                 return Ok(());
             }
             let at = pool.join(format!("{MAKING}{}", entry.id));
@@ -381,7 +382,7 @@ impl Keeper {
         // Runs may take entries while this fills; it keeps going until the pool is full, within
         // a bound so that a steady stream of runs cannot keep it busy for ever.
         let mut made = 0;
-        while !self.stopping() && made < size * 4 && entries(&repo, pool).len() < size {
+        while !self.is_stopping() && made < size * 4 && entries(&repo, pool).len() < size {
             crate::owner_only::create_dir_all(pool)
                 .map_err(|e| WorkspaceError::io(&format!("creating {}", pool.display()), e))?;
             make_one(&repo, source, pool, base, &tree)?;

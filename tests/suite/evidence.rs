@@ -436,6 +436,17 @@ fn missing_or_corrupt_smoke_evidence_blocks_the_gate() {
             reasons.contains("smoke.json") && reasons.contains("retry --phase smoke"),
             "{what}: {reasons}"
         );
+        // The score and PR.md fail closed too: lost checks are not "none configured".
+        let dir = env.run_dir(&id);
+        let pr = std::fs::read_to_string(dir.join("PR.md")).unwrap();
+        assert!(
+            pr.contains("evidence is lost") && !pr.contains("No smoke checks are configured"),
+            "{what}: {pr}"
+        );
+        let score: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("score.json")).unwrap()).unwrap();
+        assert_eq!(score["factors"][0]["name"], "required_checks", "{score:#}");
+        assert_eq!(score["factors"][0]["value"], 0.0, "{what}: {score:#}");
     }
     // Checking again writes the evidence, and the gate opens.
     env.ok(&["retry", &id, "--phase", "smoke"]);

@@ -23,6 +23,35 @@ fn a_phase_that_panics_fails_its_run_with_the_message_and_the_server_goes_on() {
 }
 
 #[test]
+fn a_merge_test_that_panics_refuses_the_merge_with_the_message_and_the_queue_goes_on() {
+    let mut env = Env::new(
+        "[agents.touch]\ncommand = [\"sh\", \"-c\", \"echo x > x.txt\"]\n\n[[smoke]]\nname = \"ok\"\ncommand = [\"true\"]\n",
+    );
+    env.vars
+        .push(("FLIGHTDECK_TEST_PANIC_IN_PHASE".into(), "merge-test".into()));
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "touch", "touch a file");
+    env.wait_for(&id, "ready", |r| r["merge"] == "ready");
+    // Before the job runner, the panicking test never reported and `merge` waited for ever.
+    let said = env.fails(&["merge", &id]);
+    assert!(
+        said.contains("the test of the merged result panicked")
+            && said.contains("asked the merge test to panic"),
+        "{said}"
+    );
+    let r = env.record(&id);
+    assert_ne!(r["merge"], "pending", "{r:#}");
+    assert!(
+        env.events_of(&id, "merge.refused")[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("panicked")),
+        "{:#?}",
+        env.timeline(&id)
+    );
+    env.ok(&["ls"]);
+}
+
+#[test]
 fn every_command_after_a_server_kill_answers() {
     // Runs under way make a restarting server busy: it adopts them as it starts.
     let env = Env::new("[agents.slow]\ncommand = [\"sleep\", \"60\"]\n");

@@ -24,6 +24,12 @@ const FIELDS: &[&str] = &[
     "pause_reason",
     "warning",
     "queue",
+    "paused_at",
+    "paused_secs",
+    "earlier_attempts_secs",
+    "fails_once_merged",
+    "pr",
+    "allowed",
 ];
 
 /// The machine's own files, and the state's definition.

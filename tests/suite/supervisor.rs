@@ -171,8 +171,17 @@ async fn a_supervisor_that_dies_mid_run_is_followed_by_one_that_adopts_the_agent
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_supervisor_does_not_stop_another_ones_pool() {
     let first = InProc::start(AGENTS).await;
+    let first_pools = first.injected.pools.clone();
     first.stop().await;
+    assert!(
+        first_pools.is_stopping(),
+        "the stopped supervisor's own keeper stops"
+    );
     let mut s = InProc::start(&format!("pool = 1\n{AGENTS}")).await;
+    assert!(
+        !s.injected.pools.is_stopping(),
+        "another supervisor's keeper goes on"
+    );
     let repo = git_repo(s.path(), "repo");
     let id = s.run(&repo, "touch", "make x").await;
     let r = s.finished(&id).await;

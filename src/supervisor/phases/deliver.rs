@@ -16,7 +16,7 @@ use crate::supervisor::context::RunCtx;
 use crate::supervisor::merge_gate::GateInput;
 
 use super::{blocking, PhaseJob, PhaseReport, Update};
-use crate::proof::store::{checks_for_gate, read_calls, read_checks, read_score};
+use crate::proof::store::{checks_for_gate, read_calls, read_score};
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let (dir, rec, config) = (ctx.dir.clone(), job.record.clone(), job.config.clone());
@@ -82,7 +82,13 @@ fn evaluate_and_write(
             reasons: reasons.clone(),
         },
     );
-    render_pr(dir, &rec, &stat.changed, &checks, score.as_ref())?;
+    render_pr(
+        dir,
+        &rec,
+        &stat.changed,
+        (&checks, lost.first().map(String::as_str)),
+        score.as_ref(),
+    )?;
     Ok((state, reasons))
 }
 
@@ -92,11 +98,17 @@ pub fn write_pr(dir: &Path, rec: &RunRecord) -> Result<(), String> {
     let (_, stat) =
         crate::workspace::diff_against_base(&rec.worktree, &rec.base, rec.target.as_deref())
             .map_err(|e| e.to_string())?;
+    // Fails closed like the gate: lost evidence is said as lost, never as "no checks".
+    let checks = checks_for_gate(dir);
+    let (checks, lost): (&[_], _) = match &checks {
+        Ok(c) => (c, None),
+        Err(why) => (&[], Some(why.as_str())),
+    };
     render_pr(
         dir,
         rec,
         &stat.changed,
-        &read_checks(dir).unwrap_or_default(),
+        (checks, lost),
         read_score(dir).as_ref(),
     )
 }
@@ -106,7 +118,7 @@ fn render_pr(
     dir: &Path,
     rec: &RunRecord,
     changed: &[crate::workspace::ChangedFile],
-    checks: &[crate::proof::smoke::CheckResult],
+    (checks, checks_lost): (&[crate::proof::smoke::CheckResult], Option<&str>),
     score: Option<&Score>,
 ) -> Result<(), String> {
     let calls = read_calls(dir);
@@ -117,6 +129,7 @@ fn render_pr(
         run: rec,
         changed,
         checks,
+        checks_lost,
         score,
         target: rec.target.as_deref(),
         calls: &calls,

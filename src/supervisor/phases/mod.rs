@@ -102,11 +102,16 @@ impl PhaseReport {
 /// phase fails its run instead of leaving it busy.
 const PANIC_HOOK: &str = "FLIGHTDECK_TEST_PANIC_IN_PHASE";
 
+/// Panic when the test hook names `name` (a phase, or `merge-test`), saying `what` panicked.
+pub(super) fn panic_if_asked(name: &str, what: &str) {
+    if std::env::var(PANIC_HOOK).is_ok_and(|p| p == name) {
+        panic!("{PANIC_HOOK} asked {what} to panic");
+    }
+}
+
 pub async fn run(ctx: Arc<RunCtx>, job: PhaseJob) -> PhaseReport {
     let phase = job.phase;
-    if std::env::var(PANIC_HOOK).is_ok_and(|p| p == phase.as_str()) {
-        panic!("{PANIC_HOOK} asked phase {phase} to panic");
-    }
+    panic_if_asked(phase.as_str(), &format!("phase {phase}"));
     let report = match phase {
         Phase::Prepare => prepare::run(&ctx, &job).await,
         Phase::Agent => agent::run(&ctx, &job).await,

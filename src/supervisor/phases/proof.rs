@@ -57,12 +57,18 @@ fn score_run(
     config: &Config,
     stat: &crate::workspace::DiffStat,
 ) -> Result<Score, String> {
-    let checks = store::read_checks(dir).unwrap_or_default();
+    // Fails closed: lost checks score as failed (the gate says which file), never as none.
+    let checks = store::checks_for_gate(dir);
+    let (checks, checks_lost): (&[_], _) = match &checks {
+        Ok(c) => (c, None),
+        Err(why) => (&[], Some(why.as_str())),
+    };
     let paths: Vec<String> = stat.changed.iter().map(|c| c.path.clone()).collect();
     let protected = score::protected_touched(&paths, &config.gate.protected);
     let s = score::score(
         &score::Inputs {
-            checks: &checks,
+            checks,
+            checks_lost,
             exit_code: rec.exit_code,
             changed_files: &paths,
             changed_lines: (stat.insertions + stat.deletions) as u64,

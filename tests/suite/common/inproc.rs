@@ -41,6 +41,8 @@ pub struct Injected {
     pub spawner: Spawner,
     /// The metering gateway, if any: runs get no model proxy without one.
     pub gateway: Option<Arc<Gateway>>,
+    /// The warm pools' keeper: a test sees its refills and failures.
+    pub pools: flightdeck::workspace::pool::Keeper,
 }
 
 /// A metering gateway on loopback, as a server starts one.
@@ -72,11 +74,11 @@ impl InProc {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("flightdeck.toml");
         std::fs::write(&config, config_text).expect("config");
-        Self::on(dir, config, injected)
+        Self::on(dir, config, injected).await
     }
 
     /// A supervisor on the home in `dir` with the config file `config`.
-    fn on(dir: tempfile::TempDir, config: PathBuf, injected: Injected) -> Self {
+    async fn on(dir: tempfile::TempDir, config: PathBuf, injected: Injected) -> Self {
         let home = Home::at(dir.path().join("home"));
         home.ensure().expect("home");
         let global = config::load(&Sources {
@@ -85,7 +87,7 @@ impl InProc {
             ..Default::default()
         })
         .expect("a valid config");
-        let (handle, task) = Supervisor::start(Options {
+        let options = Options {
             home: home.clone(),
             global,
             own_config: Some(config.clone()),
@@ -95,7 +97,12 @@ impl InProc {
             loaded: None,
             clock: injected.clock.clone(),
             spawner: injected.spawner.clone(),
-        });
+            pools: injected.pools.clone(),
+        };
+        // As the server starts it: off the runtime (it reads the runs from disk).
+        let (handle, task) = tokio::task::spawn_blocking(move || Supervisor::start(options))
+            .await
+            .expect("the supervisor starts");
         let events = handle.subscribe();
         Self {
             dir,
@@ -223,7 +230,7 @@ impl InProc {
         let _ = self.task.await;
         // The old supervisor's last record writes settle before the new one reads them.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        Self::on(self.dir, self.config, self.injected)
+        Self::on(self.dir, self.config, self.injected).await
     }
 
     /// Stop the supervisor and every run it has.
