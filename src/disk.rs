@@ -28,6 +28,14 @@ pub fn sentence(home: &Path, what: &str) -> String {
     )
 }
 
+/// The sentence for a run whose files could not be written for another reason.
+pub fn write_sentence(home: &Path, what: &str) -> String {
+    format!(
+        "cannot write the run's files under FLIGHTDECK_HOME ({}): {what}; check that directory's permissions and the disk, then retry",
+        home.display()
+    )
+}
+
 /// Refuse a new run when the home has no room for its proof.
 pub fn check_room(home: &Path) -> Result<(), String> {
     match free_bytes(home) {

@@ -72,6 +72,11 @@ impl RunCtx {
         self.writer.health(|h| h.disk_full.clone())
     }
 
+    /// Another write error this run's files met (permissions, I/O), if any.
+    pub fn write_failed(&self) -> Option<String> {
+        self.writer.health(|h| h.write_failed.clone())
+    }
+
     /// A private directory for the agent's own state, outside the proof pack.
     pub fn agent_home(&self) -> PathBuf {
         let home = self

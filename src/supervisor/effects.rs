@@ -215,9 +215,19 @@ impl Supervisor {
             Outcome::Failed { reason } => Some(reason.clone()),
             _ => None,
         };
-        // A run whose writes met a full disk has lost evidence: it fails, saying why.
-        if let Some(what) = self.runs.get(id).and_then(|e| e.ctx.disk_full()) {
-            let sentence = crate::disk::sentence(self.home.root(), &what);
+        // A run whose writes failed (a full disk, or any other write error) has lost
+        // evidence: it fails, saying why.
+        let lost = self.runs.get(id).and_then(|e| {
+            e.ctx
+                .disk_full()
+                .map(|what| crate::disk::sentence(self.home.root(), &what))
+                .or_else(|| {
+                    e.ctx
+                        .write_failed()
+                        .map(|what| crate::disk::write_sentence(self.home.root(), &what))
+                })
+        });
+        if let Some(sentence) = lost {
             report.outcome = Outcome::Failed {
                 reason: match report.outcome {
                     Outcome::Failed { reason } => format!("{sentence} ({reason})"),

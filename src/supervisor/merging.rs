@@ -385,7 +385,8 @@ impl Supervisor {
         }
     }
 
-    /// Runs a previous server left in the queue go back in, oldest first.
+    /// Runs a previous server left in the queue go back in, oldest first. Blocking: start-up
+    /// (`Supervisor::start`, off the runtime), looking for landing journals.
     pub(super) fn requeue_pending(&mut self) {
         let mut pending: Vec<(String, String)> = self
             .runs

@@ -41,6 +41,7 @@ pub struct RadarWatch {
 }
 
 impl RadarWatch {
+    /// Its callback stats the paths of each event: Blocking work, on notify's own thread.
     pub fn new() -> Self {
         let dirty: Dirty = Arc::default();
         let owners: Owners = Arc::default();
@@ -216,6 +217,7 @@ impl Default for RadarWatch {
 }
 
 /// The repository's git directory (where refs live), for a work tree or a bare path.
+/// Blocking (`follow`'s).
 fn git_dir(repo: &Path) -> PathBuf {
     let dot_git = repo.join(".git");
     if dot_git.is_dir() {

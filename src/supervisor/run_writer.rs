@@ -47,6 +47,8 @@ pub(super) enum Job {
 #[derive(Default)]
 pub(super) struct Health {
     pub disk_full: Option<String>,
+    /// Another write error (permissions, I/O): evidence lost all the same.
+    pub write_failed: Option<String>,
 }
 
 struct Shared {
@@ -185,7 +187,8 @@ struct Files<'a> {
     shared: &'a Shared,
     timeline: Option<TimelineWriter>,
     active: bool,
-    /// A record a full disk refused, written again until it is (unless a newer one comes).
+    /// A record the disk refused (full, or any write error), written again until it is
+    /// (unless a newer one comes).
     record: Option<Box<RunRecord>>,
 }
 
@@ -289,7 +292,8 @@ impl Files<'_> {
                     tracing::error!("cannot write {}/run.json: {e}", self.shared.dir.display());
                 }
                 self.failed("run.json", &e);
-                self.record = crate::disk::is_full(&e).then_some(rec);
+                // Kept to be written again: run.json never stays behind what `ls` says.
+                self.record = Some(rec);
             }
         }
         // Subscribers hear of the state even when the disk refused it: the server goes on.
@@ -299,8 +303,8 @@ impl Files<'_> {
     /// Writes that met a full disk, once more. Blocking (the writer thread).
     fn retry(&mut self) {
         if let Some(rec) = self.record.take() {
-            if let Err(e) = crate::proof::store::write_record(&self.shared.dir, &rec) {
-                self.record = crate::disk::is_full(&e).then_some(rec);
+            if crate::proof::store::write_record(&self.shared.dir, &rec).is_err() {
+                self.record = Some(rec);
             }
         }
         if let Some(w) = self.timeline.as_mut().filter(|t| t.has_pending()) {
@@ -312,12 +316,14 @@ impl Files<'_> {
     }
 
     fn failed(&self, what: &str, e: &std::io::Error) {
-        if crate::disk::is_full(e) {
-            self.health(|h| {
-                h.disk_full
-                    .get_or_insert_with(|| format!("cannot write {what}: {e}"));
-            });
-        }
+        let said = format!("cannot write {what}: {e}");
+        self.health(|h| {
+            if crate::disk::is_full(e) {
+                h.disk_full.get_or_insert(said);
+            } else {
+                h.write_failed.get_or_insert(said);
+            }
+        });
     }
 
     fn health(&self, change: impl FnOnce(&mut Health)) {

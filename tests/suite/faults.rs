@@ -180,5 +180,45 @@ fn a_full_disk_fails_the_run_that_hit_it_and_the_server_goes_on() {
         .unwrap()
         .clone();
     assert_eq!(listed["status"], "failed");
+    // A server started after the space came back adopts nothing twice (the double
+    // `run.finished` was written here).
+    env.kill_server();
+    env.ok(&["ls"]);
+    assert_eq!(env.record(&id)["status"], "failed");
+    assert_eq!(env.events_of(&id, "run.finished").len(), 1);
+    assert_eq!(env.events_of(&other, "run.finished").len(), 1);
     drop(env);
+}
+
+/// Any write error, not only a full disk: run.json turned into a directory (root writes
+/// through permission bits, so this is the error a test can make) fails the run saying so,
+/// and run.json catches up with `ls` once it can be written.
+#[test]
+fn a_run_whose_record_cannot_be_written_fails_saying_so_and_its_record_catches_up() {
+    let env = Env::new(
+        "pool = 0\n[agents.slow]\ncommand = [\"sh\", \"-c\", \"sleep 2; echo x > x.txt\"]\n",
+    );
+    let repo = git_repo(env.path(), "repo");
+    let id = env.start(&repo, "slow", "take a while");
+    env.wait_status(&id, "running");
+    let record = env.run_dir(&id).join("run.json");
+    std::fs::remove_file(&record).unwrap();
+    std::fs::create_dir(&record).unwrap();
+    std::fs::write(record.join("in-the-way"), "x").unwrap();
+    let r = env.wait_status(&id, "failed");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("cannot write the run's files under FLIGHTDECK_HOME")
+            && reason.contains("run.json"),
+        "{r:#}"
+    );
+    env.ok(&["ls"]);
+    std::fs::remove_dir_all(&record).unwrap();
+    wait_until("run.json to say failed", || {
+        std::fs::read_to_string(&record)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["status"] == "failed")
+    });
+    assert_eq!(env.events_of(&id, "run.finished").len(), 1);
 }

@@ -415,7 +415,13 @@ async fn baselines(
         .unwrap_or(&ctx.dir);
     let cache = home.join("browser-baselines").join(&rec.base);
     let cached = |name: &str| cache.join(format!("{name}.png"));
-    if cfg.pages.iter().all(|p| cached(&p.name).exists()) {
+    let mut all_cached = true;
+    for page in &cfg.pages {
+        all_cached &= tokio::fs::try_exists(cached(&page.name))
+            .await
+            .unwrap_or(false);
+    }
+    if all_cached {
         for page in &cfg.pages {
             if let Ok(png) = tokio::fs::read(cached(&page.name)).await {
                 out.insert(page.name.clone(), png);

@@ -16,9 +16,10 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let rec = job.record.clone();
     let marker = ctx.path(UNDER_WAY);
     let cut_short = tokio::fs::try_exists(&marker).await.unwrap_or(false);
+    let worktree_exists = tokio::fs::try_exists(&rec.worktree).await.unwrap_or(false);
     if job.retry {
         // Everything past the base goes: the worktree, and the branch with its commits.
-        if cut_short && rec.worktree.exists() {
+        if cut_short && worktree_exists {
             ctx.emit(
                 Phase::Prepare,
                 Kind::WorkspaceIncomplete,
@@ -29,7 +30,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
                 return PhaseReport::failed(e, vec![]);
             }
         }
-        if rec.worktree.exists() {
+        if worktree_exists {
             ctx.emit(
                 Phase::Prepare,
                 Kind::WorkspaceRemoved,
