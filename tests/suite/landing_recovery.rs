@@ -47,8 +47,22 @@ fn a_queued_landing_survives_a_server_crash() {
 /// `kill -9` of the server at random points of a landing that changes thousands of files in the
 /// user's checkout: after the restart every checkout of main is exactly at the landed commit and
 /// clean, each run landed exactly once, and auto-merge carried on by itself.
+///
+/// Twenty trials in two halves of ten, each on its own server and repository, so the halves
+/// run side by side (one test of twenty was the suite's longest by far).
 #[test]
 fn kill_9_anywhere_in_a_landing_leaves_checkouts_whole_and_lands_each_run_once() {
+    kill_9_trials(0..10);
+}
+
+#[test]
+fn kill_9_anywhere_in_a_landing_second_ten_trials() {
+    kill_9_trials(10..20);
+}
+
+/// The trials numbered `trials`, with the random points trial numbers choose (the same for a
+/// trial whichever half runs it).
+fn kill_9_trials(trials: std::ops::Range<u32>) {
     let env = Env::new(
         r#"
 [gate]
@@ -58,16 +72,19 @@ command = ["sh", "-c", "rm -rf trial-*; mkdir \"$FLIGHTDECK_TASK\" && cd \"$FLIG
 "#,
     );
     let repo = git_repo(env.path(), "repo");
-    let mut seed: u64 = 0x5eed;
+    let next = |seed: u64| {
+        seed.wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+    };
+    let mut seed: u64 = (0..trials.start).fold(0x5eed, |s, _| next(s));
     let mut resumed = 0;
-    for trial in 0..20 {
+    let first = trials.start;
+    for trial in trials.clone() {
         let id = env.start(&repo, "many", &format!("trial-{trial}"));
         env.wait_for(&id, "in the queue", |r| {
             r["merge"] == "pending" || r["merge"] == "merged"
         });
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        seed = next(seed);
         if trial % 2 == 0 {
             // Anywhere: testing the candidate, landing, recording.
             std::thread::sleep(Duration::from_millis((seed >> 33) % 700));
@@ -102,7 +119,7 @@ command = ["sh", "-c", "rm -rf trial-*; mkdir \"$FLIGHTDECK_TASK\" && cd \"$FLIG
             status.lines().take(5).collect::<Vec<_>>().join("; ")
         );
         assert!(repo.join(format!("trial-{trial}/f800.txt")).exists());
-        if trial > 0 {
+        if trial > first {
             assert!(
                 !repo.join(format!("trial-{}", trial - 1)).exists(),
                 "trial {trial}"
@@ -132,5 +149,7 @@ command = ["sh", "-c", "rm -rf trial-*; mkdir \"$FLIGHTDECK_TASK\" && cd \"$FLIG
         let worktrees = git(&repo, &["worktree", "list", "--porcelain"]);
         assert!(!worktrees.contains(&id), "trial {trial}: {worktrees}");
     }
-    println!("kill -9 during a landing: 20 trials, {resumed} landings finished by the next server");
+    println!(
+        "kill -9 during a landing: trials {trials:?}, {resumed} landings finished by the next server"
+    );
 }
