@@ -3,7 +3,7 @@
 //! agent.log; past a per-attempt cap the timeline gets one `agent.output.truncated` event and
 //! agent.log alone keeps the rest. Pure: the caller writes what it returns.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::ops::Range;
 
 use serde_json::{Map, Value};
@@ -15,7 +15,7 @@ pub const MAX_LINE_TEXT: usize = 8 * 1024;
 /// The agent's share of the timeline per attempt (JSON-encoded bytes of output and events).
 pub const CAP: u64 = 2 * 1024 * 1024;
 
-pub type Event = (Kind, Map<String, Value>);
+pub type Event = (TimelineKind, Map<String, Value>);
 
 #[derive(Debug)]
 pub struct OutputBatch {
@@ -110,7 +110,7 @@ impl OutputBatch {
         m.insert("offset".into(), p.range.start.into());
         m.insert("len".into(), (p.range.end - p.range.start).into());
         m.insert("lines".into(), p.lines.into());
-        Some((Kind::AgentOutput, m))
+        Some((TimelineKind::AgentOutput, m))
     }
 
     /// The follower stopped early (the agent ended with a backlog): say where, once.
@@ -134,7 +134,7 @@ impl OutputBatch {
             "message".into(),
             format!("{why}: the output from byte {from} on is in agent.log only").into(),
         );
-        (Kind::AgentOutputTruncated, m)
+        (TimelineKind::AgentOutputTruncated, m)
     }
 }
 
@@ -167,7 +167,7 @@ mod tests {
         assert!(b.push("one", 0..4).is_empty());
         assert!(b.push("two", 4..8).is_empty());
         let (kind, m) = b.flush().unwrap();
-        assert_eq!(kind, Kind::AgentOutput);
+        assert_eq!(kind, TimelineKind::AgentOutput);
         assert_eq!(m["text"], "one\ntwo");
         assert_eq!(
             (m["offset"].as_u64(), m["len"].as_u64()),
@@ -201,7 +201,7 @@ mod tests {
         events.extend(b.unread(50_100..60_000));
         let truncated: Vec<_> = events
             .iter()
-            .filter(|(k, _)| *k == Kind::AgentOutputTruncated)
+            .filter(|(k, _)| *k == TimelineKind::AgentOutputTruncated)
             .collect();
         assert_eq!(truncated.len(), 1);
         assert!(b.capped());
@@ -216,8 +216,8 @@ mod tests {
         let mut b = OutputBatch::new(CAP);
         b.push("a", 0..2);
         let events = b.unread(2..1000);
-        assert_eq!(events[0].0, Kind::AgentOutput);
-        assert_eq!(events[1].0, Kind::AgentOutputTruncated);
+        assert_eq!(events[0].0, TimelineKind::AgentOutput);
+        assert_eq!(events[1].0, TimelineKind::AgentOutputTruncated);
         assert_eq!(events[1].1["offset"], 2);
         assert!(b.unread(2..1000).is_empty());
     }

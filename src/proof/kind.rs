@@ -7,16 +7,16 @@ use std::str::FromStr;
 macro_rules! kinds {
     ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Kind {
+        pub enum TimelineKind {
             $($(#[$doc])* $variant,)*
         }
 
-        impl Kind {
-            pub const ALL: &'static [Kind] = &[$(Kind::$variant,)*];
+        impl TimelineKind {
+            pub const ALL: &'static [TimelineKind] = &[$(TimelineKind::$variant,)*];
 
             pub fn as_str(self) -> &'static str {
                 match self {
-                    $(Kind::$variant => $name,)*
+                    $(TimelineKind::$variant => $name,)*
                 }
             }
         }
@@ -131,17 +131,17 @@ kinds! {
     WorkspaceUncommittedNotCarried = "workspace.uncommitted_not_carried",
 }
 
-impl fmt::Display for Kind {
+impl fmt::Display for TimelineKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl FromStr for Kind {
+impl FromStr for TimelineKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL
+        TimelineKind::ALL
             .iter()
             .copied()
             .find(|k| k.as_str() == s)
@@ -149,13 +149,13 @@ impl FromStr for Kind {
     }
 }
 
-impl serde::Serialize for Kind {
+impl serde::Serialize for TimelineKind {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Kind {
+impl<'de> serde::Deserialize<'de> for TimelineKind {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
@@ -163,7 +163,7 @@ impl<'de> serde::Deserialize<'de> for Kind {
 }
 
 /// The kind of a timeline line read back, if it is one flightdeck writes.
-pub fn of(line: &serde_json::Value) -> Option<Kind> {
+pub fn of(line: &serde_json::Value) -> Option<TimelineKind> {
     line.get("type")?.as_str()?.parse().ok()
 }
 
@@ -173,13 +173,13 @@ mod tests {
 
     #[test]
     fn every_kind_round_trips_through_its_name() {
-        for k in Kind::ALL {
-            assert_eq!(k.as_str().parse::<Kind>(), Ok(*k));
+        for k in TimelineKind::ALL {
+            assert_eq!(k.as_str().parse::<TimelineKind>(), Ok(*k));
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
             let (group, rest) = k.as_str().split_once('.').unwrap();
             assert!(!group.is_empty() && !rest.is_empty(), "{k}");
         }
-        assert_eq!(Kind::RunFinished.as_str(), "run.finished");
-        assert!("run.nope".parse::<Kind>().is_err());
+        assert_eq!(TimelineKind::RunFinished.as_str(), "run.finished");
+        assert!("run.nope".parse::<TimelineKind>().is_err());
     }
 }

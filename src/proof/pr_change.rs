@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use crate::run::RunRecord;
 use crate::workspace::ChangedFile;
 
@@ -145,10 +145,10 @@ pub fn agent_summary(timeline: &Path) -> Option<String> {
     let _ = crate::proof::timeline::for_each(timeline, |line: Value| {
         let text = || line.get("text").and_then(Value::as_str).map(str::to_string);
         match crate::proof::kind::of(&line) {
-            Some(Kind::AgentMessage) => message = text().or(message.take()),
-            Some(Kind::AgentOutput) => output = text().or(output.take()),
+            Some(TimelineKind::AgentMessage) => message = text().or(message.take()),
+            Some(TimelineKind::AgentOutput) => output = text().or(output.take()),
             // A new attempt's agent speaks for the run from here on.
-            Some(Kind::AgentStarted) => {
+            Some(TimelineKind::AgentStarted) => {
                 message = None;
                 output = None;
             }

@@ -283,7 +283,7 @@ pub fn read_tail(path: &Path, n: usize) -> io::Result<Vec<Value>> {
 /// A line as rows for people: coalesced `agent.output` (many lines of text in one event)
 /// becomes one row per line of text; anything else stays one row.
 pub fn rows(mut line: Value) -> Vec<Value> {
-    if super::kind::of(&line) != Some(super::kind::Kind::AgentOutput) {
+    if super::kind::of(&line) != Some(super::kind::TimelineKind::AgentOutput) {
         return vec![line];
     }
     if let Some(obj) = line.as_object_mut() {

@@ -245,8 +245,8 @@ async fn stream_timeline(
                     continue;
                 }
                 last_seq = seq;
-                let done =
-                    crate::proof::kind::of(&line) == Some(crate::proof::kind::Kind::RunFinished);
+                let done = crate::proof::kind::of(&line)
+                    == Some(crate::proof::kind::TimelineKind::RunFinished);
                 send(w, &Reply::Line { line }).await?;
                 if done {
                     return send(w, &Reply::End).await;

@@ -3,7 +3,7 @@
 //! adopted; a run in a phase the server runs itself does that phase again; only a run in its
 //! agent phase with neither becomes `interrupted`, with the reason in its timeline.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -106,7 +106,7 @@ impl Supervisor {
                 Err(e) => {
                     entry.ctx.emit(
                         phase,
-                        Kind::RunInterrupted,
+                        TimelineKind::RunInterrupted,
                         fields! {"message" => format!("the server restarted and cannot read the run's config again: {}", e.message)},
                     );
                     self.step(&u.run, Input::Interrupted);
@@ -125,7 +125,7 @@ impl Supervisor {
                     if phase == Phase::Agent && !attach && !never_started {
                         entry.ctx.emit(
                             phase,
-                            Kind::RunInterrupted,
+                            TimelineKind::RunInterrupted,
                             fields! {"message" => "the server stopped while the agent ran, and the agent's shim is gone without recording how the agent ended; retry --phase agent runs it again (nothing is lost: the worktree is saved first)"},
                         );
                         self.step(&u.run, Input::Interrupted);
@@ -135,7 +135,7 @@ impl Supervisor {
                     if !attach {
                         entry.ctx.emit(
                             phase,
-                            Kind::RunAdopted,
+                            TimelineKind::RunAdopted,
                             fields! {"message" => format!("adopted by a new server: phase {phase} runs again")},
                         );
                     }
@@ -185,7 +185,7 @@ impl Supervisor {
                     );
                     ctx.emit(
                         Phase::Agent,
-                        Kind::RunKillRequested,
+                        TimelineKind::RunKillRequested,
                         fields! {"message" => message.clone()},
                     );
                     Ok(crate::protocol::Reply::Done { message })

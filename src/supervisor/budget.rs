@@ -1,7 +1,7 @@
 //! Budgets in the supervisor: the gateway's meter for a run, pausing a run whose budget is
 //! spent (reason `budget`), and resuming it once the cap was raised in config.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -36,7 +36,7 @@ impl Meter for RunMeter {
     fn warn(&self, message: String) {
         self.ctx.emit(
             Phase::Agent,
-            Kind::BudgetWarning,
+            TimelineKind::BudgetWarning,
             fields! {"message" => message.clone()},
         );
         let _ = self.tx.send(Msg::Internal(Internal::BudgetWarn {
@@ -55,7 +55,7 @@ impl Meter for RunMeter {
     fn refused(&self, r: Refused) {
         self.ctx.emit(
             Phase::Agent,
-            Kind::GatewayRefused,
+            TimelineKind::GatewayRefused,
             fields! {
                 "method" => r.method,
                 "path" => r.path,
@@ -70,7 +70,7 @@ impl Meter for RunMeter {
     fn held(&self, reason: &'static str, message: String) {
         self.ctx.emit(
             Phase::Agent,
-            Kind::GatewayHeld,
+            TimelineKind::GatewayHeld,
             fields! {"reason" => reason, "message" => message},
         );
     }
@@ -78,7 +78,7 @@ impl Meter for RunMeter {
     fn released(&self, waited: std::time::Duration) {
         self.ctx.emit(
             Phase::Agent,
-            Kind::GatewayReleased,
+            TimelineKind::GatewayReleased,
             fields! {"waited_ms" => waited.as_millis() as u64},
         );
     }
@@ -115,7 +115,7 @@ impl Supervisor {
         if running {
             e.ctx.emit(
                 phase,
-                Kind::RunPaused,
+                TimelineKind::RunPaused,
                 fields! {"reason" => BUDGET, "message" => message.clone()},
             );
         }
@@ -182,7 +182,7 @@ impl Supervisor {
     }
 
     fn simple_resume(&mut self, id: &str) -> Answer {
-        let answer = self.simple(id, Input::Resume, Kind::RunResumed, "resumed");
+        let answer = self.simple(id, Input::Resume, TimelineKind::RunResumed, "resumed");
         // Calls held while the run was paused go on now.
         if let (Ok(_), Some(g)) = (&answer, &self.gateway) {
             g.wake();

@@ -1,6 +1,6 @@
 //! Answering client commands and reports from the supervisor's own tasks.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
@@ -47,7 +47,7 @@ impl Supervisor {
             Command::Pause { run } => self.simple(
                 &run,
                 Input::Pause { reason: None },
-                Kind::RunPaused,
+                TimelineKind::RunPaused,
                 "paused",
             ),
             Command::Resume { run } => return self.resume_command(&run, reply),
@@ -55,7 +55,7 @@ impl Supervisor {
                 Ok(id) if self.runs[&id].record.status == Status::Interrupted => {
                     return self.kill_leftovers(&id, reply)
                 }
-                _ => self.simple(&run, Input::Kill, Kind::RunKillRequested, "killing"),
+                _ => self.simple(&run, Input::Kill, TimelineKind::RunKillRequested, "killing"),
             },
             Command::Retry { run, phase } => {
                 let id = match self.resolve(&run) {
@@ -116,7 +116,13 @@ impl Supervisor {
     }
 
     /// Pause, resume, kill: one machine input, one timeline note.
-    pub(super) fn simple(&mut self, run: &str, input: Input, kind: Kind, verb: &str) -> Answer {
+    pub(super) fn simple(
+        &mut self,
+        run: &str,
+        input: Input,
+        kind: TimelineKind,
+        verb: &str,
+    ) -> Answer {
         let id = self.resolve(run)?;
         let message = format!("{verb} by request");
         self.step_noted(&id, input, |r| {
@@ -238,7 +244,7 @@ impl Supervisor {
                         let from = rec.phase;
                         Some((
                             from,
-                            Kind::RunRetried,
+                            TimelineKind::RunRetried,
                             fields! {"message" => format!("retrying from phase {from}"), "attempt" => rec.attempt},
                         ))
                     })
@@ -289,7 +295,7 @@ impl Supervisor {
                         );
                         e.ctx.emit(
                             e.record.phase,
-                            Kind::WorkspaceCleaned,
+                            TimelineKind::WorkspaceCleaned,
                             fields! {"message" => message},
                         );
                         self.persist(&run);
@@ -299,7 +305,7 @@ impl Supervisor {
                     // Said here too: a clean nobody waits on (gate.clean_merged) has no caller.
                     entry.ctx.emit(
                         entry.record.phase,
-                        Kind::WorkspaceCleanRefused,
+                        TimelineKind::WorkspaceCleanRefused,
                         fields! {"message" => e.message.clone()},
                     );
                 }
@@ -326,7 +332,7 @@ impl Supervisor {
         );
         ctx.emit(
             Phase::Prepare,
-            Kind::RunCreated,
+            TimelineKind::RunCreated,
             fields! {
                 "task" => record.task,
                 "agent" => record.agent,
@@ -363,10 +369,10 @@ fn failed(what: &str, e: super::jobs::JobFailed) -> ProtocolError {
     ProtocolError::internal(format!("{what} {e}"))
 }
 
-fn verb_of(kind: Kind) -> &'static str {
+fn verb_of(kind: TimelineKind) -> &'static str {
     match kind {
-        Kind::RunPaused => "pause",
-        Kind::RunResumed => "resume",
+        TimelineKind::RunPaused => "pause",
+        TimelineKind::RunResumed => "resume",
         _ => "kill",
     }
 }

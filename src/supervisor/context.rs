@@ -2,7 +2,7 @@
 //! directory. Timeline lines go to the run's writer (run_writer.rs), which broadcasts each to
 //! subscribers once it is on disk.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -105,7 +105,7 @@ impl RunCtx {
             if first {
                 self.emit(
                     phase,
-                    Kind::LlmPriceUnknown,
+                    TimelineKind::LlmPriceUnknown,
                     crate::fields! {
                         "model" => call.model,
                         "message" => format!(
@@ -116,7 +116,7 @@ impl RunCtx {
                 );
             }
         }
-        self.emit(phase, Kind::LlmCall, call.timeline_fields());
+        self.emit(phase, TimelineKind::LlmCall, call.timeline_fields());
         let _ = self.notify.send(Msg::Internal(Internal::Call {
             run: self.id.clone(),
             call: Box::new(call),
@@ -129,7 +129,7 @@ impl RunCtx {
 
     /// Append a timeline line; it is broadcast once it is on disk. A write error is logged,
     /// never fatal: the run goes on (a full disk fails it at its phase's end).
-    pub fn emit(&self, phase: Phase, kind: Kind, fields: Map<String, Value>) {
+    pub fn emit(&self, phase: Phase, kind: TimelineKind, fields: Map<String, Value>) {
         self.writer.send(Job::Line {
             phase,
             kind,

@@ -2,7 +2,7 @@
 //! finish runs, keep the queue moving, write records.
 
 use crate::fields;
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use crate::protocol::Reply;
 use crate::run::{Phase, Status};
 
@@ -102,7 +102,7 @@ impl Supervisor {
         entry.ctx.activate();
         entry.ctx.emit(
             phase,
-            Kind::PhaseStarted,
+            TimelineKind::PhaseStarted,
             fields! {"attempt" => entry.record.attempt, "retry" => retry, "adopted" => adopt},
         );
         let Some(config) = entry.config.clone() else {
@@ -185,7 +185,7 @@ impl Supervisor {
         };
         entry.ctx.emit(
             entry.record.phase,
-            Kind::RunFinished,
+            TimelineKind::RunFinished,
             fields! {
                 "status" => status,
                 "message" => message,
@@ -268,18 +268,21 @@ impl Supervisor {
             return;
         };
         let (kind, mut f) = match &report.outcome {
-            Outcome::Succeeded => (Kind::PhaseFinished, fields! {"outcome" => "succeeded"}),
+            Outcome::Succeeded => (
+                TimelineKind::PhaseFinished,
+                fields! {"outcome" => "succeeded"},
+            ),
             // The reason is the line above when the phase wrote it (`told`).
             Outcome::Failed { reason } if told.as_ref() == Some(reason) => (
-                Kind::PhaseFinished,
+                TimelineKind::PhaseFinished,
                 fields! {"outcome" => "failed", "message" => format!("phase {phase} failed")},
             ),
             Outcome::Failed { reason } => (
-                Kind::PhaseFinished,
+                TimelineKind::PhaseFinished,
                 fields! {"outcome" => "failed", "message" => reason},
             ),
             Outcome::Iterate { reason } => (
-                Kind::PhaseFinished,
+                TimelineKind::PhaseFinished,
                 fields! {"outcome" => "iterate", "message" => reason},
             ),
         };
@@ -326,4 +329,8 @@ impl Supervisor {
 }
 
 /// A timeline line a command writes once the machine took its input: phase, kind, fields.
-pub(super) type Note = (Phase, Kind, serde_json::Map<String, serde_json::Value>);
+pub(super) type Note = (
+    Phase,
+    TimelineKind,
+    serde_json::Map<String, serde_json::Value>,
+);

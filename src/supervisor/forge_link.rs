@@ -12,7 +12,7 @@ use crate::config::forge::{ForgeConfig, OpenWhen};
 use crate::fields;
 use crate::forge::deliver::{self, Delivered, Forges};
 use crate::forge::{ForgeError, Opened, Seen};
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use crate::protocol::ProtocolError;
 use crate::run::{MergeState, Phase, PrState, Status};
 
@@ -217,14 +217,14 @@ impl Supervisor {
                 if let Some(head) = &d.pushed {
                     e.ctx.emit(
                         Phase::Deliver,
-                        Kind::PrPushed,
+                        TimelineKind::PrPushed,
                         fields! {"remote" => d.remote, "branch" => e.record.branch, "head" => head,
                         "message" => format!("pushed {} to {}", e.record.branch, d.remote)},
                     );
                 }
                 let (kind, verb) = match d.how {
-                    Opened::Created => (Kind::PrOpened, "opened"),
-                    Opened::Updated => (Kind::PrUpdated, "updated"),
+                    Opened::Created => (TimelineKind::PrOpened, "opened"),
+                    Opened::Updated => (TimelineKind::PrUpdated, "updated"),
                 };
                 let mut pr = d.seen.pr.clone();
                 pr.repo = d.repo.clone();
@@ -259,7 +259,7 @@ impl Supervisor {
             Err(err) => {
                 e.ctx.emit(
                     Phase::Deliver,
-                    Kind::PrError,
+                    TimelineKind::PrError,
                     fields! {"message" => err.to_string()},
                 );
                 Err(ProtocolError::refused(format!("run {id}: {err}")))
@@ -346,31 +346,31 @@ impl Supervisor {
         };
         let mut pr = s.pr.clone();
         pr.repo = old.repo.clone();
-        let say = |kind: Kind, f: serde_json::Map<String, serde_json::Value>| {
+        let say = |kind: TimelineKind, f: serde_json::Map<String, serde_json::Value>| {
             e.ctx.emit(Phase::Deliver, kind, f)
         };
         if pr.checks != old.checks {
             let failing: Vec<String> = pr.failing.iter().map(|n| n.by.clone()).collect();
             say(
-                Kind::PrChecks,
+                TimelineKind::PrChecks,
                 fields! {"checks" => pr.checks, "failing" => failing, "head" => pr.head,
                 "message" => format!("checks on #{} {}", pr.number, pr.checks)},
             );
         }
         if pr.review != old.review {
             say(
-                Kind::PrReview,
+                TimelineKind::PrReview,
                 fields! {"review" => pr.review, "message" => format!("review on #{}: {}", pr.number, pr.review)},
             );
         }
         if pr.state != old.state {
             match pr.state {
                 PrState::Merged => say(
-                    Kind::PrMerged,
+                    TimelineKind::PrMerged,
                     fields! {"commit" => s.merge_commit, "message" => format!("#{} merged on the forge", pr.number)},
                 ),
                 PrState::Closed => say(
-                    Kind::PrClosed,
+                    TimelineKind::PrClosed,
                     fields! {"message" => format!("#{} closed on the forge without merging", pr.number)},
                 ),
                 _ => {}

@@ -1,7 +1,7 @@
 //! The run state machine, pure: a state and an input give the next state and the effects the
 //! supervisor must carry out. No IO here, so every transition is unit-tested.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use crate::run::allowed::{Allowed, MergeRefusal};
 use crate::run::{Phase, RunRecord, RunState, Status};
 
@@ -197,7 +197,7 @@ pub enum Effect {
         reason: Option<String>,
     },
     /// Note in the timeline (type, message).
-    Note { kind: Kind, message: String },
+    Note { kind: TimelineKind, message: String },
 }
 
 pub use crate::run::allowed::Refusal;
@@ -304,9 +304,9 @@ pub fn step(s: &RunState, c: &Control, input: Input, now: &str) -> Result<Next, 
                     Outcome::Iterate { reason } => {
                         ns.phase = Phase::Agent;
                         let kind = if phase == Phase::Smoke {
-                            Kind::SmokeIteration
+                            TimelineKind::SmokeIteration
                         } else {
-                            Kind::BrowserIteration
+                            TimelineKind::BrowserIteration
                         };
                         fx.push(Effect::Note {
                             kind,
@@ -342,7 +342,7 @@ pub fn step(s: &RunState, c: &Control, input: Input, now: &str) -> Result<Next, 
                         } else if s.status == Status::Paused {
                             nc.pending = Some(after);
                             fx.push(Effect::Note {
-                                kind: Kind::PhaseHeld,
+                                kind: TimelineKind::PhaseHeld,
                                 message: format!("phase {after} waits for resume"),
                             });
                         } else {

@@ -7,7 +7,7 @@
 //! (speculatively: if one ahead fails or the target moves, those behind are tested again).
 //! The lane reports to the supervisor, whose run machines own the merge state.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -267,7 +267,7 @@ impl Lane {
                     };
                     self.slots[i].run.ctx.emit(
                         Phase::Deliver,
-                        Kind::MergeRetest,
+                        TimelineKind::MergeRetest,
                         fields! {
                             "message" => format!("{why} while {} was tested; testing again on it", short(&stale.commit)),
                             "parent" => parent.clone(), "was" => stale.parent.clone(),
@@ -346,7 +346,7 @@ impl Lane {
         let ports = self.ports.clone();
         ctx.emit(
             Phase::Deliver,
-            Kind::MergeTesting,
+            TimelineKind::MergeTesting,
             fields! {
                 "message" => format!(
                     "testing {} merged into {target}{} as {}",

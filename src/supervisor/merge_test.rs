@@ -3,7 +3,7 @@
 //! browser check, each in the run's timeline; the verdict says why not with the failing
 //! output's gist.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -204,7 +204,7 @@ fn emit_tested(
     let checks = serde_json::to_value(checks).unwrap_or_default();
     ctx.emit(
         Phase::Deliver,
-        Kind::MergeTested,
+        TimelineKind::MergeTested,
         fields! {
             "message" => if passed {
                 format!("the required checks pass on {}", short(&cand.commit))

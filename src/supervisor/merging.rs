@@ -3,7 +3,7 @@
 //! and go to the run's machine. Waiters (`merge` without `--no-wait`) are answered when the run
 //! has landed or been refused.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use tokio::sync::oneshot;
 
 use crate::fields;
@@ -117,7 +117,7 @@ impl Supervisor {
             + 1;
         e.ctx.emit(
             Phase::Deliver,
-            Kind::MergeQueued,
+            TimelineKind::MergeQueued,
             fields! {
                 "message" => format!("in the merge queue of {} (position {position})", key.1),
                 "target" => key.1.clone(), "position" => position,
@@ -233,7 +233,7 @@ impl Supervisor {
                 };
                 e.ctx.emit(
                     Phase::Deliver,
-                    Kind::MergeLanded,
+                    TimelineKind::MergeLanded,
                     fields! {
                         "message" => message,
                         "commit" => commit.clone(), "target" => target, "already" => already,
@@ -276,7 +276,7 @@ impl Supervisor {
                 };
                 e.ctx.emit(
                     Phase::Deliver,
-                    Kind::MergeRefused,
+                    TimelineKind::MergeRefused,
                     fields! {"message" => message.clone()},
                 );
                 self.gate(&run, input);
@@ -343,14 +343,15 @@ impl Supervisor {
                         .unwrap_or_default()
                         .iter()
                         .any(|l| {
-                            l["type"] == Kind::MergeLanded.as_str() && l["commit"] == j.to.as_str()
+                            l["type"] == TimelineKind::MergeLanded.as_str()
+                                && l["commit"] == j.to.as_str()
                         });
                     if !already {
                         let updated: Vec<String> =
                             updated.iter().map(|p| p.display().to_string()).collect();
                         e.ctx.emit(
                             Phase::Deliver,
-                            Kind::MergeLanded,
+                            TimelineKind::MergeLanded,
                             fields! {
                                 "message" => format!("landed on {} as {} (a landing a stopped server left half-done, finished)", j.target, j.to),
                                 "commit" => j.to.clone(), "target" => j.target.clone(), "already" => false,
@@ -373,7 +374,7 @@ impl Supervisor {
                     let e = &self.runs[&id];
                     e.ctx.emit(
                         Phase::Deliver,
-                        Kind::MergeInterrupted,
+                        TimelineKind::MergeInterrupted,
                         fields! {"message" => format!("a landing on {} was cut short and {} has moved to {now} since; the run is tested again", j.target, j.target)},
                     );
                     let _ = std::fs::remove_file(&path);
@@ -407,7 +408,7 @@ impl Supervisor {
                 let e = &self.runs[&id];
                 e.ctx.emit(
                     Phase::Deliver,
-                    Kind::MergeInterrupted,
+                    TimelineKind::MergeInterrupted,
                     fields! {"message" => "a landing cut short could not be finished (see the server log); the next server start tries again"},
                 );
                 continue;

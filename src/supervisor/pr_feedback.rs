@@ -5,7 +5,7 @@ use tokio::sync::oneshot;
 
 use crate::fields;
 use crate::forge::Seen;
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use crate::protocol::{ProtocolError, Reply};
 use crate::run::{Phase, PrChecks, PrNote, Status};
 
@@ -84,7 +84,7 @@ impl Supervisor {
         if let Err(err) = result {
             e.ctx.emit(
                 Phase::Deliver,
-                Kind::PrError,
+                TimelineKind::PrError,
                 fields! {"message" => format!("cannot write {FEEDBACK}: {err}")},
             );
             return;
@@ -98,7 +98,7 @@ impl Supervisor {
         };
         e.ctx.emit(
             Phase::Deliver,
-            Kind::PrFeedback,
+            TimelineKind::PrFeedback,
             fields! {"answers" => answered, "rounds" => e.record.pr.as_ref().map(|p| p.feedback_rounds),
                      "message" => message},
         );

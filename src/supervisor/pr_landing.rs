@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 use crate::config::forge::ForgeConfig;
 use crate::fields;
 use crate::forge::deliver::Forges;
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use crate::protocol::ProtocolError;
 use crate::run::{Phase, PrChecks, PrReview, PrState};
 
@@ -59,7 +59,7 @@ impl Supervisor {
                 };
                 e.ctx.emit(
                     Phase::Deliver,
-                    Kind::PrMerged,
+                    TimelineKind::PrMerged,
                     fields! {"commit" => commit, "message" => format!("#{} merged through the forge", pr.number)},
                 );
                 let commit = commit.unwrap_or_else(|| pr.head.clone());
@@ -70,7 +70,7 @@ impl Supervisor {
             Err(why) => {
                 e.ctx.emit(
                     Phase::Deliver,
-                    Kind::MergeRefused,
+                    TimelineKind::MergeRefused,
                     fields! {"message" => why.clone()},
                 );
                 self.answer(

@@ -4,7 +4,7 @@
 //! scans only the repositories concerned; when nothing changed it does nothing. The same
 //! events bring a repository's warm pool forward when its base moved (pool::follow).
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
@@ -189,13 +189,13 @@ impl Supervisor {
             if found.is_empty() {
                 e.ctx.emit(
                     phase,
-                    Kind::RadarClear,
+                    TimelineKind::RadarClear,
                     fields! {"message" => "no conflict predicted any more"},
                 );
             } else {
                 e.ctx.emit(
                     phase,
-                    Kind::RadarConflict,
+                    TimelineKind::RadarConflict,
                     fields! {"message" => super::merging::conflict_text(&found), "conflicts" => found},
                 );
             }

@@ -3,7 +3,7 @@
 //! gets one more iteration with the conflicted files and both sides, or (`--by-hand`) the run
 //! waits for a person to resolve them in the worktree and `retry` it.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use tokio::sync::oneshot;
 
 use crate::fields;
@@ -134,7 +134,7 @@ impl Supervisor {
                 let msg = format!("cannot rebase run {id}: {err}");
                 e.ctx.emit(
                     e.record.phase,
-                    Kind::WorkspaceRebaseFailed,
+                    TimelineKind::WorkspaceRebaseFailed,
                     fields! {"message" => msg.clone()},
                 );
                 return drop(reply.send(Err(ProtocolError::refused(msg))));
@@ -174,7 +174,7 @@ impl Supervisor {
                 );
                 e.ctx.emit(
                     Phase::Agent,
-                    Kind::WorkspaceRebaseConflict,
+                    TimelineKind::WorkspaceRebaseConflict,
                     fields! {"message" => message.clone(), "files" => files.clone(), "onto" => onto, "kept" => kept},
                 );
                 if by_hand {
@@ -196,7 +196,7 @@ impl Supervisor {
         let note = |rec: &crate::run::RunRecord| {
             rebased.map(|mut f| {
                 f.insert("attempt".into(), rec.attempt.into());
-                (Phase::Agent, Kind::WorkspaceRebased, f)
+                (Phase::Agent, TimelineKind::WorkspaceRebased, f)
             })
         };
         if let Err(why) = self.step_noted(id, Input::Rebased(after), note) {

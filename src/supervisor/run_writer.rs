@@ -8,7 +8,7 @@
 //! ends after a while idle otherwise (a server with thousands of finished runs holds no thread
 //! for them); the next write starts it again. Lines that wait for a full disk keep it alive and are tried again every second.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,7 +29,7 @@ const RETRY: Duration = Duration::from_secs(1);
 pub(super) enum Job {
     Line {
         phase: Phase,
-        kind: Kind,
+        kind: TimelineKind,
         fields: Map<String, Value>,
     },
     /// A model call's line for `model_calls.jsonl`.
@@ -235,7 +235,7 @@ impl Files<'_> {
     }
 
     /// Blocking, like every write here: this runs on the run's writer thread.
-    fn line(&mut self, phase: Phase, kind: Kind, fields: Map<String, Value>) {
+    fn line(&mut self, phase: Phase, kind: TimelineKind, fields: Map<String, Value>) {
         if self.timeline.is_none() {
             match TimelineWriter::open(&self.shared.dir.join(pack::TIMELINE), &self.shared.id) {
                 Ok(w) => self.timeline = Some(w),
@@ -363,7 +363,7 @@ mod tests {
         for i in 0..3 {
             w.send(Job::Line {
                 phase: Phase::Agent,
-                kind: Kind::AgentOutput,
+                kind: TimelineKind::AgentOutput,
                 fields: crate::fields! {"text" => format!("line {i}")},
             });
         }

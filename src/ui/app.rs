@@ -215,8 +215,11 @@ pub struct Pane {
 
 /// Timeline types that are the agent's own words.
 pub fn is_agent_output(line: &Value) -> bool {
-    use crate::proof::kind::{self, Kind};
-    matches!(kind::of(line), Some(Kind::AgentOutput | Kind::AgentMessage))
+    use crate::proof::kind::{self, TimelineKind};
+    matches!(
+        kind::of(line),
+        Some(TimelineKind::AgentOutput | TimelineKind::AgentMessage)
+    )
 }
 
 impl Pane {

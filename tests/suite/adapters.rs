@@ -82,7 +82,7 @@ fn claude_stream_json() {
         .iter()
         .find_map(|x| match x {
             Parsed::Event {
-                kind: flightdeck::proof::kind::Kind::ToolCall,
+                kind: flightdeck::proof::kind::TimelineKind::ToolCall,
                 fields,
             } => Some(fields.clone()),
             _ => None,

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{event, output, u, Adapter, Parsed};
 use crate::models::pricing::Usage;
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 
 pub struct Aider {
     configured: Option<String>,
@@ -45,7 +45,7 @@ impl Adapter for Aider {
             .filter(|m| !m.is_empty());
         if let Some(m) = main {
             self.printed = Some(m.to_string());
-            out.push(event(Kind::AgentSession, [("model", m.into())]));
+            out.push(event(TimelineKind::AgentSession, [("model", m.into())]));
         }
         out
     }

@@ -1,7 +1,7 @@
 //! The built-in agent's own lines (`flightdeck agent-builtin`): messages, tool calls and
 //! results, retries, errors. Its model calls are measured by the gateway, not read here.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use serde_json::Value;
 
 use super::{clip, event, output, Adapter, Parsed};
@@ -17,11 +17,11 @@ impl Adapter for Builtin {
         let text = |k: &str| clip(v.get(k).and_then(Value::as_str).unwrap_or(""), 2000);
         match v.get("type").and_then(Value::as_str) {
             Some("message") => vec![event(
-                Kind::AgentMessage,
+                TimelineKind::AgentMessage,
                 [("text", text("text").into()), ("turn", get("turn"))],
             )],
             Some("tool_call") => vec![event(
-                Kind::ToolCall,
+                TimelineKind::ToolCall,
                 [
                     ("name", get("name")),
                     ("id", get("id")),
@@ -32,9 +32,9 @@ impl Adapter for Builtin {
                 let ok = v.get("ok").and_then(Value::as_bool).unwrap_or(false);
                 vec![event(
                     if ok {
-                        Kind::ToolResult
+                        TimelineKind::ToolResult
                     } else {
-                        Kind::ToolError
+                        TimelineKind::ToolError
                     },
                     [
                         ("name", get("name")),
@@ -44,17 +44,17 @@ impl Adapter for Builtin {
                 )]
             }
             Some("retry") => vec![event(
-                Kind::AgentRetry,
+                TimelineKind::AgentRetry,
                 [
                     ("attempt", get("attempt")),
                     ("message", text("message").into()),
                 ],
             )],
             Some("error") => vec![event(
-                Kind::AgentError,
+                TimelineKind::AgentError,
                 [("message", text("message").into())],
             )],
-            Some("done") => vec![event(Kind::AgentResult, [("turns", get("turns"))])],
+            Some("done") => vec![event(TimelineKind::AgentResult, [("turns", get("turns"))])],
             _ => vec![output(line)],
         }
     }

@@ -6,7 +6,7 @@
 //! message started streaming (output_tokens 1), not what the call used. Per-call figures come
 //! from the gateway, which reads each response to its end.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use serde_json::Value;
 
 use super::{clip, event, output, u, Adapter, Parsed};
@@ -34,7 +34,7 @@ impl Adapter for Claude {
                     self.model = Some(m.to_string());
                 }
                 out.push(event(
-                    Kind::AgentSession,
+                    TimelineKind::AgentSession,
                     [
                         (
                             "session_id",
@@ -57,7 +57,7 @@ impl Adapter for Claude {
                         Some("text") => {
                             let text = block.get("text").and_then(Value::as_str).unwrap_or("");
                             out.push(event(
-                                Kind::AgentMessage,
+                                TimelineKind::AgentMessage,
                                 [("text", clip(text, 4000).into())],
                             ));
                         }
@@ -67,7 +67,7 @@ impl Adapter for Claude {
                                 .map(|i| i.to_string())
                                 .unwrap_or_default();
                             out.push(event(
-                                Kind::ToolCall,
+                                TimelineKind::ToolCall,
                                 [
                                     ("name", block.get("name").cloned().unwrap_or(Value::Null)),
                                     ("id", block.get("id").cloned().unwrap_or(Value::Null)),
@@ -96,9 +96,9 @@ impl Adapter for Claude {
                         .unwrap_or(false);
                     out.push(event(
                         if is_error {
-                            Kind::ToolError
+                            TimelineKind::ToolError
                         } else {
-                            Kind::ToolResult
+                            TimelineKind::ToolResult
                         },
                         [
                             (
@@ -118,9 +118,9 @@ impl Adapter for Claude {
                 let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false);
                 out.push(event(
                     if is_error {
-                        Kind::AgentError
+                        TimelineKind::AgentError
                     } else {
-                        Kind::AgentResult
+                        TimelineKind::AgentResult
                     },
                     [
                         ("subtype", v.get("subtype").cloned().unwrap_or(Value::Null)),

@@ -5,7 +5,7 @@
 //! in its session file (`$CODEX_HOME/sessions/**/rollout-*-<thread>.jsonl`, `turn_context`);
 //! failing that it is `unknown`, never a guessed default.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -108,7 +108,7 @@ impl Adapter for Codex {
                 vec![
                     Parsed::Session(id.clone()),
                     event(
-                        Kind::AgentSession,
+                        TimelineKind::AgentSession,
                         [
                             ("session_id", id.into()),
                             ("model", self.configured.clone().into()),
@@ -117,10 +117,16 @@ impl Adapter for Codex {
                 ]
             }
             "item.completed" => match item_type {
-                "agent_message" => vec![event(Kind::AgentMessage, [("text", text(item).into())])],
-                "reasoning" => vec![event(Kind::AgentReasoning, [("text", text(item).into())])],
+                "agent_message" => vec![event(
+                    TimelineKind::AgentMessage,
+                    [("text", text(item).into())],
+                )],
+                "reasoning" => vec![event(
+                    TimelineKind::AgentReasoning,
+                    [("text", text(item).into())],
+                )],
                 "command_execution" => vec![event(
-                    Kind::ToolCall,
+                    TimelineKind::ToolCall,
                     [
                         ("name", "command".into()),
                         (
@@ -145,7 +151,7 @@ impl Adapter for Codex {
                     .flatten()
                     .map(|c| {
                         event(
-                            Kind::FileChanged,
+                            TimelineKind::FileChanged,
                             [
                                 ("path", c.get("path").cloned().unwrap_or(Value::Null)),
                                 ("change", c.get("kind").cloned().unwrap_or(Value::Null)),
@@ -155,7 +161,7 @@ impl Adapter for Codex {
                     })
                     .collect(),
                 "mcp_tool_call" | "web_search" => vec![event(
-                    Kind::ToolCall,
+                    TimelineKind::ToolCall,
                     [
                         (
                             "name",
@@ -167,8 +173,14 @@ impl Adapter for Codex {
                         ("status", item.get("status").cloned().unwrap_or(Value::Null)),
                     ],
                 )],
-                "error" => vec![event(Kind::AgentError, [("message", text(item).into())])],
-                _ => vec![event(Kind::AgentItem, [("item_type", item_type.into())])],
+                "error" => vec![event(
+                    TimelineKind::AgentError,
+                    [("message", text(item).into())],
+                )],
+                _ => vec![event(
+                    TimelineKind::AgentItem,
+                    [("item_type", item_type.into())],
+                )],
             },
             "turn.completed" => {
                 let usage = v.get("usage").unwrap_or(&Value::Null);
@@ -190,14 +202,14 @@ impl Adapter for Codex {
                 }]
             }
             "turn.failed" => vec![event(
-                Kind::AgentError,
+                TimelineKind::AgentError,
                 [(
                     "message",
                     v.pointer("/error/message").cloned().unwrap_or(Value::Null),
                 )],
             )],
             "error" => vec![event(
-                Kind::AgentError,
+                TimelineKind::AgentError,
                 [("message", v.get("message").cloned().unwrap_or(Value::Null))],
             )],
             "turn.started" | "item.started" | "item.updated" => vec![],

@@ -1,7 +1,7 @@
 //! Turning agents' machine-readable output into timeline events and model calls. Each adapter
 //! reads one line at a time; a line it cannot parse stays plain `agent.output`, never an error.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 mod aider;
 mod builtin;
 mod claude;
@@ -21,7 +21,7 @@ pub use aider::analytics_calls;
 pub enum Parsed {
     /// A timeline line of this type with these fields.
     Event {
-        kind: Kind,
+        kind: TimelineKind,
         fields: Map<String, Value>,
     },
     /// A model call the agent reported.
@@ -88,10 +88,10 @@ impl Adapter for Plain {
 }
 
 pub fn output(text: &str) -> Parsed {
-    event(Kind::AgentOutput, [("text", Value::from(text))])
+    event(TimelineKind::AgentOutput, [("text", Value::from(text))])
 }
 
-fn event<const N: usize>(kind: Kind, fields: [(&str, Value); N]) -> Parsed {
+fn event<const N: usize>(kind: TimelineKind, fields: [(&str, Value); N]) -> Parsed {
     Parsed::Event {
         kind,
         fields: fields

@@ -1,7 +1,7 @@
 //! The run machine's transitions, one behaviour per test.
 
 use super::*;
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 
 /// A run's state and control together, as the supervisor holds them.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -454,7 +454,7 @@ fn browser_findings_send_the_agent_round_again() {
         fx,
         vec![
             Effect::Note {
-                kind: Kind::BrowserIteration,
+                kind: TimelineKind::BrowserIteration,
                 message: "2 problems".into()
             },
             Effect::RunPhase {
@@ -486,7 +486,7 @@ fn failing_smoke_checks_send_the_agent_round_again_noted_as_a_smoke_iteration() 
         fx,
         vec![
             Effect::Note {
-                kind: Kind::SmokeIteration,
+                kind: TimelineKind::SmokeIteration,
                 message: "unit failed".into()
             },
             Effect::RunPhase {

@@ -1,7 +1,7 @@
 //! agent: start the agent in the worktree, record its output, wait for it (timeout, pause and
 //! kill aware), then commit what it did on the run's branch as the next phase's checkpoint.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -62,7 +62,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
         }
         ctx.emit(
             Phase::Agent,
-            Kind::WorkspaceReset,
+            TimelineKind::WorkspaceReset,
             fields! {"message" => format!("worktree reset to {checkpoint} for the retry"), "commit" => checkpoint},
         );
         // Setup's files stayed; bring its copies back as they are in the checkout now.
@@ -274,7 +274,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
             };
             ctx.emit(
                 Phase::Agent,
-                Kind::AgentSpawnFailed,
+                TimelineKind::AgentSpawnFailed,
                 fields! {"program" => launch.program, "error" => error, "message" => reason},
             );
             return PhaseReport::failed_said(reason, updates);
@@ -282,7 +282,7 @@ pub async fn run(ctx: &std::sync::Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     };
     ctx.emit(
         Phase::Agent,
-        Kind::AgentStarted,
+        TimelineKind::AgentStarted,
         fields! {"agent" => name, "pid" => proc.shim.agent_pid, "shim_pid" => proc.shim.shim_pid, "argv" => launch.argv(), "attempt" => rec.attempt, "log_offset" => offset},
     );
     let watch = Watch {
@@ -392,7 +392,7 @@ pub(super) async fn supervise(
             let code = status.code();
             ctx.emit(
                 Phase::Agent,
-                Kind::AgentExited,
+                TimelineKind::AgentExited,
                 fields! {"exit_code" => code, "message" => format!("agent {}", process::describe(&status)), "duration_ms" => duration_ms},
             );
             let failure =
@@ -406,7 +406,7 @@ pub(super) async fn supervise(
             );
             ctx.emit(
                 Phase::Agent,
-                Kind::AgentTimeout,
+                TimelineKind::AgentTimeout,
                 fields! {"message" => reason, "duration_ms" => duration_ms},
             );
             (Some(reason), None)
@@ -444,7 +444,7 @@ pub(super) async fn supervise(
             if let Some(lock) = cleared {
                 ctx.emit(
                     Phase::Agent,
-                    Kind::WorkspaceLockCleared,
+                    TimelineKind::WorkspaceLockCleared,
                     fields! {
                         "path" => lock.display().to_string(),
                         "message" => format!("removed {}, left by a git that stopped mid-write (the agent's, or a server's killed while committing)", lock.display()),
@@ -457,13 +457,13 @@ pub(super) async fn supervise(
             for f in &stat.changed {
                 ctx.emit(
                     Phase::Agent,
-                    Kind::FileChanged,
+                    TimelineKind::FileChanged,
                     fields! {"path" => f.path, "change" => f.change, "insertions" => f.insertions, "deletions" => f.deletions},
                 );
             }
             ctx.emit(
                 Phase::Agent,
-                Kind::WorkspaceCommitted,
+                TimelineKind::WorkspaceCommitted,
                 fields! {
                     "commit" => commit,
                     "message" => match &commit {

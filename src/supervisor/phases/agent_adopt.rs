@@ -3,7 +3,7 @@
 //! agent.log from where the timeline had got to (no line lost, none doubled), put the run's
 //! gateway link back under the same token, and carry on as if nothing had happened.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,8 +56,8 @@ pub fn resume_offset(dir: &Path, start: u64) -> u64 {
     let _ = timeline::for_each(&dir.join(pack::TIMELINE), |line: Value| {
         let num = |k: &str| line.get(k).and_then(Value::as_u64);
         match crate::proof::kind::of(&line) {
-            Some(Kind::AgentStarted) => offset = num("log_offset").unwrap_or(start),
-            Some(Kind::AgentOutput) => {
+            Some(TimelineKind::AgentStarted) => offset = num("log_offset").unwrap_or(start),
+            Some(TimelineKind::AgentOutput) => {
                 if let (Some(o), Some(l)) = (num("offset"), num("len")) {
                     offset = offset.max(o + l);
                 }
@@ -128,7 +128,7 @@ pub async fn adopt(ctx: &Arc<RunCtx>, job: &PhaseJob) -> PhaseReport {
     };
     ctx.emit(
         Phase::Agent,
-        Kind::RunAdopted,
+        TimelineKind::RunAdopted,
         fields! {"message" => message, "pid" => shim.agent_pid, "log_offset" => offset},
     );
     let watch = Watch {

@@ -2,7 +2,7 @@
 //! adapter's events and model calls, with plain output coalesced and capped for the timeline
 //! (see `agents::output_batch`). Runs on the follower's blocking thread.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -66,7 +66,7 @@ impl AgentSink {
         for p in parsed {
             match p {
                 Parsed::Event {
-                    kind: Kind::AgentOutput,
+                    kind: TimelineKind::AgentOutput,
                     mut fields,
                 } => {
                     let text = match fields.remove("text") {

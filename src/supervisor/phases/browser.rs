@@ -3,7 +3,7 @@
 //! keep the evidence in `browser/`, and when something went wrong send the agent round again
 //! with the report, up to `max_iterations` times.
 
-use crate::proof::kind::Kind as LineKind;
+use crate::proof::kind::TimelineKind as LineKind;
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! deliver: the merge gate's verdict and `PR.md`. Merging itself is the supervisor's (one at a
 //! time, on `flightdeck merge` or with `gate.auto_merge`).
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::path::Path;
 
 use crate::config::Config;
@@ -26,7 +26,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
             let said: Vec<String> = reasons.iter().map(ToString::to_string).collect();
             ctx.emit(
                 Phase::Deliver,
-                Kind::GateEvaluated,
+                TimelineKind::GateEvaluated,
                 fields! {
                     "state" => state,
                     "message" => if said.is_empty() { "merge gate is green".to_string() } else { format!("merge gate: {}", said.join("; ")) },

@@ -2,7 +2,7 @@
 //! the timeline (`workspace.saved`).
 
 use crate::fields;
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use crate::run::{Phase, RunRecord};
 use crate::supervisor::context::RunCtx;
 use crate::workspace::{self, Keep, Saved};
@@ -49,7 +49,7 @@ pub async fn before_reset(
             let sample: Vec<&String> = uncommitted.iter().take(10).collect();
             ctx.emit(
                 phase,
-                Kind::WorkspaceSaved,
+                TimelineKind::WorkspaceSaved,
                 fields! {
                     "message" => format!(
                         "before retrying {phase}, kept attempt {attempt}'s work ({} uncommitted file(s), {commits} commit(s)) on {reference} at {commit}; see it with `git show {commit}`",
@@ -71,7 +71,7 @@ pub async fn before_reset(
             let sample: Vec<&String> = copied.iter().take(10).collect();
             ctx.emit(
                 phase,
-                Kind::WorkspaceSaved,
+                TimelineKind::WorkspaceSaved,
                 fields! {
                     "message" => format!(
                         "before retrying {phase}, copied attempt {attempt}'s {} changed file(s) to {}{}",

@@ -1,7 +1,7 @@
 //! Phase workers: each does one phase of one run and reports how it went. They touch the
 //! workspace, processes and proof files; the supervisor only applies their reports.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 mod agent;
 mod agent_adopt;
 mod agent_env;
@@ -126,7 +126,11 @@ pub async fn run(ctx: Arc<RunCtx>, job: PhaseJob) -> PhaseReport {
     };
     match &report.outcome {
         Outcome::Failed { reason } if !report.said => {
-            ctx.emit(phase, Kind::PhaseFailed, fields! {"message" => reason});
+            ctx.emit(
+                phase,
+                TimelineKind::PhaseFailed,
+                fields! {"message" => reason},
+            );
         }
         _ => {}
     }

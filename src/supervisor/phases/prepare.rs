@@ -1,7 +1,7 @@
 //! prepare: make the run's workspace (a worktree on its own branch, or a copy).
 
 use crate::fields;
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use crate::run::{Phase, RunRecord, WorkspaceKind};
 use crate::supervisor::context::RunCtx;
 use crate::workspace::{self, Spec};
@@ -22,7 +22,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         if cut_short && worktree_exists {
             ctx.emit(
                 Phase::Prepare,
-                Kind::WorkspaceIncomplete,
+                TimelineKind::WorkspaceIncomplete,
                 fields! {"message" => "the workspace was cut short while flightdeck made it (before any agent ran); it is made again, nothing of it kept", "path" => rec.worktree},
             );
         } else if !rec.base.is_empty() {
@@ -33,7 +33,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         if worktree_exists {
             ctx.emit(
                 Phase::Prepare,
-                Kind::WorkspaceRemoved,
+                TimelineKind::WorkspaceRemoved,
                 fields! {"message" => "retrying prepare: the old workspace is removed and made again", "path" => rec.worktree},
             );
         }
@@ -86,7 +86,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     }
     ctx.emit(
         Phase::Prepare,
-        Kind::WorkspaceCreated,
+        TimelineKind::WorkspaceCreated,
         fields! {
             "kind" => rec.workspace,
             "path" => rec.worktree,
@@ -104,7 +104,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
             Ok(Err(e)) => {
                 ctx.emit(
                     Phase::Prepare,
-                    Kind::WorkspaceScanFailed,
+                    TimelineKind::WorkspaceScanFailed,
                     fields! {"message" => format!("could not tell which files of {} have uncommitted changes: {e}", rec.repo.display())},
                 );
                 Vec::new()
@@ -118,7 +118,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         let sample: Vec<&String> = uncommitted.iter().take(5).collect();
         ctx.emit(
             Phase::Prepare,
-            Kind::WorkspaceUncommittedNotCarried,
+            TimelineKind::WorkspaceUncommittedNotCarried,
             fields! {
                 "message" => format!(
                     "{n} file(s) with uncommitted changes in {} were not carried over; the run starts from commit {}",
@@ -166,19 +166,23 @@ pub(super) async fn setup(
     for path in &copied {
         ctx.emit(
             phase,
-            Kind::SetupCopied,
+            TimelineKind::SetupCopied,
             fields! {"path" => path, "message" => format!("copied {path} from {}", rec.repo.display())},
         );
     }
     for path in &missing {
         ctx.emit(
             phase,
-            Kind::SetupCopySkipped,
+            TimelineKind::SetupCopySkipped,
             fields! {"path" => path, "message" => format!("{path} does not exist in {}; not copied", rec.repo.display())},
         );
     }
     for argv in &cfg.commands {
-        ctx.emit(phase, Kind::SetupStarted, fields! {"command" => argv});
+        ctx.emit(
+            phase,
+            TimelineKind::SetupStarted,
+            fields! {"command" => argv},
+        );
         let r = exec::run(
             ctx,
             rec,
@@ -195,16 +199,16 @@ pub(super) async fn setup(
         if skip > 0 {
             ctx.emit(
                 phase,
-                Kind::SetupOutput,
+                TimelineKind::SetupOutput,
                 fields! {"text" => format!("… {skip} earlier line(s) not shown")},
             );
         }
         for line in &lines[skip..] {
-            ctx.emit(phase, Kind::SetupOutput, fields! {"text" => line});
+            ctx.emit(phase, TimelineKind::SetupOutput, fields! {"text" => line});
         }
         ctx.emit(
             phase,
-            Kind::SetupFinished,
+            TimelineKind::SetupFinished,
             fields! {"command" => argv, "exit_code" => r.exit_code, "passed" => r.passed, "duration_ms" => r.duration_ms},
         );
         if !r.passed {

@@ -1,6 +1,6 @@
 //! proof: the final `patch.diff` (base → the branch's head) and the acceptance score.
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use std::path::Path;
 
 use crate::config::Config;
@@ -30,7 +30,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         Ok((head, stat, score)) => {
             ctx.emit(
                 Phase::Proof,
-                Kind::ProofPatch,
+                TimelineKind::ProofPatch,
                 fields! {
                     "message" => format!("patch.diff: {} file(s), +{} -{}", stat.files, stat.insertions, stat.deletions),
                     "files" => stat.files, "insertions" => stat.insertions, "deletions" => stat.deletions,
@@ -38,7 +38,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
             );
             ctx.emit(
                 Phase::Proof,
-                Kind::ProofScore,
+                TimelineKind::ProofScore,
                 fields! {"message" => format!("acceptance score {:.2}", score.score), "score" => score.score, "factors" => score.factors},
             );
             PhaseReport::ok(vec![

@@ -5,7 +5,7 @@ use crate::config::SmokeCheck;
 use crate::fields;
 use crate::paths::pack;
 use crate::proof;
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use crate::proof::smoke::{feedback_report, tail, CheckResult, CHECKS_FAILED, RETRY_WITH_OUTPUT};
 use crate::proof::store::write_atomic;
 use crate::proof::test_counts;
@@ -50,7 +50,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
         }
         ctx.emit(
             Phase::Smoke,
-            Kind::CheckStarted,
+            TimelineKind::CheckStarted,
             fields! {"name" => check.name, "command" => check.command, "required" => check.required},
         );
         let result = run_check(ctx, rec, &job.config, check, job.kill_grace).await;
@@ -70,7 +70,7 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
                 f.insert("error".into(), e.clone().into());
             }
         }
-        ctx.emit(Phase::Smoke, Kind::CheckFinished, f);
+        ctx.emit(Phase::Smoke, TimelineKind::CheckFinished, f);
         results.push(result);
     }
 
@@ -188,7 +188,7 @@ async fn checkpoint(
     if let Some((commit, stat)) = committed {
         ctx.emit(
             Phase::Smoke,
-            Kind::WorkspaceCheckpoint,
+            TimelineKind::WorkspaceCheckpoint,
             fields! {
                 "reason" => "the worktree had uncommitted changes; the checks run on what would merge",
                 "message" => format!(

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 use serde_json::Value;
 
-use crate::proof::kind::Kind;
+use crate::proof::kind::TimelineKind;
 use crate::proof::timeline::{split_multi_line, summary};
 
 use super::super::app::{Focus, Pane};
@@ -133,10 +133,10 @@ fn line<'a>(
     let phase = field("phase");
     let kind = field("type");
     let style = match crate::proof::kind::of(l) {
-        Some(Kind::AgentOutput | Kind::AgentMessage) => Default::default(),
+        Some(TimelineKind::AgentOutput | TimelineKind::AgentMessage) => Default::default(),
         _ if kind.contains("fail") || kind.contains("timeout") => t.fg(Color::Red),
-        Some(Kind::RunFinished) => t.bold(),
-        Some(Kind::CheckFinished) if l.get("passed") == Some(&Value::Bool(false)) => {
+        Some(TimelineKind::RunFinished) => t.bold(),
+        Some(TimelineKind::CheckFinished) if l.get("passed") == Some(&Value::Bool(false)) => {
             t.fg(Color::Red)
         }
         _ => t.fg(Color::Cyan),
