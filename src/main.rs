@@ -1,4 +1,5 @@
 //! flightdeck: a terminal cockpit for AI coding agents running in parallel.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use clap::Parser;
 use flightdeck::cli;

@@ -33,7 +33,7 @@ pub struct RunCtx {
     /// What starts the run's processes.
     pub spawner: super::spawner::Spawner,
     /// PR.md refreshes, written in the order they were asked for.
-    pub pr: super::in_order::InOrder,
+    pub pr: std::sync::Arc<super::in_order::InOrder>,
 }
 
 impl RunCtx {

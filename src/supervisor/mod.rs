@@ -10,7 +10,7 @@ mod commands;
 mod context;
 mod effects;
 pub mod forge_link;
-mod in_order;
+pub(crate) mod in_order;
 mod jobs;
 pub mod machine;
 pub mod merge_gate;

@@ -20,7 +20,9 @@ use crate::proof::store::{checks_for_gate, read_calls, read_score};
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let (dir, rec, config) = (ctx.dir.clone(), job.record.clone(), job.config.clone());
-    let result = blocking(move || evaluate_and_write(&dir, rec, &config)).await;
+    // PR.md's first writing takes its turn with the refreshes (one order per run).
+    let (order, turn) = (ctx.pr.clone(), ctx.pr.ask());
+    let result = blocking(move || evaluate_and_write(&dir, rec, &config, (&order, turn))).await;
     match result {
         Ok((state, reasons)) => {
             let said: Vec<String> = reasons.iter().map(ToString::to_string).collect();
@@ -44,6 +46,7 @@ fn evaluate_and_write(
     dir: &Path,
     rec: RunRecord,
     config: &Config,
+    (order, turn): (&crate::supervisor::in_order::InOrder, u64),
 ) -> Result<(MergeState, Vec<crate::run::GateReason>), String> {
     let (checks, lost) = match checks_for_gate(dir) {
         Ok(c) => (c, Vec::new()),
@@ -82,13 +85,17 @@ fn evaluate_and_write(
             reasons: reasons.clone(),
         },
     );
-    render_pr(
-        dir,
-        &rec,
-        &stat.changed,
-        (&checks, lost.first().map(String::as_str)),
-        score.as_ref(),
-    )?;
+    let mut written = Ok(());
+    order.write(turn, || {
+        written = render_pr(
+            dir,
+            &rec,
+            &stat.changed,
+            (&checks, lost.first().map(String::as_str)),
+            score.as_ref(),
+        );
+    });
+    written?;
     Ok((state, reasons))
 }
 
