@@ -104,6 +104,14 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
             let _ = writeln!(o, "            {}", printable(&reason.to_string()));
         }
     }
+    if let Some(pr) = &r.pr {
+        let _ = writeln!(
+            o,
+            "pr        {} {}",
+            crate::ui::pr::summary(pr).trim_start_matches("PR  "),
+            printable(&pr.url)
+        );
+    }
     // A failed run is shown by its failure (the checks and their output); its PR.md, written
     // a moment after it fails, is listed with the proof pack's files.
     let pr = proof
@@ -254,7 +262,15 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("earlier line(s) in smoke.json"), "{shown}");
-        // A failed run is shown by its failure, whatever PR.md there is (an earlier attempt's,
+        if let Some(pr) = &r.pr {
+        let _ = writeln!(
+            o,
+            "pr        {} {}",
+            crate::ui::pr::summary(pr).trim_start_matches("PR  "),
+            printable(&pr.url)
+        );
+    }
+    // A failed run is shown by its failure, whatever PR.md there is (an earlier attempt's,
         // or this failure's, written a moment after it).
         let proof = ProofSummary {
             pr: Some("# old PR.md\n".into()),

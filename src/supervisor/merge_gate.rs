@@ -55,6 +55,8 @@ pub enum GateInput {
     /// A feedback round from the pull request went to the agent; `answered` names what it
     /// answered (so the same failure or review is not sent twice).
     PrFeedback { answered: String },
+    /// The forge would not tell how the pull request is (a poll's error): kept until it does.
+    PrError(String),
 }
 
 pub fn step(g: &RunState, input: GateInput) -> RunState {
@@ -70,6 +72,7 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
             | GateInput::Refused(_)
             | GateInput::PrSeen { .. }
             | GateInput::PrFeedback { .. }
+            | GateInput::PrError(_)
     );
     if !keeps_refusal {
         next.fails_once_merged = false;
@@ -216,6 +219,11 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
             if let Some(pr) = next.pr.as_mut() {
                 pr.feedback_rounds += 1;
                 pr.answered = Some(answered);
+            }
+        }
+        GateInput::PrError(message) => {
+            if let Some(pr) = next.pr.as_mut() {
+                pr.error = Some(message);
             }
         }
     }
