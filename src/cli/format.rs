@@ -262,15 +262,7 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("earlier line(s) in smoke.json"), "{shown}");
-        if let Some(pr) = &r.pr {
-        let _ = writeln!(
-            o,
-            "pr        {} {}",
-            crate::ui::pr::summary(pr).trim_start_matches("PR  "),
-            printable(&pr.url)
-        );
-    }
-    // A failed run is shown by its failure, whatever PR.md there is (an earlier attempt's,
+        // A failed run is shown by its failure, whatever PR.md there is (an earlier attempt's,
         // or this failure's, written a moment after it).
         let proof = ProofSummary {
             pr: Some("# old PR.md\n".into()),

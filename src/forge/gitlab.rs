@@ -255,7 +255,11 @@ async fn pipeline_of(
 fn log_tail(log: &str) -> String {
     let lines: Vec<String> = log
         .lines()
-        .map(|l| crate::text::printable(&strip_ansi(l)).trim_end().to_string())
+        .map(|l| {
+            crate::text::printable(&strip_ansi(l))
+                .trim_end()
+                .to_string()
+        })
         .filter(|l| !l.trim().is_empty())
         .collect();
     let from = lines.len().saturating_sub(20);

@@ -133,7 +133,10 @@ impl Http {
             return Err(self.refusal(&Method::POST, "/graphql", answer));
         }
         if let Some(errors) = answer.body["errors"].as_array().filter(|e| !e.is_empty()) {
-            let said: Vec<&str> = errors.iter().filter_map(|e| e["message"].as_str()).collect();
+            let said: Vec<&str> = errors
+                .iter()
+                .filter_map(|e| e["message"].as_str())
+                .collect();
             return Err(ForgeError::Api {
                 status: answer.status.as_u16(),
                 message: format!("GraphQL: {}", crate::text::printable(&said.join("; "))),

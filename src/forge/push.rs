@@ -49,12 +49,7 @@ pub fn remote_head(
 
 /// Fetch the remote's `target` into `refs/remotes/<remote>/<target>` (as the user's own
 /// `git fetch` would) and say where it is: what landing through the forge is tested on.
-pub fn fetch(
-    repo: &Path,
-    remote: &str,
-    target: &str,
-    hide: &[&str],
-) -> Result<String, ForgeError> {
+pub fn fetch(repo: &Path, remote: &str, target: &str, hide: &[&str]) -> Result<String, ForgeError> {
     let tracking = format!("refs/remotes/{remote}/{target}");
     let refspec = format!("+refs/heads/{target}:{tracking}");
     let out = git(
@@ -70,7 +65,12 @@ pub fn fetch(
     }
     let out = git(
         repo,
-        &["rev-parse", "--verify", "-q", &format!("{tracking}^{{commit}}")],
+        &[
+            "rev-parse",
+            "--verify",
+            "-q",
+            &format!("{tracking}^{{commit}}"),
+        ],
         hide,
     )?;
     let tip = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -121,6 +121,7 @@ pub fn push(
     }))
 }
 
+/// `git -C repo args`; `hide` names variables git (and what it runs) must not see: the token's.
 fn git(repo: &Path, args: &[&str], hide: &[&str]) -> Result<std::process::Output, ForgeError> {
     let mut cmd = Command::new("git");
     cmd.arg("-C")

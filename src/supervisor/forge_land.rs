@@ -147,10 +147,16 @@ async fn test_merged(job: &LandJob, config: &Arc<Config>) -> Result<Option<Strin
     // git never sees the token's variable.
     let token_var = job.cfg.token_var().to_string();
     for _ in 0..RETESTS {
-        let (repo, rem, t, var) = (r.repo.clone(), remote.clone(), target.clone(), token_var.clone());
-        let parent = blocking(move || push::fetch(&repo, &rem, &t, &[&var]).map_err(|e| e.to_string()))
-            .await
-            .map_err(Refusal::Other)?;
+        let (repo, rem, t, var) = (
+            r.repo.clone(),
+            remote.clone(),
+            target.clone(),
+            token_var.clone(),
+        );
+        let parent =
+            blocking(move || push::fetch(&repo, &rem, &t, &[&var]).map_err(|e| e.to_string()))
+                .await
+                .map_err(Refusal::Other)?;
         let (repo, branch, checked) = (r.repo.clone(), r.branch.clone(), r.checked_commit.clone());
         let style = config.gate.merge_style;
         let message = commit_message(r, style);
@@ -183,8 +189,7 @@ async fn test_merged(job: &LandJob, config: &Arc<Config>) -> Result<Option<Strin
             },
         );
         let cancel = AtomicBool::new(false);
-        let tested =
-            test_candidate(&job.ctx, r.clone(), config, &cand, &cancel, &job.ports).await;
+        let tested = test_candidate(&job.ctx, r.clone(), config, &cand, &cancel, &job.ports).await;
         let (repo, wt, id) = (r.repo.clone(), r.worktree.clone(), r.id.clone());
         let _ = blocking(move || {
             if let Some(dir) = scratch::dir_for(&wt, &id) {
@@ -196,10 +201,17 @@ async fn test_merged(job: &LandJob, config: &Arc<Config>) -> Result<Option<Strin
         if !tested.passed {
             return Err(Refusal::Queue(tested.why));
         }
-        let (repo, rem, t, var) = (r.repo.clone(), remote.clone(), target.clone(), token_var.clone());
-        let tip = blocking(move || push::remote_head(&repo, &rem, &t, &[&var]).map_err(|e| e.to_string()))
-            .await
-            .map_err(Refusal::Other)?;
+        let (repo, rem, t, var) = (
+            r.repo.clone(),
+            remote.clone(),
+            target.clone(),
+            token_var.clone(),
+        );
+        let tip = blocking(move || {
+            push::remote_head(&repo, &rem, &t, &[&var]).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(Refusal::Other)?;
         if tip.as_deref() == Some(parent.as_str()) {
             return Ok(r.checked_commit.clone());
         }

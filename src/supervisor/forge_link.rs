@@ -139,8 +139,7 @@ impl Supervisor {
                     && r.pr.as_ref().is_some_and(|p| p.state == PrState::Draft)
                     && !self.forge.readied.contains(&(id.to_string(), r.attempt))
                     && !self.forge.busy.contains(*id)
-                    && e
-                        .config
+                    && e.config
                         .as_ref()
                         .and_then(|c| c.forge.as_ref())
                         .is_some_and(|c| c.open == OpenWhen::Succeeded && !c.draft)
@@ -286,7 +285,7 @@ impl Supervisor {
                 self.gate(
                     id,
                     GateInput::PrSeen {
-                        pr,
+                        pr: Box::new(pr),
                         merge_commit: d.seen.merge_commit,
                     },
                 );
@@ -473,7 +472,7 @@ impl Supervisor {
         let changed = self.gate(
             id,
             GateInput::PrSeen {
-                pr,
+                pr: Box::new(pr),
                 merge_commit: s.merge_commit.clone(),
             },
         );

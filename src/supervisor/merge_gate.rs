@@ -48,7 +48,7 @@ pub enum GateInput {
     Retried,
     /// Its pull request as the forge reports it now (opened, updated or polled).
     PrSeen {
-        pr: PullRequest,
+        pr: Box<PullRequest>,
         /// The forge's merge commit, once merged there.
         merge_commit: Option<String>,
     },
@@ -178,7 +178,7 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
             next.gate_reasons.clear();
         }
         GateInput::PrSeen { pr, merge_commit } => {
-            let mut pr = pr;
+            let mut pr = *pr;
             // The rounds are flightdeck's count, not the forge's.
             if let Some(old) = &g.pr {
                 pr.feedback_rounds = old.feedback_rounds;
@@ -249,7 +249,7 @@ mod tests {
             step(
                 g,
                 GateInput::PrSeen {
-                    pr: pr(state),
+                    pr: Box::new(pr(state)),
                     merge_commit: Some("m".into()),
                 },
             )
@@ -278,10 +278,10 @@ mod tests {
         let pushed = step(
             &opened,
             GateInput::PrSeen {
-                pr: PullRequest {
+                pr: Box::new(PullRequest {
                     pushed: Some("p1".into()),
                     ..pr(PrState::Open)
-                },
+                }),
                 merge_commit: None,
             },
         );

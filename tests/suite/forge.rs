@@ -194,7 +194,10 @@ fn github_a_ready_run_opens_a_pr_checks_and_reviews_send_it_round_and_merge_land
     let worktree = PathBuf::from(r["worktree"].as_str().unwrap());
     let leaks = std::fs::read_to_string(worktree.parent().unwrap().join("leaks")).unwrap();
     let lines: Vec<&str> = leaks.lines().collect();
-    assert!(lines.len() >= 6 && lines.iter().all(|l| *l == "0"), "{leaks}");
+    assert!(
+        lines.len() >= 6 && lines.iter().all(|l| *l == "0"),
+        "{leaks}"
+    );
 }
 
 #[test]

@@ -120,7 +120,11 @@ repo = "o/r"
         err.contains("flightdeck's merge queue refuses") && err.contains("first and second clash"),
         "{err}"
     );
-    assert_eq!(remote_main(&remote.dir), landed, "the forge did not merge it");
+    assert_eq!(
+        remote_main(&remote.dir),
+        landed,
+        "the forge did not merge it"
+    );
     assert_eq!(merges(&forge), 1);
     assert!(!forge.pr(rb["pr"]["number"].as_u64().unwrap()).merged);
     let rb = env.record(&b);

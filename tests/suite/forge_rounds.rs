@@ -173,15 +173,23 @@ fn max_feedback_caps_the_rounds_and_says_so() {
     let id = env.start(&repo, "noter", "add a note");
     let r = env.wait_for(&id, "a pull request", |r| r["pr"]["number"].is_u64());
     let head = r["pr"]["head"].as_str().unwrap().to_string();
-    forge.set_checks(&head, vec![FakeCheck::completed("unit", "failure", "1 failed")]);
+    forge.set_checks(
+        &head,
+        vec![FakeCheck::completed("unit", "failure", "1 failed")],
+    );
     let r = env.wait_for(&id, "the one round", |r| {
         r["pr"]["feedback_rounds"] == 1
             && r["status"] == "succeeded"
             && r["pr"]["head"] != head.as_str()
     });
     let second = r["pr"]["head"].as_str().unwrap().to_string();
-    forge.set_checks(&second, vec![FakeCheck::completed("unit", "failure", "still 1 failed")]);
-    env.wait_for(&id, "the cap said", |_| env.events_of(&id, "pr.feedback").len() == 2);
+    forge.set_checks(
+        &second,
+        vec![FakeCheck::completed("unit", "failure", "still 1 failed")],
+    );
+    env.wait_for(&id, "the cap said", |_| {
+        env.events_of(&id, "pr.feedback").len() == 2
+    });
     let said = env.events_of(&id, "pr.feedback");
     let message = said[1]["message"].as_str().unwrap();
     assert!(message.contains("max_feedback (1)"), "{message}");
@@ -205,7 +213,10 @@ fn with_feedback_off_failing_checks_send_the_agent_nowhere() {
     let id = env.start(&repo, "noter", "add a note");
     let r = env.wait_for(&id, "a pull request", |r| r["pr"]["number"].is_u64());
     let head = r["pr"]["head"].as_str().unwrap().to_string();
-    forge.set_checks(&head, vec![FakeCheck::completed("unit", "failure", "1 failed")]);
+    forge.set_checks(
+        &head,
+        vec![FakeCheck::completed("unit", "failure", "1 failed")],
+    );
     env.wait_for(&id, "the checks seen", |r| r["pr"]["checks"] == "failing");
     std::thread::sleep(Duration::from_secs(4));
     let r = env.record(&id);
@@ -280,7 +291,10 @@ fn the_users_core_ssh_command_is_respected() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    git(&repo, &["config", "core.sshCommand", script.to_str().unwrap()]);
+    git(
+        &repo,
+        &["config", "core.sshCommand", script.to_str().unwrap()],
+    );
     git(
         &repo,
         &["remote", "add", "origin", "ssh://git@forge.invalid/o/r.git"],

@@ -43,8 +43,9 @@ pub(super) fn handle(st: &mut State, req: &Req) -> Reply {
     st.refresh_heads();
     let number = |s: &str| s.parse::<u64>().ok();
     match (req.method.as_str(), segs.as_slice()) {
-        ("POST", ["graphql"] | ["api", "graphql"]) => super::graphql::mutate(st, &body)
-            .unwrap_or_else(|| super::graphql::handle(st, &body)),
+        ("POST", ["graphql"] | ["api", "graphql"]) => {
+            super::graphql::mutate(st, &body).unwrap_or_else(|| super::graphql::handle(st, &body))
+        }
         ("GET", ["user"]) => reply(200, json!({"login": BOT, "id": user_id(BOT)})),
         ("GET", ["repos", o, r, "pulls"]) => list(st, &format!("{o}/{r}"), &query),
         ("POST", ["repos", o, r, "pulls"]) => create(st, &format!("{o}/{r}"), &body),
@@ -144,7 +145,8 @@ fn pr_json(st: &State, p: &Pr, full: bool) -> Value {
             "draft"
         } else if !p.mergeable {
             "dirty"
-        } else if !p.changes_requested.is_empty() || (st.require_approval && p.approved_by.is_empty())
+        } else if !p.changes_requested.is_empty()
+            || (st.require_approval && p.approved_by.is_empty())
         {
             "blocked"
         } else {

@@ -378,7 +378,11 @@ impl FakeForge {
 
     /// The pull request is gone from the forge (asked for, it answers 404).
     pub fn delete_pr(&self, number: u64) {
-        self.state.lock().unwrap().prs.retain(|p| p.number != number);
+        self.state
+            .lock()
+            .unwrap()
+            .prs
+            .retain(|p| p.number != number);
     }
 
     /// The next `n` requests get 429 with `Retry-After: retry_after_secs` (and a remaining of
