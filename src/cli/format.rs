@@ -104,6 +104,14 @@ pub fn show(r: &RunRecord, proof: &ProofSummary) -> String {
             let _ = writeln!(o, "            {}", printable(&reason.to_string()));
         }
     }
+    if let Some(pr) = &r.pr {
+        let _ = writeln!(
+            o,
+            "pr        {} {}",
+            crate::ui::pr::summary(pr).trim_start_matches("PR  "),
+            printable(&pr.url)
+        );
+    }
     // A failed run is shown by its failure (the checks and their output); its PR.md, written
     // a moment after it fails, is listed with the proof pack's files.
     let pr = proof

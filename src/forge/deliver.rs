@@ -70,7 +70,8 @@ struct Prepared {
 }
 
 fn prepare(job: &Job, forges: &Forges) -> Result<Prepared, ForgeError> {
-    let url = push::remote_url(&job.repo_dir, &job.cfg.remote)?;
+    let hide = [job.cfg.token_var()];
+    let url = push::remote_url(&job.repo_dir, &job.cfg.remote, &hide)?;
     let parsed = remote::host_and_path(&url);
     let repo = match (&job.known_repo, job.cfg.repo.trim(), &parsed) {
         (Some(r), _, _) => r.clone(),
@@ -112,7 +113,7 @@ fn prepare(job: &Job, forges: &Forges) -> Result<Prepared, ForgeError> {
         })?;
     let expected = match &job.known_head {
         Some(h) => Some(h.clone()),
-        None => push::remote_head(&job.repo_dir, &job.cfg.remote, &job.branch)?,
+        None => push::remote_head(&job.repo_dir, &job.cfg.remote, &job.branch, &hide)?,
     };
     let pushed = if expected.as_deref() == Some(tip.as_str()) {
         None
@@ -122,7 +123,7 @@ fn prepare(job: &Job, forges: &Forges) -> Result<Prepared, ForgeError> {
             &job.cfg.remote,
             &job.branch,
             expected.as_deref(),
-            &[job.cfg.token_var()],
+            &hide,
         )?;
         Some(tip)
     };

@@ -26,17 +26,27 @@ pub async fn open(
         .await?;
     let found = existing
         .as_array()
-        .and_then(|a| a.iter().find(|p| p["head"]["ref"] == spec.branch))
-        .and_then(|p| p["number"].as_u64());
-    let (pr, how) = match found {
-        Some(n) => {
-            let pr = http
+        .and_then(|a| a.iter().find(|p| p["head"]["ref"] == spec.branch));
+    let (pr, how) = match found.and_then(|p| Some((p["number"].as_u64()?, p))) {
+        Some((n, item)) => {
+            let mut pr = http
                 .send_ok(
                     Method::PATCH,
                     &format!("/repos/{repo}/pulls/{n}"),
                     &json!({"title": spec.title, "body": spec.body}),
                 )
                 .await?;
+            // A draft flightdeck opened whose run is green now: ready for review. REST cannot
+            // change a draft; GraphQL's markPullRequestReadyForReview does.
+            if pr["draft"] == true && !spec.draft {
+                let id = pr["node_id"]
+                    .as_str()
+                    .or_else(|| item["node_id"].as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                mark_ready(http, &id).await?;
+                pr["draft"] = json!(false);
+            }
             (pr, Opened::Updated)
         }
         None => {
@@ -75,6 +85,29 @@ pub async fn open(
         )
         .await;
     Ok((seen_from(&pr), how))
+}
+
+/// Mark a draft pull request (its GraphQL node id) ready for review.
+async fn mark_ready(http: &Http, node_id: &str) -> Result<(), ForgeError> {
+    if node_id.is_empty() {
+        return Err(ForgeError::Api {
+            status: 200,
+            message: "GitHub gave no node_id for the draft pull request; mark it ready for review on GitHub".into(),
+        });
+    }
+    let data = http
+        .graphql(
+            "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) { pullRequest { isDraft } } }",
+            json!({"id": node_id}),
+        )
+        .await?;
+    if data["markPullRequestReadyForReview"]["pullRequest"]["isDraft"] == true {
+        return Err(ForgeError::Api {
+            status: 200,
+            message: "GitHub kept the pull request a draft; mark it ready for review there".into(),
+        });
+    }
+    Ok(())
 }
 
 fn seen_from(p: &Value) -> Seen {
@@ -301,6 +334,10 @@ async fn reviews_of(
 pub async fn mergeable(http: &Http, repo: &str, n: u64) -> Result<Result<(), String>, ForgeError> {
     let p = http.get(&format!("/repos/{repo}/pulls/{n}")).await?;
     Ok(match p["mergeable"].as_bool() {
+        // Mergeable as far as git goes, but branch protection wants more first.
+        Some(true) if p["mergeable_state"] == "blocked" => Err(format!(
+            "GitHub's branch protection blocks pull request #{n} (a required approving review or required check is missing)"
+        )),
         Some(true) => Ok(()),
         Some(false) => Err(format!(
             "GitHub says pull request #{n} cannot be merged ({}); resolve it there or `flightdeck rebase` the run",
@@ -337,7 +374,7 @@ pub async fn merge(
         StatusCode::METHOD_NOT_ALLOWED | StatusCode::CONFLICT => Err(ForgeError::Api {
             status: answer.status.as_u16(),
             message: format!(
-                "GitHub refused to merge pull request #{n}: {} (branch protection or required checks, or the branch moved)",
+                "GitHub refused to merge pull request #{n}: {} (branch protection: a required review or check, or the branch moved)",
                 message_of(&answer.body)
             ),
         }),

@@ -212,15 +212,29 @@ async fn pipeline_of(
                 .await?;
             for j in jobs.as_array().into_iter().flatten() {
                 if matches!(j["status"].as_str(), Some("failed" | "canceled")) {
+                    let mut text = format!(
+                        "job {} in stage {}",
+                        j["status"].as_str().unwrap_or("failed"),
+                        j["stage"].as_str().unwrap_or("?")
+                    );
+                    // Its log's tail says why (GitLab's failed jobs carry no summary).
+                    if let (Some(job), true) = (j["id"].as_u64(), *budget > 0) {
+                        *budget -= 1;
+                        let log = http
+                            .get_text(&format!("/projects/{id}/jobs/{job}/trace"), 64 << 10)
+                            .await
+                            .unwrap_or_default();
+                        let tail = log_tail(&log);
+                        if !tail.is_empty() {
+                            text.push_str(":\n");
+                            text.push_str(&tail);
+                        }
+                    }
                     failing.push(PrNote {
                         by: j["name"].as_str().unwrap_or("job").to_string(),
                         path: None,
                         line: None,
-                        text: format!(
-                            "job {} in stage {}",
-                            j["status"].as_str().unwrap_or("failed"),
-                            j["stage"].as_str().unwrap_or("?")
-                        ),
+                        text,
                     });
                 }
             }
@@ -235,6 +249,48 @@ async fn pipeline_of(
         }
     }
     Ok((checks, failing))
+}
+
+/// The last lines of a job's log, without its terminal colours and GitLab's section markers.
+fn log_tail(log: &str) -> String {
+    let lines: Vec<String> = log
+        .lines()
+        .map(|l| {
+            crate::text::printable(&strip_ansi(l))
+                .trim_end()
+                .to_string()
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let from = lines.len().saturating_sub(20);
+    let tail = lines[from..].join("\n");
+    let n = tail.chars().count();
+    tail.chars().skip(n.saturating_sub(2000)).collect()
+}
+
+/// `line` without ANSI escape sequences (`ESC [ ... letter`) and GitLab's `section_start:`
+/// and `section_end:` markers.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    if out.starts_with("section_start:") || out.starts_with("section_end:") {
+        return String::new();
+    }
+    out
 }
 
 /// Approved, changes requested (GitLab's "requested changes", or threads left unresolved), or

@@ -95,6 +95,56 @@ impl Http {
         Ok(answer.body)
     }
 
+    /// GET `path` as text (a CI job's log), at most its last `keep` bytes.
+    pub async fn get_text(&self, path: &str, keep: usize) -> Result<String, ForgeError> {
+        let url = format!("{}{path}", self.api);
+        let resp = self
+            .request(Method::GET, &url)?
+            .send()
+            .await
+            .map_err(|e| net(&self.api, e))?;
+        self.note_limits(&resp);
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| net(&self.api, e))?;
+        if !status.is_success() {
+            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Err(self.refusal(&Method::GET, path, Answer { status, body }));
+        }
+        let from = bytes.len().saturating_sub(keep);
+        Ok(String::from_utf8_lossy(&bytes[from..]).into_owned())
+    }
+
+    /// A GraphQL request to the forge's GraphQL endpoint (GitHub: `/graphql`, or
+    /// `/api/graphql` beside GitHub Enterprise's `/api/v3`): its `data`, or its errors said.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value, ForgeError> {
+        let url = match self.api.strip_suffix("/api/v3") {
+            Some(host) => format!("{host}/api/graphql"),
+            None => format!("{}/graphql", self.api),
+        };
+        let resp = self
+            .request(Method::POST, &url)?
+            .json(&serde_json::json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .map_err(|e| net(&self.api, e))?;
+        self.note_limits(&resp);
+        let answer = self.read(resp).await?;
+        if !answer.status.is_success() {
+            return Err(self.refusal(&Method::POST, "/graphql", answer));
+        }
+        if let Some(errors) = answer.body["errors"].as_array().filter(|e| !e.is_empty()) {
+            let said: Vec<&str> = errors
+                .iter()
+                .filter_map(|e| e["message"].as_str())
+                .collect();
+            return Err(ForgeError::Api {
+                status: answer.status.as_u16(),
+                message: format!("GraphQL: {}", crate::text::printable(&said.join("; "))),
+            });
+        }
+        Ok(answer.body["data"].clone())
+    }
+
     /// A request with a JSON body; the answer whatever its status (callers branch on it).
     pub async fn send(
         &self,

@@ -7,6 +7,7 @@ mod github;
 mod gitlab;
 pub mod http;
 mod poll;
+pub use poll::Polled;
 pub mod push;
 pub mod remote;
 
@@ -107,8 +108,15 @@ impl Forge {
     }
 
     /// The state of these pull requests now: one list of the repository's pull requests
-    /// (conditional), and details only for those that may have changed.
+    /// (conditional), and details only for those that may have changed. Those the forge
+    /// would not tell about are left out (`poll_all` says why).
     pub async fn poll(&self, numbers: &[u64]) -> Result<Vec<Seen>, ForgeError> {
+        Ok(self.poll_all(numbers).await?.seen)
+    }
+
+    /// As `poll`, with each pull request the forge answered an error about (one that 404s
+    /// does not fail the others); Err only for what fails the whole poll.
+    pub async fn poll_all(&self, numbers: &[u64]) -> Result<Polled, ForgeError> {
         let mut known = self.known.lock().await;
         match self.kind {
             ForgeKind::Github => {

@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use super::ForgeError;
 
 /// The remote's URL, or a sentence saying there is no such remote.
-pub fn remote_url(repo: &Path, remote: &str) -> Result<String, ForgeError> {
-    let out = git(repo, &["remote", "get-url", remote], &[])?;
+pub fn remote_url(repo: &Path, remote: &str, hide: &[&str]) -> Result<String, ForgeError> {
+    let out = git(repo, &["remote", "get-url", remote], hide)?;
     if !out.status.success() {
         return Err(ForgeError::Config(format!(
             "the repository {} has no git remote `{remote}`; add one (`git remote add {remote} URL`) or set [forge] remote",
@@ -19,7 +19,12 @@ pub fn remote_url(repo: &Path, remote: &str) -> Result<String, ForgeError> {
 }
 
 /// Where the remote's branch is now (None: it has no such branch).
-pub fn remote_head(repo: &Path, remote: &str, branch: &str) -> Result<Option<String>, ForgeError> {
+pub fn remote_head(
+    repo: &Path,
+    remote: &str,
+    branch: &str,
+    hide: &[&str],
+) -> Result<Option<String>, ForgeError> {
     let out = git(
         repo,
         &[
@@ -28,7 +33,7 @@ pub fn remote_head(repo: &Path, remote: &str, branch: &str) -> Result<Option<Str
             remote,
             &format!("refs/heads/{branch}"),
         ],
-        &[],
+        hide,
     )?;
     if !out.status.success() {
         return Err(ForgeError::Push(format!(
@@ -42,8 +47,43 @@ pub fn remote_head(repo: &Path, remote: &str, branch: &str) -> Result<Option<Str
         .map(str::to_string))
 }
 
+/// Fetch the remote's `target` into `refs/remotes/<remote>/<target>` (as the user's own
+/// `git fetch` would) and say where it is: what landing through the forge is tested on.
+pub fn fetch(repo: &Path, remote: &str, target: &str, hide: &[&str]) -> Result<String, ForgeError> {
+    let tracking = format!("refs/remotes/{remote}/{target}");
+    let refspec = format!("+refs/heads/{target}:{tracking}");
+    let out = git(
+        repo,
+        &["fetch", "--quiet", "--no-tags", remote, &refspec],
+        hide,
+    )?;
+    if !out.status.success() {
+        return Err(ForgeError::Push(format!(
+            "cannot fetch {target} from `{remote}`: {}",
+            last_line(&out.stderr)
+        )));
+    }
+    let out = git(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "-q",
+            &format!("{tracking}^{{commit}}"),
+        ],
+        hide,
+    )?;
+    let tip = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || tip.is_empty() {
+        return Err(ForgeError::Push(format!(
+            "`{remote}` has no branch {target} to land on"
+        )));
+    }
+    Ok(tip)
+}
+
 /// Push `branch` to `remote`, replacing the remote's branch only if it is still at `expected`
-/// (None: only if it does not exist). `hide` names variables git must not see (the token).
+/// (None: only if it does not exist).
 pub fn push(
     repo: &Path,
     remote: &str,
@@ -81,6 +121,7 @@ pub fn push(
     }))
 }
 
+/// `git -C repo args`; `hide` names variables git (and what it runs) must not see: the token's.
 fn git(repo: &Path, args: &[&str], hide: &[&str]) -> Result<std::process::Output, ForgeError> {
     let mut cmd = Command::new("git");
     cmd.arg("-C")
@@ -89,17 +130,44 @@ fn git(repo: &Path, args: &[&str], hide: &[&str]) -> Result<std::process::Output
         .stdin(Stdio::null())
         // Never wait on a prompt no one sees: credentials come from helpers and agents.
         .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GCM_INTERACTIVE", "never")
-        .env(
+        .env("GCM_INTERACTIVE", "never");
+    // SSH must not wait on a passphrase or host-key prompt either, but how the user reaches
+    // the remote is theirs: a GIT_SSH_COMMAND or GIT_SSH in the server's environment, or
+    // `core.sshCommand` in their git config, is left as it is (setting GIT_SSH_COMMAND would
+    // override every one of them). Only when none is set does git get plain `ssh` in batch
+    // mode (which still reads ~/.ssh/config and uses the agent).
+    if ssh_is_default(repo, hide) {
+        cmd.env(
             "GIT_SSH_COMMAND",
-            std::env::var("GIT_SSH_COMMAND").unwrap_or_else(|_| "ssh".into())
-                + " -o BatchMode=yes -o ConnectTimeout=15",
+            "ssh -o BatchMode=yes -o ConnectTimeout=15",
         );
+    }
     for var in hide {
         cmd.env_remove(var);
     }
     cmd.output()
         .map_err(|e| ForgeError::Push(format!("cannot run git: {e}")))
+}
+
+/// Whether git would run plain `ssh`: no GIT_SSH_COMMAND or GIT_SSH in the environment and
+/// no `core.sshCommand` in the repository's config (its own, the user's, the system's).
+fn ssh_is_default(repo: &Path, hide: &[&str]) -> bool {
+    let set = |v: &str| std::env::var_os(v).is_some_and(|s| !s.is_empty());
+    if set("GIT_SSH_COMMAND") || set("GIT_SSH") {
+        return false;
+    }
+    let mut cmd = Command::new("git");
+    cmd.arg("-C")
+        .arg(repo)
+        .args(["config", "--get", "core.sshCommand"])
+        .stdin(Stdio::null());
+    for var in hide {
+        cmd.env_remove(var);
+    }
+    let configured = cmd
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.trim_ascii().is_empty());
+    !configured
 }
 
 fn last_line(bytes: &[u8]) -> String {

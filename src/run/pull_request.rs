@@ -97,6 +97,9 @@ pub struct PullRequest {
     /// What the last round answered (`checks:<head>` or `review:<id>`), so one is sent once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered: Option<String>,
+    /// Why the last poll could not read it (the forge's answer), until one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl PullRequest {

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use crate::config::forge::{ForgeConfig, OpenWhen};
 use crate::fields;
 use crate::forge::deliver::{self, Delivered, Forges};
-use crate::forge::{ForgeError, Opened, Seen};
+use crate::forge::{ForgeError, Opened, Polled, Seen};
 use crate::proof::kind::TimelineKind;
 use crate::protocol::ProtocolError;
 use crate::run::{MergeState, Phase, PrState, Status};
@@ -37,6 +37,17 @@ pub(super) struct ForgeLink {
     /// Runs (and attempts) whose PR was opened or tried by itself: a failure is not tried
     /// again every tick (`flightdeck pr` tries it again).
     opened: HashSet<(String, u32)>,
+    /// Runs (and attempts) whose draft PR was marked ready for review, or tried.
+    readied: HashSet<(String, u32)>,
+    /// Runs being landed through the forge (its verdict, the queue's test, the merge).
+    pub(super) landing: HashSet<String>,
+    /// Per repository and target: one landing through the forge at a time, as in the queue.
+    pub(super) lanes: HashMap<(std::path::PathBuf, String), std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// Per run, the PR as auto-merge last tried it: tried again only once it changed.
+    pub(super) auto_tried: HashMap<String, String>,
+    /// Runs and the PR failure or review they were not sent round with (max_feedback
+    /// reached), said once each.
+    pub(super) capped: HashSet<(String, String)>,
 }
 
 pub(super) enum ForgeMsg {
@@ -46,12 +57,12 @@ pub(super) enum ForgeMsg {
     },
     Polled {
         key: (String, String),
-        result: Result<Vec<Seen>, ForgeError>,
+        result: Result<Polled, ForgeError>,
     },
     Landed {
         run: String,
-        result: Result<Option<String>, String>,
-        reply: oneshot::Sender<Answer>,
+        result: Result<Option<String>, super::forge_land::Refusal>,
+        reply: Option<oneshot::Sender<Answer>>,
     },
     FeedbackWritten {
         run: String,
@@ -116,6 +127,29 @@ impl Supervisor {
         for id in due {
             self.after_deliver_forge(&id);
         }
+        // With `open = "succeeded"`: a draft whose run turned green since is marked ready.
+        let drafts: Vec<(String, u32)> = self
+            .runs
+            .iter()
+            .filter(|(id, e)| {
+                let r = &e.record;
+                r.status == Status::Succeeded
+                    && r.merge == MergeState::Ready
+                    && !r.cleaned
+                    && r.pr.as_ref().is_some_and(|p| p.state == PrState::Draft)
+                    && !self.forge.readied.contains(&(id.to_string(), r.attempt))
+                    && !self.forge.busy.contains(*id)
+                    && e.config
+                        .as_ref()
+                        .and_then(|c| c.forge.as_ref())
+                        .is_some_and(|c| c.open == OpenWhen::Succeeded && !c.draft)
+            })
+            .map(|(id, e)| (id.clone(), e.record.attempt))
+            .collect();
+        for (id, attempt) in drafts {
+            self.forge.readied.insert((id.clone(), attempt));
+            self.deliver_pr(&id, None);
+        }
     }
 
     /// `flightdeck pr RUN`: push and open or update, answered with the record.
@@ -168,7 +202,9 @@ impl Supervisor {
             target: r.target.clone().unwrap_or_default(),
             title: title_of(&r.task),
             pr_md: e.ctx.dir.join("PR.md"),
-            draft: cfg.draft || cfg.open == OpenWhen::Succeeded,
+            // `open = "succeeded"` opens a draft while the gate is not green; once it is, the
+            // next delivery marks it ready for review (`draft` keeps it a draft).
+            draft: cfg.draft || (cfg.open == OpenWhen::Succeeded && r.merge != MergeState::Ready),
             known_repo: r
                 .pr
                 .as_ref()
@@ -249,11 +285,12 @@ impl Supervisor {
                 self.gate(
                     id,
                     GateInput::PrSeen {
-                        pr,
+                        pr: Box::new(pr),
                         merge_commit: d.seen.merge_commit,
                     },
                 );
                 self.persist(id);
+                self.maybe_auto_merge_forge(id);
                 Ok(self.run_reply(id))
             }
             Err(err) => {
@@ -309,7 +346,7 @@ impl Supervisor {
                     let forge = tokio::task::spawn_blocking(move || forges.get(&cfg, &repo))
                         .await
                         .map_err(|e| ForgeError::Network(e.to_string()))??;
-                    forge.poll(&numbers).await
+                    forge.poll_all(&numbers).await
                 },
                 move |result| {
                     let result = result.unwrap_or_else(|e| Err(ForgeError::Network(e.to_string())));
@@ -319,23 +356,79 @@ impl Supervisor {
         }
     }
 
-    fn polled(&mut self, key: (String, String), result: Result<Vec<Seen>, ForgeError>) {
+    fn polled(&mut self, key: (String, String), result: Result<Polled, ForgeError>) {
         self.forge.polling.remove(&key);
-        let seen = match result {
-            Ok(s) => s,
+        let polled = match result {
+            Ok(p) => p,
             Err(e) => {
                 tracing::warn!("forge {} {}: {e}", key.0, key.1);
+                // Every run waiting on that repository's poll is told (once per error).
+                let why = match e {
+                    ForgeError::RateLimited { .. } => {
+                        "the forge's rate limit is spent; polling waits until it resets".to_string()
+                    }
+                    e => e.to_string(),
+                };
+                for id in self.runs_polled_by(&key) {
+                    self.pr_error(&id, format!("cannot poll the forge: {why}"));
+                }
                 return;
             }
         };
-        for s in seen {
-            let id = self.runs.iter().find_map(|(id, e)| {
-                let pr = e.record.pr.as_ref()?;
-                (pr.number == s.pr.number && pr.repo == key.1).then(|| id.clone())
-            });
-            if let Some(id) = id {
+        for (n, e) in polled.errors {
+            if let Some(id) = self.run_of_pr(&key, n) {
+                self.pr_error(
+                    &id,
+                    format!("the forge would not say how pull request #{n} is: {e}"),
+                );
+            }
+        }
+        for s in polled.seen {
+            if let Some(id) = self.run_of_pr(&key, s.pr.number) {
                 self.seen_pr(&id, s);
             }
+        }
+    }
+
+    fn run_of_pr(&self, key: &(String, String), number: u64) -> Option<String> {
+        self.runs.iter().find_map(|(id, e)| {
+            let pr = e.record.pr.as_ref()?;
+            (pr.number == number && pr.repo == key.1).then(|| id.clone())
+        })
+    }
+
+    /// The runs whose open pull request that repository's poll is for.
+    fn runs_polled_by(&self, key: &(String, String)) -> Vec<String> {
+        self.runs
+            .iter()
+            .filter(|(id, e)| {
+                e.record
+                    .pr
+                    .as_ref()
+                    .is_some_and(|p| !p.settled() && p.repo == key.1)
+                    && self.forge_config(id).is_some_and(|c| c.api() == key.0)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// A poll could not read the run's PR: its timeline says so once per distinct error, and
+    /// the record keeps it (`show`, the cockpit) until the PR is read again.
+    fn pr_error(&mut self, id: &str, message: String) {
+        let Some(e) = self.runs.get(id) else { return };
+        let Some(pr) = e.record.pr.as_ref() else {
+            return;
+        };
+        if pr.error.as_deref() == Some(message.as_str()) {
+            return;
+        }
+        e.ctx.emit(
+            Phase::Deliver,
+            TimelineKind::PrError,
+            fields! {"number" => pr.number, "message" => message.clone()},
+        );
+        if self.gate(id, GateInput::PrError(message)) {
+            self.persist(id);
         }
     }
 
@@ -379,7 +472,7 @@ impl Supervisor {
         let changed = self.gate(
             id,
             GateInput::PrSeen {
-                pr,
+                pr: Box::new(pr),
                 merge_commit: s.merge_commit.clone(),
             },
         );
@@ -387,6 +480,7 @@ impl Supervisor {
             self.persist(id);
         }
         self.maybe_feedback(id, &s);
+        self.maybe_auto_merge_forge(id);
     }
 }
 

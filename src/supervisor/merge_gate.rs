@@ -48,13 +48,15 @@ pub enum GateInput {
     Retried,
     /// Its pull request as the forge reports it now (opened, updated or polled).
     PrSeen {
-        pr: PullRequest,
+        pr: Box<PullRequest>,
         /// The forge's merge commit, once merged there.
         merge_commit: Option<String>,
     },
     /// A feedback round from the pull request went to the agent; `answered` names what it
     /// answered (so the same failure or review is not sent twice).
     PrFeedback { answered: String },
+    /// The forge would not tell how the pull request is (a poll's error): kept until it does.
+    PrError(String),
 }
 
 pub fn step(g: &RunState, input: GateInput) -> RunState {
@@ -70,6 +72,7 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
             | GateInput::Refused(_)
             | GateInput::PrSeen { .. }
             | GateInput::PrFeedback { .. }
+            | GateInput::PrError(_)
     );
     if !keeps_refusal {
         next.fails_once_merged = false;
@@ -175,7 +178,7 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
             next.gate_reasons.clear();
         }
         GateInput::PrSeen { pr, merge_commit } => {
-            let mut pr = pr;
+            let mut pr = *pr;
             // The rounds are flightdeck's count, not the forge's.
             if let Some(old) = &g.pr {
                 pr.feedback_rounds = old.feedback_rounds;
@@ -218,6 +221,11 @@ pub fn step(g: &RunState, input: GateInput) -> RunState {
                 pr.answered = Some(answered);
             }
         }
+        GateInput::PrError(message) => {
+            if let Some(pr) = next.pr.as_mut() {
+                pr.error = Some(message);
+            }
+        }
     }
     if next.merge != MergeState::Pending {
         next.queue = None;
@@ -241,7 +249,7 @@ mod tests {
             step(
                 g,
                 GateInput::PrSeen {
-                    pr: pr(state),
+                    pr: Box::new(pr(state)),
                     merge_commit: Some("m".into()),
                 },
             )
@@ -270,10 +278,10 @@ mod tests {
         let pushed = step(
             &opened,
             GateInput::PrSeen {
-                pr: PullRequest {
+                pr: Box::new(PullRequest {
                     pushed: Some("p1".into()),
                     ..pr(PrState::Open)
-                },
+                }),
                 merge_commit: None,
             },
         );

@@ -29,7 +29,7 @@ impl Supervisor {
             Err(e) => return drop(reply.send(Err(e))),
         };
         if self.lands_on_forge(&id) {
-            return self.merge_on_forge(&id, reply);
+            return self.merge_on_forge(&id, Some(reply));
         }
         let queued = self.runs[&id].record.merge == MergeState::Pending;
         if !queued {
@@ -93,8 +93,9 @@ impl Supervisor {
             .get(id)
             .and_then(|e| e.config.as_ref())
             .is_some_and(|c| c.gate.auto_merge);
-        // With a pull request open, landing is the forge's (`merge` through its API).
-        if auto && self.merge_refusal(id).is_none() && !self.lands_on_forge(id) {
+        // With `[forge]`, landing is the forge's: auto-merge waits for the run's pull request
+        // and lands it through the forge's merge API (`maybe_auto_merge_forge`), never here.
+        if auto && self.merge_refusal(id).is_none() && self.forge_config(id).is_none() {
             self.enqueue(id);
         }
     }
@@ -415,7 +416,9 @@ impl Supervisor {
             }
             // Back to ready first, so the gate takes it in as any queued run.
             self.gate(&id, GateInput::Dequeued);
-            if self.merge_refusal(&id).is_none() {
+            // A landing through the forge that a stopped server left is not finished locally:
+            // `merge` (or auto-merge) asks the forge again.
+            if self.merge_refusal(&id).is_none() && !self.lands_on_forge(&id) {
                 self.enqueue(&id);
             }
         }

@@ -9,6 +9,7 @@ pub mod child_env;
 mod commands;
 mod context;
 mod effects;
+mod forge_land;
 pub mod forge_link;
 pub(crate) mod in_order;
 mod jobs;

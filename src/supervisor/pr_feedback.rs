@@ -30,7 +30,27 @@ impl Supervisor {
         let Some(key) = crate::forge::feedback_key(s) else {
             return;
         };
-        if pr.answered.as_deref() == Some(key.as_str()) || pr.feedback_rounds >= cfg.max_feedback {
+        if pr.answered.as_deref() == Some(key.as_str()) {
+            return;
+        }
+        if pr.feedback_rounds >= cfg.max_feedback {
+            // Not sent round again: said once for each failure or review left unanswered.
+            if self.forge.capped.insert((id.to_string(), key)) {
+                let what = if s.pr.checks == PrChecks::Failing {
+                    "the failing checks"
+                } else {
+                    "the change request"
+                };
+                e.ctx.emit(
+                    Phase::Deliver,
+                    TimelineKind::PrFeedback,
+                    fields! {"rounds" => pr.feedback_rounds, "sent" => false,
+                             "message" => format!(
+                        "the agent is not sent round with {what} on #{}: it had its max_feedback ({}) rounds; `flightdeck reply {id} \"...\"` sends it again",
+                        pr.number, cfg.max_feedback
+                    )},
+                );
+            }
             return;
         }
         let text = if s.pr.checks == PrChecks::Failing {

@@ -1,58 +1,105 @@
-//! Landing through the forge: `merge` on a run with an open pull request goes through the
-//! forge's merge API, once flightdeck's gate and the forge (asked at that moment) both agree.
+//! Landing through the forge: `merge` (and `gate.auto_merge`) on a run with an open pull
+//! request goes through the forge's merge API, once flightdeck's gate is green, the forge
+//! (asked at that moment) would merge it, and flightdeck's merge queue has tested the merged
+//! result (forge_land.rs does the asking, the test and the merge, as a job).
 
 use tokio::sync::oneshot;
 
-use crate::config::forge::ForgeConfig;
 use crate::fields;
-use crate::forge::deliver::Forges;
 use crate::proof::kind::TimelineKind;
 use crate::protocol::ProtocolError;
-use crate::run::{Phase, PrChecks, PrReview, PrState};
+use crate::run::{MergeState, Phase, PrChecks, PrReview, PrState, Status};
 
+use super::forge_land::{self, LandJob, Refusal};
 use super::forge_link::{title_of, ForgeMsg};
 use super::merge_gate::GateInput;
 use super::{Answer, Internal, Supervisor};
 
 impl Supervisor {
-    /// `merge` with `[forge]` and an open PR: lands through the forge's merge API once
-    /// flightdeck's gate is green and the forge, asked now, has the PR mergeable with its checks
-    /// passing and no change requested.
-    pub(super) fn merge_on_forge(&mut self, id: &str, reply: oneshot::Sender<Answer>) {
+    /// `merge` with `[forge]` and an open PR (`reply`), or auto-merge (None): lands through
+    /// the forge's merge API once flightdeck's gate is green, the forge, asked now, has the PR
+    /// mergeable with its checks passing and no change requested, and the merged result passes
+    /// the merge queue's test.
+    pub(super) fn merge_on_forge(&mut self, id: &str, reply: Option<oneshot::Sender<Answer>>) {
+        let refuse = |reply: Option<oneshot::Sender<Answer>>, e: ProtocolError| {
+            if let Some(r) = reply {
+                let _ = r.send(Err(e));
+            }
+        };
         let (Some(cfg), Some(e)) = (self.forge_config(id), self.runs.get(id)) else {
-            return drop(reply.send(Err(ProtocolError::internal("no forge"))));
+            return refuse(reply, ProtocolError::internal("no forge"));
         };
         let Some(pr) = e.record.pr.clone() else {
-            return drop(reply.send(Err(ProtocolError::internal("no pull request"))));
+            return refuse(reply, ProtocolError::internal("no pull request"));
         };
-        if let Some(why) = self.merge_refusal(id) {
-            return drop(reply.send(Err(ProtocolError::refused(format!(
-                "not merging run {id}: flightdeck's gate refuses: {why}"
-            )))));
+        if self.forge.landing.contains(id) {
+            return refuse(
+                reply,
+                ProtocolError::refused(format!(
+                    "run {id} is being landed through the forge already; `flightdeck show {id}` says how far"
+                )),
+            );
         }
-        let forges = self.forge.forges.clone();
-        let title = title_of(&e.record.task);
+        if let Some(why) = self.merge_refusal(id) {
+            return refuse(
+                reply,
+                ProtocolError::refused(format!(
+                    "not merging run {id}: flightdeck's gate refuses: {why}"
+                )),
+            );
+        }
+        let Some(lane_key) = super::merge_queue::lane_key(&e.record) else {
+            return refuse(
+                reply,
+                ProtocolError::refused(format!("run {id} has no target branch; set gate.target")),
+            );
+        };
         let squash = e
             .config
             .as_ref()
             .map_or(self.global.gate.merge_style, |c| c.gate.merge_style)
             == crate::config::MergeStyle::Squash;
+        let lane = self.forge.lanes.entry(lane_key).or_default().clone();
+        let job = LandJob {
+            forges: self.forge.forges.clone(),
+            cfg,
+            pr,
+            title: title_of(&e.record.task),
+            squash,
+            record: e.record.clone(),
+            ctx: e.ctx.clone(),
+            config: e.config.clone(),
+            config_source: self.config_source.clone(),
+            ports: self.ports.clone(),
+            lane,
+        };
+        e.ctx.emit(
+            Phase::Deliver,
+            TimelineKind::MergeQueued,
+            fields! {"message" => format!(
+                "landing through {} #{}: asking the forge, then testing the merged result",
+                job.pr.forge.pr_word(), job.pr.number
+            ), "forge" => true},
+        );
+        self.forge.landing.insert(id.to_string());
+        self.gate(id, GateInput::Queued);
+        self.persist(id);
         let run = id.to_string();
-        self.jobs
-            .task(land(forges, cfg, pr, title, squash), move |result| {
-                let result = result.unwrap_or_else(|e| Err(e.to_string()));
-                Internal::Forge(Box::new(ForgeMsg::Landed { run, result, reply })).into()
-            });
+        self.jobs.task(forge_land::land(job), move |result| {
+            let result = result.unwrap_or_else(|e| Err(Refusal::Other(e.to_string())));
+            Internal::Forge(Box::new(ForgeMsg::Landed { run, result, reply })).into()
+        });
     }
 
     pub(super) fn landed_on_forge(
         &mut self,
         id: &str,
-        result: Result<Option<String>, String>,
-        reply: oneshot::Sender<Answer>,
+        result: Result<Option<String>, Refusal>,
+        reply: Option<oneshot::Sender<Answer>>,
     ) {
+        self.forge.landing.remove(id);
         let Some(e) = self.runs.get(id) else { return };
-        match result {
+        let answer = match result {
             Ok(commit) => {
                 let Some(pr) = e.record.pr.as_ref() else {
                     return;
@@ -65,21 +112,37 @@ impl Supervisor {
                 let commit = commit.unwrap_or_else(|| pr.head.clone());
                 self.gate(id, GateInput::Merged { commit });
                 self.persist(id);
-                self.answer(reply, Ok(self.run_reply(id)));
+                self.refresh_pr(id);
+                Ok(self.run_reply(id))
             }
             Err(why) => {
+                let message = why.to_string();
                 e.ctx.emit(
                     Phase::Deliver,
                     TimelineKind::MergeRefused,
-                    fields! {"message" => why.clone()},
+                    fields! {"message" => message.clone()},
                 );
-                self.answer(
-                    reply,
-                    Err(ProtocolError::refused(format!(
-                        "not merging run {id}: {why}"
-                    ))),
-                );
+                // The queue's refusals block the run as in the local queue; the forge's leave
+                // it ready (to be merged again, or auto-merged once the forge agrees).
+                let input = match why {
+                    Refusal::Queue(msg) => GateInput::Refused(msg),
+                    Refusal::Conflict(files) => GateInput::MergeConflict {
+                        target: e.record.target.clone().unwrap_or_default(),
+                        files,
+                    },
+                    Refusal::Forge(_) | Refusal::Other(_) => GateInput::Dequeued,
+                };
+                self.gate(id, input);
+                self.refusals.insert(id.to_string(), message.clone());
+                self.persist(id);
+                self.refresh_pr(id);
+                Err(ProtocolError::refused(format!(
+                    "not merging run {id}: {message}"
+                )))
             }
+        };
+        if let Some(reply) = reply {
+            self.answer(reply, answer);
         }
     }
 
@@ -91,61 +154,40 @@ impl Supervisor {
                 .get(id)
                 .is_some_and(|e| e.record.pr.as_ref().is_some_and(|p| !p.settled()))
     }
-}
 
-/// Ask the forge for the PR as it is now; merge it if the forge would, at the head it has.
-async fn land(
-    forges: Forges,
-    cfg: ForgeConfig,
-    pr: crate::run::PullRequest,
-    title: String,
-    squash: bool,
-) -> Result<Option<String>, String> {
-    let repo = pr.repo.clone();
-    let forge = tokio::task::spawn_blocking(move || forges.get(&cfg, &repo))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    let now = forge
-        .poll(&[pr.number])
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("the forge no longer has #{}", pr.number))?
-        .pr;
-    let n = now.number;
-    let refuse = |why: String| Err(format!("the forge refuses: {why}"));
-    match (now.state, now.checks, now.review) {
-        (PrState::Merged | PrState::Closed, _, _) => {
-            return refuse(format!("#{n} is {}", now.state))
+    /// `gate.auto_merge` with `[forge]`: a green run whose PR the forge reports open, its
+    /// checks passing (or none) and no change requested is landed through the forge, tried
+    /// again only when the PR changed (a refusal by the forge, e.g. a missing approval, waits
+    /// for the next change).
+    pub(super) fn maybe_auto_merge_forge(&mut self, id: &str) {
+        let Some(e) = self.runs.get(id) else { return };
+        let auto = e.config.as_ref().is_some_and(|c| c.gate.auto_merge);
+        let Some(pr) = e.record.pr.as_ref() else {
+            return;
+        };
+        let r = &e.record;
+        let looks_ready = pr.state == PrState::Open
+            && matches!(pr.checks, PrChecks::Passing | PrChecks::None)
+            && pr.review != PrReview::ChangesRequested
+            && pr.mergeable != Some(false);
+        if !auto
+            || !looks_ready
+            || r.status != Status::Succeeded
+            || r.merge != MergeState::Ready
+            || e.control.busy
+            || self.forge.landing.contains(id)
+            || !self.lands_on_forge(id)
+        {
+            return;
         }
-        (PrState::Draft, _, _) => {
-            return refuse(format!(
-                "#{n} is a draft; mark it ready for review on the forge"
-            ))
+        let seen = format!(
+            "{}:{}:{}:{}:{:?}",
+            pr.head, pr.state, pr.checks, pr.review, pr.mergeable
+        );
+        if self.forge.auto_tried.get(id) == Some(&seen) {
+            return;
         }
-        (_, PrChecks::Failing, _) => {
-            let names: Vec<&str> = now.failing.iter().map(|f| f.by.as_str()).collect();
-            return refuse(format!("checks fail on #{n} ({})", names.join(", ")));
-        }
-        (_, PrChecks::Pending, _) => {
-            return refuse(format!(
-                "checks on #{n} are still running; merge again once they pass"
-            ))
-        }
-        (_, _, PrReview::ChangesRequested) => {
-            return refuse(format!("a reviewer requested changes on #{n}"))
-        }
-        _ => {}
+        self.forge.auto_tried.insert(id.to_string(), seen);
+        self.merge_on_forge(id, None);
     }
-    forge
-        .mergeable(n)
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|why| format!("the forge refuses: {why}"))?;
-    forge
-        .merge(n, &now.head, &title, squash)
-        .await
-        .map_err(|e| e.to_string())
 }

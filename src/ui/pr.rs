@@ -53,6 +53,9 @@ pub fn summary(pr: &PullRequest) -> String {
     if pr.mergeable == Some(false) {
         out.push_str(" · not mergeable");
     }
+    if let Some(e) = &pr.error {
+        out.push_str(&format!(" · {}", crate::text::printable(e)));
+    }
     out
 }
 

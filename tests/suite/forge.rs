@@ -188,10 +188,16 @@ fn github_a_ready_run_opens_a_pr_checks_and_reviews_send_it_round_and_merge_land
         .iter()
         .all(|q| q.header("authorization") == Some(&format!("Bearer {TOKEN}"))));
     assert_token_nowhere(&env);
-    // Three agent rounds and three smoke runs looked at their environment: no token.
+    // Three agent rounds and three smoke runs (and the merge queue's test of the merged
+    // result, when its scratch worktree sits beside the run's) looked at their environment:
+    // no token.
     let worktree = PathBuf::from(r["worktree"].as_str().unwrap());
     let leaks = std::fs::read_to_string(worktree.parent().unwrap().join("leaks")).unwrap();
-    assert_eq!(leaks.lines().collect::<Vec<_>>(), vec!["0"; 6], "{leaks}");
+    let lines: Vec<&str> = leaks.lines().collect();
+    assert!(
+        lines.len() >= 6 && lines.iter().all(|l| *l == "0"),
+        "{leaks}"
+    );
 }
 
 #[test]
@@ -207,7 +213,8 @@ fn a_pr_merged_or_closed_on_the_forge_by_a_person_shows_in_the_run() {
     forge.attach_remote("o/r", &remote.dir);
     let a = env.start(&repo, "noter", "first");
     let ra = env.wait_for(&a, "a draft PR", |r| r["pr"]["number"].is_u64());
-    assert_eq!(ra["pr"]["state"], "draft", "open = succeeded opens drafts");
+    // Green already when it succeeded: no draft (one that is not green is, see forge_rounds).
+    assert_eq!(ra["pr"]["state"], "open", "{ra}");
     forge.merge_by_person(ra["pr"]["number"].as_u64().unwrap());
     let ra = env.wait_for(&a, "merged", |r| r["merge"] == "merged");
     assert_eq!(ra["pr"]["state"], "merged");

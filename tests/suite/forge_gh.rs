@@ -17,12 +17,34 @@ use crate::forge::{config, env_with, repo_with_remote, TOKEN};
 const FIELDS: &str = "number,state,url,isDraft,headRefOid,headRefName,baseRefName,\
                       reviewDecision,mergeable,title,statusCheckRollup";
 
-/// `gh` on PATH, if it is installed.
+/// `gh` on PATH, if it is installed. Without it these tests are skipped, except with
+/// FLIGHTDECK_GH=required (CI sets it), where they fail.
 fn gh_on_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("gh"))
-        .find(|f| f.is_file())
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("gh"))
+            .find(|f| f.is_file())
+    });
+    assert!(
+        found.is_some() || !gh_required(),
+        "FLIGHTDECK_GH=required but gh is not on PATH (apt-get install gh)"
+    );
+    found
+}
+
+fn gh_required() -> bool {
+    std::env::var("FLIGHTDECK_GH").as_deref() == Ok("required")
+}
+
+#[test]
+fn without_gh_the_gh_tests_skip_unless_it_is_required() {
+    // The switch reads as CI sets it; the tests above fail rather than skip under it.
+    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
+    assert!(
+        ci.lines()
+            .any(|l| l.starts_with("export ") && l.contains("FLIGHTDECK_GH=required")),
+        ".ci/run exports FLIGHTDECK_GH=required"
+    );
 }
 
 /// `gh pr view <args> --repo o/r` against the fake, with nothing from the user's own gh

@@ -43,7 +43,9 @@ pub(super) fn handle(st: &mut State, req: &Req) -> Reply {
     st.refresh_heads();
     let number = |s: &str| s.parse::<u64>().ok();
     match (req.method.as_str(), segs.as_slice()) {
-        ("POST", ["graphql"] | ["api", "graphql"]) => super::graphql::handle(st, &body),
+        ("POST", ["graphql"] | ["api", "graphql"]) => {
+            super::graphql::mutate(st, &body).unwrap_or_else(|| super::graphql::handle(st, &body))
+        }
         ("GET", ["user"]) => reply(200, json!({"login": BOT, "id": user_id(BOT)})),
         ("GET", ["repos", o, r, "pulls"]) => list(st, &format!("{o}/{r}"), &query),
         ("POST", ["repos", o, r, "pulls"]) => create(st, &format!("{o}/{r}"), &body),
@@ -84,6 +86,11 @@ pub(super) fn handle(st: &mut State, req: &Req) -> Reply {
     }
 }
 
+/// A pull request's GraphQL id, as its REST `node_id` gives it.
+pub(super) fn node_id(p: &Pr) -> String {
+    format!("PR_kwfake{}", p.id)
+}
+
 fn not_found() -> Reply {
     reply(
         404,
@@ -114,6 +121,7 @@ fn pr_json(st: &State, p: &Pr, full: bool) -> Value {
     let repo = json!({"full_name": p.repo, "name": p.repo.split('/').nth(1), "owner": {"login": owner(&p.repo)}});
     let mut v = json!({
         "id": p.id,
+        "node_id": node_id(p),
         "number": p.number,
         "url": format!("{}/repos/{}/pulls/{}", st.root, p.repo, p.number),
         "html_url": format!("{}/{}/pull/{}", st.root, p.repo, p.number),
@@ -137,7 +145,9 @@ fn pr_json(st: &State, p: &Pr, full: bool) -> Value {
             "draft"
         } else if !p.mergeable {
             "dirty"
-        } else if !p.changes_requested.is_empty() {
+        } else if !p.changes_requested.is_empty()
+            || (st.require_approval && p.approved_by.is_empty())
+        {
             "blocked"
         } else {
             "clean"
@@ -288,6 +298,15 @@ fn merge(st: &mut State, i: usize, body: &Value) -> Reply {
     let p = &st.prs[i];
     if !p.open || p.draft || !p.mergeable {
         return message(405, "Pull Request is not mergeable");
+    }
+    if let Some(why) = &st.protected {
+        return message(405, why);
+    }
+    if st.require_approval && p.approved_by.is_empty() {
+        return message(
+            405,
+            "At least 1 approving review is required by reviewers with write access.",
+        );
     }
     if str_field(body, "sha").is_some_and(|sha| sha != p.head_sha) {
         return message(

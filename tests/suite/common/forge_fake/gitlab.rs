@@ -62,6 +62,25 @@ pub(super) fn handle(st: &mut State, req: &Req) -> Reply {
                 _ => not_found(),
             }
         }
+        ("GET", ["jobs", job, "trace"]) => {
+            // A job's log: the check's summary, after what a runner prints first.
+            let found = st
+                .checks
+                .values()
+                .flat_map(|c| c.runs.iter())
+                .find(|(id, _)| Some(*id) == number(job));
+            match found {
+                Some((_, c)) => Reply {
+                    status: 200,
+                    headers: vec![("Content-Type".into(), "text/plain".into())],
+                    body: format!(
+                        "\u{1b}[0KRunning with gitlab-runner 16.0.0\nsection_start:1:step_script\r\u{1b}[0K$ make test\n{}\n\u{1b}[31;1mERROR: Job failed: exit code 1\u{1b}[0;m\n",
+                        c.summary
+                    ),
+                },
+                None => message(404, "404 Not found"),
+            }
+        }
         ("GET", ["pipelines", pid, more @ ..]) => {
             let found = st
                 .checks

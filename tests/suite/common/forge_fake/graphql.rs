@@ -25,6 +25,33 @@ struct Field<'a> {
     sub: &'a str,
 }
 
+/// The one mutation flightdeck sends: `markPullRequestReadyForReview(input: {pullRequestId:
+/// $id})`, the id a pull request's REST `node_id`; None for anything else (a query).
+pub(super) fn mutate(st: &mut State, body: &Value) -> Option<Reply> {
+    let query = body["query"].as_str().unwrap_or("");
+    if !query.trim_start().starts_with("mutation") {
+        return None;
+    }
+    if !query.contains("markPullRequestReadyForReview") {
+        return Some(errors(Value::Null, "the fake knows no such mutation", &[]));
+    }
+    let id = body["variables"]["id"].as_str().unwrap_or("");
+    let Some(i) = st.prs.iter().position(|p| super::github::node_id(p) == id) else {
+        return Some(errors(
+            json!({"markPullRequestReadyForReview": null}),
+            &format!("Could not resolve to a node with the global id of '{id}'"),
+            &["markPullRequestReadyForReview"],
+        ));
+    };
+    let t = st.tick();
+    st.prs[i].draft = false;
+    st.prs[i].updated_at = t;
+    Some(reply(
+        200,
+        json!({"data": {"markPullRequestReadyForReview": {"pullRequest": {"isDraft": false}}}}),
+    ))
+}
+
 pub(super) fn handle(st: &State, body: &Value) -> Reply {
     let query = body["query"].as_str().unwrap_or("");
     let vars = &body["variables"];

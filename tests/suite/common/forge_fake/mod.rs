@@ -365,6 +365,26 @@ impl FakeForge {
         st.touch(number);
     }
 
+    /// Branch protection on every base branch: a merge needs one approving review.
+    pub fn require_approval(&self) {
+        self.state.lock().unwrap().require_approval = true;
+    }
+
+    /// Branch protection refuses merges through the API with `message` (405), as GitHub
+    /// does for a required status check or review it is missing.
+    pub fn protect(&self, message: &str) {
+        self.state.lock().unwrap().protected = Some(message.to_string());
+    }
+
+    /// The pull request is gone from the forge (asked for, it answers 404).
+    pub fn delete_pr(&self, number: u64) {
+        self.state
+            .lock()
+            .unwrap()
+            .prs
+            .retain(|p| p.number != number);
+    }
+
     /// The next `n` requests get 429 with `Retry-After: retry_after_secs` (and a remaining of
     /// 0 in the rate-limit headers).
     pub fn rate_limit_next(&self, n: usize, retry_after_secs: u64) {

@@ -86,6 +86,11 @@ pub(super) struct State {
     pub(super) rate_limited: usize,
     pub(super) retry_after: u64,
     pub(super) failures: VecDeque<(u16, String)>,
+    /// Branch protection: a merge needs an approving review (GitHub: `mergeable_state`
+    /// "blocked" until then, and the merge API's 405).
+    pub(super) require_approval: bool,
+    /// Branch protection refuses every merge through the API with this message (405).
+    pub(super) protected: Option<String>,
 }
 
 pub const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
@@ -144,6 +149,8 @@ impl State {
             rate_limited: 0,
             retry_after: 0,
             failures: VecDeque::new(),
+            require_approval: false,
+            protected: None,
         }
     }
 
