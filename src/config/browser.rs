@@ -206,6 +206,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_config_lists_the_default_noise() {
+        // The commented-out `noise = [ … ]` of config.example.toml, uncommented, is the default.
+        let example = include_str!("../../config.example.toml");
+        let start = example.find("# noise = [").expect("the noise list");
+        let block: String = example[start..]
+            .lines()
+            .map(|l| l.strip_prefix('#').unwrap_or(l))
+            .take_while(|l| l.trim() != "]")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let parsed: BrowserConfig = toml::from_str(&format!("{block}]\n")).unwrap();
+        assert_eq!(parsed.noise, default_noise());
+    }
+
+    #[test]
     fn viewports_and_steps_are_checked() {
         let mut b = BrowserConfig {
             serve: vec!["x".into()],
