@@ -320,12 +320,18 @@ mod tests {
     fn without_escapes_keeps_the_text_and_its_lines() {
         // Vite 8.4.0's banner with FORCE_COLOR set, byte for byte.
         let vite = "\n  \u{1b}[32m\u{1b}[1mVITE\u{1b}[22m v8.4.0\u{1b}[39m  \u{1b}[2mready in \u{1b}[0m\u{1b}[1m779\u{1b}[22m\u{1b}[2m\u{1b}[0m ms\u{1b}[22m\n\n";
-        assert_eq!(without_escapes(vite), "\n  VITE v8.4.0  ready in 779 ms\n\n");
+        assert_eq!(
+            without_escapes(vite),
+            "\n  VITE v8.4.0  ready in 779 ms\n\n"
+        );
         assert_eq!(
             without_escapes("a\u{1b}]0;title\u{7}b\u{9b}1mc\r\n"),
             "abc\r\n"
         );
-        assert!(matches!(without_escapes(" ✓ Ready in 1234ms"), Cow::Borrowed(_)));
+        assert!(matches!(
+            without_escapes(" ✓ Ready in 1234ms"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

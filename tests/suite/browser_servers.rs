@@ -93,11 +93,12 @@ fn commit(repo: &Path, file: &str, text: &str) {
 fn readiness_matches_vites_coloured_banner_and_nexts_ready_line() {
     for (banner, ready, ports) in [
         // The stricter pattern: Vite colours the figure apart from its words.
-        (VITE_BANNER, r"log:ready in \\d+ ms", "[44000, 44049]"),
-        (VITE_BANNER, "log:ready in", "[44050, 44099]"),
-        (NEXT_BANNER, "log:Ready in", "[44100, 44149]"),
+        (VITE_BANNER, r"log:ready in \\d+ ms", "[45000, 45049]"),
+        (VITE_BANNER, "log:ready in", "[45050, 45099]"),
+        (NEXT_BANNER, "log:Ready in", "[45100, 45149]"),
     ] {
-        let agent = "[agents.page]\ncommand = [\"sh\", \"-c\", \"echo '<p>ok</p>' > index.html\"]\n";
+        let agent =
+            "[agents.page]\ncommand = [\"sh\", \"-c\", \"echo '<p>ok</p>' > index.html\"]\n";
         let (env, repo) = setup(
             ports,
             &format!("ready = \"{ready}\"\nready_timeout = \"4s\""),
@@ -120,7 +121,7 @@ fn readiness_matches_vites_coloured_banner_and_nexts_ready_line() {
 #[test]
 fn a_runs_dev_server_that_exits_early_is_named_with_its_last_words() {
     let agent = "[agents.breaker]\ncommand = [\"touch\", \"exits\"]\n";
-    let (env, repo) = setup("[44150, 44199]", "", agent);
+    let (env, repo) = setup("[45150, 45199]", "", agent);
     let id = env.start(&repo, "breaker", "break the server");
     let r = finished(&env, &id);
     assert_eq!(r["status"], "failed", "{r:#}");
@@ -144,7 +145,7 @@ fn a_runs_dev_server_that_exits_early_is_named_with_its_last_words() {
 #[test]
 fn a_runs_dev_server_that_misses_ready_timeout_is_named_with_its_log() {
     let agent = "[agents.breaker]\ncommand = [\"touch\", \"hangs\"]\n";
-    let (env, repo) = setup("[44200, 44249]", "ready_timeout = \"3s\"", agent);
+    let (env, repo) = setup("[45200, 45249]", "ready_timeout = \"3s\"", agent);
     let id = env.start(&repo, "breaker", "hang the server");
     let r = finished(&env, &id);
     assert_eq!(r["status"], "failed", "{r:#}");
@@ -153,8 +154,14 @@ fn a_runs_dev_server_that_misses_ready_timeout_is_named_with_its_log() {
         reason.contains("the run's dev server showed no answer at http://127.0.0.1:"),
         "{reason}"
     );
-    assert!(reason.contains("within 3 s; browser/server.log ends:"), "{reason}");
-    assert!(reason.contains("the last line: still compiling"), "{reason}");
+    assert!(
+        reason.contains("within 3 s; browser/server.log ends:"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("the last line: still compiling"),
+        "{reason}"
+    );
 }
 
 /// The same with readiness from the output, on the base commit's server: its render fails,
@@ -163,7 +170,7 @@ fn a_runs_dev_server_that_misses_ready_timeout_is_named_with_its_log() {
 fn a_base_commits_server_that_misses_its_ready_line_is_named_and_the_run_goes_on() {
     let agent = "[agents.fixer]\ncommand = [\"sh\", \"-c\", \"rm hangs; printf 'ready in 5 ms\\\\n' > banner\"]\n";
     let (env, repo) = setup(
-        "[44250, 44299]",
+        "[45250, 45299]",
         "ready = \"log:ready in\"\nready_timeout = \"3s\"",
         agent,
     );
@@ -190,7 +197,7 @@ fn a_failing_base_render_is_a_warning_and_the_runs_own_checks_still_run() {
 [agents.web]
 command = ["sh", "-c", "rm -f exits; if [ -n \"$FLIGHTDECK_FEEDBACK_FILE\" ]; then echo '<h1>fixed</h1>' > index.html; else echo '<h1>broken</h1><script>console.error(\"boom: the widget is broken\")</script>' > index.html; fi"]
 "#;
-    let (env, repo) = setup("[44300, 44349]", "", agent);
+    let (env, repo) = setup("[45300, 45349]", "", agent);
     // The base commit's server cannot start; the agent's first change lets it.
     commit(&repo, "exits", "");
     let id = env.start(&repo, "web", "make the home page");
@@ -217,8 +224,7 @@ command = ["sh", "-c", "rm -f exits; if [ -n \"$FLIGHTDECK_FEEDBACK_FILE\" ]; th
     assert_eq!(finished.len(), 2, "{finished:#?}");
     assert_eq!(finished[0]["errors"], 1);
     assert_eq!(finished[1]["errors"], 0);
-    let first =
-        std::fs::read_to_string(env.run_dir(&id).join("browser/report-1-1.md")).unwrap();
+    let first = std::fs::read_to_string(env.run_dir(&id).join("browser/report-1-1.md")).unwrap();
     assert!(first.contains("boom: the widget is broken"), "{first}");
     // No diff: no base image, no ratio, no region, nothing cached for the base commit.
     for page in env.events_of(&id, "browser.page") {
@@ -255,7 +261,7 @@ fn servers_in(dir: &Path) -> Vec<i32> {
 #[test]
 fn a_port_left_bound_by_a_dev_server_is_said_and_the_next_server_gets_another() {
     let agent = "[agents.page]\ncommand = [\"sh\", \"-c\", \"echo '<p>ok</p>' > index.html\"]\n";
-    let (env, repo) = setup("[44350, 44399]", "", agent);
+    let (env, repo) = setup("[45350, 45399]", "", agent);
     commit(&repo, "escape", "");
     let id = env.start(&repo, "page", "a page");
     let r = finished(&env, &id);
@@ -269,9 +275,15 @@ fn a_port_left_bound_by_a_dev_server_is_said_and_the_next_server_gets_another() 
     }
     assert_eq!(r["status"], "succeeded", "{r:#}");
     let started = env.events_of(&id, "browser.started");
-    let ports: Vec<u64> = started.iter().map(|s| s["port"].as_u64().unwrap()).collect();
+    let ports: Vec<u64> = started
+        .iter()
+        .map(|s| s["port"].as_u64().unwrap())
+        .collect();
     assert_eq!(ports.len(), 2, "{started:#?}");
-    assert_ne!(ports[0], ports[1], "the run's server went on the base's busy port");
+    assert_ne!(
+        ports[0], ports[1],
+        "the run's server went on the base's busy port"
+    );
     let warnings: Vec<String> = env
         .events_of(&id, "browser.warning")
         .iter()

@@ -175,8 +175,7 @@ command = ["sh", "-c", "if [ -n \"$FLIGHTDECK_FEEDBACK_FILE\" ]; then cp \"$FLIG
         "",
         "{started:?}"
     );
-    let server_log =
-        std::fs::read_to_string(env.run_dir(&id).join("browser/server.log")).unwrap();
+    let server_log = std::fs::read_to_string(env.run_dir(&id).join("browser/server.log")).unwrap();
     assert!(!server_log.contains("Found another Vite"), "{server_log}");
     assert_eq!(server_log.matches("ready in").count(), 2, "{server_log}");
     // And at the end: the port free, on both loopbacks.
@@ -230,7 +229,10 @@ command = ["sh", "-c", "echo notes > NOTES.md"]
                 "max_iterations = 2",
                 "max_iterations = 2\nready = 'log:ready in \\d+ ms'",
             )
-            .replace("kill_grace =", "env_passthrough = [\"FORCE_COLOR\"]\nkill_grace ="),
+            .replace(
+                "kill_grace =",
+                "env_passthrough = [\"FORCE_COLOR\"]\nkill_grace =",
+            ),
     );
     env.vars.push(("FORCE_COLOR".into(), "1".into()));
     let repo = vite_repo(env.path());

@@ -3,10 +3,10 @@
 //! keep the evidence in `browser/`, and when something went wrong send the agent round again
 //! with the report, up to `max_iterations` times.
 
+use super::browser_server::{stop_server, wait_ready};
 use crate::proof::kind::Kind as LineKind;
 use std::collections::HashMap;
 use std::process::Stdio;
-use super::browser_server::{stop_server, wait_ready};
 
 use crate::browser::report::{self, Finding, Kind, PageResult};
 use crate::browser::{chrome, compare, visit};
