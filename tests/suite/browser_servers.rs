@@ -101,7 +101,7 @@ fn readiness_matches_vites_coloured_banner_and_nexts_ready_line() {
             "[agents.page]\ncommand = [\"sh\", \"-c\", \"echo '<p>ok</p>' > index.html\"]\n";
         let (env, repo) = setup(
             ports,
-            &format!("ready = \"{ready}\"\nready_timeout = \"4s\""),
+            &format!("ready = \"{ready}\"\nready_timeout = \"10s\""),
             agent,
         );
         commit(&repo, "banner", banner);
@@ -171,7 +171,7 @@ fn a_base_commits_server_that_misses_its_ready_line_is_named_and_the_run_goes_on
     let agent = "[agents.fixer]\ncommand = [\"sh\", \"-c\", \"rm hangs; printf 'ready in 5 ms\\\\n' > banner\"]\n";
     let (env, repo) = setup(
         "[45250, 45299]",
-        "ready = \"log:ready in\"\nready_timeout = \"3s\"",
+        "ready = \"log:ready in\"\nready_timeout = \"5s\"",
         agent,
     );
     commit(&repo, "hangs", "");
@@ -182,7 +182,7 @@ fn a_base_commits_server_that_misses_its_ready_line_is_named_and_the_run_goes_on
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     let w = warnings[0]["message"].as_str().unwrap();
     assert!(
-        w.starts_with("the base commit's render failed: the base commit's dev server showed no output matching `ready in` within 3 s; browser/base-server.log ends:"),
+        w.starts_with("the base commit's render failed: the base commit's dev server showed no output matching `ready in` within 5 s; browser/base-server.log ends:"),
         "{w}"
     );
     assert!(w.contains("the last line: still compiling"), "{w}");
