@@ -14,7 +14,8 @@ pub struct BrowserConfig {
     /// Empty: no browser phase.
     pub serve: Vec<String>,
     /// When the server is ready: a URL path polled until it answers (`/`), or `log:REGEX`,
-    /// a pattern its output must match (`log:ready in \d+ms`).
+    /// a pattern its output must match once its colours are taken out (`log:ready in` for
+    /// Vite, `log:Ready in` for Next.js).
     pub ready: String,
     /// How long the server may take to answer.
     pub ready_timeout: ConfigDuration,
