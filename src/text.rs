@@ -55,6 +55,25 @@ pub fn escaped(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Program output as plain text: escape sequences (colours, cursor moves, OSC strings) are
+/// dropped and everything else, line breaks included, is kept, so a pattern meant for what a
+/// person reads (Vite's coloured `ready in 123 ms`) matches what the program wrote.
+pub fn without_escapes(s: &str) -> Cow<'_, str> {
+    if !s.contains(['\u{1b}', '\u{9b}']) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => skip_escape(&mut chars),
+            '\u{9b}' => skip_until_final(&mut chars),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Characters that reorder or hide the text around them (bidi embeddings, overrides, isolates
 /// and marks).
 fn is_bidi(c: char) -> bool {
@@ -296,6 +315,24 @@ pub fn cut_path_left(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_escapes_keeps_the_text_and_its_lines() {
+        // Vite 8.4.0's banner with FORCE_COLOR set, byte for byte.
+        let vite = "\n  \u{1b}[32m\u{1b}[1mVITE\u{1b}[22m v8.4.0\u{1b}[39m  \u{1b}[2mready in \u{1b}[0m\u{1b}[1m779\u{1b}[22m\u{1b}[2m\u{1b}[0m ms\u{1b}[22m\n\n";
+        assert_eq!(
+            without_escapes(vite),
+            "\n  VITE v8.4.0  ready in 779 ms\n\n"
+        );
+        assert_eq!(
+            without_escapes("a\u{1b}]0;title\u{7}b\u{9b}1mc\r\n"),
+            "abc\r\n"
+        );
+        assert!(matches!(
+            without_escapes(" ✓ Ready in 1234ms"),
+            Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn escaped_shows_what_would_be_hidden() {

@@ -14,7 +14,8 @@ pub struct BrowserConfig {
     /// Empty: no browser phase.
     pub serve: Vec<String>,
     /// When the server is ready: a URL path polled until it answers (`/`), or `log:REGEX`,
-    /// a pattern its output must match (`log:ready in \d+ms`).
+    /// a pattern its output must match once its colours are taken out (`log:ready in` for
+    /// Vite, `log:Ready in` for Next.js).
     pub ready: String,
     /// How long the server may take to answer.
     pub ready_timeout: ConfigDuration,
@@ -204,6 +205,21 @@ impl BrowserConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_example_config_lists_the_default_noise() {
+        // The commented-out `noise = [ … ]` of config.example.toml, uncommented, is the default.
+        let example = include_str!("../../config.example.toml");
+        let start = example.find("# noise = [").expect("the noise list");
+        let block: String = example[start..]
+            .lines()
+            .map(|l| l.strip_prefix('#').unwrap_or(l))
+            .take_while(|l| l.trim() != "]")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let parsed: BrowserConfig = toml::from_str(&format!("{block}]\n")).unwrap();
+        assert_eq!(parsed.noise, default_noise());
+    }
 
     #[test]
     fn viewports_and_steps_are_checked() {

@@ -150,6 +150,7 @@ impl Supervisor {
             gateway: self.gateway.clone(),
             adopt,
             port,
+            leases: port.map(|_| self.ports.clone()),
             pools: self.pools.clone(),
         };
         let run = id.to_string();

@@ -122,7 +122,7 @@ struct Slot {
 }
 
 /// The dev-server ports the supervisor leases, shared with the queue's browser checks.
-pub(super) type Ports = Arc<std::sync::Mutex<crate::browser::ports::PortLeases>>;
+pub(super) type Ports = crate::browser::ports::Shared;
 
 impl Slot {
     /// Stop the test under way, if any: the flag tells it, and the command it runs is killed.

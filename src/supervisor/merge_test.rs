@@ -168,6 +168,7 @@ async fn browser_check(
         gateway: None,
         adopt: false,
         port,
+        leases: Some(ports.clone()),
         // A browser check refills no pool.
         pools: Default::default(),
     };

@@ -224,7 +224,7 @@ pub struct Supervisor {
     adopted: usize,
     /// Dev-server ports leased to runs in their browser phase.
     /// Shared with the merge queue, whose browser checks lease ports too.
-    ports: Arc<std::sync::Mutex<crate::browser::ports::PortLeases>>,
+    ports: crate::browser::ports::Shared,
     leased: HashMap<String, u16>,
     clock: crate::time::Clock,
     spawner: spawner::Spawner,

@@ -73,6 +73,52 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A dev server's front door that checks, as each server starts, that the one before it is
+/// wholly gone: no live process left in its process group, and its port not bound on 127.0.0.1
+/// or ::1 (bound as servers bind, with SO_REUSEADDR). It writes `<pgid> <port>` to `argv[1]`
+/// and what it found wrong to `argv[2]`, then becomes the dev server (`argv[3..]`).
+const GUARD_PY: &str = r#"
+import errno, os, socket, sys
+log, wrong = sys.argv[1], sys.argv[2]
+port = int(os.environ["PORT"])
+def members(pgid):
+    found = []
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            f = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if f[0] not in "ZX" and int(f[2]) == pgid:
+            found.append(p)
+    return found
+def bound(port):
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        s = socket.socket(family)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return host
+        finally:
+            s.close()
+    return None
+before = open(log).read().split("\n") if os.path.exists(log) else []
+before = [l.split() for l in before if l.strip()]
+with open(wrong, "a") as out:
+    if before:
+        pgid = int(before[-1][0])
+        alive = members(pgid)
+        if alive:
+            out.write("the last server's group %d still has %s\n" % (pgid, alive))
+    host = bound(port)
+    if host:
+        out.write("port %d still bound on %s\n" % (port, host))
+with open(log, "a") as out:
+    out.write("%d %d\n" % (os.getpgid(0), port))
+os.execvp(sys.argv[3], sys.argv[3:])
+"#;
+
 fn finished(env: &Env, id: &str) -> serde_json::Value {
     env.wait_for(id, "finished", |r| {
         matches!(r["status"].as_str(), Some("succeeded" | "failed"))
@@ -86,11 +132,58 @@ fn vite_an_uncaught_exception_goes_back_to_the_agent_and_the_fix_ends_green() {
 [agents.breaker]
 command = ["sh", "-c", "if [ -n \"$FLIGHTDECK_FEEDBACK_FILE\" ]; then cp \"$FLIGHTDECK_FEEDBACK_FILE\" ../seen-$FLIGHTDECK_RUN_ID; sed -i '/undefinedFn/d' src/main.js; else echo 'undefinedFn()' >> src/main.js; fi"]
 "#;
-    let env = Env::new(&config("[43100, 43199]", agent));
+    // The serve command config.example.toml suggests, behind a guard that checks the server
+    // before is gone.
+    let env = Env::new("");
+    let (guard, servers, wrong) = (
+        env.path().join("guard.py"),
+        env.path().join("servers"),
+        env.path().join("wrong"),
+    );
+    std::fs::write(&guard, GUARD_PY).unwrap();
+    std::fs::write(
+        &env.config,
+        config("[43100, 43199]", agent).replace(
+            "serve = [\"npm\"",
+            &format!(
+                "serve = [\"python3\", \"{}\", \"{}\", \"{}\", \"npm\"",
+                guard.display(),
+                servers.display(),
+                wrong.display()
+            ),
+        ),
+    )
+    .unwrap();
     let repo = vite_repo(env.path());
     let id = env.start(&repo, "breaker", "count clicks");
     let r = finished(&env, &id);
     assert_eq!(r["status"], "succeeded", "{r:#}");
+    // Base, first and second iteration: each on the same port, each started after the one
+    // before was gone and its port free; Vite never found another of itself.
+    let started: Vec<(i64, u16)> = std::fs::read_to_string(&servers)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (pgid, port) = l.split_once(' ').unwrap();
+            (pgid.parse().unwrap(), port.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(started.len(), 3, "{started:?}");
+    assert!(started.iter().all(|s| s.1 == started[0].1), "{started:?}");
+    assert_eq!(
+        std::fs::read_to_string(&wrong).unwrap_or_default(),
+        "",
+        "{started:?}"
+    );
+    let server_log = std::fs::read_to_string(env.run_dir(&id).join("browser/server.log")).unwrap();
+    assert!(!server_log.contains("Found another Vite"), "{server_log}");
+    assert_eq!(server_log.matches("ready in").count(), 2, "{server_log}");
+    // And at the end: the port free, on both loopbacks.
+    let port = started[0].1;
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+    if std::net::TcpListener::bind(("::1", 0)).is_ok() {
+        assert!(std::net::TcpListener::bind(("::1", port)).is_ok());
+    }
     let finished = env.events_of(&id, "browser.finished");
     assert_eq!(finished.len(), 2, "two iterations: {finished:#?}");
     assert!(finished[0]["errors"].as_u64().unwrap() >= 1);
@@ -128,10 +221,20 @@ command = ["sh", "-c", "sed -i 's/#1e40af/#dc2626/' src/style.css"]
 command = ["sh", "-c", "echo notes > NOTES.md"]
 "#;
     // Ready when Vite says so ("VITE v8.4.0  ready in 324 ms"), not when a path answers.
-    let env = Env::new(&config("[43200, 43299]", agents).replace(
-        "max_iterations = 2",
-        "max_iterations = 2\nready = 'log:ready in \\d+ ms'",
-    ));
+    // Vite colours that line when FORCE_COLOR (or CI) is set, as it is here: the figure apart
+    // from its words.
+    let mut env = Env::new(
+        &config("[43200, 43299]", agents)
+            .replace(
+                "max_iterations = 2",
+                "max_iterations = 2\nready = 'log:ready in \\d+ ms'",
+            )
+            .replace(
+                "kill_grace =",
+                "env_passthrough = [\"FORCE_COLOR\"]\nkill_grace =",
+            ),
+    );
+    env.vars.push(("FORCE_COLOR".into(), "1".into()));
     let repo = vite_repo(env.path());
     let changed = env.start(&repo, "recolour", "make the heading red");
     let r = finished(&env, &changed);
@@ -150,10 +253,33 @@ command = ["sh", "-c", "echo notes > NOTES.md"]
     assert!(differs(5, 5), "the heading's background changed");
     assert!(!differs(5, 400), "nothing changed below the heading");
     assert_ne!(diff.get_pixel(5, 5), diff.get_pixel(5, 400));
-    let ratio = env.events_of(&changed, "browser.page")[0]["diff_ratio"]
-        .as_f64()
-        .unwrap();
+    let page = &env.events_of(&changed, "browser.page")[0];
+    let ratio = page["diff_ratio"].as_f64().unwrap();
     assert!(ratio > 0.01 && ratio < 0.5, "{ratio}");
+    // The reported region is the <h1>'s box: its background paints exactly that box, so the
+    // base render shows it as the rows of #1e40af at the page's left edge, from the top.
+    let heading = |y| base.get_pixel(0, y).0 == [0x1e, 0x40, 0xaf, 0xff];
+    let h1_height = (0..base.height()).take_while(|y| heading(*y)).count() as i64;
+    assert!(
+        (80..200).contains(&h1_height),
+        "a heading 40px padding on each side of one line: {h1_height}"
+    );
+    let region = &page["diff_region"];
+    assert!(
+        region["x"] == 0 && region["y"] == 0 && region["width"] == shot.width(),
+        "the heading spans the page from its top: {page:#}"
+    );
+    // Its last row may be a blend of the heading and the page below (a fractional line height).
+    let height = region["height"].as_i64().unwrap();
+    assert!(
+        (height - h1_height).abs() <= 1,
+        "the region {height} px high, the heading {h1_height}: {page:#}"
+    );
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.contains(&format!("in a {}×{height} region at (0,0)", shot.width())),
+        "{report}"
+    );
 
     // A second run on the same base reuses the base render.
     let same = env.start(&repo, "notes", "write notes");

@@ -8,6 +8,7 @@ mod fixtures;
 mod adapters;
 mod bad_input;
 mod browser;
+mod browser_servers;
 mod browser_vite;
 mod budget;
 mod child_env;

@@ -3,10 +3,10 @@
 //! keep the evidence in `browser/`, and when something went wrong send the agent round again
 //! with the report, up to `max_iterations` times.
 
+use super::browser_server::{stop_server, wait_ready};
 use crate::proof::kind::TimelineKind as LineKind;
 use std::collections::HashMap;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use crate::browser::report::{self, Finding, Kind, PageResult};
 use crate::browser::{chrome, compare, visit};
@@ -76,6 +76,24 @@ async fn check(
     };
     if ctx.procs.is_killing() {
         return Err("killed during the browser check".into());
+    }
+    // A base commit's server that left the port bound (a process it started outside its
+    // group): the run's server gets another, held until the phase ends.
+    let mut _other = None;
+    let mut port = port;
+    if !crate::browser::ports::free_now(port).await {
+        let lease = job
+            .leases
+            .as_ref()
+            .and_then(|l| crate::browser::ports::Lease::take(l, cfg.ports))
+            .ok_or_else(|| {
+                format!(
+                    "port {port} is still in use after the base commit's dev server stopped, and [browser] ports {}-{} has no other free port",
+                    cfg.ports[0], cfg.ports[1]
+                )
+            })?;
+        port = lease.port;
+        _other = Some(lease);
     }
     let rendered = render(
         ctx,
@@ -287,16 +305,9 @@ async fn render(
             &format!("{base}{}", cfg.ready),
             cfg,
             &server_log,
+            label,
         )
-        .await
-        .map_err(|e| {
-            let whose = if label.is_empty() {
-                "the run's dev server"
-            } else {
-                "the base commit's dev server"
-            };
-            format!("{whose}: {e}")
-        })?;
+        .await?;
         let chromium_log = super::open_log(dir.join("chromium.log"))
             .await
             .map_err(|e| format!("cannot open browser/chromium.log: {e}"))?;
@@ -333,54 +344,6 @@ async fn render(
     ctx.procs.unregister_and_reap();
     drop(lifeline);
     result
-}
-
-/// Stop the dev server's process group: SIGTERM (a server cleans up its lock files and
-/// children), SIGKILL after `grace` for one that ignores it; then wait for its port to be free.
-async fn stop_server(ctx: &RunCtx, pgid: i32, port: u16, grace: Duration, label: &str) {
-    use crate::supervisor::process::{group_alive, send};
-    use nix::sys::signal::Signal;
-    if pgid <= 0 {
-        return;
-    }
-    send(pgid, Signal::SIGTERM);
-    let started = Instant::now();
-    let gone = |wait: Duration| async move {
-        let until = Instant::now() + wait;
-        while Instant::now() < until {
-            if !group_alive(pgid).await {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        !group_alive(pgid).await
-    };
-    if !gone(grace).await {
-        send(pgid, Signal::SIGKILL);
-        ctx.emit(
-            Phase::Browser,
-            LineKind::BrowserWarning,
-            fields! {"message" => format!(
-                "the {}dev server ignored SIGTERM; killed after kill_grace ({} ms)",
-                if label.is_empty() { "" } else { "base commit's " },
-                grace.as_millis()
-            )},
-        );
-        gone(Duration::from_secs(5)).await;
-    }
-    // A socket the server's group held may linger a moment after it is gone.
-    let until = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < until
-        && tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .is_err()
-    {
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    tracing::debug!(
-        "dev server group {pgid} on port {port} stopped in {} ms",
-        started.elapsed().as_millis()
-    );
 }
 
 /// The baseline screenshot of each page: committed (`baseline_dir`), or rendered from the
@@ -508,85 +471,4 @@ fn write_evidence(
     write("network.json", &json(&network))?;
     write("report.md", md.as_bytes())?;
     write(&format!("report-{attempt}-{iteration}.md"), md.as_bytes())
-}
-
-/// Poll the ready URL until the server answers (any status below 500).
-async fn wait_ready(
-    ctx: &RunCtx,
-    server: &mut tokio::process::Child,
-    url: &str,
-    cfg: &BrowserConfig,
-    log: &std::path::Path,
-) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + cfg.ready_timeout.0;
-    let pattern = match cfg.ready.strip_prefix("log:") {
-        Some(p) => Some(regex::Regex::new(p).map_err(|e| format!("[browser] ready: {e}"))?),
-        None => None,
-    };
-    let target = match &pattern {
-        Some(_) => format!("output matching `{}`", &cfg.ready[4..]),
-        None => format!("answer at {url}"),
-    };
-    loop {
-        if ctx.procs.is_killing() {
-            return Err("killed while the dev server started".into());
-        }
-        match &pattern {
-            // Ready when the server's output says so.
-            Some(re) => {
-                let text = tokio::fs::read(log).await.unwrap_or_default();
-                if re.is_match(&String::from_utf8_lossy(&text)) {
-                    return Ok(());
-                }
-            }
-            None => {
-                if let Ok(r) = client.get(url).send().await {
-                    if r.status().as_u16() < 500 {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        if let Ok(Some(status)) = server.try_wait() {
-            return Err(format!(
-                "the dev server {} before its first {target}; its log ends:\n{}",
-                crate::supervisor::process::describe(&status),
-                tail(log).await
-            ));
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "the dev server showed no {target} within {} s; its log ends:\n{}",
-                cfg.ready_timeout.0.as_secs(),
-                tail(log).await
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
-/// The last lines of the dev server's log (read from the end: a chatty server's log is big).
-async fn tail(log: &std::path::Path) -> String {
-    let log = log.to_path_buf();
-    super::blocking(move || Ok(tail_blocking(&log)))
-        .await
-        .unwrap_or_default()
-}
-
-/// `tail`'s reading. Blocking.
-fn tail_blocking(log: &std::path::Path) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut text = Vec::new();
-    if let Ok(mut f) = std::fs::File::open(log) {
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let _ = f.seek(SeekFrom::Start(len.saturating_sub(2000)));
-        let _ = f.take(2000).read_to_end(&mut text);
-    }
-    let text = String::from_utf8_lossy(&text);
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
 }

@@ -7,6 +7,7 @@ mod agent_adopt;
 mod agent_env;
 mod agent_output;
 pub(super) mod browser;
+mod browser_server;
 mod deliver;
 pub use deliver::write_pr;
 pub(super) mod exec;
@@ -43,6 +44,8 @@ pub struct PhaseJob {
     pub adopt: bool,
     /// The browser phase's leased port.
     pub port: Option<u16>,
+    /// Where it came from: another when a dev server leaves it bound (released by the phase).
+    pub leases: Option<crate::browser::ports::Shared>,
     /// The server's warm pools (prepare asks for a refill).
     pub pools: crate::workspace::pool::Keeper,
 }
