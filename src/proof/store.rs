@@ -71,24 +71,38 @@ pub fn read_checks(dir: &Path) -> Option<Vec<crate::proof::smoke::CheckResult>> 
 /// no checks are configured), so a missing or unreadable file is evidence lost, said with the
 /// file and what to do, never "no required checks".
 pub fn checks_for_gate(dir: &Path) -> Result<Vec<crate::proof::smoke::CheckResult>, String> {
-    let path = dir.join(pack::SMOKE);
-    let again = "retry --phase smoke to check again";
-    let bytes = std::fs::read(&path).map_err(|e| {
+    evidence_for_gate(
+        &dir.join(pack::SMOKE),
+        "the smoke evidence",
+        "retry --phase smoke to check again",
+    )
+}
+
+/// `score.json` for the gate, which fails closed the same way: the proof phase always writes
+/// it, so a missing or unreadable one is said with the file and what to do.
+pub fn score_for_gate(dir: &Path) -> Result<crate::proof::score::Score, String> {
+    evidence_for_gate(
+        &dir.join(pack::SCORE),
+        "the score",
+        "retry --phase proof to score again",
+    )
+}
+
+/// A piece of evidence the gate reads: missing or unreadable is a sentence naming the file.
+fn evidence_for_gate<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    again: &str,
+) -> Result<T, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            format!("the smoke evidence {} is missing; {again}", path.display())
+            format!("{what} {} is missing; {again}", path.display())
         } else {
-            format!(
-                "cannot read the smoke evidence {} ({e}); {again}",
-                path.display()
-            )
+            format!("cannot read {what} {} ({e}); {again}", path.display())
         }
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        format!(
-            "the smoke evidence {} is unreadable ({e}); {again}",
-            path.display()
-        )
-    })
+    serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{what} {} is unreadable ({e}); {again}", path.display()))
 }
 
 /// `score.json`, if the run was scored.

@@ -452,4 +452,15 @@ fn missing_or_corrupt_smoke_evidence_blocks_the_gate() {
     env.ok(&["retry", &id, "--phase", "smoke"]);
     let r = env.wait_for(&id, "green again", |r| r["merge"] == "ready");
     assert_eq!(r["status"], "succeeded");
+    // A lost score blocks the gate too, naming its file (it said "no acceptance score yet").
+    std::fs::remove_file(env.run_dir(&id).join("score.json")).unwrap();
+    env.ok(&["retry", &id, "--phase", "deliver"]);
+    let r = env.wait_for(&id, "the gate without a score", |r| {
+        r["status"] == "succeeded" && r["merge"] != "ready"
+    });
+    let reasons = r["gate_reasons"].to_string();
+    assert!(
+        reasons.contains("score.json") && reasons.contains("retry --phase proof"),
+        "{reasons}"
+    );
 }

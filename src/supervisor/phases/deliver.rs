@@ -16,7 +16,7 @@ use crate::supervisor::context::RunCtx;
 use crate::supervisor::merge_gate::GateInput;
 
 use super::{blocking, PhaseJob, PhaseReport, Update};
-use crate::proof::store::{checks_for_gate, read_calls, read_score};
+use crate::proof::store::{checks_for_gate, read_calls, read_score, score_for_gate};
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let (dir, rec, config) = (ctx.dir.clone(), job.record.clone(), job.config.clone());
@@ -48,11 +48,12 @@ fn evaluate_and_write(
     config: &Config,
     (order, turn): (&crate::supervisor::in_order::InOrder, u64),
 ) -> Result<(MergeState, Vec<crate::run::GateReason>), String> {
-    let (checks, lost) = match checks_for_gate(dir) {
-        Ok(c) => (c, Vec::new()),
-        Err(why) => (Vec::new(), vec![why]),
+    let (checks, checks_lost) = match checks_for_gate(dir) {
+        Ok(c) => (c, None),
+        Err(why) => (Vec::new(), Some(why)),
     };
-    let score = read_score(dir);
+    let mut lost: Vec<String> = checks_lost.iter().cloned().collect();
+    let score = score_for_gate(dir).map_err(|why| lost.push(why)).ok();
     // The record's target, set when the run was accepted: PR.md and the gate name the same
     // branch as `show` and the merge, whatever the config says since.
     let target = rec.target.clone();
@@ -91,7 +92,7 @@ fn evaluate_and_write(
             dir,
             &rec,
             &stat.changed,
-            (&checks, lost.first().map(String::as_str)),
+            (&checks, checks_lost.as_deref()),
             score.as_ref(),
         );
     });
