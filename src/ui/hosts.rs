@@ -25,7 +25,28 @@ pub enum Link {
     Lost {
         since: u64,
         why: String,
+        /// Whether it ever answered: a host that never did is unreachable, not stale.
+        answered: bool,
     },
+}
+
+/// A host whose feed is lost, as the table's title says it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LostHost<'a> {
+    pub name: &'a str,
+    pub secs: u64,
+    pub answered: bool,
+}
+
+impl std::fmt::Display for LostHost<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let since = crate::time::human_duration(self.secs as i64);
+        if self.answered {
+            write!(f, "{} stale {since}", self.name)
+        } else {
+            write!(f, "{} unreachable", self.name)
+        }
+    }
 }
 
 /// Which host each remote run is on (a run not here is this machine's).
@@ -61,14 +82,18 @@ impl App {
             .is_some_and(|h| matches!(h.link, Link::Lost { .. }))
     }
 
-    /// Hosts whose feed is lost, and seconds since.
-    pub fn stale_hosts(&self) -> Vec<(&str, u64)> {
+    /// Hosts whose feed is lost (or never came), and seconds since.
+    pub fn stale_hosts(&self) -> Vec<LostHost<'_>> {
         self.hosts
             .iter()
             .filter_map(|h| match h.link {
-                Link::Lost { since, .. } => {
-                    Some((h.name.as_str(), self.clock.saturating_sub(since)))
-                }
+                Link::Lost {
+                    since, answered, ..
+                } => Some(LostHost {
+                    name: h.name.as_str(),
+                    secs: self.clock.saturating_sub(since),
+                    answered,
+                }),
                 _ => None,
             })
             .collect()
@@ -117,7 +142,12 @@ impl App {
                 false
             }
             link => {
-                *link = Link::Lost { since: clock, why };
+                let answered = *link != Link::Connecting;
+                *link = Link::Lost {
+                    since: clock,
+                    why,
+                    answered,
+                };
                 true
             }
         }

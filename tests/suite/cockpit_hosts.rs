@@ -154,6 +154,43 @@ fn cockpit_hosts_the_host_column_comes_with_a_configured_host() {
 }
 
 #[test]
+fn cockpit_hosts_a_host_that_never_answered_is_unreachable_not_stale() {
+    let mut a = App::new("/home/dev/src/app".into(), None);
+    a.add_host("b2");
+    update(&mut a, Msg::Connected);
+    update(&mut a, Msg::Runs(fixtures::runs()));
+    update(
+        &mut a,
+        Msg::HostDown {
+            host: "b2".into(),
+            why: "ssh: Could not resolve hostname b2".into(),
+        },
+    );
+    for _ in 0..3 {
+        update(&mut a, Msg::Tick);
+    }
+    let text = screen(&mut a, 120, 16);
+    // It had nothing to go stale: "stale 0s" counting up said it had answered once.
+    assert!(text.contains("b2 unreachable"), "{text}");
+    assert!(!text.contains("stale"), "{text}");
+    // When it does answer, it is connected, not "reconnected".
+    update(
+        &mut a,
+        Msg::HostRuns {
+            host: "b2".into(),
+            runs: Vec::new(),
+        },
+    );
+    let text = screen(&mut a, 120, 16);
+    assert!(!text.contains("unreachable"), "{text}");
+    assert!(
+        a.history.iter().any(|l| l.text == "connected to host b2"),
+        "{:?}",
+        a.history
+    );
+}
+
+#[test]
 fn cockpit_hosts_a_host_that_drops_is_stale_with_the_time_since_and_catches_up() {
     let mut a = app();
     update(

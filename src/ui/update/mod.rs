@@ -322,8 +322,12 @@ fn host_runs(app: &mut App, host: &str, runs: Vec<RunSnapshot>, fx: &mut Vec<Eff
     if !matches!(was, Some(Link::Connecting) | None) {
         alerts::detect(app, &before, None, fx);
     }
-    if let Some(Link::Lost { .. }) = was {
-        app.say(format!("reconnected to host {host}"));
+    if let Some(Link::Lost { answered, .. }) = was {
+        app.say(if answered {
+            format!("reconnected to host {host}")
+        } else {
+            format!("connected to host {host}")
+        });
         let pane_run = app.pane.as_ref().map(|p| p.run.clone());
         if let Some(run) = pane_run.filter(|r| app.host_of(r) == host) {
             open_pane(app, run, fx);

@@ -102,9 +102,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, ctx: &Ctx) {
         )
     };
     // Each lost host, and how long since: its rows are what it last said.
-    let title = app.stale_hosts().iter().fold(title, |title, (name, secs)| {
-        format!("{}· {name} stale {} ", title, human_duration(*secs as i64))
-    });
+    let title = app
+        .stale_hosts()
+        .iter()
+        .fold(title, |title, lost| format!("{title}· {lost} "));
     // With the pane beside it, which of the two has the keys is plain to see.
     let block = if app.pane.is_none() {
         Block::bordered().title(title).border_style(t.bold())
