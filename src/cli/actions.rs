@@ -228,6 +228,10 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
                 for (_, effect) in effects {
                     println!("note: {effect}");
                 }
+                if let Err(e) = fetch_if_asked(client, &r).await {
+                    eprintln!("flightdeck: {e}");
+                    failed += 1;
+                }
             }
             Err(e) => {
                 eprintln!("flightdeck: {e}");
@@ -236,6 +240,39 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
         }
     }
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// A run of a host with `land = "fetch"` landed there: bring the landed target here too.
+async fn fetch_if_asked(client: &Client, r: &crate::protocol::RunSnapshot) -> Result<()> {
+    let Some(remote) = client.remote() else {
+        return Ok(());
+    };
+    if remote.host.land != crate::config::hosts::Land::Fetch {
+        return Ok(());
+    }
+    let (Some(target), Some(commit)) = (r.target.clone(), r.merged_commit.clone()) else {
+        return Ok(());
+    };
+    let (home, name, host, there) = (
+        client.home().clone(),
+        remote.name.clone(),
+        remote.host.clone(),
+        r.repo.clone(),
+    );
+    let fetched = tokio::task::spawn_blocking(move || {
+        crate::hosts::land::fetch_landed(&home, &name, &host, &there, &target, &commit)
+    })
+    .await
+    .map_err(|e| eyre!("fetching what landed failed: {e}"))?
+    .map_err(|e| eyre!("{e}"))?;
+    println!(
+        "fetched {} at {} from host {} into {}",
+        fetched.target,
+        &fetched.commit[..fetched.commit.len().min(10)],
+        remote.name,
+        fetched.repo.display()
+    );
+    Ok(())
 }
 
 pub async fn serve(

@@ -104,6 +104,11 @@ impl Client {
         }
     }
 
+    /// The host this client speaks to, when it is not this machine.
+    pub fn remote(&self) -> Option<&Remote> {
+        self.remote.as_deref()
+    }
+
     /// The host this client speaks to (`local` for this machine).
     pub fn host_name(&self) -> &str {
         self.remote

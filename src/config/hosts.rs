@@ -33,6 +33,19 @@ pub struct HostConfig {
     /// Where a repository of this machine is on the host: local path → path there.
     #[serde(default)]
     pub repos: BTreeMap<PathBuf, String>,
+    /// Where a run of this host lands: in the host's copy (`host`, through the host's merge
+    /// queue, and its forge when it has one), or there and then here too (`fetch`: this
+    /// machine fetches the landed target from the host's copy and fast-forwards its own).
+    #[serde(default)]
+    pub land: Land,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Land {
+    #[default]
+    Host,
+    Fetch,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +84,28 @@ impl HostConfig {
                     there.clone()
                 } else {
                     format!("{}/{}", there.trim_end_matches('/'), rest.display())
+                }
+            })
+    }
+
+    /// The repository of this machine that `there` (a path on the host) is the copy of, and
+    /// the path under it: the reverse of `repo_path`.
+    pub fn local_repo(&self, there: &str) -> Option<PathBuf> {
+        let there = Path::new(there);
+        self.repos
+            .iter()
+            .filter_map(|(local, copy)| {
+                there
+                    .strip_prefix(copy)
+                    .ok()
+                    .map(|rest| (local, copy.len(), rest))
+            })
+            .max_by_key(|(_, len, _)| *len)
+            .map(|(local, _, rest)| {
+                if rest.as_os_str().is_empty() {
+                    local.clone()
+                } else {
+                    local.join(rest)
                 }
             })
     }
@@ -144,6 +179,18 @@ mod tests {
             Some("/srv/src/site/www")
         );
         assert_eq!(h.repo_path(Path::new("/elsewhere")), None);
+        // And back: the copy there names the repository here.
+        assert_eq!(
+            h.local_repo("/data/app"),
+            Some(PathBuf::from("/home/me/src/app"))
+        );
+        assert_eq!(
+            h.local_repo("/srv/src/site/www"),
+            Some(PathBuf::from("/home/me/src/site/www"))
+        );
+        assert_eq!(h.local_repo("/srv/srcx"), None);
+        assert_eq!(h.land, Land::Host);
+        assert_eq!(host("ssh = \"b\"\nland = \"fetch\"").land, Land::Fetch);
     }
 
     #[test]

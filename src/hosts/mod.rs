@@ -4,5 +4,6 @@
 
 pub mod bridge;
 pub mod copy;
+pub mod land;
 pub mod route;
 pub mod ssh;

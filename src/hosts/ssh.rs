@@ -77,11 +77,19 @@ pub fn command(control: &Path, host: &HostConfig, args: &[&str]) -> Command {
 
 /// `ssh [the user's options] [ours] DESTINATION`, the remote command still to add.
 fn base(control: &Path, host: &HostConfig) -> Command {
+    let (options, destination) = options_and_destination(control, host);
+    let mut c = Command::new("ssh");
+    c.args(options).arg(destination);
+    c
+}
+
+/// The words between `ssh` and the destination (the user's options, then ours: the shared
+/// master connection), and the destination. `git` over ssh uses them too.
+pub fn options_and_destination(control: &Path, host: &HostConfig) -> (Vec<String>, String) {
     let mut words = host.ssh_words();
     let destination = words.pop().unwrap_or_default();
-    let mut c = Command::new("ssh");
-    c.args(words)
-        .args([
+    words.extend(
+        [
             "-o",
             "BatchMode=yes",
             "-o",
@@ -89,16 +97,15 @@ fn base(control: &Path, host: &HostConfig) -> Command {
             "-o",
             &format!("ControlPersist={PERSIST_SECS}"),
             "-o",
-        ])
-        .arg(format!("ControlPath={}/%C", control.display()))
-        .args([
+            &format!("ControlPath={}/%C", control.display()),
             "-o",
             "ServerAliveInterval=10",
             "-o",
             "ServerAliveCountMax=3",
-        ])
-        .arg(destination);
-    c
+        ]
+        .map(str::to_string),
+    );
+    (words, destination)
 }
 
 #[cfg(test)]

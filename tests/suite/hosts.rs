@@ -94,7 +94,7 @@ XDG_CONFIG_HOME = {:?}
 }
 
 /// `flightdeck --host HOST run` of `agent` on `repo`; the run's id.
-fn run_on(env: &Env, host: &str, repo: &Path, agent: &str, task: &str) -> String {
+pub(crate) fn run_on(env: &Env, host: &str, repo: &Path, agent: &str, task: &str) -> String {
     let out = env.output(&[
         "--host",
         host,
@@ -152,11 +152,11 @@ impl OneHost {
     }
 }
 
-fn shown(env: &Env, id: &str) -> Value {
+pub(crate) fn shown(env: &Env, id: &str) -> Value {
     env.json(&["show", id, "--json"])
 }
 
-fn wait_shown(env: &Env, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) fn wait_shown(env: &Env, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;
     for _ in 0..300 {
         last = shown(env, id);

@@ -1,0 +1,58 @@
+//! Landing a run of another host with `land = "fetch"`: it lands in the host's copy (through
+//! the host's merge queue), and this machine fetches the landed target from there over the
+//! host's ssh connection and fast-forwards its own repository, checkout included; when its own
+//! target has moved meanwhile, it says so and moves nothing.
+
+use crate::common::*;
+use crate::hosts::{run_on, wait_shown, OneHost};
+
+#[test]
+fn a_remote_run_lands_there_and_this_machine_fetches_what_landed() {
+    let Some(w) = OneHost::start() else {
+        return;
+    };
+    let (env, repo) = (&w.env, &w.repo);
+    // The host's copy is a clone of this machine's repository, as a user's would be.
+    let copy = w.dir.path().join("host-copy");
+    git(
+        w.dir.path(),
+        &[
+            "clone",
+            "-q",
+            repo.to_str().unwrap(),
+            copy.to_str().unwrap(),
+        ],
+    );
+    let remote_repo = w.remote.repo.display().to_string();
+    w.configure("b1", |c| {
+        c.replace(
+            &format!("{remote_repo:?}"),
+            &format!("{:?}", copy.display().to_string()),
+        )
+        .replace("max_parallel = 3\n", "max_parallel = 3\nland = \"fetch\"\n")
+    });
+
+    let id = run_on(env, "b1", repo, "noop", "make remote.txt there");
+    wait_shown(env, &id, "ready", |s| s["merge"] == "ready");
+    let out = env.ok(&["merge", &id]);
+    assert!(out.contains("fetched main at"), "{out}");
+    let landed = wait_shown(env, &id, "merged", |s| s["merge"] == "merged");
+    let commit = landed["merged_commit"].as_str().unwrap().to_string();
+    // Landed in the host's copy, and here: the branch and the checkout.
+    assert_eq!(git(&copy, &["rev-parse", "main"]).trim(), commit);
+    assert_eq!(git(repo, &["rev-parse", "main"]).trim(), commit);
+    assert!(repo.join("remote.txt").exists());
+    assert_eq!(git(repo, &["status", "--porcelain"]).trim(), "");
+
+    // Main moves here meanwhile: the next landing there is not forced over it.
+    let id = run_on(env, "b1", repo, "short", "make done.txt there");
+    wait_shown(env, &id, "ready", |s| s["merge"] == "ready");
+    std::fs::write(repo.join("here.txt"), "made here\n").unwrap();
+    git(repo, &["add", "here.txt"]);
+    git(repo, &["commit", "-q", "-m", "here"]);
+    let here = git(repo, &["rev-parse", "main"]).trim().to_string();
+    let said = env.fails(&["merge", &id]);
+    assert!(said.contains("cannot be fast-forwarded"), "{said}");
+    assert!(said.contains("refs/flightdeck/hosts/b1/main"), "{said}");
+    assert_eq!(git(repo, &["rev-parse", "main"]).trim(), here);
+}
