@@ -113,6 +113,12 @@ pub enum Command {
     Subscribe,
     /// Liveness check; answers with the server's pid.
     Ping,
+    /// A tunnel from host `name` to this server's gateway, opened (or found open) by this
+    /// server, and the host's token there: for a run sent to that host (`HostGateway`).
+    HostGateway {
+        name: String,
+        host: Box<crate::config::hosts::HostConfig>,
+    },
     /// Stop the server. With `kill_runs`, runs are killed first (tests use this to leave nothing
     /// behind); otherwise agents keep running without a supervisor.
     Shutdown {
@@ -145,6 +151,7 @@ impl Command {
             | Command::List
             | Command::Subscribe
             | Command::Ping
+            | Command::HostGateway { .. }
             | Command::Shutdown { .. } => None,
         }
     }
@@ -159,6 +166,33 @@ pub struct RunRequest {
     pub base: Option<String>,
     /// `--config FILE` / `FLIGHTDECK_CONFIG`, absolute.
     pub config: Option<PathBuf>,
+    /// A run sent to another host: its model calls go back to the sending machine's gateway
+    /// (which holds the keys) through a tunnel. Absent from older clients' requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<HostGateway>,
+}
+
+/// Where a run on another host sends its model calls: the sending machine's gateway, reached
+/// through an `ssh -R` tunnel to a loopback port on the host. The host's own gateway still
+/// meters each call into the run's record, forwarding to `url` with `token` instead of a key.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostGateway {
+    /// `http://127.0.0.1:PORT/h/<token>` on the host (add `/<provider>`).
+    pub url: String,
+    /// The host's token at the sending machine's gateway (never a provider key).
+    pub token: String,
+    /// The sending machine's providers by name: the run's providers there.
+    pub providers: std::collections::BTreeMap<String, crate::config::ProviderKind>,
+}
+
+impl std::fmt::Debug for HostGateway {
+    // The token is kept out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostGateway")
+            .field("url", &"…")
+            .field("providers", &self.providers)
+            .finish()
+    }
 }
 
 /// Something that happened, pushed to subscribers.
@@ -224,6 +258,10 @@ pub enum Reply {
     /// One timeline line, as written to `timeline.jsonl`.
     Line {
         line: serde_json::Value,
+    },
+    /// `HostGateway`: None when this server has no providers (the host uses its own).
+    HostGateway {
+        gateway: Option<HostGateway>,
     },
     Pong {
         pid: u32,
@@ -399,6 +437,7 @@ mod tests {
                 agent: Some("a".into()),
                 base: None,
                 config: None,
+                gateway: None,
             }),
             Command::Retry {
                 run: "abc".into(),

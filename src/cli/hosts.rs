@@ -241,3 +241,21 @@ pub async fn local_parallel(config: Option<std::path::PathBuf>) -> usize {
         _ => crate::config::Config::default().max_parallel,
     }
 }
+
+/// For a run sent to host `name`: this machine's gateway, through a tunnel this machine's
+/// server opens (started on demand: the tunnel outlives this command, as the run does). None
+/// when this machine has no providers (the host's own are used then).
+pub async fn gateway_for(
+    local: &crate::client::Client,
+    name: &str,
+    host: &crate::config::hosts::HostConfig,
+) -> Result<Option<crate::protocol::HostGateway>> {
+    let asked = crate::protocol::Command::HostGateway {
+        name: name.to_string(),
+        host: Box::new(host.clone()),
+    };
+    match local.request(&asked).await? {
+        crate::protocol::Reply::HostGateway { gateway } => Ok(gateway),
+        other => Err(eyre!("unexpected answer from the server: {other:?}")),
+    }
+}

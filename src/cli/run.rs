@@ -16,6 +16,8 @@ pub struct Args {
     pub json: bool,
     pub task: String,
     pub config: Option<PathBuf>,
+    /// A run on another host: this machine's gateway, through the tunnel.
+    pub gateway: Option<crate::protocol::HostGateway>,
 }
 
 pub async fn start(client: &Client, a: Args) -> Result<i32> {
@@ -31,6 +33,7 @@ pub async fn start(client: &Client, a: Args) -> Result<i32> {
         agent: a.agent,
         base: a.base,
         config: a.config,
+        gateway: a.gateway,
     };
     let record = expect_run(client.request(&Command::Run(request)).await?)?;
     if !a.wait {

@@ -291,6 +291,7 @@ pub async fn run(home: Home, no_ui: bool) -> Result<i32> {
                 agent: Some(name.to_string()),
                 base: None,
                 config: Some(setup.config.clone()),
+                gateway: None,
             }))
             .await
             .map_err(|e| other_server(e, &setup.config))?;

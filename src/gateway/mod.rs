@@ -8,6 +8,7 @@
 mod admit;
 mod body;
 pub mod budget;
+mod hosts;
 mod in_flight;
 mod listen;
 pub mod route;
@@ -83,6 +84,8 @@ pub struct RunLink {
     pub agent_cap: Option<budget::AgentCap>,
     /// What the run had spent before (earlier attempts), plus what passes through.
     pub spent: Spent,
+    /// Another host's link (`/h/`), not a run's: that host's name.
+    host: Option<String>,
     warned: bool,
     refusals: u64,
     /// Unpriced models already counted at a worst-case price (said once each).
@@ -107,6 +110,7 @@ impl RunLink {
             caps,
             agent_cap,
             spent,
+            host: None,
             warned: false,
             refusals: 0,
             estimated: Default::default(),
@@ -232,6 +236,7 @@ impl Gateway {
                 link.agent_cap = agent_cap.clone();
                 link.warned = false;
             }
+            Gateway::set_host_caps(&mut links, caps);
         }
         self.wake();
     }
@@ -377,9 +382,11 @@ async fn forward(
     if let Some((since, meter)) = held {
         meter.released(since.elapsed());
     }
-    let key = match provider.kind {
-        ProviderKind::Demo => Ok(DEMO_KEY.to_string()),
-        _ => std::env::var(&provider.api_key_env),
+    // A run sent here by another machine: its gateway takes the host's token, not a key.
+    let key = match (&provider.host_token, provider.kind) {
+        (Some(token), _) => Ok(token.clone()),
+        (None, ProviderKind::Demo) => Ok(DEMO_KEY.to_string()),
+        (None, _) => std::env::var(&provider.api_key_env),
     };
     let Ok(key) = key else {
         return Err(json_error(

@@ -10,6 +10,7 @@ mod commands;
 mod context;
 mod effects;
 mod forge_land;
+pub mod host_gateway;
 pub mod forge_link;
 pub(crate) mod in_order;
 mod jobs;
@@ -232,6 +233,8 @@ pub struct Supervisor {
     pools: crate::workspace::pool::Keeper,
     /// The runs' pull requests: deliveries and polls under way, the forge clients.
     forge: forge_link::ForgeLink,
+    /// Tunnels from other hosts to the gateway, for the runs sent there.
+    tunnels: crate::hosts::tunnel::Tunnels,
 }
 
 impl Supervisor {
@@ -283,6 +286,7 @@ impl Supervisor {
             spawner,
             pools,
             forge: Default::default(),
+            tunnels: Default::default(),
         };
         sup.load_existing(loaded);
         sup.readopt_unfinished();

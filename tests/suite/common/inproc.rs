@@ -132,6 +132,7 @@ impl InProc {
                 agent: Some(agent.into()),
                 base: None,
                 config: Some(self.config.clone()),
+                gateway: None,
             }))
             .await;
         match reply {
