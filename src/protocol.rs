@@ -429,6 +429,32 @@ mod tests {
     }
 
     #[test]
+    fn a_run_request_without_a_gateway_still_reads_and_the_token_is_not_shown() {
+        let older =
+            r#"{"cmd":"run","task":"t","repo":"/r","agent":null,"base":null,"config":null}"#;
+        match serde_json::from_str::<Command>(older).unwrap() {
+            Command::Run(r) => assert_eq!(r.gateway, None),
+            other => panic!("{other:?}"),
+        }
+        let g = HostGateway {
+            url: "http://127.0.0.1:1/h/fdh-secret".into(),
+            token: "fdh-secret".into(),
+            providers: Default::default(),
+        };
+        assert!(!format!("{g:?}").contains("secret"));
+        let line = serde_json::to_string(&Command::Run(RunRequest {
+            task: "t".into(),
+            repo: "/r".into(),
+            agent: None,
+            base: None,
+            config: None,
+            gateway: None,
+        }))
+        .unwrap();
+        assert!(!line.contains("gateway"), "{line}");
+    }
+
+    #[test]
     fn commands_round_trip_as_json_lines() {
         let cmds = vec![
             Command::Run(RunRequest {

@@ -107,7 +107,10 @@ impl Gateway {
     }
 
     /// New global caps for every host's link (the user raised one and resumed a run).
-    pub(super) fn set_host_caps(links: &mut std::collections::HashMap<String, RunLink>, caps: BudgetConfig) {
+    pub(super) fn set_host_caps(
+        links: &mut std::collections::HashMap<String, RunLink>,
+        caps: BudgetConfig,
+    ) {
         for link in links.values_mut().filter(|l| l.host.is_some()) {
             link.caps = global_only(caps);
             link.warned = false;

@@ -5,5 +5,5 @@
 pub mod bridge;
 pub mod copy;
 pub mod route;
-pub mod tunnel;
 pub mod ssh;
+pub mod tunnel;

@@ -54,11 +54,14 @@ impl Drop for Tunnel {
 impl Tunnels {
     /// The port on host `name` that reaches this machine's `gateway_port`: the open tunnel's,
     /// or a new one's once it is open. Must be called on the runtime.
+    /// `keys`: the variables holding provider keys, taken out of ssh's environment (a
+    /// `SendEnv` in an ssh config must not carry one to the host).
     pub async fn port(
         &self,
         name: &str,
         host: &HostConfig,
         gateway_port: u16,
+        keys: Vec<String>,
     ) -> Result<u16, String> {
         let mut state = {
             let mut hosts = self
@@ -70,7 +73,13 @@ impl Tunnels {
                 .is_none_or(|t| t.gateway_port != gateway_port || t.task.is_finished());
             if fresh {
                 let (tx, rx) = watch::channel(State::Opening);
-                let task = tokio::spawn(keep_open(name.to_string(), host.clone(), gateway_port, tx));
+                let task = tokio::spawn(keep_open(
+                    name.to_string(),
+                    host.clone(),
+                    gateway_port,
+                    keys,
+                    tx,
+                ));
                 hosts.insert(
                     name.to_string(),
                     Tunnel {
@@ -85,11 +94,8 @@ impl Tunnels {
                 .map(|t| t.state.clone())
                 .ok_or_else(|| "the tunnel went away".to_string())?
         };
-        let settled = tokio::time::timeout(
-            OPEN_WAIT,
-            state.wait_for(|s| !matches!(s, State::Opening)),
-        )
-        .await;
+        let settled =
+            tokio::time::timeout(OPEN_WAIT, state.wait_for(|s| !matches!(s, State::Opening))).await;
         match settled {
             Ok(Ok(s)) => match &*s {
                 State::Open(port) => Ok(*port),
@@ -155,20 +161,29 @@ pub fn forward_said(line: &str, asked: u16) -> Option<Result<u16, ()>> {
     if line.contains("remote forward success for: listen") && asked != 0 {
         return Some(Ok(asked));
     }
-    if line.contains("remote forward failure") || line.contains("remote port forwarding failed")
-    {
+    if line.contains("remote forward failure") || line.contains("remote port forwarding failed") {
         return Some(Err(()));
     }
     None
 }
 
 /// Keep host `name`'s tunnel open for as long as this task lives.
-async fn keep_open(name: String, host: HostConfig, gateway_port: u16, tx: watch::Sender<State>) {
+async fn keep_open(
+    name: String,
+    host: HostConfig,
+    gateway_port: u16,
+    keys: Vec<String>,
+    tx: watch::Sender<State>,
+) {
     let mut asked = 0u16;
     let mut wait = RETRY_FIRST;
     loop {
         let _ = tx.send(State::Opening);
-        let said = match command(&host, asked, gateway_port).spawn() {
+        let mut ssh = command(&host, asked, gateway_port);
+        for k in keys.iter().filter(|k| !k.is_empty()) {
+            ssh.env_remove(k);
+        }
+        let said = match ssh.spawn() {
             Ok(mut child) => {
                 let opened = std::time::Instant::now();
                 let why = follow(&mut child, asked, &tx).await;
@@ -273,7 +288,10 @@ mod tests {
             None
         );
         assert_eq!(
-            forward_said("Error: remote port forwarding failed for listen port 41234", 41234),
+            forward_said(
+                "Error: remote port forwarding failed for listen port 41234",
+                41234
+            ),
             Some(Err(()))
         );
         assert_eq!(forward_said("debug1: Authentication succeeded", 0), None);

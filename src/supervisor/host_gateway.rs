@@ -44,8 +44,13 @@ impl Supervisor {
                 if config.providers.is_empty() {
                     return Ok(Reply::HostGateway { gateway: None });
                 }
+                let keys = config
+                    .providers
+                    .values()
+                    .map(|p| p.api_key_env.clone())
+                    .collect();
                 let port = tunnels
-                    .port(&name, &host, gw.addr().port())
+                    .port(&name, &host, gw.addr().port(), keys)
                     .await
                     .map_err(ProtocolError::refused)?;
                 let kinds = config

@@ -94,7 +94,7 @@ XDG_CONFIG_HOME = {:?}
 }
 
 /// `flightdeck --host HOST run` of `agent` on `repo`; the run's id.
-fn run_on(env: &Env, host: &str, repo: &Path, agent: &str, task: &str) -> String {
+pub(crate) fn run_on(env: &Env, host: &str, repo: &Path, agent: &str, task: &str) -> String {
     let out = env.output(&[
         "--host",
         host,
@@ -144,6 +144,11 @@ impl OneHost {
         })
     }
 
+    /// The config file the host's runs read.
+    pub(crate) fn remote_config(&self) -> &Path {
+        &self.remote.config
+    }
+
     /// `[hosts.NAME]` for the host, edited by `edit`, with this machine's agents, as the
     /// config this machine reads.
     pub(crate) fn configure(&self, name: &str, edit: impl FnOnce(String) -> String) {
@@ -156,7 +161,7 @@ fn shown(env: &Env, id: &str) -> Value {
     env.json(&["show", id, "--json"])
 }
 
-fn wait_shown(env: &Env, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) fn wait_shown(env: &Env, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;
     for _ in 0..300 {
         last = shown(env, id);

@@ -44,6 +44,7 @@ mod forge_rounds;
 mod gateway;
 mod gateway_recorded;
 mod hosts;
+mod hosts_gateway;
 mod housekeeping;
 mod landing_recovery;
 mod merge_queue;
