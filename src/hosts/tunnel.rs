@@ -229,13 +229,10 @@ async fn follow(
     let mut tail: Vec<String> = Vec::new();
     while let Ok(Some(line)) = lines.next_line().await {
         if open.is_none() {
-            match forward_said(&line, asked) {
-                Some(Ok(port)) => {
-                    open = Some(port);
-                    let _ = tx.send(State::Open(port));
-                }
-                // ssh ends at once (ExitOnForwardFailure), saying why.
-                Some(Err(())) | None => {}
+            // A refusal needs nothing here: ssh ends at once (ExitOnForwardFailure), saying why.
+            if let Some(Ok(port)) = forward_said(&line, asked) {
+                open = Some(port);
+                let _ = tx.send(State::Open(port));
             }
         }
         if !line.starts_with("debug") {
