@@ -113,8 +113,8 @@ pub enum Command {
     Subscribe,
     /// Liveness check; answers with the server's pid.
     Ping,
-    /// A tunnel from host `name` to this server's gateway, opened (or found open) by this
-    /// server, and the host's token there: for a run sent to that host (`HostGateway`).
+    /// What a run sent to host `name` needs from this server: a tunnel from the host to its
+    /// gateway, opened (or found open), the host's token there, and a run id reserved here.
     HostGateway {
         name: String,
         host: Box<crate::config::hosts::HostConfig>,
@@ -170,6 +170,10 @@ pub struct RunRequest {
     /// (which holds the keys) through a tunnel. Absent from older clients' requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<HostGateway>,
+    /// The id the run is to have (a run sent to another host: the sending machine reserved it,
+    /// so ids stay unique across hosts). Refused when a run has it already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// Where a run on another host sends its model calls: the sending machine's gateway, reached
@@ -259,9 +263,12 @@ pub enum Reply {
     Line {
         line: serde_json::Value,
     },
-    /// `HostGateway`: None when this server has no providers (the host uses its own).
+    /// `HostGateway`: None when this server has no providers (the host uses its own); and
+    /// an id this server reserved for the run (none of its runs will have it).
     HostGateway {
         gateway: Option<HostGateway>,
+        #[serde(default)]
+        id: Option<String>,
     },
     Pong {
         pid: u32,
@@ -449,6 +456,7 @@ mod tests {
             base: None,
             config: None,
             gateway: None,
+            id: None,
         }))
         .unwrap();
         assert!(!line.contains("gateway"), "{line}");
@@ -464,6 +472,7 @@ mod tests {
                 base: None,
                 config: None,
                 gateway: None,
+                id: None,
             }),
             Command::Retry {
                 run: "abc".into(),

@@ -310,8 +310,8 @@ pub async fn main(cli: Cli) -> Result<i32> {
             task,
         }) => {
             let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));
-            let (client, repo, config, gateway) = match cli.host.as_deref() {
-                None | Some(crate::config::hosts::LOCAL) => (client, repo, config, None),
+            let (client, repo, config, (gateway, id)) = match cli.host.as_deref() {
+                None | Some(crate::config::hosts::LOCAL) => (client, repo, config, (None, None)),
                 Some(name) => {
                     let all = Hosts::load(&client, config.clone()).await?;
                     let (c, there) = hosts::placed(&all, name, &repo, config.clone()).await?;
@@ -321,7 +321,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
                             h.config.clone().map(PathBuf::from),
                             hosts::gateway_for(&client, c.host_name(), h).await?,
                         ),
-                        None => (config, None),
+                        None => (config, (None, None)),
                     };
                     (c, PathBuf::from(there), theirs, gateway)
                 }
@@ -337,6 +337,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
                     task: task.join(" "),
                     config,
                     gateway,
+                    id,
                 },
             )
             .await

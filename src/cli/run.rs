@@ -18,6 +18,8 @@ pub struct Args {
     pub config: Option<PathBuf>,
     /// A run on another host: this machine's gateway, through the tunnel.
     pub gateway: Option<crate::protocol::HostGateway>,
+    /// A run on another host: the id this machine reserved for it.
+    pub id: Option<String>,
 }
 
 pub async fn start(client: &Client, a: Args) -> Result<i32> {
@@ -34,6 +36,7 @@ pub async fn start(client: &Client, a: Args) -> Result<i32> {
         base: a.base,
         config: a.config,
         gateway: a.gateway,
+        id: a.id,
     };
     let record = expect_run(client.request(&Command::Run(request)).await?)?;
     if !a.wait {

@@ -28,7 +28,7 @@ impl Supervisor {
                         // No room for its proof: not started, said so.
                         crate::disk::check_room(home.root()).map_err(ProtocolError::refused)?;
                         let mut v = submit::validate(request, &source)?;
-                        v.id = submit::claim(&home, &v.request.task)?;
+                        v.id = submit::claim(&home, &v.request.task, v.request.id.as_deref())?;
                         // Sent from another machine: its gateway holds the keys.
                         if let Some(g) = &v.request.gateway {
                             super::host_gateway::write(&home.run_dir(&v.id), g)?;

@@ -17,6 +17,39 @@ use super::{Answer, Supervisor};
 
 /// The file in a run's directory that says its calls go to another machine's gateway.
 pub const FILE: &str = "host-gateway.json";
+/// The directory of the home where ids given to runs on other hosts are reserved.
+const RESERVED: &str = "host-run-ids";
+
+/// Reserve a run id for a run sent to another host: no run here will have it, so ids stay
+/// unique across this machine and its hosts. Blocking.
+pub fn reserve(home: &crate::paths::Home) -> Result<String, ProtocolError> {
+    let dir = home.root().join(RESERVED);
+    crate::owner_only::create_dir_all(&dir)
+        .map_err(|e| ProtocolError::internal(format!("cannot create {}: {e}", dir.display())))?;
+    loop {
+        let id = crate::run::id::generate();
+        match crate::owner_only::create_dir(&dir.join(&id)) {
+            // Made first, then checked (as `claim` does the other way round): of two at once,
+            // one sees the other.
+            Ok(()) if home.run_dir(&id).exists() => {
+                let _ = std::fs::remove_dir(dir.join(&id));
+            }
+            Ok(()) => return Ok(id),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(ProtocolError::internal(format!(
+                    "cannot reserve a run id in {}: {e}",
+                    dir.display()
+                )))
+            }
+        }
+    }
+}
+
+/// Whether `id` was reserved for a run on another host. Blocking.
+pub fn reserved(home: &crate::paths::Home, id: &str) -> bool {
+    home.root().join(RESERVED).join(id).exists()
+}
 
 impl Supervisor {
     /// Open (or find open) the tunnel from host `name` to this server's gateway; answer with
@@ -35,14 +68,19 @@ impl Supervisor {
         };
         let source = self.config_source.clone();
         let tunnels = self.tunnels.clone();
+        let home = self.home.clone();
         tokio::spawn(async move {
             let answer = async {
-                // The providers pinned at start, the budgets and prices as your files say now.
-                let config = tokio::task::spawn_blocking(move || source.load(None, None))
-                    .await
-                    .map_err(|e| ProtocolError::internal(e.to_string()))??;
+                // The providers pinned at start, the budgets and prices as your files say now;
+                // and the run's id.
+                let (config, id) = tokio::task::spawn_blocking(move || {
+                    Ok::<_, ProtocolError>((source.load(None, None)?, reserve(&home)?))
+                })
+                .await
+                .map_err(|e| ProtocolError::internal(e.to_string()))??;
+                let id = Some(id);
                 if config.providers.is_empty() {
-                    return Ok(Reply::HostGateway { gateway: None });
+                    return Ok(Reply::HostGateway { gateway: None, id });
                 }
                 let keys = config
                     .providers
@@ -72,6 +110,7 @@ impl Supervisor {
                         token,
                         providers: kinds,
                     }),
+                    id,
                 })
             }
             .await;

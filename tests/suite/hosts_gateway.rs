@@ -110,6 +110,9 @@ command = ["sh", "-c", "env > \"$1\"; while [ ! -f \"$2\" ]; do sleep 0.1; done"
     let env = &w.env;
 
     let id = run_on(env, "b1", &w.repo, "builtin-claude", "write a note");
+    // Its id was reserved here (no run here will be given it) and the host's run has it.
+    assert!(env.home.join("host-run-ids").join(&id).is_dir(), "{id}");
+    assert!(w.remote.home.join("runs").join(&id).is_dir(), "{id}");
     let r = wait_shown(env, &id, "the remote run to end", |r| {
         r["status"] == "succeeded" || r["status"] == "failed"
     });

@@ -115,6 +115,7 @@ fn on_mode_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                         base: None,
                         config: app.config.clone(),
                         gateway: None,
+                        id: None,
                     }),
                 });
                 app.say("starting a run…");

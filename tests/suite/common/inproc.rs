@@ -133,6 +133,7 @@ impl InProc {
                 base: None,
                 config: Some(self.config.clone()),
                 gateway: None,
+                id: None,
             }))
             .await;
         match reply {
