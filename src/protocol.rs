@@ -169,7 +169,7 @@ pub struct RunRequest {
     /// A run sent to another host: its model calls go back to the sending machine's gateway
     /// (which holds the keys) through a tunnel. Absent from older clients' requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<HostGateway>,
+    pub gateway: Option<Box<HostGateway>>,
     /// The id the run is to have (a run sent to another host: the sending machine reserved it,
     /// so ids stay unique across hosts). Refused when a run has it already.
     #[serde(default, skip_serializing_if = "Option::is_none")]

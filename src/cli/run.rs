@@ -35,7 +35,7 @@ pub async fn start(client: &Client, a: Args) -> Result<i32> {
         agent: a.agent,
         base: a.base,
         config: a.config,
-        gateway: a.gateway,
+        gateway: a.gateway.map(Box::new),
         id: a.id,
     };
     let record = expect_run(client.request(&Command::Run(request)).await?)?;
