@@ -60,11 +60,13 @@ fn global_only(caps: BudgetConfig) -> BudgetConfig {
 }
 
 impl Gateway {
-    /// The token host `name`'s gateway calls this one with (made on first use, the same for
-    /// as long as this server runs), its link given these providers, prices and global caps.
+    /// The token host `name`'s gateway calls this one with (`token` on first use, when a
+    /// previous server gave it, else a new one; the same for as long as this server runs), its
+    /// link given these providers, prices and global caps.
     pub fn host_link(
         &self,
         name: &str,
+        token: Option<String>,
         providers: BTreeMap<String, ProviderConfig>,
         prices: Arc<PriceTable>,
         caps: BudgetConfig,
@@ -82,12 +84,20 @@ impl Gateway {
                 token.clone()
             } else {
                 // About 119 random bits: the tunnel's port on the host is open to its users.
-                let token = format!(
-                    "fdh-{}{}{}",
-                    crate::run::id::generate(),
-                    crate::run::id::generate(),
-                    crate::run::id::generate()
-                );
+                let token = token
+                    .filter(|t| {
+                        t.len() > 20
+                            && t.starts_with("fdh-")
+                            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    })
+                    .unwrap_or_else(|| {
+                        format!(
+                            "fdh-{}{}{}",
+                            crate::run::id::generate(),
+                            crate::run::id::generate(),
+                            crate::run::id::generate()
+                        )
+                    });
                 let mut link = RunLink::new(
                     format!("host {name}"),
                     Arc::new(HostMeter { host: name.into() }),

@@ -56,12 +56,15 @@ impl Tunnels {
     /// or a new one's once it is open. Must be called on the runtime.
     /// `keys`: the variables holding provider keys, taken out of ssh's environment (a
     /// `SendEnv` in an ssh config must not carry one to the host).
+    /// `first`: the port to ask for on the host when the tunnel is opened (0: any; a server
+    /// opening its predecessor's tunnel again asks for its port, which runs there were given).
     pub async fn port(
         &self,
         name: &str,
         host: &HostConfig,
         gateway_port: u16,
         keys: Vec<String>,
+        first: u16,
     ) -> Result<u16, String> {
         let mut state = {
             let mut hosts = self
@@ -78,6 +81,7 @@ impl Tunnels {
                     host.clone(),
                     gateway_port,
                     keys,
+                    first,
                     tx,
                 ));
                 hosts.insert(
@@ -145,6 +149,14 @@ pub fn command(host: &HostConfig, remote_port: u16, gateway_port: u16) -> Comman
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
+    // SAFETY: prctl is a plain system call, async-signal-safe. The tunnel ends with the server
+    // (even a `kill -9`): the next server opens it again on the same port.
+    unsafe {
+        c.pre_exec(|| {
+            nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGTERM);
+            Ok(())
+        });
+    }
     c
 }
 
@@ -173,9 +185,10 @@ async fn keep_open(
     host: HostConfig,
     gateway_port: u16,
     keys: Vec<String>,
+    first: u16,
     tx: watch::Sender<State>,
 ) {
-    let mut asked = 0u16;
+    let mut asked = first;
     let mut wait = RETRY_FIRST;
     loop {
         let _ = tx.send(State::Opening);

@@ -290,6 +290,8 @@ impl Supervisor {
         };
         sup.load_existing(loaded);
         sup.readopt_unfinished();
+        // Runs on other hosts reach their models through this server's gateway again.
+        sup.reopen_host_links();
         // Landings cut short are finished first; then the merge queue, on disk as the runs'
         // `merge: pending`, is taken up again.
         sup.finish_landings();

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde_json::json as j;
 
 use crate::common::provider::{post, Provider};
+use crate::common::wait_until;
 use crate::gateway::{agent_env_of, anthropic_turn};
 use crate::hosts::{run_on, wait_shown, OneHost};
 
@@ -151,7 +152,7 @@ command = ["sh", "-c", "env > \"$1\"; while [ ! -f \"$2\" ]; do sleep 0.1; done"
     let procs = processes(&home, KEY);
     assert!(
         procs.iter().any(|p| p.1),
-        "no process of the host's home was found (its server runs): {procs:?}"
+        "no process of the host's home was found (its server runs)"
     );
     let leaked: Vec<_> = procs.iter().filter(|p| p.1 && p.2).collect();
     assert!(
@@ -159,16 +160,19 @@ command = ["sh", "-c", "env > \"$1\"; while [ ! -f \"$2\" ]; do sleep 0.1; done"
         "the key is in their environment: {leaked:?}"
     );
     // (This machine's server has it: the check can see a key where there is one.) Not the
-    // tunnel's ssh here either: a SendEnv could carry it over.
-    assert!(procs.iter().any(|p| !p.1 && p.2), "{procs:?}");
-    let ssh: Vec<_> = procs
+    // tunnel's ssh here either, which this machine's server started: a SendEnv could carry
+    // it over.
+    assert!(procs.iter().any(|p| !p.1 && p.2), "no process has the key");
+    let tunnel: Vec<_> = procs
         .iter()
-        .filter(|p| p.2 && p.3.starts_with("ssh "))
+        .filter(|p| {
+            p.3.starts_with("ssh ")
+                && p.3.contains(" -R ")
+                && p.3.contains(&format!("-p {} ", w.sshd.port))
+        })
         .collect();
-    assert!(
-        ssh.is_empty(),
-        "ssh has the key in its environment: {ssh:?}"
-    );
+    assert_eq!(tunnel.len(), 1, "{tunnel:?}");
+    assert!(!tunnel[0].2, "the tunnel's ssh has the key: {tunnel:?}");
     // The host's token is on no command line (ps shows them).
     let gw: serde_json::Value = serde_json::from_slice(
         &std::fs::read(
@@ -228,4 +232,84 @@ command = ["sh", "-c", "env > \"$1\"; while [ ! -f \"$2\" ]; do sleep 0.1; done"
     assert_eq!(provider.requests().len(), 2);
     env.ok(&["kill", &local]);
     let _ = held.join();
+}
+
+/// Whether something listens on 127.0.0.1:`port`.
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// The runs on a host outlive this machine's server: killed (`kill -9`), its tunnel goes with
+/// it; the next server opens it again on the same port with the same token, and a call the
+/// host's agent makes after that reaches the provider with the key held here.
+#[test]
+fn a_host_s_tunnel_and_token_come_back_with_this_machine_s_next_server() {
+    let Some(mut w) = OneHost::start() else {
+        return;
+    };
+    let provider = Provider::start(vec![crate::common::provider::json(
+        j!({"id":"msg_1","type":"message","model":"claude-haiku-4-5","content":[],"usage":{"input_tokens":7,"output_tokens":3}}),
+    )]);
+    let here = format!(
+        "\n[providers.anthropic]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:{}\"\napi_key_env = \"FD_TEST_HOST_KEY\"\n",
+        provider.port
+    );
+    w.configure("b1", |h| format!("{h}{here}"));
+    w.env.vars.push(("FD_TEST_HOST_KEY".into(), KEY.into()));
+    // The host's agent makes its call once the test says go.
+    let mut theirs = std::fs::read_to_string(w.remote_config()).unwrap();
+    theirs.push_str(
+        r#"
+[agents.caller]
+command = ["sh", "-c", "while [ ! -f go ]; do sleep 0.1; done; rm go; curl -sS -o ../answer-$FLIGHTDECK_RUN_ID -H \"x-api-key: $ANTHROPIC_API_KEY\" -H 'content-type: application/json' -d '{\"model\":\"claude-haiku-4-5\",\"max_tokens\":1,\"messages\":[]}' \"$ANTHROPIC_BASE_URL/v1/messages\"; echo called > called.txt"]
+"#,
+    );
+    std::fs::write(w.remote_config(), theirs).unwrap();
+    let env = &w.env;
+
+    let id = run_on(env, "b1", &w.repo, "caller", "call later");
+    let r = wait_shown(env, &id, "the host's agent at work", |r| {
+        r["status"] == "running" && r["phase"] == "agent"
+    });
+    let wt = std::path::PathBuf::from(r["worktree"].as_str().unwrap());
+    let gw: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            w.remote
+                .home
+                .join("runs")
+                .join(&id)
+                .join("host-gateway.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let url = gw["url"].as_str().unwrap().to_string();
+    let port: u16 = url
+        .trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(listening(port), "{url}");
+
+    // This machine's server killed: its tunnel ends with it.
+    env.kill_server();
+    wait_until("the tunnel to close with the server", || !listening(port));
+    // The next server (started by any command) opens it again where it was.
+    env.ok(&["ls"]);
+    wait_until("the tunnel to open again", || listening(port));
+
+    std::fs::write(wt.join("go"), "").unwrap();
+    let r = wait_shown(env, &id, "the host's run to end", |r| {
+        r["status"] == "succeeded" || r["status"] == "failed"
+    });
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    let answer = std::fs::read_to_string(wt.parent().unwrap().join(format!("answer-{id}")))
+        .unwrap_or_default();
+    assert!(answer.contains("msg_1"), "{answer}");
+    let got = provider.requests();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].header("x-api-key"), Some(KEY));
+    assert_eq!(r["tokens"]["input"], 7, "{r:#}");
 }
