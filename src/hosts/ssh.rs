@@ -98,6 +98,9 @@ fn base(control: &Path, host: &HostConfig) -> Command {
             "ServerAliveCountMax=3",
         ])
         .arg(destination);
+    for k in host.key_vars.iter().filter(|k| !k.is_empty()) {
+        c.env_remove(k);
+    }
     c
 }
 

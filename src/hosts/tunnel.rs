@@ -149,6 +149,9 @@ pub fn command(host: &HostConfig, remote_port: u16, gateway_port: u16) -> Comman
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
+    for k in host.key_vars.iter().filter(|k| !k.is_empty()) {
+        c.env_remove(k);
+    }
     // SAFETY: prctl is a plain system call, async-signal-safe. The tunnel ends with the server
     // (even a `kill -9`): the next server opens it again on the same port.
     unsafe {

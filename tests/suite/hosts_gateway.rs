@@ -173,6 +173,22 @@ command = ["sh", "-c", "env > \"$1\"; while [ ! -f \"$2\" ]; do sleep 0.1; done"
         .collect();
     assert_eq!(tunnel.len(), 1, "{tunnel:?}");
     assert!(!tunnel[0].2, "the tunnel's ssh has the key: {tunnel:?}");
+    // Nor the commands' ssh (started by this machine's CLI, whose environment has the key)
+    // and their master connection.
+    let local_home = env.home.display().to_string();
+    let ssh: Vec<_> = procs
+        .iter()
+        .filter(|p| {
+            p.3.starts_with("ssh")
+                && (p.3.contains(&format!("-p {} ", w.sshd.port)) || p.3.contains(&local_home))
+        })
+        .collect();
+    assert!(!ssh.is_empty(), "no ssh of this test's was found");
+    let keyed: Vec<_> = ssh.iter().filter(|p| p.2).collect();
+    assert!(
+        keyed.is_empty(),
+        "ssh has the key in its environment: {keyed:?}"
+    );
     // The host's token is on no command line (ps shows them).
     let gw: serde_json::Value = serde_json::from_slice(
         &std::fs::read(
