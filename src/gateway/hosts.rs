@@ -6,6 +6,7 @@
 //! providers and prices and the global caps only (a run's own caps are enforced there).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::budget::Spent;
@@ -18,10 +19,66 @@ use crate::models::pricing::PriceTable;
 /// call; the global ledger counts it), the budget said in the server's log.
 struct HostMeter {
     host: String,
+    /// Where the hosts' spending is kept for the next server (`LEDGER` in its home).
+    ledger: Option<PathBuf>,
+}
+
+/// The file of a home where what other hosts' calls spent is kept, a line a call: the next
+/// server counts it towards the global budget, as it counts this machine's runs' records.
+pub const LEDGER: &str = "host-spend.jsonl";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Line {
+    host: String,
+    tokens: u64,
+    usd: f64,
+}
+
+/// What the hosts' calls spent, as `LEDGER` in `home` says (lines that do not read are
+/// skipped). Blocking.
+pub fn ledger_spent(home: &Path) -> Spent {
+    let text = std::fs::read_to_string(home.join(LEDGER)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Line>(l).ok())
+        .fold(Spent::default(), |s, l| Spent {
+            tokens: s.tokens + l.tokens,
+            usd: s.usd + l.usd,
+        })
 }
 
 impl Meter for HostMeter {
     fn record(&self, _call: ModelCall) {}
+
+    fn spent(&self, tokens: u64, usd: f64) {
+        let Some(path) = self.ledger.clone() else {
+            return;
+        };
+        let line = Line {
+            host: self.host.clone(),
+            tokens,
+            // An unpriced call with no price to count it at counts as spent (JSON has no ∞).
+            usd: if usd.is_finite() { usd } else { f64::MAX },
+        };
+        let Ok(mut text) = serde_json::to_string(&line) else {
+            return;
+        };
+        text.push('\n');
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        // Off the runtime: one short append.
+        rt.spawn_blocking(move || {
+            use std::io::Write;
+            let written = crate::owner_only::options()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(text.as_bytes()));
+            if let Err(e) = written {
+                tracing::warn!("cannot keep a host's spending in {}: {e}", path.display());
+            }
+        });
+    }
 
     fn warn(&self, message: String) {
         tracing::warn!("host {}: {message}", self.host);
@@ -62,11 +119,12 @@ fn global_only(caps: BudgetConfig) -> BudgetConfig {
 impl Gateway {
     /// The token host `name`'s gateway calls this one with (`token` on first use, when a
     /// previous server gave it, else a new one; the same for as long as this server runs), its
-    /// link given these providers, prices and global caps.
+    /// link given these providers, prices and global caps. `home`: where its spending is kept.
     pub fn host_link(
         &self,
         name: &str,
         token: Option<String>,
+        home: Option<&Path>,
         providers: BTreeMap<String, ProviderConfig>,
         prices: Arc<PriceTable>,
         caps: BudgetConfig,
@@ -100,7 +158,10 @@ impl Gateway {
                     });
                 let mut link = RunLink::new(
                     format!("host {name}"),
-                    Arc::new(HostMeter { host: name.into() }),
+                    Arc::new(HostMeter {
+                        host: name.into(),
+                        ledger: home.map(|h| h.join(LEDGER)),
+                    }),
                     providers,
                     prices,
                     caps,

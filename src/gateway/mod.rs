@@ -8,7 +8,7 @@
 mod admit;
 mod body;
 pub mod budget;
-mod hosts;
+pub mod hosts;
 mod in_flight;
 mod listen;
 pub mod route;
@@ -36,6 +36,8 @@ use in_flight::InFlight;
 /// Where a run's calls are recorded and its budget enforced.
 pub trait Meter: Send + Sync {
     fn record(&self, call: ModelCall);
+    /// What the call counted towards the global budget.
+    fn spent(&self, _tokens: u64, _usd: f64) {}
     fn warn(&self, message: String);
     /// The budget is spent: pause the run.
     fn stop(&self, message: String);
@@ -578,6 +580,7 @@ impl Recorder {
             Err(_) => Verdict::Fine,
         };
         self.meter.record(call);
+        self.meter.spent(tokens, cost);
         for note in notes {
             self.meter.warn(note);
         }

@@ -190,6 +190,7 @@ async fn open(
         .host_link(
             name,
             saved.as_ref().map(|s| s.token.clone()),
+            Some(home.root()),
             config.providers.clone(),
             Arc::new(config.prices()),
             config.budget,

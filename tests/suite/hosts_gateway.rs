@@ -212,8 +212,13 @@ command = ["sh", "-c", "env > \"$1\"; while [ ! -f \"$2\" ]; do sleep 0.1; done"
         "the host's token is on a command line: {shown:?}"
     );
 
-    // The host's 960 tokens spent this machine's global cap of 500: a local run's first call
-    // is held, and the run paused for the budget.
+    // The host's 960 tokens spent this machine's global cap of 500, kept here for the next
+    // server: after a restart, a local run's first call is held, and the run paused for the
+    // budget.
+    let ledger = std::fs::read_to_string(env.home.join("host-spend.jsonl")).unwrap();
+    assert_eq!(ledger.lines().count(), 2, "{ledger}");
+    assert!(ledger.contains(r#""host":"b1""#), "{ledger}");
+    env.kill_server();
     let local = env.start(&w.repo, "waiter", "wait for the budget");
     let agent_env = agent_env_of(env, &local);
     let url = format!("{}/v1/messages", agent_env["ANTHROPIC_BASE_URL"]);
