@@ -86,7 +86,7 @@ impl Meter for HostMeter {
 
     fn stop(&self, message: String) {
         tracing::warn!(
-            "host {}: {message}; its runs' model calls wait here until the cap is raised",
+            "host {}: {message}; its runs' model calls are refused (and those runs paused there) until the cap is raised",
             self.host
         );
     }
@@ -105,6 +105,27 @@ impl Meter for HostMeter {
     fn paused(&self) -> bool {
         false
     }
+}
+
+/// The header of a refusal for a spent global budget, for the host's gateway to pause the
+/// run (its calls are not held here: the run there is paused instead).
+pub(super) const BUDGET_SPENT: &str = "x-flightdeck-budget-spent";
+
+/// Why the host's gateway paused its run.
+pub(super) const SPENT_THERE: &str = "the global budget of the machine this run was sent from is spent (budget.global_usd or budget.global_tokens there); raise it there, then resume the run";
+
+/// The answer to another host's call once the global budget is spent.
+pub(super) fn budget_spent(message: &str) -> hyper::Response<super::Body> {
+    let mut r = super::json_error(
+        hyper::StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_error",
+        message,
+    );
+    r.headers_mut().insert(
+        BUDGET_SPENT,
+        hyper::header::HeaderValue::from_static("global"),
+    );
+    r
 }
 
 /// Only the caps that span hosts.

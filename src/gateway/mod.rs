@@ -370,6 +370,11 @@ async fn forward(
                 message,
                 stop,
             } => {
+                // Another host's call is answered at once: its gateway pauses the run there.
+                if target.host {
+                    meter.stop(message.clone());
+                    return Err(hosts::budget_spent(&message));
+                }
                 if held.is_none() {
                     if stop {
                         meter.stop(message.clone());
@@ -438,6 +443,9 @@ async fn forward(
     })?;
 
     let status = upstream.status();
+    if provider.host_token.is_some() && upstream.headers().contains_key(hosts::BUDGET_SPENT) {
+        meter.stop(hosts::SPENT_THERE.to_string());
+    }
     let mut response = Response::builder().status(status.as_u16());
     for (name, value) in upstream.headers() {
         if !DROP_RESPONSE.contains(&name.as_str()) {

@@ -253,6 +253,31 @@ command = ["sh", "-c", "env > \"$1\"; while [ ! -f \"$2\" ]; do sleep 0.1; done"
     assert_eq!(provider.requests().len(), 2);
     env.ok(&["kill", &local]);
     let _ = held.join();
+
+    // A run on the host is paused at its first call too, there, for the budget here.
+    let again = run_on(env, "b1", &w.repo, "builtin-claude", "write another note");
+    let r = wait_shown(
+        env,
+        &again,
+        "the host's run paused for the budget here",
+        |r| r["status"] == "paused" || r["status"] == "failed" || r["status"] == "succeeded",
+    );
+    assert_eq!(r["status"], "paused", "{r:#}");
+    assert_eq!(r["pause_reason"], "budget", "{r:#}");
+    let timeline = std::fs::read_to_string(
+        w.remote
+            .home
+            .join("runs")
+            .join(&again)
+            .join("timeline.jsonl"),
+    )
+    .unwrap();
+    assert!(
+        timeline.contains("the global budget of the machine this run was sent from is spent"),
+        "{timeline}"
+    );
+    assert_eq!(provider.requests().len(), 2);
+    env.ok(&["kill", &again]);
 }
 
 /// Whether something listens on 127.0.0.1:`port`.
