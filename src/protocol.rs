@@ -113,6 +113,12 @@ pub enum Command {
     Subscribe,
     /// Liveness check; answers with the server's pid.
     Ping,
+    /// What a run sent to host `name` needs from this server: a tunnel from the host to its
+    /// gateway, opened (or found open), the host's token there, and a run id reserved here.
+    HostGateway {
+        name: String,
+        host: Box<crate::config::hosts::HostConfig>,
+    },
     /// Stop the server. With `kill_runs`, runs are killed first (tests use this to leave nothing
     /// behind); otherwise agents keep running without a supervisor.
     Shutdown {
@@ -145,6 +151,7 @@ impl Command {
             | Command::List
             | Command::Subscribe
             | Command::Ping
+            | Command::HostGateway { .. }
             | Command::Shutdown { .. } => None,
         }
     }
@@ -159,6 +166,37 @@ pub struct RunRequest {
     pub base: Option<String>,
     /// `--config FILE` / `FLIGHTDECK_CONFIG`, absolute.
     pub config: Option<PathBuf>,
+    /// A run sent to another host: its model calls go back to the sending machine's gateway
+    /// (which holds the keys) through a tunnel. Absent from older clients' requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Box<HostGateway>>,
+    /// The id the run is to have (a run sent to another host: the sending machine reserved it,
+    /// so ids stay unique across hosts). Refused when a run has it already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// Where a run on another host sends its model calls: the sending machine's gateway, reached
+/// through an `ssh -R` tunnel to a loopback port on the host. The host's own gateway still
+/// meters each call into the run's record, forwarding to `url` with `token` instead of a key.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostGateway {
+    /// `http://127.0.0.1:PORT/h/<token>` on the host (add `/<provider>`).
+    pub url: String,
+    /// The host's token at the sending machine's gateway (never a provider key).
+    pub token: String,
+    /// The sending machine's providers by name: the run's providers there.
+    pub providers: std::collections::BTreeMap<String, crate::config::ProviderKind>,
+}
+
+impl std::fmt::Debug for HostGateway {
+    // The token is kept out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostGateway")
+            .field("url", &"…")
+            .field("providers", &self.providers)
+            .finish()
+    }
 }
 
 /// Something that happened, pushed to subscribers.
@@ -224,6 +262,13 @@ pub enum Reply {
     /// One timeline line, as written to `timeline.jsonl`.
     Line {
         line: serde_json::Value,
+    },
+    /// `HostGateway`: None when this server has no providers (the host uses its own); and
+    /// an id this server reserved for the run (none of its runs will have it).
+    HostGateway {
+        gateway: Option<HostGateway>,
+        #[serde(default)]
+        id: Option<String>,
     },
     Pong {
         pid: u32,
@@ -391,6 +436,33 @@ mod tests {
     }
 
     #[test]
+    fn a_run_request_without_a_gateway_still_reads_and_the_token_is_not_shown() {
+        let older =
+            r#"{"cmd":"run","task":"t","repo":"/r","agent":null,"base":null,"config":null}"#;
+        match serde_json::from_str::<Command>(older).unwrap() {
+            Command::Run(r) => assert_eq!(r.gateway, None),
+            other => panic!("{other:?}"),
+        }
+        let g = HostGateway {
+            url: "http://127.0.0.1:1/h/fdh-secret".into(),
+            token: "fdh-secret".into(),
+            providers: Default::default(),
+        };
+        assert!(!format!("{g:?}").contains("secret"));
+        let line = serde_json::to_string(&Command::Run(RunRequest {
+            task: "t".into(),
+            repo: "/r".into(),
+            agent: None,
+            base: None,
+            config: None,
+            gateway: None,
+            id: None,
+        }))
+        .unwrap();
+        assert!(!line.contains("gateway"), "{line}");
+    }
+
+    #[test]
     fn commands_round_trip_as_json_lines() {
         let cmds = vec![
             Command::Run(RunRequest {
@@ -399,6 +471,8 @@ mod tests {
                 agent: Some("a".into()),
                 base: None,
                 config: None,
+                gateway: None,
+                id: None,
             }),
             Command::Retry {
                 run: "abc".into(),

@@ -241,3 +241,22 @@ pub async fn local_parallel(config: Option<std::path::PathBuf>) -> usize {
         _ => crate::config::Config::default().max_parallel,
     }
 }
+
+/// For a run sent to host `name`: this machine's gateway, through a tunnel this machine's
+/// server opens (started on demand: the tunnel outlives this command, as the run does; None
+/// when this machine has no providers, and the host's own are used), and the run's id,
+/// reserved here so that ids stay unique across hosts.
+pub async fn gateway_for(
+    local: &crate::client::Client,
+    name: &str,
+    host: &crate::config::hosts::HostConfig,
+) -> Result<(Option<crate::protocol::HostGateway>, Option<String>)> {
+    let asked = crate::protocol::Command::HostGateway {
+        name: name.to_string(),
+        host: Box::new(host.clone()),
+    };
+    match local.request(&asked).await? {
+        crate::protocol::Reply::HostGateway { gateway, id } => Ok((gateway, id)),
+        other => Err(eyre!("unexpected answer from the server: {other:?}")),
+    }
+}

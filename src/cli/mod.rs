@@ -310,17 +310,20 @@ pub async fn main(cli: Cli) -> Result<i32> {
             task,
         }) => {
             let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));
-            let (client, repo, config) = match cli.host.as_deref() {
-                None | Some(crate::config::hosts::LOCAL) => (client, repo, config),
+            let (client, repo, config, (gateway, id)) = match cli.host.as_deref() {
+                None | Some(crate::config::hosts::LOCAL) => (client, repo, config, (None, None)),
                 Some(name) => {
                     let all = Hosts::load(&client, config.clone()).await?;
                     let (c, there) = hosts::placed(&all, name, &repo, config.clone()).await?;
                     // A run on a host reads the config file named for it there.
-                    let theirs = match all.config(c.host_name()) {
-                        Some(h) => h.config.clone().map(PathBuf::from),
-                        None => config,
+                    let (theirs, gateway) = match all.config(c.host_name()) {
+                        Some(h) => (
+                            h.config.clone().map(PathBuf::from),
+                            hosts::gateway_for(&client, c.host_name(), h).await?,
+                        ),
+                        None => (config, (None, None)),
                     };
-                    (c, PathBuf::from(there), theirs)
+                    (c, PathBuf::from(there), theirs, gateway)
                 }
             };
             run::start(
@@ -333,6 +336,8 @@ pub async fn main(cli: Cli) -> Result<i32> {
                     json,
                     task: task.join(" "),
                     config,
+                    gateway,
+                    id,
                 },
             )
             .await

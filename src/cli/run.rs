@@ -16,6 +16,10 @@ pub struct Args {
     pub json: bool,
     pub task: String,
     pub config: Option<PathBuf>,
+    /// A run on another host: this machine's gateway, through the tunnel.
+    pub gateway: Option<crate::protocol::HostGateway>,
+    /// A run on another host: the id this machine reserved for it.
+    pub id: Option<String>,
 }
 
 pub async fn start(client: &Client, a: Args) -> Result<i32> {
@@ -31,6 +35,8 @@ pub async fn start(client: &Client, a: Args) -> Result<i32> {
         agent: a.agent,
         base: a.base,
         config: a.config,
+        gateway: a.gateway.map(Box::new),
+        id: a.id,
     };
     let record = expect_run(client.request(&Command::Run(request)).await?)?;
     if !a.wait {

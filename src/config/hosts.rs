@@ -33,6 +33,10 @@ pub struct HostConfig {
     /// Where a repository of this machine is on the host: local path → path there.
     #[serde(default)]
     pub repos: BTreeMap<PathBuf, String>,
+    /// The variables holding your providers' keys (from `[providers]`, never from this
+    /// section): kept out of ssh's environment, so that no `SendEnv` carries a key there.
+    #[serde(skip)]
+    pub key_vars: Vec<String>,
     /// Where a run of this host lands: in the host's copy (`host`, through the host's merge
     /// queue, and its forge when it has one), or there and then here too (`fetch`: this
     /// machine fetches the landed target from the host's copy and fast-forwards its own).

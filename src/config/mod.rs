@@ -109,6 +109,10 @@ pub struct ProviderConfig {
     pub base_url: String,
     /// The server's environment variable holding the key; agents never see it.
     pub api_key_env: String,
+    /// A run sent here by another machine: the token its gateway takes instead of a key
+    /// (`base_url` is that gateway, through a tunnel). Never read from a file.
+    #[serde(skip)]
+    pub host_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

@@ -291,6 +291,8 @@ pub async fn run(home: Home, no_ui: bool) -> Result<i32> {
                 agent: Some(name.to_string()),
                 base: None,
                 config: Some(setup.config.clone()),
+                gateway: None,
+                id: None,
             }))
             .await
             .map_err(|e| other_server(e, &setup.config))?;

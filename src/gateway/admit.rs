@@ -43,7 +43,11 @@ pub(super) fn admit(
             "gateway state poisoned",
         ))
     })?;
-    let Some(link) = links.get_mut(target.token) else {
+    // A run's token works only as a run's (`/r/`), a host's only as a host's (`/h/`).
+    let link = links
+        .get_mut(target.token)
+        .filter(|l| l.host.is_some() == target.host);
+    let Some(link) = link else {
         return Err(Box::new(json_error(
             StatusCode::UNAUTHORIZED,
             "authentication_error",

@@ -8,8 +8,10 @@
 mod admit;
 mod body;
 pub mod budget;
+pub mod hosts;
 mod in_flight;
 mod listen;
+mod recorder;
 pub mod route;
 pub mod usage;
 
@@ -31,10 +33,13 @@ use admit::{admit, Admit, HOLD_RECHECK};
 use body::BodyError;
 use budget::{Spent, Verdict};
 use in_flight::InFlight;
+use recorder::Recorder;
 
 /// Where a run's calls are recorded and its budget enforced.
 pub trait Meter: Send + Sync {
     fn record(&self, call: ModelCall);
+    /// What the call counted towards the global budget.
+    fn spent(&self, _tokens: u64, _usd: f64) {}
     fn warn(&self, message: String);
     /// The budget is spent: pause the run.
     fn stop(&self, message: String);
@@ -83,6 +88,8 @@ pub struct RunLink {
     pub agent_cap: Option<budget::AgentCap>,
     /// What the run had spent before (earlier attempts), plus what passes through.
     pub spent: Spent,
+    /// Another host's link (`/h/`), not a run's: that host's name.
+    host: Option<String>,
     warned: bool,
     refusals: u64,
     /// Unpriced models already counted at a worst-case price (said once each).
@@ -107,6 +114,7 @@ impl RunLink {
             caps,
             agent_cap,
             spent,
+            host: None,
             warned: false,
             refusals: 0,
             estimated: Default::default(),
@@ -232,6 +240,7 @@ impl Gateway {
                 link.agent_cap = agent_cap.clone();
                 link.warned = false;
             }
+            Gateway::set_host_caps(&mut links, caps);
         }
         self.wake();
     }
@@ -361,6 +370,11 @@ async fn forward(
                 message,
                 stop,
             } => {
+                // Another host's call is answered at once: its gateway pauses the run there.
+                if target.host {
+                    meter.stop(message.clone());
+                    return Err(hosts::budget_spent(&message));
+                }
                 if held.is_none() {
                     if stop {
                         meter.stop(message.clone());
@@ -377,9 +391,11 @@ async fn forward(
     if let Some((since, meter)) = held {
         meter.released(since.elapsed());
     }
-    let key = match provider.kind {
-        ProviderKind::Demo => Ok(DEMO_KEY.to_string()),
-        _ => std::env::var(&provider.api_key_env),
+    // A run sent here by another machine: its gateway takes the host's token, not a key.
+    let key = match (&provider.host_token, provider.kind) {
+        (Some(token), _) => Ok(token.clone()),
+        (None, ProviderKind::Demo) => Ok(DEMO_KEY.to_string()),
+        (None, _) => std::env::var(&provider.api_key_env),
     };
     let Ok(key) = key else {
         return Err(json_error(
@@ -427,6 +443,9 @@ async fn forward(
     })?;
 
     let status = upstream.status();
+    if provider.host_token.is_some() && upstream.headers().contains_key(hosts::BUDGET_SPENT) {
+        meter.stop(hosts::SPENT_THERE.to_string());
+    }
     let mut response = Response::builder().status(status.as_u16());
     for (name, value) in upstream.headers() {
         if !DROP_RESPONSE.contains(&name.as_str()) {
@@ -480,104 +499,4 @@ async fn forward(
     response
         .body(StreamBody::new(stream).boxed())
         .map_err(|e| json_error(StatusCode::BAD_GATEWAY, "api_error", &e.to_string()))
-}
-
-struct Recorder {
-    inner: Arc<Inner>,
-    token: String,
-    provider: String,
-    requested_model: Option<String>,
-    status: u16,
-    started: Instant,
-    meter: Arc<dyn Meter>,
-    prices: Arc<PriceTable>,
-    kind: ProviderKind,
-}
-
-impl Recorder {
-    fn finish(self, body: &[u8]) {
-        let seen = usage::from_body(body);
-        let Some(u) = seen.usage else { return };
-        let model = seen
-            .model
-            .or(self.requested_model)
-            .unwrap_or_else(|| "unknown".into());
-        let mut call = ModelCall::new(&self.provider, &model, u, "gateway", &self.prices);
-        call.latency_ms = Some(self.started.elapsed().as_millis() as u64);
-        call.http_status = Some(self.status);
-        call.call_id = seen.id;
-        let tokens = u.input + u.output + u.cache_read + u.cache_write;
-        // A model the table does not know counts against USD caps at its provider's dearest
-        // listed price: a budget must never take it for free.
-        let (cost, estimated) = match call.cost_usd {
-            Some(c) => (c, None),
-            None => {
-                let provider = match self.kind {
-                    ProviderKind::Anthropic => "anthropic",
-                    ProviderKind::Openai => "openai",
-                    ProviderKind::Demo => "demo",
-                };
-                match self.prices.most_expensive(provider) {
-                    Some((dearest, p)) => (
-                        p.cost(&u),
-                        Some(format!(
-                            "{model} is not in the price table: budgets count its calls at the dearest {provider} price ({dearest}: ${} in, ${} out per million tokens); add it under [pricing.models] for its real cost",
-                            p.input, p.output
-                        )),
-                    ),
-                    None => (
-                        f64::INFINITY,
-                        Some(format!(
-                            "{model} is not in the price table and no {provider} model is: a USD budget cannot count it, so it counts as spent; add it under [pricing.models]"
-                        )),
-                    ),
-                }
-            }
-        };
-        let global = match self.inner.global.lock() {
-            Ok(mut g) => {
-                g.tokens += tokens;
-                g.usd += cost;
-                *g
-            }
-            Err(_) => Spent::default(),
-        };
-        let mut notes = Vec::new();
-        let verdict = match self.inner.links.lock() {
-            Ok(mut links) => match links.get_mut(&self.token) {
-                Some(link) => {
-                    link.spent.tokens += tokens;
-                    link.spent.usd += cost;
-                    let usd_capped = link.caps.run_usd.is_some()
-                        || link.caps.global_usd.is_some()
-                        || link.agent_cap.is_some();
-                    if let (Some(note), true) = (&estimated, usd_capped) {
-                        if link.estimated.insert(model.clone()) {
-                            notes.push(note.clone());
-                        }
-                    }
-                    let v = budget::check(&link.caps, link.agent_cap.as_ref(), link.spent, global);
-                    match v {
-                        Verdict::Warn(_) if link.warned => Verdict::Fine,
-                        Verdict::Warn(_) => {
-                            link.warned = true;
-                            v
-                        }
-                        other => other,
-                    }
-                }
-                None => Verdict::Fine,
-            },
-            Err(_) => Verdict::Fine,
-        };
-        self.meter.record(call);
-        for note in notes {
-            self.meter.warn(note);
-        }
-        match verdict {
-            Verdict::Fine => {}
-            Verdict::Warn(m) => self.meter.warn(m),
-            Verdict::Stop(m) => self.meter.stop(m),
-        }
-    }
 }

@@ -12,14 +12,20 @@ use crate::config::ProviderKind;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target<'a> {
     pub token: &'a str,
+    /// `/h/<token>/…`: another host's gateway calling through its tunnel, not a run.
+    pub host: bool,
     pub provider: String,
     /// The path after the provider, raw (percent-encoded as sent), starting with `/` or empty.
     pub rest: &'a str,
 }
 
-/// Split `/r/<token>/<provider>/<rest>`; None when the path is not a run's base URL at all.
+/// Split `/r/<token>/<provider>/<rest>` (a run's) or `/h/<token>/<provider>/<rest>` (another
+/// host's gateway, for its runs); None when the path is neither.
 pub fn target(path: &str) -> Option<Target<'_>> {
-    let after = path.strip_prefix("/r/")?;
+    let (host, after) = match path.strip_prefix("/r/") {
+        Some(after) => (false, after),
+        None => (true, path.strip_prefix("/h/")?),
+    };
     let (token, after) = after.split_once('/')?;
     let (provider, rest) = match after.find('/') {
         Some(i) => (&after[..i], &after[i..]),
@@ -38,6 +44,7 @@ pub fn target(path: &str) -> Option<Target<'_>> {
     }
     Some(Target {
         token,
+        host,
         provider,
         rest,
     })
@@ -236,6 +243,9 @@ mod tests {
             (t.token, t.provider.as_str(), t.rest),
             ("fd-abc123", "anthropic", "/v1/messages")
         );
+        assert!(!t.host);
+        let h = target("/h/fdh-abc/anthropic/v1/messages").unwrap();
+        assert!(h.host && h.token == "fdh-abc" && h.rest == "/v1/messages");
         assert_eq!(target("/r/fd-x/openai").unwrap().rest, "");
         assert_eq!(
             target("/r/fd-x/open%61i/models").unwrap().provider,
@@ -247,6 +257,8 @@ mod tests {
             "/r/fd-x",
             "/r//anthropic/v1",
             "/r/fd%2Fx/a/b",
+            "/h/fd-x",
+            "/x/fd-x/anthropic/v1",
         ] {
             assert_eq!(target(bad), None, "{bad}");
         }

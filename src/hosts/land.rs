@@ -38,10 +38,13 @@ pub fn fetch_landed(
     let (options, destination) = super::ssh::options_and_destination(&control, host);
     // git runs `$GIT_SSH_COMMAND [-p port] DESTINATION git-upload-pack 'PATH'`: the options go
     // in the command (quoted for the shell git runs it with), the destination in the URL.
-    let ssh = std::iter::once("ssh".to_string())
-        .chain(options.iter().map(|o| super::ssh::quoted(o)))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let ssh = Ssh {
+        command: std::iter::once("ssh".to_string())
+            .chain(options.iter().map(|o| super::ssh::quoted(o)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        strip: &host.key_vars,
+    };
     let url = format!("{destination}:{there_text}");
     let tracking = format!("refs/flightdeck/hosts/{name}/{target}");
     git(
@@ -115,16 +118,25 @@ fn short(commit: &str) -> &str {
     &commit[..commit.len().min(10)]
 }
 
+/// How git reaches the host: the ssh command, and the variables kept out of its environment.
+struct Ssh<'a> {
+    command: String,
+    strip: &'a [String],
+}
+
 /// `git ARGS` in `repo`, its ssh through `ssh`; its trimmed output, or what it said.
-fn git(repo: &Path, ssh: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
-        .arg("-C")
+fn git(repo: &Path, ssh: &Ssh, args: &[&str]) -> Result<String, String> {
+    let mut cmd = Command::new("git");
+    // The ssh git starts gets no provider key (no `SendEnv` may carry one to the host).
+    for k in ssh.strip.iter().filter(|k| !k.is_empty()) {
+        cmd.env_remove(k);
+    }
+    cmd.arg("-C")
         .arg(repo)
         .args(args)
-        .env("GIT_SSH_COMMAND", ssh)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .env("GIT_SSH_COMMAND", &ssh.command)
+        .env("GIT_TERMINAL_PROMPT", "0");
+    let out = cmd.output().map_err(|e| format!("cannot run git: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {

@@ -7,3 +7,4 @@ pub mod copy;
 pub mod land;
 pub mod route;
 pub mod ssh;
+pub mod tunnel;

@@ -39,7 +39,18 @@ impl Hosts {
         .map_err(|e| RouteError::Config(e.to_string()))?;
         // A broken config must not keep a person from this machine's runs.
         let (configs, problem): (Vec<(String, HostConfig)>, _) = match loaded {
-            Ok(c) => (c.hosts.into_iter().collect(), None),
+            Ok(c) => {
+                let keys: Vec<String> = c
+                    .providers
+                    .values()
+                    .map(|p| p.api_key_env.clone())
+                    .collect();
+                let hosts = c.hosts.into_iter().map(|(name, mut h)| {
+                    h.key_vars = keys.clone();
+                    (name, h)
+                });
+                (hosts.collect(), None)
+            }
             Err(e) => (Vec::new(), Some(e.to_string())),
         };
         let remote = configs

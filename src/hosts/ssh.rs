@@ -80,6 +80,9 @@ fn base(control: &Path, host: &HostConfig) -> Command {
     let (options, destination) = options_and_destination(control, host);
     let mut c = Command::new("ssh");
     c.args(options).arg(destination);
+    for k in host.key_vars.iter().filter(|k| !k.is_empty()) {
+        c.env_remove(k);
+    }
     c
 }
 

@@ -125,5 +125,10 @@ mod tests {
         assert!(reads_only(&Command::List));
         assert!(!reads_only(&Command::Kill { run: "x".into() }));
         assert!(!reads_only(&Command::Shutdown { kill_runs: false }));
+        // A run's process may not open a tunnel nor learn a host's token.
+        assert!(!reads_only(&Command::HostGateway {
+            name: "b1".into(),
+            host: Box::new(toml::from_str("ssh = \"b1\"").unwrap()),
+        }));
     }
 }

@@ -64,13 +64,19 @@ pub async fn serve(
     // What runs spent before this server started counts towards global budgets.
     // Read once, off the runtime; the supervisor takes them from here.
     let h = home.clone();
-    let loaded = tokio::task::spawn_blocking(move || crate::proof::store::load_all(&h))
-        .await
-        .map_err(|e| eyre!("cannot read the runs: {e}"))?;
+    // Other hosts' calls through this machine's gateway count too.
+    let (loaded, hosts_spent) = tokio::task::spawn_blocking(move || {
+        (
+            crate::proof::store::load_all(&h),
+            crate::gateway::hosts::ledger_spent(h.root()),
+        )
+    })
+    .await
+    .map_err(|e| eyre!("cannot read the runs: {e}"))?;
     let records = &loaded.0;
     let spent = crate::gateway::budget::Spent {
-        tokens: records.iter().map(|r| r.tokens.total()).sum(),
-        usd: records.iter().filter_map(|r| r.cost_usd).sum(),
+        tokens: records.iter().map(|r| r.tokens.total()).sum::<u64>() + hosts_spent.tokens,
+        usd: records.iter().filter_map(|r| r.cost_usd).sum::<f64>() + hosts_spent.usd,
     };
     let port_file = home.root().join("gateway.port");
     let port = tokio::fs::read_to_string(&port_file)

@@ -56,7 +56,10 @@ impl Supervisor {
                 todo.into_iter()
                     .map(|(_, run, repo, explicit, dir, in_agent)| Unfinished {
                         run,
-                        config: source.load(Some(repo), explicit).map(Box::new),
+                        config: source
+                            .load(Some(repo), explicit)
+                            .and_then(|c| super::host_gateway::reapply(&dir, c))
+                            .map(Box::new),
                         // Only an agent's shim can be alive without its record yet.
                         found: if in_agent {
                             files::probe_after_restart(&dir, files::RECORD_WITHIN)

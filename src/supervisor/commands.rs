@@ -28,7 +28,12 @@ impl Supervisor {
                         // No room for its proof: not started, said so.
                         crate::disk::check_room(home.root()).map_err(ProtocolError::refused)?;
                         let mut v = submit::validate(request, &source)?;
-                        v.id = submit::claim(&home, &v.request.task)?;
+                        v.id = submit::claim(&home, &v.request.task, v.request.id.as_deref())?;
+                        // Sent from another machine: its gateway holds the keys.
+                        if let Some(g) = &v.request.gateway {
+                            super::host_gateway::write(&home.run_dir(&v.id), g)?;
+                            super::host_gateway::apply(&mut v.config, g);
+                        }
                         Ok(Box::new(v))
                     },
                     |result| {
@@ -98,6 +103,9 @@ impl Supervisor {
                 }
                 Err(e) => Err(e),
             },
+            Command::HostGateway { name, host } => {
+                return self.host_gateway_command(name, *host, reply)
+            }
             Command::Ping => Ok(Reply::Pong {
                 pid: std::process::id(),
                 adopted: self.adopted,
@@ -147,8 +155,14 @@ impl Supervisor {
         let (repo, explicit) = (rec.repo.clone(), rec.config_file.clone());
         let run = id.to_string();
         let source = self.config_source.clone();
+        let dir = self.home.run_dir(id);
         self.jobs.blocking(
-            move || source.load(Some(repo), explicit).map(Box::new),
+            move || {
+                source
+                    .load(Some(repo), explicit)
+                    .and_then(|c| super::host_gateway::reapply(&dir, c))
+                    .map(Box::new)
+            },
             move |config| {
                 let config = config.unwrap_or_else(|e| Err(failed("reading the config", e)));
                 then(run, config).into()

@@ -11,6 +11,7 @@ mod context;
 mod effects;
 mod forge_land;
 pub mod forge_link;
+pub mod host_gateway;
 pub(crate) mod in_order;
 mod jobs;
 pub mod machine;
@@ -232,6 +233,8 @@ pub struct Supervisor {
     pools: crate::workspace::pool::Keeper,
     /// The runs' pull requests: deliveries and polls under way, the forge clients.
     forge: forge_link::ForgeLink,
+    /// Tunnels from other hosts to the gateway, for the runs sent there.
+    tunnels: crate::hosts::tunnel::Tunnels,
 }
 
 impl Supervisor {
@@ -283,9 +286,12 @@ impl Supervisor {
             spawner,
             pools,
             forge: Default::default(),
+            tunnels: Default::default(),
         };
         sup.load_existing(loaded);
         sup.readopt_unfinished();
+        // Runs on other hosts reach their models through this server's gateway again.
+        sup.reopen_host_links();
         // Landings cut short are finished first; then the merge queue, on disk as the runs'
         // `merge: pending`, is taken up again.
         sup.finish_landings();

@@ -18,19 +18,40 @@ pub struct Validated {
 }
 
 /// A new run's id and its directory under `runs/`, made here (a directory already there is
-/// another run's: another id is drawn), with the task whole in it for agents whose task is too
-/// long for an argument. Blocking.
-pub fn claim(home: &crate::paths::Home, task: &str) -> Result<String, ProtocolError> {
+/// another run's: another id is drawn; an id this machine reserved for a run on another host
+/// is not taken either), with the task whole in it for agents whose task is too long for an
+/// argument. `wanted`: the id the request asks for (a run sent from another machine), refused
+/// when taken. Blocking.
+pub fn claim(
+    home: &crate::paths::Home,
+    task: &str,
+    wanted: Option<&str>,
+) -> Result<String, ProtocolError> {
+    if let Some(w) = wanted.filter(|w| !crate::run::id::is_valid(w)) {
+        return Err(ProtocolError::invalid(format!(
+            "`{}` cannot be a run id (lower-case letters and digits, no 0, 1, i, l or o)",
+            crate::text::cut(&crate::text::printable(w), 80)
+        )));
+    }
     loop {
-        let id = crate::run::id::generate();
+        let id = wanted.map_or_else(crate::run::id::generate, str::to_string);
         let dir = home.run_dir(&id);
         match crate::owner_only::create_dir(&dir) {
             Ok(()) => {
+                if wanted.is_none() && super::host_gateway::reserved(home, &id) {
+                    let _ = std::fs::remove_dir(&dir);
+                    continue;
+                }
                 let task_file = dir.join(super::child_env::TASK_FILE);
                 crate::owner_only::write(&task_file, task.as_bytes()).map_err(|e| {
                     ProtocolError::internal(format!("cannot write {}: {e}", task_file.display()))
                 })?;
                 return Ok(id);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && wanted.is_some() => {
+                return Err(ProtocolError::refused(format!(
+                    "a run {id} is here already; send the run again (another id is drawn)"
+                )))
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
@@ -162,5 +183,27 @@ pub fn new_record(id: &str, v: &Validated, home: &Home) -> RunRecord {
             worktree,
             workspace,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_asked_for_is_taken_once_and_a_reserved_one_is_never_drawn_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().to_path_buf());
+        crate::owner_only::create_dir_all(&home.runs_dir()).unwrap();
+        assert_eq!(claim(&home, "t", Some("abc23456")).unwrap(), "abc23456");
+        let again = claim(&home, "t", Some("abc23456")).unwrap_err();
+        assert!(again.message.contains("here already"), "{again:?}");
+        assert!(claim(&home, "t", Some("../x")).is_err());
+        let reserved = super::super::host_gateway::reserve(&home).unwrap();
+        assert!(super::super::host_gateway::reserved(&home, &reserved));
+        assert!(!home.run_dir(&reserved).exists());
+        for _ in 0..50 {
+            assert_ne!(claim(&home, "t", None).unwrap(), reserved);
+        }
     }
 }

@@ -458,7 +458,7 @@ fn the_builtin_agent_speaks_openai_chat_streaming() {
 }
 
 /// The agent's environment as the `waiter` agent wrote it.
-fn agent_env_of(env: &Env, id: &str) -> HashMap<String, String> {
+pub(crate) fn agent_env_of(env: &Env, id: &str) -> HashMap<String, String> {
     let wt = PathBuf::from(env.record(id)["worktree"].as_str().unwrap());
     let env_file = wt.parent().unwrap().join(format!("env-{id}"));
     wait_until("the agent's environment", || {

@@ -144,6 +144,11 @@ impl OneHost {
         })
     }
 
+    /// The config file the host's runs read.
+    pub(crate) fn remote_config(&self) -> &Path {
+        &self.remote.config
+    }
+
     /// `[hosts.NAME]` for the host, edited by `edit`, with this machine's agents, as the
     /// config this machine reads.
     pub(crate) fn configure(&self, name: &str, edit: impl FnOnce(String) -> String) {

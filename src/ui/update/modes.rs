@@ -114,6 +114,8 @@ fn on_mode_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                         agent: agent_name,
                         base: None,
                         config: app.config.clone(),
+                        gateway: None,
+                        id: None,
                     }),
                 });
                 app.say("starting a run…");

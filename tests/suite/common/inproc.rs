@@ -132,6 +132,8 @@ impl InProc {
                 agent: Some(agent.into()),
                 base: None,
                 config: Some(self.config.clone()),
+                gateway: None,
+                id: None,
             }))
             .await;
         match reply {

@@ -1,0 +1,211 @@
+//! Other hosts' gateways calling this one through their tunnels (`/h/<token>/<provider>/…`).
+//! A run sent to another host has its model calls metered into its record by that host's
+//! gateway, which forwards them here with the host's token instead of a key; here the real key
+//! is put in (the keys never leave this machine) and each call counts towards the global
+//! budget, so a global cap is global across hosts. Each host has one link, with this server's
+//! providers and prices and the global caps only (a run's own caps are enforced there).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::budget::Spent;
+use super::{Gateway, Meter, Refused, RunLink};
+use crate::config::{BudgetConfig, ProviderConfig};
+use crate::models::calls::ModelCall;
+use crate::models::pricing::PriceTable;
+
+/// What a host's calls tell this server: nothing to record here (the host's run records the
+/// call; the global ledger counts it), the budget said in the server's log.
+struct HostMeter {
+    host: String,
+    /// Where the hosts' spending is kept for the next server (`LEDGER` in its home).
+    ledger: Option<PathBuf>,
+}
+
+/// The file of a home where what other hosts' calls spent is kept, a line a call: the next
+/// server counts it towards the global budget, as it counts this machine's runs' records.
+pub const LEDGER: &str = "host-spend.jsonl";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Line {
+    host: String,
+    tokens: u64,
+    usd: f64,
+}
+
+/// What the hosts' calls spent, as `LEDGER` in `home` says (lines that do not read are
+/// skipped). Blocking.
+pub fn ledger_spent(home: &Path) -> Spent {
+    let text = std::fs::read_to_string(home.join(LEDGER)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Line>(l).ok())
+        .fold(Spent::default(), |s, l| Spent {
+            tokens: s.tokens + l.tokens,
+            usd: s.usd + l.usd,
+        })
+}
+
+impl Meter for HostMeter {
+    fn record(&self, _call: ModelCall) {}
+
+    fn spent(&self, tokens: u64, usd: f64) {
+        let Some(path) = self.ledger.clone() else {
+            return;
+        };
+        let line = Line {
+            host: self.host.clone(),
+            tokens,
+            // An unpriced call with no price to count it at counts as spent (JSON has no ∞).
+            usd: if usd.is_finite() { usd } else { f64::MAX },
+        };
+        let Ok(mut text) = serde_json::to_string(&line) else {
+            return;
+        };
+        text.push('\n');
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        // Off the runtime: one short append.
+        rt.spawn_blocking(move || {
+            use std::io::Write;
+            let written = crate::owner_only::options()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(text.as_bytes()));
+            if let Err(e) = written {
+                tracing::warn!("cannot keep a host's spending in {}: {e}", path.display());
+            }
+        });
+    }
+
+    fn warn(&self, message: String) {
+        tracing::warn!("host {}: {message}", self.host);
+    }
+
+    fn stop(&self, message: String) {
+        tracing::warn!(
+            "host {}: {message}; its runs' model calls are refused (and those runs paused there) until the cap is raised",
+            self.host
+        );
+    }
+
+    fn refused(&self, r: Refused) {
+        tracing::warn!(
+            "host {}: refused {} {} ({}): {}",
+            self.host,
+            r.method,
+            r.path,
+            r.reason,
+            r.message
+        );
+    }
+
+    fn paused(&self) -> bool {
+        false
+    }
+}
+
+/// The header of a refusal for a spent global budget, for the host's gateway to pause the
+/// run (its calls are not held here: the run there is paused instead).
+pub(super) const BUDGET_SPENT: &str = "x-flightdeck-budget-spent";
+
+/// Why the host's gateway paused its run.
+pub(super) const SPENT_THERE: &str = "the global budget of the machine this run was sent from is spent (budget.global_usd or budget.global_tokens there); raise it there, then resume the run";
+
+/// The answer to another host's call once the global budget is spent.
+pub(super) fn budget_spent(message: &str) -> hyper::Response<super::Body> {
+    let mut r = super::json_error(
+        hyper::StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_error",
+        message,
+    );
+    r.headers_mut().insert(
+        BUDGET_SPENT,
+        hyper::header::HeaderValue::from_static("global"),
+    );
+    r
+}
+
+/// Only the caps that span hosts.
+fn global_only(caps: BudgetConfig) -> BudgetConfig {
+    BudgetConfig {
+        global_usd: caps.global_usd,
+        global_tokens: caps.global_tokens,
+        ..Default::default()
+    }
+}
+
+impl Gateway {
+    /// The token host `name`'s gateway calls this one with (`token` on first use, when a
+    /// previous server gave it, else a new one; the same for as long as this server runs), its
+    /// link given these providers, prices and global caps. `home`: where its spending is kept.
+    pub fn host_link(
+        &self,
+        name: &str,
+        token: Option<String>,
+        home: Option<&Path>,
+        providers: BTreeMap<String, ProviderConfig>,
+        prices: Arc<PriceTable>,
+        caps: BudgetConfig,
+    ) -> Option<String> {
+        let caps = global_only(caps);
+        let token = {
+            let mut links = self.inner.links.lock().ok()?;
+            if let Some((token, link)) = links
+                .iter_mut()
+                .find(|(_, l)| l.host.as_deref() == Some(name))
+            {
+                link.providers = providers;
+                link.prices = prices;
+                link.caps = caps;
+                token.clone()
+            } else {
+                // About 119 random bits: the tunnel's port on the host is open to its users.
+                let token = token
+                    .filter(|t| {
+                        t.len() > 20
+                            && t.starts_with("fdh-")
+                            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    })
+                    .unwrap_or_else(|| {
+                        format!(
+                            "fdh-{}{}{}",
+                            crate::run::id::generate(),
+                            crate::run::id::generate(),
+                            crate::run::id::generate()
+                        )
+                    });
+                let mut link = RunLink::new(
+                    format!("host {name}"),
+                    Arc::new(HostMeter {
+                        host: name.into(),
+                        ledger: home.map(|h| h.join(LEDGER)),
+                    }),
+                    providers,
+                    prices,
+                    caps,
+                    None,
+                    Spent::default(),
+                );
+                link.host = Some(name.to_string());
+                links.insert(token.clone(), link);
+                token
+            }
+        };
+        self.wake();
+        Some(token)
+    }
+
+    /// New global caps for every host's link (the user raised one and resumed a run).
+    pub(super) fn set_host_caps(
+        links: &mut std::collections::HashMap<String, RunLink>,
+        caps: BudgetConfig,
+    ) {
+        for link in links.values_mut().filter(|l| l.host.is_some()) {
+            link.caps = global_only(caps);
+            link.warned = false;
+        }
+    }
+}
