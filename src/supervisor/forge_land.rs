@@ -14,10 +14,10 @@ use crate::forge::deliver::Forges;
 use crate::forge::{push, Forge};
 use crate::proof::kind::TimelineKind;
 use crate::run::{Phase, PrChecks, PrReview, PrState, PullRequest, RunRecord};
-use crate::workspace::{self, scratch, LandSpec, WorkspaceError};
+use crate::workspace::{scratch, WorkspaceError};
 
 use super::context::RunCtx;
-use super::merge_queue::{commit_message, Ports};
+use super::merge_queue::{candidate_for, Ports};
 use super::merge_test::test_candidate;
 use super::phases::blocking;
 use super::submit::ConfigSource;
@@ -157,29 +157,13 @@ async fn test_merged(job: &LandJob, config: &Arc<Config>) -> Result<Option<Strin
             blocking(move || push::fetch(&repo, &rem, &t, &[&var]).map_err(|e| e.to_string()))
                 .await
                 .map_err(Refusal::Other)?;
-        let (repo, branch, checked) = (r.repo.clone(), r.branch.clone(), r.checked_commit.clone());
-        let style = config.gate.merge_style;
-        let message = commit_message(r, style);
-        let p = parent.clone();
-        let cand = tokio::task::spawn_blocking(move || {
-            workspace::candidate(
-                &repo,
-                &p,
-                &LandSpec {
-                    branch: &branch,
-                    checked: checked.as_deref(),
-                    style,
-                    message: &message,
-                },
-            )
-        })
-        .await
-        .unwrap_or_else(|e| Err(WorkspaceError::Io(format!("the merge job failed: {e}"))))
-        .map_err(|e| match e {
-            WorkspaceError::Conflict(files) => Refusal::Conflict(files),
-            WorkspaceError::Unchecked(m) => Refusal::Queue(m),
-            other => Refusal::Other(other.to_string()),
-        })?;
+        let cand = candidate_for(&r.repo, &parent, r, config.gate.merge_style)
+            .await
+            .map_err(|e| match e {
+                WorkspaceError::Conflict(files) => Refusal::Conflict(files),
+                WorkspaceError::Unchecked(m) => Refusal::Queue(m),
+                other => Refusal::Other(other.to_string()),
+            })?;
         job.ctx.emit(
             Phase::Deliver,
             TimelineKind::MergeTesting,

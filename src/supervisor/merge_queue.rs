@@ -302,26 +302,7 @@ impl Lane {
 
     async fn make_candidate(&self, i: usize, parent: &str) -> Result<Candidate, WorkspaceError> {
         let s = &self.slots[i];
-        let r = &s.run.record;
-        let (repo, parent) = (self.repo.clone(), parent.to_string());
-        let branch = r.branch.clone();
-        let checked = r.checked_commit.clone();
-        let style = s.config.gate.merge_style;
-        let message = commit_message(r, style);
-        tokio::task::spawn_blocking(move || {
-            workspace::candidate(
-                &repo,
-                &parent,
-                &LandSpec {
-                    branch: &branch,
-                    checked: checked.as_deref(),
-                    style,
-                    message: &message,
-                },
-            )
-        })
-        .await
-        .unwrap_or_else(|e| Err(WorkspaceError::Io(format!("the merge job failed: {e}"))))
+        candidate_for(&self.repo, parent, &s.run.record, s.config.gate.merge_style).await
     }
 
     /// Stop the test of slot `i`, if one is under way; its result is forgotten.
@@ -474,6 +455,33 @@ impl Lane {
     fn report(&self, r: LaneReport) {
         Supervisor::send_internal(&self.notify, Internal::Lane(Box::new(r)));
     }
+}
+
+/// The candidate of run `r` in `repo`: its branch merged onto `parent` as the merge style
+/// says, off the runtime. The local queue's and the forge landing's.
+pub(super) async fn candidate_for(
+    repo: &std::path::Path,
+    parent: &str,
+    r: &RunRecord,
+    style: MergeStyle,
+) -> Result<Candidate, WorkspaceError> {
+    let (repo, parent) = (repo.to_path_buf(), parent.to_string());
+    let (branch, checked) = (r.branch.clone(), r.checked_commit.clone());
+    let message = commit_message(r, style);
+    tokio::task::spawn_blocking(move || {
+        workspace::candidate(
+            &repo,
+            &parent,
+            &LandSpec {
+                branch: &branch,
+                checked: checked.as_deref(),
+                style,
+                message: &message,
+            },
+        )
+    })
+    .await
+    .unwrap_or_else(|e| Err(WorkspaceError::Io(format!("the merge job failed: {e}"))))
 }
 
 /// The commit message a run lands with: the task's first line as the subject, the rest as the

@@ -101,7 +101,9 @@ command = ["sh", "-c", "echo \"<h1>$FLIGHTDECK_RUN_ID</h1><script>console.warn('
         .collect();
     let mut ports = BTreeSet::new();
     for id in &ids {
-        let r = env.wait_for(id, "finished", |r| {
+        // Ten runs with a browser each, on two cores beside the rest of the suite: the last
+        // may wait for the others (under load one took over 60 s).
+        let r = env.wait_for_within(id, "finished", std::time::Duration::from_secs(240), |r| {
             matches!(r["status"].as_str(), Some("succeeded" | "failed"))
         });
         assert_eq!(r["status"], "succeeded", "{r:#}");

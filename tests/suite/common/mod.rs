@@ -123,7 +123,19 @@ impl Env {
 
     /// Poll until the run's record satisfies `pred`.
     pub fn wait_for(&self, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.wait_for_within(id, what, Duration::from_secs(60), pred)
+    }
+
+    /// `wait_for` with its own patience, for a test whose runs queue behind each other
+    /// (ten Chromiums on two cores), not one that times how long a run takes.
+    pub fn wait_for_within(
+        &self,
+        id: &str,
+        what: &str,
+        patience: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + patience;
         loop {
             let r = self.record(id);
             if pred(&r) {
