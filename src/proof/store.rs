@@ -78,6 +78,17 @@ pub fn checks_for_gate(dir: &Path) -> Result<Vec<crate::proof::smoke::CheckResul
     )
 }
 
+/// The two halves of `checks_for_gate`'s answer: the checks, and why they are lost (then
+/// there are none), as the score and PR.md take them.
+pub fn checks_or_lost(
+    read: &Result<Vec<crate::proof::smoke::CheckResult>, String>,
+) -> (&[crate::proof::smoke::CheckResult], Option<&str>) {
+    match read {
+        Ok(checks) => (checks, None),
+        Err(why) => (&[], Some(why)),
+    }
+}
+
 /// `score.json` for the gate, which fails closed the same way: the proof phase always writes
 /// it, so a missing or unreadable one is said with the file and what to do.
 pub fn score_for_gate(dir: &Path) -> Result<crate::proof::score::Score, String> {

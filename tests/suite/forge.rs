@@ -49,6 +49,13 @@ pub(crate) fn repo_with_remote(env: &Env) -> (PathBuf, GitRemote) {
     (repo, remote)
 }
 
+/// `repo_with_remote`, its remote served by `forge` as repository `name`.
+pub(crate) fn repo_on_forge(env: &Env, forge: &FakeForge, name: &str) -> (PathBuf, GitRemote) {
+    let (repo, remote) = repo_with_remote(env);
+    forge.attach_remote(name, &remote.dir);
+    (repo, remote)
+}
+
 pub(crate) fn env_with(config: &str) -> Env {
     let mut env = Env::new(config);
     env.vars.push((TOKEN_VAR.into(), TOKEN.into()));
@@ -92,8 +99,7 @@ fn github_a_ready_run_opens_a_pr_checks_and_reviews_send_it_round_and_merge_land
         "env_passthrough = [\"{TOKEN_VAR}\"]\n{}",
         config("github", &forge.url(), "ready", "repo = \"o/r\"")
     ));
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("o/r", &remote.dir);
+    let (repo, remote) = repo_on_forge(&env, &forge, "o/r");
     let id = env.start(&repo, "noter", "add a note");
     let r = env.wait_for(&id, "a pull request", |r| r["pr"]["number"].is_u64());
     let branch = r["branch"].as_str().unwrap().to_string();
@@ -209,8 +215,7 @@ fn a_pr_merged_or_closed_on_the_forge_by_a_person_shows_in_the_run() {
         "succeeded",
         "repo = \"o/r\"",
     ));
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("o/r", &remote.dir);
+    let (repo, _remote) = repo_on_forge(&env, &forge, "o/r");
     let a = env.start(&repo, "noter", "first");
     let ra = env.wait_for(&a, "a draft PR", |r| r["pr"]["number"].is_u64());
     // Green already when it succeeded: no draft (one that is not green is, see forge_rounds).
@@ -240,8 +245,7 @@ fn gitlab_a_merge_request_is_opened_a_failing_pipeline_sends_the_agent_round_and
         "ready",
         "repo = \"group/name\"",
     ));
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("group/name", &remote.dir);
+    let (repo, _remote) = repo_on_forge(&env, &forge, "group/name");
     let id = env.start(&repo, "noter", "add a note");
     let r = env.wait_for(&id, "a merge request", |r| r["pr"]["number"].is_u64());
     assert_eq!(r["pr"]["forge"], "gitlab");
@@ -309,8 +313,7 @@ fn bad_forge_setups_get_a_sentence_that_says_what_to_do() {
 
     // A token without rights, a server error, a protected branch: each said as such.
     let env = env_with(&config("github", &forge.url(), "manual", "repo = \"o/r\""));
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("o/r", &remote.dir);
+    let (repo, remote) = repo_on_forge(&env, &forge, "o/r");
     let id = env.start(&repo, "noter", "note");
     env.wait_status(&id, "succeeded");
     forge.fail_next(403, "Resource not accessible by integration");

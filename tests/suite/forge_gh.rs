@@ -12,7 +12,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::common::forge_fake::{send, FakeCheck, FakeForge};
-use crate::forge::{config, env_with, repo_with_remote, TOKEN};
+use crate::forge::{config, env_with, repo_on_forge, TOKEN};
 
 const FIELDS: &str = "number,state,url,isDraft,headRefOid,headRefName,baseRefName,\
                       reviewDecision,mergeable,title,statusCheckRollup";
@@ -149,8 +149,7 @@ fn gh_pr_view_against_the_same_forge_agrees_with_the_run_record() {
     };
     let forge = FakeForge::github(TOKEN);
     let env = env_with(&config("github", &forge.url(), "ready", "repo = \"o/r\""));
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("o/r", &remote.dir);
+    let (repo, _remote) = repo_on_forge(&env, &forge, "o/r");
     let id = env.start(&repo, "noter", "add a note\n\nwith more said below");
     let r = env.wait_for(&id, "a pull request", |r| r["pr"]["number"].is_u64());
     let n = r["pr"]["number"].as_u64().unwrap();

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::common::forge_fake::{FakeCheck, FakeForge};
 use crate::common::*;
-use crate::forge::{config, env_with, repo_with_remote, TOKEN};
+use crate::forge::{config, env_with, repo_on_forge, TOKEN};
 
 fn remote_main(remote: &Path) -> String {
     git(remote, &["rev-parse", "refs/heads/main"])
@@ -31,8 +31,7 @@ fn auto_merge_with_a_forge_waits_for_it_and_lands_through_its_api_never_locally(
     let cfg = config("github", &forge.url(), "ready", "repo = \"o/r\"")
         .replace("[gate]\n", "[gate]\nauto_merge = true\n");
     let env = env_with(&cfg);
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("o/r", &remote.dir);
+    let (repo, remote) = repo_on_forge(&env, &forge, "o/r");
     let local_main = git(&repo, &["rev-parse", "main"]);
     let before = remote_main(&remote.dir);
     let id = env.start(&repo, "noter", "add a note");
@@ -104,8 +103,7 @@ repo = "o/r"
         forge.url(),
         crate::forge::TOKEN_VAR
     ));
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("o/r", &remote.dir);
+    let (repo, remote) = repo_on_forge(&env, &forge, "o/r");
     let a = env.start(&repo, "toucher", "first");
     let b = env.start(&repo, "toucher", "second");
     env.wait_for(&a, "a pull request", |r| r["pr"]["number"].is_u64());
@@ -139,8 +137,7 @@ repo = "o/r"
 fn branch_protection_refusals_are_said_as_such() {
     let forge = FakeForge::github(TOKEN);
     let env = env_with(&config("github", &forge.url(), "manual", "repo = \"o/r\""));
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("o/r", &remote.dir);
+    let (repo, remote) = repo_on_forge(&env, &forge, "o/r");
     let id = env.start(&repo, "noter", "note");
     env.wait_status(&id, "succeeded");
     env.ok(&["pr", &id]);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::forge_fake::{FakeCheck, FakeForge};
 use crate::common::*;
-use crate::forge::{config, env_with, repo_with_remote, TOKEN};
+use crate::forge::{config, env_with, repo_on_forge, TOKEN};
 
 fn notes_on_branch(repo: &Path, branch: &str) -> String {
     git(repo, &["show", &format!("{branch}:notes.txt")])
@@ -24,8 +24,7 @@ fn a_poll_error_reaches_the_run_once_and_one_missing_pr_does_not_stop_the_others
         "succeeded",
         "repo = \"o/r\"",
     ));
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("o/r", &remote.dir);
+    let (repo, _remote) = repo_on_forge(&env, &forge, "o/r");
     let a = env.start(&repo, "noter", "first");
     let b = env.start(&repo, "noter", "second");
     let ra = env.wait_for(&a, "a PR", |r| r["pr"]["number"].is_u64());
@@ -55,8 +54,7 @@ fn gitlab_change_requests_and_failing_pipelines_send_the_agent_round_and_a_perso
         "ready",
         "repo = \"group/name\"",
     ));
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("group/name", &remote.dir);
+    let (repo, _remote) = repo_on_forge(&env, &forge, "group/name");
     let id = env.start(&repo, "noter", "add a note");
     let r = env.wait_for(&id, "a merge request", |r| r["pr"]["number"].is_u64());
     let n = r["pr"]["number"].as_u64().unwrap();
@@ -127,8 +125,7 @@ fn a_draft_is_marked_ready_once_the_run_is_green(forge: &FakeForge, kind: &str, 
         )
         .replace("[gate]\n", "[gate]\nprotected = [\"locked/**\"]\n");
     let env = env_with(&cfg);
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote(repo_name, &remote.dir);
+    let (repo, _remote) = repo_on_forge(&env, forge, repo_name);
     let id = env.start(&repo, "noter", "add a note");
     let r = env.wait_for(&id, "a draft", |r| r["pr"]["number"].is_u64());
     assert_eq!(r["pr"]["state"], "draft", "{r}");
@@ -168,8 +165,7 @@ fn max_feedback_caps_the_rounds_and_says_so() {
         &config("github", &forge.url(), "ready", "repo = \"o/r\"")
             .replace("max_feedback = 2", "max_feedback = 1"),
     );
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("o/r", &remote.dir);
+    let (repo, _remote) = repo_on_forge(&env, &forge, "o/r");
     let id = env.start(&repo, "noter", "add a note");
     let r = env.wait_for(&id, "a pull request", |r| r["pr"]["number"].is_u64());
     let head = r["pr"]["head"].as_str().unwrap().to_string();
@@ -208,8 +204,7 @@ fn with_feedback_off_failing_checks_send_the_agent_nowhere() {
         "{}feedback = false\n",
         config("github", &forge.url(), "ready", "repo = \"o/r\"")
     ));
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("o/r", &remote.dir);
+    let (repo, _remote) = repo_on_forge(&env, &forge, "o/r");
     let id = env.start(&repo, "noter", "add a note");
     let r = env.wait_for(&id, "a pull request", |r| r["pr"]["number"].is_u64());
     let head = r["pr"]["head"].as_str().unwrap().to_string();
@@ -236,8 +231,7 @@ fn the_servers_poll_keeps_to_one_list_a_poll_and_little_else() {
         "succeeded",
         "repo = \"o/r\"",
     ));
-    let (repo, remote) = repo_with_remote(&env);
-    forge.attach_remote("o/r", &remote.dir);
+    let (repo, _remote) = repo_on_forge(&env, &forge, "o/r");
     let ids: Vec<String> = (0..3)
         .map(|i| env.start(&repo, "noter", &format!("note {i}")))
         .collect();

@@ -16,7 +16,9 @@ use crate::supervisor::context::RunCtx;
 use crate::supervisor::merge_gate::GateInput;
 
 use super::{blocking, PhaseJob, PhaseReport, Update};
-use crate::proof::store::{checks_for_gate, read_calls, read_score, score_for_gate};
+use crate::proof::store::{
+    checks_for_gate, checks_or_lost, read_calls, read_score, score_for_gate,
+};
 
 pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let (dir, rec, config) = (ctx.dir.clone(), job.record.clone(), job.config.clone());
@@ -48,11 +50,9 @@ fn evaluate_and_write(
     config: &Config,
     (order, turn): (&crate::supervisor::in_order::InOrder, u64),
 ) -> Result<(MergeState, Vec<crate::run::GateReason>), String> {
-    let (checks, checks_lost) = match checks_for_gate(dir) {
-        Ok(c) => (c, None),
-        Err(why) => (Vec::new(), Some(why)),
-    };
-    let mut lost: Vec<String> = checks_lost.iter().cloned().collect();
+    let read = checks_for_gate(dir);
+    let (checks, checks_lost) = checks_or_lost(&read);
+    let mut lost: Vec<String> = checks_lost.iter().map(|s| s.to_string()).collect();
     let score = score_for_gate(dir).map_err(|why| lost.push(why)).ok();
     // The record's target, set when the run was accepted: PR.md and the gate name the same
     // branch as `show` and the merge, whatever the config says since.
@@ -66,7 +66,7 @@ fn evaluate_and_write(
         crate::workspace::branch_tip(&rec.worktree, &rec.branch).map_err(|e| e.to_string())?;
     let (state, reasons) = gate::evaluate(
         &GateInputs {
-            checks: &checks,
+            checks,
             lost: &lost,
             score: score.as_ref().map(|s| s.score),
             protected_touched: &protected,
@@ -92,7 +92,7 @@ fn evaluate_and_write(
             dir,
             &rec,
             &stat.changed,
-            (&checks, checks_lost.as_deref()),
+            (checks, checks_lost),
             score.as_ref(),
         );
     });
@@ -107,16 +107,12 @@ pub fn write_pr(dir: &Path, rec: &RunRecord) -> Result<(), String> {
         crate::workspace::diff_against_base(&rec.worktree, &rec.base, rec.target.as_deref())
             .map_err(|e| e.to_string())?;
     // Fails closed like the gate: lost evidence is said as lost, never as "no checks".
-    let checks = checks_for_gate(dir);
-    let (checks, lost): (&[_], _) = match &checks {
-        Ok(c) => (c, None),
-        Err(why) => (&[], Some(why.as_str())),
-    };
+    let read = checks_for_gate(dir);
     render_pr(
         dir,
         rec,
         &stat.changed,
-        (checks, lost),
+        checks_or_lost(&read),
         read_score(dir).as_ref(),
     )
 }

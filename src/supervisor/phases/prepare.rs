@@ -16,8 +16,8 @@ pub async fn run(ctx: &RunCtx, job: &PhaseJob) -> PhaseReport {
     let rec = job.record.clone();
     let marker = ctx.path(UNDER_WAY);
     let cut_short = tokio::fs::try_exists(&marker).await.unwrap_or(false);
-    let worktree_exists = tokio::fs::try_exists(&rec.worktree).await.unwrap_or(false);
     if job.retry {
+        let worktree_exists = tokio::fs::try_exists(&rec.worktree).await.unwrap_or(false);
         // Everything past the base goes: the worktree, and the branch with its commits.
         if cut_short && worktree_exists {
             ctx.emit(

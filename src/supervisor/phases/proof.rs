@@ -58,11 +58,8 @@ fn score_run(
     stat: &crate::workspace::DiffStat,
 ) -> Result<Score, String> {
     // Fails closed: lost checks score as failed (the gate says which file), never as none.
-    let checks = store::checks_for_gate(dir);
-    let (checks, checks_lost): (&[_], _) = match &checks {
-        Ok(c) => (c, None),
-        Err(why) => (&[], Some(why.as_str())),
-    };
+    let read = store::checks_for_gate(dir);
+    let (checks, checks_lost) = store::checks_or_lost(&read);
     let paths: Vec<String> = stat.changed.iter().map(|c| c.path.clone()).collect();
     let protected = score::protected_touched(&paths, &config.gate.protected);
     let s = score::score(
