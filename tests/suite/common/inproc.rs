@@ -28,6 +28,10 @@ pub struct InProc {
     pub handle: Handle,
     events: broadcast::Receiver<Event>,
     task: tokio::task::JoinHandle<()>,
+    /// The supervisor's own runtime: every task it spawns lives there, so a crash can end them
+    /// all at once, as a dying server's do. (Aborting only its main task left its phase workers
+    /// going, and a dead supervisor's commit raced the new one's for the same patch.diff.)
+    runtime: Option<tokio::runtime::Runtime>,
     pub injected: Injected,
 }
 
@@ -99,10 +103,19 @@ impl InProc {
             spawner: injected.spawner.clone(),
             pools: injected.pools.clone(),
         };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the supervisor");
+        let on_it = runtime.handle().clone();
         // As the server starts it: off the runtime (it reads the runs from disk).
-        let (handle, task) = tokio::task::spawn_blocking(move || Supervisor::start(options))
-            .await
-            .expect("the supervisor starts");
+        let (handle, task) = tokio::task::spawn_blocking(move || {
+            let _inside = on_it.enter();
+            Supervisor::start(options)
+        })
+        .await
+        .expect("the supervisor starts");
         let events = handle.subscribe();
         Self {
             dir,
@@ -111,6 +124,7 @@ impl InProc {
             handle,
             events,
             task,
+            runtime: Some(runtime),
             injected,
         }
     }
@@ -225,20 +239,38 @@ impl InProc {
         }
     }
 
-    /// The supervisor dies without a word (its task is aborted, as in a crash: agents under
-    /// their shims go on, a tether's child dies with it), and a new one starts on the same home.
-    pub async fn crash_and_restart(self) -> Self {
-        self.task.abort();
-        let _ = self.task.await;
+    /// The supervisor dies without a word (its runtime and every task on it are dropped, as in
+    /// a crash: agents under their shims go on, a tether's child dies with it), and a new one
+    /// starts on the same home.
+    pub async fn crash_and_restart(mut self) -> Self {
+        self.end_runtime();
+        let _ = (&mut self.task).await;
         // The old supervisor's last record writes settle before the new one reads them.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        Self::on(self.dir, self.config, self.injected).await
+        let dir = tempfile::TempDir::new().expect("tempdir");
+        let dir = std::mem::replace(&mut self.dir, dir);
+        Self::on(dir, self.config.clone(), self.injected.clone()).await
+    }
+
+    /// Every task of the supervisor ends where it is (a runtime cannot be dropped in async
+    /// code, so it is shut down in the background).
+    fn end_runtime(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 
     /// Stop the supervisor and every run it has.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.call(Command::Shutdown { kill_runs: true }).await;
-        let _ = tokio::time::timeout(Duration::from_secs(20), self.task).await;
+        let _ = tokio::time::timeout(Duration::from_secs(20), &mut self.task).await;
+        self.end_runtime();
+    }
+}
+
+impl Drop for InProc {
+    fn drop(&mut self) {
+        self.end_runtime();
     }
 }
 
