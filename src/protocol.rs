@@ -119,6 +119,10 @@ pub enum Command {
         name: String,
         host: Box<crate::config::hosts::HostConfig>,
     },
+    /// On a host: the tunnel to the machine that sent runs here, reopened on another port
+    /// there (its old one was taken). The runs that call through it with this token are
+    /// pointed at the new port, live and in their files.
+    HostTunnelMoved(Box<TunnelMoved>),
     /// Stop the server. With `kill_runs`, runs are killed first (tests use this to leave nothing
     /// behind); otherwise agents keep running without a supervisor.
     Shutdown {
@@ -152,6 +156,7 @@ impl Command {
             | Command::Subscribe
             | Command::Ping
             | Command::HostGateway { .. }
+            | Command::HostTunnelMoved(_)
             | Command::Shutdown { .. } => None,
         }
     }
@@ -187,6 +192,31 @@ pub struct HostGateway {
     pub token: String,
     /// The sending machine's providers by name: the run's providers there.
     pub providers: std::collections::BTreeMap<String, crate::config::ProviderKind>,
+}
+
+/// A host's tunnel back to the sending machine's gateway now listens on `port` there. Only a
+/// port: the host builds the loopback URL itself, so no request can point runs elsewhere.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct TunnelMoved {
+    /// The host's token at the sending machine's gateway: whose runs these are.
+    pub token: String,
+    pub port: u16,
+}
+
+impl TunnelMoved {
+    /// The URL the runs are to call (add `/<provider>`).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/h/{}", self.port, self.token)
+    }
+}
+
+impl std::fmt::Debug for TunnelMoved {
+    // The token is kept out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelMoved")
+            .field("port", &self.port)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for HostGateway {

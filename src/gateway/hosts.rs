@@ -128,6 +128,14 @@ pub(super) fn budget_spent(message: &str) -> hyper::Response<super::Body> {
     r
 }
 
+/// Whether `t` is a token as this gateway makes them for hosts (`fdh-`, then letters, digits
+/// and dashes).
+pub fn is_host_token(t: &str) -> bool {
+    t.len() > 20
+        && t.starts_with("fdh-")
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 /// Only the caps that span hosts.
 fn global_only(caps: BudgetConfig) -> BudgetConfig {
     BudgetConfig {
@@ -138,6 +146,35 @@ fn global_only(caps: BudgetConfig) -> BudgetConfig {
 }
 
 impl Gateway {
+    /// The token host `name` calls this gateway with, if it has a link.
+    pub fn host_token(&self, name: &str) -> Option<String> {
+        let links = self.inner.links.lock().ok()?;
+        links
+            .iter()
+            .find(|(_, l)| l.host.as_deref() == Some(name))
+            .map(|(token, _)| token.clone())
+    }
+
+    /// On a host: the runs whose providers call another machine's gateway with `token` now
+    /// call `url` (add `/<provider>`); how many runs.
+    pub fn repoint_host_calls(&self, token: &str, url: &str) -> usize {
+        let Ok(mut links) = self.inner.links.lock() else {
+            return 0;
+        };
+        let mut runs = 0;
+        for link in links.values_mut() {
+            let mut moved = false;
+            for (name, p) in link.providers.iter_mut() {
+                if p.host_token.as_deref() == Some(token) {
+                    p.base_url = format!("{}/{name}", url.trim_end_matches('/'));
+                    moved = true;
+                }
+            }
+            runs += usize::from(moved);
+        }
+        runs
+    }
+
     /// The token host `name`'s gateway calls this one with (`token` on first use, when a
     /// previous server gave it, else a new one; the same for as long as this server runs), its
     /// link given these providers, prices and global caps. `home`: where its spending is kept.
@@ -163,20 +200,14 @@ impl Gateway {
                 token.clone()
             } else {
                 // About 119 random bits: the tunnel's port on the host is open to its users.
-                let token = token
-                    .filter(|t| {
-                        t.len() > 20
-                            && t.starts_with("fdh-")
-                            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    })
-                    .unwrap_or_else(|| {
-                        format!(
-                            "fdh-{}{}{}",
-                            crate::run::id::generate(),
-                            crate::run::id::generate(),
-                            crate::run::id::generate()
-                        )
-                    });
+                let token = token.filter(|t| is_host_token(t)).unwrap_or_else(|| {
+                    format!(
+                        "fdh-{}{}{}",
+                        crate::run::id::generate(),
+                        crate::run::id::generate(),
+                        crate::run::id::generate()
+                    )
+                });
                 let mut link = RunLink::new(
                     format!("host {name}"),
                     Arc::new(HostMeter {
@@ -207,5 +238,18 @@ impl Gateway {
             link.caps = global_only(caps);
             link.warned = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_token_is_one_this_gateway_could_have_made() {
+        assert!(is_host_token("fdh-aaaaaaaaaaaaaaaaaaaaaaaa"));
+        assert!(!is_host_token("fdh-short"));
+        assert!(!is_host_token("fd-aaaaaaaaaaaaaaaaaaaaaaaaa"));
+        assert!(!is_host_token("fdh-aaaaaaaaaaaaaaaaaaaa/../x"));
     }
 }

@@ -20,6 +20,10 @@ use crate::config::hosts::HostConfig;
 
 /// How long a caller waits for a tunnel to open.
 const OPEN_WAIT: Duration = Duration::from_secs(30);
+/// What is done when a tunnel reopens on another port than the one its runs were given
+/// (told the port now).
+pub type OnMoved = Box<dyn Fn(u16) + Send + Sync>;
+
 /// Waits between attempts: doubling from the first to the most.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MOST: Duration = Duration::from_secs(60);
@@ -58,6 +62,8 @@ impl Tunnels {
     /// `SendEnv` in an ssh config must not carry one to the host).
     /// `first`: the port to ask for on the host when the tunnel is opened (0: any; a server
     /// opening its predecessor's tunnel again asks for its port, which runs there were given).
+    /// `moved`: called whenever the tunnel opens again on another port than the last (or
+    /// than `first`): the host's runs must be told.
     pub async fn port(
         &self,
         name: &str,
@@ -65,6 +71,7 @@ impl Tunnels {
         gateway_port: u16,
         keys: Vec<String>,
         first: u16,
+        moved: OnMoved,
     ) -> Result<u16, String> {
         let mut state = {
             let mut hosts = self
@@ -83,6 +90,7 @@ impl Tunnels {
                     keys,
                     first,
                     tx,
+                    moved,
                 ));
                 hosts.insert(
                     name.to_string(),
@@ -190,9 +198,19 @@ async fn keep_open(
     keys: Vec<String>,
     first: u16,
     tx: watch::Sender<State>,
+    moved: OnMoved,
 ) {
     let mut asked = first;
     let mut wait = RETRY_FIRST;
+    // The port the host's runs were given: a later one is news to them.
+    let mut told = (first != 0).then_some(first);
+    let mut opened_on = |port: u16| {
+        if told.is_some_and(|t| t != port) {
+            tracing::info!("the tunnel to host `{name}` opened on port {port}, not {told:?}");
+            moved(port);
+        }
+        told = Some(port);
+    };
     loop {
         let _ = tx.send(State::Opening);
         let mut ssh = command(&host, asked, gateway_port);
@@ -202,7 +220,7 @@ async fn keep_open(
         let said = match ssh.spawn() {
             Ok(mut child) => {
                 let opened = std::time::Instant::now();
-                let why = follow(&mut child, asked, &tx).await;
+                let why = follow(&mut child, asked, &tx, &mut opened_on).await;
                 let _ = child.kill().await;
                 // A tunnel that stayed open a while starts the waits over.
                 if opened.elapsed() > RETRY_MOST {
@@ -229,12 +247,13 @@ async fn keep_open(
     }
 }
 
-/// Read ssh's stderr until it ends: the port once opened (said on `tx`); Ok(port) when an
-/// open tunnel closed, Err(why) when it never opened.
+/// Read ssh's stderr until it ends: the port once opened (said on `tx` and to `opened_on`);
+/// Ok(port) when an open tunnel closed, Err(why) when it never opened.
 async fn follow(
     child: &mut tokio::process::Child,
     asked: u16,
     tx: &watch::Sender<State>,
+    opened_on: &mut (dyn FnMut(u16) + Send),
 ) -> Result<u16, String> {
     let Some(stderr) = child.stderr.take() else {
         return Err("ssh's stderr was not piped".into());
@@ -248,6 +267,7 @@ async fn follow(
             // A refusal needs nothing here: ssh ends at once (ExitOnForwardFailure), saying why.
             if let Some(Ok(port)) = forward_said(&line, asked) {
                 open = Some(port);
+                opened_on(port);
                 let _ = tx.send(State::Open(port));
             }
         }

@@ -130,5 +130,12 @@ mod tests {
             name: "b1".into(),
             host: Box::new(toml::from_str("ssh = \"b1\"").unwrap()),
         }));
+        // Nor point a host's runs at another port.
+        assert!(!reads_only(&Command::HostTunnelMoved(Box::new(
+            crate::protocol::TunnelMoved {
+                token: "fdh-x".into(),
+                port: 1,
+            }
+        ))));
     }
 }

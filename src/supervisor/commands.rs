@@ -106,6 +106,7 @@ impl Supervisor {
             Command::HostGateway { name, host } => {
                 return self.host_gateway_command(name, *host, reply)
             }
+            Command::HostTunnelMoved(moved) => return self.tunnel_moved_command(*moved, reply),
             Command::Ping => Ok(Reply::Pong {
                 pid: std::process::id(),
                 adopted: self.adopted,

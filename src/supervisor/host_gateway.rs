@@ -157,7 +157,7 @@ fn saved_file(home: &crate::paths::Home, name: &str) -> Option<std::path::PathBu
 /// Host `name`'s tunnel opened (or found open) and its link registered in the gateway, with
 /// the token and port a previous server used when there are some.
 async fn open(
-    gw: &crate::gateway::Gateway,
+    gw: &Arc<crate::gateway::Gateway>,
     tunnels: &crate::hosts::tunnel::Tunnels,
     home: &crate::paths::Home,
     name: &str,
@@ -181,11 +181,8 @@ async fn open(
         .values()
         .map(|p| p.api_key_env.clone())
         .collect();
-    let first = saved.as_ref().map_or(0, |s| s.port);
-    let port = tunnels
-        .port(name, host, gw.addr().port(), keys, first)
-        .await
-        .map_err(ProtocolError::refused)?;
+    // The link first: the host's runs call with this token whatever port the tunnel gets,
+    // and one that reopens elsewhere is told to the host with it.
     let token = gw
         .host_link(
             name,
@@ -196,6 +193,18 @@ async fn open(
             config.budget,
         )
         .ok_or_else(|| ProtocolError::internal("the gateway's state is poisoned"))?;
+    let first = saved.as_ref().map_or(0, |s| s.port);
+    let port = tunnels
+        .port(
+            name,
+            host,
+            gw.addr().port(),
+            keys,
+            first,
+            moved_news(gw, home, name, host),
+        )
+        .await
+        .map_err(ProtocolError::refused)?;
     let changed = saved.is_none_or(|s| s.token != token || s.port != port);
     if let (Some(f), true) = (file, changed) {
         let text = serde_json::to_vec(&Saved {
@@ -222,6 +231,44 @@ async fn open(
             .iter()
             .map(|(n, p)| (n.clone(), p.kind))
             .collect(),
+    })
+}
+
+/// What is done when host `name`'s tunnel reopens on another port: the port kept for the next
+/// server, and the host told, so its runs' calls go there. (Must run on the runtime.)
+fn moved_news(
+    gw: &Arc<crate::gateway::Gateway>,
+    home: &crate::paths::Home,
+    name: &str,
+    host: &HostConfig,
+) -> crate::hosts::tunnel::OnMoved {
+    let (gw, home, name, host) = (gw.clone(), home.clone(), name.to_string(), host.clone());
+    let runtime = tokio::runtime::Handle::current();
+    Box::new(move |port| {
+        // No link yet: no run there was given a port.
+        let Some(token) = gw.host_token(&name) else {
+            return;
+        };
+        let (home, name, host) = (home.clone(), name.clone(), host.clone());
+        runtime.spawn(async move {
+            if let Some(f) = saved_file(&home, &name) {
+                let text = serde_json::to_vec(&Saved {
+                    token: token.clone(),
+                    port,
+                });
+                let kept = tokio::task::spawn_blocking(move || match text {
+                    Ok(t) => crate::owner_only::write(&f, &t),
+                    Err(e) => Err(std::io::Error::other(e)),
+                })
+                .await;
+                if let Ok(Err(e)) = kept {
+                    tracing::warn!(
+                        "cannot keep host `{name}`'s tunnel port for the next server: {e}"
+                    );
+                }
+            }
+            super::tunnel_moved::tell(home, name, host, token, port).await;
+        });
     })
 }
 

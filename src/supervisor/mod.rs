@@ -29,6 +29,7 @@ mod rebasing;
 mod run_writer;
 pub mod spawner;
 mod submit;
+mod tunnel_moved;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

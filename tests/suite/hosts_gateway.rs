@@ -290,6 +290,26 @@ fn listening(port: u16) -> bool {
 /// host's agent makes after that reaches the provider with the key held here.
 #[test]
 fn a_host_s_tunnel_and_token_come_back_with_this_machine_s_next_server() {
+    tunnel_comes_back(false);
+}
+
+/// As above, but the tunnel's port on the host was taken meanwhile: it opens on another, and
+/// the host's run (given the old one) is told, so its call still reaches the provider.
+#[test]
+fn a_tunnel_back_on_another_port_is_told_to_the_host_s_runs() {
+    tunnel_comes_back(true);
+}
+
+/// The port of a `http://127.0.0.1:PORT/…` URL.
+fn port_of(url: &str) -> u16 {
+    url.trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url}"))
+}
+
+fn tunnel_comes_back(port_taken: bool) {
     let Some(mut w) = OneHost::start() else {
         return;
     };
@@ -318,33 +338,49 @@ command = ["sh", "-c", "while [ ! -f go ]; do sleep 0.1; done; rm go; curl -sS -
         r["status"] == "running" && r["phase"] == "agent"
     });
     let wt = std::path::PathBuf::from(r["worktree"].as_str().unwrap());
-    let gw: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            w.remote
-                .home
-                .join("runs")
-                .join(&id)
-                .join("host-gateway.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let url = gw["url"].as_str().unwrap().to_string();
-    let port: u16 = url
-        .trim_start_matches("http://127.0.0.1:")
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let file = w
+        .remote
+        .home
+        .join("runs")
+        .join(&id)
+        .join("host-gateway.json");
+    let url_now = || -> String {
+        let gw: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        gw["url"].as_str().unwrap().to_string()
+    };
+    let url = url_now();
+    let port = port_of(&url);
     assert!(listening(port), "{url}");
 
     // This machine's server killed: its tunnel ends with it.
     env.kill_server();
     wait_until("the tunnel to close with the server", || !listening(port));
-    // The next server (started by any command) opens it again where it was.
+    // Someone else takes the port on the host meanwhile (answering nothing: a call still sent
+    // there gets no answer from the provider).
+    let squatter = port_taken.then(|| {
+        let l = std::net::TcpListener::bind(("127.0.0.1", port)).expect("the old port is free");
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                drop(c);
+            }
+        })
+    });
+    // The next server (started by any command) opens it again: where it was when it can.
     env.ok(&["ls"]);
-    wait_until("the tunnel to open again", || listening(port));
+    if squatter.is_some() {
+        wait_until("the host's run to be told the tunnel's new port", || {
+            port_of(&url_now()) != port
+        });
+        let moved = port_of(&url_now());
+        assert!(listening(moved), "nothing listens on the new port {moved}");
+        assert_eq!(
+            url_now(),
+            url.replace(&format!(":{port}/"), &format!(":{moved}/"))
+        );
+    } else {
+        wait_until("the tunnel to open again", || listening(port));
+        assert_eq!(url_now(), url);
+    }
 
     std::fs::write(wt.join("go"), "").unwrap();
     let r = wait_shown(env, &id, "the host's run to end", |r| {
