@@ -305,6 +305,12 @@ pub enum Reply {
         /// Unfinished runs this server re-adopted at start-up.
         #[serde(default)]
         adopted: usize,
+        /// The server's flightdeck version (None: older than this field, so not this one's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        /// Runs at once there (its `max_parallel`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_parallel: Option<usize>,
     },
     Error {
         error: ProtocolError,

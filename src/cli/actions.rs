@@ -348,19 +348,7 @@ pub async fn shutdown(client: &Client, kill_runs: bool, keep_runs: bool) -> Resu
             }
         };
     }
-    let mut s = Client::send_on(stream, &Command::Shutdown { kill_runs }).await?;
-    let said = match s.next().await? {
-        Some(Reply::Done { message }) => message,
-        _ => "server stopped".to_string(),
-    };
-    // Wait for the socket to go, so a following command starts a fresh server (a stopping
-    // server may first finish a pool refill and remove its pools).
-    for _ in 0..750 {
-        if !client.home().socket().exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let said = client.stop_server_on(stream, kill_runs).await?;
     println!("{said}");
     Ok(0)
 }

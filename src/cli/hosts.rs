@@ -7,7 +7,6 @@ use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;
 
 use crate::client::Client;
-use crate::hosts::bridge::VERSION;
 use crate::hosts::route::Hosts;
 use crate::protocol::{Command, Reply, RunSnapshot};
 use crate::run::Status;
@@ -41,27 +40,51 @@ async fn list(c: &Client) -> Result<Vec<RunSnapshot>, crate::client::ClientError
     }
 }
 
+/// What a server says of itself: its version and its `max_parallel`.
+async fn about(c: &Client) -> Result<(Option<String>, Option<usize>), crate::client::ClientError> {
+    match c.request(&Command::Ping).await? {
+        Reply::Pong {
+            version,
+            max_parallel,
+            ..
+        } => Ok((version, max_parallel)),
+        other => Err(crate::client::ClientError::Protocol(format!("{other:?}"))),
+    }
+}
+
+/// Host `c`'s runs at once: `[hosts.NAME].max_parallel` when set, else what its server says,
+/// else (this machine) `local`.
+fn cap_of(hosts: &Hosts, c: &Client, said: Option<usize>, local: usize) -> Option<usize> {
+    match hosts.config(c.host_name()) {
+        Some(h) => h.max_parallel.or(said),
+        None => said.or(Some(local)),
+    }
+}
+
 pub async fn hosts(hosts: &Hosts, local_parallel: usize, json: bool) -> Result<i32> {
     // Every host asked at once: the slowest sets the time, not their sum.
     let clients: Vec<&Client> = std::iter::once(&hosts.local).chain(&hosts.remote).collect();
     let answers = futures_util::future::join_all(clients.iter().map(|c| async move {
         let started = Instant::now();
         let listed = list(c).await;
-        (listed, started.elapsed().as_millis() as u64)
+        let latency = started.elapsed().as_millis() as u64;
+        let about = match &listed {
+            Ok(_) => about(c).await,
+            Err(_) => Ok((None, None)),
+        };
+        (listed.and_then(|runs| about.map(|a| (runs, a))), latency)
     }))
     .await;
     let mut states = Vec::new();
     for (c, (listed, latency)) in clients.into_iter().zip(answers) {
-        let cap = hosts
-            .config(c.host_name())
-            .map_or(Some(local_parallel), |h| h.max_parallel);
         states.push(match listed {
-            Ok(runs) => {
+            Ok((runs, (version, said_cap))) => {
                 let active = runs.iter().filter(|r| active(r)).count();
+                let cap = cap_of(hosts, c, said_cap, local_parallel);
                 HostState {
                     host: c.host_name().into(),
                     reachable: true,
-                    version: Some(VERSION.into()),
+                    version,
                     runs: runs.len(),
                     active,
                     free_slots: cap.map(|m| m.saturating_sub(active)),
@@ -194,15 +217,12 @@ pub async fn placed(
     let mut best: Option<(usize, crate::client::Client, String)> = None;
     for c in std::iter::once(&hosts.local).chain(&hosts.remote) {
         let Some(path) = there(c) else { continue };
-        let cap = hosts
-            .config(c.host_name())
-            .map_or(Some(local_cap), |h| h.max_parallel)
-            .unwrap_or(local_cap);
-        let Ok(crate::protocol::Reply::Runs { runs }) =
-            c.request(&crate::protocol::Command::List).await
-        else {
+        let Ok(runs) = list(c).await else {
             continue;
         };
+        // A host whose cap is said nowhere takes one run at a time.
+        let said = about(c).await.ok().and_then(|(_, cap)| cap);
+        let cap = cap_of(hosts, c, said, local_cap).unwrap_or(1);
         let busy = runs
             .iter()
             .filter(|r| {

@@ -235,6 +235,31 @@ impl Client {
         })
     }
 
+    /// Stop this machine's server on `stream` (a connection to it), killing its runs or not,
+    /// and wait for its socket to go, so the next command starts a fresh server (a stopping
+    /// server may first finish a pool refill and remove its pools). What the server said.
+    pub async fn stop_server_on(
+        &self,
+        stream: UnixStream,
+        kill_runs: bool,
+    ) -> Result<String, ClientError> {
+        let mut s = Client::send_on(stream, &Command::Shutdown { kill_runs }).await?;
+        let said = match s.next().await? {
+            Some(Reply::Done { message }) => message,
+            _ => "server stopped".to_string(),
+        };
+        for _ in 0..750 {
+            if !tokio::fs::try_exists(self.home.socket())
+                .await
+                .unwrap_or(false)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(said)
+    }
+
     /// One command, one reply.
     pub async fn request(&self, cmd: &Command) -> Result<Reply, ClientError> {
         let mut s = self.stream(cmd).await?;

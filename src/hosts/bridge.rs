@@ -101,7 +101,7 @@ pub async fn serve(client: &Client, expect_version: Option<&str>) -> color_eyre:
     if let Some(v) = expect_version.filter(|v| *v != VERSION) {
         let refusal = Reply::Error {
             error: ProtocolError::refused(format!(
-                "flightdeck on this host is version {VERSION} and the local one {v}: the two must be the same (`flightdeck hosts install HOST` copies the local one there)"
+                "flightdeck on this host is version {VERSION} and the local one {v}: the two must be the same (`flightdeck hosts install` with this host's name copies the local one there)"
             )),
         };
         let mut line = serde_json::to_vec(&refusal)?;
@@ -110,7 +110,7 @@ pub async fn serve(client: &Client, expect_version: Option<&str>) -> color_eyre:
         stdout.flush().await?;
         return Ok(1);
     }
-    let sock = match client.connect().await {
+    let sock = match current_server(client).await {
         Ok(s) => s,
         Err(e) => {
             let refusal = Reply::Error {
@@ -162,6 +162,33 @@ pub async fn serve(client: &Client, expect_version: Option<&str>) -> color_eyre:
         () = down => {}
     }
     Ok(0)
+}
+
+/// How long the host's server has to answer the bridge's `Ping`.
+const PING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A connection to this host's server, of this version. A server still running an older
+/// flightdeck (the program was replaced under it, e.g. by `hosts install`) would half-understand
+/// this one's requests: it is stopped, its runs carrying on without it, and a new one started,
+/// which adopts them.
+async fn current_server(client: &Client) -> Result<tokio::net::UnixStream, ClientError> {
+    let sock = client.connect().await?;
+    let asked = async { Client::send_on(sock, &Command::Ping).await?.next().await };
+    let version = match tokio::time::timeout(PING_WAIT, asked).await {
+        Ok(Ok(Some(Reply::Pong { version, .. }))) => version,
+        // A reply this build cannot read: another version's.
+        Ok(Err(ClientError::Protocol(_))) => None,
+        // Busy, or gone while answering: it is let be; the command itself will say.
+        Ok(_) | Err(_) => Some(VERSION.to_string()),
+    };
+    if version.as_deref() != Some(VERSION) {
+        let was = version.unwrap_or_else(|| "an older one".into());
+        tracing::info!("the server here runs flightdeck {was}, not {VERSION}: replacing it");
+        if let Some(old) = client.connect_existing().await {
+            client.stop_server_on(old, false).await?;
+        }
+    }
+    client.connect().await
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ pub async fn install(home: &Home, name: &str, host: &HostConfig) -> Result<i32> 
         version
     };
     println!(
-        "installed flightdeck {VERSION} on host {name} at {target} (it had: {was}); a server of the old version there keeps running until it is stopped (`flightdeck --host {name} ls` then works once it is)"
+        "installed flightdeck {VERSION} on host {name} at {target} (it had: {was}); a server of the old version there is replaced at the next command (its runs carry on, and the new one adopts them)"
     );
     if target != host.binary {
         println!("set [hosts.{name}].binary = \"{target}\" in your config");

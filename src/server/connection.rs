@@ -302,7 +302,7 @@ async fn stream_events(w: &mut OwnedWriteHalf, handle: &Handle) -> std::io::Resu
     let mut events = handle.subscribe();
     let runs = handle.call(Command::List).await;
     send(w, &to_reply(runs)).await?;
-    if let Ok(Reply::Pong { pid, adopted }) = handle.call(Command::Ping).await {
+    if let Ok(Reply::Pong { pid, adopted, .. }) = handle.call(Command::Ping).await {
         let event = Event::Server { pid, adopted };
         send(w, &Reply::Event { event }).await?;
     }

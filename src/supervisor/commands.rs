@@ -110,6 +110,8 @@ impl Supervisor {
             Command::Ping => Ok(Reply::Pong {
                 pid: std::process::id(),
                 adopted: self.adopted,
+                version: Some(self.version.clone()),
+                max_parallel: Some(self.global.max_parallel),
             }),
             Command::Timeline { .. }
             | Command::Subscribe

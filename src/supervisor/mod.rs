@@ -224,6 +224,8 @@ pub struct Supervisor {
     gateway: Option<Arc<crate::gateway::Gateway>>,
     /// How many unfinished runs this server took up again at start-up.
     adopted: usize,
+    /// The version `Ping` answers with (a test may say another, to be an old server).
+    version: String,
     /// Dev-server ports leased to runs in their browser phase.
     /// Shared with the merge queue, whose browser checks lease ports too.
     ports: crate::browser::ports::Shared,
@@ -281,6 +283,8 @@ impl Supervisor {
             radar_next: std::time::Instant::now(),
             gateway,
             adopted: 0,
+            version: std::env::var("FLIGHTDECK_TEST_SERVER_VERSION")
+                .unwrap_or_else(|_| crate::hosts::bridge::VERSION.to_string()),
             ports: Default::default(),
             leased: HashMap::new(),
             clock,

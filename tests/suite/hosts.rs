@@ -44,11 +44,17 @@ command = ["sh", "-c", "i=0; while [ $i -lt 30 ]; do echo tick $i; i=$((i+1)); s
     /// `flightdeck` run directly against the remote home (to check what is there, and to
     /// stop its server at the end).
     pub(crate) fn cmd(&self, args: &[&str]) -> std::process::Output {
+        self.cmd_with(args, &[])
+    }
+
+    /// As `cmd`, with more environment (a server it starts has it too).
+    pub(crate) fn cmd_with(&self, args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
         Command::new(BIN)
             .args(args)
             .env("FLIGHTDECK_HOME", &self.home)
             .env("FLIGHTDECK_CONFIG", &self.config)
             .env("XDG_CONFIG_HOME", &self.xdg)
+            .envs(vars.iter().copied())
             .output()
             .unwrap()
     }

@@ -1,0 +1,75 @@
+//! A host whose flightdeck server is of another version than its program (the program was
+//! replaced under a running server, as `hosts install` does) never half-works: the next
+//! command through the bridge stops that server (its runs carry on) and starts one of this
+//! version, which adopts them. `hosts` says the version the host's server runs and the free
+//! slots its own config gives.
+
+use crate::hosts::{wait_shown, OneHost};
+
+/// The pid of the host's server, asked directly there.
+fn server_pid(w: &OneHost) -> String {
+    let out = w.remote.cmd(&["serve", "--detach"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split("pid ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("no pid in {text}"))
+        .to_string()
+}
+
+#[test]
+fn a_host_s_server_of_an_older_version_is_replaced_and_its_runs_adopted() {
+    let Some(w) = OneHost::start() else {
+        return;
+    };
+    // No cap for b1 here: the host's own config says 2.
+    w.configure("b1", |h| h.replace("max_parallel = 3\n", ""));
+    let mut theirs = std::fs::read_to_string(w.remote_config()).unwrap();
+    theirs.insert_str(0, "max_parallel = 2\n");
+    std::fs::write(w.remote_config(), theirs).unwrap();
+    let env = &w.env;
+
+    // The host's server is an old one (it says so), with a run under way.
+    let out = w.remote.cmd_with(
+        &[
+            "run",
+            "--repo",
+            w.remote.repo.to_str().unwrap(),
+            "--agent",
+            "short",
+            "tick for three seconds",
+        ],
+        &[("FLIGHTDECK_TEST_SERVER_VERSION", "0.0.1")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let old = server_pid(&w);
+
+    // `hosts` through the bridge: the old server is replaced, and the new one answers.
+    let listed = env.json(&["hosts", "--json"]);
+    let b1 = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "b1")
+        .unwrap_or_else(|| panic!("{listed}"))
+        .clone();
+    assert_eq!(b1["reachable"], true, "{listed}");
+    assert_eq!(b1["version"], env!("CARGO_PKG_VERSION"), "{listed}");
+    assert_ne!(server_pid(&w), old, "the old server still answers");
+    // Its run was adopted by the new server, not lost: one of the host's two slots is taken.
+    assert_eq!(b1["runs"], 1, "{listed}");
+    assert_eq!(b1["free_slots"], 1, "{listed}");
+    let r = wait_shown(env, &id, "the adopted run to end", |r| {
+        r["status"] == "succeeded" || r["status"] == "failed"
+    });
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    let timeline =
+        std::fs::read_to_string(w.remote.home.join("runs").join(&id).join("timeline.jsonl"))
+            .unwrap();
+    assert!(timeline.contains("\"run.adopted\""), "{timeline}");
+}
