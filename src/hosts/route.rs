@@ -25,6 +25,38 @@ pub enum RouteError {
     Client(#[from] ClientError),
 }
 
+/// How long a host has to say whether it has a run.
+const HOST_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The id of the run a `Show` answer is about.
+fn found_id(reply: &crate::protocol::Reply) -> Option<String> {
+    match reply {
+        crate::protocol::Reply::Run { run } | crate::protocol::Reply::Shown { run, .. } => {
+            Some(run.id.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Which of the runs found (id, host) `run` names: the one, none, or a sentence saying it is
+/// ambiguous.
+fn one_of(run: &str, found: &[(String, &str)]) -> Result<Option<usize>, String> {
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(Some(0)),
+        _ => {
+            let each: Vec<String> = found
+                .iter()
+                .map(|(id, host)| format!("{id} on {host}"))
+                .collect();
+            Err(format!(
+                "`{run}` matches runs on more than one host: {}; give more of the id, or --host",
+                each.join(", ")
+            ))
+        }
+    }
+}
+
 impl Hosts {
     /// The hosts of the user's config (`--config` and the user's file; a repository's file
     /// may not name hosts).
@@ -99,7 +131,9 @@ impl Hosts {
     }
 
     /// The client of the server that has `run`: `host` when given; else this machine when it
-    /// knows the run, else the first host that does.
+    /// has a run by exactly that id (ids are unique across hosts), else the one server whose
+    /// runs match it. A prefix matching runs on two hosts is ambiguous, said with both; a host
+    /// that does not answer within `HOST_WAIT` is named, not waited on.
     pub async fn for_run(&self, run: &str, host: Option<&str>) -> Result<Client, RouteError> {
         if let Some(h) = host {
             return Ok(self.named(h)?.clone());
@@ -110,20 +144,51 @@ impl Hosts {
         let ask = |c: &Client| {
             let c = c.clone();
             let run = run.to_string();
-            async move { c.request(&Command::Show { run }).await.map(|_| c) }
+            async move {
+                let cmd = Command::Show { run };
+                match tokio::time::timeout(HOST_WAIT, c.request(&cmd)).await {
+                    Ok(answer) => answer.map(|reply| (found_id(&reply), c)),
+                    Err(_) => Err(ClientError::Connect(format!(
+                        "no answer within {} s",
+                        HOST_WAIT.as_secs()
+                    ))),
+                }
+            }
         };
-        // Asked at once; answered in order (this machine first).
-        let clients: Vec<&Client> = std::iter::once(&self.local).chain(&self.remote).collect();
-        let answers = futures_util::future::join_all(clients.iter().map(|c| ask(c))).await;
+        // The hosts are asked at once, this machine meanwhile: its exact match ends the search.
+        let remote: Vec<_> = self.remote.iter().map(|c| tokio::spawn(ask(c))).collect();
+        let here = ask(&self.local).await;
+        if let Ok((Some(id), c)) = &here {
+            if id == run {
+                remote.iter().for_each(|t| t.abort());
+                return Ok(c.clone());
+            }
+        }
+        let mut answers = vec![here];
+        for t in remote {
+            answers.push(
+                t.await
+                    .unwrap_or_else(|e| Err(ClientError::Connect(e.to_string()))),
+            );
+        }
+        let mut found: Vec<(String, Client)> = Vec::new();
         let mut missed = Vec::new();
-        for (c, answer) in clients.into_iter().zip(answers) {
+        let clients = std::iter::once(&self.local).chain(&self.remote);
+        for (c, answer) in clients.zip(answers) {
             match answer {
-                Ok(found) => return Ok(found),
+                Ok((id, found_on)) => found.push((id.unwrap_or_default(), found_on)),
                 Err(ClientError::Server(e)) if e.kind == ErrorKind::UnknownRun => {}
-                // Ambiguous here, or refused: this server's answer is the one to give.
+                // Ambiguous on that server, or refused: its answer is the one to give.
                 Err(ClientError::Server(e)) => return Err(ClientError::Server(e).into()),
                 Err(e) => missed.push(format!("{} ({e})", c.host_name())),
             }
+        }
+        let named: Vec<(String, &str)> = found
+            .iter()
+            .map(|(id, c)| (id.clone(), c.host_name()))
+            .collect();
+        if let Some(i) = one_of(run, &named).map_err(RouteError::Config)? {
+            return Ok(found.swap_remove(i).1);
         }
         let names: Vec<&str> = self.remote.iter().map(Client::host_name).collect();
         let mut said = format!(
@@ -137,5 +202,25 @@ impl Hosts {
             ));
         }
         Err(RouteError::Config(said))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_found_on_two_hosts_is_ambiguous_and_says_where() {
+        assert_eq!(one_of("ab", &[]), Ok(None));
+        assert_eq!(one_of("ab", &[("abc12345".into(), "b1")]), Ok(Some(0)));
+        let two = one_of(
+            "ab",
+            &[("abc12345".into(), "local"), ("abz99999".into(), "b1")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            two,
+            "`ab` matches runs on more than one host: abc12345 on local, abz99999 on b1; give more of the id, or --host"
+        );
     }
 }

@@ -95,6 +95,9 @@ pub fn options_and_destination(control: &Path, host: &HostConfig) -> (Vec<String
         [
             "-o",
             "BatchMode=yes",
+            // A host that drops packets is said to be unreachable in seconds, not minutes.
+            "-o",
+            "ConnectTimeout=10",
             "-o",
             "ControlMaster=auto",
             "-o",

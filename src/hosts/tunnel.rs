@@ -133,6 +133,8 @@ pub fn command(host: &HostConfig, remote_port: u16, gateway_port: u16) -> Comman
         .args([
             "-o",
             "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
             // A connection of its own (see the module's note).
             "-o",
             "ControlMaster=no",

@@ -46,6 +46,7 @@ mod gateway_recorded;
 mod hosts;
 mod hosts_gateway;
 mod hosts_landing;
+mod hosts_silent;
 mod hosts_versions;
 mod housekeeping;
 mod landing_recovery;
