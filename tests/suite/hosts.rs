@@ -447,14 +447,32 @@ fn ten_runs_with_host_auto_over_two_hosts_go_where_slots_are_free() {
         std::fs::write(&remote.config, format!("max_parallel = 5\n{text}")).unwrap();
     }
     std::fs::write(&env.config, config).unwrap();
+    let ids: Vec<String> = (0..10)
+        .map(|i| run_on(&env, "auto", &local_repo, "slow", &format!("run {i}")))
+        .collect();
+    let listed = env.json(&["ls", "--json"]);
+    let host_of = |id: &str| -> String {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed: {listed}"))["host"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // Each went where most slots were free then (ties to the first in order: here, b1, b2);
+    // "the first host with a slot" would have put the first here.
+    let order: Vec<String> = ids.iter().map(|id| host_of(id)).collect();
+    assert_eq!(
+        order,
+        ["b2", "b1", "b2", "b1", "b2", "b1", "b2", "local", "b1", "b2"],
+        "{listed}"
+    );
     let mut placed = std::collections::BTreeMap::<String, usize>::new();
-    for i in 0..10 {
-        run_on(&env, "auto", &local_repo, "slow", &format!("run {i}"));
-    }
-    for r in env.json(&["ls", "--json"]).as_array().unwrap() {
-        *placed
-            .entry(r["host"].as_str().unwrap().to_string())
-            .or_default() += 1;
+    for h in &order {
+        *placed.entry(h.clone()).or_default() += 1;
     }
     let expected: std::collections::BTreeMap<String, usize> = [
         ("b1".to_string(), 4),

@@ -212,14 +212,46 @@ command = ["sh", "-c", "env > \"$1\"; while [ ! -f \"$2\" ]; do sleep 0.1; done"
         "the host's token is on a command line: {shown:?}"
     );
 
-    // The host's 960 tokens spent this machine's global cap of 500, kept here for the next
-    // server: after a restart, a local run's first call is held, and the run paused for the
-    // budget.
+    // The host's 960 tokens spent this machine's global cap of 500: a local run's first call
+    // is held at once, and the run paused for the budget, by this very server.
     let ledger = std::fs::read_to_string(env.home.join("host-spend.jsonl")).unwrap();
     assert_eq!(ledger.lines().count(), 2, "{ledger}");
     assert!(ledger.contains(r#""host":"b1""#), "{ledger}");
+    held_for_the_budget(env, &w.repo, &provider);
+    // And kept here for the next server: after a restart, the same.
     env.kill_server();
-    let local = env.start(&w.repo, "waiter", "wait for the budget");
+    held_for_the_budget(env, &w.repo, &provider);
+
+    // A run on the host is paused at its first call too, there, for the budget here.
+    let again = run_on(env, "b1", &w.repo, "builtin-claude", "write another note");
+    let r = wait_shown(
+        env,
+        &again,
+        "the host's run paused for the budget here",
+        |r| r["status"] == "paused" || r["status"] == "failed" || r["status"] == "succeeded",
+    );
+    assert_eq!(r["status"], "paused", "{r:#}");
+    assert_eq!(r["pause_reason"], "budget", "{r:#}");
+    let timeline = std::fs::read_to_string(
+        w.remote
+            .home
+            .join("runs")
+            .join(&again)
+            .join("timeline.jsonl"),
+    )
+    .unwrap();
+    assert!(
+        timeline.contains("the global budget of the machine this run was sent from is spent"),
+        "{timeline}"
+    );
+    assert_eq!(provider.requests().len(), 2);
+    env.ok(&["kill", &again]);
+}
+
+/// A local run (the `waiter` agent) makes a call: it is held, the run paused for the global
+/// budget, and nothing reaches the provider (which had 2 calls).
+fn held_for_the_budget(env: &crate::common::Env, repo: &Path, provider: &Provider) {
+    let local = env.start(repo, "waiter", "wait for the budget");
     let agent_env = agent_env_of(env, &local);
     let url = format!("{}/v1/messages", agent_env["ANTHROPIC_BASE_URL"]);
     let run_token = agent_env["ANTHROPIC_API_KEY"].clone();
@@ -253,31 +285,6 @@ command = ["sh", "-c", "env > \"$1\"; while [ ! -f \"$2\" ]; do sleep 0.1; done"
     assert_eq!(provider.requests().len(), 2);
     env.ok(&["kill", &local]);
     let _ = held.join();
-
-    // A run on the host is paused at its first call too, there, for the budget here.
-    let again = run_on(env, "b1", &w.repo, "builtin-claude", "write another note");
-    let r = wait_shown(
-        env,
-        &again,
-        "the host's run paused for the budget here",
-        |r| r["status"] == "paused" || r["status"] == "failed" || r["status"] == "succeeded",
-    );
-    assert_eq!(r["status"], "paused", "{r:#}");
-    assert_eq!(r["pause_reason"], "budget", "{r:#}");
-    let timeline = std::fs::read_to_string(
-        w.remote
-            .home
-            .join("runs")
-            .join(&again)
-            .join("timeline.jsonl"),
-    )
-    .unwrap();
-    assert!(
-        timeline.contains("the global budget of the machine this run was sent from is spent"),
-        "{timeline}"
-    );
-    assert_eq!(provider.requests().len(), 2);
-    env.ok(&["kill", &again]);
 }
 
 /// Whether something listens on 127.0.0.1:`port`.
