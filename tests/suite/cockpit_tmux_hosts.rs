@@ -85,3 +85,90 @@ fn the_cockpit_shows_a_local_and_a_remote_run_with_their_hosts() {
     });
     tmux.keys(&["q"]);
 }
+
+/// The cockpit's `ssh`: the real one, unless `off` exists (then the host is unreachable).
+fn ssh_wrapper(dir: &std::path::Path, off: &std::path::Path) -> std::path::PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("ssh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ -e {off:?} ]; then echo 'ssh: connect to host b1: Connection refused' >&2; exit 255; fi\nexec /usr/bin/ssh \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// The SSH connection killed under an open cockpit (the master and every ssh on it, as a
+/// dropped link would, with the host unreachable for a while): the host is marked stale, its
+/// run goes on there and ends, and once the host answers again the cockpit shows the end.
+#[test]
+fn the_cockpit_marks_a_host_stale_when_its_connection_dies_and_catches_up() {
+    let Some(w) = OneHost::start() else {
+        return;
+    };
+    // A master kept for a minute, so it is there to kill.
+    w.configure("b1", |h| {
+        h.replace("\"ControlPersist=1\"", "\"ControlPersist=60\"")
+    });
+    let (dir, remote, env, local_repo) = (&w.dir, &w.remote, &w.env, &w.repo);
+    let done = dir.path().join("go");
+    let mut theirs = std::fs::read_to_string(w.remote_config()).unwrap();
+    theirs.push_str(&format!(
+        "[agents.until]\ncommand = [\"sh\", \"-c\", \"while [ ! -e '{}' ]; do sleep 0.1; done; echo ended > ended.txt\"]\n",
+        done.display()
+    ));
+    std::fs::write(w.remote_config(), theirs).unwrap();
+    let id = crate::hosts::run_on(env, "b1", local_repo, "until", "end when told");
+
+    let off = dir.path().join("OFF");
+    let bin = ssh_wrapper(dir.path(), &off);
+    let tmux = Tmux::new();
+    tmux.cockpit_with(env, local_repo, &format!("PATH={}:$PATH", bin.display()));
+    tmux.wait_for("the remote run, running", |s| {
+        row(s, &id).contains(" b1 ") && row(s, &id).contains("running")
+    });
+
+    // The connection dies and the host stays out of reach.
+    std::fs::write(&off, "").unwrap();
+    let control = env.home.join("ssh");
+    let pid = crate::hosts::master_pid(&control).expect("the ssh master");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = std::process::Command::new("pkill")
+        .args(["-9", "-f", &format!("ControlPath={}/", control.display())])
+        .status();
+    tmux.wait_for("b1 stale, its run as last seen", |s| {
+        s.contains("b1 stale") && row(s, &id).contains("running")
+    });
+
+    // Meanwhile the run ends there, on its own.
+    std::fs::write(&done, "").unwrap();
+    crate::common::wait_until("the run to end on the host", || {
+        let out = remote.cmd(&["show", &id, "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .is_ok_and(|r| r["status"] == "succeeded")
+    });
+    // Back: the cockpit catches up, and ls says the same.
+    std::fs::remove_file(&off).unwrap();
+    tmux.wait_for("b1 back, the run ended", |s| {
+        !s.contains("stale") && row(s, &id).contains("✓")
+    });
+    tmux.keys(&["q"]);
+    let runs = env.json(&["ls", "--json"]);
+    let r = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{runs}"));
+    assert_eq!(r["status"], "succeeded", "{runs}");
+    assert_eq!(r["host"], "b1", "{runs}");
+}

@@ -494,7 +494,7 @@ fn ten_runs_with_host_auto_over_two_hosts_go_where_slots_are_free() {
 }
 
 /// The pid of the ssh master connection whose socket is under `control` (`ssh: … [mux]`).
-fn master_pid(control: &Path) -> Option<i32> {
+pub(crate) fn master_pid(control: &Path) -> Option<i32> {
     let out = Command::new("pgrep")
         .args(["-f", &format!("{}/.* \\[mux\\]", control.display())])
         .output()
