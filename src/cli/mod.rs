@@ -436,24 +436,48 @@ async fn on_run(
             merged,
             force,
         } => {
-            // `--merged` cleans this machine's (or --host's) landed runs.
-            let client = match (runs.first(), host) {
-                (Some(r), _) => to(r.clone()).await?,
-                (None, Some(h)) => hosts.named(h)?.clone(),
-                (None, None) => local.clone(),
+            // Each run on its own host; `--merged` on --host's, or on every host.
+            let groups = if runs.is_empty() {
+                match host {
+                    Some(h) => vec![(hosts.named(h)?.clone(), Vec::new())],
+                    None if merged => std::iter::once(&hosts.local)
+                        .chain(&hosts.remote)
+                        .map(|c| (c.clone(), Vec::new()))
+                        .collect(),
+                    None => vec![(local.clone(), Vec::new())],
+                }
+            } else {
+                by_host(&hosts, &runs, host).await?
             };
-            actions::clean(&client, &runs, merged, force).await
+            let mut code = 0;
+            for (client, runs) in groups {
+                let cleaned = actions::clean(&client, &runs, merged, force).await;
+                code = code.max(match cleaned {
+                    Ok(c) => c,
+                    // A host out of reach keeps its landed runs; the others are cleaned.
+                    Err(e) if merged && runs.is_empty() && client.remote().is_some() => {
+                        eprintln!("flightdeck: host {}: {e}", client.host_name());
+                        1
+                    }
+                    Err(e) => return Err(e),
+                });
+            }
+            Ok(code)
         }
         Cmd::Rebase { run, by_hand } => {
             actions::rebase(&to(run.clone()).await?, &run, by_hand).await
         }
         Cmd::Merge { runs, no_wait } => {
-            // A merge queue is a host's: the runs go to the server of the first.
-            let client = match runs.first() {
-                Some(r) => to(r.clone()).await?,
-                None => local.clone(),
+            // A merge queue is a host's: each host's runs go to its own, in turn.
+            let groups = match runs.is_empty() {
+                true => vec![(local.clone(), runs)],
+                false => by_host(&hosts, &runs, host).await?,
             };
-            actions::merge(&client, &runs, no_wait).await
+            let mut code = 0;
+            for (client, runs) in groups {
+                code = code.max(actions::merge(&client, &runs, no_wait).await?);
+            }
+            Ok(code)
         }
         Cmd::Pr { run, json } => actions::pr(&to(run.clone()).await?, &run, json).await,
         Cmd::Reply { run, text } => {
@@ -461,6 +485,26 @@ async fn on_run(
         }
         other => local_only(other, local, config, home).await,
     }
+}
+
+/// `runs` grouped by the server that has each, in the order first named.
+async fn by_host(
+    hosts: &Hosts,
+    runs: &[String],
+    host: Option<&str>,
+) -> Result<Vec<(crate::client::Client, Vec<String>)>> {
+    let mut groups: Vec<(crate::client::Client, Vec<String>)> = Vec::new();
+    for run in runs {
+        let client = hosts.for_run(run, host).await?;
+        match groups
+            .iter_mut()
+            .find(|(c, _)| c.host_name() == client.host_name())
+        {
+            Some((_, named)) => named.push(run.clone()),
+            None => groups.push((client, vec![run.clone()])),
+        }
+    }
+    Ok(groups)
 }
 
 /// Whether `cmd` is about a run (and goes to the server that has it).

@@ -56,3 +56,43 @@ fn a_remote_run_lands_there_and_this_machine_fetches_what_landed() {
     assert!(said.contains("refs/flightdeck/hosts/b1/main"), "{said}");
     assert_eq!(git(repo, &["rev-parse", "main"]).trim(), here);
 }
+
+/// `merge` and `clean` of runs on two hosts at once: each run goes to its own host's queue
+/// (a merge queue is one host's), and `clean --merged` cleans every host's landed runs.
+#[test]
+fn runs_of_two_hosts_merge_and_clean_each_on_its_own() {
+    let Some(w) = OneHost::start() else {
+        return;
+    };
+    let (env, repo) = (&w.env, &w.repo);
+    w.configure("b1", |c| {
+        format!("{c}\n[agents.make-local]\ncommand = [\"sh\", \"-c\", \"echo here > local.txt\"]\n")
+    });
+    let there = run_on(env, "b1", repo, "noop", "make remote.txt there");
+    let here = env.start(repo, "make-local", "make local.txt here");
+    wait_shown(env, &there, "ready there", |s| s["merge"] == "ready");
+    wait_shown(env, &here, "ready here", |s| s["merge"] == "ready");
+
+    env.ok(&["merge", &here, &there]);
+    let landed_here = wait_shown(env, &here, "merged here", |s| s["merge"] == "merged");
+    let landed_there = wait_shown(env, &there, "merged there", |s| s["merge"] == "merged");
+    assert_eq!(
+        git(repo, &["rev-parse", "main"]).trim(),
+        landed_here["merged_commit"].as_str().unwrap()
+    );
+    assert_eq!(
+        git(&w.remote.repo, &["rev-parse", "main"]).trim(),
+        landed_there["merged_commit"].as_str().unwrap()
+    );
+
+    // Both landed: one clean --merged cleans both, each on its host.
+    let out = env.ok(&["clean", "--merged"]);
+    assert_eq!(out.matches("removed ").count(), 2, "{out}");
+    for id in [&here, &there] {
+        let r = wait_shown(env, id, "cleaned", |s| s["cleaned"] == true);
+        assert!(
+            !std::path::Path::new(r["worktree"].as_str().unwrap()).exists(),
+            "{r:#}"
+        );
+    }
+}
