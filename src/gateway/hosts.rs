@@ -34,16 +34,48 @@ struct Line {
     usd: f64,
 }
 
+/// Lines past which the ledger is rewritten at start-up as one line per host (its totals).
+const COMPACT_PAST: usize = 1000;
+
 /// What the hosts' calls spent, as `LEDGER` in `home` says (lines that do not read are
-/// skipped). Blocking.
+/// skipped). A long ledger is rewritten as one line per host first, so it never grows past a
+/// few thousand lines however many calls are made. Blocking; at start-up, before the gateway
+/// appends to it.
 pub fn ledger_spent(home: &Path) -> Spent {
-    let text = std::fs::read_to_string(home.join(LEDGER)).unwrap_or_default();
-    text.lines()
+    let path = home.join(LEDGER);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut hosts: BTreeMap<String, Spent> = BTreeMap::new();
+    let mut lines = 0;
+    for l in text
+        .lines()
         .filter_map(|l| serde_json::from_str::<Line>(l).ok())
-        .fold(Spent::default(), |s, l| Spent {
-            tokens: s.tokens + l.tokens,
-            usd: s.usd + l.usd,
-        })
+    {
+        lines += 1;
+        let s = hosts.entry(l.host).or_default();
+        s.tokens += l.tokens;
+        s.usd += l.usd;
+    }
+    if lines > COMPACT_PAST {
+        let compact: String = hosts
+            .iter()
+            .filter_map(|(host, s)| {
+                serde_json::to_string(&Line {
+                    host: host.clone(),
+                    tokens: s.tokens,
+                    usd: if s.usd.is_finite() { s.usd } else { f64::MAX },
+                })
+                .ok()
+            })
+            .map(|l| l + "\n")
+            .collect();
+        if let Err(e) = crate::proof::store::write_atomic(&path, compact.as_bytes()) {
+            tracing::warn!("cannot compact {}: {e}", path.display());
+        }
+    }
+    hosts.values().fold(Spent::default(), |s, h| Spent {
+        tokens: s.tokens + h.tokens,
+        usd: s.usd + h.usd,
+    })
 }
 
 impl Meter for HostMeter {
@@ -244,6 +276,42 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_ledger_is_kept_as_one_line_per_host_with_the_same_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LEDGER);
+        let mut text = String::new();
+        for i in 0..1500u64 {
+            let host = if i % 3 == 0 { "b2" } else { "b1" };
+            text.push_str(&format!(
+                "{{\"host\":\"{host}\",\"tokens\":10,\"usd\":0.5}}\n"
+            ));
+        }
+        text.push_str("not json\n");
+        std::fs::write(&path, text).unwrap();
+        let spent = ledger_spent(dir.path());
+        assert_eq!(spent.tokens, 15_000);
+        assert!((spent.usd - 750.0).abs() < 1e-6);
+        let kept = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(kept.lines().count(), 2, "{kept}");
+        assert!(
+            kept.contains(r#"{"host":"b1","tokens":10000,"usd":500.0}"#),
+            "{kept}"
+        );
+        // Read again: the same.
+        let again = ledger_spent(dir.path());
+        assert_eq!(again.tokens, 15_000);
+        assert!((again.usd - 750.0).abs() < 1e-6);
+        // A short one is left as it is.
+        std::fs::write(
+            &path,
+            "{\"host\":\"b1\",\"tokens\":1,\"usd\":0.0}\n".repeat(3),
+        )
+        .unwrap();
+        assert_eq!(ledger_spent(dir.path()).tokens, 3);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
+    }
 
     #[test]
     fn a_host_token_is_one_this_gateway_could_have_made() {
