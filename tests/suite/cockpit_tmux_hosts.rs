@@ -161,6 +161,21 @@ fn the_cockpit_marks_a_host_stale_when_its_connection_dies_and_catches_up() {
     tmux.wait_for("b1 back, the run ended", |s| {
         !s.contains("stale") && row(s, &id).contains("✓")
     });
+    // Its proof pack stays there and is read through the connection: d (the patch) and v
+    // (the proof).
+    tmux.keys(&["/"]);
+    tmux.keys(&[id.as_str(), "Enter"]);
+    tmux.wait_for("only the remote run", |s| row(s, &id).contains(" b1 "));
+    tmux.keys(&["d"]);
+    tmux.wait_for("the host's patch", |s| {
+        s.contains("patch.diff") && s.contains("ended.txt")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["v"]);
+    tmux.wait_for("the host's proof", |s| {
+        s.contains("PR.md ·") && s.contains("# end when told")
+    });
+    tmux.keys(&["Escape"]);
     tmux.keys(&["q"]);
     let runs = env.json(&["ls", "--json"]);
     let r = runs
