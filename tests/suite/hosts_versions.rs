@@ -73,3 +73,50 @@ fn a_host_s_server_of_an_older_version_is_replaced_and_its_runs_adopted() {
             .unwrap();
     assert!(timeline.contains("\"run.adopted\""), "{timeline}");
 }
+
+/// A host whose flightdeck is an older one (no `bridge`): every command says so and what to
+/// do; `hosts install` replaces it with this one, and the host then answers.
+#[test]
+fn hosts_install_replaces_an_older_flightdeck_on_the_host() {
+    let Some(w) = OneHost::start() else {
+        return;
+    };
+    let bin = w.dir.path().join("remote-bin").join("flightdeck");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::write(
+        &bin,
+        "#!/bin/sh\ncase \"$1\" in\n--version) echo 'flightdeck 0.0.1' ;;\n*) echo \"error: unrecognized subcommand '$1'\" >&2; exit 2 ;;\nesac\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    w.configure("b1", |h| {
+        h.replace(
+            &format!("binary = {:?}", crate::common::BIN),
+            &format!("binary = {:?}", bin.display().to_string()),
+        )
+    });
+    let env = &w.env;
+
+    let said = env.fails(&["--host", "b1", "ls"]);
+    assert!(
+        said.contains("an older version") && said.contains("flightdeck hosts install b1"),
+        "{said}"
+    );
+    let said = env.ok(&["hosts", "install", "b1"]);
+    assert!(said.contains("(it had: flightdeck 0.0.1)"), "{said}");
+    assert_eq!(
+        std::fs::read(&bin).unwrap(),
+        std::fs::read(crate::common::BIN).unwrap()
+    );
+    let listed = env.json(&["hosts", "--json"]);
+    let b1 = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "b1")
+        .unwrap_or_else(|| panic!("{listed}"))
+        .clone();
+    assert_eq!(b1["reachable"], true, "{listed}");
+    assert_eq!(b1["version"], env!("CARGO_PKG_VERSION"), "{listed}");
+}
