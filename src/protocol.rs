@@ -241,8 +241,8 @@ pub enum Event {
         line: serde_json::Value,
     },
     /// Which server answers (a new pid: it restarted) and how many unfinished runs it took
-    /// up again at start-up. Sent after the runs on `Subscribe`, and again once start-up is
-    /// done.
+    /// up again at start-up. Sent after the runs on `Subscribe`, again once start-up is done,
+    /// and every 15 s as a heartbeat.
     Server { pid: u32, adopted: usize },
     /// The conflict radar finished a scan of these runs (their findings are applied). For
     /// whoever must know that the radar looked, not only what it found (tests, benchmarks).

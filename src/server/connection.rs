@@ -297,19 +297,40 @@ async fn send_file_lines(
     Ok(last)
 }
 
-/// The cockpit's feed: every run now, then every change as it happens.
+/// How often a quiet feed says the server is still there (`Event::Server` again), so a client
+/// over a link that stays up can tell a stuck server from one with nothing to say.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The cockpit's feed: every run now, then every change as it happens, and a heartbeat.
 async fn stream_events(w: &mut OwnedWriteHalf, handle: &Handle) -> std::io::Result<()> {
     let mut events = handle.subscribe();
     let runs = handle.call(Command::List).await;
     send(w, &to_reply(runs)).await?;
+    let mut server = None;
     if let Ok(Reply::Pong { pid, adopted, .. }) = handle.call(Command::Ping).await {
         let event = Event::Server { pid, adopted };
+        server = Some(event.clone());
         send(w, &Reply::Event { event }).await?;
     }
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    beat.reset();
     loop {
-        match events.recv().await {
+        let event = tokio::select! {
+            e = events.recv() => e,
+            _ = beat.tick() => {
+                if let Some(event) = server.clone() {
+                    send(w, &Reply::Event { event }).await?;
+                }
+                continue;
+            }
+        };
+        match event {
             // Timeline lines have their own stream (`Timeline`); this feed carries records.
             Ok(event @ (Event::Run { .. } | Event::Server { .. })) => {
+                if let Event::Server { .. } = &event {
+                    server = Some(event.clone());
+                }
                 send(w, &Reply::Event { event }).await?
             }
             Ok(Event::Timeline { .. } | Event::RadarScanned { .. }) => {}

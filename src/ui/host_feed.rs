@@ -13,6 +13,9 @@ use crate::protocol::{Command, Event, Reply};
 use super::update::Msg;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// A feed silent this long (three of the server's heartbeats) is given up on: the link is up
+/// but the host's server is stuck, or the link is gone without a word.
+const SILENT: Duration = Duration::from_secs(45);
 const MOST_RETRY: Duration = Duration::from_secs(30);
 
 pub async fn feed(client: Client, tx: UnboundedSender<Msg>) {
@@ -21,7 +24,13 @@ pub async fn feed(client: Client, tx: UnboundedSender<Msg>) {
     loop {
         let why = match client.stream(&Command::Subscribe).await {
             Ok(mut s) => loop {
-                match s.next().await {
+                let Ok(next) = tokio::time::timeout(SILENT, s.next()).await else {
+                    break format!(
+                        "host {host} said nothing for {} s (its server may be stuck)",
+                        SILENT.as_secs()
+                    );
+                };
+                match next {
                     Ok(Some(Reply::Runs { runs })) => {
                         retry.reset();
                         let msg = Msg::HostRuns {

@@ -187,3 +187,49 @@ fn the_cockpit_marks_a_host_stale_when_its_connection_dies_and_catches_up() {
     assert_eq!(r["status"], "succeeded", "{runs}");
     assert_eq!(r["host"], "b1", "{runs}");
 }
+
+/// A host whose link stays up but whose server is stuck (stopped with SIGSTOP) says nothing,
+/// not even its heartbeat: the cockpit marks it stale after a while instead of showing it
+/// live for ever, and catches up once the server goes on.
+#[test]
+fn a_host_whose_server_is_stuck_is_marked_stale_and_caught_up_when_it_goes_on() {
+    let Some(w) = OneHost::start() else {
+        return;
+    };
+    w.configure("b1", |h| h);
+    let (remote, env, local_repo) = (&w.remote, &w.env, &w.repo);
+    let id = crate::hosts::run_on(env, "b1", local_repo, "slow", "tick there");
+    let tmux = Tmux::new();
+    tmux.cockpit_with(env, local_repo, "");
+    tmux.wait_for("the remote run, running", |s| {
+        row(s, &id).contains(" b1 ") && row(s, &id).contains("running")
+    });
+
+    let out = remote.cmd(&["serve", "--detach"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pid: i32 = text
+        .split("pid ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {text}"));
+    let pid = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let stale = std::panic::catch_unwind(|| {
+        tmux.wait_for_within("b1 stale", std::time::Duration::from_secs(90), |s| {
+            s.contains("b1 stale") && row(s, &id).contains("running")
+        })
+    });
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    if let Err(e) = stale {
+        std::panic::resume_unwind(e);
+    }
+    // Going on, it answers again: the cockpit catches up (the run is paused there meanwhile).
+    assert!(remote.cmd(&["pause", &id]).status.success());
+    tmux.wait_for_within(
+        "b1 back, the run paused",
+        std::time::Duration::from_secs(90),
+        |s| !s.contains("stale") && row(s, &id).contains("‖ paused"),
+    );
+    tmux.keys(&["q"]);
+}

@@ -50,7 +50,17 @@ impl Tmux {
     }
 
     pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_for_within(what, Duration::from_secs(30), pred)
+    }
+
+    /// `wait_for`, for something that takes longer than the usual (a timeout of the app's).
+    pub fn wait_for_within(
+        &self,
+        what: &str,
+        patience: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + patience;
         loop {
             let screen = self.capture();
             if pred(&screen) {
