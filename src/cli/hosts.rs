@@ -7,6 +7,7 @@ use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;
 
 use crate::client::Client;
+use crate::config::hosts::RepoThere;
 use crate::hosts::route::Hosts;
 use crate::protocol::{Command, Reply, RunSnapshot};
 use crate::run::Status;
@@ -188,25 +189,58 @@ pub async fn ls(hosts: &Hosts, json: bool, all: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// Where `run --host NAME` makes its run: that host's client and the repository's path there
-/// (`auto`: the reachable host with the most free slots that has the repository).
+/// Where `run --host NAME` makes its run: that host's client, the repository's path there
+/// and the run's base (`auto`: the reachable host with the most free slots that has the
+/// repository). A repository the host clones from a URL is cloned or fetched there first, and
+/// the run's base is then the commit it names here, so both machines start from the same one.
 pub async fn placed(
     hosts: &Hosts,
     name: &str,
     repo: &std::path::Path,
+    base: Option<String>,
     config: Option<std::path::PathBuf>,
-) -> Result<(crate::client::Client, String)> {
-    let there = |c: &crate::client::Client| -> Option<String> {
+) -> Result<(crate::client::Client, String, Option<String>)> {
+    let (c, there) = chosen(hosts, name, repo, config).await?;
+    match (there, hosts.config(c.host_name())) {
+        (RepoThere::Clone { url, rest }, Some(host)) => {
+            let ready = crate::hosts::clone::prepare(
+                hosts.local.home(),
+                c.host_name(),
+                host,
+                &url,
+                &rest,
+                repo,
+                base.as_deref(),
+            )
+            .await?;
+            Ok((c, ready.path, Some(ready.commit)))
+        }
+        (RepoThere::Clone { url, .. }, None) => Err(eyre!(
+            "internal error: {url} is a clone URL for this machine, which clones nothing"
+        )),
+        (RepoThere::Path(path), _) => Ok((c, path, base)),
+    }
+}
+
+/// The host a run goes to and where its repository is there.
+async fn chosen(
+    hosts: &Hosts,
+    name: &str,
+    repo: &std::path::Path,
+    config: Option<std::path::PathBuf>,
+) -> Result<(crate::client::Client, RepoThere)> {
+    let there = |c: &crate::client::Client| -> Option<RepoThere> {
         match hosts.config(c.host_name()) {
-            None => Some(repo.display().to_string()),
-            Some(h) => h.repo_path(repo),
+            None => Some(RepoThere::Path(repo.display().to_string())),
+            // A clone URL counts as having it: the host clones it when the run goes there.
+            Some(h) => h.repo_there(repo),
         }
     };
     if name != "auto" {
         let c = hosts.named(name)?;
         let path = there(c).ok_or_else(|| {
             color_eyre::eyre::eyre!(
-                "host {name} has no path for the repository {}: add it to [hosts.{name}.repos], e.g. \"{}\" = \"/path/on/{name}\"",
+                "host {name} has no path for the repository {}: add it to [hosts.{name}.repos], e.g. \"{}\" = \"/path/on/{name}\" (or a URL the host can clone)",
                 repo.display(),
                 repo.display()
             )
@@ -214,7 +248,7 @@ pub async fn placed(
         return Ok((c.clone(), path));
     }
     let local_cap = local_parallel(config).await;
-    let mut best: Option<(usize, crate::client::Client, String)> = None;
+    let mut best: Option<(usize, crate::client::Client, RepoThere)> = None;
     for c in std::iter::once(&hosts.local).chain(&hosts.remote) {
         let Some(path) = there(c) else { continue };
         let Ok(runs) = list(c).await else {
@@ -223,17 +257,7 @@ pub async fn placed(
         // A host whose cap is said nowhere takes one run at a time.
         let said = about(c).await.ok().and_then(|(_, cap)| cap);
         let cap = cap_of(hosts, c, said, local_cap).unwrap_or(1);
-        let busy = runs
-            .iter()
-            .filter(|r| {
-                matches!(
-                    r.status,
-                    crate::run::Status::Running
-                        | crate::run::Status::Queued
-                        | crate::run::Status::Paused
-                )
-            })
-            .count();
+        let busy = runs.iter().filter(|r| active(r)).count();
         let free = cap.saturating_sub(busy);
         if best.as_ref().is_none_or(|(f, _, _)| free > *f) {
             best = Some((free, c.clone(), path));

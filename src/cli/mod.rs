@@ -222,6 +222,18 @@ pub enum Cmd {
         #[arg(long)]
         expect_version: Option<String>,
     },
+    /// Make or fetch this host's clone of a URL and check a commit is in it (another
+    /// machine's flightdeck runs it over ssh before sending a run; not for people).
+    #[command(hide = true, name = "repo-clone")]
+    RepoClone {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        commit: String,
+        /// Refuse a client of another version.
+        #[arg(long)]
+        expect_version: Option<String>,
+    },
     /// A sample repository and scripted agents, live in the cockpit.
     Demo {
         /// Start the demo runs and print their ids, without opening the cockpit.
@@ -310,11 +322,14 @@ pub async fn main(cli: Cli) -> Result<i32> {
             task,
         }) => {
             let repo = absolute(repo.unwrap_or_else(|| PathBuf::from(".")));
-            let (client, repo, config, (gateway, id)) = match cli.host.as_deref() {
-                None | Some(crate::config::hosts::LOCAL) => (client, repo, config, (None, None)),
+            let (client, repo, base, config, (gateway, id)) = match cli.host.as_deref() {
+                None | Some(crate::config::hosts::LOCAL) => {
+                    (client, repo, base, config, (None, None))
+                }
                 Some(name) => {
                     let all = Hosts::load(&client, config.clone()).await?;
-                    let (c, there) = hosts::placed(&all, name, &repo, config.clone()).await?;
+                    let (c, there, base) =
+                        hosts::placed(&all, name, &repo, base, config.clone()).await?;
                     // A run on a host reads the config file named for it there.
                     let (theirs, gateway) = match all.config(c.host_name()) {
                         Some(h) => (
@@ -323,7 +338,7 @@ pub async fn main(cli: Cli) -> Result<i32> {
                         ),
                         None => (config, (None, None)),
                     };
-                    (c, PathBuf::from(there), theirs, gateway)
+                    (c, PathBuf::from(there), base, theirs, gateway)
                 }
             };
             run::start(
@@ -392,6 +407,11 @@ pub async fn main(cli: Cli) -> Result<i32> {
         Some(Cmd::Bridge { expect_version }) => {
             crate::hosts::bridge::serve(&client, expect_version.as_deref()).await
         }
+        Some(Cmd::RepoClone {
+            url,
+            commit,
+            expect_version,
+        }) => crate::hosts::clone::serve(url, commit, expect_version).await,
         Some(cmd) if about_a_run(&cmd) => {
             on_run(cmd, &client, cli.host.as_deref(), config, home).await
         }

@@ -30,7 +30,8 @@ pub struct HostConfig {
     /// Runs at once on the host (the host's own config decides when unset).
     #[serde(default)]
     pub max_parallel: Option<usize>,
-    /// Where a repository of this machine is on the host: local path → path there.
+    /// Where a repository of this machine is on the host: local path → path there, or a
+    /// URL the host keeps its own clone of.
     #[serde(default)]
     pub repos: BTreeMap<PathBuf, String>,
     /// The variables holding your providers' keys (from `[providers]`, never from this
@@ -42,6 +43,71 @@ pub struct HostConfig {
     /// machine fetches the landed target from the host's copy and fast-forwards its own).
     #[serde(default)]
     pub land: Land,
+}
+
+/// Where a repository of this machine is on a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoThere {
+    /// A path there: the user's own copy.
+    Path(String),
+    /// The host's own clone of `url` (under its FLIGHTDECK_HOME, made and fetched by
+    /// flightdeck), and the path under the repository.
+    Clone { url: String, rest: PathBuf },
+}
+
+/// The directory of a host's FLIGHTDECK_HOME its clones are in.
+pub const CLONES: &str = "clones";
+
+/// Whether a `repos` value is a URL git clones (else it is a path on the host).
+pub fn is_clone_url(s: &str) -> bool {
+    if s.chars().any(char::is_control) {
+        return false;
+    }
+    const SCHEMES: [&str; 5] = ["https://", "http://", "ssh://", "git://", "file://"];
+    if let Some(rest) = SCHEMES.iter().find_map(|p| s.strip_prefix(p)) {
+        return !rest.is_empty();
+    }
+    // scp-like `user@host:path`, as git reads it: no slash before the colon.
+    let Some((left, path)) = s.split_once(':') else {
+        return false;
+    };
+    let Some((user, host)) = left.split_once('@') else {
+        return false;
+    };
+    !user.is_empty()
+        && !user.starts_with('-')
+        && !host.is_empty()
+        && !path.is_empty()
+        && !left.contains('/')
+}
+
+/// The directory name of a host's clone of `url`: the URL's last word (letters, digits and
+/// `-_.` only, not leading with `.` or `-`) and a digest of the whole URL, so that two URLs
+/// ending alike get two clones and nothing in a URL can name a path.
+pub fn clone_dir_name(url: &str) -> String {
+    use sha2::Digest;
+    let tail = url
+        .trim_end_matches('/')
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("");
+    let tail = tail.strip_suffix(".git").unwrap_or(tail);
+    let safe: String = tail
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let stem = safe.trim_start_matches(['.', '-']);
+    let stem = if stem.is_empty() { "repo" } else { stem };
+    let digest = sha2::Sha256::digest(url.as_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{stem}-{hex}")
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +140,7 @@ impl HostConfig {
 
     /// Where `repo` (a path on this machine) is on the host: its own entry, or the entry of
     /// a directory it is under (the rest of the path kept).
-    pub fn repo_path(&self, repo: &Path) -> Option<String> {
+    pub fn repo_there(&self, repo: &Path) -> Option<RepoThere> {
         self.repos
             .iter()
             .filter_map(|(local, there)| {
@@ -84,25 +150,39 @@ impl HostConfig {
             })
             .max_by_key(|(local, _, _)| local.components().count())
             .map(|(_, there, rest)| {
-                if rest.as_os_str().is_empty() {
-                    there.clone()
+                if is_clone_url(there) {
+                    RepoThere::Clone {
+                        url: there.clone(),
+                        rest: rest.to_path_buf(),
+                    }
+                } else if rest.as_os_str().is_empty() {
+                    RepoThere::Path(there.clone())
                 } else {
-                    format!("{}/{}", there.trim_end_matches('/'), rest.display())
+                    RepoThere::Path(format!(
+                        "{}/{}",
+                        there.trim_end_matches('/'),
+                        rest.display()
+                    ))
                 }
             })
     }
 
     /// The repository of this machine that `there` (a path on the host) is the copy of, and
-    /// the path under it: the reverse of `repo_path`.
+    /// the path under it: the reverse of `repo_there`.
     pub fn local_repo(&self, there: &str) -> Option<PathBuf> {
         let there = Path::new(there);
         self.repos
             .iter()
             .filter_map(|(local, copy)| {
-                there
-                    .strip_prefix(copy)
-                    .ok()
-                    .map(|rest| (local, copy.len(), rest))
+                if is_clone_url(copy) {
+                    self.under_clone(there, copy)
+                        .map(|(len, rest)| (local, len, rest))
+                } else {
+                    there
+                        .strip_prefix(copy)
+                        .ok()
+                        .map(|rest| (local, copy.len(), rest))
+                }
             })
             .max_by_key(|(_, len, _)| *len)
             .map(|(local, _, rest)| {
@@ -112,6 +192,26 @@ impl HostConfig {
                     local.join(rest)
                 }
             })
+    }
+
+    /// Whether `there` is in the host's clone of `url` (`HOME/clones/NAME`): the length of
+    /// the clone's path, and the path under it.
+    fn under_clone<'a>(&self, there: &'a Path, url: &str) -> Option<(usize, &'a Path)> {
+        let name = clone_dir_name(url);
+        let dir = match &self.home {
+            Some(home) => Path::new(home).join(CLONES).join(&name),
+            None => {
+                // The host's default home is known only there; the clone's name, with its
+                // URL's digest, is specific enough on its own.
+                let parts: Vec<_> = there.components().collect();
+                let at = parts.windows(2).position(|w| {
+                    w[0].as_os_str() == CLONES && w[1].as_os_str() == name.as_str()
+                })?;
+                parts[..at + 2].iter().collect()
+            }
+        };
+        let rest = there.strip_prefix(&dir).ok()?;
+        Some((dir.as_os_str().len(), rest))
     }
 
     /// What is wrong with it, as one sentence; None when nothing is.
@@ -141,6 +241,16 @@ impl HostConfig {
         }) {
             return Some(format!(
                 "[hosts.{name}].env has `{bad}`, which is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"
+            ));
+        }
+        if let Some((local, there)) = self
+            .repos
+            .iter()
+            .find(|(_, there)| !there.starts_with('/') && !is_clone_url(there))
+        {
+            return Some(format!(
+                "[hosts.{name}.repos] maps \"{}\" to \"{there}\", which is neither an absolute path on the host nor a clone URL; write the path there (e.g. \"/srv/src/app\") or a URL the host can clone (https://…, ssh://…, git://…, file://… or user@host:path)",
+                local.display()
             ));
         }
         if self.binary.trim().is_empty() {
@@ -175,14 +285,14 @@ mod tests {
             "ssh = \"b\"\n[repos]\n\"/home/me/src\" = \"/srv/src\"\n\"/home/me/src/app\" = \"/data/app\"\n",
         );
         assert_eq!(
-            h.repo_path(Path::new("/home/me/src/app")).as_deref(),
-            Some("/data/app")
+            h.repo_there(Path::new("/home/me/src/app")),
+            Some(RepoThere::Path("/data/app".into()))
         );
         assert_eq!(
-            h.repo_path(Path::new("/home/me/src/site/www")).as_deref(),
-            Some("/srv/src/site/www")
+            h.repo_there(Path::new("/home/me/src/site/www")),
+            Some(RepoThere::Path("/srv/src/site/www".into()))
         );
-        assert_eq!(h.repo_path(Path::new("/elsewhere")), None);
+        assert_eq!(h.repo_there(Path::new("/elsewhere")), None);
         // And back: the copy there names the repository here.
         assert_eq!(
             h.local_repo("/data/app"),
@@ -198,7 +308,129 @@ mod tests {
     }
 
     #[test]
+    fn clone_urls_are_told_from_paths() {
+        for url in [
+            "https://github.com/me/app.git",
+            "http://git.internal/app",
+            "ssh://git@host:2222/srv/app.git",
+            "git://host/app.git",
+            "file:///srv/git/app.git",
+            "git@github.com:me/app.git",
+            "me@build1:src/app",
+        ] {
+            assert!(is_clone_url(url), "{url}");
+        }
+        for not in [
+            "/srv/src/app",
+            "src/app",
+            "~/src/app",
+            "",
+            "https://",
+            "file://",
+            "build1:/srv/app",
+            "-oProxyCommand=x@h:p",
+            "me@a/b:c",
+            "@host:path",
+            "me@:path",
+            "me@host:",
+            "https://host/a\nb",
+        ] {
+            assert!(!is_clone_url(not), "{not:?}");
+        }
+    }
+
+    #[test]
+    fn a_clone_is_named_safely_after_its_url() {
+        let a = clone_dir_name("https://github.com/me/app.git");
+        assert!(a.starts_with("app-"), "{a}");
+        assert_eq!(a.len(), "app-".len() + 12, "{a}");
+        // The same URL, the same clone; another URL ending alike, another clone.
+        assert_eq!(a, clone_dir_name("https://github.com/me/app.git"));
+        assert_ne!(a, clone_dir_name("https://github.com/you/app.git"));
+        assert!(clone_dir_name("git@github.com:me/app.git").starts_with("app-"));
+        assert!(clone_dir_name("file:///srv/app.git/").starts_with("app-"));
+        for odd in [
+            "file:///srv/../..",
+            "https://host/-rf",
+            "https://host/a b;$(x)'\"",
+            "https://host/",
+        ] {
+            let name = clone_dir_name(odd);
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+                "{odd}: {name}"
+            );
+            assert!(!name.starts_with(['.', '-']), "{odd}: {name}");
+            assert!(name != "." && name != "..", "{odd}: {name}");
+        }
+        assert!(clone_dir_name(&format!("https://h/{}", "x".repeat(300))).len() < 64);
+    }
+
+    #[test]
+    fn a_repository_mapped_to_a_url_is_the_hosts_clone_of_it() {
+        let url = "https://git.example/me/app.git";
+        let h = host(&format!(
+            "ssh = \"b\"\nhome = \"/srv/fd\"\n[repos]\n\"/home/me/app\" = \"{url}\"\n\"/home/me/site\" = \"/srv/site\"\n"
+        ));
+        assert_eq!(
+            h.repo_there(Path::new("/home/me/app")),
+            Some(RepoThere::Clone {
+                url: url.into(),
+                rest: PathBuf::new()
+            })
+        );
+        assert_eq!(
+            h.repo_there(Path::new("/home/me/app/web")),
+            Some(RepoThere::Clone {
+                url: url.into(),
+                rest: PathBuf::from("web")
+            })
+        );
+        assert_eq!(
+            h.repo_there(Path::new("/home/me/site")),
+            Some(RepoThere::Path("/srv/site".into()))
+        );
+        // And back, for `land = "fetch"`: the clone under the host's home is this repository.
+        let clone = format!("/srv/fd/clones/{}", clone_dir_name(url));
+        assert_eq!(h.local_repo(&clone), Some(PathBuf::from("/home/me/app")));
+        assert_eq!(
+            h.local_repo(&format!("{clone}/web")),
+            Some(PathBuf::from("/home/me/app/web"))
+        );
+        assert_eq!(h.local_repo("/elsewhere/clones/app"), None);
+        assert_eq!(
+            h.local_repo(&format!("/elsewhere/clones/{}", clone_dir_name(url))),
+            None,
+            "under the configured home only"
+        );
+        // With the host's default home (known only there), the clone's own name says it.
+        let h = host(&format!(
+            "ssh = \"b\"\n[repos]\n\"/home/me/app\" = \"{url}\"\n"
+        ));
+        assert_eq!(
+            h.local_repo(&format!(
+                "/home/me/.local/share/flightdeck/clones/{}",
+                clone_dir_name(url)
+            )),
+            Some(PathBuf::from("/home/me/app"))
+        );
+        assert_eq!(h.problem("b"), None);
+    }
+
+    #[test]
     fn problems_are_said() {
+        let bad = host("ssh = \"b\"\n[repos]\n\"/home/me/app\" = \"src/app\"\n")
+            .problem("b")
+            .unwrap();
+        assert!(
+            bad.contains("[hosts.b.repos]")
+                && bad.contains("/home/me/app")
+                && bad.contains("src/app")
+                && bad.contains("absolute path")
+                && bad.contains("URL"),
+            "{bad}"
+        );
         assert!(host("ssh = \"\"")
             .problem("b")
             .unwrap()

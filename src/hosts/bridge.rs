@@ -76,7 +76,7 @@ pub async fn stream(
 }
 
 /// Why host `name` could not be reached, from what ssh (or the host's shell) said.
-fn unreachable(name: &str, stderr: &str) -> String {
+pub(crate) fn unreachable(name: &str, stderr: &str) -> String {
     let last = stderr
         .lines()
         .map(str::trim)

@@ -3,6 +3,7 @@
 //! host's server owns the run as a local one owns its own.
 
 pub mod bridge;
+pub mod clone;
 pub mod copy;
 pub mod land;
 pub mod route;

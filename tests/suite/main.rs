@@ -44,6 +44,7 @@ mod forge_rounds;
 mod gateway;
 mod gateway_recorded;
 mod hosts;
+mod hosts_clone;
 mod hosts_forge;
 mod hosts_gateway;
 mod hosts_landing;
