@@ -36,19 +36,8 @@ fn the_cockpit_shows_a_local_and_a_remote_run_with_their_hosts() {
     let local_id = env.start(local_repo, "noop-local", "a local one");
 
     // The cockpit's `ssh`: the real one, unless OFF exists (the host unreachable).
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
     let off = dir.path().join("OFF");
-    let wrapper = bin.join("ssh");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nif [ -e {off:?} ]; then echo 'ssh: connect to host b1: Connection refused' >&2; exit 255; fi\nexec /usr/bin/ssh \"$@\"\n"
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = ssh_wrapper(dir.path(), &off);
 
     let tmux = Tmux::new();
     tmux.cockpit_with(env, local_repo, &format!("PATH={}:$PATH", bin.display()));
@@ -205,14 +194,7 @@ fn a_host_whose_server_is_stuck_is_marked_stale_and_caught_up_when_it_goes_on() 
         row(s, &id).contains(" b1 ") && row(s, &id).contains("running")
     });
 
-    let out = remote.cmd(&["serve", "--detach"]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let pid: i32 = text
-        .split("pid ")
-        .nth(1)
-        .and_then(|r| r.split(')').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {text}"));
+    let pid = remote.server_pid();
     let pid = nix::unistd::Pid::from_raw(pid);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
     let stale = std::panic::catch_unwind(|| {

@@ -60,6 +60,19 @@ command = ["sh", "-c", "i=0; while [ $i -lt 30 ]; do echo tick $i; i=$((i+1)); s
     }
 }
 
+impl Remote {
+    /// The pid of the host's server, asked there directly.
+    pub(crate) fn server_pid(&self) -> i32 {
+        let out = self.cmd(&["serve", "--detach"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split("pid ")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {text}"))
+    }
+}
+
 impl Drop for Remote {
     fn drop(&mut self) {
         let _ = self.cmd(&["shutdown", "--kill-runs"]);
@@ -163,6 +176,17 @@ impl OneHost {
     }
 }
 
+/// Host `name`'s entry in `hosts --json`.
+pub(crate) fn host_in(listed: &Value, name: &str) -> Value {
+    listed
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .find(|h| h["host"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {listed}"))
+        .clone()
+}
+
 pub(crate) fn shown(env: &Env, id: &str) -> Value {
     env.json(&["show", id, "--json"])
 }
@@ -195,12 +219,7 @@ fn a_run_on_another_host_over_ssh_is_made_and_driven_there() {
 
     // hosts: this machine and b1, both reachable, the same version.
     let listed = env.json(&["hosts", "--json"]);
-    let b1 = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["host"] == "b1")
-        .unwrap_or_else(|| panic!("{listed}"));
+    let b1 = host_in(&listed, "b1");
     assert_eq!(b1["reachable"], true, "{listed}");
     assert_eq!(b1["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(b1["free_slots"], 3);

@@ -7,7 +7,7 @@ use std::process::Output;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::hosts::OneHost;
+use crate::hosts::{host_in, OneHost};
 
 /// A port that accepts connections and never answers on them.
 fn silent_port() -> u16 {
@@ -62,15 +62,7 @@ fn a_silent_host_holds_up_neither_a_local_run_s_command_nor_hosts() {
     let out = within_a_minute(&w, &["hosts", "--json"]);
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-    let host = |name: &str| {
-        listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["host"] == name)
-            .unwrap_or_else(|| panic!("{listed}"))
-            .clone()
-    };
+    let host = |name: &str| host_in(&listed, name);
     assert_eq!(host("local")["reachable"], true, "{listed}");
     assert_eq!(host("b1")["reachable"], true, "{listed}");
     let b2 = host("b2");

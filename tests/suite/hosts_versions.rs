@@ -4,18 +4,7 @@
 //! version, which adopts them. `hosts` says the version the host's server runs and the free
 //! slots its own config gives.
 
-use crate::hosts::{wait_shown, OneHost};
-
-/// The pid of the host's server, asked directly there.
-fn server_pid(w: &OneHost) -> String {
-    let out = w.remote.cmd(&["serve", "--detach"]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.split("pid ")
-        .nth(1)
-        .and_then(|r| r.split(')').next())
-        .unwrap_or_else(|| panic!("no pid in {text}"))
-        .to_string()
-}
+use crate::hosts::{host_in, wait_shown, OneHost};
 
 #[test]
 fn a_host_s_server_of_an_older_version_is_replaced_and_its_runs_adopted() {
@@ -47,20 +36,14 @@ fn a_host_s_server_of_an_older_version_is_replaced_and_its_runs_adopted() {
         String::from_utf8_lossy(&out.stderr)
     );
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let old = server_pid(&w);
+    let old = w.remote.server_pid();
 
     // `hosts` through the bridge: the old server is replaced, and the new one answers.
     let listed = env.json(&["hosts", "--json"]);
-    let b1 = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["host"] == "b1")
-        .unwrap_or_else(|| panic!("{listed}"))
-        .clone();
+    let b1 = host_in(&listed, "b1");
     assert_eq!(b1["reachable"], true, "{listed}");
     assert_eq!(b1["version"], env!("CARGO_PKG_VERSION"), "{listed}");
-    assert_ne!(server_pid(&w), old, "the old server still answers");
+    assert_ne!(w.remote.server_pid(), old, "the old server still answers");
     // Its run was adopted by the new server, not lost: one of the host's two slots is taken.
     assert_eq!(b1["runs"], 1, "{listed}");
     assert_eq!(b1["free_slots"], 1, "{listed}");
@@ -110,13 +93,7 @@ fn hosts_install_replaces_an_older_flightdeck_on_the_host() {
         std::fs::read(crate::common::BIN).unwrap()
     );
     let listed = env.json(&["hosts", "--json"]);
-    let b1 = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["host"] == "b1")
-        .unwrap_or_else(|| panic!("{listed}"))
-        .clone();
+    let b1 = host_in(&listed, "b1");
     assert_eq!(b1["reachable"], true, "{listed}");
     assert_eq!(b1["version"], env!("CARGO_PKG_VERSION"), "{listed}");
 }
