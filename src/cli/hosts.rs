@@ -213,7 +213,7 @@ pub async fn placed(
                 base.as_deref(),
             )
             .await?;
-            Ok((c, ready.path, Some(ready.commit)))
+            Ok((c, ready.path, Some(ready.base)))
         }
         (RepoThere::Clone { url, .. }, None) => Err(eyre!(
             "internal error: {url} is a clone URL for this machine, which clones nothing"

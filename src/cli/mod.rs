@@ -232,6 +232,9 @@ pub enum Cmd {
         url: String,
         #[arg(long)]
         commit: String,
+        /// The branch the commit is on there: brought to it here when it can be fast-forwarded.
+        #[arg(long)]
+        branch: Option<String>,
         /// Refuse a client of another version.
         #[arg(long)]
         expect_version: Option<String>,
@@ -412,8 +415,9 @@ pub async fn main(cli: Cli) -> Result<i32> {
         Some(Cmd::RepoClone {
             url,
             commit,
+            branch,
             expect_version,
-        }) => crate::hosts::clone::serve(url, commit, expect_version).await,
+        }) => crate::hosts::clone::serve(url, commit, branch, expect_version).await,
         Some(cmd) if about_a_run(&cmd) => {
             on_run(cmd, &client, cli.host.as_deref(), config, home).await
         }

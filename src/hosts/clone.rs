@@ -20,7 +20,13 @@ use super::bridge::VERSION;
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Answer {
     /// The clone, up to date, with the commit in it.
-    Ready { path: PathBuf },
+    Ready {
+        path: PathBuf,
+        /// The clone's branch of this name is at the commit: the run starts from the branch
+        /// (and lands on it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+    },
     /// `git clone` failed; the last line git said.
     CloneFailed { said: String },
     /// `git fetch` failed; the last line git said.
@@ -35,7 +41,9 @@ pub enum Answer {
 #[derive(Debug)]
 pub struct Ready {
     pub path: String,
-    pub commit: String,
+    /// What the run starts from there: the branch, when the clone's is at the commit, else
+    /// the commit itself.
+    pub base: String,
 }
 
 /// Before a run of `repo` (a repository of this machine) goes to host `name`: the commit it
@@ -51,9 +59,10 @@ pub async fn prepare(
     base: Option<&str>,
 ) -> Result<Ready> {
     let (r, b) = (repo.to_path_buf(), base.map(str::to_string));
-    let commit = tokio::task::spawn_blocking(move || local_commit(&r, b.as_deref()))
+    let (commit, branch) = tokio::task::spawn_blocking(move || local_commit(&r, b.as_deref()))
         .await?
         .map_err(|e| eyre!("{e}"))?;
+    let branch_arg = branch.map(|b| format!("--branch={b}"));
     let h = home.clone();
     let control = tokio::task::spawn_blocking(move || super::ssh::control_dir(&h))
         .await?
@@ -67,7 +76,10 @@ pub async fn prepare(
             &format!("--url={url}"),
             &format!("--commit={commit}"),
             &format!("--expect-version={VERSION}"),
-        ],
+        ]
+        .into_iter()
+        .chain(branch_arg.as_deref())
+        .collect::<Vec<_>>(),
     )
     .stdin(Stdio::null())
     .output()
@@ -79,7 +91,7 @@ pub async fn prepare(
         .find_map(|l| serde_json::from_str::<Answer>(l).ok());
     let said = |s: &str| crate::text::printable(s).into_owned();
     match answer {
-        Some(Answer::Ready { path }) => {
+        Some(Answer::Ready { path, branch }) => {
             let path = if rest.as_os_str().is_empty() {
                 path
             } else {
@@ -87,7 +99,7 @@ pub async fn prepare(
             };
             Ok(Ready {
                 path: path.display().to_string(),
-                commit,
+                base: branch.unwrap_or(commit),
             })
         }
         Some(Answer::CloneFailed { said: s }) => Err(eyre!(
@@ -115,7 +127,7 @@ pub async fn prepare(
 }
 
 /// The commit `base` (or HEAD) names in the repository at `repo`. Blocking.
-fn local_commit(repo: &Path, base: Option<&str>) -> Result<String, String> {
+fn local_commit(repo: &Path, base: Option<&str>) -> Result<(String, Option<String>), String> {
     let r = git2::Repository::discover(repo).map_err(|_| {
         format!(
             "{} is not a git repository, and a clone URL on a host needs one here: the run starts from its commit",
@@ -132,20 +144,45 @@ fn local_commit(repo: &Path, base: Option<&str>) -> Result<String, String> {
                 repo.display()
             )
         })?;
-    Ok(commit.id().to_string())
+    // The branch it names (HEAD's, or --base when that is a branch here).
+    let branch = match base {
+        None => r
+            .head()
+            .ok()
+            .filter(|h| h.is_branch())
+            .and_then(|h| h.shorthand().map(str::to_string)),
+        Some(b) => r
+            .find_branch(b, git2::BranchType::Local)
+            .ok()
+            .map(|_| b.to_string()),
+    };
+    Ok((commit.id().to_string(), branch.filter(|b| plain_branch(b))))
 }
 
-/// `flightdeck repo-clone`, on the host: make or fetch this home's clone of `url` and say
-/// whether `commit` is in it, as one JSON line; exit 0 when it is.
-pub async fn serve(url: String, commit: String, expect_version: Option<String>) -> Result<i32> {
+/// A branch name that is safe to hand to git as one (no option, no revision syntax).
+fn plain_branch(b: &str) -> bool {
+    !b.is_empty()
+        && !b.starts_with('-')
+        && git2::Reference::is_valid_name(&format!("refs/heads/{b}"))
+}
+
+pub async fn serve(
+    url: String,
+    commit: String,
+    branch: Option<String>,
+    expect_version: Option<String>,
+) -> Result<i32> {
     let answer = match expect_version.filter(|v| *v != VERSION) {
         Some(v) => Answer::Failed {
             said: format!(
-                "flightdeck on this host is version {VERSION} and the local one {v}: the two must be the same (`flightdeck hosts install HOST` copies the local one there)"
+                "flightdeck on this host is version {VERSION} and the local one {v}: the two must be the same (`flightdeck hosts install` with this host's name copies the local one there)"
             ),
         },
         None => match Home::from_env() {
-            Ok(home) => tokio::task::spawn_blocking(move || ensure(&home, &url, &commit)).await?,
+            Ok(home) => {
+                tokio::task::spawn_blocking(move || ensure(&home, &url, &commit, branch.as_deref()))
+                    .await?
+            }
             Err(e) => Answer::Failed {
                 said: e.to_string(),
             },
@@ -160,7 +197,7 @@ pub async fn serve(url: String, commit: String, expect_version: Option<String>) 
 }
 
 /// This home's clone of `url`, made or fetched, and whether `commit` is in it. Blocking.
-fn ensure(home: &Home, url: &str, commit: &str) -> Answer {
+fn ensure(home: &Home, url: &str, commit: &str, branch: Option<&str>) -> Answer {
     let failed = |said: String| Answer::Failed { said };
     // Only what this machine's flightdeck sends; anything else could be a git option.
     if !is_clone_url(url) {
@@ -220,12 +257,78 @@ fn ensure(home: &Home, url: &str, commit: &str) -> Answer {
         Some(&dir),
         &["cat-file", "-e", &format!("{commit}^{{commit}}")],
     ) {
-        Ok(_) => Answer::Ready { path: dir },
+        // Still under the lock: two runs sent at once move the branch one after the other.
+        Ok(_) => Answer::Ready {
+            branch: branch
+                .filter(|b| plain_branch(b) && follow(&dir, b, commit))
+                .map(str::to_string),
+            path: dir,
+        },
         Err(_) => Answer::Missing,
     }
 }
 
 /// `git ARGS` (in `dir`), never asking for a password; its last line on failure.
+/// Bring the clone's `branch` to `commit` when that is a fast-forward (or the branch is new
+/// there), so the run starts from the branch and lands on it; whether the branch has the
+/// commit now (at it, or ahead with runs landed there). A branch gone another way is left as
+/// it is. Blocking; under the clone's lock.
+fn follow(dir: &Path, branch: &str, commit: &str) -> bool {
+    let checked_out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == branch);
+    let old = git_out(
+        dir,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}"),
+        ],
+    );
+    let moved = match old.as_deref() {
+        Some(o) if o == commit => Ok(()),
+        // Ahead of it (runs landed there since): the run starts from the branch, on top of
+        // them, as a run here starts from the tip of its branch.
+        Some(o) if git(Some(dir), &["merge-base", "--is-ancestor", commit, o]).is_ok() => {
+            return true
+        }
+        // Gone another way: the host's, left as it is; the run starts from the commit.
+        Some(o) if git(Some(dir), &["merge-base", "--is-ancestor", o, commit]).is_err() => {
+            return false
+        }
+        // Its checkout moves with it (a clean one: nobody works in this clone).
+        Some(_) if checked_out => git(Some(dir), &["merge", "--ff-only", "--quiet", commit]),
+        Some(o) => git(
+            Some(dir),
+            &["update-ref", &format!("refs/heads/{branch}"), commit, o],
+        ),
+        None => git(
+            Some(dir),
+            &["update-ref", &format!("refs/heads/{branch}"), commit, ""],
+        ),
+    };
+    moved.is_ok()
+        && git_out(dir, &["rev-parse", &format!("refs/heads/{branch}")]).as_deref() == Some(commit)
+}
+
+/// What `git -C dir args` prints, trimmed; None when it fails.
+fn git_out(dir: &Path, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 fn git(dir: Option<&Path>, args: &[&str]) -> Result<(), String> {
     let mut cmd = std::process::Command::new("git");
     if let Some(d) = dir {
@@ -262,6 +365,7 @@ mod tests {
     fn the_answer_is_one_line_of_json() {
         let ready = Answer::Ready {
             path: PathBuf::from("/srv/fd/clones/app-0123456789ab"),
+            branch: Some("main".into()),
         };
         let line = serde_json::to_string(&ready).unwrap();
         assert!(!line.contains('\n'));
@@ -297,11 +401,11 @@ mod tests {
         let home = Home::at(dir.path().to_path_buf());
         let commit = "a".repeat(40);
         assert!(matches!(
-            ensure(&home, "--upload-pack=touch /tmp/x", &commit),
+            ensure(&home, "--upload-pack=touch /tmp/x", &commit, None),
             Answer::Failed { .. }
         ));
         assert!(matches!(
-            ensure(&home, "file:///nowhere", "--help"),
+            ensure(&home, "file:///nowhere", "--help", None),
             Answer::Failed { .. }
         ));
         assert!(!dir.path().join(CLONES).exists());

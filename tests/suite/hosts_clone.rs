@@ -96,6 +96,18 @@ fn a_repository_mapped_to_a_clone_url_is_cloned_fetched_and_run_from_this_head()
     assert!(Path::new(r["worktree"].as_str().unwrap())
         .join("second.txt")
         .exists());
+    // The clone's main was brought to that commit (a fast-forward), so the run starts from
+    // main there and lands on it.
+    assert_eq!(git(&clone, &["rev-parse", "main"]).trim(), pushed);
+    assert_eq!(r["base_branch"], "main", "{r}");
+    assert_eq!(r["target"], "main", "{r}");
+    wait_shown(env, &id, "ready to land", |r| r["merge"] == "ready");
+    env.ok(&["merge", &id]);
+    let landed = wait_shown(env, &id, "landed there", |r| r["merge"] == "merged");
+    assert_eq!(
+        git(&clone, &["rev-parse", "main"]).trim(),
+        landed["merged_commit"].as_str().unwrap()
+    );
 
     // `--host auto` counts the host as having the repository: its clone is where slots are.
     let config = std::fs::read_to_string(&env.config).unwrap();
@@ -108,7 +120,13 @@ fn a_repository_mapped_to_a_clone_url_is_cloned_fetched_and_run_from_this_head()
     });
     assert_eq!(r["status"], "succeeded", "{r}");
     assert_eq!(r["repo"], clone.to_str().unwrap(), "{r}");
-    assert_eq!(r["base"], pushed.as_str(), "{r}");
+    // From main there, which has this machine's commit and the run landed on it since.
+    assert_eq!(
+        r["base"].as_str().unwrap(),
+        git(&clone, &["rev-parse", "main"]).trim(),
+        "{r}"
+    );
+    assert_ne!(r["base"], pushed.as_str(), "{r}");
 
     // A commit not pushed: the host cannot have it, and the run is refused saying so.
     let unpushed = commit(repo, "third.txt");
