@@ -96,3 +96,50 @@ fn runs_of_two_hosts_merge_and_clean_each_on_its_own() {
         );
     }
 }
+
+/// `rebase` and `reply` on a host's runs, from here: the second of two runs editing one line
+/// conflicts once the first lands there; rebase sends the conflict to its agent there, which
+/// resolves it; reply sends it round again with a person's words.
+#[test]
+fn a_host_s_run_is_rebased_and_replied_to_from_here() {
+    let Some(w) = OneHost::start() else {
+        return;
+    };
+    let (env, repo) = (&w.env, &w.repo);
+    w.configure("b1", |c| c);
+    let mut theirs = std::fs::read_to_string(w.remote_config()).unwrap();
+    theirs.push_str(
+        r#"
+[agents.first]
+command = ["sh", "-c", "echo first > shared.txt"]
+[agents.second]
+command = ["sh", "-c", "if [ -n \"$FLIGHTDECK_FEEDBACK_FILE\" ] && grep -q conflict \"$FLIGHTDECK_FEEDBACK_FILE\"; then printf 'first\\nsecond\\n' > shared.txt; else echo second > shared.txt; fi; printf '%s\\n' \"$FLIGHTDECK_TASK\" > ../task-$FLIGHTDECK_RUN_ID"]
+"#,
+    );
+    std::fs::write(w.remote_config(), theirs).unwrap();
+    let a = run_on(env, "b1", repo, "first", "first edit");
+    let b = run_on(env, "b1", repo, "second", "second edit");
+    wait_shown(env, &a, "a ready", |r| r["merge"] == "ready");
+    wait_shown(env, &b, "b done", |r| r["status"] == "succeeded");
+    env.ok(&["merge", &a]);
+    wait_shown(env, &b, "b in conflict there", |r| r["merge"] == "conflict");
+
+    let out = env.ok(&["rebase", &b]);
+    assert!(out.contains("the agent gets one more iteration"), "{out}");
+    let r = wait_shown(env, &b, "b ready after the rebase", |r| {
+        r["status"] == "succeeded" && r["merge"] == "ready" && r["attempt"] == 2
+    });
+    assert_eq!(
+        r["base"].as_str().unwrap(),
+        git(&w.remote.repo, &["rev-parse", "main"]).trim()
+    );
+
+    let out = env.ok(&["reply", &b, "also", "say", "hello"]);
+    assert!(out.contains("goes again"), "{out}");
+    let r = wait_shown(env, &b, "b's third round", |r| {
+        r["attempt"] == 3 && r["status"] == "succeeded"
+    });
+    let wt = std::path::Path::new(r["worktree"].as_str().unwrap());
+    let task = std::fs::read_to_string(wt.parent().unwrap().join(format!("task-{b}"))).unwrap();
+    assert!(task.contains("also say hello"), "{task}");
+}
