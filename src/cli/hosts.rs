@@ -35,7 +35,7 @@ fn active(r: &RunSnapshot) -> bool {
 }
 
 async fn list(c: &Client) -> Result<Vec<RunSnapshot>, crate::client::ClientError> {
-    match c.request(&Command::List).await? {
+    match crate::hosts::route::request_within(c, &Command::List).await? {
         Reply::Runs { runs } => Ok(runs),
         other => Err(crate::client::ClientError::Protocol(format!("{other:?}"))),
     }
@@ -43,7 +43,7 @@ async fn list(c: &Client) -> Result<Vec<RunSnapshot>, crate::client::ClientError
 
 /// What a server says of itself: its version and its `max_parallel`.
 async fn about(c: &Client) -> Result<(Option<String>, Option<usize>), crate::client::ClientError> {
-    match c.request(&Command::Ping).await? {
+    match crate::hosts::route::request_within(c, &Command::Ping).await? {
         Reply::Pong {
             version,
             max_parallel,
@@ -66,13 +66,13 @@ pub async fn hosts(hosts: &Hosts, local_parallel: usize, json: bool) -> Result<i
     // Every host asked at once: the slowest sets the time, not their sum.
     let clients: Vec<&Client> = std::iter::once(&hosts.local).chain(&hosts.remote).collect();
     let answers = futures_util::future::join_all(clients.iter().map(|c| async move {
-        let started = Instant::now();
-        let listed = list(c).await;
-        let latency = started.elapsed().as_millis() as u64;
-        let about = match &listed {
-            Ok(_) => about(c).await,
-            Err(_) => Ok((None, None)),
+        // Both at once, each on its own channel of the host's connection.
+        let timed_list = async {
+            let started = Instant::now();
+            let listed = list(c).await;
+            (listed, started.elapsed().as_millis() as u64)
         };
+        let ((listed, latency), about) = futures_util::future::join(timed_list, about(c)).await;
         (listed.and_then(|runs| about.map(|a| (runs, a))), latency)
     }))
     .await;
@@ -251,11 +251,12 @@ async fn chosen(
     let mut best: Option<(usize, crate::client::Client, RepoThere)> = None;
     for c in std::iter::once(&hosts.local).chain(&hosts.remote) {
         let Some(path) = there(c) else { continue };
-        let Ok(runs) = list(c).await else {
+        let (runs, about) = futures_util::future::join(list(c), about(c)).await;
+        let Ok(runs) = runs else {
             continue;
         };
         // A host whose cap is said nowhere takes one run at a time.
-        let said = about(c).await.ok().and_then(|(_, cap)| cap);
+        let said = about.ok().and_then(|(_, cap)| cap);
         let cap = cap_of(hosts, c, said, local_cap).unwrap_or(1);
         let busy = runs.iter().filter(|r| active(r)).count();
         let free = cap.saturating_sub(busy);

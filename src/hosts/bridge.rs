@@ -174,21 +174,49 @@ const PING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 async fn current_server(client: &Client) -> Result<tokio::net::UnixStream, ClientError> {
     let sock = client.connect().await?;
     let asked = async { Client::send_on(sock, &Command::Ping).await?.next().await };
-    let version = match tokio::time::timeout(PING_WAIT, asked).await {
-        Ok(Ok(Some(Reply::Pong { version, .. }))) => version,
-        // A reply this build cannot read: another version's.
-        Ok(Err(ClientError::Protocol(_))) => None,
+    let (version, pid) = match tokio::time::timeout(PING_WAIT, asked).await {
+        Ok(Ok(Some(Reply::Pong { version, pid, .. }))) => (version, Some(pid)),
+        // A reply this build cannot read: another version's (its pid unknown).
+        Ok(Err(ClientError::Protocol(_))) => (None, None),
         // Busy, or gone while answering: it is let be; the command itself will say.
-        Ok(_) | Err(_) => Some(VERSION.to_string()),
+        Ok(_) | Err(_) => (Some(VERSION.to_string()), None),
     };
     if version.as_deref() != Some(VERSION) {
         let was = version.unwrap_or_else(|| "an older one".into());
         tracing::info!("the server here runs flightdeck {was}, not {VERSION}: replacing it");
+        retire(client, pid, &was).await?;
+    }
+    client.connect().await
+}
+
+/// How long an old server has to stop (it lets its runs go on, and the new one adopts them).
+const RETIRE_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Stop the server of another version: that very process (by its pid, with SIGTERM, which
+/// stops it as `stop --keep-runs` does), so two bridges replacing it at once never stop the
+/// new server one of them started. Without a pid (its answer could not be read), through its
+/// socket.
+async fn retire(client: &Client, pid: Option<u32>, was: &str) -> Result<(), ClientError> {
+    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
         if let Some(old) = client.connect_existing().await {
             client.stop_server_on(old, false).await?;
         }
+        return Ok(());
+    };
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + RETIRE_WAIT;
+    while nix::sys::signal::kill(pid, None).is_ok() {
+        if tokio::time::Instant::now() > deadline {
+            return Err(ClientError::Connect(format!(
+                "the flightdeck server on this host (pid {pid}) runs version {was}, not {VERSION}, and did not stop within {} s: stop it there (`flightdeck stop --keep-runs`) and try again",
+                RETIRE_WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    client.connect().await
+    // Its socket goes as it exits; the next connection starts a server of this version.
+    Ok(())
 }
 
 #[cfg(test)]

@@ -28,6 +28,22 @@ pub enum RouteError {
 /// How long a host has to say whether it has a run.
 const HOST_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// `cmd`'s answer from `c`, or an error once it has taken `HOST_WAIT` (a host whose link is
+/// up but whose server is stuck answers nothing at all).
+pub async fn request_within(
+    c: &Client,
+    cmd: &Command,
+) -> Result<crate::protocol::Reply, ClientError> {
+    match tokio::time::timeout(HOST_WAIT, c.request(cmd)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(ClientError::Connect(format!(
+            "host {} did not answer within {} s",
+            c.host_name(),
+            HOST_WAIT.as_secs()
+        ))),
+    }
+}
+
 /// The id of the run a `Show` answer is about.
 fn found_id(reply: &crate::protocol::Reply) -> Option<String> {
     match reply {
@@ -145,14 +161,8 @@ impl Hosts {
             let c = c.clone();
             let run = run.to_string();
             async move {
-                let cmd = Command::Show { run };
-                match tokio::time::timeout(HOST_WAIT, c.request(&cmd)).await {
-                    Ok(answer) => answer.map(|reply| (found_id(&reply), c)),
-                    Err(_) => Err(ClientError::Connect(format!(
-                        "no answer within {} s",
-                        HOST_WAIT.as_secs()
-                    ))),
-                }
+                let reply = request_within(&c, &Command::Show { run }).await?;
+                Ok((found_id(&reply), c))
             }
         };
         // The hosts are asked at once, this machine meanwhile: its exact match ends the search.
@@ -178,8 +188,12 @@ impl Hosts {
             match answer {
                 Ok((id, found_on)) => found.push((id.unwrap_or_default(), found_on)),
                 Err(ClientError::Server(e)) if e.kind == ErrorKind::UnknownRun => {}
-                // Ambiguous on that server, or refused: its answer is the one to give.
-                Err(ClientError::Server(e)) => return Err(ClientError::Server(e).into()),
+                // Ambiguous on that server: its answer is the one to give.
+                Err(ClientError::Server(e)) if e.kind == ErrorKind::AmbiguousRun => {
+                    return Err(ClientError::Server(e).into())
+                }
+                // Anything else (another version's refusal, a server that cannot start) is a
+                // host not asked, like one out of reach: the others still answer.
                 Err(e) => missed.push(format!("{} ({e})", c.host_name())),
             }
         }
@@ -188,6 +202,16 @@ impl Hosts {
             .map(|(id, c)| (id.clone(), c.host_name()))
             .collect();
         if let Some(i) = one_of(run, &named).map_err(RouteError::Config)? {
+            // A prefix could also name a run on a host that was not asked: only a whole id
+            // is sure.
+            if !missed.is_empty() && named[i].0 != run {
+                return Err(RouteError::Config(format!(
+                    "`{run}` matches {} on {}, but not every host could be asked ({}); give the whole id",
+                    named[i].0,
+                    named[i].1,
+                    missed.join("; ")
+                )));
+            }
             return Ok(found.swap_remove(i).1);
         }
         let names: Vec<&str> = self.remote.iter().map(Client::host_name).collect();

@@ -176,11 +176,16 @@ async fn open(
         .flatten(),
         None => None,
     };
-    let keys = config
+    let keys: Vec<String> = config
         .providers
         .values()
         .map(|p| p.api_key_env.clone())
         .collect();
+    // Every ssh started for this host (the tunnel's, and the one telling it the tunnel moved)
+    // leaves the keys' variables behind: the config that came in a request has none marked.
+    let mut host = host.clone();
+    host.key_vars = keys.clone();
+    let host = &host;
     // The link first: the host's runs call with this token whatever port the tunnel gets,
     // and one that reopens elsewhere is told to the host with it.
     let token = gw
@@ -216,7 +221,7 @@ async fn open(
             if let Some(dir) = f.parent() {
                 crate::owner_only::create_dir_all(dir)?;
             }
-            crate::owner_only::write(&f, &text)
+            crate::proof::store::write_atomic(&f, &text)
         })
         .await;
         if let Ok(Err(e)) = written {
@@ -244,7 +249,11 @@ fn moved_news(
 ) -> crate::hosts::tunnel::OnMoved {
     let (gw, home, name, host) = (gw.clone(), home.clone(), name.to_string(), host.clone());
     let runtime = tokio::runtime::Handle::current();
+    // The last port told: news of an earlier one stops trying once a later one comes.
+    let latest = Arc::new(std::sync::atomic::AtomicU16::new(0));
     Box::new(move |port| {
+        latest.store(port, std::sync::atomic::Ordering::SeqCst);
+        let latest = latest.clone();
         // No link yet: no run there was given a port.
         let Some(token) = gw.host_token(&name) else {
             return;
@@ -257,7 +266,7 @@ fn moved_news(
                     port,
                 });
                 let kept = tokio::task::spawn_blocking(move || match text {
-                    Ok(t) => crate::owner_only::write(&f, &t),
+                    Ok(t) => crate::proof::store::write_atomic(&f, &t),
                     Err(e) => Err(std::io::Error::other(e)),
                 })
                 .await;
@@ -267,7 +276,7 @@ fn moved_news(
                     );
                 }
             }
-            super::tunnel_moved::tell(home, name, host, token, port).await;
+            super::tunnel_moved::tell(home, name, host, token, port, latest).await;
         });
     })
 }
@@ -292,7 +301,8 @@ pub fn apply(config: &mut Config, g: &HostGateway) {
 /// Keep it beside the run. Blocking.
 pub fn write(dir: &Path, g: &HostGateway) -> Result<(), ProtocolError> {
     let text = serde_json::to_vec(g).map_err(|e| ProtocolError::internal(e.to_string()))?;
-    crate::owner_only::write(&dir.join(FILE), &text)
+    // Whole or not at all: a retry or an adopting server reads it for the run's token.
+    crate::proof::store::write_atomic(&dir.join(FILE), &text)
         .map_err(|e| ProtocolError::internal(format!("cannot write {FILE}: {e}")))
 }
 

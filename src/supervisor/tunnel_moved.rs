@@ -5,6 +5,8 @@
 //! or an adopting server (`Supervisor::tunnel_moved_command`).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -15,33 +17,44 @@ use crate::protocol::{Command, ProtocolError, Reply, TunnelMoved};
 
 use super::{Answer, Internal, Supervisor};
 
-/// Tries to reach the host with the news before giving up (the tunnel just opened, so the host
-/// answers ssh; its server may be starting).
-const TRIES: u32 = 5;
+/// Waits between tries to reach the host with the news: doubling from the first to the most.
 const FIRST_WAIT: Duration = Duration::from_secs(1);
+const MOST_WAIT: Duration = Duration::from_secs(60);
 
-/// On this machine: tell host `name` that runs calling with `token` are to use `port`.
-/// Retried a few times; said in the server log either way.
-pub async fn tell(home: Home, name: String, host: HostConfig, token: String, port: u16) {
+/// On this machine: tell host `name` that runs calling with `token` are to use `port`. Tried
+/// until the host has it (its runs cannot reach their models before), or until a later move
+/// (`latest` is no longer `port`) makes this news old; said in the server log.
+pub async fn tell(
+    home: Home,
+    name: String,
+    host: HostConfig,
+    token: String,
+    port: u16,
+    latest: Arc<AtomicU16>,
+) {
     let client = crate::client::Client::for_host(home, &name, host);
     let cmd = Command::HostTunnelMoved(Box::new(TunnelMoved { token, port }));
     let mut wait = FIRST_WAIT;
-    for attempt in 1..=TRIES {
+    let mut warned = false;
+    while latest.load(Ordering::SeqCst) == port {
         match client.request(&cmd).await {
             Ok(Reply::Done { message }) => {
                 tracing::info!("host `{name}`: {message}");
                 return;
             }
-            Ok(Reply::Error { error }) if attempt == TRIES => {
+            Ok(Reply::Error { error }) => {
                 tracing::warn!("host `{name}` did not take the tunnel's new port {port}: {error}")
             }
-            Err(e) if attempt == TRIES => tracing::warn!(
-                "cannot tell host `{name}` its tunnel moved to port {port} (its runs cannot reach their models until it is told): {e}"
-            ),
+            Err(e) if !warned => {
+                warned = true;
+                tracing::warn!(
+                    "cannot tell host `{name}` its tunnel moved to port {port} (its runs cannot reach their models until it is told; trying again until it answers): {e}"
+                )
+            }
             _ => {}
         }
         tokio::time::sleep(wait).await;
-        wait *= 2;
+        wait = (wait * 2).min(MOST_WAIT);
     }
 }
 

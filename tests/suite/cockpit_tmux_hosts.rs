@@ -200,7 +200,17 @@ fn a_host_whose_server_is_stuck_is_marked_stale_and_caught_up_when_it_goes_on() 
     let stale = std::panic::catch_unwind(|| {
         tmux.wait_for_within("b1 stale", std::time::Duration::from_secs(90), |s| {
             s.contains("b1 stale") && row(s, &id).contains("running")
-        })
+        });
+        // hosts says so too, after its wait for the host, instead of hanging.
+        let out = env.output(&["hosts", "--json"]);
+        assert!(!out.status.success(), "a host is unreachable: exit 1");
+        let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let b1 = crate::hosts::host_in(&listed, "b1");
+        assert_eq!(b1["reachable"], false, "{listed}");
+        assert!(
+            b1["error"].as_str().unwrap().contains("did not answer within"),
+            "{listed}"
+        );
     });
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
     if let Err(e) = stale {

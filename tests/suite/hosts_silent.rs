@@ -57,6 +57,15 @@ fn a_silent_host_holds_up_neither_a_local_run_s_command_nor_hosts() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // By a prefix, though, it could be a run on b2 too: that is said, not guessed.
+    let out = within_a_minute(&w, &["pause", &id[..4]]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("give the whole id") && said.contains("b2"),
+        "{said}"
+    );
+    assert_eq!(w.env.record(&id)["status"], "running");
 
     // hosts: b2 unreachable, saying why; the others listed.
     let out = within_a_minute(&w, &["hosts", "--json"]);
