@@ -167,6 +167,21 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
     let mut queued = Vec::new();
     let mut failed = 0;
     for run in runs {
+        // A host's run landed already (merged with --no-wait, or from the cockpit): with
+        // `land = "fetch"`, merging it again brings what landed here.
+        if let Some(r) = landed_there(client, run).await {
+            println!(
+                "run {} landed on host {} already ({})",
+                r.id,
+                client.host_name(),
+                r.merged_commit.as_deref().unwrap_or("")
+            );
+            if let Err(e) = fetch_if_asked(client, &r).await {
+                eprintln!("flightdeck: {e}");
+                failed += 1;
+            }
+            continue;
+        }
         let cmd = Command::Merge {
             run: run.clone(),
             no_wait: true,
@@ -206,6 +221,17 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
         }
     }
     if no_wait {
+        if client
+            .remote()
+            .is_some_and(|r| r.host.land == crate::config::hosts::Land::Fetch)
+        {
+            for (id, _) in &queued {
+                println!(
+                    "note: run {id} lands on host {} in the background; `flightdeck merge {id}` once it has landed brings it here (land = \"fetch\")",
+                    client.host_name()
+                );
+            }
+        }
         return Ok(if failed == 0 { 0 } else { 1 });
     }
     let waits = queued.iter().map(|(id, _)| async move {
@@ -240,6 +266,23 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
         }
     }
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// Run `run` of a host with `land = "fetch"`, when it has landed there already.
+async fn landed_there(client: &Client, run: &str) -> Option<crate::protocol::RunSnapshot> {
+    let remote = client.remote()?;
+    if remote.host.land != crate::config::hosts::Land::Fetch {
+        return None;
+    }
+    let shown = client
+        .request(&Command::Show { run: run.into() })
+        .await
+        .ok()?;
+    let r = match shown {
+        Reply::Run { run } | Reply::Shown { run, .. } => *run,
+        _ => return None,
+    };
+    (r.merge == crate::run::MergeState::Merged).then_some(r)
 }
 
 /// A run of a host with `land = "fetch"` landed there: bring the landed target here too.

@@ -208,7 +208,10 @@ fn a_host_whose_server_is_stuck_is_marked_stale_and_caught_up_when_it_goes_on() 
         let b1 = crate::hosts::host_in(&listed, "b1");
         assert_eq!(b1["reachable"], false, "{listed}");
         assert!(
-            b1["error"].as_str().unwrap().contains("did not answer within"),
+            b1["error"]
+                .as_str()
+                .unwrap()
+                .contains("did not answer within"),
             "{listed}"
         );
     });

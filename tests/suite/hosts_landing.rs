@@ -6,20 +6,16 @@
 use crate::common::*;
 use crate::hosts::{run_on, wait_shown, OneHost};
 
-#[test]
-fn a_remote_run_lands_there_and_this_machine_fetches_what_landed() {
-    let Some(w) = OneHost::start() else {
-        return;
-    };
-    let (env, repo) = (&w.env, &w.repo);
-    // The host's copy is a clone of this machine's repository, as a user's would be.
+/// b1 with `land = "fetch"`, its copy of the repository a clone of this machine's (as a
+/// user's would be); the copy's path.
+fn land_by_fetch(w: &OneHost) -> std::path::PathBuf {
     let copy = w.dir.path().join("host-copy");
     git(
         w.dir.path(),
         &[
             "clone",
             "-q",
-            repo.to_str().unwrap(),
+            w.repo.to_str().unwrap(),
             copy.to_str().unwrap(),
         ],
     );
@@ -31,6 +27,42 @@ fn a_remote_run_lands_there_and_this_machine_fetches_what_landed() {
         )
         .replace("max_parallel = 3\n", "max_parallel = 3\nland = \"fetch\"\n")
     });
+    copy
+}
+
+/// Merged without waiting (or from the cockpit), a run of a `land = "fetch"` host lands there
+/// only; merging it again once landed brings it here.
+#[test]
+fn a_remote_run_merged_without_waiting_is_fetched_by_merging_it_again() {
+    let Some(w) = OneHost::start() else {
+        return;
+    };
+    let (env, repo) = (&w.env, &w.repo);
+    land_by_fetch(&w);
+    let id = run_on(env, "b1", repo, "noop", "make remote.txt there");
+    wait_shown(env, &id, "ready", |s| s["merge"] == "ready");
+    let out = env.ok(&["merge", "--no-wait", &id]);
+    assert!(
+        out.contains(&format!("`flightdeck merge {id}` once it has landed")),
+        "{out}"
+    );
+    let landed = wait_shown(env, &id, "merged", |s| s["merge"] == "merged");
+    let out = env.ok(&["merge", &id]);
+    assert!(out.contains("landed on host b1 already"), "{out}");
+    assert!(out.contains("fetched main at"), "{out}");
+    assert_eq!(
+        git(repo, &["rev-parse", "main"]).trim(),
+        landed["merged_commit"].as_str().unwrap()
+    );
+}
+
+#[test]
+fn a_remote_run_lands_there_and_this_machine_fetches_what_landed() {
+    let Some(w) = OneHost::start() else {
+        return;
+    };
+    let (env, repo) = (&w.env, &w.repo);
+    let copy = land_by_fetch(&w);
 
     let id = run_on(env, "b1", repo, "noop", "make remote.txt there");
     wait_shown(env, &id, "ready", |s| s["merge"] == "ready");
