@@ -81,6 +81,14 @@ pub fn is_clone_url(s: &str) -> bool {
         && !left.contains('/')
 }
 
+/// Whether a URL carries a secret in its user part (`https://user:token@…`).
+fn has_secret(url: &str) -> bool {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|authority| authority.rsplit_once('@'))
+        .is_some_and(|(user, _)| user.contains(':'))
+}
+
 /// The directory name of a host's clone of `url`: the URL's last word (letters, digits and
 /// `-_.` only, not leading with `.` or `-`) and a digest of the whole URL, so that two URLs
 /// ending alike get two clones and nothing in a URL can name a path.
@@ -221,6 +229,11 @@ impl HostConfig {
                 "[hosts.{LOCAL}] names this machine itself; give the other host another name"
             ));
         }
+        if name == "auto" {
+            return Some(
+                "[hosts.auto] could never be named: `--host auto` places a run on the host with the most free slots; give the host another name".into(),
+            );
+        }
         match self.ssh_words().last() {
             None => {
                 return Some(format!(
@@ -250,6 +263,13 @@ impl HostConfig {
         {
             return Some(format!(
                 "[hosts.{name}.repos] maps \"{}\" to \"{there}\", which is neither an absolute path on the host nor a clone URL; write the path there (e.g. \"/srv/src/app\") or a URL the host can clone (https://…, ssh://…, git://…, file://… or user@host:path)",
+                local.display()
+            ));
+        }
+        // A password or token in the URL would be on command lines (ps) and in messages.
+        if let Some((local, _)) = self.repos.iter().find(|(_, there)| has_secret(there)) {
+            return Some(format!(
+                "[hosts.{name}.repos] maps \"{}\" to a URL with a password or token in it; take it out of the URL and let the host's git credential helper (or an ssh key there) give it",
                 local.display()
             ));
         }
@@ -439,6 +459,27 @@ mod tests {
             .problem(LOCAL)
             .unwrap()
             .contains("this machine"));
+        assert!(host("ssh = \"b\"")
+            .problem("auto")
+            .unwrap()
+            .contains("another name"));
         assert_eq!(host("ssh = \"b\"").problem("b"), None);
+        let secret = host(
+            "ssh = \"b\"\n[repos]\n\"/home/me/app\" = \"https://me:ghp_SECRET@github.com/me/app.git\"\n",
+        )
+        .problem("b")
+        .unwrap();
+        assert!(
+            secret.contains("password or token") && !secret.contains("ghp_SECRET"),
+            "{secret}"
+        );
+        // A user name alone is no secret (ssh://git@host/…, user@host:path).
+        assert_eq!(
+            host(
+                "ssh = \"b\"\n[repos]\n\"/a\" = \"ssh://git@h/x.git\"\n\"/b\" = \"git@h:x.git\"\n"
+            )
+            .problem("b"),
+            None
+        );
     }
 }
