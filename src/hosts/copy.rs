@@ -109,6 +109,14 @@ pub async fn install(home: &Home, name: &str, host: &HostConfig) -> Result<i32> 
             crate::text::printable(String::from_utf8_lossy(&out.stderr).trim())
         ));
     }
+    // Copied is not yet working: a host with an older C library cannot run this build.
+    let runs = sh(home, name, host, &format!("{q} --version 2>&1 || true")).await?;
+    if runs != format!("flightdeck {VERSION}") {
+        return Err(eyre!(
+            "copied flightdeck to {target} on host {name}, but it does not run there: {}; build it on the host (cargo install --path . in this repository) and set [hosts.{name}].binary to it",
+            crate::text::printable(runs.lines().last().unwrap_or("it printed nothing"))
+        ));
+    }
     let was = if version.is_empty() {
         "none".to_string()
     } else {
