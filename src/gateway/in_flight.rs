@@ -17,6 +17,9 @@ use super::Body;
 
 /// Calls one run may have in flight; agents that fan out use a handful.
 pub(super) const PER_RUN: usize = 64;
+/// Calls another host's runs may have in flight together through its tunnel (each of its runs
+/// is held to `PER_RUN` by the host's own gateway).
+pub(super) const PER_HOST: usize = 256;
 
 #[derive(Default)]
 pub(super) struct InFlight {
@@ -30,11 +33,11 @@ pub(super) struct Slot {
 }
 
 impl InFlight {
-    /// A place for a call under `token`; None when the run has `PER_RUN` in flight.
-    pub(super) fn enter(self: &Arc<Self>, token: &str) -> Option<Slot> {
+    /// A place for a call under `token`; None when `cap` calls are in flight under it.
+    pub(super) fn enter(self: &Arc<Self>, token: &str, cap: usize) -> Option<Slot> {
         let mut counts = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
         let n = counts.entry(token.to_string()).or_insert(0);
-        if *n >= PER_RUN {
+        if *n >= cap {
             return None;
         }
         *n += 1;
@@ -94,11 +97,22 @@ mod tests {
     #[test]
     fn a_run_has_at_most_per_run_calls_in_flight() {
         let f = Arc::new(InFlight::default());
-        let slots: Vec<Slot> = (0..PER_RUN).map(|_| f.enter("fd-a").unwrap()).collect();
-        assert!(f.enter("fd-a").is_none());
-        assert!(f.enter("fd-b").is_some(), "other runs are not held up");
+        let slots: Vec<Slot> = (0..PER_RUN)
+            .map(|_| f.enter("fd-a", PER_RUN).unwrap())
+            .collect();
+        assert!(f.enter("fd-a", PER_RUN).is_none());
+        assert!(
+            f.enter("fd-b", PER_RUN).is_some(),
+            "other runs are not held up"
+        );
         drop(slots);
-        assert!(f.enter("fd-a").is_some());
+        assert!(f.enter("fd-a", PER_RUN).is_some());
         assert!(f.by_token.lock().unwrap().is_empty(), "nothing left behind");
+        // A host's runs together get the larger cap.
+        let host: Vec<Slot> = (0..PER_HOST)
+            .map(|_| f.enter("fdh-a", PER_HOST).unwrap())
+            .collect();
+        assert!(f.enter("fdh-a", PER_HOST).is_none());
+        drop(host);
     }
 }

@@ -284,19 +284,34 @@ const DROP_RESPONSE: [&str; 4] = [
 /// A request from the server's own user.
 async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Body> {
     let slot = match route::target(req.uri().path()) {
-        Some(target) => match inner.in_flight.enter(target.token) {
-            Some(slot) => Some(slot),
-            None => {
-                return json_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limit_error",
-                    &format!(
-                        "this run already has {} model calls in flight through flightdeck's gateway, the most one run may have at once; retry when one has finished",
-                        in_flight::PER_RUN
-                    ),
-                )
+        Some(target) => {
+            let cap = if target.host {
+                in_flight::PER_HOST
+            } else {
+                in_flight::PER_RUN
+            };
+            match inner.in_flight.enter(target.token, cap) {
+                Some(slot) => Some(slot),
+                None if target.host => {
+                    return json_error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limit_error",
+                        &format!(
+                            "the runs of the host this call comes from already have {cap} model calls in flight through the gateway of the machine that sent them, the most one host may have at once; retry when one has finished"
+                        ),
+                    )
+                }
+                None => {
+                    return json_error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limit_error",
+                        &format!(
+                            "this run already has {cap} model calls in flight through flightdeck's gateway, the most one run may have at once; retry when one has finished"
+                        ),
+                    )
+                }
             }
-        },
+        }
         None => None,
     };
     let response = forward(inner, req).await.unwrap_or_else(|r| r);
