@@ -320,9 +320,14 @@ fn tunnel_comes_back(port_taken: bool) {
     let Some(mut w) = OneHost::start() else {
         return;
     };
-    let provider = Provider::start(vec![crate::common::provider::json(
-        j!({"id":"msg_1","type":"message","model":"claude-haiku-4-5","content":[],"usage":{"input_tokens":7,"output_tokens":3}}),
-    )]);
+    let provider = Provider::start(vec![
+        crate::common::provider::json(
+            j!({"id":"msg_1","type":"message","model":"claude-haiku-4-5","content":[],"usage":{"input_tokens":7,"output_tokens":3}}),
+        ),
+        crate::common::provider::json(
+            j!({"id":"msg_2","type":"message","model":"claude-haiku-4-5","content":[],"usage":{"input_tokens":5,"output_tokens":1}}),
+        ),
+    ]);
     let here = format!(
         "\n[providers.anthropic]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:{}\"\napi_key_env = \"FD_TEST_HOST_KEY\"\n",
         provider.port
@@ -401,4 +406,20 @@ command = ["sh", "-c", "while [ ! -f go ]; do sleep 0.1; done; rm go; curl -sS -
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0].header("x-api-key"), Some(KEY));
     assert_eq!(r["tokens"]["input"], 7, "{r:#}");
+
+    // Retried from the agent, the run reads its gateway again (the moved one, when it moved):
+    // its new call reaches the provider too.
+    env.ok(&["retry", &id, "--phase", "agent"]);
+    wait_shown(env, &id, "the retry's agent at work", |r| {
+        r["attempt"] == 2 && r["status"] == "running"
+    });
+    std::fs::write(wt.join("go"), "").unwrap();
+    let r = wait_shown(env, &id, "the retry to end", |r| {
+        r["attempt"] == 2 && (r["status"] == "succeeded" || r["status"] == "failed")
+    });
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    let answer = std::fs::read_to_string(wt.parent().unwrap().join(format!("answer-{id}")))
+        .unwrap_or_default();
+    assert!(answer.contains("msg_2"), "{answer}");
+    assert_eq!(provider.requests().len(), 2);
 }
