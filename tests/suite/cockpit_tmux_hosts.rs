@@ -75,6 +75,14 @@ fn the_cockpit_shows_a_local_and_a_remote_run_with_their_hosts() {
     tmux.keys(&["q"]);
 }
 
+/// Whether the screen says `host` is stale with the time since (`b1 stale 4s`).
+fn stale_since(screen: &str, host: &str) -> bool {
+    screen
+        .split(&format!("{host} stale "))
+        .nth(1)
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+}
+
 /// The cockpit's `ssh`: the real one, unless `off` exists (then the host is unreachable).
 fn ssh_wrapper(dir: &std::path::Path, off: &std::path::Path) -> std::path::PathBuf {
     let bin = dir.join("bin");
@@ -134,8 +142,8 @@ fn the_cockpit_marks_a_host_stale_when_its_connection_dies_and_catches_up() {
     let _ = std::process::Command::new("pkill")
         .args(["-9", "-f", &format!("ControlPath={}/", control.display())])
         .status();
-    tmux.wait_for("b1 stale, its run as last seen", |s| {
-        s.contains("b1 stale") && row(s, &id).contains("running")
+    tmux.wait_for("b1 stale with the time since, its run as last seen", |s| {
+        stale_since(s, "b1") && row(s, &id).contains("running")
     });
 
     // Meanwhile the run ends there, on its own.
