@@ -59,6 +59,9 @@ pub struct Delivered {
     pub remote: String,
     /// The commit pushed, when the push moved the remote's branch.
     pub pushed: Option<String>,
+    /// The run's commit the remote's branch is at now (pushed now or before): the lease of the
+    /// next push.
+    pub ours: String,
 }
 
 /// Where the branch goes and what it holds: blocking (git, the token).
@@ -66,6 +69,7 @@ struct Prepared {
     forge: Arc<Forge>,
     repo: String,
     pushed: Option<String>,
+    ours: String,
     body: String,
 }
 
@@ -125,7 +129,7 @@ fn prepare(job: &Job, forges: &Forges) -> Result<Prepared, ForgeError> {
             expected.as_deref(),
             &hide,
         )?;
-        Some(tip)
+        Some(tip.clone())
     };
     let md = std::fs::read_to_string(&job.pr_md).map_err(|e| {
         ForgeError::Config(format!(
@@ -137,6 +141,7 @@ fn prepare(job: &Job, forges: &Forges) -> Result<Prepared, ForgeError> {
         forge,
         repo,
         pushed,
+        ours: tip,
         body: body::fit(&md, job.cfg.kind, &job.run_id),
     })
 }
@@ -164,5 +169,6 @@ pub async fn deliver(job: Job, forges: Forges) -> Result<Delivered, ForgeError> 
         repo: prepared.repo,
         remote: job.cfg.remote.clone(),
         pushed: prepared.pushed,
+        ours: prepared.ours,
     })
 }

@@ -264,7 +264,9 @@ impl Supervisor {
                 };
                 let mut pr = d.seen.pr.clone();
                 pr.repo = d.repo.clone();
-                pr.pushed = d.pushed.clone();
+                // The next push's lease: the run's commit the remote has now (pushed now, or
+                // found there already), never a head a poll sees later (someone else's push).
+                pr.pushed = Some(d.ours.clone());
                 // Opening says nothing of checks and reviews: keep what the last poll saw (the
                 // checks only while the head is the same; a change request stands until the
                 // reviewer says otherwise).

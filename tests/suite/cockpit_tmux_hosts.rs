@@ -195,7 +195,13 @@ fn a_host_whose_server_is_stuck_is_marked_stale_and_caught_up_when_it_goes_on() 
     };
     w.configure("b1", |h| h);
     let (remote, env, local_repo) = (&w.remote, &w.env, &w.repo);
-    let id = crate::hosts::run_on(env, "b1", local_repo, "slow", "tick there");
+    // An agent that outlasts the waits below however slow the machine (`slow` ends in 60 s).
+    let mut theirs = std::fs::read_to_string(w.remote_config()).unwrap();
+    theirs.push_str(
+        "[agents.forever]\ncommand = [\"sh\", \"-c\", \"while :; do sleep 0.2; done\"]\n",
+    );
+    std::fs::write(w.remote_config(), theirs).unwrap();
+    let id = crate::hosts::run_on(env, "b1", local_repo, "forever", "tick there");
     let tmux = Tmux::new();
     tmux.cockpit_with(env, local_repo, "");
     tmux.wait_for("the remote run, running", |s| {

@@ -341,6 +341,11 @@ fn bad_forge_setups_get_a_sentence_that_says_what_to_do() {
         &remote.dir,
         &["update-ref", &format!("refs/heads/{branch}"), other.trim()],
     );
+    // The forge's poll sees that push first (the PR's head is theirs now): still not ours to
+    // overwrite.
+    env.wait_for(&id, "the poll to see the other push", |r| {
+        r["pr"]["head"] == other.trim()
+    });
     let worktree = PathBuf::from(r["worktree"].as_str().unwrap());
     git(
         &worktree,
