@@ -223,12 +223,16 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
     if no_wait {
         if client
             .remote()
-            .is_some_and(|r| r.host.land == crate::config::hosts::Land::Fetch)
+            .is_some_and(|r| r.host.land != crate::config::hosts::Land::Host)
         {
             for (id, _) in &queued {
                 println!(
-                    "note: run {id} lands on host {} in the background; `flightdeck merge {id}` once it has landed brings it here (land = \"fetch\")",
-                    client.host_name()
+                    "note: run {id} lands on host {} in the background; `flightdeck merge {id}` once it has landed {}",
+                    client.host_name(),
+                    match client.remote().map(|r| r.host.land) {
+                        Some(crate::config::hosts::Land::Push) => "pushes it to the origin there (land = \"push\")",
+                        _ => "brings it here (land = \"fetch\")",
+                    }
                 );
             }
         }
@@ -268,10 +272,10 @@ pub async fn merge(client: &Client, runs: &[String], no_wait: bool) -> Result<i3
     Ok(if failed == 0 { 0 } else { 1 })
 }
 
-/// Run `run` of a host with `land = "fetch"`, when it has landed there already.
+/// Run `run` of a host with `land = "fetch"` or `"push"`, when it has landed there already.
 async fn landed_there(client: &Client, run: &str) -> Option<crate::protocol::RunSnapshot> {
     let remote = client.remote()?;
-    if remote.host.land != crate::config::hosts::Land::Fetch {
+    if remote.host.land == crate::config::hosts::Land::Host {
         return None;
     }
     let shown = client
@@ -285,14 +289,12 @@ async fn landed_there(client: &Client, run: &str) -> Option<crate::protocol::Run
     (r.merge == crate::run::MergeState::Merged).then_some(r)
 }
 
-/// A run of a host with `land = "fetch"` landed there: bring the landed target here too.
+/// A run of a host with `land = "fetch"` (or `"push"`) landed there: bring the landed target
+/// here too (or have the host push it to its copy's origin).
 async fn fetch_if_asked(client: &Client, r: &crate::protocol::RunSnapshot) -> Result<()> {
     let Some(remote) = client.remote() else {
         return Ok(());
     };
-    if remote.host.land != crate::config::hosts::Land::Fetch {
-        return Ok(());
-    }
     let (Some(target), Some(commit)) = (r.target.clone(), r.merged_commit.clone()) else {
         return Ok(());
     };
@@ -302,6 +304,20 @@ async fn fetch_if_asked(client: &Client, r: &crate::protocol::RunSnapshot) -> Re
         remote.host.clone(),
         r.repo.clone(),
     );
+    match remote.host.land {
+        crate::config::hosts::Land::Host => return Ok(()),
+        crate::config::hosts::Land::Push => {
+            crate::hosts::land::push_landed(&home, &name, &host, &there, &target)
+                .await
+                .map_err(|e| eyre!("{e}"))?;
+            println!(
+                "host {name} pushed {target} ({}) to its origin",
+                &commit[..commit.len().min(10)]
+            );
+            return Ok(());
+        }
+        crate::config::hosts::Land::Fetch => {}
+    }
     let fetched = tokio::task::spawn_blocking(move || {
         crate::hosts::land::fetch_landed(&home, &name, &host, &there, &target, &commit)
     })

@@ -40,7 +40,8 @@ pub struct HostConfig {
     pub key_vars: Vec<String>,
     /// Where a run of this host lands: in the host's copy (`host`, through the host's merge
     /// queue, and its forge when it has one), or there and then here too (`fetch`: this
-    /// machine fetches the landed target from the host's copy and fast-forwards its own).
+    /// machine fetches the landed target from the host's copy and fast-forwards its own), or
+    /// there and then on the copy's origin (`push`, from the host, never forced).
     #[serde(default)]
     pub land: Land,
 }
@@ -124,6 +125,9 @@ pub enum Land {
     #[default]
     Host,
     Fetch,
+    /// There, and then the host pushes the landed branch to its copy's `origin` (a clone
+    /// URL's, or whatever the copy's origin is): for a team whose branches live on a remote.
+    Push,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,47 @@ use std::process::Command;
 use crate::config::hosts::HostConfig;
 use crate::paths::Home;
 
+/// `land = "push"`: the host pushes `target` (where run landed, in its copy `there`) to that
+/// copy's `origin`, as a fast-forward only.
+pub async fn push_landed(
+    home: &Home,
+    name: &str,
+    host: &HostConfig,
+    there: &Path,
+    target: &str,
+) -> Result<(), String> {
+    let h = home.clone();
+    let control = tokio::task::spawn_blocking(move || super::ssh::control_dir(&h))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot make the ssh directory: {e}"))?;
+    let there = there.display().to_string();
+    let refspec = format!("refs/heads/{target}:refs/heads/{target}");
+    let script = format!(
+        "git -C {} push --quiet --porcelain origin {}",
+        super::ssh::quoted(&there),
+        super::ssh::quoted(&refspec)
+    );
+    let out = super::ssh::command_line(&control, host, &script)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run ssh for host {name}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let why = stdout
+        .lines()
+        .find(|l| l.starts_with('!'))
+        .or_else(|| said.lines().rfind(|l| !l.trim().is_empty()))
+        .unwrap_or("git said nothing");
+    Err(format!(
+        "it landed on host {name}, but pushing {target} to the origin of {there} there failed: {}; push it from there (git -C {there} push origin {target}) once that is sorted",
+        crate::text::printable(why.trim())
+    ))
+}
+
 /// What fetching a landed run brought here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {

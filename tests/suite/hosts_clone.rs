@@ -29,13 +29,10 @@ fn commit(repo: &Path, file: &str) -> String {
     git(repo, &["rev-parse", "HEAD"]).trim().to_string()
 }
 
-#[test]
-fn a_repository_mapped_to_a_clone_url_is_cloned_fetched_and_run_from_this_head() {
-    let Some(w) = OneHost::start() else {
-        return;
-    };
-    let (env, repo, remote) = (&w.env, &w.repo, &w.remote);
-    // Published where the host can reach it, as a forge would be: a bare repository.
+/// This machine's repository published where the host can reach it, as a forge would be (a
+/// bare repository, this repository's `origin`), and mapped to b1 by its URL; `more` is added
+/// to b1's section. The bare repository and the URL.
+fn published(w: &OneHost, more: &str) -> (std::path::PathBuf, String) {
     let bare = w.dir.path().join("published.git");
     git(
         w.dir.path(),
@@ -43,14 +40,51 @@ fn a_repository_mapped_to_a_clone_url_is_cloned_fetched_and_run_from_this_head()
             "clone",
             "-q",
             "--bare",
-            repo.to_str().unwrap(),
+            w.repo.to_str().unwrap(),
             bare.to_str().unwrap(),
         ],
     );
-    git(repo, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    git(
+        &w.repo,
+        &["remote", "add", "origin", bare.to_str().unwrap()],
+    );
     let url = format!("file://{}", bare.display());
+    let copy = format!("{:?}", w.remote.repo.display().to_string());
+    w.configure("b1", |c| {
+        c.replace(&copy, &format!("{url:?}"))
+            .replace("max_parallel = 3\n", &format!("max_parallel = 3\n{more}"))
+    });
+    (bare, url)
+}
+
+/// `land = "push"`: a run landed in the host's clone is pushed from there to the URL, so this
+/// machine pulls it like anyone's.
+#[test]
+fn a_run_landed_in_a_host_s_clone_is_pushed_to_its_url_with_land_push() {
+    let Some(w) = OneHost::start() else {
+        return;
+    };
+    let (env, repo) = (&w.env, &w.repo);
+    let (bare, _) = published(&w, "land = \"push\"\n");
+    let id = run_on(env, "b1", repo, "noop", "make remote.txt there");
+    wait_shown(env, &id, "ready", |r| r["merge"] == "ready");
+    let out = env.ok(&["merge", &id]);
+    assert!(out.contains("pushed main"), "{out}");
+    let landed = wait_shown(env, &id, "merged", |r| r["merge"] == "merged");
+    let commit = landed["merged_commit"].as_str().unwrap();
+    assert_eq!(git(&bare, &["rev-parse", "main"]).trim(), commit);
+    git(repo, &["pull", "-q", "--ff-only", "origin", "main"]);
+    assert!(repo.join("remote.txt").exists());
+}
+
+#[test]
+fn a_repository_mapped_to_a_clone_url_is_cloned_fetched_and_run_from_this_head() {
+    let Some(w) = OneHost::start() else {
+        return;
+    };
+    let (env, repo, remote) = (&w.env, &w.repo, &w.remote);
+    let (_, url) = published(&w, "");
     let copy = format!("{:?}", remote.repo.display().to_string());
-    w.configure("b1", |c| c.replace(&copy, &format!("{url:?}")));
 
     // The first run: cloned under the host's home, made there from this machine's HEAD.
     let head = git(repo, &["rev-parse", "HEAD"]).trim().to_string();
