@@ -59,10 +59,20 @@ pub async fn stream(
             }
         }
     });
-    let mut s = Client::send_over(Box::new(stdout), Box::new(stdin), Some(child), cmd).await?;
-    match s.prime().await {
-        Ok(()) => Ok(s),
-        Err(_) => {
+    // ssh may have ended before the command is written (a refused connection is quick): the
+    // write fails then, and what ssh said is why, as when no answer comes.
+    let sent = Client::send_over(Box::new(stdout), Box::new(stdin), Some(child), cmd).await;
+    let primed = match sent {
+        Ok(mut s) => match s.prime().await {
+            Ok(()) => Ok(s),
+            Err(_) => Err(Some(s)),
+        },
+        Err(ClientError::Io(_)) => Err(None),
+        Err(e) => return Err(e),
+    };
+    match primed {
+        Ok(s) => Ok(s),
+        Err(s) => {
             // ssh has ended (or will, once dropped): what it said is why.
             drop(s);
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), reading).await;
