@@ -18,15 +18,23 @@ fn a_host_s_server_of_an_older_version_is_replaced_and_its_runs_adopted() {
     std::fs::write(w.remote_config(), theirs).unwrap();
     let env = &w.env;
 
-    // The host's server is an old one (it says so), with a run under way.
+    // The host's server is an old one (it says so), with a run under way until told to end
+    // (however slow the machine, it is still under way when `hosts` counts it).
+    let go = w.dir.path().join("go");
+    let mut theirs = std::fs::read_to_string(w.remote_config()).unwrap();
+    theirs.push_str(&format!(
+        "[agents.until]\ncommand = [\"sh\", \"-c\", \"while [ ! -e '{}' ]; do sleep 0.1; done; echo ended > ended.txt\"]\n",
+        go.display()
+    ));
+    std::fs::write(w.remote_config(), theirs).unwrap();
     let out = w.remote.cmd_with(
         &[
             "run",
             "--repo",
             w.remote.repo.to_str().unwrap(),
             "--agent",
-            "short",
-            "tick for three seconds",
+            "until",
+            "end when told",
         ],
         &[("FLIGHTDECK_TEST_SERVER_VERSION", "0.0.1")],
     );
@@ -47,6 +55,7 @@ fn a_host_s_server_of_an_older_version_is_replaced_and_its_runs_adopted() {
     // Its run was adopted by the new server, not lost: one of the host's two slots is taken.
     assert_eq!(b1["runs"], 1, "{listed}");
     assert_eq!(b1["free_slots"], 1, "{listed}");
+    std::fs::write(&go, "").unwrap();
     let r = wait_shown(env, &id, "the adopted run to end", |r| {
         r["status"] == "succeeded" || r["status"] == "failed"
     });
