@@ -104,15 +104,20 @@ pub(crate) fn unreachable(name: &str, stderr: &str) -> String {
     }
 }
 
+/// What a host says to a client of version `theirs`, not its own.
+pub fn version_refusal(theirs: &str) -> String {
+    format!(
+        "flightdeck on this host is version {VERSION} and the local one {theirs}: the two must be the same (`flightdeck hosts install` with this host's name copies the local one there)"
+    )
+}
+
 /// `flightdeck bridge`, on the host: relay stdin to this host's server and its answers to
 /// stdout, until either side ends. A client of another version is told so and refused.
 pub async fn serve(client: &Client, expect_version: Option<&str>) -> color_eyre::Result<i32> {
     let mut stdout = tokio::io::stdout();
     if let Some(v) = expect_version.filter(|v| *v != VERSION) {
         let refusal = Reply::Error {
-            error: ProtocolError::refused(format!(
-                "flightdeck on this host is version {VERSION} and the local one {v}: the two must be the same (`flightdeck hosts install` with this host's name copies the local one there)"
-            )),
+            error: ProtocolError::refused(version_refusal(v)),
         };
         let mut line = serde_json::to_vec(&refusal)?;
         line.push(b'\n');

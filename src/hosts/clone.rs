@@ -174,9 +174,7 @@ pub async fn serve(
 ) -> Result<i32> {
     let answer = match expect_version.filter(|v| *v != VERSION) {
         Some(v) => Answer::Failed {
-            said: format!(
-                "flightdeck on this host is version {VERSION} and the local one {v}: the two must be the same (`flightdeck hosts install` with this host's name copies the local one there)"
-            ),
+            said: super::bridge::version_refusal(&v),
         },
         None => match Home::from_env() {
             Ok(home) => {
@@ -274,12 +272,8 @@ fn ensure(home: &Home, url: &str, commit: &str, branch: Option<&str>) -> Answer 
 /// commit now (at it, or ahead with runs landed there). A branch gone another way is left as
 /// it is. Blocking; under the clone's lock.
 fn follow(dir: &Path, branch: &str, commit: &str) -> bool {
-    let checked_out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == branch);
+    let checked_out =
+        git_out(dir, &["symbolic-ref", "--quiet", "--short", "HEAD"]).as_deref() == Some(branch);
     let old = git_out(
         dir,
         &[

@@ -154,6 +154,24 @@ fn saved_file(home: &crate::paths::Home, name: &str) -> Option<std::path::PathBu
     plain.then(|| home.root().join(LINKS).join(format!("{name}.json")))
 }
 
+/// Keep host `name`'s token and tunnel port in `file` for the next server (said in the log
+/// when it cannot be written: the next server then opens a new tunnel and token).
+async fn keep_saved(file: std::path::PathBuf, saved: Saved, name: &str) {
+    let written = tokio::task::spawn_blocking(move || {
+        let text = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
+        if let Some(dir) = file.parent() {
+            crate::owner_only::create_dir_all(dir)?;
+        }
+        crate::proof::store::write_atomic(&file, &text)
+    })
+    .await;
+    if let Ok(Err(e)) = written {
+        tracing::warn!(
+            "cannot keep host `{name}`'s token and tunnel port for the next server: {e}"
+        );
+    }
+}
+
 /// Host `name`'s tunnel opened (or found open) and its link registered in the gateway, with
 /// the token and port a previous server used when there are some.
 async fn open(
@@ -212,21 +230,15 @@ async fn open(
         .map_err(ProtocolError::refused)?;
     let changed = saved.is_none_or(|s| s.token != token || s.port != port);
     if let (Some(f), true) = (file, changed) {
-        let text = serde_json::to_vec(&Saved {
-            token: token.clone(),
-            port,
-        })
-        .map_err(|e| ProtocolError::internal(e.to_string()))?;
-        let written = tokio::task::spawn_blocking(move || {
-            if let Some(dir) = f.parent() {
-                crate::owner_only::create_dir_all(dir)?;
-            }
-            crate::proof::store::write_atomic(&f, &text)
-        })
+        keep_saved(
+            f,
+            Saved {
+                token: token.clone(),
+                port,
+            },
+            name,
+        )
         .await;
-        if let Ok(Err(e)) = written {
-            tracing::warn!("cannot keep host `{name}`'s token for the next server: {e}");
-        }
     }
     Ok(HostGateway {
         url: format!("http://127.0.0.1:{port}/h/{token}"),
@@ -261,20 +273,15 @@ fn moved_news(
         let (home, name, host) = (home.clone(), name.clone(), host.clone());
         runtime.spawn(async move {
             if let Some(f) = saved_file(&home, &name) {
-                let text = serde_json::to_vec(&Saved {
-                    token: token.clone(),
-                    port,
-                });
-                let kept = tokio::task::spawn_blocking(move || match text {
-                    Ok(t) => crate::proof::store::write_atomic(&f, &t),
-                    Err(e) => Err(std::io::Error::other(e)),
-                })
+                keep_saved(
+                    f,
+                    Saved {
+                        token: token.clone(),
+                        port,
+                    },
+                    &name,
+                )
                 .await;
-                if let Ok(Err(e)) = kept {
-                    tracing::warn!(
-                        "cannot keep host `{name}`'s tunnel port for the next server: {e}"
-                    );
-                }
             }
             super::tunnel_moved::tell(home, name, host, token, port, latest).await;
         });
